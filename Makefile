@@ -1,0 +1,96 @@
+# Ordinatus gateway - build, run and test.
+#
+#   make            build build/ordinatus
+#   make run        install what is missing, build, initialise ./var, serve on 127.0.0.1:8080
+#   make check      install what is missing, build with -Werror, run every test, then again
+#                   under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+#   make clean
+
+CC      ?= cc
+BUILD   ?= build
+DATA    ?= var
+LISTEN  ?= 127.0.0.1:8080
+PKGS    := libmicrohttpd libcurl jansson sqlite3 libical openssl opendkim
+
+WARN := -std=c11 -Wall -Wextra -Wpedantic -Wformat=2 -Wshadow -Wpointer-arith -Wcast-qual \
+	-Wwrite-strings -Wstrict-prototypes -Wmissing-prototypes -Wold-style-definition -Wvla \
+	-Wimplicit-fallthrough -fno-common
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+ifeq ($(SAN),1)
+OPT := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1
+else
+OPT := -O2 -g
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CPPFLAGS   += -D_GNU_SOURCE -I. -Icommon $(PKG_CFLAGS)
+CFLAGS     += $(WARN) $(OPT) -pthread -MMD -MP
+LDFLAGS    += $(OPT) -pthread
+LDLIBS     += $(PKG_LIBS) -lm
+
+LIB_SRCS := $(sort $(wildcard common/*.c store/*.c smtp/*.c providers/*/*.c gateway/*.c))
+LIB_SRCS := $(filter-out gateway/main.c,$(LIB_SRCS))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps run check check-build unit integration check-asan bench clean
+
+all: $(BUILD)/ordinatus
+
+deps:
+	@sh scripts/deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libordinatus.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/ordinatus: $(BUILD)/gateway/main.o $(BUILD)/libordinatus.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libordinatus.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libordinatus.a $(LDFLAGS) $(LDLIBS) -lcmocka
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@if [ ! -f $(DATA)/ordinatus.db ]; then \
+		$(BUILD)/ordinatus init --data $(DATA) > $(DATA).token.json && \
+		echo "initialised $(DATA); platform admin token saved in $(DATA).token.json"; \
+	fi
+	$(BUILD)/ordinatus serve --data $(DATA) --listen $(LISTEN)
+
+unit: $(UNIT_BINS)
+	@sh tests/run_unit.sh $(UNIT_BINS)
+
+integration: $(BUILD)/ordinatus
+	@ORDINATUS_BIN=$(abspath $(BUILD)/ordinatus) sh tests/run_integration.sh
+
+check-build:
+	@$(MAKE) --no-print-directory WERROR=1 all $(UNIT_BINS)
+
+check: deps
+	@$(MAKE) --no-print-directory WERROR=1 check-build
+	@$(MAKE) --no-print-directory WERROR=1 unit
+	@$(MAKE) --no-print-directory WERROR=1 integration
+	@$(MAKE) --no-print-directory check-asan
+
+check-asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 WERROR=1 check-build
+	@ASAN_OPTIONS=detect_leaks=1 $(MAKE) --no-print-directory BUILD=build-asan SAN=1 WERROR=1 unit
+	@ASAN_OPTIONS=detect_leaks=0 $(MAKE) --no-print-directory BUILD=build-asan SAN=1 WERROR=1 integration
+
+bench: $(BUILD)/ordinatus
+	@for b in bench/*.sh; do [ -f "$$b" ] && ORDINATUS_BIN=$(abspath $(BUILD)/ordinatus) sh "$$b"; done
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJS:.o=.d) $(BUILD)/gateway/main.d

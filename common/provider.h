@@ -1,0 +1,43 @@
+/*
+ * provider.h - the one table every delivery provider fills (struct provider_ops).
+ *
+ * Providers are pure I/O (DESIGN.md rule 3): they take an effect's payload and return a
+ * classified result. They never touch the store. What the lifecycle needs back (an event id, a
+ * Zoho join link) is returned in res->out and handed to a result hook by the dispatcher.
+ *
+ * Threading: one provider context per dispatch worker; a context is never shared between threads.
+ */
+#ifndef PROVIDER_H
+#define PROVIDER_H
+
+#include <jansson.h>
+
+#include "gw.h"
+
+enum provider_outcome {
+	PROVIDER_SENT = 0,     /* delivered (or already there: a repeat the far side recognised) */
+	PROVIDER_TRANSIENT,    /* try again later (4xx SMTP, 5xx/429 HTTP, connection failure) */
+	PROVIDER_PERMANENT,    /* never going to work (5xx SMTP, HTTP 400/404): dead-letter */
+	PROVIDER_AUTH,         /* credentials refused: refresh once, then as transient */
+	PROVIDER_AUTH_REVOKED, /* OAuth invalid_grant: connection needs reconnecting; permanent */
+};
+
+struct provider_result {
+	enum provider_outcome outcome;
+	int retry_after;   /* seconds the far side asked us to wait, or -1 */
+	char detail[512];  /* provider's own words: SMTP reply, HTTP status and error body. No secrets */
+	json_t *out;       /* new reference or NULL: values for the result hook (event_id, join_url) */
+};
+
+struct provider_ops {
+	const char *name; /* "maildir", "smtp", "google", "outlook", "caldav", "zoho" */
+	/* open - make a context from the organisation's provider config (borrowed) and the data dir.
+	 * *ctx is owned by the caller and freed with close(). */
+	gw_rc (*open)(const json_t *config, const char *data_dir, void **ctx);
+	/* send - deliver one effect. payload is borrowed. Fills res (res->out new reference). */
+	void (*send)(void *ctx, const char *kind, const json_t *payload, struct provider_result *res);
+	/* close - free a context; accepts NULL. */
+	void (*close)(void *ctx);
+};
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * smtp.h - email: MIME building (RFC 5322, 2045-2047), the maildir provider (the embedded
+ * default) and the SMTP provider (libcurl, RFC 5321, STARTTLS RFC 3207, DKIM RFC 6376).
+ *
+ * The email payload is a JSON object rendered at enqueue time (what is sent is what was
+ * recorded):
+ *   { "kind": "new_request",                       X-Ordinatus-Kind
+ *     "message_id": "<hex.kind@ordinatus>",       fixed per delivery: a retry resends the same
+ *     "date": "2026-12-01T09:00:00Z",              RFC 3339, becomes the RFC 5322 Date
+ *     "from": {"address": "a@b", "name": "Org"},
+ *     "to":   {"address": "c@d", "name": "Customer Name"},
+ *     "subject": "New request available",
+ *     "text": "plain text body", "html": "<p>html body</p>",
+ *     "ics": "BEGIN:VCALENDAR...", "ics_method": "REQUEST" | "CANCEL"     (both optional) }
+ *
+ * Threading: every function is reentrant; provider contexts belong to one worker thread.
+ */
+#ifndef SMTP_H
+#define SMTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "gw.h"
+#include "provider.h"
+
+/* smtp_mime_build - the full RFC 5322 message (CRLF line ends) for an email payload.
+ * from_address/from_name, when not NULL, replace the payload's From (the SMTP provider's
+ * configured sender). Any header value with CR or LF is refused (GW_EINVAL); non-ASCII header
+ * text is RFC 2047 encoded; long header lines are folded. *out is malloc'd: caller frees. */
+gw_rc smtp_mime_build(const json_t *payload, const char *from_address, const char *from_name,
+                      char **out, size_t *len, struct gw_err *err);
+
+/* smtp_header_safe - true when s may stand in a header: no CR, LF or NUL. */
+int smtp_header_safe(const char *s);
+
+/* The maildir provider: config is ignored; messages go to DATA/maildir/{tmp,new,cur}, written
+ * in tmp and renamed into new (the Maildir delivery protocol). */
+extern const struct provider_ops smtp_maildir_ops;
+
+/* The SMTP provider: config is the organisation's smtp settings with secrets decrypted:
+ * {host, port, security:"none"|"starttls"|"tls", username, password, from_address, from_name,
+ *  ca_file, dkim:{domain, selector, private_key_pem}}. */
+extern const struct provider_ops smtp_provider_ops;
+
+#endif

@@ -26,7 +26,7 @@ endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CPPFLAGS   += -D_GNU_SOURCE -I. -Icommon $(PKG_CFLAGS)
+CPPFLAGS   += -D_GNU_SOURCE -I. -Icommon -Istore -Ismtp -Iproviders/ical -Igateway $(PKG_CFLAGS)
 CFLAGS     += $(WARN) $(OPT) -pthread -MMD -MP
 LDFLAGS    += $(OPT) -pthread
 LDLIBS     += $(PKG_LIBS) -lm

@@ -30,6 +30,12 @@ static icaltimezone *zone(const char *tzid)
 	return icaltimezone_get_builtin_timezone(tzid);
 }
 
+/* wall_at - local wall clock of instant t in z, as seconds since 1970-01-01 00:00 local */
+static time_t wall_at(time_t t, icaltimezone *z)
+{
+	return icaltime_as_timet(icaltime_from_timet_with_zone(t, 0, z));
+}
+
 /* tz_init - load the zone list once */
 void tz_init(void)
 {
@@ -56,6 +62,7 @@ gw_rc tz_local_to_utc(const char *tzid, int y, int m, int d, int h, int mi, time
 	gw_rc rc = GW_OK;
 	icaltimezone *z;
 	struct icaltimetype tt = icaltime_null_time();
+	time_t t, wall, got, alt;
 
 	pthread_mutex_lock(&tz_lock);
 	z = zone(tzid);
@@ -71,7 +78,24 @@ gw_rc tz_local_to_utc(const char *tzid, int y, int m, int d, int h, int mi, time
 	tt.second = 0;
 	tt.is_date = 0;
 	tt = icaltime_normalize(tt);
-	*out = icaltime_as_timet_with_zone(tt, z);
+	t = icaltime_as_timet_with_zone(tt, z);
+	/* RFC 5545 3.3.5: a wall time skipped by a change is read with the offset from before the
+	 * gap, which moves it forward (02:30 on a spring-forward night is 03:30), and a wall time
+	 * that occurs twice means the first occurrence. libical 3.0 reads both with the offset
+	 * from after the change, so check by converting back. */
+	wall = icaltime_as_timet(tt); /* the fields read as if UTC: wall-clock seconds */
+	got = wall_at(t, z);
+	if(got != wall) {
+		alt = wall - (got - t);
+		if(alt > t)
+			t = alt;
+	} else {
+		/* the offset a day earlier, before any change that could repeat this hour */
+		alt = wall - (wall_at(t - 86400, z) - (t - 86400));
+		if(alt < t && wall_at(alt, z) == wall)
+			t = alt;
+	}
+	*out = t;
 out:
 	pthread_mutex_unlock(&tz_lock);
 	return rc;

@@ -38,4 +38,17 @@ gw_rc lc_slots_compute(const char *tzid, const struct lc_window *weekly, size_t 
                        size_t nlengths, int step_min, time_t from, time_t to,
                        struct lc_slot **out, size_t *nout, struct gw_err *err);
 
+/* Longest [from, to) lc_slots_compute accepts, in days. */
+#define LC_SLOTS_MAX_DAYS 366
+
+/* lc_slots_compute errors: GW_EINVAL with err->field "timezone" (unknown zone), "weekly" (wday
+ * outside 0..6, start_min outside 0..1439, end_min over 1440, start_min >= end_min), "lengths"
+ * (none, or one <= 0), "step" (step_min <= 0), "from"/"to" (outside 1970..9999, or to - from over
+ * LC_SLOTS_MAX_DAYS), "blackouts"/"busy" (NULL with a count); GW_ENOMEM. from >= to or no
+ * windows is no slots, not an error; an empty or inverted blackout or busy range blocks
+ * nothing. A window edge inside a skipped hour maps to the change itself (02:00-04:00 on a
+ * spring-forward night is 03:00-04:00 local); overlapping windows yield each slot once.
+ * Cost: O(R log R + S log S) for R ranges and S slots; the day loop does a few tz lookups per
+ * window. */
+
 #endif

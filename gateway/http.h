@@ -1,0 +1,71 @@
+/*
+ * http.h - the HTTP API server (libmicrohttpd): routing, bearer auth, organisation scoping,
+ * body limits, the API.md error body, and the one table from gw_rc to HTTP status.
+ *
+ * Threading: libmicrohttpd serves from a small thread pool; each thread opens its own store
+ * connection on first use (closed when the thread ends).
+ */
+#ifndef HTTP_H
+#define HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "crypto.h"
+#include "gw.h"
+#include "lc.h"
+#include "store.h"
+
+#define HTTP_BODY_MAX (64 * 1024)
+
+struct http_config {
+	const char *listen;     /* "127.0.0.1:8080" */
+	const char *public_url; /* no trailing slash */
+	const char *db_path;
+	const char *data_dir;
+	const unsigned char *master_key;
+	bool test_clock;
+	int threads;
+};
+
+/* One request as a handler sees it. Everything is borrowed for the handler's call. */
+struct http_req {
+	const char *method;
+	const char *path;
+	int64_t id[4];         /* integer path parameters, in order */
+	const char *str[2];    /* string path parameters, in order */
+	json_t *body;          /* parsed object, or NULL when the route takes none */
+	struct store *st;      /* this thread's connection */
+	bool authed;           /* a valid token was given */
+	struct store_user user;
+	struct lc_actor actor;
+	const struct http_config *cfg;
+	struct MHD_Connection *conn;
+	struct gw_err err;
+	int status;            /* success status to send (default 200) */
+	char *text;            /* malloc'd non-JSON answer (e.g. /metrics), or NULL */
+	const char *content_type; /* of text */
+};
+
+/* http_start - bind and serve. */
+gw_rc http_start(const struct http_config *cfg, struct gw_err *err);
+
+/* http_stop - stop accepting, finish requests in flight, stop the threads. */
+void http_stop(void);
+
+/* http_status - the HTTP status of a result code (the one table). */
+int http_status(gw_rc rc);
+
+/* http_query - a query-string value (borrowed) or NULL. */
+const char *http_query(struct http_req *r, const char *key);
+
+/* http_require_org - the caller may act in org with one of roles (bits); a platform admin
+ * passes when ROLE_PLATFORM_ADMIN is among them. GW_EUNAUTH without a token, GW_ENOTFOUND for
+ * another organisation's token, GW_EFORBIDDEN without the role. */
+gw_rc http_require_org(struct http_req *r, int64_t org, int roles);
+
+/* Handlers (http_api.c): fill *out (new reference) and r->status, or return an error. */
+typedef gw_rc (*http_handler)(struct http_req *r, json_t **out);
+
+#endif

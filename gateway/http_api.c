@@ -1,0 +1,701 @@
+/*
+ * http_api.c - the route table and the handlers of the HTTP API (../shared/API.md):
+ * organisations, users, settings, session types, requests and the claim, deliveries, health,
+ * metrics and the test clock. Handlers validate, call the lifecycle or the store, and shape
+ * the answer; they never send anything (DESIGN.md rule 1).
+ *
+ * Entry points: http_route_find(), http_routes_count(), http_routes_metrics() and the route
+ * table. Threading: handlers run on MHD's threads with that thread's store connection.
+ */
+#include <openssl/crypto.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "crypto.h"
+#include "dispatch.h"
+#include "http_routes.h"
+#include "jsonv.h"
+#include "settings.h"
+#include "timefmt.h"
+#include "tpl.h"
+#include "tz.h"
+
+#define ANY_ADMIN (ROLE_ORG_ADMIN | ROLE_PLATFORM_ADMIN)
+
+/* ---- organisations ---- */
+
+/* org_create - POST /v1/orgs */
+static gw_rc org_create(struct http_req *r, json_t **out)
+{
+	static const char *const keys[] = {"name", "timezone", NULL};
+	const char *name, *tz;
+	int64_t id;
+	gw_rc rc;
+
+	if(!r->authed)
+		return gw_err_set(&r->err, GW_EUNAUTH, "", "a valid bearer token is required");
+	if(!(r->user.roles & ROLE_PLATFORM_ADMIN))
+		return gw_err_set(&r->err, GW_EFORBIDDEN, "", "only a platform admin creates "
+		                                              "organisations");
+	if((rc = jv_only(r->body, keys, &r->err)) ||
+	   (rc = jv_string(r->body, "name", true, 1, 200, 0, &name, NULL, &r->err)) ||
+	   (rc = jv_string(r->body, "timezone", true, 1, 64, 0, &tz, NULL, &r->err)))
+		return rc;
+	if(!tz_valid(tz))
+		return gw_err_set(&r->err, GW_EINVAL, "timezone",
+		                  "timezone must be an IANA time zone such as Europe/Berlin");
+	rc = store_org_create(r->st, name, tz, &id);
+	if(rc)
+		return rc;
+	r->status = 201;
+	return store_org_get(r->st, id, out);
+}
+
+/* org_get - GET /v1/orgs/{org} */
+static gw_rc org_get(struct http_req *r, json_t **out)
+{
+	gw_rc rc = http_require_org(r, r->id[0], ANY_ADMIN | ROLE_TRAINER | ROLE_KIOSK);
+
+	return rc ? rc : store_org_get(r->st, r->id[0], out);
+}
+
+/* org_exists - GW_ENOTFOUND for an unknown organisation */
+static gw_rc org_exists(struct http_req *r, int64_t org)
+{
+	json_t *o = NULL;
+	gw_rc rc = store_org_get(r->st, org, &o);
+
+	json_decref(o);
+	if(rc == GW_ENOTFOUND)
+		gw_err_set(&r->err, rc, "", "no such organisation");
+	return rc;
+}
+
+/* ---- users ---- */
+
+static const char *const role_names[] = {"platform_admin", "org_admin", "trainer", "kiosk"};
+
+/* parse_roles - roles array to bits; platform_admin is not assignable in an organisation */
+static gw_rc parse_roles(struct http_req *r, bool required, int *bits, bool *present)
+{
+	const json_t *v = json_object_get(r->body, "roles");
+	const json_t *x;
+	size_t i, j;
+
+	*bits = 0;
+	*present = false;
+	if(!v || json_is_null(v)) {
+		if(required)
+			return gw_err_set(&r->err, GW_EINVAL, "roles", "roles is required");
+		return GW_OK;
+	}
+	if(!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 4)
+		return gw_err_set(&r->err, GW_EINVAL, "roles",
+		                  "roles must be a non-empty array of org_admin, trainer, kiosk");
+	json_array_foreach(v, i, x) {
+		int found = 0;
+		for(j = 1; j < GW_ARRAY_LEN(role_names); j++) {
+			if(json_is_string(x) && strcmp(json_string_value(x), role_names[j]) == 0) {
+				*bits |= 1 << j;
+				found = 1;
+			}
+		}
+		if(!found)
+			return gw_err_set(&r->err, GW_EINVAL, "roles",
+			                  "roles must be a non-empty array of org_admin, trainer, kiosk");
+	}
+	*present = true;
+	return GW_OK;
+}
+
+/* user_create - POST /v1/orgs/{org}/users */
+static gw_rc user_create(struct http_req *r, json_t **out)
+{
+	static const char *const keys[] = {"email", "name", "roles", "skills", "timezone",
+	                                   "notify_on_confirm", NULL};
+	struct store_user_new u = {0};
+	char token[64] = "", hash[CRYPTO_HASH_HEX], org_tz[65];
+	json_t *skills = NULL;
+	bool here;
+	int64_t id;
+	gw_rc rc;
+
+	if((rc = http_require_org(r, r->id[0], ANY_ADMIN)) || (rc = org_exists(r, r->id[0])))
+		return rc;
+	if((rc = jv_only(r->body, keys, &r->err)) ||
+	   (rc = jv_email(r->body, "email", true, &u.email, NULL, &r->err)) ||
+	   (rc = jv_string(r->body, "name", true, 1, 200, 0, &u.name, NULL, &r->err)) ||
+	   (rc = parse_roles(r, true, &u.roles, &here)) ||
+	   (rc = jv_skills(r->body, "skills", false, 50, &skills, &here, &r->err)) ||
+	   (rc = jv_string(r->body, "timezone", false, 1, 64, 0, &u.timezone, &here, &r->err)) ||
+	   (rc = jv_bool(r->body, "notify_on_confirm", false, &u.notify_on_confirm, &here, &r->err)))
+		goto out;
+	if(u.timezone && !tz_valid(u.timezone)) {
+		rc = gw_err_set(&r->err, GW_EINVAL, "timezone",
+		                "timezone must be an IANA time zone such as Europe/Berlin");
+		goto out;
+	}
+	if(!u.timezone) {
+		json_t *org = NULL;
+		/* a user without a zone lives in the organisation's */
+		rc = store_org_get(r->st, r->id[0], &org);
+		if(rc)
+			goto out;
+		snprintf(org_tz, sizeof(org_tz), "%s",
+		         json_string_value(json_object_get(org, "timezone")));
+		json_decref(org);
+		u.timezone = org_tz;
+	}
+	u.skills = skills;
+	rc = crypto_token("ord_", token, sizeof(token));
+	if(rc)
+		goto out;
+	crypto_sha256_hex(token, strlen(token), hash);
+	u.token_hash = hash;
+	rc = store_user_create(r->st, r->id[0], &u, &id);
+	if(rc == GW_EEXISTS) {
+		rc = gw_err_set(&r->err, GW_EEXISTS, "email",
+		                "a user with this email already exists in the organisation");
+		goto out;
+	}
+	if(rc)
+		goto out;
+	rc = store_user_get(r->st, r->id[0], id, out);
+	if(rc)
+		goto out;
+	json_object_set_new(*out, "token", json_string(token));
+	r->status = 201;
+out:
+	OPENSSL_cleanse(token, sizeof(token));
+	json_decref(skills);
+	return rc;
+}
+
+/* user_list - GET /v1/orgs/{org}/users */
+static gw_rc user_list(struct http_req *r, json_t **out)
+{
+	gw_rc rc = http_require_org(r, r->id[0], ANY_ADMIN);
+
+	return rc ? rc : store_user_list(r->st, r->id[0], out);
+}
+
+/* user_get - GET /v1/orgs/{org}/users/{id}: that user or an admin */
+static gw_rc user_get(struct http_req *r, json_t **out)
+{
+	gw_rc rc = http_require_org(r, r->id[0], ANY_ADMIN | ROLE_TRAINER | ROLE_KIOSK);
+
+	if(rc)
+		return rc;
+	if(!(r->user.roles & ANY_ADMIN) && r->user.id != r->id[1])
+		return gw_err_set(&r->err, GW_EFORBIDDEN, "", "you may see only your own user");
+	return store_user_get(r->st, r->id[0], r->id[1], out);
+}
+
+/* user_patch - PATCH /v1/orgs/{org}/users/{id} */
+static gw_rc user_patch(struct http_req *r, json_t **out)
+{
+	static const char *const keys[] = {"name", "roles", "skills", "timezone",
+	                                   "notify_on_confirm", "active", NULL};
+	json_t *patch = json_object(), *skills = NULL;
+	const char *s;
+	bool here, b;
+	int roles;
+	gw_rc rc;
+
+	if(!patch)
+		return GW_ENOMEM;
+	if((rc = http_require_org(r, r->id[0], ANY_ADMIN)) || (rc = jv_only(r->body, keys, &r->err)))
+		goto out;
+	if((rc = jv_string(r->body, "name", false, 1, 200, 0, &s, &here, &r->err)))
+		goto out;
+	if(here)
+		json_object_set_new(patch, "name", json_string(s));
+	if((rc = parse_roles(r, false, &roles, &here)))
+		goto out;
+	if(here)
+		json_object_set_new(patch, "roles", json_integer(roles));
+	if((rc = jv_skills(r->body, "skills", false, 50, &skills, &here, &r->err)))
+		goto out;
+	if(here)
+		json_object_set(patch, "skills", skills);
+	if((rc = jv_string(r->body, "timezone", false, 1, 64, 0, &s, &here, &r->err)))
+		goto out;
+	if(here && !tz_valid(s)) {
+		rc = gw_err_set(&r->err, GW_EINVAL, "timezone",
+		                "timezone must be an IANA time zone such as Europe/Berlin");
+		goto out;
+	}
+	if(here)
+		json_object_set_new(patch, "timezone", json_string(s));
+	if((rc = jv_bool(r->body, "notify_on_confirm", false, &b, &here, &r->err)))
+		goto out;
+	if(here)
+		json_object_set_new(patch, "notify_on_confirm", json_boolean(b));
+	if((rc = jv_bool(r->body, "active", false, &b, &here, &r->err)))
+		goto out;
+	if(here)
+		json_object_set_new(patch, "active", json_boolean(b));
+	rc = store_user_update(r->st, r->id[0], r->id[1], patch);
+	if(rc)
+		goto out;
+	rc = store_user_get(r->st, r->id[0], r->id[1], out);
+out:
+	json_decref(skills);
+	json_decref(patch);
+	return rc;
+}
+
+/* ---- settings ---- */
+
+/* settings_get - GET /v1/orgs/{org}/settings: every setting, defaults filled in */
+static gw_rc settings_get(struct http_req *r, json_t **out)
+{
+	json_t *stored = NULL;
+	gw_rc rc = http_require_org(r, r->id[0], ANY_ADMIN);
+
+	if(rc || (rc = store_org_settings(r->st, r->id[0], &stored)))
+		return rc;
+	*out = settings_effective(stored);
+	json_decref(stored);
+	return *out ? GW_OK : GW_ENOMEM;
+}
+
+/* settings_update - PATCH /v1/orgs/{org}/settings: all or nothing */
+static gw_rc settings_update(struct http_req *r, json_t **out)
+{
+	json_t *stored = NULL, *next = NULL;
+	gw_rc rc = http_require_org(r, r->id[0], ANY_ADMIN);
+
+	if(rc)
+		return rc;
+	rc = store_begin(r->st);
+	if(rc)
+		return rc;
+	if((rc = store_org_settings(r->st, r->id[0], &stored)) ||
+	   (rc = settings_patch(stored, r->body, &next, &r->err)) ||
+	   (rc = store_org_settings_put(r->st, r->id[0], next)))
+		goto fail;
+	rc = store_commit(r->st);
+	if(rc)
+		goto done;
+	*out = settings_effective(next);
+	rc = *out ? GW_OK : GW_ENOMEM;
+	goto done;
+fail:
+	store_rollback(r->st);
+done:
+	json_decref(stored);
+	json_decref(next);
+	return rc;
+}
+
+/* ---- session types ---- */
+
+/* valid_currency - three upper-case letters (ISO 4217 form) */
+static bool valid_currency(const char *c)
+{
+	return strlen(c) == 3 && c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' && c[1] <= 'Z' &&
+	       c[2] >= 'A' && c[2] <= 'Z';
+}
+
+/* session_type_create - POST /v1/orgs/{org}/session-types */
+static gw_rc session_type_create(struct http_req *r, json_t **out)
+{
+	static const char *const keys[] = {"name",     "skills",       "lengths", "price_cents",
+	                                   "currency", "step_minutes", NULL};
+	struct store_session_type_new t = {0};
+	json_t *skills = NULL, *lengths = NULL, *lv, *x;
+	long long price = 0, step = 30;
+	bool here;
+	size_t i;
+	int64_t id;
+	gw_rc rc;
+
+	if((rc = http_require_org(r, r->id[0], ANY_ADMIN)) || (rc = org_exists(r, r->id[0])))
+		return rc;
+	if((rc = jv_only(r->body, keys, &r->err)) ||
+	   (rc = jv_string(r->body, "name", true, 1, 200, 0, &t.name, NULL, &r->err)) ||
+	   (rc = jv_skills(r->body, "skills", false, 20, &skills, &here, &r->err)) ||
+	   (rc = jv_int(r->body, "price_cents", true, 0, 100000000, &price, NULL, &r->err)) ||
+	   (rc = jv_string(r->body, "currency", true, 3, 3, 0, &t.currency, NULL, &r->err)) ||
+	   (rc = jv_int(r->body, "step_minutes", false, 5, 240, &step, &here, &r->err)))
+		goto out;
+	if(!valid_currency(t.currency)) {
+		rc = gw_err_set(&r->err, GW_EINVAL, "currency",
+		                "currency must be an ISO 4217 code such as EUR");
+		goto out;
+	}
+	lv = json_object_get(r->body, "lengths");
+	if(!json_is_array(lv) || json_array_size(lv) < 1 || json_array_size(lv) > 10) {
+		rc = gw_err_set(&r->err, GW_EINVAL, "lengths",
+		                "lengths must be an array of 1 to 10 durations in minutes");
+		goto out;
+	}
+	lengths = json_array();
+	json_array_foreach(lv, i, x) {
+		if(!json_is_integer(x) || json_integer_value(x) < 5 || json_integer_value(x) > 720) {
+			rc = gw_err_set(&r->err, GW_EINVAL, "lengths",
+			                "each length must be a whole number of minutes from 5 to 720");
+			goto out;
+		}
+		json_array_append(lengths, x);
+	}
+	t.skills = skills ? skills : NULL;
+	if(!skills)
+		skills = json_array();
+	t.skills = skills;
+	t.lengths = lengths;
+	t.price_cents = price;
+	t.step_minutes = (int)step;
+	rc = store_session_type_create(r->st, r->id[0], &t, &id);
+	if(rc)
+		goto out;
+	rc = store_session_type_get(r->st, r->id[0], id, out);
+	r->status = 201;
+out:
+	json_decref(skills);
+	json_decref(lengths);
+	return rc;
+}
+
+/* session_type_list - GET /v1/orgs/{org}/session-types: public (the intake form needs it) */
+static gw_rc session_type_list(struct http_req *r, json_t **out)
+{
+	gw_rc rc = org_exists(r, r->id[0]);
+
+	return rc ? rc : store_session_type_list(r->st, r->id[0], out);
+}
+
+/* session_type_get - GET /v1/orgs/{org}/session-types/{id} */
+static gw_rc session_type_get(struct http_req *r, json_t **out)
+{
+	return store_session_type_get(r->st, r->id[0], r->id[1], out);
+}
+
+/* ---- requests ---- */
+
+/* request_create - POST /v1/orgs/{org}/requests (public intake) */
+static gw_rc request_create(struct http_req *r, json_t **out)
+{
+	struct lc_env env = {r->cfg->public_url};
+	gw_rc rc = org_exists(r, r->id[0]);
+
+	if(rc)
+		return rc;
+	rc = lc_intake(r->st, &env, r->id[0], r->body, out, &r->err);
+	if(!rc)
+		r->status = 201;
+	return rc;
+}
+
+static const char *const request_states[] = {"new",    "claimed",   "scheduling",
+                                             "booked", "cancelled", "closed",
+                                             NULL};
+
+/* request_list - GET /v1/orgs/{org}/requests?status= */
+static gw_rc request_list(struct http_req *r, json_t **out)
+{
+	const char *status = http_query(r, "status");
+	gw_rc rc = http_require_org(r, r->id[0], ANY_ADMIN | ROLE_TRAINER);
+	size_t i;
+	int ok = 0;
+
+	if(rc)
+		return rc;
+	if(status) {
+		for(i = 0; request_states[i]; i++)
+			ok |= strcmp(status, request_states[i]) == 0;
+		if(!ok)
+			return gw_err_set(&r->err, GW_EINVAL, "status",
+			                  "status must be one of new, claimed, scheduling, booked, "
+			                  "cancelled, closed");
+	}
+	/* an org admin sees every request; a trainer the unclaimed ones that match and their own */
+	return store_request_list(r->st, r->id[0], status,
+	                          (r->user.roles & ANY_ADMIN) ? 0 : r->user.id, out);
+}
+
+/* request_get - GET /v1/orgs/{org}/requests/{id} */
+static gw_rc request_get(struct http_req *r, json_t **out)
+{
+	gw_rc rc = http_require_org(r, r->id[0], ANY_ADMIN | ROLE_TRAINER);
+	bool match = false;
+	json_t *req = NULL;
+
+	if(rc || (rc = store_request_get(r->st, r->id[0], r->id[1], &req)))
+		return rc;
+	if(!(r->user.roles & ANY_ADMIN) &&
+	   json_integer_value(json_object_get(req, "trainer_id")) != r->user.id) {
+		rc = store_trainer_matches(r->st, r->id[0], r->id[1], r->user.id, &match);
+		if(!rc && !match)
+			rc = gw_err_set(&r->err, GW_EFORBIDDEN, "", "this request is not for your skills");
+		if(!rc && strcmp(json_string_value(json_object_get(req, "status")), "new") != 0)
+			rc = gw_err_set(&r->err, GW_EFORBIDDEN, "",
+			                "this request has been claimed by another trainer");
+		if(rc) {
+			json_decref(req);
+			return rc;
+		}
+	}
+	*out = req;
+	return GW_OK;
+}
+
+/* request_patch - PATCH /v1/orgs/{org}/requests/{id} */
+static gw_rc request_patch(struct http_req *r, json_t **out)
+{
+	gw_rc rc = http_require_org(r, r->id[0], ROLE_TRAINER | ROLE_ORG_ADMIN);
+
+	return rc ? rc : lc_request_patch(r->st, r->id[0], r->id[1], &r->actor, r->body, out, &r->err);
+}
+
+/* request_claim - POST /v1/orgs/{org}/requests/{id}/claim */
+static gw_rc request_claim(struct http_req *r, json_t **out)
+{
+	gw_rc rc = http_require_org(r, r->id[0], ROLE_TRAINER | ROLE_ORG_ADMIN | ROLE_KIOSK);
+
+	if(rc)
+		return rc;
+	if(!(r->user.roles & ROLE_TRAINER))
+		return gw_err_set(&r->err, GW_EFORBIDDEN, "", "only a trainer can claim a request");
+	return lc_claim(r->st, r->id[0], r->id[1], &r->actor, out, &r->err);
+}
+
+/* ---- deliveries ---- */
+
+static const char *const outbox_states[] = {"pending", "leased",  "sent",    "dead",
+                                            "skipped", "expired", NULL};
+
+/* outbox_list - GET /v1/orgs/{org}/outbox?status= */
+static gw_rc outbox_list(struct http_req *r, json_t **out)
+{
+	const char *status = http_query(r, "status");
+	gw_rc rc = http_require_org(r, r->id[0], ANY_ADMIN);
+	size_t i;
+	int ok = 0;
+
+	if(rc)
+		return rc;
+	if(status) {
+		for(i = 0; outbox_states[i]; i++)
+			ok |= strcmp(status, outbox_states[i]) == 0;
+		if(!ok)
+			return gw_err_set(&r->err, GW_EINVAL, "status",
+			                  "status must be one of pending, leased, sent, dead, skipped, "
+			                  "expired");
+	}
+	return store_outbox_list(r->st, r->id[0], status, 1000, out);
+}
+
+/* outbox_retry - POST /v1/orgs/{org}/outbox/{id}/retry */
+static gw_rc outbox_retry(struct http_req *r, json_t **out)
+{
+	gw_rc rc = http_require_org(r, r->id[0], ANY_ADMIN);
+
+	if(rc)
+		return rc;
+	rc = store_outbox_retry(r->st, r->id[0], r->id[1], clock_now());
+	if(rc == GW_ESTATE)
+		return gw_err_set(&r->err, rc, "", "only a dead or expired delivery can be retried");
+	if(rc)
+		return rc;
+	dispatch_wake();
+	*out = json_pack("{s:I, s:s}", "id", (json_int_t)r->id[1], "status", "pending");
+	return *out ? GW_OK : GW_ENOMEM;
+}
+
+/* ---- operations ---- */
+
+/* healthz - GET /healthz */
+static gw_rc healthz(struct http_req *r, json_t **out)
+{
+	(void)r;
+	*out = json_pack("{s:s}", "status", "ok");
+	return *out ? GW_OK : GW_ENOMEM;
+}
+
+/* test_clock - PUT /v1/test/clock (serve --test-clock only) */
+static gw_rc test_clock(struct http_req *r, json_t **out)
+{
+	static const char *const keys[] = {"now", NULL};
+	const char *now;
+	char buf[TIMEFMT_LEN];
+	time_t t;
+	gw_rc rc;
+
+	if(!r->cfg->test_clock)
+		return gw_err_set(&r->err, GW_ENOTFOUND, "", "the test clock is off");
+	if((rc = jv_only(r->body, keys, &r->err)) ||
+	   (rc = jv_string(r->body, "now", true, 20, 40, 0, &now, NULL, &r->err)))
+		return rc;
+	if(timefmt_parse(now, &t))
+		return gw_err_set(&r->err, GW_EINVAL, "now", "now must be an RFC 3339 time");
+	clock_set_test(t);
+	dispatch_wake();
+	timefmt_rfc3339(clock_now(), buf);
+	*out = json_pack("{s:s}", "now", buf);
+	return *out ? GW_OK : GW_ENOMEM;
+}
+
+/* metrics - GET /metrics: Prometheus text format */
+static gw_rc metrics(struct http_req *r, json_t **out)
+{
+	struct tpl_buf b = {0};
+	json_t *counts = NULL;
+	const char *key;
+	json_t *v;
+	gw_rc rc;
+
+	(void)out;
+	rc = store_outbox_counts(r->st, &counts);
+	if(rc)
+		return rc;
+	tpl_buf_add(&b, "# HELP ordinatus_outbox_rows Outbox rows by status, kind and provider "
+	                "class.\n# TYPE ordinatus_outbox_rows gauge\n");
+	json_object_foreach(counts, key, v) {
+		/* key: "status|kind|class" as the store reports it */
+		char status[32] = "", kind[32] = "", pclass[32] = "";
+		sscanf(key, "%31[^|]|%31[^|]|%31s", status, kind, pclass);
+		tpl_buf_addf(&b, "ordinatus_outbox_rows{status=\"%s\",kind=\"%s\",class=\"%s\"} %lld\n",
+		             status, kind, pclass, (long long)json_integer_value(v));
+	}
+	json_decref(counts);
+	http_routes_metrics(&b);
+	if(b.oom) {
+		tpl_buf_free(&b);
+		return GW_ENOMEM;
+	}
+	r->text = b.p;
+	r->content_type = "text/plain; version=0.0.4";
+	return GW_OK;
+}
+
+/* ---- the route table ---- */
+
+static const struct http_route routes[] = {
+    {"GET", "/healthz", "healthz", healthz, false},
+    {"GET", "/metrics", "metrics", metrics, false},
+    {"POST", "/v1/orgs", "org_create", org_create, true},
+    {"GET", "/v1/orgs/{id}", "org_get", org_get, false},
+    {"POST", "/v1/orgs/{id}/users", "user_create", user_create, true},
+    {"GET", "/v1/orgs/{id}/users", "user_list", user_list, false},
+    {"GET", "/v1/orgs/{id}/users/{id}", "user_get", user_get, false},
+    {"PATCH", "/v1/orgs/{id}/users/{id}", "user_patch", user_patch, true},
+    {"GET", "/v1/orgs/{id}/settings", "settings_get", settings_get, false},
+    {"PATCH", "/v1/orgs/{id}/settings", "settings_patch", settings_update, true},
+    {"POST", "/v1/orgs/{id}/session-types", "session_type_create", session_type_create, true},
+    {"GET", "/v1/orgs/{id}/session-types", "session_type_list", session_type_list, false},
+    {"GET", "/v1/orgs/{id}/session-types/{id}", "session_type_get", session_type_get, false},
+    {"POST", "/v1/orgs/{id}/requests", "request_create", request_create, true},
+    {"GET", "/v1/orgs/{id}/requests", "request_list", request_list, false},
+    {"GET", "/v1/orgs/{id}/requests/{id}", "request_get", request_get, false},
+    {"PATCH", "/v1/orgs/{id}/requests/{id}", "request_patch", request_patch, true},
+    {"POST", "/v1/orgs/{id}/requests/{id}/claim", "request_claim", request_claim, false},
+    {"GET", "/v1/orgs/{id}/outbox", "outbox_list", outbox_list, false},
+    {"POST", "/v1/orgs/{id}/outbox/{id}/retry", "outbox_retry", outbox_retry, false},
+    {"PUT", "/v1/test/clock", "test_clock", test_clock, true},
+};
+
+#define NROUTES GW_ARRAY_LEN(routes)
+#define NCLASSES 6 /* status classes 1xx..5xx, index by status / 100; 0 unused */
+
+static _Atomic long long counters[NROUTES + 1][NCLASSES];
+static _Atomic long long latency_ms_sum[NROUTES + 1];
+
+/* match - does path match pattern; fills ids and strings */
+static bool match(const char *pattern, const char *path, struct http_req *r)
+{
+	const char *p = pattern, *s = path;
+	int nid = 0, nstr = 0;
+
+	while(*p && *s) {
+		if(strncmp(p, "{id}", 4) == 0) {
+			long long v = 0;
+			int digits = 0;
+			while(*s >= '0' && *s <= '9') {
+				if(v > (INT64_MAX - 9) / 10)
+					return false;
+				v = v * 10 + (*s - '0');
+				s++;
+				digits++;
+			}
+			if(!digits || v == 0 || nid >= 4)
+				return false;
+			r->id[nid++] = v;
+			p += 4;
+		} else if(strncmp(p, "{s}", 3) == 0) {
+			const char *e = strchr(s, '/');
+			if(e == s || nstr >= 2)
+				return false;
+			r->str[nstr++] = s; /* the handler reads up to the next '/' */
+			s = e ? e : s + strlen(s);
+			p += 3;
+		} else {
+			if(*p != *s)
+				return false;
+			p++;
+			s++;
+		}
+	}
+	return !*p && !*s;
+}
+
+/* http_route_find - route lookup */
+const struct http_route *http_route_find(const char *method, const char *path,
+                                         struct http_req *r, bool *method_mismatch)
+{
+	size_t i;
+
+	*method_mismatch = false;
+	for(i = 0; i < NROUTES; i++) {
+		memset(r->id, 0, sizeof(r->id));
+		memset(r->str, 0, sizeof(r->str));
+		if(!match(routes[i].pattern, path, r))
+			continue;
+		if(strcmp(routes[i].method, method) == 0)
+			return &routes[i];
+		*method_mismatch = true;
+	}
+	return NULL;
+}
+
+/* http_routes_count - count an answered request */
+void http_routes_count(const struct http_route *route, int status, int64_t ms)
+{
+	size_t i = route ? (size_t)(route - routes) : NROUTES;
+	int cls = status / 100;
+
+	if(cls < 1 || cls >= NCLASSES)
+		cls = 5;
+	atomic_fetch_add(&counters[i][cls], 1);
+	atomic_fetch_add(&latency_ms_sum[i], ms);
+}
+
+/* http_routes_metrics - Prometheus text of the HTTP counters */
+void http_routes_metrics(struct tpl_buf *b)
+{
+	size_t i;
+	int c;
+
+	tpl_buf_add(b, "# HELP ordinatus_http_requests_total HTTP requests by route and status "
+	               "class.\n# TYPE ordinatus_http_requests_total counter\n");
+	for(i = 0; i <= NROUTES; i++) {
+		for(c = 1; c < NCLASSES; c++) {
+			long long n = atomic_load(&counters[i][c]);
+			if(n)
+				tpl_buf_addf(b, "ordinatus_http_requests_total{route=\"%s\",status=\"%dxx\"} %lld\n",
+				             i < NROUTES ? routes[i].name : "unmatched", c, n);
+		}
+	}
+	tpl_buf_add(b, "# HELP ordinatus_http_request_ms_sum Time spent answering, by route.\n"
+	               "# TYPE ordinatus_http_request_ms_sum counter\n");
+	for(i = 0; i <= NROUTES; i++) {
+		long long ms = atomic_load(&latency_ms_sum[i]);
+		if(ms)
+			tpl_buf_addf(b, "ordinatus_http_request_ms_sum{route=\"%s\"} %lld\n",
+			             i < NROUTES ? routes[i].name : "unmatched", ms);
+	}
+}

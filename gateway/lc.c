@@ -1,0 +1,329 @@
+/*
+ * lc.c - request intake, the claim and the session-type change.
+ *
+ * Entry points: lc_request_guard(), lc_intake(), lc_claim(), lc_request_patch(),
+ * lc_enqueue_email(). Threading: caller's connection.
+ */
+#include "lc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "dispatch.h"
+#include "jsonv.h"
+#include "tpl.h"
+
+/* lc_request_guard - the request guard table */
+gw_rc lc_request_guard(enum lc_action action, const char *status, const struct lc_actor *actor,
+                       int64_t claimer)
+{
+	switch(action) {
+	case LC_CLAIM:
+		/* Only the trainer role claims: an org admin without it gets 403. */
+		if(!(actor->roles & ROLE_TRAINER))
+			return GW_EFORBIDDEN;
+		if(strcmp(status, "new") != 0)
+			return GW_ECLAIMED;
+		return GW_OK;
+	case LC_CHANGE_SESSION_TYPE:
+		if(!(actor->roles & ROLE_TRAINER) || claimer != actor->user_id)
+			return GW_EFORBIDDEN;
+		if(strcmp(status, "claimed") != 0)
+			return GW_ESTATE;
+		return GW_OK;
+	case LC_ACTION_COUNT:
+		break;
+	}
+	return GW_ESTATE;
+}
+
+/* lc_enqueue_email - one email row */
+gw_rc lc_enqueue_email(struct store *st, int64_t org, const char *kind, const char *dedupe_key,
+                       int64_t request, int64_t booking, json_t *payload, time_t deadline,
+                       struct gw_err *err)
+{
+	struct store_effect e = {0};
+	char *text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
+	bool inserted;
+	gw_rc rc;
+
+	json_decref(payload);
+	if(!text)
+		return GW_ENOMEM;
+	e.org_id = org;
+	e.kind = kind;
+	e.provider_class = "email";
+	e.dedupe_key = dedupe_key;
+	e.request_id = request;
+	e.booking_id = booking;
+	e.payload = text;
+	e.deadline = deadline;
+	rc = store_outbox_enqueue(st, &e, clock_now(), &inserted, NULL);
+	if(rc)
+		gw_err_cause(err, "enqueue %s: %s", dedupe_key, store_errmsg(st));
+	free(text);
+	return rc;
+}
+
+static const char *const intake_keys[] = {"customer", "session_type_id", "skills", "answers",
+                                          NULL};
+static const char *const customer_keys[] = {"name", "email", "phone", NULL};
+
+/* check_answers - answers: an object of up to 50 short scalar answers */
+static gw_rc check_answers(json_t *answers, struct gw_err *err)
+{
+	const char *key;
+	json_t *v;
+
+	if(json_object_size(answers) > 50)
+		return gw_err_set(err, GW_EINVAL, "answers", "answers takes at most 50 entries");
+	json_object_foreach(answers, key, v) {
+		if(strlen(key) > 100 || !jv_check_text(key, 0))
+			return gw_err_set(err, GW_EINVAL, "answers", "answer names are 1 to 100 characters");
+		if(json_is_string(v)) {
+			if(json_string_length(v) > 4000 || !jv_check_text(json_string_value(v), JV_MULTILINE))
+				return gw_err_set(err, GW_EINVAL, "answers",
+				                  "answer %s must be text of at most 4000 bytes", key);
+		} else if(!json_is_number(v) && !json_is_boolean(v) && !json_is_null(v)) {
+			return gw_err_set(err, GW_EINVAL, "answers",
+			                  "answer %s must be a string, number or boolean", key);
+		}
+	}
+	return GW_OK;
+}
+
+/* lc_intake - a public request and its new_request emails, in one transaction */
+gw_rc lc_intake(struct store *st, const struct lc_env *env, int64_t org, json_t *body,
+                json_t **out, struct gw_err *err)
+{
+	struct store_request_new rq = {0};
+	json_t *cust, *skills = NULL, *answers, *stype = NULL, *trainers = NULL, *request = NULL;
+	json_t *orgj = NULL, *trainer, *empty;
+	long long stid = 0;
+	bool here, began = false;
+	struct tpl_env tenv = {0};
+	gw_rc rc = GW_OK;
+	int64_t id = 0;
+	size_t i;
+
+	*out = NULL;
+	rc = jv_only(body, intake_keys, err);
+	if(rc)
+		goto out;
+	cust = json_object_get(body, "customer");
+	if(!json_is_object(cust)) {
+		rc = gw_err_set(err, GW_EINVAL, "customer", "customer must be an object with name, "
+		                                            "email and phone");
+		goto out;
+	}
+	if((rc = jv_only(cust, customer_keys, err)) ||
+	   (rc = jv_string(cust, "name", true, 1, 200, 0, &rq.customer_name, NULL, err)) ||
+	   (rc = jv_email(cust, "email", true, &rq.customer_email, NULL, err)) ||
+	   (rc = jv_string(cust, "phone", false, 0, 40, 0, &rq.customer_phone, NULL, err))) {
+		if(rc == GW_EINVAL && err && strncmp(err->field, "customer.", 9) != 0) {
+			char f[80];
+			snprintf(f, sizeof(f), "customer.%s", err->field);
+			snprintf(err->field, sizeof(err->field), "%.63s", f);
+		}
+		goto out;
+	}
+	if((rc = jv_int(body, "session_type_id", false, 1, INT64_MAX, &stid, &here, err)))
+		goto out;
+	if((rc = jv_skills(body, "skills", false, 20, &skills, &here, err)))
+		goto out;
+	answers = json_object_get(body, "answers");
+	if(answers && !json_is_null(answers)) {
+		if(!json_is_object(answers)) {
+			rc = gw_err_set(err, GW_EINVAL, "answers", "answers must be an object");
+			goto out;
+		}
+		if((rc = check_answers(answers, err)))
+			goto out;
+	} else {
+		answers = NULL;
+	}
+
+	rc = store_begin(st);
+	if(rc)
+		goto out;
+	began = true;
+	rc = store_org_get(st, org, &orgj);
+	if(rc)
+		goto out;
+	if(stid) {
+		rc = store_session_type_get(st, org, stid, &stype);
+		if(rc == GW_ENOTFOUND) {
+			rc = gw_err_set(err, GW_EINVAL, "session_type_id", "no such session type");
+			goto out;
+		}
+		if(rc)
+			goto out;
+	}
+	/* A request's skills are its own, or else its session type's. */
+	if(!skills || json_array_size(skills) == 0) {
+		json_decref(skills);
+		skills = stype ? json_incref(json_object_get(stype, "skills")) : json_array();
+	}
+	rq.session_type_id = stid;
+	rq.skills = skills;
+	empty = answers ? NULL : json_object();
+	rq.answers = answers ? answers : empty;
+	rc = store_request_create(st, org, &rq, clock_now(), &id);
+	json_decref(empty);
+	if(rc)
+		goto out;
+	rc = store_trainers_matching(st, org, skills, &trainers);
+	if(rc)
+		goto out;
+	rc = store_request_get(st, org, id, &request);
+	if(rc)
+		goto out;
+	tenv.org_id = org;
+	tenv.org_name = json_string_value(json_object_get(orgj, "name"));
+	tenv.org_timezone = json_string_value(json_object_get(orgj, "timezone"));
+	tenv.public_url = env->public_url;
+	tenv.now = clock_now();
+	json_array_foreach(trainers, i, trainer) {
+		char key[96];
+		json_t *payload = NULL;
+
+		snprintf(key, sizeof(key), "new_request:%lld:%lld", (long long)id,
+		         (long long)json_integer_value(json_object_get(trainer, "id")));
+		rc = tpl_new_request(&tenv, key, request, trainer, &payload);
+		if(rc)
+			goto out;
+		rc = lc_enqueue_email(st, org, "new_request", key, id, 0, payload, 0, err);
+		if(rc)
+			goto out;
+	}
+	rc = store_commit(st);
+	began = false;
+	if(rc)
+		goto out;
+	dispatch_wake();
+	*out = json_pack("{s:I, s:s, s:I}", "id", (json_int_t)id, "status", "new",
+	                 "matched_trainers", (json_int_t)json_array_size(trainers));
+	if(!*out)
+		rc = GW_ENOMEM;
+out:
+	if(began)
+		store_rollback(st);
+	json_decref(skills);
+	json_decref(stype);
+	json_decref(trainers);
+	json_decref(request);
+	json_decref(orgj);
+	return rc;
+}
+
+/* lc_claim - one trainer wins */
+gw_rc lc_claim(struct store *st, int64_t org, int64_t request, const struct lc_actor *actor,
+               json_t **out, struct gw_err *err)
+{
+	json_t *req = NULL;
+	bool match = false;
+	gw_rc rc;
+
+	*out = NULL;
+	if(!(actor->roles & ROLE_TRAINER))
+		return gw_err_set(err, GW_EFORBIDDEN, "", "only a trainer can claim a request");
+	rc = store_begin(st);
+	if(rc)
+		return rc;
+	rc = store_request_get(st, org, request, &req);
+	if(rc)
+		goto fail;
+	rc = store_trainer_matches(st, org, request, actor->user_id, &match);
+	if(rc)
+		goto fail;
+	if(!match) {
+		rc = gw_err_set(err, GW_EFORBIDDEN, "", "your skills do not match this request");
+		goto fail;
+	}
+	rc = lc_request_guard(LC_CLAIM, json_string_value(json_object_get(req, "status")), actor,
+	                      0);
+	if(!rc)
+		rc = store_request_claim(st, org, request, actor->user_id, clock_now());
+	if(rc == GW_ECLAIMED) {
+		gw_err_set(err, rc, "", "This request has already been claimed by another trainer.");
+		goto fail;
+	}
+	if(rc)
+		goto fail;
+	/* the other trainers' emails are worthless now: expire what has not gone yet */
+	rc = store_outbox_expire_request(st, request, "new_request");
+	if(rc)
+		goto fail;
+	rc = store_commit(st);
+	if(rc)
+		goto done;
+	*out = json_pack("{s:s, s:I}", "status", "claimed", "trainer_id", (json_int_t)actor->user_id);
+	if(!*out)
+		rc = GW_ENOMEM;
+	goto done;
+fail:
+	store_rollback(st);
+done:
+	json_decref(req);
+	return rc;
+}
+
+/* lc_request_patch - change the session type while claimed */
+gw_rc lc_request_patch(struct store *st, int64_t org, int64_t request,
+                       const struct lc_actor *actor, json_t *body, json_t **out,
+                       struct gw_err *err)
+{
+	static const char *const keys[] = {"session_type_id", NULL};
+	json_t *req = NULL, *stype = NULL;
+	long long stid = 0;
+	gw_rc rc;
+
+	*out = NULL;
+	if((rc = jv_only(body, keys, err)) ||
+	   (rc = jv_int(body, "session_type_id", true, 1, INT64_MAX, &stid, NULL, err)))
+		return rc;
+	rc = store_begin(st);
+	if(rc)
+		return rc;
+	rc = store_request_get(st, org, request, &req);
+	if(rc)
+		goto fail;
+	rc = lc_request_guard(LC_CHANGE_SESSION_TYPE,
+	                      json_string_value(json_object_get(req, "status")), actor,
+	                      json_integer_value(json_object_get(req, "trainer_id")));
+	if(rc) {
+		gw_err_set(err, rc, "",
+		           rc == GW_EFORBIDDEN ? "only the claiming trainer can change the request"
+		                               : "the session type can change only while claimed");
+		goto fail;
+	}
+	rc = store_session_type_get(st, org, stid, &stype);
+	if(rc == GW_ENOTFOUND) {
+		rc = gw_err_set(err, GW_EINVAL, "session_type_id", "no such session type");
+		goto fail;
+	}
+	if(rc)
+		goto fail;
+	rc = store_request_set_session_type(st, org, request, actor->user_id, stid, clock_now());
+	if(rc)
+		goto fail;
+	json_decref(req);
+	req = NULL;
+	rc = store_request_get(st, org, request, &req);
+	if(rc)
+		goto fail;
+	rc = store_commit(st);
+	if(!rc) {
+		*out = req;
+		req = NULL;
+	}
+	goto done;
+fail:
+	store_rollback(st);
+done:
+	json_decref(req);
+	json_decref(stype);
+	return rc;
+}

@@ -1,0 +1,351 @@
+/*
+ * main.c - the ordinatus command: init, serve, outbox (API.md "Command line").
+ *
+ * Entry point: main(). Threading: serve starts the HTTP pool and the dispatch workers, then
+ * waits for SIGTERM/SIGINT in the main thread and drains: stop taking requests, let in-flight
+ * sends finish, give back unstarted leases, exit 0.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <openssl/crypto.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "crypto.h"
+#include "dispatch.h"
+#include "http.h"
+#include "log.h"
+#include "store.h"
+#include "timefmt.h"
+#include "tz.h"
+
+struct paths {
+	char data[PATH_MAX];
+	char db[PATH_MAX + 32];
+	char key[PATH_MAX + 32];
+};
+
+/* atoi_bounded - a decimal in lo..hi, or def */
+static int atoi_bounded(const char *s, int lo, int hi, int def)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	return (*end || v < lo || v > hi) ? def : (int)v;
+}
+
+/* usage - the top-level help */
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: ordinatus COMMAND [options]\n\n"
+	           "commands:\n"
+	           "  init   --data DIR                      create DIR, its database and key file;\n"
+	           "                                         prints the platform admin token once\n"
+	           "  serve  --data DIR [--listen HOST:PORT] [--public-url URL] [--test-clock]\n"
+	           "                                         run the HTTP API and delivery workers\n"
+	           "  outbox --data DIR [list [--status S] | retry ID]\n"
+	           "                                         list deliveries, retry a dead one\n\n"
+	           "'ordinatus COMMAND --help' tells more.\n");
+}
+
+/* set_paths - DATA, DATA/ordinatus.db, DATA/master.key */
+static int set_paths(struct paths *p, const char *data)
+{
+	if(!data || !*data || strlen(data) >= sizeof(p->data)) {
+		fprintf(stderr, "ordinatus: --data DIR is required\n");
+		return -1;
+	}
+	snprintf(p->data, sizeof(p->data), "%s", data);
+	snprintf(p->db, sizeof(p->db), "%s/ordinatus.db", data);
+	snprintf(p->key, sizeof(p->key), "%s/master.key", data);
+	return 0;
+}
+
+/* cmd_init - ordinatus init --data DIR */
+static int cmd_init(int argc, char **argv)
+{
+	static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
+	struct store_user_new u = {0};
+	struct store *st = NULL;
+	struct gw_err err = {0};
+	struct paths p;
+	char token[64], hash[CRYPTO_HASH_HEX];
+	const char *data = NULL;
+	int64_t id;
+	int c, status = 1;
+
+	while((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if(c == 'd') {
+			data = optarg;
+		} else {
+			fprintf(c == 'h' ? stdout : stderr,
+			        "usage: ordinatus init --data DIR\n\n"
+			        "Creates DIR (mode 0700), the database DIR/ordinatus.db and the key file\n"
+			        "DIR/master.key (mode 0600), and prints one JSON line with the platform\n"
+			        "admin token. The token is shown only this once. An initialised DIR is\n"
+			        "left alone (exit 1).\n");
+			return c == 'h' ? 0 : 2;
+		}
+	}
+	if(set_paths(&p, data))
+		return 2;
+	if(mkdir(p.data, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "ordinatus: cannot create %s: %s\n", p.data, strerror(errno));
+		return 1;
+	}
+	if(access(p.db, F_OK) == 0 || access(p.key, F_OK) == 0) {
+		fprintf(stderr, "ordinatus: %s is already initialised; nothing was changed\n", p.data);
+		return 1;
+	}
+	if(crypto_key_create(p.key, &err) || store_open(p.db, true, &st, &err)) {
+		fprintf(stderr, "ordinatus: %s\n", err.message);
+		goto out;
+	}
+	if(crypto_token("ord_", token, sizeof(token)))
+		goto out;
+	crypto_sha256_hex(token, strlen(token), hash);
+	u.email = "platform-admin@ordinatus.localhost";
+	u.name = "Platform admin";
+	u.roles = ROLE_PLATFORM_ADMIN;
+	u.timezone = "UTC";
+	u.token_hash = hash;
+	if(store_user_create(st, 0, &u, &id)) {
+		fprintf(stderr, "ordinatus: cannot create the platform admin: %s\n", store_errmsg(st));
+		goto out;
+	}
+	printf("{\"platform_admin_token\": \"%s\"}\n", token);
+	OPENSSL_cleanse(token, sizeof(token));
+	status = 0;
+out:
+	store_close(st);
+	return status;
+}
+
+/* load_key - read DATA/master.key */
+static int load_key(const struct paths *p, unsigned char key[CRYPTO_KEY_LEN])
+{
+	struct gw_err err = {0};
+
+	if(access(p->db, F_OK) != 0) {
+		fprintf(stderr, "ordinatus: %s is not initialised: run 'ordinatus init --data %s'\n",
+		        p->data, p->data);
+		return -1;
+	}
+	if(crypto_key_load(p->key, key, &err)) {
+		fprintf(stderr, "ordinatus: %s\n", err.message);
+		return -1;
+	}
+	return 0;
+}
+
+/* cmd_serve - ordinatus serve */
+static int cmd_serve(int argc, char **argv)
+{
+	static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
+	                                     {"listen", required_argument, NULL, 'l'},
+	                                     {"public-url", required_argument, NULL, 'u'},
+	                                     {"test-clock", no_argument, NULL, 't'},
+	                                     {"workers", required_argument, NULL, 'w'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
+	struct http_config hc = {0};
+	struct dispatch_config dc = {0};
+	unsigned char key[CRYPTO_KEY_LEN];
+	struct store *st = NULL;
+	struct gw_err err = {0};
+	struct paths p;
+	const char *data = NULL, *listen = "127.0.0.1:8080", *public_url = NULL;
+	char url[512];
+	bool test_clock = false;
+	int c, workers = 2, sig = 0, status = 1;
+	sigset_t set;
+
+	while((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch(c) {
+		case 'd': data = optarg; break;
+		case 'l': listen = optarg; break;
+		case 'u': public_url = optarg; break;
+		case 't': test_clock = true; break;
+		case 'w': workers = atoi_bounded(optarg, 1, 16, 2); break;
+		default:
+			fprintf(c == 'h' ? stdout : stderr,
+			        "usage: ordinatus serve --data DIR [--listen HOST:PORT] [--public-url URL]\n"
+			        "                       [--test-clock] [--workers N]\n\n"
+			        "Serves the HTTP API (default 127.0.0.1:8080), runs the delivery workers and\n"
+			        "logs JSON lines to stderr. --public-url is the base of links in emails\n"
+			        "(default http://HOST:PORT). --test-clock enables PUT /v1/test/clock and\n"
+			        "POST /v1/test/tick: never in production. SIGTERM drains and exits 0.\n");
+			return c == 'h' ? 0 : 2;
+		}
+	}
+	if(set_paths(&p, data) || load_key(&p, key))
+		return 2;
+	/* signals are taken by the main thread only: block them before threads start */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	tz_init();
+	/* open once here: migrates the schema (or refuses a newer one) before anything serves */
+	if(store_open(p.db, false, &st, &err)) {
+		fprintf(stderr, "ordinatus: %s\n", err.message);
+		return 1;
+	}
+	store_close(st);
+	if(!public_url) {
+		snprintf(url, sizeof(url), "http://%s", listen);
+		public_url = url;
+	} else {
+		snprintf(url, sizeof(url), "%s", public_url);
+		while(strlen(url) > 0 && url[strlen(url) - 1] == '/')
+			url[strlen(url) - 1] = '\0';
+		public_url = url;
+	}
+	hc.listen = listen;
+	hc.public_url = public_url;
+	hc.db_path = p.db;
+	hc.data_dir = p.data;
+	hc.master_key = key;
+	hc.test_clock = test_clock;
+	hc.threads = 4;
+	dc.db_path = p.db;
+	dc.data_dir = p.data;
+	dc.master_key = key;
+	dc.workers = workers;
+	dc.batch = 32;
+	dc.lease_secs = 120;
+	if(test_clock)
+		log_event("warn", "test_clock_enabled",
+		          json_pack("{s:s}", "message", "the clock can be set over HTTP: tests only"));
+	if(dispatch_start(&dc, &err))
+		goto out;
+	if(http_start(&hc, &err))
+		goto stop;
+	log_event("info", "serving",
+	          json_pack("{s:s, s:s, s:s}", "listen", listen, "public_url", public_url, "data",
+	                    p.data));
+	if(sigwait(&set, &sig) != 0)
+		sig = SIGTERM;
+	log_event("info", "draining", json_pack("{s:i}", "signal", sig));
+	http_stop();
+	status = 0;
+stop:
+	dispatch_stop();
+out:
+	if(status)
+		fprintf(stderr, "ordinatus: %s\n", err.message);
+	else
+		log_event("info", "stopped", NULL);
+	OPENSSL_cleanse(key, sizeof(key));
+	return status;
+}
+
+/* cmd_outbox - ordinatus outbox --data DIR [list [--status S] | retry ID] */
+static int cmd_outbox(int argc, char **argv)
+{
+	static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
+	                                     {"status", required_argument, NULL, 's'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
+	struct store *st = NULL;
+	struct gw_err err = {0};
+	struct paths p;
+	const char *data = NULL, *status_filter = NULL, *action = "list";
+	json_t *list = NULL;
+	char *text;
+	int c, status = 1;
+	gw_rc rc;
+
+	while((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if(c == 'd') {
+			data = optarg;
+		} else if(c == 's') {
+			status_filter = optarg;
+		} else {
+			fprintf(c == 'h' ? stdout : stderr,
+			        "usage: ordinatus outbox --data DIR [list [--status S] | retry ID]\n\n"
+			        "list: deliveries of every organisation, newest first, as JSON.\n"
+			        "retry ID: a dead or expired delivery goes back to pending, due now.\n");
+			return c == 'h' ? 0 : 2;
+		}
+	}
+	if(optind < argc)
+		action = argv[optind];
+	if(set_paths(&p, data))
+		return 2;
+	if(access(p.db, F_OK) != 0) {
+		fprintf(stderr, "ordinatus: %s is not initialised\n", p.data);
+		return 2;
+	}
+	if(store_open(p.db, false, &st, &err)) {
+		fprintf(stderr, "ordinatus: %s\n", err.message);
+		return 1;
+	}
+	if(strcmp(action, "list") == 0) {
+		rc = store_outbox_list(st, 0, status_filter, 10000, &list);
+		if(rc)
+			goto out;
+		text = json_dumps(list, JSON_INDENT(2));
+		if(text)
+			printf("%s\n", text);
+		free(text);
+		status = 0;
+	} else if(strcmp(action, "retry") == 0 && optind + 1 < argc) {
+		char *end;
+		long long id = strtoll(argv[optind + 1], &end, 10);
+		if(*end || id <= 0) {
+			fprintf(stderr, "ordinatus: retry takes a delivery id\n");
+			status = 2;
+			goto out;
+		}
+		rc = store_outbox_retry(st, 0, id, clock_now());
+		if(rc == GW_ENOTFOUND)
+			fprintf(stderr, "ordinatus: no delivery %lld\n", id);
+		else if(rc == GW_ESTATE)
+			fprintf(stderr, "ordinatus: delivery %lld is not dead\n", id);
+		else if(rc)
+			fprintf(stderr, "ordinatus: %s\n", store_errmsg(st));
+		else
+			printf("{\"id\": %lld, \"status\": \"pending\"}\n", id);
+		status = rc ? 1 : 0;
+	} else {
+		fprintf(stderr, "ordinatus: outbox takes 'list' or 'retry ID'\n");
+		status = 2;
+	}
+out:
+	json_decref(list);
+	store_close(st);
+	return status;
+}
+
+/* main - dispatch to a command */
+int main(int argc, char **argv)
+{
+	if(argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if(strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	   strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if(strcmp(argv[1], "init") == 0)
+		return cmd_init(argc - 1, argv + 1);
+	if(strcmp(argv[1], "serve") == 0)
+		return cmd_serve(argc - 1, argv + 1);
+	if(strcmp(argv[1], "outbox") == 0)
+		return cmd_outbox(argc - 1, argv + 1);
+	fprintf(stderr, "ordinatus: unknown command '%s'\n\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

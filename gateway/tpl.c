@@ -1,0 +1,199 @@
+/*
+ * tpl.c - email templates and the helpers they share.
+ *
+ * Entry points: tpl_message_id(), tpl_email(), tpl_new_request(), tpl_buf_*().
+ * Threading: reentrant.
+ */
+#include "tpl.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+#include "timefmt.h"
+
+/* tpl_buf_grow - make room for n more bytes */
+static int tpl_buf_grow(struct tpl_buf *b, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if(b->oom)
+		return -1;
+	if(b->len + n + 1 <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 256;
+	while(cap < b->len + n + 1)
+		cap *= 2;
+	p = realloc(b->p, cap);
+	if(!p) {
+		b->oom = 1;
+		return -1;
+	}
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+/* tpl_buf_add - append text */
+void tpl_buf_add(struct tpl_buf *b, const char *s)
+{
+	size_t n = strlen(s);
+
+	if(tpl_buf_grow(b, n))
+		return;
+	memcpy(b->p + b->len, s, n + 1);
+	b->len += n;
+}
+
+/* tpl_buf_addf - append formatted text */
+void tpl_buf_addf(struct tpl_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if(n < 0 || tpl_buf_grow(b, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+/* tpl_buf_html - append HTML-escaped text */
+void tpl_buf_html(struct tpl_buf *b, const char *s)
+{
+	char one[2] = {0, 0};
+
+	for(; s && *s; s++) {
+		switch(*s) {
+		case '&': tpl_buf_add(b, "&amp;"); break;
+		case '<': tpl_buf_add(b, "&lt;"); break;
+		case '>': tpl_buf_add(b, "&gt;"); break;
+		case '"': tpl_buf_add(b, "&quot;"); break;
+		case '\'': tpl_buf_add(b, "&#39;"); break;
+		case '\n': tpl_buf_add(b, "<br>\n"); break;
+		default:
+			one[0] = *s;
+			tpl_buf_add(b, one);
+		}
+	}
+}
+
+/* tpl_buf_free - release the buffer */
+void tpl_buf_free(struct tpl_buf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+/* tpl_message_id - fixed Message-ID for (org, dedupe key) */
+void tpl_message_id(int64_t org, const char *dedupe_key, char *buf, size_t n)
+{
+	char seed[600], hex[CRYPTO_HASH_HEX];
+	const char *kind_end = strchr(dedupe_key, ':');
+	int klen = kind_end ? (int)(kind_end - dedupe_key) : (int)strlen(dedupe_key);
+
+	snprintf(seed, sizeof(seed), "%lld|%s", (long long)org, dedupe_key);
+	crypto_sha256_hex(seed, strlen(seed), hex);
+	snprintf(buf, n, "<%.32s.%.*s@ordinatus>", hex, klen > 32 ? 32 : klen, dedupe_key);
+}
+
+/* tpl_email - generic payload */
+gw_rc tpl_email(const struct tpl_env *env, const char *kind, const char *dedupe_key,
+                const char *to_address, const char *to_name, const char *subject,
+                const char *text, const char *html, json_t **out)
+{
+	char mid[128], date[TIMEFMT_LEN];
+
+	tpl_message_id(env->org_id, dedupe_key, mid, sizeof(mid));
+	timefmt_rfc3339(env->now, date);
+	*out = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s}, s:s, s:s, s:s}", "kind", kind,
+	                 "message_id", mid, "date", date, "from", "address",
+	                 env->from_address ? env->from_address : TPL_DEFAULT_FROM, "name",
+	                 env->org_name, "to", "address", to_address, "name", to_name ? to_name : "",
+	                 "subject", subject, "text", text, "html", html);
+	return *out ? GW_OK : GW_ENOMEM;
+}
+
+/* html_open - the shared head of every HTML body */
+static void html_open(struct tpl_buf *h, const char *title)
+{
+	tpl_buf_add(h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
+	tpl_buf_html(h, title);
+	tpl_buf_add(h, "</title></head>\n<body style=\"font-family:sans-serif\">\n");
+}
+
+/* tpl_new_request - "New request available" for one trainer */
+gw_rc tpl_new_request(const struct tpl_env *env, const char *dedupe_key, const json_t *request,
+                      const json_t *trainer, json_t **out)
+{
+	struct tpl_buf t = {0}, h = {0};
+	const json_t *cust = json_object_get(request, "customer");
+	const json_t *stype = json_object_get(request, "session_type");
+	const json_t *skills = json_object_get(request, "skills");
+	const char *tname = json_string_value(json_object_get(trainer, "name"));
+	const char *cname = json_string_value(json_object_get(cust, "name"));
+	const char *stname = json_is_object(stype) ? json_string_value(json_object_get(stype, "name"))
+	                                           : NULL;
+	long long id = json_integer_value(json_object_get(request, "id"));
+	char url[600], skill_list[512] = "";
+	const json_t *sk;
+	size_t i;
+	gw_rc rc;
+
+	snprintf(url, sizeof(url), "%s/requests/%lld", env->public_url, id);
+	json_array_foreach(skills, i, sk) {
+		if(i)
+			strncat(skill_list, ", ", sizeof(skill_list) - strlen(skill_list) - 1);
+		strncat(skill_list, json_string_value(sk), sizeof(skill_list) - strlen(skill_list) - 1);
+	}
+
+	tpl_buf_addf(&t, "Hello %s,\n\nA new request is available at %s.\n\n", tname ? tname : "",
+	             env->org_name);
+	tpl_buf_addf(&t, "Customer: %s\n", cname ? cname : "");
+	if(stname)
+		tpl_buf_addf(&t, "Session type: %s\n", stname);
+	if(skill_list[0])
+		tpl_buf_addf(&t, "Skills: %s\n", skill_list);
+	tpl_buf_addf(&t, "\nThe first trainer to claim it gets it. Claim it here:\n%s\n", url);
+
+	html_open(&h, "New request available");
+	tpl_buf_add(&h, "<p>Hello ");
+	tpl_buf_html(&h, tname);
+	tpl_buf_add(&h, ",</p>\n<p>A new request is available at ");
+	tpl_buf_html(&h, env->org_name);
+	tpl_buf_add(&h, ".</p>\n<ul>\n<li>Customer: ");
+	tpl_buf_html(&h, cname);
+	tpl_buf_add(&h, "</li>\n");
+	if(stname) {
+		tpl_buf_add(&h, "<li>Session type: ");
+		tpl_buf_html(&h, stname);
+		tpl_buf_add(&h, "</li>\n");
+	}
+	if(skill_list[0]) {
+		tpl_buf_add(&h, "<li>Skills: ");
+		tpl_buf_html(&h, skill_list);
+		tpl_buf_add(&h, "</li>\n");
+	}
+	tpl_buf_add(&h, "</ul>\n<p>The first trainer to claim it gets it.</p>\n<p><a href=\"");
+	tpl_buf_html(&h, url);
+	tpl_buf_add(&h, "\">Claim this request</a></p>\n</body></html>\n");
+
+	if(t.oom || h.oom) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	rc = tpl_email(env, "new_request", dedupe_key,
+	               json_string_value(json_object_get(trainer, "email")), tname,
+	               "New request available", t.p, h.p, out);
+out:
+	tpl_buf_free(&t);
+	tpl_buf_free(&h);
+	return rc;
+}

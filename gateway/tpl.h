@@ -1,0 +1,55 @@
+/*
+ * tpl.h - email templates: render an effect's payload at enqueue time (what is sent is what
+ * was recorded). User text is HTML-escaped in the HTML part; header fields are refused later by
+ * the MIME builder if they hold CR/LF, and validated at intake so they never do.
+ * Threading: reentrant.
+ */
+#ifndef TPL_H
+#define TPL_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "gw.h"
+
+#define TPL_DEFAULT_FROM "noreply@ordinatus.localhost"
+
+/* The addressing and identity every email shares. */
+struct tpl_env {
+	int64_t org_id;
+	const char *org_name;
+	const char *org_timezone;
+	const char *from_address; /* NULL: TPL_DEFAULT_FROM */
+	const char *public_url;   /* no trailing slash */
+	time_t now;
+};
+
+/* tpl_message_id - the fixed Message-ID of one delivery: derived from (org, dedupe key), so a
+ * retry, a crash and a re-lease all send the same one. buf: at least 128 bytes. */
+void tpl_message_id(int64_t org, const char *dedupe_key, char *buf, size_t n);
+
+/* tpl_new_request - "New request available" to one trainer. request: as store_request_get
+ * shows it; trainer: {id, email, name, timezone}. *out new reference. */
+gw_rc tpl_new_request(const struct tpl_env *env, const char *dedupe_key, const json_t *request,
+                      const json_t *trainer, json_t **out);
+
+/* tpl_email - the generic builder the specific templates use: payload with kind, message id,
+ * date, from, to, subject, text, html. *out new reference. */
+gw_rc tpl_email(const struct tpl_env *env, const char *kind, const char *dedupe_key,
+                const char *to_address, const char *to_name, const char *subject,
+                const char *text, const char *html, json_t **out);
+
+/* tpl_html_escape - append s HTML-escaped to the growable buffer (see struct tpl_buf). */
+struct tpl_buf {
+	char *p;    /* malloc'd, NUL-terminated */
+	size_t len;
+	size_t cap;
+	int oom;    /* set when an append failed */
+};
+void tpl_buf_add(struct tpl_buf *b, const char *s);
+void tpl_buf_addf(struct tpl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tpl_buf_html(struct tpl_buf *b, const char *s);
+void tpl_buf_free(struct tpl_buf *b);
+
+#endif

@@ -1,0 +1,214 @@
+/*
+ * store.h - the SQLite store: schema, migrations and every query (DESIGN.md rule 4: all SQL
+ * lives in store/). Prepared statements only; user text is always bound, never spliced.
+ *
+ * One struct store is one SQLite connection (WAL mode). It belongs to one thread at a time:
+ * each HTTP thread, dispatch worker and the scheduler open their own. Writers use
+ * store_begin() (BEGIN IMMEDIATE); SQLite serialises them; busy waits are bounded.
+ *
+ * Reads return JSON objects (jansson, new references: caller decrefs) shaped as the API shows
+ * them, so the HTTP layer does not need to know columns.
+ */
+#ifndef STORE_H
+#define STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "gw.h"
+
+struct store; /* opaque */
+
+#define STORE_SCHEMA_VERSION 1
+
+/* roles, stored as a bit set */
+enum {
+	ROLE_PLATFORM_ADMIN = 1,
+	ROLE_ORG_ADMIN = 2,
+	ROLE_TRAINER = 4,
+	ROLE_KIOSK = 8,
+};
+
+/* store_open - open (creating if asked) the database at path and apply pragmas. The schema is
+ * migrated to STORE_SCHEMA_VERSION; a database newer than this binary is GW_EVERSION.
+ * *out: caller destroys with store_close(). */
+gw_rc store_open(const char *path, bool create, struct store **out, struct gw_err *err);
+
+/* store_close - close; accepts NULL. */
+void store_close(struct store *st);
+
+/* store_schema_version - the version recorded in the database. */
+gw_rc store_schema_version(struct store *st, int *version);
+
+/* Transactions: store_begin is BEGIN IMMEDIATE (the write lock is taken now, so the checks made
+ * inside the transaction hold until commit). store_rollback accepts "no transaction". */
+gw_rc store_begin(struct store *st);
+gw_rc store_commit(struct store *st);
+void store_rollback(struct store *st);
+
+/* store_errmsg - the last SQLite error text of this connection (borrowed until next call). */
+const char *store_errmsg(struct store *st);
+
+/* ---- organisations ---- */
+gw_rc store_org_create(struct store *st, const char *name, const char *tz, int64_t *id);
+/* store_org_get - {id, name, timezone}; GW_ENOTFOUND when absent. */
+gw_rc store_org_get(struct store *st, int64_t org, json_t **out);
+/* store_org_settings - the stored settings object (only what was set; defaults are the
+ * gateway's). *out new reference. */
+gw_rc store_org_settings(struct store *st, int64_t org, json_t **out);
+gw_rc store_org_settings_put(struct store *st, int64_t org, const json_t *settings);
+
+/* ---- users ---- */
+struct store_user {
+	int64_t id;
+	int64_t org_id; /* 0 for a platform admin */
+	int roles;
+	char email[256];
+	char name[256];
+	char timezone[65];
+};
+
+struct store_user_new {
+	const char *email, *name, *timezone;
+	int roles;
+	const json_t *skills; /* array of strings */
+	bool notify_on_confirm;
+	const char *token_hash; /* hex SHA-256 of the API token */
+};
+
+/* store_user_create - GW_EEXISTS when the e-mail is taken in the organisation. org 0 makes a
+ * platform admin. */
+gw_rc store_user_create(struct store *st, int64_t org, const struct store_user_new *u,
+                        int64_t *id);
+/* store_user_by_token - the active user whose token hashes to token_hash; GW_EUNAUTH if none. */
+gw_rc store_user_by_token(struct store *st, const char *token_hash, struct store_user *out);
+/* store_user_get - user as the API shows it (no token); GW_ENOTFOUND. */
+gw_rc store_user_get(struct store *st, int64_t org, int64_t id, json_t **out);
+gw_rc store_user_list(struct store *st, int64_t org, json_t **out);
+/* store_user_update - apply the fields present in patch (already validated: name, roles (int),
+ * skills, timezone, notify_on_confirm, active); GW_ENOTFOUND. */
+gw_rc store_user_update(struct store *st, int64_t org, int64_t id, const json_t *patch);
+/* store_trainers_matching - active trainers of org whose skills hold every skill of skills.
+ * *out: array of {id, email, name, timezone}. */
+gw_rc store_trainers_matching(struct store *st, int64_t org, const json_t *skills,
+                              json_t **out);
+
+/* ---- session types ---- */
+struct store_session_type_new {
+	const char *name, *currency;
+	const json_t *skills, *lengths;
+	int64_t price_cents;
+	int step_minutes;
+};
+gw_rc store_session_type_create(struct store *st, int64_t org,
+                                const struct store_session_type_new *s, int64_t *id);
+/* store_session_type_get - {id, name, skills, lengths, price_cents, currency, step_minutes} */
+gw_rc store_session_type_get(struct store *st, int64_t org, int64_t id, json_t **out);
+gw_rc store_session_type_list(struct store *st, int64_t org, json_t **out);
+
+/* ---- requests ---- */
+struct store_request_new {
+	const char *customer_name, *customer_email, *customer_phone;
+	int64_t session_type_id; /* 0: none */
+	const json_t *skills;    /* effective skills used for matching */
+	const json_t *answers;   /* object */
+};
+gw_rc store_request_create(struct store *st, int64_t org, const struct store_request_new *r,
+                           time_t now, int64_t *id);
+/* store_request_get - the request as the API shows it; GW_ENOTFOUND. */
+gw_rc store_request_get(struct store *st, int64_t org, int64_t id, json_t **out);
+/* store_request_list - requests of org. status may be NULL (all). trainer > 0 limits the list
+ * to unclaimed requests whose skills the trainer holds, and the trainer's own. */
+gw_rc store_request_list(struct store *st, int64_t org, const char *status, int64_t trainer,
+                         json_t **out);
+/* store_request_claim - the one conditional UPDATE that decides a claim: status new -> claimed.
+ * GW_OK when this trainer won; GW_ECLAIMED when the request is no longer new; GW_ENOTFOUND. */
+gw_rc store_request_claim(struct store *st, int64_t org, int64_t id, int64_t trainer,
+                          time_t now);
+/* store_request_set_session_type - while claimed by trainer; GW_ESTATE otherwise. */
+gw_rc store_request_set_session_type(struct store *st, int64_t org, int64_t id,
+                                     int64_t trainer, int64_t session_type_id, time_t now);
+/* store_trainer_matches - does the trainer (active, trainer role) hold every skill of the
+ * request? */
+gw_rc store_trainer_matches(struct store *st, int64_t org, int64_t request, int64_t trainer,
+                            bool *match);
+
+/* ---- outbox ---- */
+struct store_effect {
+	int64_t org_id;
+	const char *kind;           /* "new_request", ... */
+	const char *provider_class; /* "email", "calendar", "zoho" */
+	const char *dedupe_key;
+	int64_t request_id, booking_id; /* 0: none */
+	const char *payload;        /* JSON text, rendered at enqueue time */
+	time_t not_before;          /* first attempt at */
+	time_t deadline;            /* 0: none; past it the row expires unsent */
+};
+
+/* store_outbox_enqueue - insert the effect unless its dedupe key exists (then a no-op with
+ * *inserted false). Call inside a transaction with the state change that causes it. */
+gw_rc store_outbox_enqueue(struct store *st, const struct store_effect *e, time_t now,
+                           bool *inserted, int64_t *id);
+
+struct store_lease {
+	int64_t id, org_id, booking_id, request_id;
+	char kind[32];
+	char provider_class[16];
+	char *payload; /* malloc'd: freed by store_leases_free */
+	int attempts;  /* attempts made before this one */
+	time_t deadline;
+	time_t created_at;
+};
+
+/* store_outbox_lease - lease up to max due rows (pending and due, or leased with an expired
+ * lease) for owner until now + lease_secs, in one transaction. *out malloc'd array. */
+gw_rc store_outbox_lease(struct store *st, const char *owner, time_t now, int lease_secs,
+                         int max, struct store_lease **out, int *n);
+void store_leases_free(struct store_lease *l, int n);
+
+enum store_outcome { STORE_SENT, STORE_RETRY, STORE_DEAD, STORE_EXPIRED, STORE_SKIPPED };
+
+struct store_result {
+	int64_t id;
+	enum store_outcome outcome;
+	time_t next_attempt_at; /* STORE_RETRY */
+	const char *provider;   /* which provider tried */
+	const char *detail;     /* provider's words, or NULL */
+	int64_t started_ms, finished_ms;
+};
+
+/* store_outbox_finish - record results of leased rows owned by owner, each with its attempt row,
+ * in one transaction. A row whose lease was lost (owner changed) is left alone. */
+gw_rc store_outbox_finish(struct store *st, const char *owner, const struct store_result *r,
+                          int n, time_t now);
+
+/* store_outbox_release - give leased rows of owner back (pending, due now): for shutdown. */
+gw_rc store_outbox_release(struct store *st, const char *owner);
+
+/* store_outbox_list - deliveries of org (org 0: all), newest first, status may be NULL. */
+gw_rc store_outbox_list(struct store *st, int64_t org, const char *status, int limit,
+                        json_t **out);
+/* store_outbox_retry - a dead (or expired) row back to pending, due now. GW_ESTATE if it is
+ * not dead; GW_ENOTFOUND. org 0: any organisation (CLI). */
+gw_rc store_outbox_retry(struct store *st, int64_t org, int64_t id, time_t now);
+/* store_outbox_next_due - the earliest next_attempt_at of a pending row, or 0 when none. */
+gw_rc store_outbox_next_due(struct store *st, time_t *at);
+
+/* ---- providers ---- */
+/* store_provider_get - the stored config (secrets sealed) of name for org; GW_ENOTFOUND. */
+gw_rc store_provider_get(struct store *st, int64_t org, const char *name, json_t **out);
+gw_rc store_provider_put(struct store *st, int64_t org, const char *name, const json_t *cfg);
+gw_rc store_provider_delete(struct store *st, int64_t org, const char *name);
+/* store_provider_list - {name: config} of org. */
+gw_rc store_provider_list(struct store *st, int64_t org, json_t **out);
+
+/* store_outbox_expire - pending rows of kind for request become 'expired' (their deadline,
+ * e.g. "until the request is claimed", has passed). Inside the transaction that causes it. */
+gw_rc store_outbox_expire_request(struct store *st, int64_t request, const char *kind);
+
+/* store_outbox_counts - {"status|kind|class": n} over every organisation (metrics). */
+gw_rc store_outbox_counts(struct store *st, json_t **out);
+
+#endif

@@ -1,0 +1,434 @@
+/*
+ * store_core.c - connection, pragmas, migrations, transactions, the statement cache.
+ *
+ * Entry points: store_open(), store_close(), store_schema_version(), store_begin(),
+ * store_commit(), store_rollback(), store_errmsg(), and the internal helpers of store_int.h.
+ * Threading: a struct store belongs to one thread at a time.
+ */
+#include "store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "timefmt.h"
+
+/* Numbered migrations, each a NULL-terminated list of statements (kept apart so no literal
+ * passes the 4095 characters C requires compilers to take). Each runs once, in order, in one
+ * transaction, and is recorded in schema_migrations. Never edit a released step: add one. */
+static const char *const m1[] = {
+    /* 1: the foundation schema */
+    "CREATE TABLE orgs("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " timezone TEXT NOT NULL,"
+    " settings TEXT NOT NULL DEFAULT '{}',"
+    " created_at INTEGER NOT NULL);",
+    "CREATE TABLE users("
+    " id INTEGER PRIMARY KEY,"
+    " org_id INTEGER REFERENCES orgs(id),"
+    " email TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " roles INTEGER NOT NULL,"
+    " skills TEXT NOT NULL DEFAULT '[]',"
+    " timezone TEXT NOT NULL DEFAULT 'UTC',"
+    " notify_on_confirm INTEGER NOT NULL DEFAULT 0,"
+    " active INTEGER NOT NULL DEFAULT 1,"
+    " token_hash TEXT NOT NULL UNIQUE,"
+    " availability TEXT NOT NULL DEFAULT '{\"weekly\":[],\"blackouts\":[]}',"
+    " created_at INTEGER NOT NULL);",
+    "CREATE UNIQUE INDEX users_org_email ON users(ifnull(org_id, 0), email);",
+    "CREATE TABLE session_types("
+    " id INTEGER PRIMARY KEY,"
+    " org_id INTEGER NOT NULL REFERENCES orgs(id),"
+    " name TEXT NOT NULL,"
+    " skills TEXT NOT NULL DEFAULT '[]',"
+    " lengths TEXT NOT NULL,"
+    " price_cents INTEGER NOT NULL,"
+    " currency TEXT NOT NULL,"
+    " step_minutes INTEGER NOT NULL DEFAULT 30,"
+    " created_at INTEGER NOT NULL);",
+    "CREATE INDEX session_types_org ON session_types(org_id);",
+    "CREATE TABLE requests("
+    " id INTEGER PRIMARY KEY,"
+    " org_id INTEGER NOT NULL REFERENCES orgs(id),"
+    " customer_name TEXT NOT NULL,"
+    " customer_email TEXT NOT NULL,"
+    " customer_phone TEXT,"
+    " session_type_id INTEGER REFERENCES session_types(id),"
+    " skills TEXT NOT NULL DEFAULT '[]',"
+    " answers TEXT NOT NULL DEFAULT '{}',"
+    " status TEXT NOT NULL DEFAULT 'new',"
+    " trainer_id INTEGER REFERENCES users(id),"
+    " claimed_at INTEGER,"
+    " link_version INTEGER NOT NULL DEFAULT 0,"
+    " link_token_hash TEXT UNIQUE,"
+    " link_sent_at INTEGER,"
+    " link_expires_at INTEGER,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL);",
+    "CREATE INDEX requests_org_status ON requests(org_id, status, id);",
+    "CREATE INDEX requests_trainer ON requests(trainer_id, status);",
+    "CREATE TABLE bookings("
+    " id INTEGER PRIMARY KEY,"
+    " org_id INTEGER NOT NULL REFERENCES orgs(id),"
+    " request_id INTEGER NOT NULL REFERENCES requests(id),"
+    " trainer_id INTEGER NOT NULL REFERENCES users(id),"
+    " status TEXT NOT NULL,"
+    " start_at INTEGER NOT NULL,"
+    " end_at INTEGER NOT NULL,"
+    " length_minutes INTEGER NOT NULL,"
+    " sequence INTEGER NOT NULL DEFAULT 0,"
+    " uid TEXT NOT NULL,"
+    " payment_reference TEXT,"
+    " paid_at INTEGER,"
+    " confirmed_at INTEGER,"
+    " completed_at INTEGER,"
+    " completed_by TEXT,"
+    " customer_no_show INTEGER NOT NULL DEFAULT 0,"
+    " trainer_no_show INTEGER NOT NULL DEFAULT 0,"
+    " no_show_marked_by TEXT,"
+    " no_show_marked_at INTEGER,"
+    " no_show_note TEXT,"
+    " cancelled_at INTEGER,"
+    " cancel_reason TEXT,"
+    " session_link TEXT,"
+    " calendar_event_id TEXT,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL);",
+    "CREATE INDEX bookings_status_start ON bookings(status, start_at);",
+    "CREATE INDEX bookings_status_end ON bookings(status, end_at);",
+    "CREATE INDEX bookings_trainer_start ON bookings(trainer_id, start_at);",
+    "CREATE INDEX bookings_request ON bookings(request_id);",
+    "CREATE TABLE outbox("
+    " id INTEGER PRIMARY KEY,"
+    " org_id INTEGER NOT NULL REFERENCES orgs(id),"
+    " kind TEXT NOT NULL,"
+    " provider_class TEXT NOT NULL,"
+    " provider TEXT,"
+    " dedupe_key TEXT NOT NULL,"
+    " request_id INTEGER,"
+    " booking_id INTEGER,"
+    " payload TEXT NOT NULL,"
+    " status TEXT NOT NULL DEFAULT 'pending',"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_attempt_at INTEGER NOT NULL,"
+    " deadline_at INTEGER,"
+    " lease_owner TEXT,"
+    " lease_expires_at INTEGER,"
+    " last_error TEXT,"
+    " created_at INTEGER NOT NULL,"
+    " sent_at INTEGER);",
+    "CREATE INDEX outbox_due ON outbox(status, next_attempt_at);",
+    "CREATE INDEX outbox_lease ON outbox(status, lease_expires_at);",
+    "CREATE INDEX outbox_booking ON outbox(booking_id);",
+    "CREATE INDEX outbox_request ON outbox(request_id);",
+    "CREATE INDEX outbox_org ON outbox(org_id, status, id);",
+    "CREATE TABLE dedupe_keys("
+    " org_id INTEGER NOT NULL,"
+    " key TEXT NOT NULL,"
+    " outbox_id INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " PRIMARY KEY(org_id, key)) WITHOUT ROWID;",
+    "CREATE TABLE delivery_attempts("
+    " id INTEGER PRIMARY KEY,"
+    " outbox_id INTEGER NOT NULL REFERENCES outbox(id),"
+    " attempt INTEGER NOT NULL,"
+    " provider TEXT,"
+    " started_ms INTEGER NOT NULL,"
+    " finished_ms INTEGER NOT NULL,"
+    " outcome TEXT NOT NULL,"
+    " detail TEXT);",
+    "CREATE INDEX delivery_attempts_outbox ON delivery_attempts(outbox_id);",
+    "CREATE TABLE provider_configs("
+    " org_id INTEGER NOT NULL REFERENCES orgs(id),"
+    " name TEXT NOT NULL,"
+    " config TEXT NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " PRIMARY KEY(org_id, name));",
+    NULL,
+};
+
+static const char *const *const migrations[] = {m1};
+
+/* store_rc - map a SQLite result code */
+gw_rc store_rc(int src)
+{
+	switch(src & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return GW_OK;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return GW_EBUSY;
+	case SQLITE_NOMEM:
+		return GW_ENOMEM;
+	case SQLITE_CONSTRAINT:
+		return GW_EEXISTS;
+	case SQLITE_IOERR:
+	case SQLITE_FULL:
+	case SQLITE_CANTOPEN:
+		return GW_EIO;
+	default:
+		return GW_EDB;
+	}
+}
+
+/* store_stmt - cached prepared statement */
+sqlite3_stmt *store_stmt(struct store *st, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+	int i;
+
+	for(i = 0; i < st->ncache; i++) {
+		if(st->cache[i].sql == sql) {
+			s = st->cache[i].stmt;
+			sqlite3_reset(s);
+			sqlite3_clear_bindings(s);
+			return s;
+		}
+	}
+	if(sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK)
+		return NULL;
+	if(st->ncache < STORE_STMT_CACHE) {
+		st->cache[st->ncache].sql = sql;
+		st->cache[st->ncache].stmt = s;
+		st->ncache++;
+	} else {
+		/* the cache is sized for every statement the store has; overflowing it is a bug */
+		sqlite3_finalize(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* store_col_json - JSON text column */
+json_t *store_col_json(sqlite3_stmt *s, int i)
+{
+	const char *txt = (const char *)sqlite3_column_text(s, i);
+	json_t *v = txt ? json_loads(txt, JSON_DECODE_ANY, NULL) : NULL;
+
+	return v ? v : json_null();
+}
+
+/* store_col_time - epoch column as RFC 3339 */
+json_t *store_col_time(sqlite3_stmt *s, int i)
+{
+	char buf[TIMEFMT_LEN];
+
+	if(sqlite3_column_type(s, i) == SQLITE_NULL)
+		return json_null();
+	timefmt_rfc3339((time_t)sqlite3_column_int64(s, i), buf);
+	return json_string(buf);
+}
+
+/* store_col_text - text column */
+json_t *store_col_text(sqlite3_stmt *s, int i)
+{
+	const char *txt = (const char *)sqlite3_column_text(s, i);
+
+	return txt ? json_string(txt) : json_null();
+}
+
+/* store_bind_json - bind JSON as text */
+int store_bind_json(sqlite3_stmt *s, int i, const json_t *v)
+{
+	char *txt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	int r;
+
+	if(!txt)
+		return SQLITE_NOMEM;
+	r = sqlite3_bind_text(s, i, txt, -1, free);
+	return r;
+}
+
+/* store_bind_text - text or NULL */
+int store_bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s, i);
+}
+
+/* store_bind_id - id or NULL */
+int store_bind_id(sqlite3_stmt *s, int i, int64_t v)
+{
+	return v > 0 ? sqlite3_bind_int64(s, i, v) : sqlite3_bind_null(s, i);
+}
+
+/* exec - run SQL text without results */
+static gw_rc exec(struct store *st, const char *sql, struct gw_err *err)
+{
+	char *msg = NULL;
+	int r = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
+
+	if(r != SQLITE_OK) {
+		gw_err_set(err, store_rc(r), "", "database error");
+		gw_err_cause(err, "sqlite %d: %s", sqlite3_extended_errcode(st->db),
+		             msg ? msg : "?");
+		sqlite3_free(msg);
+		return store_rc(r) ? store_rc(r) : GW_EDB;
+	}
+	return GW_OK;
+}
+
+/* store_schema_version - recorded schema version */
+gw_rc store_schema_version(struct store *st, int *version)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT ifnull(max(version), 0) FROM schema_migrations");
+
+	if(!s)
+		return GW_EDB;
+	if(sqlite3_step(s) != SQLITE_ROW)
+		return GW_EDB;
+	*version = sqlite3_column_int(s, 0);
+	sqlite3_reset(s);
+	return GW_OK;
+}
+
+/* migrate - bring the schema up to STORE_SCHEMA_VERSION */
+static gw_rc migrate(struct store *st, struct gw_err *err)
+{
+	gw_rc rc = GW_OK;
+	int have = 0, v, i;
+	sqlite3_stmt *s;
+
+	rc = exec(st, "CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY,"
+	              " applied_at INTEGER NOT NULL)",
+	          err);
+	if(rc)
+		return rc;
+	rc = store_schema_version(st, &have);
+	if(rc)
+		return gw_err_set(err, rc, "", "cannot read the schema version");
+	if(have > (int)GW_ARRAY_LEN(migrations))
+		return gw_err_set(err, GW_EVERSION, "",
+		                  "the database has schema version %d, newer than this binary's %d: "
+		                  "run a newer ordinatus",
+		                  have, (int)GW_ARRAY_LEN(migrations));
+	for(v = have + 1; v <= (int)GW_ARRAY_LEN(migrations); v++) {
+		rc = exec(st, "BEGIN IMMEDIATE", err);
+		if(rc)
+			return rc;
+		for(i = 0; migrations[v - 1][i]; i++) {
+			rc = exec(st, migrations[v - 1][i], err);
+			if(rc)
+				goto fail;
+		}
+		s = store_stmt(st, "INSERT INTO schema_migrations(version, applied_at)"
+		                   " VALUES(?1, strftime('%s','now'))");
+		if(!s) {
+			rc = GW_EDB;
+			goto fail;
+		}
+		sqlite3_bind_int(s, 1, v);
+		if(sqlite3_step(s) != SQLITE_DONE) {
+			rc = GW_EDB;
+			goto fail;
+		}
+		rc = exec(st, "COMMIT", err);
+		if(rc)
+			goto fail;
+	}
+	return GW_OK;
+fail:
+	exec(st, "ROLLBACK", NULL);
+	return rc;
+}
+
+/* store_open - open a connection and migrate */
+gw_rc store_open(const char *path, bool create, struct store **out, struct gw_err *err)
+{
+	struct store *st = NULL;
+	gw_rc rc = GW_OK;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+	int r;
+
+	*out = NULL;
+	st = calloc(1, sizeof(*st));
+	if(!st)
+		return GW_ENOMEM;
+	r = sqlite3_open_v2(path, &st->db, flags, NULL);
+	if(r != SQLITE_OK) {
+		rc = gw_err_set(err, GW_EIO, "", "cannot open the database %s: %s", path,
+		                st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		goto out;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, 10000);
+	rc = exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+	              " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
+	          err);
+	if(rc)
+		goto out;
+	rc = migrate(st, err);
+	if(rc)
+		goto out;
+	*out = st;
+	st = NULL;
+out:
+	store_close(st);
+	return rc;
+}
+
+/* store_close - close a connection */
+void store_close(struct store *st)
+{
+	int i;
+
+	if(!st)
+		return;
+	for(i = 0; i < st->ncache; i++)
+		sqlite3_finalize(st->cache[i].stmt);
+	sqlite3_close(st->db);
+	free(st);
+}
+
+/* store_begin - BEGIN IMMEDIATE */
+gw_rc store_begin(struct store *st)
+{
+	sqlite3_stmt *s = store_stmt(st, "BEGIN IMMEDIATE");
+	int r;
+
+	if(!s)
+		return GW_EDB;
+	r = sqlite3_step(s);
+	sqlite3_reset(s);
+	return r == SQLITE_DONE ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
+}
+
+/* store_commit - COMMIT */
+gw_rc store_commit(struct store *st)
+{
+	sqlite3_stmt *s = store_stmt(st, "COMMIT");
+	int r;
+
+	if(!s)
+		return GW_EDB;
+	r = sqlite3_step(s);
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE) {
+		store_rollback(st);
+		return store_rc(r) ? store_rc(r) : GW_EDB;
+	}
+	return GW_OK;
+}
+
+/* store_rollback - ROLLBACK if a transaction is open */
+void store_rollback(struct store *st)
+{
+	sqlite3_stmt *s;
+
+	if(sqlite3_get_autocommit(st->db))
+		return;
+	s = store_stmt(st, "ROLLBACK");
+	if(s) {
+		sqlite3_step(s);
+		sqlite3_reset(s);
+	}
+}
+
+/* store_errmsg - last SQLite error text */
+const char *store_errmsg(struct store *st)
+{
+	return sqlite3_errmsg(st->db);
+}

@@ -1,0 +1,47 @@
+/*
+ * store_int.h - internals shared by the store's files; not for other components.
+ */
+#ifndef STORE_INT_H
+#define STORE_INT_H
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define STORE_STMT_CACHE 96
+
+struct store {
+	sqlite3 *db; /* owned */
+	struct {
+		const char *sql;    /* static string: cache key by address */
+		sqlite3_stmt *stmt; /* owned */
+	} cache[STORE_STMT_CACHE];
+	int ncache;
+};
+
+/* store_stmt - a prepared, reset statement for the static SQL text sql (cached per
+ * connection); NULL on a prepare error. Borrowed until the store closes. */
+sqlite3_stmt *store_stmt(struct store *st, const char *sql);
+
+/* store_rc - map a SQLite result to gw_rc */
+gw_rc store_rc(int src);
+
+/* store_col_json - column i parsed as JSON text (new reference; JSON null when unparsable) */
+json_t *store_col_json(sqlite3_stmt *s, int i);
+
+/* store_col_time - integer epoch column i as an RFC 3339 JSON string, or JSON null */
+json_t *store_col_time(sqlite3_stmt *s, int i);
+
+/* store_col_text - text column i as a JSON string, or JSON null */
+json_t *store_col_text(sqlite3_stmt *s, int i);
+
+/* store_bind_json - bind a JSON value as compact text (SQLITE_TRANSIENT) */
+int store_bind_json(sqlite3_stmt *s, int i, const json_t *v);
+
+/* store_bind_text - bind text or NULL */
+int store_bind_text(sqlite3_stmt *s, int i, const char *v);
+
+/* store_bind_id - bind an id, 0 as NULL */
+int store_bind_id(sqlite3_stmt *s, int i, int64_t v);
+
+#endif

@@ -1,0 +1,454 @@
+/*
+ * store_org.c - organisations, users, session types and provider configs.
+ *
+ * Entry points: store_org_*, store_user_*, store_trainers_matching(), store_session_type_*,
+ * store_provider_*. Threading: one connection per thread.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "store_int.h"
+
+/* step_done - run a write statement to completion */
+static gw_rc step_done(sqlite3_stmt *s)
+{
+	int r = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	return r == SQLITE_DONE ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
+}
+
+/* store_org_create - insert an organisation */
+gw_rc store_org_create(struct store *st, const char *name, const char *tz, int64_t *id)
+{
+	sqlite3_stmt *s = store_stmt(st, "INSERT INTO orgs(name, timezone, created_at)"
+	                                 " VALUES(?1, ?2, strftime('%s','now'))");
+	gw_rc rc;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, tz, -1, SQLITE_TRANSIENT);
+	rc = step_done(s);
+	if(!rc)
+		*id = sqlite3_last_insert_rowid(st->db);
+	return rc;
+}
+
+/* store_org_get - {id, name, timezone} */
+gw_rc store_org_get(struct store *st, int64_t org, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT id, name, timezone FROM orgs WHERE id = ?1");
+	int r;
+
+	*out = NULL;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, org);
+	r = sqlite3_step(s);
+	if(r == SQLITE_ROW)
+		*out = json_pack("{s:I, s:o, s:o}", "id", (json_int_t)sqlite3_column_int64(s, 0),
+		                 "name", store_col_text(s, 1), "timezone", store_col_text(s, 2));
+	sqlite3_reset(s);
+	if(r == SQLITE_DONE)
+		return GW_ENOTFOUND;
+	if(r != SQLITE_ROW)
+		return GW_EDB;
+	return *out ? GW_OK : GW_ENOMEM;
+}
+
+/* store_org_settings - stored settings object */
+gw_rc store_org_settings(struct store *st, int64_t org, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT settings FROM orgs WHERE id = ?1");
+	int r;
+
+	*out = NULL;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, org);
+	r = sqlite3_step(s);
+	if(r == SQLITE_ROW) {
+		*out = store_col_json(s, 0);
+		if(!json_is_object(*out)) {
+			json_decref(*out);
+			*out = json_object();
+		}
+	}
+	sqlite3_reset(s);
+	if(r == SQLITE_DONE)
+		return GW_ENOTFOUND;
+	return r == SQLITE_ROW ? GW_OK : GW_EDB;
+}
+
+/* store_org_settings_put - replace the stored settings */
+gw_rc store_org_settings_put(struct store *st, int64_t org, const json_t *settings)
+{
+	sqlite3_stmt *s = store_stmt(st, "UPDATE orgs SET settings = ?2 WHERE id = ?1");
+	gw_rc rc;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, org);
+	store_bind_json(s, 2, settings);
+	rc = step_done(s);
+	if(!rc && sqlite3_changes(st->db) == 0)
+		return GW_ENOTFOUND;
+	return rc;
+}
+
+/* store_user_create - insert a user */
+gw_rc store_user_create(struct store *st, int64_t org, const struct store_user_new *u,
+                        int64_t *id)
+{
+	sqlite3_stmt *s = store_stmt(
+	    st, "INSERT INTO users(org_id, email, name, roles, skills, timezone, notify_on_confirm,"
+	        " token_hash, created_at) VALUES(?1, lower(?2), ?3, ?4, ?5, ?6, ?7, ?8,"
+	        " strftime('%s','now'))");
+	gw_rc rc;
+
+	if(!s)
+		return GW_EDB;
+	store_bind_id(s, 1, org);
+	sqlite3_bind_text(s, 2, u->email, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 3, u->name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 4, u->roles);
+	if(u->skills)
+		store_bind_json(s, 5, u->skills);
+	else
+		sqlite3_bind_text(s, 5, "[]", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, u->timezone ? u->timezone : "UTC", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 7, u->notify_on_confirm);
+	sqlite3_bind_text(s, 8, u->token_hash, -1, SQLITE_TRANSIENT);
+	rc = step_done(s);
+	if(!rc)
+		*id = sqlite3_last_insert_rowid(st->db);
+	return rc;
+}
+
+/* store_user_by_token - authenticate */
+gw_rc store_user_by_token(struct store *st, const char *token_hash, struct store_user *out)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT id, ifnull(org_id, 0), roles, email, name, timezone"
+	                                 " FROM users WHERE token_hash = ?1 AND active = 1");
+	int r;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_text(s, 1, token_hash, -1, SQLITE_TRANSIENT);
+	r = sqlite3_step(s);
+	if(r == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		out->id = sqlite3_column_int64(s, 0);
+		out->org_id = sqlite3_column_int64(s, 1);
+		out->roles = sqlite3_column_int(s, 2);
+		snprintf(out->email, sizeof(out->email), "%s", sqlite3_column_text(s, 3));
+		snprintf(out->name, sizeof(out->name), "%s", sqlite3_column_text(s, 4));
+		snprintf(out->timezone, sizeof(out->timezone), "%s", sqlite3_column_text(s, 5));
+	}
+	sqlite3_reset(s);
+	if(r == SQLITE_DONE)
+		return GW_EUNAUTH;
+	return r == SQLITE_ROW ? GW_OK : GW_EDB;
+}
+
+static const char *const role_names[] = {"platform_admin", "org_admin", "trainer", "kiosk"};
+
+/* user_json - the user row at s as the API shows it */
+static json_t *user_json(sqlite3_stmt *s)
+{
+	json_t *roles = json_array();
+	int bits = sqlite3_column_int(s, 4);
+	size_t i;
+
+	for(i = 0; roles && i < GW_ARRAY_LEN(role_names); i++) {
+		if(bits & (1 << i))
+			json_array_append_new(roles, json_string(role_names[i]));
+	}
+	return json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:b, s:b, s:o}", "id",
+	                 (json_int_t)sqlite3_column_int64(s, 0), "org_id",
+	                 (json_int_t)sqlite3_column_int64(s, 1), "email", store_col_text(s, 2),
+	                 "name", store_col_text(s, 3), "roles", roles ? roles : json_array(),
+	                 "skills", store_col_json(s, 5), "timezone", store_col_text(s, 6),
+	                 "notify_on_confirm", sqlite3_column_int(s, 7), "active",
+	                 sqlite3_column_int(s, 8), "created_at", store_col_time(s, 9));
+}
+
+#define USER_COLS                                                                              \
+	"id, ifnull(org_id, 0), email, name, roles, skills, timezone, notify_on_confirm, active,"   \
+	" created_at"
+
+/* store_user_get - one user */
+gw_rc store_user_get(struct store *st, int64_t org, int64_t id, json_t **out)
+{
+	sqlite3_stmt *s =
+	    store_stmt(st, "SELECT " USER_COLS " FROM users WHERE id = ?1 AND org_id = ?2");
+	int r;
+
+	*out = NULL;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, org);
+	r = sqlite3_step(s);
+	if(r == SQLITE_ROW)
+		*out = user_json(s);
+	sqlite3_reset(s);
+	if(r == SQLITE_DONE)
+		return GW_ENOTFOUND;
+	if(r != SQLITE_ROW)
+		return GW_EDB;
+	return *out ? GW_OK : GW_ENOMEM;
+}
+
+/* store_user_list - users of org */
+gw_rc store_user_list(struct store *st, int64_t org, json_t **out)
+{
+	sqlite3_stmt *s =
+	    store_stmt(st, "SELECT " USER_COLS " FROM users WHERE org_id = ?1 ORDER BY id");
+	json_t *list = json_array();
+	int r;
+
+	*out = NULL;
+	if(!s || !list) {
+		json_decref(list);
+		return s ? GW_ENOMEM : GW_EDB;
+	}
+	sqlite3_bind_int64(s, 1, org);
+	while((r = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(list, user_json(s));
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE) {
+		json_decref(list);
+		return GW_EDB;
+	}
+	*out = list;
+	return GW_OK;
+}
+
+/* store_user_update - apply a validated patch */
+gw_rc store_user_update(struct store *st, int64_t org, int64_t id, const json_t *patch)
+{
+	sqlite3_stmt *s = store_stmt(
+	    st, "UPDATE users SET name = ifnull(?3, name), roles = ifnull(?4, roles),"
+	        " skills = ifnull(?5, skills), timezone = ifnull(?6, timezone),"
+	        " notify_on_confirm = ifnull(?7, notify_on_confirm), active = ifnull(?8, active)"
+	        " WHERE id = ?1 AND org_id = ?2");
+	const json_t *v;
+	gw_rc rc;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, org);
+	if((v = json_object_get(patch, "name")))
+		sqlite3_bind_text(s, 3, json_string_value(v), -1, SQLITE_TRANSIENT);
+	if((v = json_object_get(patch, "roles")))
+		sqlite3_bind_int64(s, 4, json_integer_value(v));
+	if((v = json_object_get(patch, "skills")))
+		store_bind_json(s, 5, v);
+	if((v = json_object_get(patch, "timezone")))
+		sqlite3_bind_text(s, 6, json_string_value(v), -1, SQLITE_TRANSIENT);
+	if((v = json_object_get(patch, "notify_on_confirm")))
+		sqlite3_bind_int(s, 7, json_is_true(v));
+	if((v = json_object_get(patch, "active")))
+		sqlite3_bind_int(s, 8, json_is_true(v));
+	rc = step_done(s);
+	if(!rc && sqlite3_changes(st->db) == 0)
+		return GW_ENOTFOUND;
+	return rc;
+}
+
+/* store_trainers_matching - trainers holding every skill of skills (JSON array text ?2) */
+gw_rc store_trainers_matching(struct store *st, int64_t org, const json_t *skills,
+                              json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(
+	    st, "SELECT u.id, u.email, u.name, u.timezone FROM users u"
+	        " WHERE u.org_id = ?1 AND u.active = 1 AND (u.roles & 4) != 0"
+	        " AND NOT EXISTS (SELECT 1 FROM json_each(?2) r"
+	        "  WHERE r.value NOT IN (SELECT value FROM json_each(u.skills)))"
+	        " ORDER BY u.id");
+	json_t *list = json_array();
+	int r;
+
+	*out = NULL;
+	if(!s || !list) {
+		json_decref(list);
+		return s ? GW_ENOMEM : GW_EDB;
+	}
+	sqlite3_bind_int64(s, 1, org);
+	store_bind_json(s, 2, skills);
+	while((r = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(list, json_pack("{s:I, s:o, s:o, s:o}", "id",
+		                                      (json_int_t)sqlite3_column_int64(s, 0), "email",
+		                                      store_col_text(s, 1), "name",
+		                                      store_col_text(s, 2), "timezone",
+		                                      store_col_text(s, 3)));
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE) {
+		json_decref(list);
+		return GW_EDB;
+	}
+	*out = list;
+	return GW_OK;
+}
+
+/* store_session_type_create - insert a session type */
+gw_rc store_session_type_create(struct store *st, int64_t org,
+                                const struct store_session_type_new *t, int64_t *id)
+{
+	sqlite3_stmt *s = store_stmt(
+	    st, "INSERT INTO session_types(org_id, name, skills, lengths, price_cents, currency,"
+	        " step_minutes, created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+	        " strftime('%s','now'))");
+	gw_rc rc;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, org);
+	sqlite3_bind_text(s, 2, t->name, -1, SQLITE_TRANSIENT);
+	store_bind_json(s, 3, t->skills);
+	store_bind_json(s, 4, t->lengths);
+	sqlite3_bind_int64(s, 5, t->price_cents);
+	sqlite3_bind_text(s, 6, t->currency, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 7, t->step_minutes);
+	rc = step_done(s);
+	if(!rc)
+		*id = sqlite3_last_insert_rowid(st->db);
+	return rc;
+}
+
+/* session_type_json - row to API object */
+static json_t *session_type_json(sqlite3_stmt *s)
+{
+	return json_pack("{s:I, s:o, s:o, s:o, s:I, s:o, s:i}", "id",
+	                 (json_int_t)sqlite3_column_int64(s, 0), "name", store_col_text(s, 1),
+	                 "skills", store_col_json(s, 2), "lengths", store_col_json(s, 3),
+	                 "price_cents", (json_int_t)sqlite3_column_int64(s, 4), "currency",
+	                 store_col_text(s, 5), "step_minutes", sqlite3_column_int(s, 6));
+}
+
+/* store_session_type_get - one session type */
+gw_rc store_session_type_get(struct store *st, int64_t org, int64_t id, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT id, name, skills, lengths, price_cents, currency,"
+	                                 " step_minutes FROM session_types"
+	                                 " WHERE id = ?1 AND org_id = ?2");
+	int r;
+
+	*out = NULL;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, org);
+	r = sqlite3_step(s);
+	if(r == SQLITE_ROW)
+		*out = session_type_json(s);
+	sqlite3_reset(s);
+	if(r == SQLITE_DONE)
+		return GW_ENOTFOUND;
+	if(r != SQLITE_ROW)
+		return GW_EDB;
+	return *out ? GW_OK : GW_ENOMEM;
+}
+
+/* store_session_type_list - session types of org */
+gw_rc store_session_type_list(struct store *st, int64_t org, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT id, name, skills, lengths, price_cents, currency,"
+	                                 " step_minutes FROM session_types WHERE org_id = ?1"
+	                                 " ORDER BY id");
+	json_t *list = json_array();
+	int r;
+
+	*out = NULL;
+	if(!s || !list) {
+		json_decref(list);
+		return s ? GW_ENOMEM : GW_EDB;
+	}
+	sqlite3_bind_int64(s, 1, org);
+	while((r = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(list, session_type_json(s));
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE) {
+		json_decref(list);
+		return GW_EDB;
+	}
+	*out = list;
+	return GW_OK;
+}
+
+/* store_provider_get - stored provider config */
+gw_rc store_provider_get(struct store *st, int64_t org, const char *name, json_t **out)
+{
+	sqlite3_stmt *s =
+	    store_stmt(st, "SELECT config FROM provider_configs WHERE org_id = ?1 AND name = ?2");
+	int r;
+
+	*out = NULL;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, org);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_TRANSIENT);
+	r = sqlite3_step(s);
+	if(r == SQLITE_ROW)
+		*out = store_col_json(s, 0);
+	sqlite3_reset(s);
+	if(r == SQLITE_DONE)
+		return GW_ENOTFOUND;
+	return r == SQLITE_ROW ? GW_OK : GW_EDB;
+}
+
+/* store_provider_put - insert or replace a provider config */
+gw_rc store_provider_put(struct store *st, int64_t org, const char *name, const json_t *cfg)
+{
+	sqlite3_stmt *s = store_stmt(st, "INSERT OR REPLACE INTO provider_configs(org_id, name,"
+	                                 " config, updated_at) VALUES(?1, ?2, ?3,"
+	                                 " strftime('%s','now'))");
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, org);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_TRANSIENT);
+	store_bind_json(s, 3, cfg);
+	return step_done(s);
+}
+
+/* store_provider_delete - remove a provider config */
+gw_rc store_provider_delete(struct store *st, int64_t org, const char *name)
+{
+	sqlite3_stmt *s =
+	    store_stmt(st, "DELETE FROM provider_configs WHERE org_id = ?1 AND name = ?2");
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, org);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_TRANSIENT);
+	return step_done(s);
+}
+
+/* store_provider_list - every provider config of org */
+gw_rc store_provider_list(struct store *st, int64_t org, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT name, config FROM provider_configs"
+	                                 " WHERE org_id = ?1 ORDER BY name");
+	json_t *obj = json_object();
+	int r;
+
+	*out = NULL;
+	if(!s || !obj) {
+		json_decref(obj);
+		return s ? GW_ENOMEM : GW_EDB;
+	}
+	sqlite3_bind_int64(s, 1, org);
+	while((r = sqlite3_step(s)) == SQLITE_ROW)
+		json_object_set_new(obj, (const char *)sqlite3_column_text(s, 0), store_col_json(s, 1));
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE) {
+		json_decref(obj);
+		return GW_EDB;
+	}
+	*out = obj;
+	return GW_OK;
+}

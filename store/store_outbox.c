@@ -1,0 +1,383 @@
+/*
+ * store_outbox.c - the durable outbox: enqueue with dedupe, lease, finish, retry, list.
+ *
+ * Entry points: store_outbox_enqueue(), store_outbox_lease(), store_leases_free(),
+ * store_outbox_finish(), store_outbox_release(), store_outbox_list(), store_outbox_retry(),
+ * store_outbox_next_due(). Threading: one connection per thread; lease and finish each run in
+ * one transaction of their own for a whole batch (DESIGN.md: batch where the design allows).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+
+/* store_outbox_enqueue - insert unless the dedupe key exists */
+gw_rc store_outbox_enqueue(struct store *st, const struct store_effect *e, time_t now,
+                           bool *inserted, int64_t *id)
+{
+	sqlite3_stmt *d = store_stmt(st, "INSERT OR IGNORE INTO dedupe_keys(org_id, key, outbox_id,"
+	                                 " created_at) VALUES(?1, ?2, 0, ?3)");
+	sqlite3_stmt *s = store_stmt(
+	    st, "INSERT INTO outbox(org_id, kind, provider_class, dedupe_key, request_id, booking_id,"
+	        " payload, status, next_attempt_at, deadline_at, created_at)"
+	        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10)");
+	sqlite3_stmt *u = store_stmt(st, "UPDATE dedupe_keys SET outbox_id = ?3"
+	                                 " WHERE org_id = ?1 AND key = ?2");
+	int r;
+
+	*inserted = false;
+	if(id)
+		*id = 0;
+	if(!d || !s || !u)
+		return GW_EDB;
+	sqlite3_bind_int64(d, 1, e->org_id);
+	sqlite3_bind_text(d, 2, e->dedupe_key, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(d, 3, now);
+	r = sqlite3_step(d);
+	sqlite3_reset(d);
+	if(r != SQLITE_DONE)
+		return store_rc(r) ? store_rc(r) : GW_EDB;
+	if(sqlite3_changes(st->db) == 0)
+		return GW_OK; /* the key exists: enqueueing it again is a no-op */
+	sqlite3_bind_int64(s, 1, e->org_id);
+	sqlite3_bind_text(s, 2, e->kind, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 3, e->provider_class, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 4, e->dedupe_key, -1, SQLITE_TRANSIENT);
+	store_bind_id(s, 5, e->request_id);
+	store_bind_id(s, 6, e->booking_id);
+	sqlite3_bind_text(s, 7, e->payload, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 8, e->not_before > now ? e->not_before : now);
+	if(e->deadline > 0)
+		sqlite3_bind_int64(s, 9, e->deadline);
+	sqlite3_bind_int64(s, 10, now);
+	r = sqlite3_step(s);
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE)
+		return store_rc(r) ? store_rc(r) : GW_EDB;
+	sqlite3_bind_int64(u, 1, e->org_id);
+	sqlite3_bind_text(u, 2, e->dedupe_key, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(u, 3, sqlite3_last_insert_rowid(st->db));
+	if(id)
+		*id = sqlite3_last_insert_rowid(st->db);
+	r = sqlite3_step(u);
+	sqlite3_reset(u);
+	if(r != SQLITE_DONE)
+		return store_rc(r) ? store_rc(r) : GW_EDB;
+	*inserted = true;
+	return GW_OK;
+}
+
+/* store_leases_free - free a lease array */
+void store_leases_free(struct store_lease *l, int n)
+{
+	int i;
+
+	if(!l)
+		return;
+	for(i = 0; i < n; i++)
+		free(l[i].payload);
+	free(l);
+}
+
+/* store_outbox_lease - lease a batch of due rows in one transaction */
+gw_rc store_outbox_lease(struct store *st, const char *owner, time_t now, int lease_secs,
+                         int max, struct store_lease **out, int *n)
+{
+	/* Two index ranges: pending rows that are due, and leased rows whose lease ran out (their
+	 * worker died). RETURNING hands back what was leased in the same statement. */
+	sqlite3_stmt *s = store_stmt(
+	    st, "UPDATE outbox SET status = 'leased', lease_owner = ?1, lease_expires_at = ?2"
+	        " WHERE id IN (SELECT id FROM (SELECT id, next_attempt_at AS at FROM outbox"
+	        "  WHERE status = 'pending' AND next_attempt_at <= ?3"
+	        "  UNION ALL SELECT id, lease_expires_at FROM outbox"
+	        "  WHERE status = 'leased' AND lease_expires_at <= ?3)"
+	        "  ORDER BY at, id LIMIT ?4)"
+	        " RETURNING id, org_id, ifnull(booking_id, 0), ifnull(request_id, 0), kind,"
+	        " provider_class, payload, attempts, ifnull(deadline_at, 0), created_at");
+	struct store_lease *l = NULL;
+	int got = 0, r;
+	gw_rc rc = GW_OK;
+
+	*out = NULL;
+	*n = 0;
+	if(!s)
+		return GW_EDB;
+	l = calloc((size_t)max, sizeof(*l));
+	if(!l)
+		return GW_ENOMEM;
+	rc = store_begin(st);
+	if(rc)
+		goto out;
+	sqlite3_bind_text(s, 1, owner, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 2, now + lease_secs);
+	sqlite3_bind_int64(s, 3, now);
+	sqlite3_bind_int(s, 4, max);
+	while((r = sqlite3_step(s)) == SQLITE_ROW && got < max) {
+		struct store_lease *x = &l[got];
+		x->id = sqlite3_column_int64(s, 0);
+		x->org_id = sqlite3_column_int64(s, 1);
+		x->booking_id = sqlite3_column_int64(s, 2);
+		x->request_id = sqlite3_column_int64(s, 3);
+		snprintf(x->kind, sizeof(x->kind), "%s", sqlite3_column_text(s, 4));
+		snprintf(x->provider_class, sizeof(x->provider_class), "%s",
+		         sqlite3_column_text(s, 5));
+		x->payload = strdup((const char *)sqlite3_column_text(s, 6));
+		x->attempts = sqlite3_column_int(s, 7);
+		x->deadline = (time_t)sqlite3_column_int64(s, 8);
+		x->created_at = (time_t)sqlite3_column_int64(s, 9);
+		got++;
+		if(!x->payload) {
+			rc = GW_ENOMEM;
+			break;
+		}
+	}
+	sqlite3_reset(s);
+	if(rc || (r != SQLITE_DONE && r != SQLITE_ROW)) {
+		rc = rc ? rc : store_rc(r) ? store_rc(r) : GW_EDB;
+		store_rollback(st);
+		goto out;
+	}
+	rc = store_commit(st);
+	if(rc)
+		goto out;
+	*out = l;
+	*n = got;
+	l = NULL;
+out:
+	store_leases_free(l, got);
+	return rc;
+}
+
+static const char *const outcome_status[] = {
+    [STORE_SENT] = "sent",     [STORE_RETRY] = "pending", [STORE_DEAD] = "dead",
+    [STORE_EXPIRED] = "expired", [STORE_SKIPPED] = "skipped",
+};
+static const char *const outcome_name[] = {
+    [STORE_SENT] = "sent",       [STORE_RETRY] = "failed", [STORE_DEAD] = "dead",
+    [STORE_EXPIRED] = "expired", [STORE_SKIPPED] = "skipped",
+};
+
+/* store_outbox_finish - record a batch of results in one transaction */
+gw_rc store_outbox_finish(struct store *st, const char *owner, const struct store_result *r,
+                          int n, time_t now)
+{
+	sqlite3_stmt *u = store_stmt(
+	    st, "UPDATE outbox SET status = ?3, lease_owner = NULL, lease_expires_at = NULL,"
+	        " attempts = attempts + ?4, next_attempt_at = ifnull(?5, next_attempt_at),"
+	        " last_error = CASE WHEN ?3 = 'sent' THEN last_error ELSE ifnull(?6, last_error) END,"
+	        " provider = ifnull(?7, provider), sent_at = CASE WHEN ?3 = 'sent' THEN ?8 ELSE"
+	        " sent_at END WHERE id = ?1 AND status = 'leased' AND lease_owner = ?2"
+	        " RETURNING attempts");
+	sqlite3_stmt *a = store_stmt(
+	    st, "INSERT INTO delivery_attempts(outbox_id, attempt, provider, started_ms,"
+	        " finished_ms, outcome, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+	gw_rc rc = GW_OK;
+	int i, x;
+
+	if(!u || !a)
+		return GW_EDB;
+	rc = store_begin(st);
+	if(rc)
+		return rc;
+	for(i = 0; i < n; i++) {
+		/* an expired or skipped row was never tried: it is not an attempt */
+		int tried = r[i].outcome != STORE_EXPIRED && r[i].outcome != STORE_SKIPPED;
+		int attempt;
+
+		sqlite3_reset(u);
+		sqlite3_clear_bindings(u);
+		sqlite3_bind_int64(u, 1, r[i].id);
+		sqlite3_bind_text(u, 2, owner, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(u, 3, outcome_status[r[i].outcome], -1, SQLITE_STATIC);
+		sqlite3_bind_int(u, 4, tried);
+		if(r[i].outcome == STORE_RETRY)
+			sqlite3_bind_int64(u, 5, r[i].next_attempt_at);
+		store_bind_text(u, 6, r[i].detail);
+		store_bind_text(u, 7, r[i].provider);
+		sqlite3_bind_int64(u, 8, now);
+		x = sqlite3_step(u);
+		if(x == SQLITE_DONE)
+			continue; /* the lease was lost to another worker: its result stands */
+		if(x != SQLITE_ROW) {
+			rc = store_rc(x) ? store_rc(x) : GW_EDB;
+			goto fail;
+		}
+		attempt = sqlite3_column_int(u, 0);
+		sqlite3_reset(u);
+		if(!tried)
+			continue;
+		sqlite3_reset(a);
+		sqlite3_clear_bindings(a);
+		sqlite3_bind_int64(a, 1, r[i].id);
+		sqlite3_bind_int(a, 2, attempt);
+		store_bind_text(a, 3, r[i].provider);
+		sqlite3_bind_int64(a, 4, r[i].started_ms);
+		sqlite3_bind_int64(a, 5, r[i].finished_ms);
+		sqlite3_bind_text(a, 6, outcome_name[r[i].outcome], -1, SQLITE_STATIC);
+		store_bind_text(a, 7, r[i].detail);
+		x = sqlite3_step(a);
+		sqlite3_reset(a);
+		if(x != SQLITE_DONE) {
+			rc = store_rc(x) ? store_rc(x) : GW_EDB;
+			goto fail;
+		}
+	}
+	sqlite3_reset(u);
+	return store_commit(st);
+fail:
+	sqlite3_reset(u);
+	store_rollback(st);
+	return rc;
+}
+
+/* store_outbox_release - hand leased rows back for shutdown */
+gw_rc store_outbox_release(struct store *st, const char *owner)
+{
+	sqlite3_stmt *s = store_stmt(st, "UPDATE outbox SET status = 'pending', lease_owner = NULL,"
+	                                 " lease_expires_at = NULL"
+	                                 " WHERE status = 'leased' AND lease_owner = ?1");
+	int r;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_text(s, 1, owner, -1, SQLITE_TRANSIENT);
+	r = sqlite3_step(s);
+	sqlite3_reset(s);
+	return r == SQLITE_DONE ? GW_OK : GW_EDB;
+}
+
+/* store_outbox_list - deliveries, newest first */
+gw_rc store_outbox_list(struct store *st, int64_t org, const char *status, int limit,
+                        json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(
+	    st, "SELECT id, org_id, kind, provider_class, provider, dedupe_key, status, attempts,"
+	        " last_error, created_at, sent_at, next_attempt_at, request_id, booking_id"
+	        " FROM outbox WHERE (?1 = 0 OR org_id = ?1) AND (?2 IS NULL OR status = ?2)"
+	        " ORDER BY id DESC LIMIT ?3");
+	json_t *list = json_array();
+	int r;
+
+	*out = NULL;
+	if(!s || !list) {
+		json_decref(list);
+		return s ? GW_ENOMEM : GW_EDB;
+	}
+	sqlite3_bind_int64(s, 1, org);
+	store_bind_text(s, 2, status);
+	sqlite3_bind_int(s, 3, limit);
+	while((r = sqlite3_step(s)) == SQLITE_ROW) {
+		json_t *row = json_pack(
+		    "{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+		    (json_int_t)sqlite3_column_int64(s, 0), "org_id",
+		    (json_int_t)sqlite3_column_int64(s, 1), "kind", store_col_text(s, 2),
+		    "provider_class", store_col_text(s, 3), "provider", store_col_text(s, 4),
+		    "dedupe_key", store_col_text(s, 5), "status", store_col_text(s, 6), "attempts",
+		    sqlite3_column_int(s, 7), "last_error", store_col_text(s, 8), "created_at",
+		    store_col_time(s, 9), "sent_at", store_col_time(s, 10), "next_attempt_at",
+		    store_col_time(s, 11), "request_id",
+		    sqlite3_column_type(s, 12) == SQLITE_NULL ? json_null()
+		                                              : json_integer(sqlite3_column_int64(s, 12)),
+		    "booking_id",
+		    sqlite3_column_type(s, 13) == SQLITE_NULL ? json_null()
+		                                              : json_integer(sqlite3_column_int64(s, 13)));
+		json_array_append_new(list, row);
+	}
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE) {
+		json_decref(list);
+		return GW_EDB;
+	}
+	*out = list;
+	return GW_OK;
+}
+
+/* store_outbox_retry - a dead or expired row back to pending */
+gw_rc store_outbox_retry(struct store *st, int64_t org, int64_t id, time_t now)
+{
+	sqlite3_stmt *s = store_stmt(
+	    st, "UPDATE outbox SET status = 'pending', next_attempt_at = ?3, deadline_at = NULL"
+	        " WHERE id = ?1 AND (?2 = 0 OR org_id = ?2) AND status IN ('dead', 'expired')");
+	sqlite3_stmt *e = store_stmt(st, "SELECT 1 FROM outbox WHERE id = ?1 AND (?2 = 0 OR"
+	                                 " org_id = ?2)");
+	int r;
+
+	if(!s || !e)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, org);
+	sqlite3_bind_int64(s, 3, now);
+	r = sqlite3_step(s);
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE)
+		return store_rc(r) ? store_rc(r) : GW_EDB;
+	if(sqlite3_changes(st->db) == 1)
+		return GW_OK;
+	sqlite3_bind_int64(e, 1, id);
+	sqlite3_bind_int64(e, 2, org);
+	r = sqlite3_step(e);
+	sqlite3_reset(e);
+	return r == SQLITE_ROW ? GW_ESTATE : GW_ENOTFOUND;
+}
+
+/* store_outbox_next_due - earliest pending next_attempt_at */
+gw_rc store_outbox_next_due(struct store *st, time_t *at)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT min(next_attempt_at) FROM outbox"
+	                                 " WHERE status = 'pending'");
+	int r;
+
+	*at = 0;
+	if(!s)
+		return GW_EDB;
+	r = sqlite3_step(s);
+	if(r == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+		*at = (time_t)sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return r == SQLITE_ROW ? GW_OK : GW_EDB;
+}
+
+/* store_outbox_expire_request - expire pending rows of one kind for a request */
+gw_rc store_outbox_expire_request(struct store *st, int64_t request, const char *kind)
+{
+	sqlite3_stmt *s = store_stmt(st, "UPDATE outbox SET status = 'expired',"
+	                                 " last_error = 'request no longer open'"
+	                                 " WHERE request_id = ?1 AND kind = ?2 AND status = 'pending'");
+	int r;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, request);
+	sqlite3_bind_text(s, 2, kind, -1, SQLITE_TRANSIENT);
+	r = sqlite3_step(s);
+	sqlite3_reset(s);
+	return r == SQLITE_DONE ? GW_OK : GW_EDB;
+}
+
+/* store_outbox_counts - row counts by status, kind and class */
+gw_rc store_outbox_counts(struct store *st, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT status, kind, provider_class, count(*) FROM outbox"
+	                                 " GROUP BY status, kind, provider_class");
+	json_t *obj = json_object();
+	char key[128];
+	int r;
+
+	*out = NULL;
+	if(!s || !obj) {
+		json_decref(obj);
+		return s ? GW_ENOMEM : GW_EDB;
+	}
+	while((r = sqlite3_step(s)) == SQLITE_ROW) {
+		snprintf(key, sizeof(key), "%s|%s|%s", sqlite3_column_text(s, 0),
+		         sqlite3_column_text(s, 1), sqlite3_column_text(s, 2));
+		json_object_set_new(obj, key, json_integer(sqlite3_column_int64(s, 3)));
+	}
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE) {
+		json_decref(obj);
+		return GW_EDB;
+	}
+	*out = obj;
+	return GW_OK;
+}

@@ -1,0 +1,225 @@
+/*
+ * store_request.c - customer requests: intake, lists, the claim, the session-type change.
+ *
+ * Entry points: store_request_create(), store_request_get(), store_request_list(),
+ * store_request_claim(), store_request_set_session_type(), store_trainer_matches().
+ * Threading: one connection per thread.
+ */
+#include <string.h>
+
+#include "store_int.h"
+
+/* store_request_create - insert a new request */
+gw_rc store_request_create(struct store *st, int64_t org, const struct store_request_new *r,
+                           time_t now, int64_t *id)
+{
+	sqlite3_stmt *s = store_stmt(
+	    st, "INSERT INTO requests(org_id, customer_name, customer_email, customer_phone,"
+	        " session_type_id, skills, answers, status, created_at, updated_at)"
+	        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'new', ?8, ?8)");
+	int x;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, org);
+	sqlite3_bind_text(s, 2, r->customer_name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 3, r->customer_email, -1, SQLITE_TRANSIENT);
+	store_bind_text(s, 4, r->customer_phone);
+	store_bind_id(s, 5, r->session_type_id);
+	store_bind_json(s, 6, r->skills);
+	store_bind_json(s, 7, r->answers);
+	sqlite3_bind_int64(s, 8, now);
+	x = sqlite3_step(s);
+	sqlite3_reset(s);
+	if(x != SQLITE_DONE)
+		return store_rc(x) ? store_rc(x) : GW_EDB;
+	*id = sqlite3_last_insert_rowid(st->db);
+	return GW_OK;
+}
+
+#define REQUEST_COLS                                                                           \
+	"r.id, r.status, r.customer_name, r.customer_email, r.customer_phone, r.session_type_id,"  \
+	" r.skills, r.answers, r.trainer_id, r.claimed_at, r.link_sent_at, r.link_expires_at,"     \
+	" r.created_at, t.name, t.lengths, t.price_cents, t.currency, u.name"
+#define REQUEST_FROM                                                                           \
+	" FROM requests r LEFT JOIN session_types t ON t.id = r.session_type_id"                   \
+	" LEFT JOIN users u ON u.id = r.trainer_id"
+
+/* request_json - a request row as the API shows it */
+static json_t *request_json(sqlite3_stmt *s)
+{
+	json_t *st_obj = json_null(), *trainer = json_null();
+
+	if(sqlite3_column_type(s, 5) != SQLITE_NULL)
+		st_obj = json_pack("{s:I, s:o, s:o, s:I, s:o}", "id",
+		                   (json_int_t)sqlite3_column_int64(s, 5), "name",
+		                   store_col_text(s, 13), "lengths", store_col_json(s, 14),
+		                   "price_cents", (json_int_t)sqlite3_column_int64(s, 15), "currency",
+		                   store_col_text(s, 16));
+	if(sqlite3_column_type(s, 8) != SQLITE_NULL)
+		trainer = json_pack("{s:I, s:o}", "id", (json_int_t)sqlite3_column_int64(s, 8), "name",
+		                    store_col_text(s, 17));
+	return json_pack(
+	    "{s:I, s:o, s:{s:o, s:o, s:o}, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+	    (json_int_t)sqlite3_column_int64(s, 0), "status", store_col_text(s, 1), "customer",
+	    "name", store_col_text(s, 2), "email", store_col_text(s, 3), "phone",
+	    store_col_text(s, 4), "session_type_id",
+	    sqlite3_column_type(s, 5) == SQLITE_NULL ? json_null()
+	                                             : json_integer(sqlite3_column_int64(s, 5)),
+	    "session_type", st_obj ? st_obj : json_null(), "skills", store_col_json(s, 6),
+	    "answers", store_col_json(s, 7), "trainer_id",
+	    sqlite3_column_type(s, 8) == SQLITE_NULL ? json_null()
+	                                             : json_integer(sqlite3_column_int64(s, 8)),
+	    "trainer", trainer ? trainer : json_null(), "claimed_at", store_col_time(s, 9),
+	    "link_sent_at", store_col_time(s, 10), "link_expires_at", store_col_time(s, 11),
+	    "created_at", store_col_time(s, 12));
+}
+
+/* store_request_get - one request */
+gw_rc store_request_get(struct store *st, int64_t org, int64_t id, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT " REQUEST_COLS REQUEST_FROM
+	                                 " WHERE r.id = ?1 AND r.org_id = ?2");
+	int r;
+
+	*out = NULL;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, org);
+	r = sqlite3_step(s);
+	if(r == SQLITE_ROW)
+		*out = request_json(s);
+	sqlite3_reset(s);
+	if(r == SQLITE_DONE)
+		return GW_ENOTFOUND;
+	if(r != SQLITE_ROW)
+		return GW_EDB;
+	return *out ? GW_OK : GW_ENOMEM;
+}
+
+/* store_request_list - requests of org, optionally of one status, optionally as a trainer sees
+ * them (unclaimed matching ones and their own) */
+gw_rc store_request_list(struct store *st, int64_t org, const char *status, int64_t trainer,
+                         json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(
+	    st, "SELECT " REQUEST_COLS REQUEST_FROM
+	        " WHERE r.org_id = ?1 AND (?2 IS NULL OR r.status = ?2)"
+	        " AND (?3 IS NULL OR r.trainer_id = ?3 OR (r.status = 'new' AND NOT EXISTS"
+	        "  (SELECT 1 FROM json_each(r.skills) k WHERE k.value NOT IN"
+	        "   (SELECT value FROM users x, json_each(x.skills) WHERE x.id = ?3))))"
+	        " ORDER BY r.id DESC LIMIT 500");
+	json_t *list = json_array();
+	int r;
+
+	*out = NULL;
+	if(!s || !list) {
+		json_decref(list);
+		return s ? GW_ENOMEM : GW_EDB;
+	}
+	sqlite3_bind_int64(s, 1, org);
+	store_bind_text(s, 2, status);
+	store_bind_id(s, 3, trainer);
+	while((r = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(list, request_json(s));
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE) {
+		json_decref(list);
+		return GW_EDB;
+	}
+	*out = list;
+	return GW_OK;
+}
+
+/* request_exists - does the request exist in org */
+static gw_rc request_exists(struct store *st, int64_t org, int64_t id)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT 1 FROM requests WHERE id = ?1 AND org_id = ?2");
+	int r;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, org);
+	r = sqlite3_step(s);
+	sqlite3_reset(s);
+	if(r == SQLITE_ROW)
+		return GW_OK;
+	return r == SQLITE_DONE ? GW_ENOTFOUND : GW_EDB;
+}
+
+/* store_request_claim - the conditional UPDATE: exactly one trainer wins */
+gw_rc store_request_claim(struct store *st, int64_t org, int64_t id, int64_t trainer,
+                          time_t now)
+{
+	sqlite3_stmt *s = store_stmt(st, "UPDATE requests SET status = 'claimed', trainer_id = ?3,"
+	                                 " claimed_at = ?4, updated_at = ?4"
+	                                 " WHERE id = ?1 AND org_id = ?2 AND status = 'new'");
+	int r;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, org);
+	sqlite3_bind_int64(s, 3, trainer);
+	sqlite3_bind_int64(s, 4, now);
+	r = sqlite3_step(s);
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE)
+		return store_rc(r) ? store_rc(r) : GW_EDB;
+	if(sqlite3_changes(st->db) == 1)
+		return GW_OK;
+	r = request_exists(st, org, id);
+	return r ? (gw_rc)r : GW_ECLAIMED;
+}
+
+/* store_request_set_session_type - change the session type while claimed by trainer */
+gw_rc store_request_set_session_type(struct store *st, int64_t org, int64_t id,
+                                     int64_t trainer, int64_t session_type_id, time_t now)
+{
+	sqlite3_stmt *s = store_stmt(
+	    st, "UPDATE requests SET session_type_id = ?4, updated_at = ?5"
+	        " WHERE id = ?1 AND org_id = ?2 AND trainer_id = ?3 AND status = 'claimed'");
+	int r;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, org);
+	sqlite3_bind_int64(s, 3, trainer);
+	sqlite3_bind_int64(s, 4, session_type_id);
+	sqlite3_bind_int64(s, 5, now);
+	r = sqlite3_step(s);
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE)
+		return store_rc(r) ? store_rc(r) : GW_EDB;
+	if(sqlite3_changes(st->db) == 1)
+		return GW_OK;
+	r = request_exists(st, org, id);
+	return r ? (gw_rc)r : GW_ESTATE;
+}
+
+/* store_trainer_matches - does the trainer hold every skill of the request */
+gw_rc store_trainer_matches(struct store *st, int64_t org, int64_t request, int64_t trainer,
+                            bool *match)
+{
+	sqlite3_stmt *s = store_stmt(
+	    st, "SELECT NOT EXISTS (SELECT 1 FROM json_each(r.skills) k WHERE k.value NOT IN"
+	        "  (SELECT value FROM json_each(u.skills))) AND (u.roles & 4) != 0 AND u.active = 1"
+	        " FROM requests r, users u"
+	        " WHERE r.id = ?1 AND r.org_id = ?2 AND u.id = ?3 AND u.org_id = ?2");
+	int r;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, request);
+	sqlite3_bind_int64(s, 2, org);
+	sqlite3_bind_int64(s, 3, trainer);
+	r = sqlite3_step(s);
+	*match = r == SQLITE_ROW && sqlite3_column_int(s, 0);
+	sqlite3_reset(s);
+	if(r == SQLITE_DONE)
+		return GW_ENOTFOUND;
+	return r == SQLITE_ROW ? GW_OK : GW_EDB;
+}

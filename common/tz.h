@@ -19,7 +19,8 @@ void tz_init(void);
 bool tz_valid(const char *tzid);
 
 /* tz_local_to_utc - the UTC instant of local wall time y-m-d h:mi:00 in tzid.
- * A wall time skipped by a daylight-saving change maps forward as libical does. */
+ * A wall time skipped by a daylight-saving change maps forward (RFC 5545 3.3.5: 02:30 on a
+ * spring-forward day is 03:30 after the change); a repeated one maps to its first occurrence. */
 gw_rc tz_local_to_utc(const char *tzid, int y, int m, int d, int h, int mi, time_t *out);
 
 /* tz_utc_to_local - broken-down local time of instant t in tzid (tm_wday set, 0 = Sunday). */

@@ -8,9 +8,10 @@
  * is an hour shorter or longer in real time. A window edge that falls into a skipped hour is
  * moved to the change itself, the first instant at or after that wall time. Blackouts and busy
  * ranges are merged once into a sorted list of disjoint intervals; each window then sweeps it
- * with one cursor while it steps through its start times, so the cost is
- * O(R log R + S * L + D * W) for R ranges, S start times, L lengths, D days and W windows,
- * never O(slots * ranges).
+ * with one cursor while it steps through its start times (O(1) amortised per start time, never
+ * O(slots * ranges)). Total: O(R log R + S log S) for R ranges and S slots, plus a few
+ * time zone lookups per window and day; the final sort also drops the repeats that overlapping
+ * windows produce.
  *
  * Entry point: lc_slots_compute().
  * Threading: reentrant; time zone lookups go through common/tz, which serialises libical.
@@ -18,7 +19,6 @@
 #include "lc_slots.h"
 
 #include <assert.h>
-#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

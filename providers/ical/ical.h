@@ -6,6 +6,7 @@
 #ifndef ICAL_H
 #define ICAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -30,5 +31,20 @@ struct ical_event {
  * VEVENTs. *out is malloc'd text with CRLF line ends: caller frees. */
 gw_rc ical_build(const struct ical_event *events, size_t n, const char *method, char **out,
                  struct gw_err *err);
+
+/* ical_build refuses (GW_EINVAL, err->field named after the struct member) an event without a
+ * uid, summary or organizer_email, a negative sequence, end <= start, times outside 1970..9999,
+ * text that is not UTF-8 or holds control characters (TAB, CR, LF allowed in summary,
+ * description and location), and names or addresses that fail the checks below. method may
+ * also be "PUBLISH" (a feed); anything else is GW_EINVAL. */
+
+/* ical_name_ok - may s (non-empty) be written as a CN parameter: UTF-8, no control characters
+ * (CR/LF would break out of the parameter), no "^n", "^'" or "^^" (libical does not
+ * RFC 6868-encode '^'). Lets intake refuse a name before a booking depends on it. */
+bool ical_name_ok(const char *s);
+
+/* ical_email_ok - may s follow "mailto:" in ORGANIZER/ATTENDEE: local@domain of printable
+ * ASCII without spaces or RFC 5322 specials, at most 254 octets. */
+bool ical_email_ok(const char *s);
 
 #endif

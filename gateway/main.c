@@ -5,6 +5,7 @@
  * waits for SIGTERM/SIGINT in the main thread and drains: stop taking requests, let in-flight
  * sends finish, give back unstarted leases, exit 0.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -195,6 +196,7 @@ static int cmd_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	tz_init();
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	/* open once here: migrates the schema (or refuses a newer one) before anything serves */
 	if(store_open(p.db, false, &st, &err)) {
 		fprintf(stderr, "ordinatus: %s\n", err.message);

@@ -34,6 +34,25 @@ gw_rc smtp_mime_build(const json_t *payload, const char *from_address, const cha
 /* smtp_header_safe - true when s may stand in a header: no CR, LF or NUL. */
 int smtp_header_safe(const char *s);
 
+/* DKIM signer (RFC 6376: rsa-sha256, relaxed/relaxed; signs From, To, Subject, Date,
+ * Message-ID, MIME-Version, Content-Type, X-Ordinatus-Kind). One per provider context: it owns
+ * its libopendkim instance (dkim_init). Not shared between threads. */
+struct smtp_dkim;
+
+/* smtp_dkim_create - a signer for domain and selector with an RSA private key (PEM, at least
+ * 1024 bits; copied). GW_ECONFIG names the bad field. *out: caller frees (smtp_dkim_destroy). */
+gw_rc smtp_dkim_create(const char *domain, const char *selector, const char *key_pem,
+                       struct smtp_dkim **out, struct gw_err *err);
+
+/* smtp_dkim_sign - msg (len bytes, CRLF line ends, as smtp_mime_build makes it) with a
+ * DKIM-Signature field prepended. One RSA signature: about 0.3 ms of a core for 2048 bits.
+ * *out is malloc'd (NUL-terminated, *out_len bytes): caller frees. */
+gw_rc smtp_dkim_sign(struct smtp_dkim *d, const char *msg, size_t len, char **out,
+                     size_t *out_len, struct gw_err *err);
+
+/* smtp_dkim_destroy - free a signer and its libopendkim instance; accepts NULL. */
+void smtp_dkim_destroy(struct smtp_dkim *d);
+
 /* The maildir provider: config is ignored; messages go to DATA/maildir/{tmp,new,cur}, written
  * in tmp and renamed into new (the Maildir delivery protocol). */
 extern const struct provider_ops smtp_maildir_ops;

@@ -210,6 +210,21 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 		r->detail = detail;
 		goto done;
 	}
+	/* Calendar and Zoho Assist rows are recorded with their dedupe keys; until a calendar
+	 * provider is connected for the trainer, or Zoho Assist for the organisation, there is
+	 * nothing to call: say so on the row instead of retrying for days. */
+	if(strcmp(l->provider_class, "calendar") == 0) {
+		r->outcome = STORE_SKIPPED;
+		snprintf(detail, dlen, "the trainer has no calendar connected");
+		r->detail = detail;
+		goto done;
+	}
+	if(strcmp(l->provider_class, "zoho") == 0) {
+		r->outcome = STORE_DEAD;
+		snprintf(detail, dlen, "no Zoho Assist provider is configured for this organisation");
+		r->detail = detail;
+		goto done;
+	}
 	payload = json_loads(l->payload, 0, NULL);
 	if(!payload) {
 		r->outcome = STORE_DEAD;

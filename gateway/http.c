@@ -236,7 +236,8 @@ static enum MHD_Result handle(struct MHD_Connection *c, const char *url, const c
 	rc = authenticate(&r);
 	if(rc)
 		goto out;
-	if(route->takes_body) {
+	if(route->body == HTTP_BODY_REQUIRED ||
+	   (route->body == HTTP_BODY_OPTIONAL && rs->len > 0)) {
 		rc = jv_parse(rs->body, rs->len, &r.body, &r.err);
 		if(rc)
 			goto out;

@@ -576,27 +576,56 @@ static gw_rc metrics(struct http_req *r, json_t **out)
 /* ---- the route table ---- */
 
 static const struct http_route routes[] = {
-    {"GET", "/healthz", "healthz", healthz, false},
-    {"GET", "/metrics", "metrics", metrics, false},
-    {"POST", "/v1/orgs", "org_create", org_create, true},
-    {"GET", "/v1/orgs/{id}", "org_get", org_get, false},
-    {"POST", "/v1/orgs/{id}/users", "user_create", user_create, true},
-    {"GET", "/v1/orgs/{id}/users", "user_list", user_list, false},
-    {"GET", "/v1/orgs/{id}/users/{id}", "user_get", user_get, false},
-    {"PATCH", "/v1/orgs/{id}/users/{id}", "user_patch", user_patch, true},
-    {"GET", "/v1/orgs/{id}/settings", "settings_get", settings_get, false},
-    {"PATCH", "/v1/orgs/{id}/settings", "settings_patch", settings_update, true},
-    {"POST", "/v1/orgs/{id}/session-types", "session_type_create", session_type_create, true},
-    {"GET", "/v1/orgs/{id}/session-types", "session_type_list", session_type_list, false},
-    {"GET", "/v1/orgs/{id}/session-types/{id}", "session_type_get", session_type_get, false},
-    {"POST", "/v1/orgs/{id}/requests", "request_create", request_create, true},
-    {"GET", "/v1/orgs/{id}/requests", "request_list", request_list, false},
-    {"GET", "/v1/orgs/{id}/requests/{id}", "request_get", request_get, false},
-    {"PATCH", "/v1/orgs/{id}/requests/{id}", "request_patch", request_patch, true},
-    {"POST", "/v1/orgs/{id}/requests/{id}/claim", "request_claim", request_claim, false},
-    {"GET", "/v1/orgs/{id}/outbox", "outbox_list", outbox_list, false},
-    {"POST", "/v1/orgs/{id}/outbox/{id}/retry", "outbox_retry", outbox_retry, false},
-    {"PUT", "/v1/test/clock", "test_clock", test_clock, true},
+    {"GET", "/healthz", "healthz", healthz, HTTP_BODY_NONE},
+    {"GET", "/metrics", "metrics", metrics, HTTP_BODY_NONE},
+    {"POST", "/v1/orgs", "org_create", org_create, HTTP_BODY_REQUIRED},
+    {"GET", "/v1/orgs/{id}", "org_get", org_get, HTTP_BODY_NONE},
+    {"POST", "/v1/orgs/{id}/users", "user_create", user_create, HTTP_BODY_REQUIRED},
+    {"GET", "/v1/orgs/{id}/users", "user_list", user_list, HTTP_BODY_NONE},
+    {"GET", "/v1/orgs/{id}/users/{id}", "user_get", user_get, HTTP_BODY_NONE},
+    {"PATCH", "/v1/orgs/{id}/users/{id}", "user_patch", user_patch, HTTP_BODY_REQUIRED},
+    {"GET", "/v1/orgs/{id}/settings", "settings_get", settings_get, HTTP_BODY_NONE},
+    {"PATCH", "/v1/orgs/{id}/settings", "settings_patch", settings_update, HTTP_BODY_REQUIRED},
+    {"POST", "/v1/orgs/{id}/session-types", "session_type_create", session_type_create, HTTP_BODY_REQUIRED},
+    {"GET", "/v1/orgs/{id}/session-types", "session_type_list", session_type_list, HTTP_BODY_NONE},
+    {"GET", "/v1/orgs/{id}/session-types/{id}", "session_type_get", session_type_get, HTTP_BODY_NONE},
+    {"POST", "/v1/orgs/{id}/requests", "request_create", request_create, HTTP_BODY_REQUIRED},
+    {"GET", "/v1/orgs/{id}/requests", "request_list", request_list, HTTP_BODY_NONE},
+    {"GET", "/v1/orgs/{id}/requests/{id}", "request_get", request_get, HTTP_BODY_NONE},
+    {"PATCH", "/v1/orgs/{id}/requests/{id}", "request_patch", request_patch, HTTP_BODY_REQUIRED},
+    {"POST", "/v1/orgs/{id}/requests/{id}/claim", "request_claim", request_claim, HTTP_BODY_NONE},
+    {"GET", "/v1/orgs/{id}/outbox", "outbox_list", outbox_list, HTTP_BODY_NONE},
+    {"POST", "/v1/orgs/{id}/outbox/{id}/retry", "outbox_retry", outbox_retry, HTTP_BODY_NONE},
+    {"PUT", "/v1/test/clock", "test_clock", test_clock, HTTP_BODY_REQUIRED},
+    {"PUT", "/v1/orgs/{id}/users/{id}/availability", "availability_put", http_availability_put,
+     HTTP_BODY_REQUIRED},
+    {"GET", "/v1/orgs/{id}/users/{id}/availability", "availability_get", http_availability_get,
+     HTTP_BODY_NONE},
+    {"POST", "/v1/orgs/{id}/users/{id}/feed", "feed_create", http_feed_create, HTTP_BODY_NONE},
+    {"GET", "/v1/feeds/{s}", "feed_get", http_feed_get, HTTP_BODY_NONE},
+    {"POST", "/v1/orgs/{id}/requests/{id}/scheduling-link", "link_send", http_link_send,
+     HTTP_BODY_OPTIONAL},
+    {"GET", "/v1/schedule/{s}", "schedule_get", http_schedule_get, HTTP_BODY_NONE},
+    {"POST", "/v1/schedule/{s}/booking", "schedule_book", http_schedule_book,
+     HTTP_BODY_REQUIRED},
+    {"POST", "/v1/schedule/{s}/payment", "schedule_pay", http_schedule_pay, HTTP_BODY_REQUIRED},
+    {"GET", "/v1/orgs/{id}/bookings", "booking_list", http_booking_list, HTTP_BODY_NONE},
+    {"GET", "/v1/orgs/{id}/bookings/{id}", "booking_get", http_booking_get, HTTP_BODY_NONE},
+    {"GET", "/v1/orgs/{id}/bookings/{id}/notes", "booking_notes", http_booking_notes,
+     HTTP_BODY_NONE},
+    {"POST", "/v1/orgs/{id}/bookings/{id}/notes", "booking_note_add", http_booking_notes,
+     HTTP_BODY_REQUIRED},
+    {"GET", "/v1/orgs/{id}/bookings/{id}/effects", "booking_effects", http_booking_effects,
+     HTTP_BODY_NONE},
+    {"POST", "/v1/orgs/{id}/bookings/{id}/{s}", "booking_act", http_booking_act,
+     HTTP_BODY_OPTIONAL},
+    {"GET", "/v1/orgs/{id}/customers/{s}/bookings", "customer_bookings", http_customer_bookings,
+     HTTP_BODY_NONE},
+    {"POST", "/v1/orgs/{id}/checkin", "checkin", http_checkin, HTTP_BODY_REQUIRED},
+    {"GET", "/v1/orgs/{id}/reports/payouts", "report_payouts", http_report_payouts,
+     HTTP_BODY_NONE},
+    {"GET", "/v1/survey/{s}", "survey_get", http_survey_get, HTTP_BODY_NONE},
+    {"POST", "/v1/survey/{s}", "survey_answer", http_survey_answer, HTTP_BODY_REQUIRED},
 };
 
 #define NROUTES GW_ARRAY_LEN(routes)
@@ -641,6 +670,23 @@ static bool match(const char *pattern, const char *path, struct http_req *r)
 		}
 	}
 	return !*p && !*s;
+}
+
+/* http_seg - copy a string path parameter */
+gw_rc http_seg(const struct http_req *r, int i, char *buf, size_t n)
+{
+	const char *s = r->str[i], *e;
+	size_t len;
+
+	if(!s)
+		return GW_EINVAL;
+	e = strchr(s, '/');
+	len = e ? (size_t)(e - s) : strlen(s);
+	if(len == 0 || len >= n)
+		return GW_EINVAL;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	return GW_OK;
 }
 
 /* http_route_find - route lookup */

@@ -14,12 +14,14 @@
 
 #include "http.h"
 
+enum { HTTP_BODY_NONE, HTTP_BODY_REQUIRED, HTTP_BODY_OPTIONAL };
+
 struct http_route {
 	const char *method;
 	const char *pattern;
 	const char *name; /* metrics label */
 	http_handler handler;
-	bool takes_body;
+	int body; /* HTTP_BODY_NONE, HTTP_BODY_REQUIRED or HTTP_BODY_OPTIONAL */
 };
 
 /* http_route_find - the route for method and path; fills r's path parameters. NULL when none;
@@ -29,6 +31,30 @@ const struct http_route *http_route_find(const char *method, const char *path,
 
 /* http_routes_count - count one answered request (metrics). */
 void http_routes_count(const struct http_route *route, int status, int64_t ms);
+
+/* http_seg - copy string path parameter i (already percent-decoded by libmicrohttpd) into buf;
+ * GW_EINVAL when it does not fit. */
+gw_rc http_seg(const struct http_req *r, int i, char *buf, size_t n);
+
+/* Handlers of the booking lifecycle (http_booking.c). */
+gw_rc http_availability_put(struct http_req *r, json_t **out);
+gw_rc http_availability_get(struct http_req *r, json_t **out);
+gw_rc http_link_send(struct http_req *r, json_t **out);
+gw_rc http_schedule_get(struct http_req *r, json_t **out);
+gw_rc http_schedule_book(struct http_req *r, json_t **out);
+gw_rc http_schedule_pay(struct http_req *r, json_t **out);
+gw_rc http_booking_list(struct http_req *r, json_t **out);
+gw_rc http_booking_get(struct http_req *r, json_t **out);
+gw_rc http_booking_act(struct http_req *r, json_t **out);
+gw_rc http_booking_notes(struct http_req *r, json_t **out);
+gw_rc http_booking_effects(struct http_req *r, json_t **out);
+gw_rc http_customer_bookings(struct http_req *r, json_t **out);
+gw_rc http_checkin(struct http_req *r, json_t **out);
+gw_rc http_report_payouts(struct http_req *r, json_t **out);
+gw_rc http_survey_get(struct http_req *r, json_t **out);
+gw_rc http_survey_answer(struct http_req *r, json_t **out);
+gw_rc http_feed_create(struct http_req *r, json_t **out);
+gw_rc http_feed_get(struct http_req *r, json_t **out);
 
 /* http_routes_metrics - append Prometheus text of the HTTP counters to buf (see tpl_buf). */
 struct tpl_buf;

@@ -62,4 +62,70 @@ gw_rc lc_enqueue_email(struct store *st, int64_t org, const char *kind, const ch
                        int64_t request, int64_t booking, json_t *payload, time_t deadline,
                        struct gw_err *err);
 
+/* ---- bookings (lc_booking.c) ---- */
+
+enum lc_booking_action {
+	LC_B_CONFIRM,
+	LC_B_COMPLETE,
+	LC_B_UNDO_COMPLETE,
+	LC_B_NO_SHOW_CUSTOMER, /* customer no-show only */
+	LC_B_NO_SHOW_TRAINER,  /* any no-show that flags the trainer */
+	LC_B_CANCEL,
+	LC_B_RESCHEDULE,
+	LC_B_VIEW,             /* read, notes, effects */
+	LC_B_ACTION_COUNT
+};
+
+/* The facts a booking guard looks at. */
+struct lc_booking_facts {
+	const char *status;
+	int64_t owner;      /* trainer id */
+	time_t now, start, end;
+	bool paid;          /* the customer's payment call was made */
+	bool allow_undo;    /* settings.allow_undo_completion */
+};
+
+/* lc_booking_guard - may actor do action on a booking with these facts? GW_OK, GW_EFORBIDDEN
+ * (role, ownership, or too early for the trainer: "after the end"), GW_ESTATE (not from this
+ * status). Pure: the state x action x role table of DESIGN.md. */
+gw_rc lc_booking_guard(enum lc_booking_action action, const struct lc_booking_facts *f,
+                       const struct lc_actor *actor, struct gw_err *err);
+
+/* lc_link_send - the claiming trainer sends (or resends) the scheduling link: a new token, the
+ * old one revoked, request -> scheduling, a scheduling_link email. */
+gw_rc lc_link_send(struct store *st, const struct lc_env *env, int64_t org, int64_t request,
+                   const struct lc_actor *actor, json_t **out, struct gw_err *err);
+
+/* lc_schedule_view - GET /v1/schedule/{token}: the trainer, session type and free slots of the
+ * next 14 days. GW_EEXPIRED for an expired or replaced link. */
+gw_rc lc_schedule_view(struct store *st, const char *token, json_t **out, struct gw_err *err);
+
+/* lc_book - the customer books a slot: pending_payment, request -> booked. */
+gw_rc lc_book(struct store *st, const char *token, json_t *body, json_t **out,
+              struct gw_err *err);
+
+/* lc_pay - the customer's payment call: records reference and paid_at. */
+gw_rc lc_pay(struct store *st, const char *token, json_t *body, json_t **out,
+             struct gw_err *err);
+
+/* lc_booking_act - every booking transition by action name ("confirm-payment", "complete",
+ * "undo-complete", "no-show", "cancel", "reschedule"), each in one transaction with its
+ * effects. *out: the booking after the change. */
+gw_rc lc_booking_act(struct store *st, const struct lc_env *env, int64_t org, int64_t booking,
+                     const char *action, const struct lc_actor *actor, json_t *body,
+                     json_t **out, struct gw_err *err);
+
+/* lc_booking_complete_system - auto-close by the scheduler: complete or cancel a confirmed
+ * booking as "system" inside the caller's transaction (used by sched). */
+gw_rc lc_booking_close_system(struct store *st, const struct lc_env *env, int64_t org,
+                              int64_t booking, bool complete, struct gw_err *err);
+
+/* lc_checkin - the kiosk: bookings of a customer inside the check-in window; with confirm
+ * (or without require_confirmation) and auto_log, each is logged completed. */
+gw_rc lc_checkin(struct store *st, const struct lc_env *env, int64_t org,
+                 const struct lc_actor *actor, json_t *body, json_t **out, struct gw_err *err);
+
+/* lc_org_settings - the organisation's effective settings (new reference). */
+gw_rc lc_org_settings(struct store *st, int64_t org, json_t **out);
+
 #endif

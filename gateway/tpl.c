@@ -121,8 +121,8 @@ gw_rc tpl_email(const struct tpl_env *env, const char *kind, const char *dedupe_
 	return *out ? GW_OK : GW_ENOMEM;
 }
 
-/* html_open - the shared head of every HTML body */
-static void html_open(struct tpl_buf *h, const char *title)
+/* tpl_html_open - the shared head of every HTML body */
+void tpl_html_open(struct tpl_buf *h, const char *title)
 {
 	tpl_buf_add(h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
 	tpl_buf_html(h, title);
@@ -163,7 +163,7 @@ gw_rc tpl_new_request(const struct tpl_env *env, const char *dedupe_key, const j
 		tpl_buf_addf(&t, "Skills: %s\n", skill_list);
 	tpl_buf_addf(&t, "\nThe first trainer to claim it gets it. Claim it here:\n%s\n", url);
 
-	html_open(&h, "New request available");
+	tpl_html_open(&h, "New request available");
 	tpl_buf_add(&h, "<p>Hello ");
 	tpl_buf_html(&h, tname);
 	tpl_buf_add(&h, ",</p>\n<p>A new request is available at ");

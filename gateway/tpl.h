@@ -40,7 +40,7 @@ gw_rc tpl_email(const struct tpl_env *env, const char *kind, const char *dedupe_
                 const char *to_address, const char *to_name, const char *subject,
                 const char *text, const char *html, json_t **out);
 
-/* tpl_html_escape - append s HTML-escaped to the growable buffer (see struct tpl_buf). */
+/* A growable text buffer: tpl_buf_add appends, tpl_buf_html appends HTML-escaped text. */
 struct tpl_buf {
 	char *p;    /* malloc'd, NUL-terminated */
 	size_t len;
@@ -51,5 +51,34 @@ void tpl_buf_add(struct tpl_buf *b, const char *s);
 void tpl_buf_addf(struct tpl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tpl_buf_html(struct tpl_buf *b, const char *s);
 void tpl_buf_free(struct tpl_buf *b);
+/* tpl_html_open - the shared <html><head><title> opening of every HTML body. */
+void tpl_html_open(struct tpl_buf *h, const char *title);
+
+
+/* tpl_scheduling_link - the scheduling link email to the customer. request: as
+ * store_request_get shows it (customer, session_type, trainer); link_url: {public_url}/s/{token};
+ * expires_at: when the link stops working (shown in the organisation's zone). */
+gw_rc tpl_scheduling_link(const struct tpl_env *env, const char *dedupe_key,
+                          const json_t *request, const char *link_url, time_t expires_at,
+                          json_t **out);
+
+/* tpl_booking - every booking email. kind is one of "confirmation", "trainer_confirmation",
+ * "reminder", "close_reminder", "survey", "no_show", "cancellation". ctx (borrowed):
+ *   { "booking":  {id, start, end (RFC 3339), length_minutes, sequence, session_link|null},
+ *     "customer": {name, email},
+ *     "trainer":  {id, name, email, timezone},
+ *     "session_type": {name, price_cents, currency} | null,
+ *     "survey_url": "...",          (survey)
+ *     "no_show_policy": "no_refund" | "contact_support",   (no_show)
+ *     "reason": "...",              (cancellation, optional)
+ *     "hours_before": 24,           (reminder)
+ *     "complete_url": "...",        (close_reminder: where the trainer closes the booking)
+ *     "ics": "BEGIN:VCALENDAR...", "ics_method": "REQUEST" | "CANCEL"  (confirmation,
+ *                                   cancellation, trainer_confirmation: attached as is) }
+ * Customer emails show times in the organisation's zone (env->org_timezone), trainer emails in
+ * the trainer's. Recipients: customer for confirmation, reminder, survey, no_show,
+ * cancellation; trainer for trainer_confirmation and close_reminder. *out new reference. */
+gw_rc tpl_booking(const struct tpl_env *env, const char *kind, const char *dedupe_key,
+                  const json_t *ctx, json_t **out);
 
 #endif

@@ -21,7 +21,7 @@
 
 struct store; /* opaque */
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* roles, stored as a bit set */
 enum {
@@ -210,5 +210,123 @@ gw_rc store_outbox_expire_request(struct store *st, int64_t request, const char 
 
 /* store_outbox_counts - {"status|kind|class": n} over every organisation (metrics). */
 gw_rc store_outbox_counts(struct store *st, json_t **out);
+
+/* ---- scheduling links ---- */
+/* store_request_link_set - a new link for the claiming trainer: link_version + 1, the token
+ * hash replaced (the old token stops working), status claimed|scheduling -> scheduling.
+ * GW_ESTATE in any other status or for another trainer. *version: the new link version. */
+gw_rc store_request_link_set(struct store *st, int64_t org, int64_t id, int64_t trainer,
+                             const char *token_hash, time_t now, time_t expires_at,
+                             int *version);
+/* store_request_by_link - the request a link token hashes to, with org_id, link_expires_at
+ * (epoch) and trainer: {id, name, email, timezone, availability}; GW_ENOTFOUND. */
+gw_rc store_request_by_link(struct store *st, const char *token_hash, json_t **out);
+/* store_request_set_status - from (comma-free single status) -> to; GW_ESTATE when not in from */
+gw_rc store_request_set_status(struct store *st, int64_t id, const char *from, const char *to,
+                               time_t now);
+
+/* ---- availability ---- */
+gw_rc store_user_availability(struct store *st, int64_t org, int64_t user, json_t **out);
+gw_rc store_user_availability_put(struct store *st, int64_t org, int64_t user,
+                                  const json_t *availability);
+/* store_user_feed_set - replace the trainer's feed token hash. */
+gw_rc store_user_feed_set(struct store *st, int64_t org, int64_t user, const char *token_hash);
+/* store_user_by_feed - {id, org_id, name, email, timezone} of the feed token; GW_ENOTFOUND. */
+gw_rc store_user_by_feed(struct store *st, const char *token_hash, json_t **out);
+
+/* ---- bookings ---- */
+struct store_booking_new {
+	int64_t org_id, request_id, trainer_id;
+	time_t start, end;
+	int length_minutes;
+	int64_t price_cents;
+	const char *currency;
+	const char *uid;
+	time_t hold_expires_at;
+};
+/* store_booking_create - insert a pending_payment booking. GW_ESLOT when it overlaps a held
+ * booking of the trainer (the store's own trigger decides, inside the transaction). */
+gw_rc store_booking_create(struct store *st, const struct store_booking_new *b, time_t now,
+                           int64_t *id);
+
+/* store_booking_get - the booking as the API shows it, plus what effects need:
+ * customer {name, email}, trainer {id, name, email, timezone, notify_on_confirm},
+ * session_type {name, price_cents, currency} or null, uid, price_cents, currency, paid_at,
+ * payment_reference, org_id. GW_ENOTFOUND (org 0: any organisation). */
+gw_rc store_booking_get(struct store *st, int64_t org, int64_t id, json_t **out);
+
+/* What a transition sets. Fields left at their zero value are not touched, except where said. */
+struct store_booking_set {
+	const char *status;          /* new status, or NULL */
+	time_t start, end;           /* reschedule: both or neither */
+	int bump_sequence;           /* sequence + 1 */
+	time_t paid_at;              /* with payment_reference */
+	const char *payment_reference;
+	time_t confirmed_at;
+	time_t completed_at;         /* with completed_by; clear_completion clears both */
+	const char *completed_by;    /* user id as text, or "system" */
+	const char *completion_note;
+	int clear_completion;
+	int customer_no_show, trainer_no_show; /* 1 sets the flag */
+	const char *no_show_marked_by;
+	time_t no_show_marked_at;
+	const char *no_show_note;
+	time_t cancelled_at;
+	const char *cancel_reason;
+	time_t checked_in_at;
+	const char *session_link;
+};
+/* store_booking_transition - the one conditional UPDATE of a booking: applies set only when
+ * the booking is in status from (NULL: any). GW_ESTATE when it is not; GW_ESLOT when a new time
+ * overlaps another held booking; GW_ENOTFOUND. */
+gw_rc store_booking_transition(struct store *st, int64_t org, int64_t id, const char *from,
+                               const struct store_booking_set *set, time_t now);
+
+struct store_booking_filter {
+	const char *status;       /* or NULL */
+	int64_t trainer_id;       /* or 0 */
+	bool awaiting_completion; /* confirmed and ended before now */
+	time_t now;
+	const char *customer_email; /* or NULL */
+	time_t start_from, start_to; /* 0: open */
+	bool newest_first;
+};
+gw_rc store_booking_list(struct store *st, int64_t org, const struct store_booking_filter *f,
+                         json_t **out);
+
+/* store_booking_list_for_request - [{booking_id, status, start, end, paid_at}] of a request,
+ * newest first: what the customer's link shows. */
+gw_rc store_booking_list_for_request(struct store *st, int64_t request, json_t **out);
+
+/* store_booking_busy - [start, end) of the trainer's held bookings (pending_payment and
+ * confirmed) overlapping [from, to), sorted. *out is a JSON array of [start, end] epochs. */
+gw_rc store_booking_busy(struct store *st, int64_t trainer, time_t from, time_t to,
+                         json_t **out);
+
+/* store_booking_effects - every outbox row of the booking (API "effects" shape). */
+gw_rc store_booking_effects(struct store *st, int64_t org, int64_t booking, json_t **out);
+
+/* store_outbox_skip_booking - pending rows of the booking whose kind is in kinds (NULL-ended)
+ * become 'skipped' with reason. Inside the transaction that makes them worthless. */
+gw_rc store_outbox_skip_booking(struct store *st, int64_t booking, const char *const *kinds,
+                                const char *reason);
+
+/* ---- notes, surveys, reports ---- */
+gw_rc store_note_add(struct store *st, int64_t booking, int64_t author, const char *body,
+                     time_t now, int64_t *id);
+gw_rc store_note_list(struct store *st, int64_t booking, int64_t author, json_t **out);
+/* store_survey_create - GW_EEXISTS when the booking already has one. */
+gw_rc store_survey_create(struct store *st, int64_t org, int64_t booking,
+                          const char *token_hash, time_t now);
+/* store_survey_get - {booking_id, org_id, answered, rating, comment, trainer{name},
+ * session_type, start}; GW_ENOTFOUND. */
+gw_rc store_survey_get(struct store *st, const char *token_hash, json_t **out);
+/* store_survey_answer - once: GW_ESTATE when already answered. */
+gw_rc store_survey_answer(struct store *st, const char *token_hash, int rating,
+                          const char *comment, time_t now);
+/* store_report_payouts - per trainer {trainer_id, name, completed, revenue_cents, currency,
+ * customer_no_shows, trainer_no_shows} for bookings starting in [from, to). */
+gw_rc store_report_payouts(struct store *st, int64_t org, time_t from, time_t to,
+                           json_t **out);
 
 #endif

@@ -149,7 +149,52 @@ static const char *const m1[] = {
     NULL,
 };
 
-static const char *const *const migrations[] = {m1};
+static const char *const m2[] = {
+    /* 2: the booking lifecycle: notes, surveys, feeds, prices, holds, and no overlapping
+     * holds of one trainer, enforced by the store itself (a trigger checks inside the writing
+     * transaction, so two racing inserts cannot both pass) */
+    "ALTER TABLE bookings ADD COLUMN price_cents INTEGER NOT NULL DEFAULT 0;",
+    "ALTER TABLE bookings ADD COLUMN currency TEXT NOT NULL DEFAULT 'EUR';",
+    "ALTER TABLE bookings ADD COLUMN hold_expires_at INTEGER;",
+    "ALTER TABLE bookings ADD COLUMN completion_note TEXT;",
+    "ALTER TABLE bookings ADD COLUMN checked_in_at INTEGER;",
+    "ALTER TABLE users ADD COLUMN feed_token_hash TEXT;",
+    "CREATE UNIQUE INDEX users_feed ON users(feed_token_hash);",
+    "CREATE INDEX requests_customer ON requests(org_id, customer_email);",
+    "CREATE INDEX bookings_org_start ON bookings(org_id, start_at);",
+    "CREATE TABLE booking_notes("
+    " id INTEGER PRIMARY KEY,"
+    " booking_id INTEGER NOT NULL REFERENCES bookings(id),"
+    " author_id INTEGER NOT NULL REFERENCES users(id),"
+    " body TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL);",
+    "CREATE INDEX booking_notes_booking ON booking_notes(booking_id, author_id);",
+    "CREATE TABLE surveys("
+    " booking_id INTEGER PRIMARY KEY REFERENCES bookings(id),"
+    " org_id INTEGER NOT NULL,"
+    " token_hash TEXT NOT NULL UNIQUE,"
+    " rating INTEGER,"
+    " comment TEXT,"
+    " answered_at INTEGER,"
+    " created_at INTEGER NOT NULL);",
+    "CREATE TRIGGER bookings_no_overlap_insert BEFORE INSERT ON bookings"
+    " WHEN NEW.status IN ('pending_payment', 'confirmed') AND EXISTS (SELECT 1 FROM bookings b"
+    "  WHERE b.trainer_id = NEW.trainer_id AND b.status IN ('pending_payment', 'confirmed')"
+    "  AND b.start_at < NEW.end_at AND b.end_at > NEW.start_at)"
+    " BEGIN SELECT RAISE(ABORT, 'slot_taken'); END;",
+    "CREATE TRIGGER bookings_no_overlap_update BEFORE UPDATE OF start_at, end_at, status"
+    " ON bookings"
+    " WHEN NEW.status IN ('pending_payment', 'confirmed') AND EXISTS (SELECT 1 FROM bookings b"
+    "  WHERE b.trainer_id = NEW.trainer_id AND b.id != NEW.id"
+    "  AND b.status IN ('pending_payment', 'confirmed')"
+    "  AND b.start_at < NEW.end_at AND b.end_at > NEW.start_at)"
+    " BEGIN SELECT RAISE(ABORT, 'slot_taken'); END;",
+    NULL,
+};
+
+static const char *const *const migrations[] = {m1, m2};
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
+               "STORE_SCHEMA_VERSION must count the migrations");
 
 /* store_rc - map a SQLite result code */
 gw_rc store_rc(int src)

@@ -1,0 +1,1135 @@
+/*
+ * lc_booking.c - the life of a booking: the scheduling link, slots, booking and payment by the
+ * customer, then confirm, complete, undo, no-show, cancel and reschedule, and the kiosk's
+ * check-in. Every transition is one store transaction that writes the state change and its
+ * outbox rows with their dedupe keys (DESIGN.md rules 1 and 2).
+ *
+ * Entry points: lc_booking_guard(), lc_link_send(), lc_schedule_view(), lc_book(), lc_pay(),
+ * lc_booking_act(), lc_booking_close_system(), lc_checkin(), lc_org_settings().
+ * Threading: the caller's store connection.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "crypto.h"
+#include "dispatch.h"
+#include "ical.h"
+#include "jsonv.h"
+#include "lc.h"
+#include "lc_slots.h"
+#include "settings.h"
+#include "timefmt.h"
+#include "tpl.h"
+
+#define SLOT_DAYS 14
+#define ADMIN_ROLES (ROLE_ORG_ADMIN | ROLE_PLATFORM_ADMIN)
+
+static const char *const day_keys[7] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+
+/* is_admin - org admin (or platform admin) */
+static bool is_admin(const struct lc_actor *a)
+{
+	return (a->roles & ADMIN_ROLES) != 0;
+}
+
+/* is_owner - the booking's trainer, acting as trainer */
+static bool is_owner(const struct lc_actor *a, int64_t owner)
+{
+	return (a->roles & ROLE_TRAINER) && a->user_id == owner;
+}
+
+/* lc_booking_guard - the booking guard table */
+gw_rc lc_booking_guard(enum lc_booking_action action, const struct lc_booking_facts *f,
+                       const struct lc_actor *actor, struct gw_err *err)
+{
+	bool admin = is_admin(actor), owner = is_owner(actor, f->owner);
+	const char *need = "confirmed";
+
+	if(!admin && !owner)
+		return gw_err_set(err, GW_EFORBIDDEN, "", "only the booking's trainer or an org admin");
+	switch(action) {
+	case LC_B_VIEW:
+		return GW_OK;
+	case LC_B_CONFIRM:
+		if(strcmp(f->status, "pending_payment") != 0)
+			return gw_err_set(err, GW_ESTATE, "", "only a booking awaiting payment can be "
+			                                      "confirmed (it is %s)", f->status);
+		if(!f->paid)
+			return gw_err_set(err, GW_ESTATE, "", "the customer has not paid yet");
+		return GW_OK;
+	case LC_B_COMPLETE:
+		if(strcmp(f->status, need) != 0)
+			break;
+		if(!admin && f->now < f->end)
+			return gw_err_set(err, GW_ESTATE, "",
+			                  "a trainer can complete a booking only after it has ended");
+		return GW_OK;
+	case LC_B_UNDO_COMPLETE:
+		if(!admin)
+			return gw_err_set(err, GW_EFORBIDDEN, "", "only an org admin can undo a completion");
+		if(!f->allow_undo)
+			return gw_err_set(err, GW_EFORBIDDEN, "",
+			                  "this organisation does not allow undoing a completion");
+		need = "completed";
+		if(strcmp(f->status, need) != 0)
+			break;
+		return GW_OK;
+	case LC_B_NO_SHOW_CUSTOMER:
+		if(strcmp(f->status, need) != 0)
+			break;
+		if(!admin && f->now < f->start)
+			return gw_err_set(err, GW_ESTATE, "",
+			                  "a customer no-show can be recorded only after the start");
+		return GW_OK;
+	case LC_B_NO_SHOW_TRAINER:
+		if(!admin)
+			return gw_err_set(err, GW_EFORBIDDEN, "", "only an org admin records a trainer "
+			                                          "no-show");
+		if(strcmp(f->status, need) != 0)
+			break;
+		return GW_OK;
+	case LC_B_CANCEL:
+	case LC_B_RESCHEDULE:
+		if(strcmp(f->status, "pending_payment") == 0 || strcmp(f->status, "confirmed") == 0)
+			return GW_OK;
+		return gw_err_set(err, GW_ESTATE, "", "a %s booking cannot be %s", f->status,
+		                  action == LC_B_CANCEL ? "cancelled" : "rescheduled");
+	case LC_B_ACTION_COUNT:
+		break;
+	}
+	return gw_err_set(err, GW_ESTATE, "", "not allowed while the booking is %s (needs %s)",
+	                  f->status, need);
+}
+
+/* lc_org_settings - effective settings */
+gw_rc lc_org_settings(struct store *st, int64_t org, json_t **out)
+{
+	json_t *stored = NULL;
+	gw_rc rc = store_org_settings(st, org, &stored);
+
+	*out = NULL;
+	if(rc)
+		return rc;
+	*out = settings_effective(stored);
+	json_decref(stored);
+	return *out ? GW_OK : GW_ENOMEM;
+}
+
+/* tenv_for - the template environment of org (orgj borrowed for its strings' lifetime) */
+static gw_rc tenv_for(struct store *st, const struct lc_env *env, int64_t org, json_t **orgj,
+                      struct tpl_env *t)
+{
+	gw_rc rc = store_org_get(st, org, orgj);
+
+	if(rc)
+		return rc;
+	memset(t, 0, sizeof(*t));
+	t->org_id = org;
+	t->org_name = json_string_value(json_object_get(*orgj, "name"));
+	t->org_timezone = json_string_value(json_object_get(*orgj, "timezone"));
+	t->public_url = env->public_url;
+	t->now = clock_now();
+	return GW_OK;
+}
+
+/* lc_link_send - send or resend the scheduling link */
+gw_rc lc_link_send(struct store *st, const struct lc_env *env, int64_t org, int64_t request,
+                   const struct lc_actor *actor, json_t **out, struct gw_err *err)
+{
+	json_t *req = NULL, *settings = NULL, *orgj = NULL, *payload = NULL;
+	char token[64] = "", hash[CRYPTO_HASH_HEX], url[600], key[96], sent[TIMEFMT_LEN],
+	     exp[TIMEFMT_LEN];
+	struct tpl_env tenv;
+	time_t now = clock_now(), expires;
+	const char *status;
+	int version = 0;
+	gw_rc rc;
+
+	*out = NULL;
+	if(!(actor->roles & ROLE_TRAINER))
+		return gw_err_set(err, GW_EFORBIDDEN, "", "only the claiming trainer sends the link");
+	rc = store_begin(st);
+	if(rc)
+		return rc;
+	if((rc = store_request_get(st, org, request, &req)))
+		goto fail;
+	if(json_integer_value(json_object_get(req, "trainer_id")) != actor->user_id) {
+		rc = gw_err_set(err, GW_EFORBIDDEN, "", "only the claiming trainer sends the link");
+		goto fail;
+	}
+	status = json_string_value(json_object_get(req, "status"));
+	if(strcmp(status, "claimed") != 0 && strcmp(status, "scheduling") != 0) {
+		rc = gw_err_set(err, GW_ESTATE, "", "a link can be sent only while the request is "
+		                                    "claimed or scheduling (it is %s)", status);
+		goto fail;
+	}
+	if(!json_is_object(json_object_get(req, "session_type"))) {
+		rc = gw_err_set(err, GW_ESTATE, "session_type_id",
+		                "choose the request's session type before sending the link");
+		goto fail;
+	}
+	if((rc = lc_org_settings(st, org, &settings)))
+		goto fail;
+	expires = now + 3600 * json_integer_value(json_object_get(settings,
+	                                                          "scheduling_link_ttl_hours"));
+	if((rc = crypto_token("", token, sizeof(token))))
+		goto fail;
+	crypto_sha256_hex(token, strlen(token), hash);
+	rc = store_request_link_set(st, org, request, actor->user_id, hash, now, expires, &version);
+	if(rc)
+		goto fail;
+	/* an older link's email that has not gone yet would carry a dead link: expire it */
+	if((rc = store_outbox_expire_request(st, request, "scheduling_link")))
+		goto fail;
+	json_decref(req);
+	req = NULL;
+	if((rc = store_request_get(st, org, request, &req)) ||
+	   (rc = tenv_for(st, env, org, &orgj, &tenv)))
+		goto fail;
+	snprintf(url, sizeof(url), "%s/s/%s", env->public_url, token);
+	snprintf(key, sizeof(key), "scheduling_link:%lld:%d", (long long)request, version);
+	if((rc = tpl_scheduling_link(&tenv, key, req, url, expires, &payload)))
+		goto fail;
+	rc = lc_enqueue_email(st, org, "scheduling_link", key, request, 0, payload, expires, err);
+	payload = NULL;
+	if(rc)
+		goto fail;
+	if((rc = store_commit(st)))
+		goto done;
+	dispatch_wake();
+	timefmt_rfc3339(now, sent);
+	timefmt_rfc3339(expires, exp);
+	*out = json_pack("{s:s, s:s, s:s, s:i}", "status", "scheduling", "link_sent_at", sent,
+	                 "link_expires_at", exp, "link_version", version);
+	rc = *out ? GW_OK : GW_ENOMEM;
+	goto done;
+fail:
+	store_rollback(st);
+done:
+	memset(token, 0, sizeof(token));
+	json_decref(req);
+	json_decref(settings);
+	json_decref(orgj);
+	json_decref(payload);
+	return rc;
+}
+
+/* link_lookup - the request behind a live link token; GW_EEXPIRED otherwise */
+static gw_rc link_lookup(struct store *st, const char *token, json_t **req, struct gw_err *err)
+{
+	char hash[CRYPTO_HASH_HEX];
+	size_t len = strlen(token);
+	gw_rc rc;
+
+	*req = NULL;
+	if(len < 20 || len > 100)
+		return gw_err_set(err, GW_EEXPIRED, "", "this link has expired or was replaced");
+	crypto_sha256_hex(token, len, hash);
+	rc = store_request_by_link(st, hash, req);
+	if(rc == GW_ENOTFOUND)
+		return gw_err_set(err, GW_EEXPIRED, "", "this link has expired or was replaced by a "
+		                                        "newer one");
+	if(rc)
+		return rc;
+	if(clock_now() >= json_integer_value(json_object_get(*req, "link_expires_at"))) {
+		json_decref(*req);
+		*req = NULL;
+		return gw_err_set(err, GW_EEXPIRED, "", "this link has expired");
+	}
+	return GW_OK;
+}
+
+/* parse_hhmm - "HH:MM" to minutes; 24:00 allowed as an end */
+static int parse_hhmm(const char *s)
+{
+	if(!s || strlen(s) != 5 || s[2] != ':' || s[0] < '0' || s[0] > '2' || s[1] < '0' ||
+	   s[1] > '9' || s[3] < '0' || s[3] > '5' || s[4] < '0' || s[4] > '9')
+		return -1;
+	return ((s[0] - '0') * 10 + (s[1] - '0')) * 60 + (s[3] - '0') * 10 + (s[4] - '0');
+}
+
+/* compute_slots - free slots of a trainer for a session type in [from, to) */
+static gw_rc compute_slots(struct store *st, const json_t *trainer, const json_t *stype,
+                           time_t from, time_t to, struct lc_slot **slots, size_t *n,
+                           struct gw_err *err)
+{
+	const json_t *avail = json_object_get(trainer, "availability");
+	const json_t *weekly = json_object_get(avail, "weekly");
+	const json_t *blk = json_object_get(avail, "blackouts");
+	const json_t *lengths = json_object_get(stype, "lengths");
+	struct lc_window *w = NULL;
+	struct lc_range *bl = NULL, *busy = NULL;
+	int *lens = NULL;
+	json_t *busyj = NULL, *x;
+	size_t i, nw = 0, nb = 0, nbusy = 0, nl = 0, d;
+	gw_rc rc = GW_OK;
+
+	*slots = NULL;
+	*n = 0;
+	w = calloc(json_array_size(weekly) + 1, sizeof(*w));
+	bl = calloc(json_array_size(blk) + 1, sizeof(*bl));
+	lens = calloc(json_array_size(lengths) + 1, sizeof(*lens));
+	if(!w || !bl || !lens) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	json_array_foreach(weekly, i, x) {
+		const char *day = json_string_value(json_object_get(x, "day"));
+		for(d = 0; day && d < 7; d++) {
+			if(strcmp(day, day_keys[d]) == 0)
+				break;
+		}
+		if(!day || d == 7)
+			continue;
+		w[nw].wday = (int)d;
+		w[nw].start_min = parse_hhmm(json_string_value(json_object_get(x, "start")));
+		w[nw].end_min = parse_hhmm(json_string_value(json_object_get(x, "end")));
+		if(w[nw].start_min >= 0 && w[nw].end_min > w[nw].start_min)
+			nw++;
+	}
+	json_array_foreach(blk, i, x) {
+		time_t a, b;
+		if(!timefmt_parse(json_string_value(json_object_get(x, "start")), &a) &&
+		   !timefmt_parse(json_string_value(json_object_get(x, "end")), &b)) {
+			bl[nb].start = a;
+			bl[nb].end = b;
+			nb++;
+		}
+	}
+	json_array_foreach(lengths, i, x) lens[nl++] = (int)json_integer_value(x);
+	rc = store_booking_busy(st, json_integer_value(json_object_get(trainer, "id")), from, to,
+	                        &busyj);
+	if(rc)
+		goto out;
+	busy = calloc(json_array_size(busyj) + 1, sizeof(*busy));
+	if(!busy) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	json_array_foreach(busyj, i, x) {
+		busy[nbusy].start = (time_t)json_integer_value(json_array_get(x, 0));
+		busy[nbusy].end = (time_t)json_integer_value(json_array_get(x, 1));
+		nbusy++;
+	}
+	rc = lc_slots_compute(json_string_value(json_object_get(trainer, "timezone")), w, nw, bl, nb,
+	                      busy, nbusy, lens, nl,
+	                      (int)json_integer_value(json_object_get(stype, "step_minutes")), from,
+	                      to, slots, n, err);
+out:
+	free(w);
+	free(bl);
+	free(busy);
+	free(lens);
+	json_decref(busyj);
+	return rc;
+}
+
+/* first_slot_from - slots start at the next whole minute, never in the past */
+static time_t first_slot_from(time_t now)
+{
+	return now - now % 60 + (now % 60 ? 60 : 0);
+}
+
+/* lc_schedule_view - the customer's view of a link */
+gw_rc lc_schedule_view(struct store *st, const char *token, json_t **out, struct gw_err *err)
+{
+	json_t *req = NULL, *stype = NULL, *list = NULL, *bookings = NULL;
+	struct lc_slot *slots = NULL;
+	size_t n = 0, i;
+	time_t from = first_slot_from(clock_now());
+	int64_t org;
+	gw_rc rc;
+
+	*out = NULL;
+	if((rc = link_lookup(st, token, &req, err)))
+		return rc;
+	org = json_integer_value(json_object_get(req, "org_id"));
+	rc = store_session_type_get(st, org, json_integer_value(json_object_get(req,
+	                                                                        "session_type_id")),
+	                            &stype);
+	if(rc)
+		goto out;
+	list = json_array();
+	if(!list) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	if(strcmp(json_string_value(json_object_get(req, "status")), "scheduling") == 0) {
+		rc = compute_slots(st, json_object_get(req, "trainer"), stype, from,
+		                   from + SLOT_DAYS * 86400, &slots, &n, err);
+		if(rc)
+			goto out;
+		for(i = 0; i < n; i++) {
+			char a[TIMEFMT_LEN], b[TIMEFMT_LEN];
+			timefmt_rfc3339(slots[i].start, a);
+			timefmt_rfc3339(slots[i].end, b);
+			json_array_append_new(list, json_pack("{s:s, s:s, s:i}", "start", a, "end", b,
+			                                      "length_minutes", slots[i].length_min));
+		}
+	}
+	rc = store_booking_list_for_request(st, json_integer_value(json_object_get(req, "id")),
+	                                    &bookings);
+	if(rc)
+		goto out;
+	*out = json_pack("{s:O, s:{s:O}, s:{s:O, s:O, s:O, s:O}, s:O, s:o, s:o}", "request_id",
+	                 json_object_get(req, "id"), "trainer", "name",
+	                 json_object_get(json_object_get(req, "trainer"), "name"), "session_type",
+	                 "name", json_object_get(stype, "name"), "lengths",
+	                 json_object_get(stype, "lengths"), "price_cents",
+	                 json_object_get(stype, "price_cents"), "currency",
+	                 json_object_get(stype, "currency"), "status",
+	                 json_object_get(req, "status"), "slots", list, "bookings", bookings);
+	list = NULL;
+	bookings = NULL;
+	if(!*out)
+		rc = GW_ENOMEM;
+out:
+	free(slots);
+	json_decref(req);
+	json_decref(stype);
+	json_decref(list);
+	json_decref(bookings);
+	return rc;
+}
+
+/* lc_book - the customer takes a slot */
+gw_rc lc_book(struct store *st, const char *token, json_t *body, json_t **out,
+              struct gw_err *err)
+{
+	static const char *const keys[] = {"start", "length_minutes", NULL};
+	struct store_booking_new nb = {0};
+	json_t *req = NULL, *stype = NULL, *x;
+	struct lc_slot *slots = NULL;
+	const char *start_s;
+	long long len = 0;
+	time_t start, now = clock_now();
+	char uid[80], raw[CRYPTO_TOKEN_LEN];
+	size_t n = 0, i;
+	int64_t org, id = 0;
+	bool offered = false, length_ok = false;
+	gw_rc rc;
+
+	*out = NULL;
+	if((rc = jv_only(body, keys, err)) ||
+	   (rc = jv_string(body, "start", true, 20, 40, 0, &start_s, NULL, err)) ||
+	   (rc = jv_int(body, "length_minutes", true, 1, 1440, &len, NULL, err)))
+		return rc;
+	if(timefmt_parse(start_s, &start))
+		return gw_err_set(err, GW_EINVAL, "start", "start must be an RFC 3339 time");
+	rc = store_begin(st);
+	if(rc)
+		return rc;
+	if((rc = link_lookup(st, token, &req, err)))
+		goto fail;
+	if(strcmp(json_string_value(json_object_get(req, "status")), "scheduling") != 0) {
+		rc = gw_err_set(err, GW_ESTATE, "", "this request already has a booking");
+		goto fail;
+	}
+	org = json_integer_value(json_object_get(req, "org_id"));
+	if((rc = store_session_type_get(st, org,
+	                                json_integer_value(json_object_get(req, "session_type_id")),
+	                                &stype)))
+		goto fail;
+	json_array_foreach(json_object_get(stype, "lengths"), i, x) length_ok |=
+	    json_integer_value(x) == len;
+	if(!length_ok) {
+		rc = gw_err_set(err, GW_EINVAL, "length_minutes",
+		                "length_minutes must be one of the session type's lengths");
+		goto fail;
+	}
+	if(start < now) {
+		rc = gw_err_set(err, GW_EINVAL, "start", "start is in the past");
+		goto fail;
+	}
+	/* the slot must be one the link offers: inside availability, on the grid, free */
+	rc = compute_slots(st, json_object_get(req, "trainer"), stype, first_slot_from(now),
+	                   first_slot_from(now) + SLOT_DAYS * 86400, &slots, &n, err);
+	if(rc)
+		goto fail;
+	for(i = 0; i < n; i++)
+		offered |= slots[i].start == start && slots[i].length_min == len;
+	nb.org_id = org;
+	nb.request_id = json_integer_value(json_object_get(req, "id"));
+	nb.trainer_id = json_integer_value(json_object_get(json_object_get(req, "trainer"), "id"));
+	nb.start = start;
+	nb.end = start + len * 60;
+	nb.length_minutes = (int)len;
+	nb.price_cents = json_integer_value(json_object_get(stype, "price_cents"));
+	nb.currency = json_string_value(json_object_get(stype, "currency"));
+	nb.hold_expires_at = json_integer_value(json_object_get(req, "link_expires_at"));
+	if((rc = crypto_token("", raw, sizeof(raw))))
+		goto fail;
+	snprintf(uid, sizeof(uid), "%.32s@ordinatus", raw);
+	nb.uid = uid;
+	if(!offered) {
+		/* not offered: taken (by an overlapping hold) or never available */
+		rc = store_booking_create(st, &nb, now, &id);
+		if(rc == GW_ESLOT)
+			gw_err_set(err, rc, "", "that slot is no longer free");
+		else
+			rc = gw_err_set(err, GW_EINVAL, "start", "start is not one of the offered slots");
+		goto fail;
+	}
+	rc = store_booking_create(st, &nb, now, &id);
+	if(rc == GW_ESLOT)
+		gw_err_set(err, rc, "", "that slot is no longer free");
+	if(rc)
+		goto fail;
+	if((rc = store_request_set_status(st, nb.request_id, "scheduling", "booked", now)))
+		goto fail;
+	if((rc = store_commit(st)))
+		goto done;
+	*out = json_pack("{s:I, s:s}", "booking_id", (json_int_t)id, "status", "pending_payment");
+	rc = *out ? GW_OK : GW_ENOMEM;
+	goto done;
+fail:
+	store_rollback(st);
+done:
+	free(slots);
+	json_decref(req);
+	json_decref(stype);
+	return rc;
+}
+
+/* lc_pay - the customer's payment call */
+gw_rc lc_pay(struct store *st, const char *token, json_t *body, json_t **out,
+             struct gw_err *err)
+{
+	static const char *const keys[] = {"reference", NULL};
+	struct store_booking_set set = {0};
+	json_t *req = NULL, *list = NULL, *b, *booking = NULL;
+	const char *ref;
+	time_t now = clock_now();
+	int64_t org, id;
+	char paid[TIMEFMT_LEN];
+	gw_rc rc;
+
+	*out = NULL;
+	if((rc = jv_only(body, keys, err)) ||
+	   (rc = jv_string(body, "reference", true, 1, 200, 0, &ref, NULL, err)))
+		return rc;
+	rc = store_begin(st);
+	if(rc)
+		return rc;
+	if((rc = link_lookup(st, token, &req, err)))
+		goto fail;
+	org = json_integer_value(json_object_get(req, "org_id"));
+	if((rc = store_booking_list_for_request(st, json_integer_value(json_object_get(req, "id")),
+	                                        &list)))
+		goto fail;
+	b = json_array_get(list, 0);
+	if(!b || strcmp(json_string_value(json_object_get(b, "status")), "pending_payment") != 0) {
+		rc = gw_err_set(err, GW_ESTATE, "", "there is no booking awaiting payment");
+		goto fail;
+	}
+	id = json_integer_value(json_object_get(b, "booking_id"));
+	if((rc = store_booking_get(st, org, id, &booking)))
+		goto fail;
+	if(json_is_string(json_object_get(booking, "payment_reference"))) {
+		/* a repeated call (a double click) with the same reference is the same payment */
+		if(strcmp(json_string_value(json_object_get(booking, "payment_reference")), ref) != 0) {
+			rc = gw_err_set(err, GW_ESTATE, "", "this booking is already paid");
+			goto fail;
+		}
+		store_rollback(st);
+		*out = json_pack("{s:I, s:O}", "booking_id", (json_int_t)id, "paid_at",
+		                 json_object_get(booking, "paid_at"));
+		rc = *out ? GW_OK : GW_ENOMEM;
+		goto done;
+	}
+	set.paid_at = now;
+	set.payment_reference = ref;
+	if((rc = store_booking_transition(st, org, id, "pending_payment", &set, now)))
+		goto fail;
+	if((rc = store_commit(st)))
+		goto done;
+	timefmt_rfc3339(now, paid);
+	*out = json_pack("{s:I, s:s}", "booking_id", (json_int_t)id, "paid_at", paid);
+	rc = *out ? GW_OK : GW_ENOMEM;
+	goto done;
+fail:
+	store_rollback(st);
+done:
+	json_decref(req);
+	json_decref(list);
+	json_decref(booking);
+	return rc;
+}
+
+/* ---- effects of a booking ---- */
+
+/* build_ics - the booking's iCalendar object with method */
+static gw_rc build_ics(const json_t *b, const char *method, char **ics, struct gw_err *err)
+{
+	struct ical_event ev = {0};
+	const json_t *tr = json_object_get(b, "trainer"), *cu = json_object_get(b, "customer");
+	const json_t *stype = json_object_get(b, "session_type");
+	char summary[512], desc[512];
+	time_t s = 0, e = 0;
+
+	timefmt_parse(json_string_value(json_object_get(b, "start")), &s);
+	timefmt_parse(json_string_value(json_object_get(b, "end")), &e);
+	snprintf(summary, sizeof(summary), "%s with %s",
+	         json_is_object(stype) ? json_string_value(json_object_get(stype, "name"))
+	                               : "Training session",
+	         json_string_value(json_object_get(tr, "name")));
+	snprintf(desc, sizeof(desc), "Training session for %s with %s.",
+	         json_string_value(json_object_get(cu, "name")),
+	         json_string_value(json_object_get(tr, "name")));
+	ev.uid = json_string_value(json_object_get(b, "uid"));
+	ev.sequence = (int)json_integer_value(json_object_get(b, "sequence"));
+	ev.start = s;
+	ev.end = e;
+	ev.dtstamp = clock_now();
+	ev.summary = summary;
+	ev.description = desc;
+	ev.location = json_string_value(json_object_get(b, "session_link"));
+	ev.organizer_email = json_string_value(json_object_get(tr, "email"));
+	ev.organizer_name = json_string_value(json_object_get(tr, "name"));
+	ev.attendee_email = json_string_value(json_object_get(cu, "email"));
+	ev.attendee_name = json_string_value(json_object_get(cu, "name"));
+	ev.cancelled = strcmp(method, "CANCEL") == 0;
+	return ical_build(&ev, 1, method, ics, err);
+}
+
+/* email_effect - render one booking email from ctx and enqueue it */
+static gw_rc email_effect(struct store *st, const struct tpl_env *tenv, const char *kind,
+                          const char *key, json_t *ctx, int64_t request, int64_t booking,
+                          time_t deadline, struct gw_err *err)
+{
+	json_t *payload = NULL;
+	gw_rc rc = tpl_booking(tenv, kind, key, ctx, &payload);
+
+	if(rc) {
+		gw_err_cause(err, "template %s: %s", kind, gw_rc_name(rc));
+		return rc;
+	}
+	return lc_enqueue_email(st, tenv->org_id, kind, key, request, booking, payload, deadline,
+	                        err);
+}
+
+/* calendar_effect - the trainer's calendar event create/update/delete row */
+static gw_rc calendar_effect(struct store *st, const json_t *b, const char *action,
+                             struct gw_err *err)
+{
+	struct store_effect e = {0};
+	json_t *payload;
+	char key[96], *text;
+	bool inserted;
+	gw_rc rc;
+
+	snprintf(key, sizeof(key), "calendar:%lld:%lld",
+	         (long long)json_integer_value(json_object_get(b, "id")),
+	         (long long)json_integer_value(json_object_get(b, "sequence")));
+	payload = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "action", action,
+	                    "booking_id", json_object_get(b, "id"), "trainer_id",
+	                    json_object_get(b, "trainer_id"), "uid", json_object_get(b, "uid"),
+	                    "sequence", json_object_get(b, "sequence"), "start",
+	                    json_object_get(b, "start"), "end", json_object_get(b, "end"),
+	                    "customer", json_object_get(b, "customer"), "session_type",
+	                    json_object_get(b, "session_type"));
+	if(!payload)
+		return GW_ENOMEM;
+	text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(payload);
+	if(!text)
+		return GW_ENOMEM;
+	e.org_id = json_integer_value(json_object_get(b, "org_id"));
+	e.kind = "calendar";
+	e.provider_class = "calendar";
+	e.dedupe_key = key;
+	e.request_id = json_integer_value(json_object_get(b, "request_id"));
+	e.booking_id = json_integer_value(json_object_get(b, "id"));
+	e.payload = text;
+	rc = store_outbox_enqueue(st, &e, clock_now(), &inserted, NULL);
+	if(rc)
+		gw_err_cause(err, "enqueue %s: %s", key, store_errmsg(st));
+	free(text);
+	return rc;
+}
+
+/* zoho_effect - the remote session row, when the organisation delivers by Zoho Assist */
+static gw_rc zoho_effect(struct store *st, const json_t *b, struct gw_err *err)
+{
+	struct store_effect e = {0};
+	char key[64], *text;
+	json_t *payload;
+	bool inserted;
+	gw_rc rc;
+
+	snprintf(key, sizeof(key), "zoho:%lld", (long long)json_integer_value(json_object_get(b,
+	                                                                                     "id")));
+	payload = json_pack("{s:O, s:O, s:O, s:O, s:O}", "booking_id", json_object_get(b, "id"),
+	                    "start", json_object_get(b, "start"), "end", json_object_get(b, "end"),
+	                    "customer", json_object_get(b, "customer"), "trainer",
+	                    json_object_get(b, "trainer"));
+	if(!payload)
+		return GW_ENOMEM;
+	text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(payload);
+	if(!text)
+		return GW_ENOMEM;
+	e.org_id = json_integer_value(json_object_get(b, "org_id"));
+	e.kind = "zoho_session";
+	e.provider_class = "zoho";
+	e.dedupe_key = key;
+	e.request_id = json_integer_value(json_object_get(b, "request_id"));
+	e.booking_id = json_integer_value(json_object_get(b, "id"));
+	e.payload = text;
+	rc = store_outbox_enqueue(st, &e, clock_now(), &inserted, NULL);
+	if(rc)
+		gw_err_cause(err, "enqueue %s: %s", key, store_errmsg(st));
+	free(text);
+	return rc;
+}
+
+/* booking_ctx - the template context of a booking (new reference) */
+static json_t *booking_ctx(const json_t *b)
+{
+	return json_pack("{s:O, s:O, s:O, s:O}", "booking", b, "customer",
+	                 json_object_get(b, "customer"), "trainer", json_object_get(b, "trainer"),
+	                 "session_type", json_object_get(b, "session_type"));
+}
+
+/* confirm_effects - confirmation (+ .ics), trainer confirmation, calendar, Zoho */
+static gw_rc confirm_effects(struct store *st, const struct tpl_env *tenv, const json_t *b,
+                             const json_t *settings, bool first, struct gw_err *err)
+{
+	json_t *ctx = booking_ctx(b);
+	char *ics = NULL, key[96];
+	long long id = json_integer_value(json_object_get(b, "id"));
+	long long seq = json_integer_value(json_object_get(b, "sequence"));
+	int64_t req = json_integer_value(json_object_get(b, "request_id"));
+	gw_rc rc;
+
+	if(!ctx)
+		return GW_ENOMEM;
+	if((rc = build_ics(b, "REQUEST", &ics, err)))
+		goto out;
+	json_object_set_new(ctx, "ics", json_string(ics));
+	json_object_set_new(ctx, "ics_method", json_string("REQUEST"));
+	snprintf(key, sizeof(key), "confirmation:%lld:%lld", id, seq);
+	if((rc = email_effect(st, tenv, "confirmation", key, ctx, req, id, 0, err)))
+		goto out;
+	if(json_is_true(json_object_get(json_object_get(b, "trainer"), "notify_on_confirm"))) {
+		/* the trainer is the invite's ORGANIZER: a REQUEST sent to its organizer confuses
+		 * calendar clients, and the trainer's calendar gets the event from its own effect */
+		json_object_del(ctx, "ics");
+		json_object_del(ctx, "ics_method");
+		snprintf(key, sizeof(key), "trainer_confirmation:%lld:%lld", id, seq);
+		if((rc = email_effect(st, tenv, "trainer_confirmation", key, ctx, req, id, 0, err)))
+			goto out;
+	}
+	if((rc = calendar_effect(st, b, first ? "create" : "update", err)))
+		goto out;
+	if(first && strcmp(json_string_value(json_object_get(settings, "delivery_method")),
+	                   "zoho_assist") == 0)
+		rc = zoho_effect(st, b, err);
+out:
+	free(ics);
+	json_decref(ctx);
+	return rc;
+}
+
+/* survey_effect - a survey token and its email, once per booking */
+static gw_rc survey_effect(struct store *st, const struct tpl_env *tenv, const json_t *b,
+                           struct gw_err *err)
+{
+	char token[CRYPTO_TOKEN_LEN], hash[CRYPTO_HASH_HEX], url[600], key[64];
+	long long id = json_integer_value(json_object_get(b, "id"));
+	json_t *ctx;
+	gw_rc rc;
+
+	if((rc = crypto_token("", token, sizeof(token))))
+		return rc;
+	crypto_sha256_hex(token, strlen(token), hash);
+	rc = store_survey_create(st, tenv->org_id, id, hash, clock_now());
+	if(rc == GW_EEXISTS)
+		return GW_OK; /* completed before (then undone): the customer has their survey */
+	if(rc)
+		return rc;
+	ctx = booking_ctx(b);
+	if(!ctx)
+		return GW_ENOMEM;
+	snprintf(url, sizeof(url), "%s/survey/%s", tenv->public_url, token);
+	json_object_set_new(ctx, "survey_url", json_string(url));
+	snprintf(key, sizeof(key), "survey:%lld", id);
+	rc = email_effect(st, tenv, "survey", key, ctx,
+	                  json_integer_value(json_object_get(b, "request_id")), id, 0, err);
+	json_decref(ctx);
+	return rc;
+}
+
+/* Kinds whose unsent rows are worthless once a booking's time changes or it ends. */
+static const char *const time_bound_kinds[] = {"reminder", "close_reminder", NULL};
+
+enum act { ACT_CONFIRM, ACT_COMPLETE, ACT_UNDO, ACT_NO_SHOW, ACT_CANCEL, ACT_RESCHEDULE };
+
+static const struct {
+	const char *name;
+	enum act act;
+} act_names[] = {
+    {"confirm-payment", ACT_CONFIRM}, {"complete", ACT_COMPLETE}, {"undo-complete", ACT_UNDO},
+    {"no-show", ACT_NO_SHOW},         {"cancel", ACT_CANCEL},     {"reschedule", ACT_RESCHEDULE},
+};
+
+/* What an action was asked to do, validated. */
+struct act_params {
+	const char *note;      /* complete, no-show */
+	const char *reason;    /* cancel */
+	bool customer, trainer; /* no-show */
+	time_t start;          /* reschedule */
+	const char *by;        /* completed_by / marked_by: user id text or "system" */
+	time_t checked_in_at;  /* check-in */
+};
+
+/* act_in_tx - apply one action to booking b (borrowed) inside the open transaction; the
+ * guard has been passed. */
+static gw_rc act_in_tx(struct store *st, const struct tpl_env *tenv, const json_t *settings,
+                       const json_t *b, enum act act, const struct act_params *p,
+                       struct gw_err *err)
+{
+	struct store_booking_set set = {0};
+	const char *status = json_string_value(json_object_get(b, "status"));
+	int64_t org = tenv->org_id, id = json_integer_value(json_object_get(b, "id"));
+	int64_t req = json_integer_value(json_object_get(b, "request_id"));
+	time_t now = clock_now(), s = 0, e = 0;
+	json_t *nb = NULL, *ctx = NULL;
+	char key[96], *ics = NULL;
+	gw_rc rc = GW_OK;
+
+	timefmt_parse(json_string_value(json_object_get(b, "start")), &s);
+	timefmt_parse(json_string_value(json_object_get(b, "end")), &e);
+	switch(act) {
+	case ACT_CONFIRM:
+		set.status = "confirmed";
+		set.confirmed_at = now;
+		break;
+	case ACT_COMPLETE:
+		set.status = "completed";
+		set.completed_at = now;
+		set.completed_by = p->by;
+		set.completion_note = p->note;
+		set.checked_in_at = p->checked_in_at;
+		break;
+	case ACT_UNDO:
+		set.status = "confirmed";
+		set.clear_completion = 1;
+		break;
+	case ACT_NO_SHOW:
+		set.status = "no_show";
+		set.customer_no_show = p->customer;
+		set.trainer_no_show = p->trainer;
+		set.no_show_marked_by = p->by;
+		set.no_show_marked_at = now;
+		set.no_show_note = p->note;
+		break;
+	case ACT_CANCEL:
+		set.status = "cancelled";
+		set.cancelled_at = now;
+		set.cancel_reason = p->reason;
+		/* the invite's CANCEL must carry a higher SEQUENCE than the REQUEST (RFC 5546) */
+		set.bump_sequence = strcmp(status, "confirmed") == 0;
+		break;
+	case ACT_RESCHEDULE:
+		set.start = p->start;
+		set.end = p->start + (e - s);
+		set.bump_sequence = 1;
+		break;
+	}
+	rc = store_booking_transition(st, org, id, status, &set, now);
+	if(rc == GW_ESLOT)
+		gw_err_set(err, rc, "start", "the trainer has another booking at that time");
+	else if(rc == GW_ESTATE)
+		gw_err_set(err, rc, "", "the booking changed meanwhile; reload it");
+	if(rc)
+		goto out;
+	if((rc = store_booking_get(st, org, id, &nb)))
+		goto out;
+	ctx = booking_ctx(nb);
+	if(!ctx) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	switch(act) {
+	case ACT_CONFIRM:
+		rc = confirm_effects(st, tenv, nb, settings, true, err);
+		break;
+	case ACT_COMPLETE:
+		store_request_set_status(st, req, "booked", "closed", now); /* GW_ESTATE: already */
+		if((rc = store_outbox_skip_booking(st, id, time_bound_kinds, "booking completed")))
+			break;
+		if(json_is_true(json_object_get(settings, "survey_enabled")))
+			rc = survey_effect(st, tenv, nb, err);
+		break;
+	case ACT_UNDO:
+		store_request_set_status(st, req, "closed", "booked", now);
+		break;
+	case ACT_NO_SHOW:
+		store_request_set_status(st, req, "booked", "closed", now);
+		if((rc = store_outbox_skip_booking(st, id, time_bound_kinds, "booking marked no-show")))
+			break;
+		if(p->customer) {
+			json_object_set(ctx, "no_show_policy", json_object_get(settings, "no_show_policy"));
+			snprintf(key, sizeof(key), "no_show:%lld", (long long)id);
+			rc = email_effect(st, tenv, "no_show", key, ctx, req, id, 0, err);
+		}
+		break;
+	case ACT_CANCEL: {
+		static const char *const gone[] = {"reminder", "close_reminder", "confirmation",
+		                                   "trainer_confirmation", NULL};
+		store_request_set_status(st, req, "booked", "closed", now);
+		if((rc = store_outbox_skip_booking(st, id, gone, "booking cancelled")))
+			break;
+		if(p->reason)
+			json_object_set_new(ctx, "reason", json_string(p->reason));
+		if(strcmp(status, "confirmed") == 0) {
+			if((rc = build_ics(nb, "CANCEL", &ics, err)))
+				break;
+			json_object_set_new(ctx, "ics", json_string(ics));
+			json_object_set_new(ctx, "ics_method", json_string("CANCEL"));
+			if((rc = calendar_effect(st, nb, "delete", err)))
+				break;
+		}
+		snprintf(key, sizeof(key), "cancellation:%lld", (long long)id);
+		rc = email_effect(st, tenv, "cancellation", key, ctx, req, id, 0, err);
+		break;
+	}
+	case ACT_RESCHEDULE:
+		if((rc = store_outbox_skip_booking(st, id, time_bound_kinds, "booking rescheduled")))
+			break;
+		if(strcmp(status, "confirmed") == 0)
+			rc = confirm_effects(st, tenv, nb, settings, false, err);
+		break;
+	}
+out:
+	free(ics);
+	json_decref(ctx);
+	json_decref(nb);
+	return rc;
+}
+
+/* parse_params - validate the body of an action */
+static gw_rc parse_params(enum act act, json_t *body, struct act_params *p, struct gw_err *err)
+{
+	static const char *const note_keys[] = {"note", NULL};
+	static const char *const noshow_keys[] = {"customer", "trainer", "note", NULL};
+	static const char *const cancel_keys[] = {"reason", NULL};
+	static const char *const resched_keys[] = {"start", NULL};
+	static const char *const none[] = {NULL};
+	const char *start;
+	bool here;
+	gw_rc rc;
+
+	memset(p, 0, sizeof(*p));
+	switch(act) {
+	case ACT_CONFIRM:
+	case ACT_UNDO:
+		return jv_only(body, none, err);
+	case ACT_COMPLETE:
+		if((rc = jv_only(body, note_keys, err)))
+			return rc;
+		return jv_string(body, "note", false, 0, 2000, JV_MULTILINE, &p->note, NULL, err);
+	case ACT_NO_SHOW:
+		p->customer = true;
+		if((rc = jv_only(body, noshow_keys, err)) ||
+		   (rc = jv_bool(body, "customer", false, &p->customer, &here, err)) ||
+		   (rc = jv_bool(body, "trainer", false, &p->trainer, &here, err)) ||
+		   (rc = jv_string(body, "note", false, 0, 2000, JV_MULTILINE, &p->note, NULL, err)))
+			return rc;
+		if(!p->customer && !p->trainer)
+			return gw_err_set(err, GW_EINVAL, "customer",
+			                  "mark the customer, the trainer or both as no-show");
+		return GW_OK;
+	case ACT_CANCEL:
+		if((rc = jv_only(body, cancel_keys, err)))
+			return rc;
+		return jv_string(body, "reason", false, 0, 1000, JV_MULTILINE, &p->reason, NULL, err);
+	case ACT_RESCHEDULE:
+		if((rc = jv_only(body, resched_keys, err)) ||
+		   (rc = jv_string(body, "start", true, 20, 40, 0, &start, NULL, err)))
+			return rc;
+		if(timefmt_parse(start, &p->start))
+			return gw_err_set(err, GW_EINVAL, "start", "start must be an RFC 3339 time");
+		if(p->start < clock_now())
+			return gw_err_set(err, GW_EINVAL, "start", "start is in the past");
+		return GW_OK;
+	}
+	return GW_EINVAL;
+}
+
+/* lc_booking_act - one booking transition with its effects */
+gw_rc lc_booking_act(struct store *st, const struct lc_env *env, int64_t org, int64_t booking,
+                     const char *action, const struct lc_actor *actor, json_t *body,
+                     json_t **out, struct gw_err *err)
+{
+	struct lc_booking_facts f = {0};
+	struct act_params p;
+	struct tpl_env tenv;
+	json_t *b = NULL, *settings = NULL, *orgj = NULL, *empty = NULL;
+	enum lc_booking_action guard = LC_B_VIEW;
+	enum act act = ACT_CONFIRM;
+	char by[32];
+	bool found = false;
+	size_t i;
+	gw_rc rc;
+
+	*out = NULL;
+	for(i = 0; i < GW_ARRAY_LEN(act_names); i++) {
+		if(strcmp(act_names[i].name, action) == 0) {
+			act = act_names[i].act;
+			found = true;
+		}
+	}
+	if(!found)
+		return gw_err_set(err, GW_ENOTFOUND, "", "no such booking action");
+	if(!body)
+		body = empty = json_object();
+	rc = parse_params(act, body, &p, err);
+	json_decref(empty);
+	if(rc)
+		return rc;
+	snprintf(by, sizeof(by), "%lld", (long long)actor->user_id);
+	p.by = by;
+	if((rc = store_begin(st)))
+		return rc;
+	if((rc = store_booking_get(st, org, booking, &b)) || (rc = lc_org_settings(st, org, &settings)))
+		goto fail;
+	f.status = json_string_value(json_object_get(b, "status"));
+	f.owner = json_integer_value(json_object_get(b, "trainer_id"));
+	f.now = clock_now();
+	timefmt_parse(json_string_value(json_object_get(b, "start")), &f.start);
+	timefmt_parse(json_string_value(json_object_get(b, "end")), &f.end);
+	f.paid = json_is_string(json_object_get(b, "paid_at"));
+	f.allow_undo = json_is_true(json_object_get(settings, "allow_undo_completion"));
+	switch(act) {
+	case ACT_CONFIRM: guard = LC_B_CONFIRM; break;
+	case ACT_COMPLETE: guard = LC_B_COMPLETE; break;
+	case ACT_UNDO: guard = LC_B_UNDO_COMPLETE; break;
+	case ACT_NO_SHOW: guard = p.trainer ? LC_B_NO_SHOW_TRAINER : LC_B_NO_SHOW_CUSTOMER; break;
+	case ACT_CANCEL: guard = LC_B_CANCEL; break;
+	case ACT_RESCHEDULE: guard = LC_B_RESCHEDULE; break;
+	}
+	if((rc = lc_booking_guard(guard, &f, actor, err)))
+		goto fail;
+	if((rc = tenv_for(st, env, org, &orgj, &tenv)) ||
+	   (rc = act_in_tx(st, &tenv, settings, b, act, &p, err)))
+		goto fail;
+	json_decref(b);
+	b = NULL;
+	if((rc = store_booking_get(st, org, booking, &b)))
+		goto fail;
+	if((rc = store_commit(st)))
+		goto done;
+	dispatch_wake();
+	*out = b;
+	b = NULL;
+	goto done;
+fail:
+	store_rollback(st);
+done:
+	json_decref(b);
+	json_decref(settings);
+	json_decref(orgj);
+	return rc;
+}
+
+/* lc_booking_close_system - auto-close inside the caller's transaction */
+gw_rc lc_booking_close_system(struct store *st, const struct lc_env *env, int64_t org,
+                              int64_t booking, bool complete, struct gw_err *err)
+{
+	struct act_params p = {0};
+	struct tpl_env tenv;
+	json_t *b = NULL, *settings = NULL, *orgj = NULL;
+	gw_rc rc;
+
+	p.by = "system";
+	p.reason = complete ? NULL : "closed automatically after the session";
+	if((rc = store_booking_get(st, org, booking, &b)) ||
+	   (rc = lc_org_settings(st, org, &settings)) || (rc = tenv_for(st, env, org, &orgj, &tenv)))
+		goto out;
+	if(strcmp(json_string_value(json_object_get(b, "status")), "confirmed") != 0) {
+		rc = GW_ESTATE; /* marked meanwhile: never auto-closed */
+		goto out;
+	}
+	rc = act_in_tx(st, &tenv, settings, b, complete ? ACT_COMPLETE : ACT_CANCEL, &p, err);
+out:
+	json_decref(b);
+	json_decref(settings);
+	json_decref(orgj);
+	return rc;
+}
+
+/* lc_checkin - the kiosk's check-in */
+gw_rc lc_checkin(struct store *st, const struct lc_env *env, int64_t org,
+                 const struct lc_actor *actor, json_t *body, json_t **out, struct gw_err *err)
+{
+	static const char *const keys[] = {"customer_email", "confirm", NULL};
+	struct store_booking_filter f = {0};
+	struct act_params p = {0};
+	struct tpl_env tenv;
+	json_t *settings = NULL, *list = NULL, *orgj = NULL, *res = NULL, *b, *ck;
+	const char *email;
+	bool confirm = false, here, log_them;
+	char by[32];
+	time_t now = clock_now();
+	size_t i;
+	int logged = 0;
+	gw_rc rc;
+
+	*out = NULL;
+	if((rc = jv_only(body, keys, err)) || (rc = jv_email(body, "customer_email", true, &email,
+	                                                     NULL, err)) ||
+	   (rc = jv_bool(body, "confirm", false, &confirm, &here, err)))
+		return rc;
+	if((rc = store_begin(st)))
+		return rc;
+	if((rc = lc_org_settings(st, org, &settings)) || (rc = tenv_for(st, env, org, &orgj, &tenv)))
+		goto fail;
+	ck = json_object_get(settings, "checkin");
+	f.status = "confirmed";
+	f.customer_email = email;
+	f.now = now;
+	/* inside the window: start - before <= now <= start + after */
+	f.start_from = now - 60 * json_integer_value(json_object_get(ck, "window_after_minutes"));
+	f.start_to = now + 60 * json_integer_value(json_object_get(ck, "window_before_minutes")) + 1;
+	if((rc = store_booking_list(st, org, &f, &list)))
+		goto fail;
+	log_them = json_is_true(json_object_get(ck, "auto_log")) &&
+	           (confirm || !json_is_true(json_object_get(ck, "require_confirmation")));
+	snprintf(by, sizeof(by), "%lld", (long long)actor->user_id);
+	p.by = by;
+	p.note = "checked in at the front desk";
+	p.checked_in_at = now;
+	res = json_array();
+	json_array_foreach(list, i, b) {
+		json_t *nb = NULL;
+		int64_t id = json_integer_value(json_object_get(b, "id"));
+		if(log_them) {
+			if((rc = act_in_tx(st, &tenv, settings, b, ACT_COMPLETE, &p, err)))
+				goto fail;
+			logged++;
+		}
+		if((rc = store_booking_get(st, org, id, &nb)))
+			goto fail;
+		json_array_append_new(res, nb);
+	}
+	if((rc = store_commit(st)))
+		goto done;
+	if(logged)
+		dispatch_wake();
+	*out = json_pack("{s:o, s:i}", "bookings", res, "logged", logged);
+	res = NULL;
+	rc = *out ? GW_OK : GW_ENOMEM;
+	goto done;
+fail:
+	store_rollback(st);
+done:
+	json_decref(res);
+	json_decref(list);
+	json_decref(settings);
+	json_decref(orgj);
+	return rc;
+}

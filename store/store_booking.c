@@ -1,0 +1,743 @@
+/*
+ * store_booking.c - bookings, scheduling links, availability, notes, surveys and reports.
+ *
+ * Entry points: store_request_link_set(), store_request_by_link(), store_request_set_status(),
+ * store_user_availability*(), store_user_feed_set(), store_user_by_feed(),
+ * store_booking_create(), store_booking_get(), store_booking_transition(),
+ * store_booking_list(), store_booking_busy(), store_booking_effects(),
+ * store_outbox_skip_booking(), store_note_*(), store_survey_*(), store_report_payouts().
+ * Threading: one connection per thread.
+ *
+ * Two bookings of one trainer never overlap: the triggers of migration 2 refuse it inside the
+ * writing transaction (SQLITE_CONSTRAINT_TRIGGER "slot_taken"), so a check-then-insert race
+ * between two connections cannot let both through: SQLite serialises the writers.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+
+/* write_rc - result of a write step, with the overlap trigger mapped to GW_ESLOT */
+static gw_rc write_rc(struct store *st, int r)
+{
+	if(r == SQLITE_DONE || r == SQLITE_ROW)
+		return GW_OK;
+	if((r & 0xff) == SQLITE_CONSTRAINT && strstr(sqlite3_errmsg(st->db), "slot_taken"))
+		return GW_ESLOT;
+	return store_rc(r) ? store_rc(r) : GW_EDB;
+}
+
+/* opt_int - JSON integer or null from a nullable column */
+static json_t *opt_int(sqlite3_stmt *s, int i)
+{
+	return sqlite3_column_type(s, i) == SQLITE_NULL ? json_null()
+	                                                : json_integer(sqlite3_column_int64(s, i));
+}
+
+/* store_request_link_set - a new scheduling link */
+gw_rc store_request_link_set(struct store *st, int64_t org, int64_t id, int64_t trainer,
+                             const char *token_hash, time_t now, time_t expires_at,
+                             int *version)
+{
+	sqlite3_stmt *s = store_stmt(
+	    st, "UPDATE requests SET status = 'scheduling', link_version = link_version + 1,"
+	        " link_token_hash = ?4, link_sent_at = ?5, link_expires_at = ?6, updated_at = ?5"
+	        " WHERE id = ?1 AND org_id = ?2 AND trainer_id = ?3"
+	        " AND status IN ('claimed', 'scheduling') RETURNING link_version");
+	int r;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, org);
+	sqlite3_bind_int64(s, 3, trainer);
+	sqlite3_bind_text(s, 4, token_hash, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 5, now);
+	sqlite3_bind_int64(s, 6, expires_at);
+	r = sqlite3_step(s);
+	if(r == SQLITE_ROW)
+		*version = sqlite3_column_int(s, 0);
+	sqlite3_reset(s);
+	if(r == SQLITE_ROW)
+		return GW_OK;
+	return r == SQLITE_DONE ? GW_ESTATE : write_rc(st, r);
+}
+
+/* store_request_by_link - the request behind a link token */
+gw_rc store_request_by_link(struct store *st, const char *token_hash, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(
+	    st, "SELECT r.id, r.org_id, r.status, r.link_expires_at, r.session_type_id,"
+	        " u.id, u.name, u.email, u.timezone, u.availability, r.customer_name,"
+	        " r.customer_email, r.link_version"
+	        " FROM requests r JOIN users u ON u.id = r.trainer_id WHERE r.link_token_hash = ?1");
+	int r;
+
+	*out = NULL;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_text(s, 1, token_hash, -1, SQLITE_TRANSIENT);
+	r = sqlite3_step(s);
+	if(r == SQLITE_ROW)
+		*out = json_pack("{s:I, s:I, s:o, s:I, s:o, s:{s:I, s:o, s:o, s:o, s:o},"
+		                 " s:{s:o, s:o}, s:i}",
+		                 "id", (json_int_t)sqlite3_column_int64(s, 0), "org_id",
+		                 (json_int_t)sqlite3_column_int64(s, 1), "status", store_col_text(s, 2),
+		                 "link_expires_at", (json_int_t)sqlite3_column_int64(s, 3),
+		                 "session_type_id", opt_int(s, 4), "trainer", "id",
+		                 (json_int_t)sqlite3_column_int64(s, 5), "name", store_col_text(s, 6),
+		                 "email", store_col_text(s, 7), "timezone", store_col_text(s, 8),
+		                 "availability", store_col_json(s, 9), "customer", "name",
+		                 store_col_text(s, 10), "email", store_col_text(s, 11), "link_version",
+		                 sqlite3_column_int(s, 12));
+	sqlite3_reset(s);
+	if(r == SQLITE_DONE)
+		return GW_ENOTFOUND;
+	if(r != SQLITE_ROW)
+		return GW_EDB;
+	return *out ? GW_OK : GW_ENOMEM;
+}
+
+/* store_request_set_status - conditional status change */
+gw_rc store_request_set_status(struct store *st, int64_t id, const char *from, const char *to,
+                               time_t now)
+{
+	sqlite3_stmt *s = store_stmt(st, "UPDATE requests SET status = ?3, updated_at = ?4"
+	                                 " WHERE id = ?1 AND status = ?2");
+	int r;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, from, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 3, to, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 4, now);
+	r = sqlite3_step(s);
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE)
+		return write_rc(st, r);
+	return sqlite3_changes(st->db) == 1 ? GW_OK : GW_ESTATE;
+}
+
+/* store_user_availability - the stored availability object */
+gw_rc store_user_availability(struct store *st, int64_t org, int64_t user, json_t **out)
+{
+	sqlite3_stmt *s =
+	    store_stmt(st, "SELECT availability FROM users WHERE id = ?1 AND org_id = ?2");
+	int r;
+
+	*out = NULL;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, user);
+	sqlite3_bind_int64(s, 2, org);
+	r = sqlite3_step(s);
+	if(r == SQLITE_ROW)
+		*out = store_col_json(s, 0);
+	sqlite3_reset(s);
+	if(r == SQLITE_DONE)
+		return GW_ENOTFOUND;
+	return r == SQLITE_ROW ? GW_OK : GW_EDB;
+}
+
+/* store_user_availability_put - replace the availability */
+gw_rc store_user_availability_put(struct store *st, int64_t org, int64_t user,
+                                  const json_t *availability)
+{
+	sqlite3_stmt *s =
+	    store_stmt(st, "UPDATE users SET availability = ?3 WHERE id = ?1 AND org_id = ?2");
+	int r;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, user);
+	sqlite3_bind_int64(s, 2, org);
+	store_bind_json(s, 3, availability);
+	r = sqlite3_step(s);
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE)
+		return write_rc(st, r);
+	return sqlite3_changes(st->db) == 1 ? GW_OK : GW_ENOTFOUND;
+}
+
+/* store_user_feed_set - replace the feed token */
+gw_rc store_user_feed_set(struct store *st, int64_t org, int64_t user, const char *token_hash)
+{
+	sqlite3_stmt *s =
+	    store_stmt(st, "UPDATE users SET feed_token_hash = ?3 WHERE id = ?1 AND org_id = ?2");
+	int r;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, user);
+	sqlite3_bind_int64(s, 2, org);
+	sqlite3_bind_text(s, 3, token_hash, -1, SQLITE_TRANSIENT);
+	r = sqlite3_step(s);
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE)
+		return write_rc(st, r);
+	return sqlite3_changes(st->db) == 1 ? GW_OK : GW_ENOTFOUND;
+}
+
+/* store_user_by_feed - the trainer of a feed token */
+gw_rc store_user_by_feed(struct store *st, const char *token_hash, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT id, org_id, name, email, timezone FROM users"
+	                                 " WHERE feed_token_hash = ?1 AND active = 1");
+	int r;
+
+	*out = NULL;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_text(s, 1, token_hash, -1, SQLITE_TRANSIENT);
+	r = sqlite3_step(s);
+	if(r == SQLITE_ROW)
+		*out = json_pack("{s:I, s:I, s:o, s:o, s:o}", "id",
+		                 (json_int_t)sqlite3_column_int64(s, 0), "org_id",
+		                 (json_int_t)sqlite3_column_int64(s, 1), "name", store_col_text(s, 2),
+		                 "email", store_col_text(s, 3), "timezone", store_col_text(s, 4));
+	sqlite3_reset(s);
+	if(r == SQLITE_DONE)
+		return GW_ENOTFOUND;
+	return r == SQLITE_ROW ? GW_OK : GW_EDB;
+}
+
+/* store_booking_create - insert a held booking */
+gw_rc store_booking_create(struct store *st, const struct store_booking_new *b, time_t now,
+                           int64_t *id)
+{
+	sqlite3_stmt *s = store_stmt(
+	    st, "INSERT INTO bookings(org_id, request_id, trainer_id, status, start_at, end_at,"
+	        " length_minutes, sequence, uid, price_cents, currency, hold_expires_at, created_at,"
+	        " updated_at) VALUES(?1, ?2, ?3, 'pending_payment', ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10,"
+	        " ?11, ?11)");
+	int r;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, b->org_id);
+	sqlite3_bind_int64(s, 2, b->request_id);
+	sqlite3_bind_int64(s, 3, b->trainer_id);
+	sqlite3_bind_int64(s, 4, b->start);
+	sqlite3_bind_int64(s, 5, b->end);
+	sqlite3_bind_int(s, 6, b->length_minutes);
+	sqlite3_bind_text(s, 7, b->uid, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 8, b->price_cents);
+	sqlite3_bind_text(s, 9, b->currency, -1, SQLITE_TRANSIENT);
+	if(b->hold_expires_at)
+		sqlite3_bind_int64(s, 10, b->hold_expires_at);
+	sqlite3_bind_int64(s, 11, now);
+	r = sqlite3_step(s);
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE)
+		return write_rc(st, r);
+	*id = sqlite3_last_insert_rowid(st->db);
+	return GW_OK;
+}
+
+#define BOOKING_COLS                                                                           \
+	"b.id, b.request_id, b.trainer_id, b.status, b.start_at, b.end_at, b.length_minutes,"      \
+	" b.sequence, b.session_link, b.customer_no_show, b.trainer_no_show, b.no_show_marked_by," \
+	" b.no_show_marked_at, b.completed_at, b.completed_by, b.uid, b.price_cents, b.currency,"  \
+	" b.paid_at, b.payment_reference, b.org_id, r.customer_name, r.customer_email, u.name,"    \
+	" u.email, u.timezone, u.notify_on_confirm, t.name, b.cancel_reason, b.confirmed_at,"      \
+	" b.cancelled_at, b.no_show_note, b.completion_note, b.checked_in_at, b.hold_expires_at,"  \
+	" b.created_at"
+#define BOOKING_FROM                                                                           \
+	" FROM bookings b JOIN requests r ON r.id = b.request_id JOIN users u ON u.id = b.trainer_id" \
+	" LEFT JOIN session_types t ON t.id = r.session_type_id"
+
+/* by_json - completed_by / no_show_marked_by: a user id as a number, or "system" */
+static json_t *by_json(sqlite3_stmt *s, int i)
+{
+	const char *v = (const char *)sqlite3_column_text(s, i);
+	char *end;
+	long long id;
+
+	if(!v)
+		return json_null();
+	id = strtoll(v, &end, 10);
+	return *end ? json_string(v) : json_integer(id);
+}
+
+/* booking_json - a booking row as the API shows it */
+static json_t *booking_json(sqlite3_stmt *s)
+{
+	json_t *b = json_pack(
+	    "{s:I, s:I, s:I, s:o, s:o, s:o, s:i, s:i, s:o, s:b, s:b, s:o, s:o, s:o, s:o}", "id",
+	    (json_int_t)sqlite3_column_int64(s, 0), "request_id",
+	    (json_int_t)sqlite3_column_int64(s, 1), "trainer_id",
+	    (json_int_t)sqlite3_column_int64(s, 2), "status", store_col_text(s, 3), "start",
+	    store_col_time(s, 4), "end", store_col_time(s, 5), "length_minutes",
+	    sqlite3_column_int(s, 6), "sequence", sqlite3_column_int(s, 7), "session_link",
+	    store_col_text(s, 8), "customer_no_show", sqlite3_column_int(s, 9), "trainer_no_show",
+	    sqlite3_column_int(s, 10), "no_show_marked_by", by_json(s, 11), "no_show_marked_at",
+	    store_col_time(s, 12), "completed_at", store_col_time(s, 13), "completed_by",
+	    by_json(s, 14));
+
+	if(!b)
+		return NULL;
+	json_object_set_new(b, "uid", store_col_text(s, 15));
+	json_object_set_new(b, "price_cents", json_integer(sqlite3_column_int64(s, 16)));
+	json_object_set_new(b, "currency", store_col_text(s, 17));
+	json_object_set_new(b, "paid_at", store_col_time(s, 18));
+	json_object_set_new(b, "payment_reference", store_col_text(s, 19));
+	json_object_set_new(b, "org_id", json_integer(sqlite3_column_int64(s, 20)));
+	json_object_set_new(b, "customer",
+	                    json_pack("{s:o, s:o}", "name", store_col_text(s, 21), "email",
+	                              store_col_text(s, 22)));
+	json_object_set_new(b, "trainer",
+	                    json_pack("{s:I, s:o, s:o, s:o, s:b}", "id",
+	                              (json_int_t)sqlite3_column_int64(s, 2), "name",
+	                              store_col_text(s, 23), "email", store_col_text(s, 24),
+	                              "timezone", store_col_text(s, 25), "notify_on_confirm",
+	                              sqlite3_column_int(s, 26)));
+	json_object_set_new(b, "session_type",
+	                    sqlite3_column_type(s, 27) == SQLITE_NULL
+	                        ? json_null()
+	                        : json_pack("{s:o, s:I, s:o}", "name", store_col_text(s, 27),
+	                                    "price_cents", (json_int_t)sqlite3_column_int64(s, 16),
+	                                    "currency", store_col_text(s, 17)));
+	json_object_set_new(b, "cancel_reason", store_col_text(s, 28));
+	json_object_set_new(b, "confirmed_at", store_col_time(s, 29));
+	json_object_set_new(b, "cancelled_at", store_col_time(s, 30));
+	json_object_set_new(b, "no_show_note", store_col_text(s, 31));
+	json_object_set_new(b, "completion_note", store_col_text(s, 32));
+	json_object_set_new(b, "checked_in_at", store_col_time(s, 33));
+	json_object_set_new(b, "hold_expires_at", store_col_time(s, 34));
+	json_object_set_new(b, "created_at", store_col_time(s, 35));
+	return b;
+}
+
+/* store_booking_get - one booking */
+gw_rc store_booking_get(struct store *st, int64_t org, int64_t id, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT " BOOKING_COLS BOOKING_FROM
+	                                 " WHERE b.id = ?1 AND (?2 = 0 OR b.org_id = ?2)");
+	int r;
+
+	*out = NULL;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, org);
+	r = sqlite3_step(s);
+	if(r == SQLITE_ROW)
+		*out = booking_json(s);
+	sqlite3_reset(s);
+	if(r == SQLITE_DONE)
+		return GW_ENOTFOUND;
+	if(r != SQLITE_ROW)
+		return GW_EDB;
+	return *out ? GW_OK : GW_ENOMEM;
+}
+
+/* bind_time - epoch or NULL (0) */
+static void bind_time(sqlite3_stmt *s, int i, time_t t)
+{
+	if(t)
+		sqlite3_bind_int64(s, i, t);
+}
+
+/* store_booking_transition - the conditional UPDATE of a booking */
+gw_rc store_booking_transition(struct store *st, int64_t org, int64_t id, const char *from,
+                               const struct store_booking_set *set, time_t now)
+{
+	sqlite3_stmt *s = store_stmt(
+	    st, "UPDATE bookings SET status = ifnull(?4, status),"
+	        " start_at = ifnull(?5, start_at), end_at = ifnull(?6, end_at),"
+	        " sequence = sequence + ?7,"
+	        " paid_at = ifnull(?8, paid_at), payment_reference = ifnull(?9, payment_reference),"
+	        " confirmed_at = ifnull(?10, confirmed_at),"
+	        " completed_at = CASE WHEN ?13 THEN NULL ELSE ifnull(?11, completed_at) END,"
+	        " completed_by = CASE WHEN ?13 THEN NULL ELSE ifnull(?12, completed_by) END,"
+	        " completion_note = CASE WHEN ?13 THEN NULL ELSE ifnull(?14, completion_note) END,"
+	        " customer_no_show = max(customer_no_show, ?15),"
+	        " trainer_no_show = max(trainer_no_show, ?16),"
+	        " no_show_marked_by = ifnull(?17, no_show_marked_by),"
+	        " no_show_marked_at = ifnull(?18, no_show_marked_at),"
+	        " no_show_note = ifnull(?19, no_show_note),"
+	        " cancelled_at = ifnull(?20, cancelled_at),"
+	        " cancel_reason = ifnull(?21, cancel_reason),"
+	        " checked_in_at = ifnull(?22, checked_in_at),"
+	        " session_link = ifnull(?23, session_link), updated_at = ?24"
+	        " WHERE id = ?1 AND org_id = ?2 AND (?3 IS NULL OR status = ?3)");
+	sqlite3_stmt *e = store_stmt(st, "SELECT 1 FROM bookings WHERE id = ?1 AND org_id = ?2");
+	int r;
+
+	if(!s || !e)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, org);
+	store_bind_text(s, 3, from);
+	store_bind_text(s, 4, set->status);
+	bind_time(s, 5, set->start);
+	bind_time(s, 6, set->end);
+	sqlite3_bind_int(s, 7, set->bump_sequence ? 1 : 0);
+	bind_time(s, 8, set->paid_at);
+	store_bind_text(s, 9, set->payment_reference);
+	bind_time(s, 10, set->confirmed_at);
+	bind_time(s, 11, set->completed_at);
+	store_bind_text(s, 12, set->completed_by);
+	sqlite3_bind_int(s, 13, set->clear_completion ? 1 : 0);
+	store_bind_text(s, 14, set->completion_note);
+	sqlite3_bind_int(s, 15, set->customer_no_show ? 1 : 0);
+	sqlite3_bind_int(s, 16, set->trainer_no_show ? 1 : 0);
+	store_bind_text(s, 17, set->no_show_marked_by);
+	bind_time(s, 18, set->no_show_marked_at);
+	store_bind_text(s, 19, set->no_show_note);
+	bind_time(s, 20, set->cancelled_at);
+	store_bind_text(s, 21, set->cancel_reason);
+	bind_time(s, 22, set->checked_in_at);
+	store_bind_text(s, 23, set->session_link);
+	sqlite3_bind_int64(s, 24, now);
+	r = sqlite3_step(s);
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE)
+		return write_rc(st, r);
+	if(sqlite3_changes(st->db) == 1)
+		return GW_OK;
+	sqlite3_bind_int64(e, 1, id);
+	sqlite3_bind_int64(e, 2, org);
+	r = sqlite3_step(e);
+	sqlite3_reset(e);
+	return r == SQLITE_ROW ? GW_ESTATE : GW_ENOTFOUND;
+}
+
+#define BOOKING_WHERE                                                                          \
+	" WHERE b.org_id = ?1 AND (?2 IS NULL OR b.status = ?2)"                                    \
+	" AND (?3 IS NULL OR b.trainer_id = ?3)"                                                    \
+	" AND (?4 = 0 OR (b.status = 'confirmed' AND b.end_at <= ?5))"                              \
+	" AND (?6 IS NULL OR r.customer_email = lower(?6))"                                         \
+	" AND (?7 IS NULL OR b.start_at >= ?7) AND (?8 IS NULL OR b.start_at < ?8)"
+
+/* store_booking_list - bookings of org by filter */
+gw_rc store_booking_list(struct store *st, int64_t org, const struct store_booking_filter *f,
+                         json_t **out)
+{
+	/* two statements so each keeps its order; both constant text */
+	sqlite3_stmt *s;
+	json_t *list = json_array();
+	int r;
+
+	s = store_stmt(st, f->newest_first
+	                       ? "SELECT " BOOKING_COLS BOOKING_FROM BOOKING_WHERE
+	                         " ORDER BY b.start_at DESC, b.id DESC LIMIT 1000"
+	                       : "SELECT " BOOKING_COLS BOOKING_FROM BOOKING_WHERE
+	                         " ORDER BY b.start_at, b.id LIMIT 1000");
+	*out = NULL;
+	if(!s || !list) {
+		json_decref(list);
+		return s ? GW_ENOMEM : GW_EDB;
+	}
+	sqlite3_bind_int64(s, 1, org);
+	store_bind_text(s, 2, f->status);
+	store_bind_id(s, 3, f->trainer_id);
+	sqlite3_bind_int(s, 4, f->awaiting_completion ? 1 : 0);
+	sqlite3_bind_int64(s, 5, f->now);
+	store_bind_text(s, 6, f->customer_email);
+	bind_time(s, 7, f->start_from);
+	bind_time(s, 8, f->start_to);
+	while((r = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(list, booking_json(s));
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE) {
+		json_decref(list);
+		return GW_EDB;
+	}
+	*out = list;
+	return GW_OK;
+}
+
+/* store_booking_busy - held ranges of a trainer */
+gw_rc store_booking_busy(struct store *st, int64_t trainer, time_t from, time_t to,
+                         json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(
+	    st, "SELECT start_at, end_at FROM bookings WHERE trainer_id = ?1"
+	        " AND status IN ('pending_payment', 'confirmed') AND start_at < ?3 AND end_at > ?2"
+	        " ORDER BY start_at");
+	json_t *list = json_array();
+	int r;
+
+	*out = NULL;
+	if(!s || !list) {
+		json_decref(list);
+		return s ? GW_ENOMEM : GW_EDB;
+	}
+	sqlite3_bind_int64(s, 1, trainer);
+	sqlite3_bind_int64(s, 2, from);
+	sqlite3_bind_int64(s, 3, to);
+	while((r = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(list, json_pack("[I, I]", (json_int_t)sqlite3_column_int64(s, 0),
+		                                      (json_int_t)sqlite3_column_int64(s, 1)));
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE) {
+		json_decref(list);
+		return GW_EDB;
+	}
+	*out = list;
+	return GW_OK;
+}
+
+/* store_booking_effects - outbox rows of a booking */
+gw_rc store_booking_effects(struct store *st, int64_t org, int64_t booking, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(
+	    st, "SELECT id, kind, ifnull(provider, provider_class), status, attempts, last_error,"
+	        " created_at, sent_at, dedupe_key FROM outbox WHERE booking_id = ?1 AND org_id = ?2"
+	        " ORDER BY id");
+	json_t *list = json_array();
+	int r;
+
+	*out = NULL;
+	if(!s || !list) {
+		json_decref(list);
+		return s ? GW_ENOMEM : GW_EDB;
+	}
+	sqlite3_bind_int64(s, 1, booking);
+	sqlite3_bind_int64(s, 2, org);
+	while((r = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(
+		    list, json_pack("{s:I, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o}", "id",
+		                    (json_int_t)sqlite3_column_int64(s, 0), "kind", store_col_text(s, 1),
+		                    "provider", store_col_text(s, 2), "status", store_col_text(s, 3),
+		                    "attempts", sqlite3_column_int(s, 4), "last_error",
+		                    store_col_text(s, 5), "created_at", store_col_time(s, 6), "sent_at",
+		                    store_col_time(s, 7), "dedupe_key", store_col_text(s, 8)));
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE) {
+		json_decref(list);
+		return GW_EDB;
+	}
+	*out = list;
+	return GW_OK;
+}
+
+/* store_outbox_skip_booking - pending rows of some kinds become skipped */
+gw_rc store_outbox_skip_booking(struct store *st, int64_t booking, const char *const *kinds,
+                                const char *reason)
+{
+	sqlite3_stmt *s = store_stmt(st, "UPDATE outbox SET status = 'skipped', last_error = ?3"
+	                                 " WHERE booking_id = ?1 AND kind = ?2 AND status = 'pending'");
+	int r, i;
+
+	if(!s)
+		return GW_EDB;
+	for(i = 0; kinds[i]; i++) {
+		sqlite3_reset(s);
+		sqlite3_bind_int64(s, 1, booking);
+		sqlite3_bind_text(s, 2, kinds[i], -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(s, 3, reason, -1, SQLITE_TRANSIENT);
+		r = sqlite3_step(s);
+		sqlite3_reset(s);
+		if(r != SQLITE_DONE)
+			return write_rc(st, r);
+	}
+	return GW_OK;
+}
+
+/* store_note_add - a private note */
+gw_rc store_note_add(struct store *st, int64_t booking, int64_t author, const char *body,
+                     time_t now, int64_t *id)
+{
+	sqlite3_stmt *s = store_stmt(st, "INSERT INTO booking_notes(booking_id, author_id, body,"
+	                                 " created_at) VALUES(?1, ?2, ?3, ?4)");
+	int r;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, booking);
+	sqlite3_bind_int64(s, 2, author);
+	sqlite3_bind_text(s, 3, body, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 4, now);
+	r = sqlite3_step(s);
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE)
+		return write_rc(st, r);
+	*id = sqlite3_last_insert_rowid(st->db);
+	return GW_OK;
+}
+
+/* store_note_list - the author's notes on a booking */
+gw_rc store_note_list(struct store *st, int64_t booking, int64_t author, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT id, body, created_at FROM booking_notes"
+	                                 " WHERE booking_id = ?1 AND author_id = ?2 ORDER BY id");
+	json_t *list = json_array();
+	int r;
+
+	*out = NULL;
+	if(!s || !list) {
+		json_decref(list);
+		return s ? GW_ENOMEM : GW_EDB;
+	}
+	sqlite3_bind_int64(s, 1, booking);
+	sqlite3_bind_int64(s, 2, author);
+	while((r = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(list, json_pack("{s:I, s:o, s:o}", "id",
+		                                      (json_int_t)sqlite3_column_int64(s, 0), "body",
+		                                      store_col_text(s, 1), "created_at",
+		                                      store_col_time(s, 2)));
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE) {
+		json_decref(list);
+		return GW_EDB;
+	}
+	*out = list;
+	return GW_OK;
+}
+
+/* store_survey_create - a survey token for a booking */
+gw_rc store_survey_create(struct store *st, int64_t org, int64_t booking,
+                          const char *token_hash, time_t now)
+{
+	sqlite3_stmt *s = store_stmt(st, "INSERT OR IGNORE INTO surveys(booking_id, org_id,"
+	                                 " token_hash, created_at) VALUES(?1, ?2, ?3, ?4)");
+	int r;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, booking);
+	sqlite3_bind_int64(s, 2, org);
+	sqlite3_bind_text(s, 3, token_hash, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 4, now);
+	r = sqlite3_step(s);
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE)
+		return write_rc(st, r);
+	return sqlite3_changes(st->db) == 1 ? GW_OK : GW_EEXISTS;
+}
+
+/* store_survey_get - a survey by token */
+gw_rc store_survey_get(struct store *st, const char *token_hash, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(
+	    st, "SELECT v.booking_id, v.org_id, v.answered_at IS NOT NULL, v.rating, v.comment,"
+	        " u.name, t.name, b.start_at, o.name FROM surveys v"
+	        " JOIN bookings b ON b.id = v.booking_id JOIN users u ON u.id = b.trainer_id"
+	        " JOIN requests r ON r.id = b.request_id JOIN orgs o ON o.id = v.org_id"
+	        " LEFT JOIN session_types t ON t.id = r.session_type_id WHERE v.token_hash = ?1");
+	int r;
+
+	*out = NULL;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_text(s, 1, token_hash, -1, SQLITE_TRANSIENT);
+	r = sqlite3_step(s);
+	if(r == SQLITE_ROW)
+		*out = json_pack("{s:I, s:I, s:b, s:o, s:o, s:{s:o}, s:o, s:o, s:o}", "booking_id",
+		                 (json_int_t)sqlite3_column_int64(s, 0), "org_id",
+		                 (json_int_t)sqlite3_column_int64(s, 1), "answered",
+		                 sqlite3_column_int(s, 2), "rating", opt_int(s, 3), "comment",
+		                 store_col_text(s, 4), "trainer", "name", store_col_text(s, 5),
+		                 "session_type", store_col_text(s, 6), "start", store_col_time(s, 7),
+		                 "organisation", store_col_text(s, 8));
+	sqlite3_reset(s);
+	if(r == SQLITE_DONE)
+		return GW_ENOTFOUND;
+	if(r != SQLITE_ROW)
+		return GW_EDB;
+	return *out ? GW_OK : GW_ENOMEM;
+}
+
+/* store_survey_answer - answer once */
+gw_rc store_survey_answer(struct store *st, const char *token_hash, int rating,
+                          const char *comment, time_t now)
+{
+	sqlite3_stmt *s = store_stmt(st, "UPDATE surveys SET rating = ?2, comment = ?3,"
+	                                 " answered_at = ?4 WHERE token_hash = ?1"
+	                                 " AND answered_at IS NULL");
+	sqlite3_stmt *e = store_stmt(st, "SELECT 1 FROM surveys WHERE token_hash = ?1");
+	int r;
+
+	if(!s || !e)
+		return GW_EDB;
+	sqlite3_bind_text(s, 1, token_hash, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 2, rating);
+	store_bind_text(s, 3, comment);
+	sqlite3_bind_int64(s, 4, now);
+	r = sqlite3_step(s);
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE)
+		return write_rc(st, r);
+	if(sqlite3_changes(st->db) == 1)
+		return GW_OK;
+	sqlite3_bind_text(e, 1, token_hash, -1, SQLITE_TRANSIENT);
+	r = sqlite3_step(e);
+	sqlite3_reset(e);
+	return r == SQLITE_ROW ? GW_ESTATE : GW_ENOTFOUND;
+}
+
+/* store_report_payouts - per-trainer figures */
+gw_rc store_report_payouts(struct store *st, int64_t org, time_t from, time_t to,
+                           json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(
+	    st, "SELECT b.trainer_id, u.name,"
+	        " sum(b.status = 'completed'),"
+	        " sum(CASE WHEN b.status = 'completed' THEN b.price_cents ELSE 0 END),"
+	        " sum(b.status = 'no_show' AND b.customer_no_show),"
+	        " sum(b.status = 'no_show' AND b.trainer_no_show), min(b.currency)"
+	        " FROM bookings b JOIN users u ON u.id = b.trainer_id"
+	        " WHERE b.org_id = ?1 AND b.start_at >= ?2 AND b.start_at < ?3"
+	        " AND b.status IN ('completed', 'no_show')"
+	        " GROUP BY b.trainer_id ORDER BY b.trainer_id");
+	json_t *list = json_array();
+	int r;
+
+	*out = NULL;
+	if(!s || !list) {
+		json_decref(list);
+		return s ? GW_ENOMEM : GW_EDB;
+	}
+	sqlite3_bind_int64(s, 1, org);
+	sqlite3_bind_int64(s, 2, from);
+	sqlite3_bind_int64(s, 3, to);
+	while((r = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(
+		    list, json_pack("{s:I, s:o, s:I, s:I, s:I, s:I, s:o}", "trainer_id",
+		                    (json_int_t)sqlite3_column_int64(s, 0), "name", store_col_text(s, 1),
+		                    "completed", (json_int_t)sqlite3_column_int64(s, 2), "revenue_cents",
+		                    (json_int_t)sqlite3_column_int64(s, 3), "customer_no_shows",
+		                    (json_int_t)sqlite3_column_int64(s, 4), "trainer_no_shows",
+		                    (json_int_t)sqlite3_column_int64(s, 5), "currency",
+		                    store_col_text(s, 6)));
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE) {
+		json_decref(list);
+		return GW_EDB;
+	}
+	*out = list;
+	return GW_OK;
+}
+
+/* store_booking_list_for_request - bookings made through a request's links */
+gw_rc store_booking_list_for_request(struct store *st, int64_t request, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT id, status, start_at, end_at, paid_at FROM bookings"
+	                                 " WHERE request_id = ?1 ORDER BY id DESC");
+	json_t *list = json_array();
+	int r;
+
+	*out = NULL;
+	if(!s || !list) {
+		json_decref(list);
+		return s ? GW_ENOMEM : GW_EDB;
+	}
+	sqlite3_bind_int64(s, 1, request);
+	while((r = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(list, json_pack("{s:I, s:o, s:o, s:o, s:o}", "booking_id",
+		                                      (json_int_t)sqlite3_column_int64(s, 0), "status",
+		                                      store_col_text(s, 1), "start", store_col_time(s, 2),
+		                                      "end", store_col_time(s, 3), "paid_at",
+		                                      store_col_time(s, 4)));
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE) {
+		json_decref(list);
+		return GW_EDB;
+	}
+	*out = list;
+	return GW_OK;
+}

@@ -1,0 +1,887 @@
+/*
+ * test_tpl.c - the booking email templates (tpl_booking(), tpl_scheduling_link()): a table with
+ * every kind, each rendered from one base context and built into a full message with
+ * smtp_mime_build(); the text and HTML parts are decoded from quoted-printable and searched
+ * for the texts, links and local times the kind must show (09:00Z is 10:00 in Europe/Berlin
+ * for the customer and 04:00 in America/New_York for that trainer), and for what it must not
+ * show. Then: HTML escaping of user text, single-line subjects, links that must not become
+ * anchors, the calendar part (method REQUEST / CANCEL), fixed Message-IDs per dedupe key, and a
+ * table of contexts that must be refused with GW_EINVAL.
+ *
+ * Entry point: main(). Threading: single-threaded.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <libical/ical.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/tpl.h"
+#include "smtp/smtp.h"
+#include "timefmt.h"
+#include "tz.h"
+
+#define MAX_WANT 10
+
+/* Calendar parts as they stand in the JSON context (JSON escapes: CRLF line ends). */
+#define ICS_HEAD "BEGIN:VCALENDAR\\r\\nVERSION:2.0\\r\\nPRODID:-//test//EN\\r\\n"
+#define ICS_EVENT(seq)                                                                             \
+	"BEGIN:VEVENT\\r\\nUID:b7@ordinatus\\r\\nSEQUENCE:" seq "\\r\\nEND:VEVENT\\r\\n"               \
+	"END:VCALENDAR\\r\\n"
+#define ICS_REQ ICS_HEAD "METHOD:REQUEST\\r\\n" ICS_EVENT("0")
+#define ICS_CANCEL ICS_HEAD "METHOD:CANCEL\\r\\n" ICS_EVENT("1")
+
+/* The context every case starts from: a 60-minute session at 09:00Z on 1 December 2026, a
+ * customer, a trainer in New York, a priced session type and an http(s) join link. */
+static const char base_ctx[] =
+    "{\"booking\": {\"id\": 7, \"start\": \"2026-12-01T09:00:00Z\","
+    "  \"end\": \"2026-12-01T10:00:00Z\", \"length_minutes\": 60, \"sequence\": 0,"
+    "  \"session_link\": \"https://assist.example/join?s=1&t=2\"},"
+    " \"customer\": {\"name\": \"Ada Lovelace\", \"email\": \"ada@example.com\"},"
+    " \"trainer\": {\"id\": 3, \"name\": \"Tom Trainer\", \"email\": \"tom@example.com\","
+    "  \"timezone\": \"America/New_York\"},"
+    " \"session_type\": {\"name\": \"Coaching\", \"price_cents\": 5000, \"currency\": \"EUR\"}}";
+
+#define BERLIN_START "Tuesday 1 December 2026, 10:00 (Europe/Berlin)"
+#define BERLIN_RANGE "Tuesday 1 December 2026, 10:00 to 11:00 (Europe/Berlin)"
+#define NY_START "Tuesday 1 December 2026, 04:00 (America/New_York)"
+#define NY_RANGE "Tuesday 1 December 2026, 04:00 to 05:00 (America/New_York)"
+#define JOIN_TEXT "https://assist.example/join?s=1&t=2"
+#define JOIN_HREF "<a href=\"https://assist.example/join?s=1&amp;t=2\">"
+
+/* A kind rendered from base_ctx with extra's keys replacing the base's. */
+struct ok_case {
+	const char *name;
+	const char *kind;
+	const char *extra;          /* JSON object merged over base_ctx (top-level keys) */
+	const char *to;             /* to.address */
+	const char *subject;        /* exact subject */
+	const char *method;         /* text/calendar method, NULL: no calendar part */
+	const char *text[MAX_WANT]; /* in the decoded text part */
+	const char *html[MAX_WANT]; /* in the decoded HTML part */
+	const char *absent[MAX_WANT]; /* in neither part */
+};
+
+static const struct ok_case ok_cases[] = {
+    {"confirmation",
+     "confirmation",
+     "{\"ics\": \"" ICS_REQ "\", \"ics_method\": \"REQUEST\"}",
+     "ada@example.com",
+     "Your session is confirmed: " BERLIN_START,
+     "REQUEST",
+     {"Hello Ada Lovelace,", "Tom Trainer", "Coaching (60 minutes)", BERLIN_RANGE, "50.00 EUR",
+      "Join: " JOIN_TEXT, "calendar invitation is attached", "Acme Training"},
+     {"<title>Your session is confirmed: ", BERLIN_RANGE, JOIN_HREF, "50.00 EUR"},
+     {"America/New_York", "04:00"}},
+    {"confirmation, no invite, no link, no session type",
+     "confirmation",
+     "{\"booking\": {\"id\": 7, \"start\": \"2026-12-01T09:00:00Z\","
+     " \"end\": \"2026-12-01T10:30:00Z\", \"sequence\": 0, \"session_link\": null},"
+     " \"session_type\": null}",
+     "ada@example.com",
+     "Your session is confirmed: " BERLIN_START,
+     NULL,
+     {"Length: 90 minutes", "Tuesday 1 December 2026, 10:00 to 11:30 (Europe/Berlin)"},
+     {"Length: 90 minutes"},
+     {"invitation", "Join", "EUR", "<a href"}},
+    {"confirmation across midnight",
+     "confirmation",
+     "{\"booking\": {\"id\": 7, \"start\": \"2026-12-01T22:30:00Z\","
+     " \"end\": \"2026-12-01T23:30:00Z\", \"length_minutes\": 60, \"sequence\": 0}}",
+     "ada@example.com",
+     "Your session is confirmed: Tuesday 1 December 2026, 23:30 (Europe/Berlin)",
+     NULL,
+     {"Tuesday 1 December 2026, 23:30 (Europe/Berlin) to Wednesday 2 December 2026, 00:30 "
+      "(Europe/Berlin)"},
+     {"Wednesday 2 December 2026, 00:30"},
+     {"Join"}},
+    {"confirmation in summer time",
+     "confirmation",
+     "{\"booking\": {\"id\": 7, \"start\": \"2026-07-01T09:00:00Z\","
+     " \"end\": \"2026-07-01T10:00:00Z\", \"sequence\": 2}}",
+     "ada@example.com",
+     "Your session is confirmed: Wednesday 1 July 2026, 11:00 (Europe/Berlin)",
+     NULL,
+     {"Wednesday 1 July 2026, 11:00 to 12:00 (Europe/Berlin)", "Coaching (60 minutes)"},
+     {"11:00 to 12:00"},
+     {NULL}},
+    {"trainer_confirmation",
+     "trainer_confirmation",
+     "{\"ics\": \"" ICS_REQ "\"}",
+     "tom@example.com",
+     "New booking: Ada Lovelace, " NY_START,
+     "REQUEST",
+     {"Hello Tom Trainer,", "Ada Lovelace (ada@example.com)", "Customer email: ada@example.com",
+      NY_RANGE, "Coaching (60 minutes)", "Join: " JOIN_TEXT},
+     {NY_RANGE, JOIN_HREF, "ada@example.com"},
+     {"Europe/Berlin", "10:00", "EUR"}},
+    {"trainer_confirmation, trainer without a zone",
+     "trainer_confirmation",
+     "{\"trainer\": {\"id\": 3, \"name\": \"Tom Trainer\", \"email\": \"tom@example.com\"}}",
+     "tom@example.com",
+     "New booking: Ada Lovelace, " BERLIN_START,
+     NULL,
+     {BERLIN_RANGE},
+     {BERLIN_RANGE},
+     {"America/New_York", "invitation"}},
+    {"reminder 24 hours",
+     "reminder",
+     "{\"hours_before\": 24}",
+     "ada@example.com",
+     "Reminder: your session starts in 24 hours",
+     NULL,
+     {"your session with Tom Trainer starts in 24 hours.", BERLIN_RANGE, "Trainer: Tom Trainer",
+      "Join: " JOIN_TEXT},
+     {BERLIN_RANGE, JOIN_HREF},
+     {"America/New_York", "EUR"}},
+    {"reminder 1 hour",
+     "reminder",
+     "{\"hours_before\": 1}",
+     "ada@example.com",
+     "Reminder: your session starts in 1 hour",
+     NULL,
+     {"starts in 1 hour.", BERLIN_RANGE},
+     {"starts in 1 hour."},
+     {"1 hours"}},
+    {"reminder 0 hours",
+     "reminder",
+     "{\"hours_before\": 0}",
+     "ada@example.com",
+     "Reminder: your session is starting now",
+     NULL,
+     {"your session with Tom Trainer is starting now.", JOIN_TEXT},
+     {JOIN_HREF},
+     {"0 hours", "in 0"}},
+    {"close_reminder",
+     "close_reminder",
+     "{\"complete_url\": \"https://book.example/bookings/7?a=1&b=2\"}",
+     "tom@example.com",
+     "Please close your session with Ada Lovelace",
+     NULL,
+     {"Hello Tom Trainer,", "has ended", "mark it complete", "no-show", NY_RANGE,
+      "https://book.example/bookings/7?a=1&b=2"},
+     {"<a href=\"https://book.example/bookings/7?a=1&amp;b=2\">", NY_RANGE},
+     {"Europe/Berlin", JOIN_TEXT}},
+    {"survey",
+     "survey",
+     "{\"survey_url\": \"https://book.example/survey/tok123\"}",
+     "ada@example.com",
+     "How was your session with Tom Trainer?",
+     NULL,
+     {"Thank you for your session with Tom Trainer on " BERLIN_START,
+      "How was your session?", "https://book.example/survey/tok123"},
+     {"<a href=\"https://book.example/survey/tok123\">"},
+     {"America/New_York"}},
+    {"no_show, no refund",
+     "no_show",
+     "{\"no_show_policy\": \"no_refund\"}",
+     "ada@example.com",
+     "You missed your session on " BERLIN_START,
+     NULL,
+     {"you missed your session with Tom Trainer", "No Refund", BERLIN_RANGE},
+     {"No Refund"},
+     {"Contact Support"}},
+    {"no_show, contact support",
+     "no_show",
+     "{\"no_show_policy\": \"contact_support\"}",
+     "ada@example.com",
+     "You missed your session on " BERLIN_START,
+     NULL,
+     {"Contact Support", BERLIN_RANGE},
+     {"Contact Support"},
+     {"No Refund"}},
+    {"cancellation with reason",
+     "cancellation",
+     "{\"ics\": \"" ICS_CANCEL "\", \"ics_method\": \"CANCEL\","
+     " \"reason\": \"Trainer is ill & <away>\"}",
+     "ada@example.com",
+     "Your session on " BERLIN_START " is cancelled",
+     "CANCEL",
+     {"Your session with Tom Trainer on " BERLIN_RANGE " has been cancelled.",
+      "Reason: Trainer is ill & <away>", "removes the session from your calendar"},
+     {"Reason: Trainer is ill &amp; &lt;away&gt;"},
+     {"America/New_York"}},
+    {"cancellation, no reason, no invite",
+     "cancellation",
+     "{\"reason\": null}",
+     "ada@example.com",
+     "Your session on " BERLIN_START " is cancelled",
+     NULL,
+     {"has been cancelled."},
+     {"has been cancelled."},
+     {"Reason", "calendar"}},
+};
+
+/* ---- decoding the built message ----------------------------------------------------------- */
+
+/* hex_val - value of a hex digit or -1 */
+static int hex_val(char c)
+{
+	if(c >= '0' && c <= '9')
+		return c - '0';
+	if(c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if(c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* qp_decode - quoted-printable (RFC 2045 6.7) with CRLF turned back into LF; caller frees */
+static char *qp_decode(const char *s, size_t n)
+{
+	char *out = malloc(n + 1);
+	size_t i, o = 0;
+
+	assert_non_null(out);
+	for(i = 0; i < n; i++) {
+		if(s[i] == '\r' && i + 1 < n && s[i + 1] == '\n')
+			continue;
+		if(s[i] != '=') {
+			out[o++] = s[i];
+			continue;
+		}
+		if(i + 2 < n && s[i + 1] == '\r' && s[i + 2] == '\n') {
+			i += 2;
+			continue;
+		}
+		if(i + 2 >= n || hex_val(s[i + 1]) < 0 || hex_val(s[i + 2]) < 0)
+			fail_msg("bad quoted-printable escape at %zu", i);
+		out[o++] = (char)(hex_val(s[i + 1]) * 16 + hex_val(s[i + 2]));
+		i += 2;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* b64_decode - base64 (RFC 2045 6.8), line breaks skipped; caller frees */
+static char *b64_decode(const char *s, size_t n)
+{
+	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *out = malloc(n + 1);
+	unsigned acc = 0;
+	int bits = 0;
+	size_t i, o = 0;
+
+	assert_non_null(out);
+	for(i = 0; i < n; i++) {
+		const char *p;
+
+		if(s[i] == '\r' || s[i] == '\n' || s[i] == '=')
+			continue;
+		p = strchr(tbl, s[i]);
+		if(!p || !*p)
+			fail_msg("bad base64 character 0x%02x", (unsigned char)s[i]);
+		acc = (acc << 6) | (unsigned)(p - tbl);
+		bits += 6;
+		if(bits >= 8) {
+			bits -= 8;
+			out[o++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* part_body - the raw body of the MIME part whose Content-Type starts with ctype (up to the
+ * next boundary line), or NULL when the message has no such part. *n: its length. */
+static const char *part_body(const char *msg, const char *ctype, size_t *n)
+{
+	char want[128];
+	const char *h, *body, *end;
+
+	snprintf(want, sizeof(want), "\r\nContent-Type: %s", ctype);
+	h = strstr(msg, want);
+	if(!h)
+		return NULL;
+	body = strstr(h, "\r\n\r\n");
+	assert_non_null(body);
+	body += 4;
+	end = strstr(body, "\r\n--");
+	assert_non_null(end);
+	*n = (size_t)(end - body) + 2;
+	return body;
+}
+
+/* decoded_part - the decoded text of a quoted-printable part; caller frees */
+static char *decoded_part(const char *msg, const char *ctype)
+{
+	size_t n = 0;
+	const char *body = part_body(msg, ctype, &n);
+
+	if(!body)
+		fail_msg("no %s part in the message", ctype);
+	return qp_decode(body, n);
+}
+
+/* headers - a copy of the message's header section (up to the first blank line); caller frees */
+static char *headers(const char *msg)
+{
+	const char *end = strstr(msg, "\r\n\r\n");
+	char *h;
+
+	assert_non_null(end);
+	h = strndup(msg, (size_t)(end - msg) + 2);
+	assert_non_null(h);
+	return h;
+}
+
+/* ---- fixtures ----------------------------------------------------------------------------- */
+
+/* test_env - the organisation every case renders for */
+static struct tpl_env test_env(void)
+{
+	struct tpl_env env = {0};
+
+	env.org_id = 42;
+	env.org_name = "Acme Training";
+	env.org_timezone = "Europe/Berlin";
+	env.from_address = "bookings@acme.example";
+	env.public_url = "https://book.example";
+	assert_int_equal(timefmt_parse("2026-11-20T08:00:00Z", &env.now), GW_OK);
+	return env;
+}
+
+/* make_ctx - base_ctx with extra's top-level keys replacing its own; new reference */
+static json_t *make_ctx(const char *extra)
+{
+	json_error_t jerr;
+	json_t *ctx = json_loads(base_ctx, 0, &jerr), *x;
+
+	if(!ctx)
+		fail_msg("base_ctx: %s", jerr.text);
+	if(extra) {
+		x = json_loads(extra, 0, &jerr);
+		if(!x)
+			fail_msg("extra %s: %s", extra, jerr.text);
+		assert_int_equal(json_object_update(ctx, x), 0);
+		json_decref(x);
+	}
+	return ctx;
+}
+
+/* build - the full message of a payload; caller frees */
+static char *build(const json_t *payload)
+{
+	struct gw_err err = {{0}, {0}, {0}};
+	char *msg = NULL;
+	size_t len = 0;
+	gw_rc rc = smtp_mime_build(payload, NULL, NULL, &msg, &len, &err);
+
+	if(rc)
+		fail_msg("smtp_mime_build: %s (%s: %s)", gw_rc_name(rc), err.field, err.message);
+	assert_int_equal(strlen(msg), len);
+	return msg;
+}
+
+/* str_of - payload string at a dotted path of at most two levels */
+static const char *str_of(const json_t *payload, const char *k1, const char *k2)
+{
+	const json_t *v = json_object_get(payload, k1);
+
+	if(k2)
+		v = json_object_get(v, k2);
+	return json_string_value(v);
+}
+
+/* ---- the table of kinds ------------------------------------------------------------------- */
+
+/* check_case - render one case and check the payload and the built message */
+static void check_case(const struct tpl_env *env, const struct ok_case *c)
+{
+	json_t *ctx = make_ctx(c->extra), *payload = NULL;
+	char *msg, *text, *html, kind_hdr[96], ctype[96];
+	const char *subj;
+	size_t i;
+
+	print_message("case: %s\n", c->name);
+	assert_int_equal(tpl_booking(env, c->kind, "key:7:0", ctx, &payload), GW_OK);
+	assert_non_null(payload);
+	assert_string_equal(str_of(payload, "kind", NULL), c->kind);
+	assert_string_equal(str_of(payload, "to", "address"), c->to);
+	assert_string_equal(str_of(payload, "from", "address"), "bookings@acme.example");
+	assert_string_equal(str_of(payload, "from", "name"), "Acme Training");
+	assert_string_equal(str_of(payload, "date", NULL), "2026-11-20T08:00:00Z");
+	subj = str_of(payload, "subject", NULL);
+	assert_string_equal(subj, c->subject);
+
+	msg = build(payload);
+	snprintf(kind_hdr, sizeof(kind_hdr), "\r\nX-Ordinatus-Kind: %s\r\n", c->kind);
+	assert_non_null(strstr(msg, kind_hdr));
+	assert_non_null(strstr(msg, c->to));
+	text = decoded_part(msg, "text/plain; charset=UTF-8");
+	html = decoded_part(msg, "text/html; charset=UTF-8");
+	assert_non_null(strstr(html, "<!DOCTYPE html>"));
+	assert_non_null(strstr(html, "</body></html>"));
+	assert_null(strstr(html, "<away>")); /* the one case with markup in user text */
+	for(i = 0; i < MAX_WANT && c->text[i]; i++)
+		if(!strstr(text, c->text[i]))
+			fail_msg("%s: text part lacks \"%s\":\n%s", c->name, c->text[i], text);
+	for(i = 0; i < MAX_WANT && c->html[i]; i++)
+		if(!strstr(html, c->html[i]))
+			fail_msg("%s: HTML part lacks \"%s\":\n%s", c->name, c->html[i], html);
+	for(i = 0; i < MAX_WANT && c->absent[i]; i++)
+		if(strstr(text, c->absent[i]) || strstr(html, c->absent[i]))
+			fail_msg("%s: \"%s\" should not appear:\n%s\n%s", c->name, c->absent[i], text,
+			         html);
+
+	if(c->method) {
+		size_t n = 0;
+		const char *body;
+		char *ics;
+
+		assert_string_equal(str_of(payload, "ics_method", NULL), c->method);
+		snprintf(ctype, sizeof(ctype), "text/calendar; charset=UTF-8; method=%s", c->method);
+		body = part_body(msg, ctype, &n);
+		if(!body)
+			fail_msg("%s: no %s part", c->name, ctype);
+		ics = b64_decode(body, n);
+		assert_string_equal(ics, str_of(payload, "ics", NULL));
+		free(ics);
+	} else {
+		assert_null(json_object_get(payload, "ics"));
+		assert_null(json_object_get(payload, "ics_method"));
+		assert_null(strstr(msg, "text/calendar"));
+	}
+	free(text);
+	free(html);
+	free(msg);
+	json_decref(payload);
+	json_decref(ctx);
+}
+
+/* test_kinds - every row of ok_cases */
+static void test_kinds(void **state)
+{
+	struct tpl_env env = test_env();
+	size_t i;
+
+	(void)state;
+	for(i = 0; i < GW_ARRAY_LEN(ok_cases); i++)
+		check_case(&env, &ok_cases[i]);
+}
+
+/* ---- escaping, headers, links ------------------------------------------------------------- */
+
+/* render_parts - render kind from ctx, build it, decode its parts (callers free all four) */
+static json_t *render_parts(const struct tpl_env *env, const char *kind, const json_t *ctx,
+                            char **msg, char **text, char **html)
+{
+	json_t *payload = NULL;
+
+	assert_int_equal(tpl_booking(env, kind, "esc:7", ctx, &payload), GW_OK);
+	*msg = build(payload);
+	*text = decoded_part(*msg, "text/plain; charset=UTF-8");
+	*html = decoded_part(*msg, "text/html; charset=UTF-8");
+	return payload;
+}
+
+/* test_escaping - user text is escaped in HTML, kept as is in text, single-line in headers */
+static void test_escaping(void **state)
+{
+	static const char *const kinds[] = {"confirmation", "trainer_confirmation", "reminder",
+	                                    "close_reminder", "survey", "no_show", "cancellation"};
+	struct tpl_env env = test_env();
+	json_t *ctx = make_ctx(
+	    "{\"customer\": {\"name\": \"<script>&\\\"\", \"email\": \"ada@example.com\"},"
+	    " \"trainer\": {\"name\": \"O'Brien <b>\", \"email\": \"tom@example.com\","
+	    "  \"timezone\": \"America/New_York\"},"
+	    " \"session_type\": {\"name\": \"Yoga & <i>Core</i>\", \"price_cents\": 1999,"
+	    "  \"currency\": \"USD\"},"
+	    " \"hours_before\": 2, \"complete_url\": \"https://book.example/c?x=<1>\","
+	    " \"survey_url\": \"https://book.example/s\", \"no_show_policy\": \"no_refund\","
+	    " \"reason\": \"</p><script>alert(1)</script>\"}");
+	size_t i;
+
+	(void)state;
+	for(i = 0; i < GW_ARRAY_LEN(kinds); i++) {
+		char *msg, *text, *html;
+		json_t *payload = render_parts(&env, kinds[i], ctx, &msg, &text, &html);
+
+		print_message("kind: %s\n", kinds[i]);
+		if(strstr(html, "<script>") || strstr(html, "<b>") || strstr(html, "<i>"))
+			fail_msg("%s: unescaped user text in HTML:\n%s", kinds[i], html);
+		if(!strstr(html, "&lt;script&gt;&amp;&quot;") || !strstr(html, "O&#39;Brien &lt;b&gt;"))
+			fail_msg("%s: escaped names missing:\n%s", kinds[i], html);
+		if(!strstr(text, "<script>&\"") || !strstr(text, "O'Brien <b>"))
+			fail_msg("%s: names missing from the text part:\n%s", kinds[i], text);
+		free(msg);
+		free(text);
+		free(html);
+		json_decref(payload);
+	}
+	{
+		char *msg, *text, *html;
+		json_t *payload = render_parts(&env, "confirmation", ctx, &msg, &text, &html);
+
+		assert_non_null(strstr(html, "Yoga &amp; &lt;i&gt;Core&lt;/i&gt; (60 minutes)"));
+		assert_non_null(strstr(html, "19.99 USD"));
+		assert_non_null(strstr(html, "<title>Your session is confirmed:"));
+		assert_non_null(strstr(text, "Session: Yoga & <i>Core</i> (60 minutes)"));
+		free(msg);
+		free(text);
+		free(html);
+		json_decref(payload);
+
+		payload = render_parts(&env, "cancellation", ctx, &msg, &text, &html);
+		assert_non_null(strstr(html, "Reason: &lt;/p&gt;&lt;script&gt;alert(1)&lt;/script&gt;"));
+		assert_non_null(strstr(text, "Reason: </p><script>alert(1)</script>"));
+		free(msg);
+		free(text);
+		free(html);
+		json_decref(payload);
+
+		/* a URL with characters that do not belong in one is shown, not linked */
+		payload = render_parts(&env, "close_reminder", ctx, &msg, &text, &html);
+		assert_non_null(strstr(text, "https://book.example/c?x=<1>"));
+		assert_non_null(strstr(html, "https://book.example/c?x=&lt;1&gt;"));
+		assert_null(strstr(html, "<a href"));
+		free(msg);
+		free(text);
+		free(html);
+		json_decref(payload);
+	}
+	json_decref(ctx);
+}
+
+/* test_header_text - CR/LF in names never reach a header: the subject and display name are one
+ * line and the message still builds */
+static void test_header_text(void **state)
+{
+	struct tpl_env env = test_env();
+	json_t *ctx = make_ctx("{\"customer\": {\"name\": \"Eve\\r\\nBcc: x@evil.example\","
+	                       " \"email\": \"eve@example.com\"}, \"survey_url\": \"https://s\"}");
+	json_t *payload = NULL;
+	char *msg, *hdr;
+
+	(void)state;
+	assert_int_equal(tpl_booking(&env, "trainer_confirmation", "hdr:1", ctx, &payload), GW_OK);
+	assert_null(strpbrk(str_of(payload, "subject", NULL), "\r\n"));
+	assert_string_equal(str_of(payload, "subject", NULL),
+	                    "New booking: Eve  Bcc: x@evil.example, " NY_START);
+	msg = build(payload);
+	hdr = headers(msg);
+	assert_null(strstr(hdr, "\r\nBcc:"));
+	assert_null(strstr(hdr, "\nBcc:"));
+	free(hdr);
+	free(msg);
+	json_decref(payload);
+
+	assert_int_equal(tpl_booking(&env, "survey", "hdr:2", ctx, &payload), GW_OK);
+	assert_string_equal(str_of(payload, "to", "name"), "Eve  Bcc: x@evil.example");
+	msg = build(payload);
+	hdr = headers(msg);
+	assert_null(strstr(hdr, "\r\nBcc:"));
+	assert_null(strstr(hdr, "\nBcc:"));
+	free(hdr);
+	free(msg);
+	json_decref(payload);
+	json_decref(ctx);
+}
+
+/* test_links - only http(s) links become anchors */
+static void test_links(void **state)
+{
+	static const struct {
+		const char *link;
+		int anchor;
+	} cases[] = {
+	    {"https://zoom.example/j/1", 1},
+	    {"HTTP://meet.example/abc", 1},
+	    {"javascript:alert(1)", 0},
+	    {"data:text/html,<b>x</b>", 0},
+	    {"Call +49 30 1234567", 0},
+	    {"https://x.example/\" onmouseover=\"alert(1)", 0},
+	};
+	struct tpl_env env = test_env();
+	size_t i;
+
+	(void)state;
+	for(i = 0; i < GW_ARRAY_LEN(cases); i++) {
+		json_t *ctx = make_ctx("{\"hours_before\": 3}"), *payload;
+		char *msg, *text, *html, want[160];
+
+		json_object_set_new(json_object_get(ctx, "booking"), "session_link",
+		                    json_string(cases[i].link));
+		payload = render_parts(&env, "reminder", ctx, &msg, &text, &html);
+		snprintf(want, sizeof(want), "Join: %s\n", cases[i].link);
+		assert_non_null(strstr(text, want));
+		if(cases[i].anchor) {
+			snprintf(want, sizeof(want), "<a href=\"%s\">", cases[i].link);
+			assert_non_null(strstr(html, want));
+		} else {
+			assert_null(strstr(html, "<a "));
+			assert_null(strstr(html, "href"));
+		}
+		free(msg);
+		free(text);
+		free(html);
+		json_decref(payload);
+		json_decref(ctx);
+	}
+}
+
+/* ---- Message-ID --------------------------------------------------------------------------- */
+
+/* test_message_id - the same dedupe key gives the same Message-ID, another key another one */
+static void test_message_id(void **state)
+{
+	struct tpl_env env = test_env();
+	json_t *ctx = make_ctx("{\"no_show_policy\": \"no_refund\"}");
+	json_t *a = NULL, *b = NULL, *c = NULL;
+	char *msg;
+
+	(void)state;
+	assert_int_equal(tpl_booking(&env, "no_show", "no_show:7", ctx, &a), GW_OK);
+	env.now += 3600; /* a retry an hour later */
+	assert_int_equal(tpl_booking(&env, "no_show", "no_show:7", ctx, &b), GW_OK);
+	assert_int_equal(tpl_booking(&env, "no_show", "no_show:8", ctx, &c), GW_OK);
+	assert_string_equal(str_of(a, "message_id", NULL), str_of(b, "message_id", NULL));
+	assert_string_not_equal(str_of(a, "message_id", NULL), str_of(c, "message_id", NULL));
+	assert_non_null(strstr(str_of(a, "message_id", NULL), ".no_show@ordinatus>"));
+	msg = build(a);
+	assert_non_null(strstr(msg, "Message-ID: "));
+	assert_non_null(strstr(msg, str_of(a, "message_id", NULL)));
+	free(msg);
+	json_decref(a);
+	json_decref(b);
+	json_decref(c);
+	json_decref(ctx);
+}
+
+/* ---- scheduling link ---------------------------------------------------------------------- */
+
+static const char sched_request[] =
+    "{\"id\": 5, \"status\": \"claimed\","
+    " \"customer\": {\"name\": \"Ada <Lovelace>\", \"email\": \"ada@example.com\","
+    "  \"phone\": \"\"},"
+    " \"session_type_id\": 2,"
+    " \"session_type\": {\"id\": 2, \"name\": \"Coaching\", \"lengths\": [60, 90, 120],"
+    "  \"price_cents\": 5000, \"currency\": \"EUR\"},"
+    " \"trainer_id\": 3, \"trainer\": {\"id\": 3, \"name\": \"Tom Trainer\"}}";
+
+/* test_scheduling_link - trainer, session type, lengths, price, link and expiry (org zone) */
+static void test_scheduling_link(void **state)
+{
+	struct tpl_env env = test_env();
+	json_t *req = json_loads(sched_request, 0, NULL), *p1 = NULL, *p2 = NULL, *p3 = NULL;
+	const char *link = "https://book.example/s/tok_ABC?x=1&y=2";
+	char *msg, *text, *html;
+	time_t exp;
+
+	(void)state;
+	assert_non_null(req);
+	assert_int_equal(timefmt_parse("2026-11-23T08:00:00Z", &exp), GW_OK);
+	assert_int_equal(tpl_scheduling_link(&env, "scheduling_link:5:1", req, link, exp, &p1),
+	                 GW_OK);
+	assert_string_equal(str_of(p1, "kind", NULL), "scheduling_link");
+	assert_string_equal(str_of(p1, "to", "address"), "ada@example.com");
+	assert_string_equal(str_of(p1, "to", "name"), "Ada <Lovelace>");
+	assert_string_equal(str_of(p1, "subject", NULL), "Choose a time for your session with "
+	                                                 "Tom Trainer");
+	assert_null(json_object_get(p1, "ics"));
+	msg = build(p1);
+	assert_non_null(strstr(msg, "\r\nX-Ordinatus-Kind: scheduling_link\r\n"));
+	text = decoded_part(msg, "text/plain; charset=UTF-8");
+	html = decoded_part(msg, "text/html; charset=UTF-8");
+	assert_non_null(strstr(text, "Hello Ada <Lovelace>,"));
+	assert_non_null(strstr(text, "Tom Trainer"));
+	assert_non_null(strstr(text, "Session: Coaching"));
+	assert_non_null(strstr(text, "Length: 60, 90 or 120 minutes"));
+	assert_non_null(strstr(text, "Price: 50.00 EUR"));
+	assert_non_null(strstr(text, link));
+	assert_non_null(strstr(text, "Monday 23 November 2026, 09:00 (Europe/Berlin)"));
+	assert_non_null(strstr(html, "Hello Ada &lt;Lovelace&gt;,"));
+	assert_non_null(strstr(html, "<a href=\"https://book.example/s/tok_ABC?x=1&amp;y=2\">"));
+	assert_non_null(strstr(html, "Monday 23 November 2026, 09:00 (Europe/Berlin)"));
+	assert_non_null(strstr(html, "50.00 EUR"));
+	assert_null(strstr(html, "<Lovelace>"));
+	free(msg);
+	free(text);
+	free(html);
+
+	/* a resend (new link version) gets its own Message-ID; the same key keeps it */
+	assert_int_equal(tpl_scheduling_link(&env, "scheduling_link:5:1", req, link, exp, &p2),
+	                 GW_OK);
+	assert_int_equal(tpl_scheduling_link(&env, "scheduling_link:5:2", req, link, exp, &p3),
+	                 GW_OK);
+	assert_string_equal(str_of(p1, "message_id", NULL), str_of(p2, "message_id", NULL));
+	assert_string_not_equal(str_of(p1, "message_id", NULL), str_of(p3, "message_id", NULL));
+	json_decref(p1);
+	json_decref(p2);
+	json_decref(p3);
+
+	/* no session type yet: the email still goes out, without those lines */
+	json_object_set_new(req, "session_type", json_null());
+	p1 = NULL;
+	assert_int_equal(tpl_scheduling_link(&env, "scheduling_link:5:3", req, link, exp, &p1),
+	                 GW_OK);
+	assert_null(strstr(str_of(p1, "text", NULL), "Price"));
+	assert_null(strstr(str_of(p1, "text", NULL), "Length"));
+	json_decref(p1);
+	json_decref(req);
+}
+
+/* test_scheduling_link_invalid - what the scheduling link email cannot do without */
+static void test_scheduling_link_invalid(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *request;
+		const char *link;
+		const char *key;
+	} cases[] = {
+	    {"no trainer", "{\"customer\": {\"name\": \"A\", \"email\": \"a@b.example\"},"
+	                   " \"trainer\": null}", "https://x/s/1", "k"},
+	    {"no customer email", "{\"customer\": {\"name\": \"A\"}, \"trainer\": {\"name\": \"T\"}}",
+	     "https://x/s/1", "k"},
+	    {"no link", "{\"customer\": {\"name\": \"A\", \"email\": \"a@b.example\"},"
+	                " \"trainer\": {\"name\": \"T\"}}", NULL, "k"},
+	    {"empty link", "{\"customer\": {\"name\": \"A\", \"email\": \"a@b.example\"},"
+	                   " \"trainer\": {\"name\": \"T\"}}", "", "k"},
+	    {"no dedupe key", "{\"customer\": {\"name\": \"A\", \"email\": \"a@b.example\"},"
+	                      " \"trainer\": {\"name\": \"T\"}}", "https://x/s/1", NULL},
+	    {"not an object", "[1, 2]", "https://x/s/1", "k"},
+	};
+	struct tpl_env env = test_env();
+	size_t i;
+
+	(void)state;
+	for(i = 0; i < GW_ARRAY_LEN(cases); i++) {
+		json_t *req = json_loads(cases[i].request, 0, NULL), *p = json_null();
+
+		print_message("case: %s\n", cases[i].name);
+		assert_non_null(req);
+		assert_int_equal(tpl_scheduling_link(&env, cases[i].key, req, cases[i].link, env.now,
+		                                     &p),
+		                 GW_EINVAL);
+		assert_null(p);
+		json_decref(req);
+	}
+}
+
+/* ---- refused contexts --------------------------------------------------------------------- */
+
+struct bad_case {
+	const char *name;
+	const char *kind;
+	const char *extra; /* merged over base_ctx; "null" as the whole ctx: pass NULL */
+};
+
+static const struct bad_case bad_cases[] = {
+    {"unknown kind", "invoice", NULL},
+    {"kind of another template", "new_request", NULL},
+    {"no ctx", "confirmation", "null"},
+    {"no booking", "confirmation", "{\"booking\": null}"},
+    {"booking not an object", "confirmation", "{\"booking\": \"7\"}"},
+    {"no start", "confirmation", "{\"booking\": {\"end\": \"2026-12-01T10:00:00Z\"}}"},
+    {"bad start", "confirmation",
+     "{\"booking\": {\"start\": \"2026-13-01T09:00:00Z\", \"end\": \"2026-12-01T10:00:00Z\"}}"},
+    {"end before start", "confirmation",
+     "{\"booking\": {\"start\": \"2026-12-01T10:00:00Z\", \"end\": \"2026-12-01T09:00:00Z\"}}"},
+    {"length not a number", "confirmation",
+     "{\"booking\": {\"start\": \"2026-12-01T09:00:00Z\", \"end\": \"2026-12-01T10:00:00Z\","
+     " \"length_minutes\": \"60\"}}"},
+    {"session_link not a string", "confirmation",
+     "{\"booking\": {\"start\": \"2026-12-01T09:00:00Z\", \"end\": \"2026-12-01T10:00:00Z\","
+     " \"session_link\": 5}}"},
+    {"no customer", "confirmation", "{\"customer\": null}"},
+    {"no customer email", "survey", "{\"customer\": {\"name\": \"A\"},"
+                                    " \"survey_url\": \"https://s\"}"},
+    {"no customer name", "trainer_confirmation", "{\"customer\": {\"email\": \"a@b.example\"}}"},
+    {"no trainer", "confirmation", "{\"trainer\": null}"},
+    {"no trainer email", "trainer_confirmation",
+     "{\"trainer\": {\"name\": \"T\", \"timezone\": \"UTC\"}}"},
+    {"no trainer email, close", "close_reminder",
+     "{\"trainer\": {\"name\": \"T\"}, \"complete_url\": \"https://c\"}"},
+    {"session type not an object", "confirmation", "{\"session_type\": \"Coaching\"}"},
+    {"reminder without hours", "reminder", NULL},
+    {"reminder with negative hours", "reminder", "{\"hours_before\": -1}"},
+    {"reminder with hours as text", "reminder", "{\"hours_before\": \"24\"}"},
+    {"close_reminder without url", "close_reminder", NULL},
+    {"survey without url", "survey", NULL},
+    {"survey with empty url", "survey", "{\"survey_url\": \"\"}"},
+    {"no_show without policy", "no_show", NULL},
+    {"no_show with unknown policy", "no_show", "{\"no_show_policy\": \"refund_half\"}"},
+    {"cancellation reason not text", "cancellation", "{\"reason\": 42}"},
+    {"confirmation with a CANCEL invite", "confirmation",
+     "{\"ics\": \"BEGIN:VCALENDAR\", \"ics_method\": \"CANCEL\"}"},
+    {"cancellation with a REQUEST invite", "cancellation",
+     "{\"ics\": \"BEGIN:VCALENDAR\", \"ics_method\": \"REQUEST\"}"},
+    {"ics not text", "confirmation", "{\"ics\": {\"a\": 1}}"},
+    {"empty ics", "confirmation", "{\"ics\": \"\"}"},
+};
+
+/* test_invalid - every bad_cases row is GW_EINVAL with *out NULL; NULL arguments too */
+static void test_invalid(void **state)
+{
+	struct tpl_env env = test_env();
+	json_t *ctx, *p;
+	size_t i;
+
+	(void)state;
+	for(i = 0; i < GW_ARRAY_LEN(bad_cases); i++) {
+		const struct bad_case *c = &bad_cases[i];
+		int null_ctx = c->extra && strcmp(c->extra, "null") == 0;
+
+		print_message("case: %s\n", c->name);
+		ctx = null_ctx ? NULL : make_ctx(c->extra);
+		p = json_null();
+		assert_int_equal(tpl_booking(&env, c->kind, "bad:1", ctx, &p), GW_EINVAL);
+		assert_null(p);
+		json_decref(ctx);
+	}
+
+	ctx = make_ctx("{\"hours_before\": 24}");
+	p = json_null();
+	assert_int_equal(tpl_booking(&env, NULL, "bad:1", ctx, &p), GW_EINVAL);
+	assert_null(p);
+	assert_int_equal(tpl_booking(&env, "reminder", NULL, ctx, &p), GW_EINVAL);
+	assert_int_equal(tpl_booking(&env, "reminder", "", ctx, &p), GW_EINVAL);
+	assert_int_equal(tpl_booking(&env, "reminder", "bad:1", ctx, NULL), GW_EINVAL);
+	env.org_timezone = "Mars/Olympus_Mons";
+	assert_int_equal(tpl_booking(&env, "reminder", "bad:1", ctx, &p), GW_EINVAL);
+	assert_null(p);
+	env.org_timezone = NULL;
+	assert_int_equal(tpl_booking(&env, "reminder", "bad:1", ctx, &p), GW_EINVAL);
+	assert_null(p);
+
+	/* a trainer's unknown zone falls back to the organisation's instead of failing */
+	env = test_env();
+	json_object_set_new(json_object_get(ctx, "trainer"), "timezone", json_string("Nowhere/X"));
+	assert_int_equal(tpl_booking(&env, "trainer_confirmation", "ok:1", ctx, &p), GW_OK);
+	assert_non_null(strstr(str_of(p, "subject", NULL), BERLIN_START));
+	json_decref(p);
+	json_decref(ctx);
+}
+
+/* teardown_all - drop libical's process-wide caches so LeakSanitizer sees only our memory */
+static int teardown_all(void **state)
+{
+	(void)state;
+	icaltimezone_free_builtin_timezones();
+	icalmemory_free_ring();
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_kinds),
+	    cmocka_unit_test(test_escaping),
+	    cmocka_unit_test(test_header_text),
+	    cmocka_unit_test(test_links),
+	    cmocka_unit_test(test_message_id),
+	    cmocka_unit_test(test_scheduling_link),
+	    cmocka_unit_test(test_scheduling_link_invalid),
+	    cmocka_unit_test(test_invalid),
+	};
+
+	tz_init();
+	return cmocka_run_group_tests_name("tpl", tests, NULL, teardown_all);
+}

@@ -56,6 +56,11 @@ gw_rc http_survey_answer(struct http_req *r, json_t **out);
 gw_rc http_feed_create(struct http_req *r, json_t **out);
 gw_rc http_feed_get(struct http_req *r, json_t **out);
 
+/* Handlers of provider settings (http_providers.c). */
+gw_rc http_provider_put(struct http_req *r, json_t **out);
+gw_rc http_provider_list(struct http_req *r, json_t **out);
+gw_rc http_provider_delete(struct http_req *r, json_t **out);
+
 /* http_routes_metrics - append Prometheus text of the HTTP counters to buf (see tpl_buf). */
 struct tpl_buf;
 void http_routes_metrics(struct tpl_buf *buf);

@@ -18,6 +18,7 @@
 #include "dispatch.h"
 #include "http_routes.h"
 #include "jsonv.h"
+#include "scheduler.h"
 #include "settings.h"
 #include "timefmt.h"
 #include "tpl.h"
@@ -540,6 +541,16 @@ static gw_rc test_clock(struct http_req *r, json_t **out)
 	return *out ? GW_OK : GW_ENOMEM;
 }
 
+/* test_tick - POST /v1/test/tick (serve --test-clock only): one tick at the clock's time */
+static gw_rc test_tick(struct http_req *r, json_t **out)
+{
+	struct lc_env env = {r->cfg->public_url};
+
+	if(!r->cfg->test_clock)
+		return gw_err_set(&r->err, GW_ENOTFOUND, "", "the test clock is off");
+	return sched_tick(r->st, &env, clock_now(), out, &r->err);
+}
+
 /* metrics - GET /metrics: Prometheus text format */
 static gw_rc metrics(struct http_req *r, json_t **out)
 {
@@ -597,6 +608,7 @@ static const struct http_route routes[] = {
     {"GET", "/v1/orgs/{id}/outbox", "outbox_list", outbox_list, HTTP_BODY_NONE},
     {"POST", "/v1/orgs/{id}/outbox/{id}/retry", "outbox_retry", outbox_retry, HTTP_BODY_NONE},
     {"PUT", "/v1/test/clock", "test_clock", test_clock, HTTP_BODY_REQUIRED},
+    {"POST", "/v1/test/tick", "test_tick", test_tick, HTTP_BODY_OPTIONAL},
     {"PUT", "/v1/orgs/{id}/users/{id}/availability", "availability_put", http_availability_put,
      HTTP_BODY_REQUIRED},
     {"GET", "/v1/orgs/{id}/users/{id}/availability", "availability_get", http_availability_get,

@@ -42,11 +42,11 @@ gw_rc lc_request_guard(enum lc_action action, const char *status, const struct l
 /* lc_enqueue_email - one email row */
 gw_rc lc_enqueue_email(struct store *st, int64_t org, const char *kind, const char *dedupe_key,
                        int64_t request, int64_t booking, json_t *payload, time_t deadline,
-                       struct gw_err *err)
+                       bool *inserted, struct gw_err *err)
 {
 	struct store_effect e = {0};
 	char *text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
-	bool inserted;
+	bool ins = false;
 	gw_rc rc;
 
 	json_decref(payload);
@@ -60,9 +60,11 @@ gw_rc lc_enqueue_email(struct store *st, int64_t org, const char *kind, const ch
 	e.booking_id = booking;
 	e.payload = text;
 	e.deadline = deadline;
-	rc = store_outbox_enqueue(st, &e, clock_now(), &inserted, NULL);
+	rc = store_outbox_enqueue(st, &e, clock_now(), &ins, NULL);
 	if(rc)
 		gw_err_cause(err, "enqueue %s: %s", dedupe_key, store_errmsg(st));
+	if(inserted)
+		*inserted = ins;
 	free(text);
 	return rc;
 }
@@ -194,7 +196,7 @@ gw_rc lc_intake(struct store *st, const struct lc_env *env, int64_t org, json_t 
 		rc = tpl_new_request(&tenv, key, request, trainer, &payload);
 		if(rc)
 			goto out;
-		rc = lc_enqueue_email(st, org, "new_request", key, id, 0, payload, 0, err);
+		rc = lc_enqueue_email(st, org, "new_request", key, id, 0, payload, 0, NULL, err);
 		if(rc)
 			goto out;
 	}

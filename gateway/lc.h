@@ -56,11 +56,11 @@ gw_rc lc_request_patch(struct store *st, int64_t org, int64_t request,
                        const struct lc_actor *actor, json_t *body, json_t **out,
                        struct gw_err *err);
 
-/* lc_effects_enqueue - enqueue an email payload (new reference taken) as an outbox row inside
- * the caller's transaction. */
+/* lc_enqueue_email - enqueue an email payload (new reference taken) as an outbox row inside
+ * the caller's transaction; *inserted (may be NULL) is false when the dedupe key existed. */
 gw_rc lc_enqueue_email(struct store *st, int64_t org, const char *kind, const char *dedupe_key,
                        int64_t request, int64_t booking, json_t *payload, time_t deadline,
-                       struct gw_err *err);
+                       bool *inserted, struct gw_err *err);
 
 /* ---- bookings (lc_booking.c) ---- */
 
@@ -115,10 +115,23 @@ gw_rc lc_booking_act(struct store *st, const struct lc_env *env, int64_t org, in
                      const char *action, const struct lc_actor *actor, json_t *body,
                      json_t **out, struct gw_err *err);
 
-/* lc_booking_complete_system - auto-close by the scheduler: complete or cancel a confirmed
- * booking as "system" inside the caller's transaction (used by sched). */
-gw_rc lc_booking_close_system(struct store *st, const struct lc_env *env, int64_t org,
-                              int64_t booking, bool complete, struct gw_err *err);
+enum lc_system_action {
+	LC_SYS_COMPLETE,     /* auto-close: complete, completed_by = "system" */
+	LC_SYS_CANCEL,       /* auto-close: cancel */
+	LC_SYS_RELEASE_HOLD, /* pending payment whose link expired: cancelled, slot free */
+};
+
+/* lc_booking_system - what the scheduler does to one booking, inside the caller's transaction,
+ * with the same effects as the API's transitions. GW_ESTATE when the booking is no longer in
+ * the state the action needs (marked meanwhile: left alone). */
+gw_rc lc_booking_system(struct store *st, const struct lc_env *env, int64_t org, int64_t booking,
+                        enum lc_system_action action, struct gw_err *err);
+
+/* lc_booking_notify - render one booking email of kind (template context of the booking plus
+ * the fields of extra, borrowed) and enqueue it inside the caller's transaction. */
+gw_rc lc_booking_notify(struct store *st, const struct lc_env *env, int64_t org,
+                        int64_t booking, const char *kind, const char *dedupe_key,
+                        json_t *extra, time_t deadline, bool *inserted, struct gw_err *err);
 
 /* lc_checkin - the kiosk: bookings of a customer inside the check-in window; with confirm
  * (or without require_confirmation) and auto_log, each is logged completed. */

@@ -192,7 +192,8 @@ gw_rc lc_link_send(struct store *st, const struct lc_env *env, int64_t org, int6
 	snprintf(key, sizeof(key), "scheduling_link:%lld:%d", (long long)request, version);
 	if((rc = tpl_scheduling_link(&tenv, key, req, url, expires, &payload)))
 		goto fail;
-	rc = lc_enqueue_email(st, org, "scheduling_link", key, request, 0, payload, expires, err);
+	rc = lc_enqueue_email(st, org, "scheduling_link", key, request, 0, payload, expires, NULL,
+	                      err);
 	payload = NULL;
 	if(rc)
 		goto fail;
@@ -597,7 +598,7 @@ static gw_rc build_ics(const json_t *b, const char *method, char **ics, struct g
 /* email_effect - render one booking email from ctx and enqueue it */
 static gw_rc email_effect(struct store *st, const struct tpl_env *tenv, const char *kind,
                           const char *key, json_t *ctx, int64_t request, int64_t booking,
-                          time_t deadline, struct gw_err *err)
+                          time_t deadline, bool *inserted, struct gw_err *err)
 {
 	json_t *payload = NULL;
 	gw_rc rc = tpl_booking(tenv, kind, key, ctx, &payload);
@@ -607,7 +608,7 @@ static gw_rc email_effect(struct store *st, const struct tpl_env *tenv, const ch
 		return rc;
 	}
 	return lc_enqueue_email(st, tenv->org_id, kind, key, request, booking, payload, deadline,
-	                        err);
+	                        inserted, err);
 }
 
 /* calendar_effect - the trainer's calendar event create/update/delete row */
@@ -711,7 +712,7 @@ static gw_rc confirm_effects(struct store *st, const struct tpl_env *tenv, const
 	json_object_set_new(ctx, "ics", json_string(ics));
 	json_object_set_new(ctx, "ics_method", json_string("REQUEST"));
 	snprintf(key, sizeof(key), "confirmation:%lld:%lld", id, seq);
-	if((rc = email_effect(st, tenv, "confirmation", key, ctx, req, id, 0, err)))
+	if((rc = email_effect(st, tenv, "confirmation", key, ctx, req, id, 0, NULL, err)))
 		goto out;
 	if(json_is_true(json_object_get(json_object_get(b, "trainer"), "notify_on_confirm"))) {
 		/* the trainer is the invite's ORGANIZER: a REQUEST sent to its organizer confuses
@@ -719,7 +720,7 @@ static gw_rc confirm_effects(struct store *st, const struct tpl_env *tenv, const
 		json_object_del(ctx, "ics");
 		json_object_del(ctx, "ics_method");
 		snprintf(key, sizeof(key), "trainer_confirmation:%lld:%lld", id, seq);
-		if((rc = email_effect(st, tenv, "trainer_confirmation", key, ctx, req, id, 0, err)))
+		if((rc = email_effect(st, tenv, "trainer_confirmation", key, ctx, req, id, 0, NULL, err)))
 			goto out;
 	}
 	if((rc = calendar_effect(st, b, first ? "create" : "update", err)))
@@ -757,7 +758,7 @@ static gw_rc survey_effect(struct store *st, const struct tpl_env *tenv, const j
 	json_object_set_new(ctx, "survey_url", json_string(url));
 	snprintf(key, sizeof(key), "survey:%lld", id);
 	rc = email_effect(st, tenv, "survey", key, ctx,
-	                  json_integer_value(json_object_get(b, "request_id")), id, 0, err);
+	                  json_integer_value(json_object_get(b, "request_id")), id, 0, NULL, err);
 	json_decref(ctx);
 	return rc;
 }
@@ -874,7 +875,7 @@ static gw_rc act_in_tx(struct store *st, const struct tpl_env *tenv, const json_
 		if(p->customer) {
 			json_object_set(ctx, "no_show_policy", json_object_get(settings, "no_show_policy"));
 			snprintf(key, sizeof(key), "no_show:%lld", (long long)id);
-			rc = email_effect(st, tenv, "no_show", key, ctx, req, id, 0, err);
+			rc = email_effect(st, tenv, "no_show", key, ctx, req, id, 0, NULL, err);
 		}
 		break;
 	case ACT_CANCEL: {
@@ -894,7 +895,7 @@ static gw_rc act_in_tx(struct store *st, const struct tpl_env *tenv, const json_
 				break;
 		}
 		snprintf(key, sizeof(key), "cancellation:%lld", (long long)id);
-		rc = email_effect(st, tenv, "cancellation", key, ctx, req, id, 0, err);
+		rc = email_effect(st, tenv, "cancellation", key, ctx, req, id, 0, NULL, err);
 		break;
 	}
 	case ACT_RESCHEDULE:
@@ -1036,28 +1037,64 @@ done:
 	return rc;
 }
 
-/* lc_booking_close_system - auto-close inside the caller's transaction */
-gw_rc lc_booking_close_system(struct store *st, const struct lc_env *env, int64_t org,
-                              int64_t booking, bool complete, struct gw_err *err)
+/* lc_booking_system - the scheduler's action on one booking, inside the caller's transaction */
+gw_rc lc_booking_system(struct store *st, const struct lc_env *env, int64_t org, int64_t booking,
+                        enum lc_system_action action, struct gw_err *err)
 {
 	struct act_params p = {0};
 	struct tpl_env tenv;
 	json_t *b = NULL, *settings = NULL, *orgj = NULL;
+	const char *need = action == LC_SYS_RELEASE_HOLD ? "pending_payment" : "confirmed";
 	gw_rc rc;
 
 	p.by = "system";
-	p.reason = complete ? NULL : "closed automatically after the session";
+	if(action == LC_SYS_CANCEL)
+		p.reason = "closed automatically after the session";
+	else if(action == LC_SYS_RELEASE_HOLD)
+		p.reason = "the payment did not arrive before the scheduling link expired";
 	if((rc = store_booking_get(st, org, booking, &b)) ||
 	   (rc = lc_org_settings(st, org, &settings)) || (rc = tenv_for(st, env, org, &orgj, &tenv)))
 		goto out;
-	if(strcmp(json_string_value(json_object_get(b, "status")), "confirmed") != 0) {
+	if(strcmp(json_string_value(json_object_get(b, "status")), need) != 0) {
 		rc = GW_ESTATE; /* marked meanwhile: never auto-closed */
 		goto out;
 	}
-	rc = act_in_tx(st, &tenv, settings, b, complete ? ACT_COMPLETE : ACT_CANCEL, &p, err);
+	rc = act_in_tx(st, &tenv, settings, b, action == LC_SYS_COMPLETE ? ACT_COMPLETE : ACT_CANCEL,
+	               &p, err);
 out:
 	json_decref(b);
 	json_decref(settings);
+	json_decref(orgj);
+	return rc;
+}
+
+/* lc_booking_notify - one booking email from the booking's context plus extra */
+gw_rc lc_booking_notify(struct store *st, const struct lc_env *env, int64_t org,
+                        int64_t booking, const char *kind, const char *dedupe_key,
+                        json_t *extra, time_t deadline, bool *inserted, struct gw_err *err)
+{
+	struct tpl_env tenv;
+	json_t *b = NULL, *orgj = NULL, *ctx = NULL;
+	gw_rc rc;
+
+	if(inserted)
+		*inserted = false;
+	if((rc = store_booking_get(st, org, booking, &b)) || (rc = tenv_for(st, env, org, &orgj,
+	                                                                    &tenv)))
+		goto out;
+	ctx = booking_ctx(b);
+	if(!ctx) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	if(extra)
+		json_object_update(ctx, extra);
+	rc = email_effect(st, &tenv, kind, dedupe_key, ctx,
+	                  json_integer_value(json_object_get(b, "request_id")), booking, deadline,
+	                  inserted, err);
+out:
+	json_decref(ctx);
+	json_decref(b);
 	json_decref(orgj);
 	return rc;
 }

@@ -22,6 +22,7 @@
 #include "dispatch.h"
 #include "http.h"
 #include "log.h"
+#include "scheduler.h"
 #include "store.h"
 #include "timefmt.h"
 #include "tz.h"
@@ -50,6 +51,7 @@ static void usage(FILE *f)
 	           "                                         prints the platform admin token once\n"
 	           "  serve  --data DIR [--listen HOST:PORT] [--public-url URL] [--test-clock]\n"
 	           "                                         run the HTTP API and delivery workers\n"
+	           "  tick   --data DIR [--at RFC3339]      run one scheduler tick; prints what it did\n"
 	           "  outbox --data DIR [list [--status S] | retry ID]\n"
 	           "                                         list deliveries, retry a dead one\n\n"
 	           "'ordinatus COMMAND --help' tells more.\n");
@@ -202,7 +204,6 @@ static int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "ordinatus: %s\n", err.message);
 		return 1;
 	}
-	store_close(st);
 	if(!public_url) {
 		snprintf(url, sizeof(url), "http://%s", listen);
 		public_url = url;
@@ -212,6 +213,9 @@ static int cmd_serve(int argc, char **argv)
 			url[strlen(url) - 1] = '\0';
 		public_url = url;
 	}
+	/* `ordinatus tick` renders links with the URL the daemon serves */
+	store_meta_put(st, "public_url", public_url);
+	store_close(st);
 	hc.listen = listen;
 	hc.public_url = public_url;
 	hc.db_path = p.db;
@@ -230,6 +234,8 @@ static int cmd_serve(int argc, char **argv)
 		          json_pack("{s:s}", "message", "the clock can be set over HTTP: tests only"));
 	if(dispatch_start(&dc, &err))
 		goto out;
+	if(!test_clock && sched_start(p.db, public_url, &err))
+		goto stop;
 	if(http_start(&hc, &err))
 		goto stop;
 	log_event("info", "serving",
@@ -241,6 +247,7 @@ static int cmd_serve(int argc, char **argv)
 	http_stop();
 	status = 0;
 stop:
+	sched_stop();
 	dispatch_stop();
 out:
 	if(status)
@@ -248,6 +255,74 @@ out:
 	else
 		log_event("info", "stopped", NULL);
 	OPENSSL_cleanse(key, sizeof(key));
+	return status;
+}
+
+/* cmd_tick - ordinatus tick --data DIR [--at RFC3339] */
+static int cmd_tick(int argc, char **argv)
+{
+	static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
+	                                     {"at", required_argument, NULL, 'a'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
+	struct store *st = NULL;
+	struct gw_err err = {0};
+	struct lc_env env = {0};
+	struct paths p;
+	const char *data = NULL, *at = NULL;
+	json_t *url = NULL, *res = NULL;
+	time_t now;
+	char *text;
+	int c, status = 1;
+	gw_rc rc;
+
+	while((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if(c == 'd') {
+			data = optarg;
+		} else if(c == 'a') {
+			at = optarg;
+		} else {
+			fprintf(c == 'h' ? stdout : stderr,
+			        "usage: ordinatus tick --data DIR [--at RFC3339]\n\n"
+			        "Runs one scheduler tick now (or at the given instant) against the database\n"
+			        "(a serving daemon may run at the same time: nothing is ever doubled) and\n"
+			        "prints what it enqueued or changed as JSON.\n");
+			return c == 'h' ? 0 : 2;
+		}
+	}
+	if(set_paths(&p, data))
+		return 2;
+	now = clock_now();
+	if(at && timefmt_parse(at, &now)) {
+		fprintf(stderr, "ordinatus: --at must be an RFC 3339 time\n");
+		return 2;
+	}
+	if(access(p.db, F_OK) != 0) {
+		fprintf(stderr, "ordinatus: %s is not initialised\n", p.data);
+		return 2;
+	}
+	tz_init();
+	log_quiet(1);
+	if(store_open(p.db, false, &st, &err)) {
+		fprintf(stderr, "ordinatus: %s\n", err.message);
+		return 1;
+	}
+	env.public_url = store_meta_get(st, "public_url", &url) ? "http://127.0.0.1:8080"
+	                                                       : json_string_value(url);
+	rc = sched_tick(st, &env, now, &res, &err);
+	if(rc) {
+		fprintf(stderr, "ordinatus: tick failed: %s %s\n", gw_rc_name(rc), err.message);
+		goto out;
+	}
+	text = json_dumps(res, JSON_COMPACT);
+	if(text)
+		printf("%s\n", text);
+	free(text);
+	status = 0;
+out:
+	json_decref(res);
+	json_decref(url);
+	store_close(st);
 	return status;
 }
 
@@ -345,6 +420,8 @@ int main(int argc, char **argv)
 		return cmd_init(argc - 1, argv + 1);
 	if(strcmp(argv[1], "serve") == 0)
 		return cmd_serve(argc - 1, argv + 1);
+	if(strcmp(argv[1], "tick") == 0)
+		return cmd_tick(argc - 1, argv + 1);
 	if(strcmp(argv[1], "outbox") == 0)
 		return cmd_outbox(argc - 1, argv + 1);
 	fprintf(stderr, "ordinatus: unknown command '%s'\n\n", argv[1]);

@@ -21,7 +21,7 @@
 
 struct store; /* opaque */
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* roles, stored as a bit set */
 enum {
@@ -328,5 +328,23 @@ gw_rc store_survey_answer(struct store *st, const char *token_hash, int rating,
  * customer_no_shows, trainer_no_shows} for bookings starting in [from, to). */
 gw_rc store_report_payouts(struct store *st, int64_t org, time_t from, time_t to,
                            json_t **out);
+
+/* ---- the scheduler's queries (store_sched.c): each one index range ---- */
+/* store_sched_orgs - [{id, settings}] of every organisation (stored settings only). */
+gw_rc store_sched_orgs(struct store *st, json_t **out);
+/* store_sched_starting - [[booking id, start, confirmed_at, sequence], ...] of org's confirmed bookings
+ * with start_at in (lo, hi]. */
+gw_rc store_sched_starting(struct store *st, int64_t org, time_t lo, time_t hi, json_t **out);
+/* store_sched_ended - [[booking id, end], ...] of org's confirmed bookings with end_at <= hi,
+ * oldest first, at most limit. */
+gw_rc store_sched_ended(struct store *st, int64_t org, time_t hi, int limit, json_t **out);
+/* store_sched_expired_holds - [[booking id, org id], ...] of pending_payment bookings whose
+ * hold expired at or before now, at most limit. */
+gw_rc store_sched_expired_holds(struct store *st, time_t now, int limit, json_t **out);
+/* store_sched_explain - the EXPLAIN QUERY PLAN lines of every scheduler query (tests). */
+gw_rc store_sched_explain(struct store *st, json_t **out);
+/* store_meta_get / store_meta_put - small settings of the installation (e.g. "public_url"). */
+gw_rc store_meta_get(struct store *st, const char *key, json_t **out);
+gw_rc store_meta_put(struct store *st, const char *key, const char *value);
 
 #endif

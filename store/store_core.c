@@ -192,7 +192,17 @@ static const char *const m2[] = {
     NULL,
 };
 
-static const char *const *const migrations[] = {m1, m2};
+static const char *const m3[] = {
+    /* 3: the scheduler's index ranges: every query a tick makes is a range of one of these
+     * (per organisation, by status, by start or end), never a scan of all bookings */
+    "CREATE INDEX bookings_org_status_start ON bookings(org_id, status, start_at);",
+    "CREATE INDEX bookings_org_status_end ON bookings(org_id, status, end_at);",
+    "CREATE INDEX bookings_status_hold ON bookings(status, hold_expires_at);",
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    NULL,
+};
+
+static const char *const *const migrations[] = {m1, m2, m3};
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count the migrations");
 

@@ -191,7 +191,16 @@ gw_rc jv_skills(const json_t *obj, const char *field, bool required, size_t max,
 		}
 		s = json_string_value(item);
 		len = strlen(s);
-		if(len < 1 || len > 64 || len != json_string_length(item)) {
+		if(len != json_string_length(item))
+			len = 0; /* an embedded NUL: refused below */
+		/* " yoga" from a form is "yoga": trim the spaces around a name */
+		while(len > 0 && *s == ' ') {
+			s++;
+			len--;
+		}
+		while(len > 0 && s[len - 1] == ' ')
+			len--;
+		if(len < 1 || len > 64) {
 			rc = gw_err_set(err, GW_EINVAL, field, "each of %s must be 1 to 64 characters",
 			                field);
 			goto out;

@@ -82,7 +82,7 @@ static gw_rc check_answers(json_t *answers, struct gw_err *err)
 	if(json_object_size(answers) > 50)
 		return gw_err_set(err, GW_EINVAL, "answers", "answers takes at most 50 entries");
 	json_object_foreach(answers, key, v) {
-		if(strlen(key) > 100 || !jv_check_text(key, 0))
+		if(strlen(key) < 1 || strlen(key) > 100 || !jv_check_text(key, 0))
 			return gw_err_set(err, GW_EINVAL, "answers", "answer names are 1 to 100 characters");
 		if(json_is_string(v)) {
 			if(json_string_length(v) > 4000 || !jv_check_text(json_string_value(v), JV_MULTILINE))

@@ -456,7 +456,8 @@ gw_rc store_booking_busy(struct store *st, int64_t trainer, time_t from, time_t 
 {
 	sqlite3_stmt *s = store_stmt(
 	    st, "SELECT start_at, end_at FROM bookings WHERE trainer_id = ?1"
-	        " AND status IN ('pending_payment', 'confirmed') AND start_at < ?3 AND end_at > ?2"
+	        " AND status IN ('pending_payment', 'confirmed') AND start_at < ?3"
+	        " AND start_at > ?2 - 86400 AND end_at > ?2"
 	        " ORDER BY start_at");
 	json_t *list = json_array();
 	int r;

@@ -177,17 +177,22 @@ static const char *const m2[] = {
     " comment TEXT,"
     " answered_at INTEGER,"
     " created_at INTEGER NOT NULL);",
+    /* a booking lasts at most a day (lengths are at most 720 minutes), so only bookings that
+     * start within a day before the new one can overlap it: a bounded index range however
+     * long the trainer's history is */
     "CREATE TRIGGER bookings_no_overlap_insert BEFORE INSERT ON bookings"
     " WHEN NEW.status IN ('pending_payment', 'confirmed') AND EXISTS (SELECT 1 FROM bookings b"
     "  WHERE b.trainer_id = NEW.trainer_id AND b.status IN ('pending_payment', 'confirmed')"
-    "  AND b.start_at < NEW.end_at AND b.end_at > NEW.start_at)"
+    "  AND b.start_at < NEW.end_at AND b.start_at > NEW.start_at - 86400"
+    "  AND b.end_at > NEW.start_at)"
     " BEGIN SELECT RAISE(ABORT, 'slot_taken'); END;",
     "CREATE TRIGGER bookings_no_overlap_update BEFORE UPDATE OF start_at, end_at, status"
     " ON bookings"
     " WHEN NEW.status IN ('pending_payment', 'confirmed') AND EXISTS (SELECT 1 FROM bookings b"
     "  WHERE b.trainer_id = NEW.trainer_id AND b.id != NEW.id"
     "  AND b.status IN ('pending_payment', 'confirmed')"
-    "  AND b.start_at < NEW.end_at AND b.end_at > NEW.start_at)"
+    "  AND b.start_at < NEW.end_at AND b.start_at > NEW.start_at - 86400"
+    "  AND b.end_at > NEW.start_at)"
     " BEGIN SELECT RAISE(ABORT, 'slot_taken'); END;",
     NULL,
 };

@@ -143,6 +143,12 @@ try:
     c.eq(ac.get(a1)["status"], "cancelled", "auto-closed with auto_close_action cancel")
     res = tick("2026-12-02T12:00:00Z")
     c.eq(res["close_reminders"], 1, "close reminder at end + 60 min")
+    # let it go out before the clock passes its deadline (the auto-close time)
+    cr = gw.wait_mail(len(gw.maildir()) + 1)
+    deadline = time.time() + 10
+    while time.time() < deadline and not [m for m in gw.maildir()
+                                          if str(m["X-Ordinatus-Kind"]) == "close_reminder"]:
+        time.sleep(0.05)
     c.eq(tick("2026-12-02T12:30:00Z")["close_reminders"], 0, "close reminder once")
     gw.ok("POST", rac.base + "/bookings/%d/no-show" % r2, {"customer": True}, rac.admin)
     res = tick("2026-12-02T14:00:00Z")

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "crypto.h"
 #include "dispatch.h"
 #include "jsonv.h"
 #include "tpl.h"
@@ -39,10 +40,48 @@ gw_rc lc_request_guard(enum lc_action action, const char *status, const struct l
 	return GW_ESTATE;
 }
 
+/* lc_tpl_env - the template environment of org: its name and zone, the public URL, the
+ * clock, and this installation's id (made once, kept in the store's meta table) so that
+ * Message-IDs differ between installations. *hold keeps the strings alive: caller decrefs. */
+gw_rc lc_tpl_env(struct store *st, const struct lc_env *env, int64_t org, json_t **hold,
+                 struct tpl_env *t)
+{
+	json_t *orgj = NULL, *install = NULL;
+	char fresh[CRYPTO_TOKEN_LEN];
+	gw_rc rc;
+
+	*hold = NULL;
+	memset(t, 0, sizeof(*t));
+	if((rc = store_org_get(st, org, &orgj)))
+		return rc;
+	rc = store_meta_get(st, "install_id", &install);
+	if(rc == GW_ENOTFOUND) {
+		/* a database made before install ids: make one now (inside the caller's write) */
+		if((rc = crypto_token("", fresh, sizeof(fresh))) ||
+		   (rc = store_meta_put(st, "install_id", fresh)))
+			goto fail;
+		install = json_string(fresh);
+	}
+	if(rc || !install)
+		goto fail;
+	json_object_set_new(orgj, "_install_id", install);
+	t->org_id = org;
+	t->org_name = json_string_value(json_object_get(orgj, "name"));
+	t->org_timezone = json_string_value(json_object_get(orgj, "timezone"));
+	t->install_id = json_string_value(install);
+	t->public_url = env->public_url;
+	t->now = clock_now();
+	*hold = orgj;
+	return GW_OK;
+fail:
+	json_decref(orgj);
+	return rc ? rc : GW_ENOMEM;
+}
+
 /* lc_enqueue_email - one email row */
 gw_rc lc_enqueue_email(struct store *st, int64_t org, const char *kind, const char *dedupe_key,
-                       int64_t request, int64_t booking, json_t *payload, time_t deadline,
-                       bool *inserted, struct gw_err *err)
+                       int64_t request, int64_t booking, json_t *payload, time_t not_before,
+                       time_t deadline, bool *inserted, struct gw_err *err)
 {
 	struct store_effect e = {0};
 	char *text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
@@ -59,6 +98,7 @@ gw_rc lc_enqueue_email(struct store *st, int64_t org, const char *kind, const ch
 	e.request_id = request;
 	e.booking_id = booking;
 	e.payload = text;
+	e.not_before = not_before;
 	e.deadline = deadline;
 	rc = store_outbox_enqueue(st, &e, clock_now(), &ins, NULL);
 	if(rc)
@@ -182,11 +222,10 @@ gw_rc lc_intake(struct store *st, const struct lc_env *env, int64_t org, json_t 
 	rc = store_request_get(st, org, id, &request);
 	if(rc)
 		goto out;
-	tenv.org_id = org;
-	tenv.org_name = json_string_value(json_object_get(orgj, "name"));
-	tenv.org_timezone = json_string_value(json_object_get(orgj, "timezone"));
-	tenv.public_url = env->public_url;
-	tenv.now = clock_now();
+	json_decref(orgj);
+	orgj = NULL;
+	if((rc = lc_tpl_env(st, env, org, &orgj, &tenv)))
+		goto out;
 	json_array_foreach(trainers, i, trainer) {
 		char key[96];
 		json_t *payload = NULL;
@@ -196,7 +235,7 @@ gw_rc lc_intake(struct store *st, const struct lc_env *env, int64_t org, json_t 
 		rc = tpl_new_request(&tenv, key, request, trainer, &payload);
 		if(rc)
 			goto out;
-		rc = lc_enqueue_email(st, org, "new_request", key, id, 0, payload, 0, NULL, err);
+		rc = lc_enqueue_email(st, org, "new_request", key, id, 0, payload, 0, 0, NULL, err);
 		if(rc)
 			goto out;
 	}
@@ -249,6 +288,7 @@ gw_rc lc_claim(struct store *st, int64_t org, int64_t request, const struct lc_a
 	if(!rc)
 		rc = store_request_claim(st, org, request, actor->user_id, clock_now());
 	if(rc == GW_ECLAIMED) {
+		/* the contract's words for every losing claim, the claimer's own repeat included */
 		gw_err_set(err, rc, "", "This request has already been claimed by another trainer.");
 		goto fail;
 	}

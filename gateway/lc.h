@@ -15,6 +15,8 @@
 #include "gw.h"
 #include "store.h"
 
+struct tpl_env;
+
 /* Who is acting: from the bearer token. */
 struct lc_actor {
 	int64_t user_id;
@@ -56,11 +58,15 @@ gw_rc lc_request_patch(struct store *st, int64_t org, int64_t request,
                        const struct lc_actor *actor, json_t *body, json_t **out,
                        struct gw_err *err);
 
+/* lc_tpl_env - the email template environment of org (see lc.c); *hold: caller decrefs. */
+gw_rc lc_tpl_env(struct store *st, const struct lc_env *env, int64_t org, json_t **hold,
+                 struct tpl_env *t);
+
 /* lc_enqueue_email - enqueue an email payload (new reference taken) as an outbox row inside
- * the caller's transaction; *inserted (may be NULL) is false when the dedupe key existed. */
+ * the caller's transaction, not sent before not_before (0: now); *inserted (may be NULL) is false when the dedupe key existed. */
 gw_rc lc_enqueue_email(struct store *st, int64_t org, const char *kind, const char *dedupe_key,
-                       int64_t request, int64_t booking, json_t *payload, time_t deadline,
-                       bool *inserted, struct gw_err *err);
+                       int64_t request, int64_t booking, json_t *payload, time_t not_before,
+                       time_t deadline, bool *inserted, struct gw_err *err);
 
 /* ---- bookings (lc_booking.c) ---- */
 
@@ -131,7 +137,8 @@ gw_rc lc_booking_system(struct store *st, const struct lc_env *env, int64_t org,
  * the fields of extra, borrowed) and enqueue it inside the caller's transaction. */
 gw_rc lc_booking_notify(struct store *st, const struct lc_env *env, int64_t org,
                         int64_t booking, const char *kind, const char *dedupe_key,
-                        json_t *extra, time_t deadline, bool *inserted, struct gw_err *err);
+                        json_t *extra, time_t not_before, time_t deadline, bool *inserted,
+                        struct gw_err *err);
 
 /* lc_checkin - the kiosk: bookings of a customer inside the check-in window; with confirm
  * (or without require_confirmation) and auto_log, each is logged completed. */

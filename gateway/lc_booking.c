@@ -117,21 +117,11 @@ gw_rc lc_org_settings(struct store *st, int64_t org, json_t **out)
 	return *out ? GW_OK : GW_ENOMEM;
 }
 
-/* tenv_for - the template environment of org (orgj borrowed for its strings' lifetime) */
+/* tenv_for - the template environment of org; *orgj holds its strings (caller decrefs) */
 static gw_rc tenv_for(struct store *st, const struct lc_env *env, int64_t org, json_t **orgj,
                       struct tpl_env *t)
 {
-	gw_rc rc = store_org_get(st, org, orgj);
-
-	if(rc)
-		return rc;
-	memset(t, 0, sizeof(*t));
-	t->org_id = org;
-	t->org_name = json_string_value(json_object_get(*orgj, "name"));
-	t->org_timezone = json_string_value(json_object_get(*orgj, "timezone"));
-	t->public_url = env->public_url;
-	t->now = clock_now();
-	return GW_OK;
+	return lc_tpl_env(st, env, org, orgj, t);
 }
 
 /* lc_link_send - send or resend the scheduling link */
@@ -192,7 +182,7 @@ gw_rc lc_link_send(struct store *st, const struct lc_env *env, int64_t org, int6
 	snprintf(key, sizeof(key), "scheduling_link:%lld:%d", (long long)request, version);
 	if((rc = tpl_scheduling_link(&tenv, key, req, url, expires, &payload)))
 		goto fail;
-	rc = lc_enqueue_email(st, org, "scheduling_link", key, request, 0, payload, expires, NULL,
+	rc = lc_enqueue_email(st, org, "scheduling_link", key, request, 0, payload, 0, expires, NULL,
 	                      err);
 	payload = NULL;
 	if(rc)
@@ -598,7 +588,8 @@ static gw_rc build_ics(const json_t *b, const char *method, char **ics, struct g
 /* email_effect - render one booking email from ctx and enqueue it */
 static gw_rc email_effect(struct store *st, const struct tpl_env *tenv, const char *kind,
                           const char *key, json_t *ctx, int64_t request, int64_t booking,
-                          time_t deadline, bool *inserted, struct gw_err *err)
+                          time_t not_before, time_t deadline, bool *inserted,
+                          struct gw_err *err)
 {
 	json_t *payload = NULL;
 	gw_rc rc = tpl_booking(tenv, kind, key, ctx, &payload);
@@ -607,8 +598,8 @@ static gw_rc email_effect(struct store *st, const struct tpl_env *tenv, const ch
 		gw_err_cause(err, "template %s: %s", kind, gw_rc_name(rc));
 		return rc;
 	}
-	return lc_enqueue_email(st, tenv->org_id, kind, key, request, booking, payload, deadline,
-	                        inserted, err);
+	return lc_enqueue_email(st, tenv->org_id, kind, key, request, booking, payload, not_before,
+	                        deadline, inserted, err);
 }
 
 /* calendar_effect - the trainer's calendar event create/update/delete row */
@@ -712,7 +703,7 @@ static gw_rc confirm_effects(struct store *st, const struct tpl_env *tenv, const
 	json_object_set_new(ctx, "ics", json_string(ics));
 	json_object_set_new(ctx, "ics_method", json_string("REQUEST"));
 	snprintf(key, sizeof(key), "confirmation:%lld:%lld", id, seq);
-	if((rc = email_effect(st, tenv, "confirmation", key, ctx, req, id, 0, NULL, err)))
+	if((rc = email_effect(st, tenv, "confirmation", key, ctx, req, id, 0, 0, NULL, err)))
 		goto out;
 	if(json_is_true(json_object_get(json_object_get(b, "trainer"), "notify_on_confirm"))) {
 		/* the trainer is the invite's ORGANIZER: a REQUEST sent to its organizer confuses
@@ -720,7 +711,7 @@ static gw_rc confirm_effects(struct store *st, const struct tpl_env *tenv, const
 		json_object_del(ctx, "ics");
 		json_object_del(ctx, "ics_method");
 		snprintf(key, sizeof(key), "trainer_confirmation:%lld:%lld", id, seq);
-		if((rc = email_effect(st, tenv, "trainer_confirmation", key, ctx, req, id, 0, NULL, err)))
+		if((rc = email_effect(st, tenv, "trainer_confirmation", key, ctx, req, id, 0, 0, NULL, err)))
 			goto out;
 	}
 	if((rc = calendar_effect(st, b, first ? "create" : "update", err)))
@@ -758,7 +749,7 @@ static gw_rc survey_effect(struct store *st, const struct tpl_env *tenv, const j
 	json_object_set_new(ctx, "survey_url", json_string(url));
 	snprintf(key, sizeof(key), "survey:%lld", id);
 	rc = email_effect(st, tenv, "survey", key, ctx,
-	                  json_integer_value(json_object_get(b, "request_id")), id, 0, NULL, err);
+	                  json_integer_value(json_object_get(b, "request_id")), id, 0, 0, NULL, err);
 	json_decref(ctx);
 	return rc;
 }
@@ -875,7 +866,7 @@ static gw_rc act_in_tx(struct store *st, const struct tpl_env *tenv, const json_
 		if(p->customer) {
 			json_object_set(ctx, "no_show_policy", json_object_get(settings, "no_show_policy"));
 			snprintf(key, sizeof(key), "no_show:%lld", (long long)id);
-			rc = email_effect(st, tenv, "no_show", key, ctx, req, id, 0, NULL, err);
+			rc = email_effect(st, tenv, "no_show", key, ctx, req, id, 0, 0, NULL, err);
 		}
 		break;
 	case ACT_CANCEL: {
@@ -895,7 +886,7 @@ static gw_rc act_in_tx(struct store *st, const struct tpl_env *tenv, const json_
 				break;
 		}
 		snprintf(key, sizeof(key), "cancellation:%lld", (long long)id);
-		rc = email_effect(st, tenv, "cancellation", key, ctx, req, id, 0, NULL, err);
+		rc = email_effect(st, tenv, "cancellation", key, ctx, req, id, 0, 0, NULL, err);
 		break;
 	}
 	case ACT_RESCHEDULE:
@@ -1071,7 +1062,8 @@ out:
 /* lc_booking_notify - one booking email from the booking's context plus extra */
 gw_rc lc_booking_notify(struct store *st, const struct lc_env *env, int64_t org,
                         int64_t booking, const char *kind, const char *dedupe_key,
-                        json_t *extra, time_t deadline, bool *inserted, struct gw_err *err)
+                        json_t *extra, time_t not_before, time_t deadline, bool *inserted,
+                        struct gw_err *err)
 {
 	struct tpl_env tenv;
 	json_t *b = NULL, *orgj = NULL, *ctx = NULL;
@@ -1090,8 +1082,8 @@ gw_rc lc_booking_notify(struct store *st, const struct lc_env *env, int64_t org,
 	if(extra)
 		json_object_update(ctx, extra);
 	rc = email_effect(st, &tenv, kind, dedupe_key, ctx,
-	                  json_integer_value(json_object_get(b, "request_id")), booking, deadline,
-	                  inserted, err);
+	                  json_integer_value(json_object_get(b, "request_id")), booking, not_before,
+	                  deadline, inserted, err);
 out:
 	json_decref(ctx);
 	json_decref(b);

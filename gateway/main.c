@@ -124,6 +124,11 @@ static int cmd_init(int argc, char **argv)
 		fprintf(stderr, "ordinatus: cannot create the platform admin: %s\n", store_errmsg(st));
 		goto out;
 	}
+	/* an id of this installation, so Message-IDs never repeat between installations */
+	if(crypto_token("", hash, sizeof(hash)) || store_meta_put(st, "install_id", hash)) {
+		fprintf(stderr, "ordinatus: cannot record the installation id\n");
+		goto out;
+	}
 	printf("{\"platform_admin_token\": \"%s\"}\n", token);
 	OPENSSL_cleanse(token, sizeof(token));
 	status = 0;

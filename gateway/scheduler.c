@@ -68,8 +68,10 @@ static gw_rc tick_reminders(struct store *st, const struct lc_env *env, int64_t 
 			snprintf(key, sizeof(key), "reminder:%lld:%d:%lld", (long long)id, off, seq);
 			extra = json_pack("{s:I, s:I}", "hours_before", json_integer_value(h), "sequence",
 			                  (json_int_t)seq);
-			/* a reminder is worthless once the session has started: that is its deadline */
-			rc = lc_booking_notify(st, env, org, id, "reminder", key, extra, start, &ins, err);
+			/* due at its point (a tick may find it up to one tick early), worthless once the
+			 * session has started: that is its deadline */
+			rc = lc_booking_notify(st, env, org, id, "reminder", key, extra,
+			                       start - (time_t)off * 60, start, &ins, err);
 			json_decref(extra);
 			if(rc)
 				break;
@@ -135,7 +137,7 @@ static gw_rc tick_completion(struct store *st, const struct lc_env *env, int64_t
 		snprintf(key, sizeof(key), "close_reminder:%lld", (long long)id);
 		snprintf(url, sizeof(url), "%s/bookings/%lld", env->public_url, (long long)id);
 		extra = json_pack("{s:s}", "complete_url", url);
-		rc = lc_booking_notify(st, env, org, id, "close_reminder", key, extra,
+		rc = lc_booking_notify(st, env, org, id, "close_reminder", key, extra, 0,
 		                       end + after * 60, &ins, err);
 		json_decref(extra);
 		if(rc)

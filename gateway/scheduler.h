@@ -6,8 +6,9 @@
  *
  * Windows: a reminder of offset H hours for a booking starting at S is due at the tick "now"
  * when its point P = S - H h lies within one tick of now (now - tick < P <= now + tick), the
- * booking was confirmed at or before P, and the session has not started. So a reminder goes at
- * most one tick early or late, a booking confirmed after P never gets it (no retroactive
+ * booking was confirmed at or before P, and the session has not started. It is enqueued to go
+ * out at P (not before) with the start as its deadline. So a reminder goes at P or at most one
+ * tick late, a booking confirmed after P never gets it (no retroactive
  * reminders), and a daemon that was down for longer than a tick misses the windows that passed
  * meanwhile (documented: no retroactive sends). Auto-close and hold release have no window:
  * they catch up on the first tick after a downtime.

@@ -92,16 +92,20 @@ void tpl_buf_free(struct tpl_buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* tpl_message_id - fixed Message-ID for (org, dedupe key) */
-void tpl_message_id(int64_t org, const char *dedupe_key, char *buf, size_t n)
+/* tpl_message_id - fixed Message-ID for (installation, org, dedupe key) */
+void tpl_message_id(const struct tpl_env *env, const char *dedupe_key, char *buf, size_t n)
 {
-	char seed[600], hex[CRYPTO_HASH_HEX];
+	char seed[700], hex[CRYPTO_HASH_HEX];
+	const char *from = env->from_address ? env->from_address : TPL_DEFAULT_FROM;
+	const char *domain = strrchr(from, '@');
 	const char *kind_end = strchr(dedupe_key, ':');
 	int klen = kind_end ? (int)(kind_end - dedupe_key) : (int)strlen(dedupe_key);
 
-	snprintf(seed, sizeof(seed), "%lld|%s", (long long)org, dedupe_key);
+	snprintf(seed, sizeof(seed), "%s|%lld|%s", env->install_id ? env->install_id : "",
+	         (long long)env->org_id, dedupe_key);
 	crypto_sha256_hex(seed, strlen(seed), hex);
-	snprintf(buf, n, "<%.32s.%.*s@ordinatus>", hex, klen > 32 ? 32 : klen, dedupe_key);
+	snprintf(buf, n, "<%.32s.%.*s@%.64s>", hex, klen > 32 ? 32 : klen, dedupe_key,
+	         domain ? domain + 1 : "ordinatus.localhost");
 }
 
 /* tpl_email - generic payload */
@@ -111,7 +115,7 @@ gw_rc tpl_email(const struct tpl_env *env, const char *kind, const char *dedupe_
 {
 	char mid[128], date[TIMEFMT_LEN];
 
-	tpl_message_id(env->org_id, dedupe_key, mid, sizeof(mid));
+	tpl_message_id(env, dedupe_key, mid, sizeof(mid));
 	timefmt_rfc3339(env->now, date);
 	*out = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s}, s:s, s:s, s:s}", "kind", kind,
 	                 "message_id", mid, "date", date, "from", "address",

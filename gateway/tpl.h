@@ -21,13 +21,16 @@ struct tpl_env {
 	const char *org_name;
 	const char *org_timezone;
 	const char *from_address; /* NULL: TPL_DEFAULT_FROM */
+	const char *install_id;   /* this installation's random id (Message-ID uniqueness) */
 	const char *public_url;   /* no trailing slash */
 	time_t now;
 };
 
-/* tpl_message_id - the fixed Message-ID of one delivery: derived from (org, dedupe key), so a
- * retry, a crash and a re-lease all send the same one. buf: at least 128 bytes. */
-void tpl_message_id(int64_t org, const char *dedupe_key, char *buf, size_t n);
+/* tpl_message_id - the fixed Message-ID of one delivery (RFC 5322 3.6.4), derived from
+ * (installation, org, dedupe key): a retry, a crash and a re-lease all send the same one, and
+ * two installations never make the same one. The right side is the sender's domain.
+ * buf: at least 128 bytes. */
+void tpl_message_id(const struct tpl_env *env, const char *dedupe_key, char *buf, size_t n);
 
 /* tpl_new_request - "New request available" to one trainer. request: as store_request_get
  * shows it; trainer: {id, email, name, timezone}. *out new reference. */

@@ -16,7 +16,7 @@ gw_rc store_request_create(struct store *st, int64_t org, const struct store_req
 	sqlite3_stmt *s = store_stmt(
 	    st, "INSERT INTO requests(org_id, customer_name, customer_email, customer_phone,"
 	        " session_type_id, skills, answers, status, created_at, updated_at)"
-	        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'new', ?8, ?8)");
+	        " VALUES(?1, ?2, lower(?3), ?4, ?5, ?6, ?7, 'new', ?8, ?8)");
 	int x;
 
 	if(!s)

@@ -99,6 +99,7 @@ try:
     l1 = gw.ok("POST", O + "/requests/%d/scheduling-link" % req["id"], token=T1)
     c.eq(l1["status"], "scheduling", "request is scheduling")
     c.eq(l1["link_expires_at"], "2026-12-03T08:00:00Z", "link expires after 72 h")
+    wait_kind("scheduling_link", 1, "cleo@example.test")  # sent before it is replaced
     l2 = gw.ok("POST", O + "/requests/%d/scheduling-link" % req["id"], token=T1)
     links = wait_kind("scheduling_link", 2, "cleo@example.test")
     c.eq(len(links), 2, "two scheduling link emails (send and resend)")

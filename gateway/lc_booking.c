@@ -124,6 +124,37 @@ static gw_rc tenv_for(struct store *st, const struct lc_env *env, int64_t org, j
 	return lc_tpl_env(st, env, org, orgj, t);
 }
 
+/* only_session_type - the id of the organisation's only session type that fits skills (every
+ * skill of the type is among them), or 0 when none or several do */
+static gw_rc only_session_type(struct store *st, int64_t org, const json_t *skills,
+                               int64_t *pick)
+{
+	json_t *types = NULL, *t, *k, *have;
+	size_t i, j, m;
+	int fits = 0;
+	gw_rc rc;
+
+	*pick = 0;
+	if((rc = store_session_type_list(st, org, &types)))
+		return rc;
+	json_array_foreach(types, i, t) {
+		bool all = true;
+		json_array_foreach(json_object_get(t, "skills"), j, k) {
+			bool found = false;
+			json_array_foreach(skills, m, have) found |= json_equal(k, have);
+			all &= found;
+		}
+		if(all) {
+			fits++;
+			*pick = json_integer_value(json_object_get(t, "id"));
+		}
+	}
+	if(fits != 1)
+		*pick = 0;
+	json_decref(types);
+	return GW_OK;
+}
+
 /* lc_link_send - send or resend the scheduling link */
 gw_rc lc_link_send(struct store *st, const struct lc_env *env, int64_t org, int64_t request,
                    const struct lc_actor *actor, json_t **out, struct gw_err *err)
@@ -156,9 +187,18 @@ gw_rc lc_link_send(struct store *st, const struct lc_env *env, int64_t org, int6
 		goto fail;
 	}
 	if(!json_is_object(json_object_get(req, "session_type"))) {
-		rc = gw_err_set(err, GW_ESTATE, "session_type_id",
-		                "choose the request's session type before sending the link");
-		goto fail;
+		/* the one session type that fits is the obvious choice; with several, the trainer
+		 * picks (PATCH the request) */
+		int64_t pick = 0;
+		if((rc = only_session_type(st, org, json_object_get(req, "skills"), &pick)))
+			goto fail;
+		if(!pick) {
+			rc = gw_err_set(err, GW_ESTATE, "session_type_id",
+			                "choose the request's session type before sending the link");
+			goto fail;
+		}
+		if((rc = store_request_set_session_type(st, org, request, actor->user_id, pick, now)))
+			goto fail;
 	}
 	if((rc = lc_org_settings(st, org, &settings)))
 		goto fail;

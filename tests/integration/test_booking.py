@@ -90,9 +90,13 @@ try:
     c.eq(gw.call("POST", O + "/requests/%d/scheduling-link" % req["id"], token=T1).status, 403,
          "no link before the claim")
     gw.ok("POST", O + "/requests/%d/claim" % req["id"], token=T1)
+    # with two session types that fit, the trainer must choose one first
+    gw.ok("POST", O + "/session-types", {"name": "Group yoga", "skills": ["yoga"],
+                                         "lengths": [60], "price_cents": 1500,
+                                         "currency": "EUR"}, A)
     r = gw.call("POST", O + "/requests/%d/scheduling-link" % req["id"], token=T1)
     c.eq((r.status, r.json and r.json.get("error")), (409, "invalid_state"),
-         "no link without a session type")
+         "no link without a session type when several fit")
     gw.ok("PATCH", O + "/requests/%d" % req["id"], {"session_type_id": st["id"]}, T1)
     c.eq(gw.call("POST", O + "/requests/%d/scheduling-link" % req["id"], token=T2).status, 403,
          "only the claimer sends the link")

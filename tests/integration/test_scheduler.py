@@ -40,7 +40,7 @@ class Org:
             gw.ok("PATCH", self.base + "/settings", settings, self.admin)
         self.n = 0
 
-    def booking(self, start, pay=True, confirm=True):
+    def booking(self, start, pay=True, confirm=True, pick_type=True):
         self.n += 1
         email = "cust%d@%s" % (self.n, self.base.replace("/", "_"))
         email = "cust%d.%d@example.test" % (self.org["id"], self.n)
@@ -48,8 +48,9 @@ class Org:
                                                       "skills": ["run"]})
         T = self.trainer["token"]
         gw.ok("POST", self.base + "/requests/%d/claim" % req["id"], token=T)
-        gw.ok("PATCH", self.base + "/requests/%d" % req["id"], {"session_type_id": self.st["id"]},
-              T)
+        if pick_type:
+            gw.ok("PATCH", self.base + "/requests/%d" % req["id"],
+                  {"session_type_id": self.st["id"]}, T)
         gw.ok("POST", self.base + "/requests/%d/scheduling-link" % req["id"], token=T)
         tok = None
         for _ in range(200):
@@ -169,7 +170,9 @@ try:
     # ---- an unpaid hold is released when its link expires ----
     clock("2026-12-03T09:00:00Z")
     h = Org("hold")
-    hb = h.booking("2026-12-09T10:00:00Z", pay=False, confirm=False)
+    # the organisation's only session type is taken when the trainer chose none
+    hb = h.booking("2026-12-09T10:00:00Z", pay=False, confirm=False, pick_type=False)
+    c.eq(h.get(hb)["length_minutes"], 60, "the only session type was used for the link")
     c.eq(tick("2026-12-06T08:59:00Z")["holds_released"], 0, "hold kept until the link expires")
     c.eq(tick("2026-12-06T09:00:00Z")["holds_released"], 1, "hold released at expiry")
     c.eq(h.get(hb)["status"], "cancelled", "released hold is cancelled")

@@ -18,7 +18,10 @@ WARN := -std=c11 -Wall -Wextra -Wpedantic -Wformat=2 -Wshadow -Wpointer-arith -W
 ifeq ($(WERROR),1)
 WARN += -Werror
 endif
-ifeq ($(SAN),1)
+ifeq ($(FUZZ),1)
+OPT := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer -g -O1
+else ifeq ($(SAN),1)
 OPT := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1
 else
 OPT := -O2 -g
@@ -36,8 +39,10 @@ LIB_SRCS := $(filter-out gateway/main.c,$(LIB_SRCS))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
+REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 
-.PHONY: all deps run check check-build unit integration check-asan bench clean
+.PHONY: all deps run check check-build unit integration check-asan bench fuzz fuzz-replay clean
 
 all: $(BUILD)/ordinatus
 
@@ -59,6 +64,15 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libordinatus.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libordinatus.a $(LDFLAGS) $(LDLIBS)
 
+$(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c $(BUILD)/libordinatus.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< fuzz/replay.c $(BUILD)/libordinatus.a $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(BUILD)/libordinatus.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libordinatus.a \
+		$(LDFLAGS) $(LDLIBS)
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libordinatus.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libordinatus.a $(LDFLAGS) $(LDLIBS) -lcmocka
@@ -71,14 +85,27 @@ run: deps
 	fi
 	$(BUILD)/ordinatus serve --data $(DATA) --listen $(LISTEN)
 
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) $(REPLAY_BINS)
 	@sh tests/run_unit.sh $(UNIT_BINS)
+	@$(MAKE) --no-print-directory fuzz-replay
+
+# every saved fuzz input stays a regression test
+fuzz-replay: $(REPLAY_BINS)
+	@for n in $(FUZZ_NAMES); do $(BUILD)/fuzz/replay_$$n fuzz/corpus/$$n || exit 1; done
+
+# search for new inputs with libFuzzer (clang); FUZZ_SECONDS per harness; finds go to the corpus
+FUZZ_SECONDS ?= 60
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang FUZZ=1 \
+		$(FUZZ_NAMES:%=build-fuzz/fuzz/fuzz_%)
+	@for n in $(FUZZ_NAMES); do build-fuzz/fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) \
+		fuzz/corpus/$$n || exit 1; done
 
 integration: $(BUILD)/ordinatus
 	@ORDINATUS_BIN=$(abspath $(BUILD)/ordinatus) sh tests/run_integration.sh
 
 check-build:
-	@$(MAKE) --no-print-directory WERROR=1 all $(UNIT_BINS)
+	@$(MAKE) --no-print-directory WERROR=1 all $(UNIT_BINS) $(REPLAY_BINS)
 
 check: deps
 	@$(MAKE) --no-print-directory WERROR=1 check-build
@@ -95,6 +122,6 @@ bench: $(BUILD)/ordinatus
 	@for b in bench/*.sh; do [ -f "$$b" ] && ORDINATUS_BIN=$(abspath $(BUILD)/ordinatus) sh "$$b"; done
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(LIB_OBJS:.o=.d) $(BUILD)/gateway/main.d

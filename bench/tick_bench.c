@@ -20,7 +20,7 @@
 
 #define TRAINERS 1000
 #define DUE 1000
-#define T0 1796112000 /* 2026-12-01T00:00:00Z: "now" of the ticks */
+#define T0 1796112000 /* 2026-12-01T08:00:00Z: "now" of the ticks */
 
 /* exec - run SQL or die */
 static void exec(sqlite3 *db, const char *sql)

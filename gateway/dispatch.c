@@ -1,15 +1,45 @@
 /*
- * dispatch.c - dispatch workers: lease, send, record.
+ * dispatch.c - the delivery engine: per-class worker pools that lease, send and record.
  *
- * Entry points: dispatch_start(), dispatch_stop(), dispatch_wake(), dispatch_backoff().
- * Threading: a fixed pool of worker threads; each owns one store connection and a small cache
- * of provider contexts keyed by organisation (so an SMTP connection is reused across messages).
- * The only shared state is the wake-up condition and the stop flag.
+ * Entry points: dispatch_start(), dispatch_stop(), dispatch_wake(), dispatch_backoff(),
+ * dispatch_metrics().
+ *
+ * Each provider class ("email", "calendar", "zoho") has its own fixed pool of workers, so the
+ * concurrency towards one kind of far side is bounded (email: one SMTP connection per worker)
+ * and a slow calendar API never holds up email. A worker:
+ *   1. leases up to `batch` due rows of its class in one transaction;
+ *   2. sends them one by one through the organisation's provider (struct provider_ops), whose
+ *      context it keeps open between batches (an SMTP connection is reused across messages);
+ *   3. records every result, with its attempt row, and leases the next batch, in one
+ *      transaction (store_outbox_cycle): one commit per batch.
+ * Rules applied at send time: a row past its deadline is expired; a reminder whose booking is
+ * no longer confirmed, or whose sequence is not the booking's (it was rescheduled), is skipped
+ * (DESIGN.md; Cal.com's "Reminder still shows up for cancelled events"); a close reminder of a
+ * booking that is no longer confirmed likewise. A batch stops at half the lease: the rest goes
+ * back untried, so a slow far side never lets a lease run out under a live worker. When a send
+ * to an organisation's provider fails slowly (a timeout: the server is unreachable), the rest of
+ * that organisation's rows in the batch are not tried but recorded as failed with it, as an MTA
+ * defers the mail of a dead destination.
+ *
+ * Leases: the owner is "host:pid:class:index:start_ms". A worker never takes over a lease of
+ * its own process (the test clock may jump past a lease under a live worker); at start the
+ * leases of dead processes of this host (kill -9) are given back at once instead of waiting
+ * for them to expire.
+ *
+ * Threading: the workers share the wake-up condition, the stop flag, the metrics counters
+ * (atomics) and one writer connection (under write_lock). Each owns a reading connection and its
+ * provider contexts.
+ *
+ * Throughput (bench/smtp_throughput.sh): the cost per message is the provider's (JSON payload
+ * parsed, MIME built, four SMTP round trips without pipelining) plus two row updates in SQLite
+ * (lease and finish) and an attempt row; see the bench for the figures.
  */
 #include "dispatch.h"
 
+#include <errno.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,34 +51,85 @@
 #include "provider.h"
 #include "smtp.h"
 #include "store.h"
+#include "tpl.h"
 
-#define MAX_WORKERS 16
-#define CTX_CACHE 8
+#define MAX_WORKERS  40
+#define CTX_CACHE    8
+#define IDLE_MAX_MS  2000 /* an idle worker looks again at least this often (other processes) */
+#define SLOW_FAIL_MS 5000 /* a transient failure this slow means the far side is unreachable */
+#define DETAIL_LEN   512
 
 static const int schedule[] = {0, 5, 300, 1800, 7200, 18000, 36000, 36000};
 
+enum pclass { PC_EMAIL, PC_CALENDAR, PC_ZOHO, PC_COUNT };
+static const char *const pclass_names[PC_COUNT] = {"email", "calendar", "zoho"};
+
+/* ---- metrics: kinds and providers are fixed lists; anything else counts as "other" ---- */
+static const char *const kind_names[] = {
+        "new_request",  "scheduling_link", "confirmation", "trainer_confirmation",
+        "reminder",     "close_reminder",  "survey",       "no_show",
+        "cancellation", "calendar",        "zoho_session", "other",
+};
+#define NKINDS GW_ARRAY_LEN(kind_names)
+static const char *const provider_names[] = {"maildir", "smtp", "google", "outlook",
+                                             "caldav",  "zoho", "none"};
+#define NPROVIDERS GW_ARRAY_LEN(provider_names)
+enum mo { MO_SENT, MO_FAILED, MO_DEAD, MO_EXPIRED, MO_SKIPPED, MO_COUNT };
+static const char *const mo_names[MO_COUNT] = {"sent", "failed", "dead", "expired", "skipped"};
+static const char *const mo_help[MO_COUNT] = {
+        "Effects delivered, by kind and provider.",
+        "Attempts that failed and will be retried, by kind and provider.",
+        "Effects dead-lettered (permanent failure or end of the schedule), by kind and provider.",
+        "Effects past their deadline before they could be sent, by kind.",
+        "Effects skipped at send time (booking no longer confirmed or rescheduled), by kind.",
+};
+/* attempt latency histogram buckets, seconds (Prometheus "le" upper bounds) */
+static const double lat_le[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+#define NLAT GW_ARRAY_LEN(lat_le)
+
+static _Atomic long long outcome_count[NKINDS][NPROVIDERS][MO_COUNT];
+static _Atomic long long lat_count[NPROVIDERS][NLAT + 1]; /* per bucket, not cumulative */
+static _Atomic long long lat_sum_us[NPROVIDERS];
+
+/* ---- shared state ---- */
 static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
+/* The workers' write transactions (lease, finish) go through one connection, wst, taking turns
+ * on write_lock: SQLite allows one writer anyway, and a writer that finds the database locked
+ * sleeps in SQLite's busy handler (1, 2, 5, 10 ms...) where a mutex hands over at once. One
+ * connection also keeps its page cache (WAL drops a connection's cache whenever another one
+ * committed). The workers' own connections only read. */
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct store *wst; /* under write_lock */
 static unsigned long wake_gen;
+static int running; /* workers not yet finished; under wake_lock */
 static atomic_int stopping;
-static pthread_t threads[MAX_WORKERS];
-static int nthreads;
 static struct dispatch_config config;
+static char self_prefix[300]; /* "host:pid:": the owners of this process's leases */
 
 struct ctx_entry {
 	int64_t org;
 	char *config_text; /* the stored config it was opened with (sealed secrets): cache key */
 	const struct provider_ops *ops;
 	void *ctx;
+	unsigned long checked; /* batch number in which the stored config was last compared */
 };
 
 struct worker {
+	pthread_t thread;
 	int index;
-	char owner[64];
+	enum pclass pc;
+	int done; /* under wake_lock */
+	char owner[400];
 	struct store *st;
 	struct ctx_entry cache[CTX_CACHE];
-	int ncache;
+	int ncache, evict;
+	unsigned long batch_no;
 };
+
+static struct worker *workers[MAX_WORKERS];
+static int nworkers;
 
 /* dispatch_backoff - the retry schedule */
 int dispatch_backoff(int attempts, double rnd)
@@ -82,6 +163,58 @@ static double rnd01(void)
 	return (double)x / 4294967296.0;
 }
 
+/* name_index - index of s in names (n entries), or the last entry ("other", "none") */
+static size_t name_index(const char *const *names, size_t n, const char *s)
+{
+	size_t i;
+
+	for(i = 0; s && i + 1 < n; i++)
+		if(strcmp(names[i], s) == 0)
+			return i;
+	return n - 1;
+}
+
+/* count_outcome - one result into the metrics counters */
+static void count_outcome(const char *kind, const char *provider, enum store_outcome o)
+{
+	size_t k = name_index(kind_names, NKINDS, kind);
+	size_t p = name_index(provider_names, NPROVIDERS, provider);
+	enum mo m;
+
+	switch(o) {
+	case STORE_SENT:
+		m = MO_SENT;
+		break;
+	case STORE_RETRY:
+		m = MO_FAILED;
+		break;
+	case STORE_DEAD:
+		m = MO_DEAD;
+		break;
+	case STORE_EXPIRED:
+		m = MO_EXPIRED;
+		break;
+	case STORE_SKIPPED:
+		m = MO_SKIPPED;
+		break;
+	case STORE_DEFER:
+	default:
+		return; /* not tried: nothing happened */
+	}
+	atomic_fetch_add(&outcome_count[k][p][m], 1);
+}
+
+/* count_latency - one provider call into the latency histogram */
+static void count_latency(const char *provider, int64_t us)
+{
+	size_t p = name_index(provider_names, NPROVIDERS, provider), b;
+
+	for(b = 0; b < NLAT && (double)us > lat_le[b] * 1e6; b++)
+		;
+	atomic_fetch_add(&lat_count[p][b], 1);
+	atomic_fetch_add(&lat_sum_us[p], us);
+}
+
 /* open_secrets - decrypt every "sealed:" string of a stored config in place */
 static gw_rc open_secrets(json_t *cfg)
 {
@@ -89,7 +222,8 @@ static gw_rc open_secrets(json_t *cfg)
 	json_t *v;
 	gw_rc rc = GW_OK;
 
-	json_object_foreach(cfg, key, v) {
+	json_object_foreach(cfg, key, v)
+	{
 		if(json_is_object(v)) {
 			rc = open_secrets(v);
 			if(rc)
@@ -106,9 +240,19 @@ static gw_rc open_secrets(json_t *cfg)
 	return GW_OK;
 }
 
-/* provider_for - the worker's context for (org, provider class); opens or reopens on change */
-static gw_rc provider_for(struct worker *w, int64_t org, const char *pclass,
-                          struct ctx_entry **out, char *detail, size_t dlen)
+/* ctx_clear - close a cache slot's context and empty it */
+static void ctx_clear(struct ctx_entry *e)
+{
+	if(e->ops)
+		e->ops->close(e->ctx);
+	free(e->config_text);
+	memset(e, 0, sizeof(*e));
+}
+
+/* provider_for - the worker's email context for org: the stored config is read once per batch,
+ * and the context reopened only when it changed */
+static gw_rc provider_for(struct worker *w, int64_t org, struct ctx_entry **out, char *detail,
+                          size_t dlen)
 {
 	json_t *cfg = NULL;
 	char *text = NULL;
@@ -118,9 +262,15 @@ static gw_rc provider_for(struct worker *w, int64_t org, const char *pclass,
 	int i;
 
 	*out = NULL;
-	if(strcmp(pclass, "email") != 0) {
-		snprintf(detail, dlen, "no provider for %s effects yet", pclass);
-		return GW_ECONFIG;
+	for(i = 0; i < w->ncache; i++) {
+		if(w->cache[i].org == org && w->cache[i].ops) {
+			e = &w->cache[i];
+			break;
+		}
+	}
+	if(e && e->checked == w->batch_no) {
+		*out = e;
+		return GW_OK;
 	}
 	rc = store_provider_get(w->st, org, "smtp", &cfg);
 	if(rc == GW_ENOTFOUND) {
@@ -128,7 +278,7 @@ static gw_rc provider_for(struct worker *w, int64_t org, const char *pclass,
 		text = strdup("maildir");
 		rc = GW_OK;
 	} else if(rc) {
-		snprintf(detail, dlen, "cannot read the provider settings");
+		snprintf(detail, dlen, "cannot read the provider settings: %s", gw_rc_name(rc));
 		return rc;
 	} else {
 		ops = &smtp_provider_ops;
@@ -136,15 +286,11 @@ static gw_rc provider_for(struct worker *w, int64_t org, const char *pclass,
 	}
 	if(!text) {
 		rc = GW_ENOMEM;
+		snprintf(detail, dlen, "out of memory");
 		goto out;
 	}
-	for(i = 0; i < w->ncache; i++) {
-		if(w->cache[i].org == org) {
-			e = &w->cache[i];
-			break;
-		}
-	}
 	if(e && strcmp(e->config_text, text) == 0) {
+		e->checked = w->batch_no;
 		*out = e;
 		goto out;
 	}
@@ -152,53 +298,138 @@ static gw_rc provider_for(struct worker *w, int64_t org, const char *pclass,
 		if(w->ncache < CTX_CACHE) {
 			e = &w->cache[w->ncache++];
 		} else {
-			e = &w->cache[rand() % CTX_CACHE];
+			e = &w->cache[w->evict];
+			w->evict = (w->evict + 1) % CTX_CACHE;
 		}
 	}
-	if(e->ops)
-		e->ops->close(e->ctx);
-	free(e->config_text);
-	memset(e, 0, sizeof(*e));
+	ctx_clear(e);
 	if(cfg) {
 		rc = open_secrets(cfg);
 		if(rc) {
-			snprintf(detail, dlen, "cannot decrypt the provider secrets (wrong master key?)");
-			goto fail;
+			snprintf(detail, dlen,
+			         "cannot decrypt the provider secrets (wrong master key?)");
+			goto out;
 		}
 	}
 	rc = ops->open(cfg, config.data_dir, &e->ctx);
 	if(rc) {
-		snprintf(detail, dlen, "cannot open provider %s: %s", ops->name, gw_rc_name(rc));
-		goto fail;
+		snprintf(detail, dlen, "cannot open provider %s: %s (check its settings)",
+		         ops->name, gw_rc_name(rc));
+		e->ctx = NULL;
+		goto out;
 	}
 	e->org = org;
 	e->ops = ops;
 	e->config_text = text;
+	e->checked = w->batch_no;
 	text = NULL;
 	*out = e;
-	goto out;
-fail:
-	/* leave the slot empty but valid */
-	e->org = 0;
-	e->ops = NULL;
-	e->ctx = NULL;
-	e->config_text = strdup("");
 out:
 	free(text);
 	json_decref(cfg);
 	return rc;
 }
 
-/* deliver - send one leased row and fill its result */
-static void deliver(struct worker *w, const struct store_lease *l, struct store_result *r,
-                    char *detail, size_t dlen)
+/* row_sequence - the booking sequence a reminder was made for: the payload's "sequence", else
+ * the last field of its dedupe key "reminder:{booking}:{offset}:{sequence}"; -1 if neither */
+static int row_sequence(const struct store_lease *l, const json_t *payload)
 {
-	struct provider_result pres = {0};
+	const json_t *v = json_object_get(payload, "sequence");
+	const char *colon;
+	char *end;
+	long seq;
+
+	if(json_is_integer(v))
+		return (int)json_integer_value(v);
+	if(strncmp(l->dedupe_key, "reminder:", 9) != 0)
+		return -1;
+	colon = strrchr(l->dedupe_key, ':');
+	if(!colon || !colon[1])
+		return -1;
+	seq = strtol(colon + 1, &end, 10);
+	return *end || seq < 0 ? -1 : (int)seq;
+}
+
+/* skip_check - the DESIGN.md skip rule: true (with the reason in detail) when a reminder or
+ * close reminder is worthless now. A store error is not a reason to skip: *err set instead. */
+static bool skip_check(struct worker *w, const struct store_lease *l, const json_t *payload,
+                       char *detail, size_t dlen, gw_rc *err)
+{
+	char status[32];
+	int seq = 0, want;
+	gw_rc rc;
+
+	*err = GW_OK;
+	if(!l->booking_id ||
+	   (strcmp(l->kind, "reminder") != 0 && strcmp(l->kind, "close_reminder") != 0))
+		return false;
+	rc = store_outbox_booking_state(w->st, l->booking_id, status, sizeof(status), &seq);
+	if(rc == GW_ENOTFOUND) {
+		snprintf(detail, dlen, "the booking no longer exists");
+		return true;
+	}
+	if(rc) {
+		*err = rc;
+		return false;
+	}
+	if(strcmp(status, "confirmed") != 0) {
+		snprintf(detail, dlen, "the booking is %s, no longer confirmed: not sent", status);
+		return true;
+	}
+	want = strcmp(l->kind, "reminder") == 0 ? row_sequence(l, payload) : -1;
+	if(want >= 0 && want != seq) {
+		snprintf(detail, dlen,
+		         "the booking was rescheduled (sequence %d, reminder for %d): not sent",
+		         seq, want);
+		return true;
+	}
+	return false;
+}
+
+/* outcome_of - the row's result for a provider's classified result */
+static void outcome_of(const struct store_lease *l, const struct provider_result *pres, time_t now,
+                       struct store_result *r)
+{
+	int wait;
+
+	switch(pres->outcome) {
+	case PROVIDER_SENT:
+		r->outcome = STORE_SENT;
+		return;
+	case PROVIDER_PERMANENT:
+	case PROVIDER_AUTH_REVOKED:
+		r->outcome = STORE_DEAD;
+		return;
+	case PROVIDER_TRANSIENT:
+	case PROVIDER_AUTH:
+		break;
+	}
+	wait = dispatch_backoff(l->attempts + 1, rnd01());
+	if(wait < 0) {
+		r->outcome = STORE_DEAD;
+		return;
+	}
+	/* the far side knows best when it can take the message again */
+	if(pres->retry_after >= 0)
+		wait = pres->retry_after;
+	r->outcome = STORE_RETRY;
+	r->next_attempt_at = now + wait;
+}
+
+/* deliver - send one leased row and fill its result; *slow_fail when it failed transiently
+ * after SLOW_FAIL_MS or more (the far side is unreachable) */
+static void deliver(struct worker *w, const struct store_lease *l, struct store_result *r,
+                    char *detail, size_t dlen, bool *slow_fail)
+{
+	struct provider_result pres;
 	struct ctx_entry *e = NULL;
 	json_t *payload = NULL;
 	time_t now = clock_now();
-	int wait;
+	int64_t t0;
+	gw_rc rc;
 
+	memset(&pres, 0, sizeof(pres));
+	*slow_fail = false;
 	r->id = l->id;
 	r->detail = NULL;
 	r->provider = NULL;
@@ -207,75 +438,73 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 	if(l->deadline > 0 && now >= l->deadline) {
 		r->outcome = STORE_EXPIRED;
 		snprintf(detail, dlen, "deadline passed before it could be sent");
-		r->detail = detail;
-		goto done;
-	}
-	/* Calendar and Zoho Assist rows are recorded with their dedupe keys; until a calendar
-	 * provider is connected for the trainer, or Zoho Assist for the organisation, there is
-	 * nothing to call: say so on the row instead of retrying for days. */
-	if(strcmp(l->provider_class, "calendar") == 0) {
-		r->outcome = STORE_SKIPPED;
-		snprintf(detail, dlen, "the trainer has no calendar connected");
-		r->detail = detail;
-		goto done;
-	}
-	if(strcmp(l->provider_class, "zoho") == 0) {
-		r->outcome = STORE_DEAD;
-		snprintf(detail, dlen, "no Zoho Assist provider is configured for this organisation");
-		r->detail = detail;
 		goto done;
 	}
 	payload = json_loads(l->payload, 0, NULL);
 	if(!payload) {
 		r->outcome = STORE_DEAD;
 		snprintf(detail, dlen, "stored payload is not JSON");
-		r->detail = detail;
 		goto done;
 	}
-	if(provider_for(w, l->org_id, l->provider_class, &e, detail, dlen)) {
+	if(skip_check(w, l, payload, detail, dlen, &rc)) {
+		r->outcome = STORE_SKIPPED;
+		goto done;
+	}
+	if(rc) {
+		/* cannot tell whether it is still wanted: try again soon, not counted as an attempt
+		 */
+		r->outcome = STORE_DEFER;
+		r->next_attempt_at = now + 5;
+		goto done;
+	}
+	/* Calendar and Zoho Assist rows are recorded with their dedupe keys; until a calendar
+	 * provider is connected for the trainer, or Zoho Assist for the organisation, there is
+	 * nothing to call: say so on the row instead of retrying for days. */
+	if(w->pc == PC_CALENDAR) {
+		r->outcome = STORE_SKIPPED;
+		snprintf(detail, dlen, "the trainer has no calendar connected");
+		goto done;
+	}
+	if(w->pc == PC_ZOHO) {
+		r->outcome = STORE_DEAD;
+		snprintf(detail, dlen,
+		         "no Zoho Assist provider is configured for this organisation");
+		goto done;
+	}
+	if(provider_for(w, l->org_id, &e, detail, dlen)) {
 		pres.outcome = PROVIDER_TRANSIENT;
 		pres.retry_after = -1;
-	} else {
-		r->provider = e->ops->name;
-		pres.retry_after = -1;
-		e->ops->send(e->ctx, l->kind, payload, &pres);
-		snprintf(detail, dlen, "%s", pres.detail);
+		outcome_of(l, &pres, now, r);
+		goto done;
 	}
-	r->detail = detail[0] ? detail : NULL;
-	switch(pres.outcome) {
-	case PROVIDER_SENT:
-		r->outcome = STORE_SENT;
-		break;
-	case PROVIDER_PERMANENT:
-	case PROVIDER_AUTH_REVOKED:
-		r->outcome = STORE_DEAD;
-		break;
-	case PROVIDER_TRANSIENT:
-	case PROVIDER_AUTH:
-		wait = dispatch_backoff(l->attempts + 1, rnd01());
-		if(wait < 0) {
-			r->outcome = STORE_DEAD;
-			break;
-		}
-		if(pres.retry_after >= 0)
-			wait = pres.retry_after;
-		r->outcome = STORE_RETRY;
-		r->next_attempt_at = now + wait;
-		break;
-	}
+	r->provider = e->ops->name;
+	pres.retry_after = -1;
+	t0 = clock_mono_ms();
+	e->ops->send(e->ctx, l->kind, payload, &pres);
+	t0 = clock_mono_ms() - t0;
+	count_latency(e->ops->name, t0 * 1000);
+	snprintf(detail, dlen, "%s", pres.detail);
+	outcome_of(l, &pres, now, r);
+	*slow_fail = r->outcome == STORE_RETRY && t0 >= SLOW_FAIL_MS;
 done:
+	r->detail = detail[0] ? detail : NULL;
 	r->finished_ms = clock_now_ms();
 	json_decref(pres.out);
 	json_decref(payload);
 }
 
-/* wait_for_work - sleep until woken or a second has passed */
+/* wait_for_work - sleep until woken, stopped or IDLE_MAX_MS passed */
 static void wait_for_work(unsigned long seen)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 1;
+	ts.tv_sec += IDLE_MAX_MS / 1000;
+	ts.tv_nsec += (long)(IDLE_MAX_MS % 1000) * 1000000L;
+	if(ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
 	pthread_mutex_lock(&wake_lock);
 	while(wake_gen == seen && !atomic_load(&stopping)) {
 		if(pthread_cond_timedwait(&wake_cond, &wake_lock, &ts) != 0)
@@ -284,124 +513,450 @@ static void wait_for_work(unsigned long seen)
 	pthread_mutex_unlock(&wake_lock);
 }
 
+/* log_result - one warning line per delivery that did not go out */
+static void log_result(const struct store_lease *l, const struct store_result *r)
+{
+	static const char *const names[] = {
+	        [STORE_SENT] = "sent",       [STORE_RETRY] = "retry",
+	        [STORE_DEAD] = "dead",       [STORE_EXPIRED] = "expired",
+	        [STORE_SKIPPED] = "skipped", [STORE_DEFER] = "deferred",
+	};
+
+	if(r->outcome == STORE_SENT || r->outcome == STORE_DEFER)
+		return;
+	log_event(r->outcome == STORE_SKIPPED || r->outcome == STORE_EXPIRED ? "info" : "warn",
+	          "delivery_failed",
+	          json_pack("{s:I, s:s, s:s, s:i, s:s}", "outbox_id", (json_int_t)l->id, "kind",
+	                    l->kind, "outcome", names[r->outcome], "attempt", l->attempts + 1,
+	                    "detail", r->detail ? r->detail : ""));
+}
+
+/* run_batch - send n leased rows, filling res (recorded by record_and_lease) */
+static void run_batch(struct worker *w, struct store_lease *leases, int n, struct store_result *res,
+                      char (*details)[DETAIL_LEN])
+{
+	int64_t budget_end = clock_mono_ms() + (int64_t)config.lease_secs * 500;
+	int64_t down_org = -1; /* an organisation whose server failed slowly in this batch */
+	const char *down_detail = "";
+	int i;
+
+	w->batch_no++;
+	for(i = 0; i < n; i++) {
+		struct store_lease *l = &leases[i];
+		struct store_result *r = &res[i];
+		bool slow = false;
+
+		if(atomic_load(&stopping) || clock_mono_ms() >= budget_end) {
+			/* On stop (or at half the lease), what was leased but not started goes back
+			 * untouched; a send already begun is finished and recorded. */
+			memset(r, 0, sizeof(*r));
+			r->id = l->id;
+			r->outcome = STORE_DEFER;
+			r->next_attempt_at = l->next_attempt_at;
+			continue;
+		}
+		if(l->org_id == down_org) {
+			struct provider_result pres = {.outcome = PROVIDER_TRANSIENT,
+			                               .retry_after = -1};
+
+			memset(r, 0, sizeof(*r));
+			r->id = l->id;
+			r->started_ms = r->finished_ms = clock_now_ms();
+			snprintf(details[i], DETAIL_LEN,
+			         "not tried: the server failed moments ago (%s)", down_detail);
+			r->detail = details[i];
+			outcome_of(l, &pres, clock_now(), r);
+		} else {
+			deliver(w, l, r, details[i], DETAIL_LEN, &slow);
+			if(slow) {
+				down_org = l->org_id;
+				down_detail = details[i];
+			}
+		}
+		count_outcome(l->kind, r->provider ? r->provider : "none", r->outcome);
+		log_result(l, r);
+	}
+}
+
+/* record_and_lease - record a sent batch (n results; 0: none) and, unless stopping, lease the
+ * next one in the same transaction. When the results cannot be recorded the worker's rows go
+ * back to pending (sent again later: at-least-once), so no row stays leased by a live worker. */
+static gw_rc record_and_lease(struct worker *w, const struct store_result *res, int n,
+                              struct store_lease **next, int *m)
+{
+	bool more = !atomic_load(&stopping);
+	gw_rc rc;
+	int tries = 0;
+
+	*next = NULL;
+	*m = 0;
+	pthread_mutex_lock(&write_lock);
+	do {
+		rc = store_outbox_cycle(wst, w->owner, res, n, clock_now(), pclass_names[w->pc],
+		                        self_prefix, config.lease_secs, more ? config.batch : 0,
+		                        more ? next : NULL, m);
+	} while(rc == GW_EBUSY && ++tries < 3);
+	if(rc) {
+		log_event("error", n ? "dispatch_finish_failed" : "dispatch_lease_failed",
+		          json_pack("{s:s, s:s}", "error", gw_rc_name(rc), "cause",
+		                    store_errmsg(wst)));
+		if(n)
+			store_outbox_release(wst, w->owner);
+	}
+	pthread_mutex_unlock(&write_lock);
+	return rc;
+}
+
 /* worker_main - lease, send, record, until stopped */
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct store_lease *leases = NULL;
 	struct store_result *res = NULL;
-	char(*details)[512] = NULL;
+	char(*details)[DETAIL_LEN] = NULL;
 	struct gw_err err = {0};
 	int n = 0, i;
 
 	if(store_open(config.db_path, false, &w->st, &err)) {
 		log_event("error", "dispatch_open_failed",
 		          json_pack("{s:i, s:s}", "worker", w->index, "error", err.message));
-		return NULL;
+		goto out;
 	}
 	res = calloc((size_t)config.batch, sizeof(*res));
 	details = calloc((size_t)config.batch, sizeof(*details));
 	if(!res || !details)
 		goto out;
 	while(!atomic_load(&stopping)) {
+		struct store_lease *next = NULL;
 		unsigned long seen;
-		gw_rc rc;
+		int m = 0;
 
 		pthread_mutex_lock(&wake_lock);
 		seen = wake_gen;
 		pthread_mutex_unlock(&wake_lock);
-		rc = store_outbox_lease(w->st, w->owner, clock_now(), config.lease_secs, config.batch,
-		                        &leases, &n);
-		if(rc) {
-			if(rc != GW_EBUSY)
-				log_event("error", "dispatch_lease_failed",
-				          json_pack("{s:s, s:s}", "error", gw_rc_name(rc), "cause",
-				                    store_errmsg(w->st)));
+		if(n == 0 && (record_and_lease(w, NULL, 0, &leases, &n) || n == 0)) {
 			wait_for_work(seen);
 			continue;
 		}
-		if(n == 0) {
-			wait_for_work(seen);
-			continue;
-		}
-		for(i = 0; i < n; i++) {
-			/* On stop, what was leased but not started goes back untouched (released below);
-			 * a send already begun is finished and recorded. */
-			if(atomic_load(&stopping))
-				break;
-			deliver(w, &leases[i], &res[i], details[i], sizeof(details[i]));
-			if(res[i].outcome != STORE_SENT)
-				log_event("warn", "delivery_failed",
-				          json_pack("{s:I, s:s, s:s, s:s}", "outbox_id", (json_int_t)leases[i].id,
-				                    "kind", leases[i].kind, "outcome",
-				                    res[i].outcome == STORE_RETRY ? "retry" : "final",
-				                    "detail", res[i].detail ? res[i].detail : ""));
-		}
-		for(;;) {
-			rc = store_outbox_finish(w->st, w->owner, res, i, clock_now());
-			if(rc != GW_EBUSY)
-				break;
-		}
-		if(rc)
-			log_event("error", "dispatch_finish_failed",
-			          json_pack("{s:s, s:s}", "error", gw_rc_name(rc), "cause",
-			                    store_errmsg(w->st)));
+		/* send the batch, then record it and take the next in one transaction */
+		run_batch(w, leases, n, res, details);
+		record_and_lease(w, res, n, &next, &m);
 		store_leases_free(leases, n);
-		leases = NULL;
+		leases = next;
+		n = m;
 	}
-	store_outbox_release(w->st, w->owner);
+	store_leases_free(leases, n); /* leased, not started: given back below */
+	/* anything still leased by this worker (a failed finish) goes back */
+	pthread_mutex_lock(&write_lock);
+	store_outbox_release(wst, w->owner);
+	pthread_mutex_unlock(&write_lock);
 out:
-	for(i = 0; i < w->ncache; i++) {
-		if(w->cache[i].ops)
-			w->cache[i].ops->close(w->cache[i].ctx);
-		free(w->cache[i].config_text);
-	}
+	for(i = 0; i < w->ncache; i++)
+		ctx_clear(&w->cache[i]);
 	free(res);
 	free(details);
 	store_close(w->st);
-	free(w);
+	w->st = NULL;
+	pthread_mutex_lock(&wake_lock);
+	w->done = 1;
+	running--;
+	pthread_cond_broadcast(&done_cond);
+	pthread_mutex_unlock(&wake_lock);
 	return NULL;
 }
 
-/* dispatch_start - start the worker pool */
+/* owner_dead - is the owner of a lease a process of this host that no longer runs? */
+static bool owner_dead(const char *owner, const char *host)
+{
+	char h[256] = "";
+	long pid = 0;
+	int colons = 0;
+	const char *p;
+
+	for(p = owner; *p; p++)
+		colons += *p == ':';
+	if(colons >= 4) {
+		/* "host:pid:class:index:start_ms" */
+		if(sscanf(owner, "%255[^:]:%ld:", h, &pid) != 2 || strcmp(h, host) != 0)
+			return false;
+	} else if(colons == 2) {
+		/* the first release's "pid:index:start_ms": one process per database, this host */
+		if(sscanf(owner, "%ld:", &pid) != 1)
+			return false;
+	} else {
+		return false;
+	}
+	if(pid <= 0)
+		return false;
+	if(pid == (long)getpid())
+		return true; /* a former process that had our pid: our workers have not started */
+	return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* reclaim_dead_leases - give back the rows leased by dead processes of this host */
+static void reclaim_dead_leases(const char *host)
+{
+	struct store *st = NULL;
+	struct gw_err err = {0};
+	json_t *owners = NULL, *o;
+	size_t i;
+
+	if(store_open(config.db_path, false, &st, &err))
+		return;
+	if(store_outbox_lease_owners(st, &owners) == GW_OK) {
+		json_array_foreach(owners, i, o)
+		{
+			const char *owner = json_string_value(o);
+			if(owner && owner_dead(owner, host) &&
+			   store_outbox_release(st, owner) == GW_OK)
+				log_event("info", "dispatch_leases_reclaimed",
+				          json_pack("{s:s}", "owner", owner));
+		}
+	}
+	json_decref(owners);
+	store_close(st);
+}
+
+/* start_worker - one worker thread of class pc */
+static gw_rc start_worker(enum pclass pc, int index, const char *host, struct gw_err *err)
+{
+	struct worker *w;
+
+	if(nworkers >= MAX_WORKERS)
+		return GW_OK;
+	w = calloc(1, sizeof(*w));
+	if(!w)
+		return gw_err_set(err, GW_ENOMEM, "", "out of memory");
+	w->index = index;
+	w->pc = pc;
+	snprintf(w->owner, sizeof(w->owner), "%s:%ld:%s:%d:%lld", host, (long)getpid(),
+	         pclass_names[pc], index, (long long)clock_mono_ms());
+	pthread_mutex_lock(&wake_lock);
+	running++;
+	pthread_mutex_unlock(&wake_lock);
+	if(pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+		pthread_mutex_lock(&wake_lock);
+		running--;
+		pthread_mutex_unlock(&wake_lock);
+		free(w);
+		return gw_err_set(err, GW_EIO, "", "cannot start a dispatch worker");
+	}
+	workers[nworkers++] = w;
+	return GW_OK;
+}
+
+/* dispatch_start - reclaim dead leases, start the worker pools */
 gw_rc dispatch_start(const struct dispatch_config *cfg, struct gw_err *err)
 {
-	int i;
+	char host[256];
+	int counts[PC_COUNT], c, i;
+	gw_rc rc;
 
 	config = *cfg;
 	if(config.workers < 1)
 		config.workers = 1;
-	if(config.workers > MAX_WORKERS)
-		config.workers = MAX_WORKERS;
+	if(config.calendar_workers < 1)
+		config.calendar_workers = 2;
+	if(config.zoho_workers < 1)
+		config.zoho_workers = 1;
 	if(config.batch < 1)
 		config.batch = 16;
 	if(config.lease_secs < 5)
 		config.lease_secs = 60;
+	if(config.drain_secs < 1)
+		config.drain_secs = 20;
+	if(gethostname(host, sizeof(host)) != 0 || !host[0] || strchr(host, ':'))
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(self_prefix, sizeof(self_prefix), "%s:%ld:", host, (long)getpid());
 	atomic_store(&stopping, 0);
-	for(i = 0; i < config.workers; i++) {
-		struct worker *w = calloc(1, sizeof(*w));
-		if(!w)
-			return gw_err_set(err, GW_ENOMEM, "", "out of memory");
-		w->index = i;
-		snprintf(w->owner, sizeof(w->owner), "%ld:%d:%lld", (long)getpid(), i,
-		         (long long)clock_mono_ms());
-		if(pthread_create(&threads[i], NULL, worker_main, w) != 0) {
-			free(w);
-			return gw_err_set(err, GW_EIO, "", "cannot start dispatch worker");
+	reclaim_dead_leases(host);
+	if(store_open(config.db_path, false, &wst, err))
+		return err->message[0] ? GW_EDB
+		                       : gw_err_set(err, GW_EDB, "", "cannot open the store");
+	if(store_outbox_tune(wst))
+		log_event("warn", "dispatch_tune_failed",
+		          json_pack("{s:s}", "cause", store_errmsg(wst)));
+	counts[PC_EMAIL] = config.workers;
+	counts[PC_CALENDAR] = config.calendar_workers;
+	counts[PC_ZOHO] = config.zoho_workers;
+	for(c = 0; c < PC_COUNT; c++) {
+		for(i = 0; i < counts[c]; i++) {
+			rc = start_worker((enum pclass)c, i, host, err);
+			if(rc) {
+				dispatch_stop();
+				return rc;
+			}
 		}
-		nthreads++;
 	}
+	log_event("info", "dispatch_started",
+	          json_pack("{s:i, s:i, s:i, s:i}", "email_workers", counts[PC_EMAIL],
+	                    "calendar_workers", counts[PC_CALENDAR], "zoho_workers",
+	                    counts[PC_ZOHO], "batch", config.batch));
 	return GW_OK;
 }
 
-/* dispatch_stop - drain and join */
+/* dispatch_stop - drain (bounded) and join */
 void dispatch_stop(void)
 {
-	int i;
+	struct timespec ts;
+	int i, left;
 
 	atomic_store(&stopping, 1);
 	dispatch_wake();
-	for(i = 0; i < nthreads; i++)
-		pthread_join(threads[i], NULL);
-	nthreads = 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += config.drain_secs > 0 ? config.drain_secs : 20;
+	pthread_mutex_lock(&wake_lock);
+	while(running > 0) {
+		if(pthread_cond_timedwait(&done_cond, &wake_lock, &ts) != 0)
+			break;
+	}
+	left = running;
+	pthread_mutex_unlock(&wake_lock);
+	if(left > 0)
+		log_event("warn", "dispatch_drain_timeout",
+		          json_pack("{s:i, s:s}", "workers_still_sending", left, "message",
+		                    "their rows stay leased until the next start gives them back"));
+	for(i = 0; i < nworkers; i++) {
+		int done;
+
+		pthread_mutex_lock(&wake_lock);
+		done = workers[i]->done;
+		pthread_mutex_unlock(&wake_lock);
+		if(!done) {
+			pthread_detach(workers[i]->thread);
+			continue; /* still in a send: left behind (the process is exiting) */
+		}
+		pthread_join(workers[i]->thread, NULL);
+		free(workers[i]);
+	}
+	nworkers = 0;
+	if(left == 0) {
+		/* a worker left behind may still finish its batch through it: then it stays open */
+		store_close(wst);
+		wst = NULL;
+	}
+}
+
+/* metric_counts - enqueued totals and rows by status, from the store */
+static gw_rc metric_counts(struct tpl_buf *b, struct store *st)
+{
+	json_t *counts = NULL, *enq = NULL, *v;
+	const char *key;
+	gw_rc rc;
+
+	rc = store_outbox_counts(st, &counts);
+	if(rc)
+		return rc;
+	enq = json_object();
+	if(!enq) {
+		json_decref(counts);
+		return GW_ENOMEM;
+	}
+	tpl_buf_add(b, "# HELP ordinatus_outbox_rows Outbox rows by status, kind and provider "
+	               "class.\n# TYPE ordinatus_outbox_rows gauge\n");
+	json_object_foreach(counts, key, v)
+	{
+		/* key: "status|kind|class" as the store reports it */
+		char status[32] = "", kind[32] = "", pclass[32] = "", kc[80];
+		json_int_t n = json_integer_value(v);
+
+		if(sscanf(key, "%31[^|]|%31[^|]|%31s", status, kind, pclass) != 3)
+			continue;
+		tpl_buf_addf(b,
+		             "ordinatus_outbox_rows{status=\"%s\",kind=\"%s\",class=\"%s\"} %lld\n",
+		             status, kind, pclass, (long long)n);
+		snprintf(kc, sizeof(kc), "%s|%s", kind, pclass);
+		json_object_set_new(enq, kc,
+		                    json_integer(json_integer_value(json_object_get(enq, kc)) + n));
+	}
+	tpl_buf_add(b, "# HELP ordinatus_effects_enqueued_total Effects enqueued, by kind and "
+	               "provider class (the provider is chosen at send time).\n"
+	               "# TYPE ordinatus_effects_enqueued_total counter\n");
+	json_object_foreach(enq, key, v)
+	{
+		char kind[32] = "", pclass[32] = "";
+
+		if(sscanf(key, "%31[^|]|%31s", kind, pclass) == 2)
+			tpl_buf_addf(
+			        b,
+			        "ordinatus_effects_enqueued_total{kind=\"%s\",class=\"%s\"} %lld\n",
+			        kind, pclass, (long long)json_integer_value(v));
+	}
+	json_decref(enq);
+	json_decref(counts);
+	return GW_OK;
+}
+
+/* dispatch_metrics - Prometheus text of the delivery engine */
+gw_rc dispatch_metrics(struct tpl_buf *b, struct store *st)
+{
+	time_t now = clock_now(), oldest = 0;
+	int64_t pending = 0;
+	size_t k, p, m, i;
+	gw_rc rc;
+
+	rc = metric_counts(b, st);
+	if(rc)
+		return rc;
+	rc = store_outbox_depth(st, now, &pending, &oldest);
+	if(rc)
+		return rc;
+	tpl_buf_addf(b,
+	             "# HELP ordinatus_outbox_pending Rows waiting to be sent (pending or "
+	             "leased).\n# TYPE ordinatus_outbox_pending gauge\n"
+	             "ordinatus_outbox_pending %lld\n",
+	             (long long)pending);
+	tpl_buf_addf(b,
+	             "# HELP ordinatus_outbox_oldest_due_age_seconds How long the oldest due "
+	             "row has waited since it became due (0: none is waiting).\n"
+	             "# TYPE ordinatus_outbox_oldest_due_age_seconds gauge\n"
+	             "ordinatus_outbox_oldest_due_age_seconds %lld\n",
+	             (long long)(oldest > 0 && now > oldest ? now - oldest : 0));
+	for(m = 0; m < MO_COUNT; m++) {
+		tpl_buf_addf(b,
+		             "# HELP ordinatus_effects_%s_total %s\n"
+		             "# TYPE ordinatus_effects_%s_total counter\n",
+		             mo_names[m], mo_help[m], mo_names[m]);
+		for(k = 0; k < NKINDS; k++) {
+			for(p = 0; p < NPROVIDERS; p++) {
+				long long n = atomic_load(&outcome_count[k][p][m]);
+
+				if(!n)
+					continue;
+				tpl_buf_addf(b, "ordinatus_effects_%s_total", mo_names[m]);
+				tpl_buf_addf(b, "{kind=\"%s\",provider=\"%s\"} %lld\n",
+				             kind_names[k], provider_names[p], n);
+			}
+		}
+	}
+	tpl_buf_add(b, "# HELP ordinatus_delivery_attempt_seconds Time one provider call took, by "
+	               "provider.\n# TYPE ordinatus_delivery_attempt_seconds histogram\n");
+	for(p = 0; p < NPROVIDERS; p++) {
+		long long cum = 0, total = 0, snap[NLAT + 1];
+
+		/* one read of each bucket, so the cumulative counts and the total agree */
+		for(i = 0; i <= NLAT; i++) {
+			snap[i] = atomic_load(&lat_count[p][i]);
+			total += snap[i];
+		}
+		if(!total)
+			continue;
+		for(i = 0; i < NLAT; i++) {
+			cum += snap[i];
+			tpl_buf_addf(b,
+			             "ordinatus_delivery_attempt_seconds_bucket{provider=\"%s\","
+			             "le=\"%g\"} %lld\n",
+			             provider_names[p], lat_le[i], cum);
+		}
+		tpl_buf_addf(
+		        b,
+		        "ordinatus_delivery_attempt_seconds_bucket{provider=\"%s\",le=\"+Inf\"} "
+		        "%lld\n"
+		        "ordinatus_delivery_attempt_seconds_sum{provider=\"%s\"} %.6f\n"
+		        "ordinatus_delivery_attempt_seconds_count{provider=\"%s\"} %lld\n",
+		        provider_names[p], total, provider_names[p],
+		        (double)atomic_load(&lat_sum_us[p]) / 1e6, provider_names[p], total);
+	}
+	return GW_OK;
 }

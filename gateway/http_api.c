@@ -555,25 +555,15 @@ static gw_rc test_tick(struct http_req *r, json_t **out)
 static gw_rc metrics(struct http_req *r, json_t **out)
 {
 	struct tpl_buf b = {0};
-	json_t *counts = NULL;
-	const char *key;
-	json_t *v;
 	gw_rc rc;
 
 	(void)out;
-	rc = store_outbox_counts(r->st, &counts);
-	if(rc)
+	/* the delivery engine's metrics (outbox rows, depth, lag, outcomes, attempt latency) */
+	rc = dispatch_metrics(&b, r->st);
+	if(rc) {
+		tpl_buf_free(&b);
 		return rc;
-	tpl_buf_add(&b, "# HELP ordinatus_outbox_rows Outbox rows by status, kind and provider "
-	                "class.\n# TYPE ordinatus_outbox_rows gauge\n");
-	json_object_foreach(counts, key, v) {
-		/* key: "status|kind|class" as the store reports it */
-		char status[32] = "", kind[32] = "", pclass[32] = "";
-		sscanf(key, "%31[^|]|%31[^|]|%31s", status, kind, pclass);
-		tpl_buf_addf(&b, "ordinatus_outbox_rows{status=\"%s\",kind=\"%s\",class=\"%s\"} %lld\n",
-		             status, kind, pclass, (long long)json_integer_value(v));
 	}
-	json_decref(counts);
 	http_routes_metrics(&b);
 	if(b.oom) {
 		tpl_buf_free(&b);

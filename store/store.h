@@ -160,6 +160,8 @@ struct store_lease {
 	int attempts;  /* attempts made before this one */
 	time_t deadline;
 	time_t created_at;
+	time_t next_attempt_at; /* when it was due */
+	char dedupe_key[160];   /* truncated past 159 bytes (keys are short) */
 };
 
 /* store_outbox_lease - lease up to max due rows (pending and due, or leased with an expired
@@ -168,7 +170,16 @@ gw_rc store_outbox_lease(struct store *st, const char *owner, time_t now, int le
                          int max, struct store_lease **out, int *n);
 void store_leases_free(struct store_lease *l, int n);
 
-enum store_outcome { STORE_SENT, STORE_RETRY, STORE_DEAD, STORE_EXPIRED, STORE_SKIPPED };
+/* STORE_DEFER: not tried (the worker stopped short of it): back to pending at next_attempt_at,
+ * no attempt counted, last_error kept. */
+enum store_outcome {
+	STORE_SENT,
+	STORE_RETRY,
+	STORE_DEAD,
+	STORE_EXPIRED,
+	STORE_SKIPPED,
+	STORE_DEFER,
+};
 
 struct store_result {
 	int64_t id;
@@ -195,6 +206,32 @@ gw_rc store_outbox_list(struct store *st, int64_t org, const char *status, int l
 gw_rc store_outbox_retry(struct store *st, int64_t org, int64_t id, time_t now);
 /* store_outbox_next_due - the earliest next_attempt_at of a pending row, or 0 when none. */
 gw_rc store_outbox_next_due(struct store *st, time_t *at);
+
+/* store_outbox_lease_class - store_outbox_lease for rows of provider_class pclass only (NULL:
+ * any), never taking over a lease whose owner begins with self (NULL: any owner): the live
+ * workers of one process keep their rows even when the (test) clock jumps past their lease. */
+gw_rc store_outbox_lease_class(struct store *st, const char *owner, const char *pclass,
+                               const char *self, time_t now, int lease_secs, int max,
+                               struct store_lease **out, int *n);
+/* store_outbox_cycle - store_outbox_finish of r (n results; n may be 0) and then
+ * store_outbox_lease_class of up to max rows (out NULL or max 0: none), in ONE transaction: a
+ * worker that records a batch and takes the next pays for one commit, and the index pages both
+ * touch are written once. */
+gw_rc store_outbox_cycle(struct store *st, const char *owner, const struct store_result *r,
+                         int n, time_t now, const char *pclass, const char *self,
+                         int lease_secs, int max, struct store_lease **out, int *m);
+/* store_outbox_lease_owners - JSON array (new reference) of the distinct owners of leased rows. */
+gw_rc store_outbox_lease_owners(struct store *st, json_t **out);
+/* store_outbox_booking_state - a booking's status (copied into status, n bytes) and sequence,
+ * for the dispatcher's skip rule. GW_ENOTFOUND when the booking is gone. */
+gw_rc store_outbox_booking_state(struct store *st, int64_t booking, char *status, size_t n,
+                                 int *sequence);
+/* store_outbox_depth - pending (and leased) rows, and the next_attempt_at of the oldest row that
+ * is due at now (0 when none is due): the queue's depth and lag, for metrics. */
+gw_rc store_outbox_depth(struct store *st, time_t now, int64_t *pending, time_t *oldest_due);
+/* store_outbox_tune - pragmas for a connection that leases and finishes all day (a dispatch
+ * worker's): memory-mapped reads and a larger page cache. */
+gw_rc store_outbox_tune(struct store *st);
 
 /* ---- providers ---- */
 /* store_provider_get - the stored config (secrets sealed) of name for org; GW_ENOTFOUND. */

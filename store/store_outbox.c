@@ -1,10 +1,14 @@
 /*
  * store_outbox.c - the durable outbox: enqueue with dedupe, lease, finish, retry, list.
  *
- * Entry points: store_outbox_enqueue(), store_outbox_lease(), store_leases_free(),
- * store_outbox_finish(), store_outbox_release(), store_outbox_list(), store_outbox_retry(),
- * store_outbox_next_due(). Threading: one connection per thread; lease and finish each run in
- * one transaction of their own for a whole batch (DESIGN.md: batch where the design allows).
+ * Entry points: store_outbox_enqueue(), store_outbox_lease(), store_outbox_lease_class(),
+ * store_outbox_cycle(), store_leases_free(), store_outbox_finish(), store_outbox_release(),
+ * store_outbox_list(), store_outbox_retry(), store_outbox_next_due(),
+ * store_outbox_lease_owners(), store_outbox_booking_state(), store_outbox_depth(),
+ * store_outbox_counts(), store_outbox_tune().
+ * Threading: one connection per thread. Lease and finish work on a whole batch in one
+ * transaction, and store_outbox_cycle() does both in one (DESIGN.md: batch where the design
+ * allows).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +21,11 @@ gw_rc store_outbox_enqueue(struct store *st, const struct store_effect *e, time_
 {
 	sqlite3_stmt *d = store_stmt(st, "INSERT OR IGNORE INTO dedupe_keys(org_id, key, outbox_id,"
 	                                 " created_at) VALUES(?1, ?2, 0, ?3)");
-	sqlite3_stmt *s = store_stmt(
-	    st, "INSERT INTO outbox(org_id, kind, provider_class, dedupe_key, request_id, booking_id,"
-	        " payload, status, next_attempt_at, deadline_at, created_at)"
-	        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10)");
+	sqlite3_stmt *s =
+	        store_stmt(st, "INSERT INTO outbox(org_id, kind, provider_class, dedupe_key,"
+	                       " request_id, booking_id, payload, status, next_attempt_at,"
+	                       " deadline_at, created_at)"
+	                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10)");
 	sqlite3_stmt *u = store_stmt(st, "UPDATE dedupe_keys SET outbox_id = ?3"
 	                                 " WHERE org_id = ?1 AND key = ?2");
 	int r;
@@ -79,41 +84,48 @@ void store_leases_free(struct store_lease *l, int n)
 	free(l);
 }
 
-/* store_outbox_lease - lease a batch of due rows in one transaction */
-gw_rc store_outbox_lease(struct store *st, const char *owner, time_t now, int lease_secs,
-                         int max, struct store_lease **out, int *n)
-{
-	/* Two index ranges: pending rows that are due, and leased rows whose lease ran out (their
-	 * worker died). RETURNING hands back what was leased in the same statement. */
-	sqlite3_stmt *s = store_stmt(
-	    st, "UPDATE outbox SET status = 'leased', lease_owner = ?1, lease_expires_at = ?2"
-	        " WHERE id IN (SELECT id FROM (SELECT id, next_attempt_at AS at FROM outbox"
-	        "  WHERE status = 'pending' AND next_attempt_at <= ?3"
-	        "  UNION ALL SELECT id, lease_expires_at FROM outbox"
-	        "  WHERE status = 'leased' AND lease_expires_at <= ?3)"
-	        "  ORDER BY at, id LIMIT ?4)"
-	        " RETURNING id, org_id, ifnull(booking_id, 0), ifnull(request_id, 0), kind,"
-	        " provider_class, payload, attempts, ifnull(deadline_at, 0), created_at");
-	struct store_lease *l = NULL;
-	int got = 0, r;
-	gw_rc rc = GW_OK;
+/* Two index ranges, each read in index order and cut at the batch size (so a backlog of
+ * 100,000 due rows costs a lease no more than 10 do): pending rows that are due (outbox_due),
+ * and leased rows whose lease ran out because their worker died (outbox_lease), unless the
+ * owner is one of the caller's own live workers. The two are merged by due time. RETURNING
+ * hands back what was leased in the same statement. */
+#define LEASE_SQL                                                                      \
+	"UPDATE outbox SET status = 'leased', lease_owner = ?1, lease_expires_at = ?2" \
+	" WHERE id IN (SELECT id FROM ("                                               \
+	"  SELECT id, at FROM (SELECT id, next_attempt_at AS at FROM outbox"           \
+	"   WHERE status = 'pending' AND next_attempt_at <= ?3"                        \
+	"   AND (?5 IS NULL OR provider_class = ?5)"                                   \
+	"   ORDER BY next_attempt_at, id LIMIT ?4)"                                    \
+	"  UNION ALL"                                                                  \
+	"  SELECT id, at FROM (SELECT id, lease_expires_at AS at FROM outbox"          \
+	"   WHERE status = 'leased' AND lease_expires_at <= ?3"                        \
+	"   AND (?5 IS NULL OR provider_class = ?5)"                                   \
+	"   AND (?6 IS NULL OR substr(lease_owner, 1, length(?6)) <> ?6)"              \
+	"   ORDER BY lease_expires_at, id LIMIT ?4))"                                  \
+	"  ORDER BY at, id LIMIT ?4)"                                                  \
+	" RETURNING id, org_id, ifnull(booking_id, 0), ifnull(request_id, 0), kind,"   \
+	" provider_class, payload, attempts, ifnull(deadline_at, 0), created_at,"      \
+	" next_attempt_at, dedupe_key"
 
-	*out = NULL;
-	*n = 0;
+/* lease_rows - the lease UPDATE inside the caller's transaction; l has room for max */
+static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass, const char *self,
+                        time_t now, int lease_secs, int max, struct store_lease *l, int *got)
+{
+	sqlite3_stmt *s = store_stmt(st, LEASE_SQL);
+	gw_rc rc = GW_OK;
+	int r;
+
+	*got = 0;
 	if(!s)
 		return GW_EDB;
-	l = calloc((size_t)max, sizeof(*l));
-	if(!l)
-		return GW_ENOMEM;
-	rc = store_begin(st);
-	if(rc)
-		goto out;
 	sqlite3_bind_text(s, 1, owner, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(s, 2, now + lease_secs);
 	sqlite3_bind_int64(s, 3, now);
 	sqlite3_bind_int(s, 4, max);
-	while((r = sqlite3_step(s)) == SQLITE_ROW && got < max) {
-		struct store_lease *x = &l[got];
+	store_bind_text(s, 5, pclass);
+	store_bind_text(s, 6, self);
+	while((r = sqlite3_step(s)) == SQLITE_ROW && *got < max) {
+		struct store_lease *x = &l[*got];
 		x->id = sqlite3_column_int64(s, 0);
 		x->org_id = sqlite3_column_int64(s, 1);
 		x->booking_id = sqlite3_column_int64(s, 2);
@@ -125,63 +137,53 @@ gw_rc store_outbox_lease(struct store *st, const char *owner, time_t now, int le
 		x->attempts = sqlite3_column_int(s, 7);
 		x->deadline = (time_t)sqlite3_column_int64(s, 8);
 		x->created_at = (time_t)sqlite3_column_int64(s, 9);
-		got++;
+		x->next_attempt_at = (time_t)sqlite3_column_int64(s, 10);
+		snprintf(x->dedupe_key, sizeof(x->dedupe_key), "%s", sqlite3_column_text(s, 11));
+		(*got)++;
 		if(!x->payload) {
 			rc = GW_ENOMEM;
 			break;
 		}
 	}
 	sqlite3_reset(s);
-	if(rc || (r != SQLITE_DONE && r != SQLITE_ROW)) {
-		rc = rc ? rc : store_rc(r) ? store_rc(r) : GW_EDB;
-		store_rollback(st);
-		goto out;
-	}
-	rc = store_commit(st);
-	if(rc)
-		goto out;
-	*out = l;
-	*n = got;
-	l = NULL;
-out:
-	store_leases_free(l, got);
+	if(!rc && r != SQLITE_DONE && r != SQLITE_ROW)
+		rc = store_rc(r) ? store_rc(r) : GW_EDB;
 	return rc;
 }
 
 static const char *const outcome_status[] = {
-    [STORE_SENT] = "sent",     [STORE_RETRY] = "pending", [STORE_DEAD] = "dead",
-    [STORE_EXPIRED] = "expired", [STORE_SKIPPED] = "skipped",
+        [STORE_SENT] = "sent",       [STORE_RETRY] = "pending",   [STORE_DEAD] = "dead",
+        [STORE_EXPIRED] = "expired", [STORE_SKIPPED] = "skipped", [STORE_DEFER] = "pending",
 };
 static const char *const outcome_name[] = {
-    [STORE_SENT] = "sent",       [STORE_RETRY] = "failed", [STORE_DEAD] = "dead",
-    [STORE_EXPIRED] = "expired", [STORE_SKIPPED] = "skipped",
+        [STORE_SENT] = "sent",       [STORE_RETRY] = "failed",    [STORE_DEAD] = "dead",
+        [STORE_EXPIRED] = "expired", [STORE_SKIPPED] = "skipped", [STORE_DEFER] = "deferred",
 };
 
-/* store_outbox_finish - record a batch of results in one transaction */
-gw_rc store_outbox_finish(struct store *st, const char *owner, const struct store_result *r,
-                          int n, time_t now)
+/* finish_rows - record results, with their attempt rows, inside the caller's transaction */
+static gw_rc finish_rows(struct store *st, const char *owner, const struct store_result *r, int n,
+                         time_t now)
 {
 	sqlite3_stmt *u = store_stmt(
-	    st, "UPDATE outbox SET status = ?3, lease_owner = NULL, lease_expires_at = NULL,"
-	        " attempts = attempts + ?4, next_attempt_at = ifnull(?5, next_attempt_at),"
-	        " last_error = CASE WHEN ?3 = 'sent' THEN last_error ELSE ifnull(?6, last_error) END,"
-	        " provider = ifnull(?7, provider), sent_at = CASE WHEN ?3 = 'sent' THEN ?8 ELSE"
-	        " sent_at END WHERE id = ?1 AND status = 'leased' AND lease_owner = ?2"
-	        " RETURNING attempts");
+	        st, "UPDATE outbox SET status = ?3, lease_owner = NULL, lease_expires_at = NULL,"
+	            " attempts = attempts + ?4, next_attempt_at = ifnull(?5, next_attempt_at),"
+	            " last_error = CASE WHEN ?3 = 'sent' THEN last_error"
+	            " ELSE ifnull(?6, last_error) END,"
+	            " provider = ifnull(?7, provider), sent_at = CASE WHEN ?3 = 'sent' THEN ?8 ELSE"
+	            " sent_at END WHERE id = ?1 AND status = 'leased' AND lease_owner = ?2"
+	            " RETURNING attempts");
 	sqlite3_stmt *a = store_stmt(
-	    st, "INSERT INTO delivery_attempts(outbox_id, attempt, provider, started_ms,"
-	        " finished_ms, outcome, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+	        st, "INSERT INTO delivery_attempts(outbox_id, attempt, provider, started_ms,"
+	            " finished_ms, outcome, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
 	gw_rc rc = GW_OK;
 	int i, x;
 
 	if(!u || !a)
 		return GW_EDB;
-	rc = store_begin(st);
-	if(rc)
-		return rc;
 	for(i = 0; i < n; i++) {
-		/* an expired or skipped row was never tried: it is not an attempt */
-		int tried = r[i].outcome != STORE_EXPIRED && r[i].outcome != STORE_SKIPPED;
+		/* an expired, skipped or deferred row was never tried: it is not an attempt */
+		int tried = r[i].outcome != STORE_EXPIRED && r[i].outcome != STORE_SKIPPED &&
+		            r[i].outcome != STORE_DEFER;
 		int attempt;
 
 		sqlite3_reset(u);
@@ -190,7 +192,7 @@ gw_rc store_outbox_finish(struct store *st, const char *owner, const struct stor
 		sqlite3_bind_text(u, 2, owner, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(u, 3, outcome_status[r[i].outcome], -1, SQLITE_STATIC);
 		sqlite3_bind_int(u, 4, tried);
-		if(r[i].outcome == STORE_RETRY)
+		if(r[i].outcome == STORE_RETRY || r[i].outcome == STORE_DEFER)
 			sqlite3_bind_int64(u, 5, r[i].next_attempt_at);
 		store_bind_text(u, 6, r[i].detail);
 		store_bind_text(u, 7, r[i].provider);
@@ -200,7 +202,7 @@ gw_rc store_outbox_finish(struct store *st, const char *owner, const struct stor
 			continue; /* the lease was lost to another worker: its result stands */
 		if(x != SQLITE_ROW) {
 			rc = store_rc(x) ? store_rc(x) : GW_EDB;
-			goto fail;
+			break;
 		}
 		attempt = sqlite3_column_int(u, 0);
 		sqlite3_reset(u);
@@ -219,14 +221,74 @@ gw_rc store_outbox_finish(struct store *st, const char *owner, const struct stor
 		sqlite3_reset(a);
 		if(x != SQLITE_DONE) {
 			rc = store_rc(x) ? store_rc(x) : GW_EDB;
-			goto fail;
+			break;
 		}
 	}
 	sqlite3_reset(u);
-	return store_commit(st);
-fail:
-	sqlite3_reset(u);
-	store_rollback(st);
+	return rc;
+}
+
+/* store_outbox_lease - lease a batch of due rows in one transaction */
+gw_rc store_outbox_lease(struct store *st, const char *owner, time_t now, int lease_secs, int max,
+                         struct store_lease **out, int *n)
+{
+	return store_outbox_cycle(st, owner, NULL, 0, now, NULL, NULL, lease_secs, max, out, n);
+}
+
+/* store_outbox_lease_class - lease a batch of due rows of one provider class */
+gw_rc store_outbox_lease_class(struct store *st, const char *owner, const char *pclass,
+                               const char *self, time_t now, int lease_secs, int max,
+                               struct store_lease **out, int *n)
+{
+	return store_outbox_cycle(st, owner, NULL, 0, now, pclass, self, lease_secs, max, out, n);
+}
+
+/* store_outbox_finish - record a batch of results in one transaction */
+gw_rc store_outbox_finish(struct store *st, const char *owner, const struct store_result *r, int n,
+                          time_t now)
+{
+	return store_outbox_cycle(st, owner, r, n, now, NULL, NULL, 0, 0, NULL, NULL);
+}
+
+/* store_outbox_cycle - finish one batch and lease the next in one transaction */
+gw_rc store_outbox_cycle(struct store *st, const char *owner, const struct store_result *r, int n,
+                         time_t now, const char *pclass, const char *self, int lease_secs, int max,
+                         struct store_lease **out, int *m)
+{
+	struct store_lease *l = NULL;
+	int got = 0;
+	gw_rc rc;
+
+	if(out)
+		*out = NULL;
+	if(m)
+		*m = 0;
+	if(out && max > 0) {
+		l = calloc((size_t)max, sizeof(*l));
+		if(!l)
+			return GW_ENOMEM;
+	}
+	rc = store_begin(st);
+	if(rc)
+		goto out;
+	if(n > 0)
+		rc = finish_rows(st, owner, r, n, now);
+	if(!rc && l)
+		rc = lease_rows(st, owner, pclass, self, now, lease_secs, max, l, &got);
+	if(rc) {
+		store_rollback(st);
+		goto out;
+	}
+	rc = store_commit(st);
+	if(rc)
+		goto out;
+	if(out && got > 0) {
+		*out = l; /* with no row, *out stays NULL */
+		*m = got;
+		l = NULL;
+	}
+out:
+	store_leases_free(l, got);
 	return rc;
 }
 
@@ -247,11 +309,11 @@ gw_rc store_outbox_release(struct store *st, const char *owner)
 }
 
 /* store_outbox_list - deliveries, newest first */
-gw_rc store_outbox_list(struct store *st, int64_t org, const char *status, int limit,
-                        json_t **out)
+gw_rc store_outbox_list(struct store *st, int64_t org, const char *status, int limit, json_t **out)
 {
 	sqlite3_stmt *s = store_stmt(
-	    st, "SELECT id, org_id, kind, provider_class, provider, dedupe_key, status, attempts,"
+	        st,
+	        "SELECT id, org_id, kind, provider_class, provider, dedupe_key, status, attempts,"
 	        " last_error, created_at, sent_at, next_attempt_at, request_id, booking_id"
 	        " FROM outbox WHERE (?1 = 0 OR org_id = ?1) AND (?2 IS NULL OR status = ?2)"
 	        " ORDER BY id DESC LIMIT ?3");
@@ -268,19 +330,21 @@ gw_rc store_outbox_list(struct store *st, int64_t org, const char *status, int l
 	sqlite3_bind_int(s, 3, limit);
 	while((r = sqlite3_step(s)) == SQLITE_ROW) {
 		json_t *row = json_pack(
-		    "{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
-		    (json_int_t)sqlite3_column_int64(s, 0), "org_id",
-		    (json_int_t)sqlite3_column_int64(s, 1), "kind", store_col_text(s, 2),
-		    "provider_class", store_col_text(s, 3), "provider", store_col_text(s, 4),
-		    "dedupe_key", store_col_text(s, 5), "status", store_col_text(s, 6), "attempts",
-		    sqlite3_column_int(s, 7), "last_error", store_col_text(s, 8), "created_at",
-		    store_col_time(s, 9), "sent_at", store_col_time(s, 10), "next_attempt_at",
-		    store_col_time(s, 11), "request_id",
-		    sqlite3_column_type(s, 12) == SQLITE_NULL ? json_null()
-		                                              : json_integer(sqlite3_column_int64(s, 12)),
-		    "booking_id",
-		    sqlite3_column_type(s, 13) == SQLITE_NULL ? json_null()
-		                                              : json_integer(sqlite3_column_int64(s, 13)));
+		        "{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o, s:o}",
+		        "id", (json_int_t)sqlite3_column_int64(s, 0), "org_id",
+		        (json_int_t)sqlite3_column_int64(s, 1), "kind", store_col_text(s, 2),
+		        "provider_class", store_col_text(s, 3), "provider", store_col_text(s, 4),
+		        "dedupe_key", store_col_text(s, 5), "status", store_col_text(s, 6),
+		        "attempts", sqlite3_column_int(s, 7), "last_error", store_col_text(s, 8),
+		        "created_at", store_col_time(s, 9), "sent_at", store_col_time(s, 10),
+		        "next_attempt_at", store_col_time(s, 11), "request_id",
+		        sqlite3_column_type(s, 12) == SQLITE_NULL
+		                ? json_null()
+		                : json_integer(sqlite3_column_int64(s, 12)),
+		        "booking_id",
+		        sqlite3_column_type(s, 13) == SQLITE_NULL
+		                ? json_null()
+		                : json_integer(sqlite3_column_int64(s, 13)));
 		json_array_append_new(list, row);
 	}
 	sqlite3_reset(s);
@@ -296,8 +360,8 @@ gw_rc store_outbox_list(struct store *st, int64_t org, const char *status, int l
 gw_rc store_outbox_retry(struct store *st, int64_t org, int64_t id, time_t now)
 {
 	sqlite3_stmt *s = store_stmt(
-	    st, "UPDATE outbox SET status = 'pending', next_attempt_at = ?3, deadline_at = NULL"
-	        " WHERE id = ?1 AND (?2 = 0 OR org_id = ?2) AND status IN ('dead', 'expired')");
+	        st, "UPDATE outbox SET status = 'pending', next_attempt_at = ?3, deadline_at = NULL"
+	            " WHERE id = ?1 AND (?2 = 0 OR org_id = ?2) AND status IN ('dead', 'expired')");
 	sqlite3_stmt *e = store_stmt(st, "SELECT 1 FROM outbox WHERE id = ?1 AND (?2 = 0 OR"
 	                                 " org_id = ?2)");
 	int r;
@@ -340,9 +404,10 @@ gw_rc store_outbox_next_due(struct store *st, time_t *at)
 /* store_outbox_expire_request - expire pending rows of one kind for a request */
 gw_rc store_outbox_expire_request(struct store *st, int64_t request, const char *kind)
 {
-	sqlite3_stmt *s = store_stmt(st, "UPDATE outbox SET status = 'expired',"
-	                                 " last_error = 'request no longer open'"
-	                                 " WHERE request_id = ?1 AND kind = ?2 AND status = 'pending'");
+	sqlite3_stmt *s =
+	        store_stmt(st, "UPDATE outbox SET status = 'expired',"
+	                       " last_error = 'request no longer open'"
+	                       " WHERE request_id = ?1 AND kind = ?2 AND status = 'pending'");
 	int r;
 
 	if(!s)
@@ -380,4 +445,95 @@ gw_rc store_outbox_counts(struct store *st, json_t **out)
 	}
 	*out = obj;
 	return GW_OK;
+}
+
+/* store_outbox_lease_owners - distinct owners of leased rows */
+gw_rc store_outbox_lease_owners(struct store *st, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT DISTINCT lease_owner FROM outbox"
+	                                 " WHERE status = 'leased' AND lease_owner IS NOT NULL");
+	json_t *list = json_array();
+	int r;
+
+	*out = NULL;
+	if(!s || !list) {
+		json_decref(list);
+		return s ? GW_ENOMEM : GW_EDB;
+	}
+	while((r = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(list, store_col_text(s, 0));
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE) {
+		json_decref(list);
+		return store_rc(r) ? store_rc(r) : GW_EDB;
+	}
+	*out = list;
+	return GW_OK;
+}
+
+/* store_outbox_booking_state - status and sequence of a booking */
+gw_rc store_outbox_booking_state(struct store *st, int64_t booking, char *status, size_t n,
+                                 int *sequence)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT status, sequence FROM bookings WHERE id = ?1");
+	gw_rc rc = GW_OK;
+	int r;
+
+	if(n)
+		status[0] = '\0';
+	*sequence = 0;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, booking);
+	r = sqlite3_step(s);
+	if(r == SQLITE_ROW) {
+		snprintf(status, n, "%s", sqlite3_column_text(s, 0));
+		*sequence = sqlite3_column_int(s, 1);
+	} else if(r == SQLITE_DONE) {
+		rc = GW_ENOTFOUND;
+	} else {
+		rc = store_rc(r) ? store_rc(r) : GW_EDB;
+	}
+	sqlite3_reset(s);
+	return rc;
+}
+
+/* store_outbox_depth - queue depth and the oldest due row */
+gw_rc store_outbox_depth(struct store *st, time_t now, int64_t *pending, time_t *oldest_due)
+{
+	/* both are ranges of the outbox_due index (status, next_attempt_at) */
+	sqlite3_stmt *c = store_stmt(st, "SELECT count(*) FROM outbox"
+	                                 " WHERE status IN ('pending', 'leased')");
+	sqlite3_stmt *m = store_stmt(st, "SELECT min(next_attempt_at) FROM outbox"
+	                                 " WHERE status = 'pending' AND next_attempt_at <= ?1");
+	int r;
+
+	*pending = 0;
+	*oldest_due = 0;
+	if(!c || !m)
+		return GW_EDB;
+	r = sqlite3_step(c);
+	if(r == SQLITE_ROW)
+		*pending = sqlite3_column_int64(c, 0);
+	sqlite3_reset(c);
+	if(r != SQLITE_ROW)
+		return store_rc(r) ? store_rc(r) : GW_EDB;
+	sqlite3_bind_int64(m, 1, now);
+	r = sqlite3_step(m);
+	if(r == SQLITE_ROW && sqlite3_column_type(m, 0) != SQLITE_NULL)
+		*oldest_due = (time_t)sqlite3_column_int64(m, 0);
+	sqlite3_reset(m);
+	return r == SQLITE_ROW ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
+}
+
+/* store_outbox_tune - pragmas for a dispatch worker's connection */
+gw_rc store_outbox_tune(struct store *st)
+{
+	/* In WAL mode a connection drops its page cache whenever another connection committed,
+	 * and the workers commit all the time: every lease would read its pages again with
+	 * pread(). Mapped, those reads are memory loads from the OS page cache. */
+	int r = sqlite3_exec(st->db, "PRAGMA mmap_size = 268435456; PRAGMA cache_size = -8192;",
+	                     NULL, NULL, NULL);
+
+	return r == SQLITE_OK ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
 }

@@ -2,10 +2,10 @@
 """smtp_server.py - a local SMTP server for tests/unit/test_smtp_client.c (aiosmtpd).
 
 usage: smtp_server.py --dir DIR [--starttls CERT KEY | --tls CERT KEY] [--auth USER:PASS]
-                      [--fail-first N] [--reject]
+                      [--fail-first N] [--reject] [--port N] [--save-rejected]
 
-Listens on 127.0.0.1 on a free port (bound to port 0) and prints that port as the first line of
-stdout. Every accepted message is saved as DIR/NNNN.eml (the DATA bytes as received, dot-stuffing
+Listens on 127.0.0.1 on a free port (bound to port 0, or --port N to come back on the port of a
+server that was stopped) and prints that port as the first line of stdout. Every accepted message is saved as DIR/NNNN.eml (the DATA bytes as received, dot-stuffing
 removed) with DIR/NNNN.json beside it: {"mail_from", "rcpt_tos", "peer_port", "tls",
 "auth_login"}. Both are written to a temporary name and renamed, so a reader never sees half.
 
@@ -14,6 +14,8 @@ removed) with DIR/NNNN.json beside it: {"mail_from", "rcpt_tos", "peer_port", "t
   --auth USER:PASS     require AUTH (PLAIN or LOGIN, RFC 4954); other credentials get 535
   --fail-first N       answer the first N messages with "451 4.3.0 ..." after DATA
   --reject             answer RCPT TO with "550 5.1.1 ..."
+  --save-rejected      also save the DATA of messages answered 451 as DIR/rejected-NNNN.eml
+                       (so a test sees what each failed try carried, e.g. its Message-ID)
 
 Canned replies (the C test looks for these texts):
   451 4.3.0 Test server: try again later
@@ -41,10 +43,12 @@ REPLY_550 = "550 5.1.1 Test server: mailbox unavailable"
 class Handler:
     """aiosmtpd handler: the failure modes and the saving of messages."""
 
-    def __init__(self, directory, fail_first, reject):
+    def __init__(self, directory, fail_first, reject, save_rejected=False):
         self.directory = directory
         self.fail_left = fail_first
         self.reject = reject
+        self.save_rejected = save_rejected
+        self.rejected = 0
         self.saved = 0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -56,6 +60,10 @@ class Handler:
     async def handle_DATA(self, server, session, envelope):
         if self.fail_left > 0:
             self.fail_left -= 1
+            if self.save_rejected:
+                self.rejected += 1
+                write_atomic(os.path.join(self.directory, "rejected-%04d.eml" % self.rejected),
+                             envelope.original_content)
             return REPLY_451
         self.saved += 1
         base = os.path.join(self.directory, "%04d" % self.saved)
@@ -97,6 +105,8 @@ def main():
     parser.add_argument("--auth", metavar="USER:PASS")
     parser.add_argument("--fail-first", type=int, default=0)
     parser.add_argument("--reject", action="store_true")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--save-rejected", action="store_true")
     args = parser.parse_args()
 
     logging.basicConfig(level=logging.ERROR)
@@ -113,7 +123,7 @@ def main():
         user, _, password = args.auth.partition(":")
         authenticator = make_authenticator(user.encode(), password.encode())
 
-    handler = Handler(args.dir, args.fail_first, args.reject)
+    handler = Handler(args.dir, args.fail_first, args.reject, args.save_rejected)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
 
@@ -127,7 +137,7 @@ def main():
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", args.port))
     sock.listen(16)
     server = loop.run_until_complete(
         loop.create_server(factory, sock=sock, ssl=context if args.tls else None))

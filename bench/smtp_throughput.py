@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""smtp_throughput.py - messages per second into Postfix's smtp-sink on loopback, three ways, in
+one run and against the same sink, with the same number of connections and the same message
+(a real "New request available" email as the gateway builds it, about 1.4 KB):
+
+  smtp-source   Postfix's own load generator (-d: connections reused, ESMTP pipelining)
+  libcurl       bare libcurl, one reused connection per thread (bench/smtp_bench.c curl)
+  provider      the gateway's SMTP provider alone, one context per thread: JSON payload in,
+                MIME built, libcurl out (bench/smtp_bench.c provider)
+  outbox        the gateway: N rows already in the outbox, `ordinatus serve --workers CONNS`,
+                from the first lease to the last row recorded sent (lease, send, finish:
+                the whole engine, SQLite included)
+
+Prints each rate, the ratio outbox / smtp-source (issue target 0.8) and outbox / libcurl
+(DESIGN.md target 0.9). Each is the best of --runs runs. usage:
+  smtp_throughput.py [--messages N] [--conns C] [--runs R]
+Only 127.0.0.1 is used; every process it starts is stopped by its pid; its temp folder is
+removed. Run through bench/smtp_throughput.sh (it installs postfix and builds what is needed).
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+BIN = os.environ.get("ORDINATUS_BIN", os.path.join(ROOT, "build", "ordinatus"))
+BENCH = os.path.join(ROOT, "build", "bench", "smtp_bench")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def stop(proc):
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_port(port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("nothing listens on %d" % port)
+
+
+def call(url, method, path, body=None, token=None):
+    req = urllib.request.Request(url + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def run_source(port, conns, n, size):
+    t0 = time.perf_counter()
+    subprocess.run(["/usr/sbin/smtp-source", "-d", "-s", str(conns), "-m", str(n), "-l",
+                    str(size), "-f", "bookings@bench.test", "-t", "trainer@bench.test",
+                    "127.0.0.1:%d" % port], check=True, stdout=subprocess.DEVNULL)
+    return n / (time.perf_counter() - t0)
+
+
+def run_curl(port, conns, n, mode="curl"):
+    out = subprocess.run([BENCH, mode, str(port), str(conns), str(n)], check=True,
+                         capture_output=True, text=True).stdout.split()
+    return int(out[1]) / float(out[2])
+
+
+def run_outbox(tmp, sink_port, conns, n):
+    """One run: a fresh data folder, n rows in the outbox, then the gateway sends them."""
+    data = os.path.join(tmp, "data-%d" % time.monotonic_ns())
+    token = json.loads(subprocess.run([BIN, "init", "--data", data], check=True,
+                                      capture_output=True, text=True).stdout)[
+        "platform_admin_token"]
+    port = free_port()
+    url = "http://127.0.0.1:%d" % port
+    log = open(os.path.join(tmp, "serve.log"), "ab")
+    args = [BIN, "serve", "--data", data, "--listen", "127.0.0.1:%d" % port, "--workers",
+            str(conns)]
+    gw = subprocess.Popen(args, stdout=log, stderr=log)
+    try:
+        wait_port(port)
+        org = call(url, "POST", "/v1/orgs", {"name": "Bench Training", "timezone": "UTC"},
+                   token)
+        call(url, "PUT", "/v1/orgs/%d/providers/smtp" % org["id"],
+             {"host": "127.0.0.1", "port": sink_port, "security": "none",
+              "from_address": "bookings@bench.test", "from_name": "Bench Training"}, token)
+    finally:
+        stop(gw)
+    subprocess.run([BENCH, "fill", os.path.join(data, "ordinatus.db"), str(org["id"]), str(n)],
+                   check=True)
+    db = sqlite3.connect(os.path.join(data, "ordinatus.db"), timeout=30)
+    gw = subprocess.Popen(args, stdout=log, stderr=log)
+    try:
+        first = None
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            # index ranges of outbox_due (status, next_attempt_at): cheap to ask often
+            if first is None:
+                if db.execute("SELECT count(*) FROM outbox WHERE status = 'pending'"
+                              ).fetchone()[0] < n:
+                    first = time.perf_counter()
+                time.sleep(0.001)
+                continue
+            sent = db.execute("SELECT count(*) FROM outbox WHERE status = 'sent'").fetchone()[0]
+            now = time.perf_counter()
+            if sent == n:
+                break
+            time.sleep(0.01)
+        else:
+            raise RuntimeError("the outbox did not drain: %d of %d sent" % (sent, n))
+        bad = db.execute("SELECT count(*) FROM outbox WHERE status <> 'sent'").fetchone()[0]
+        if bad:
+            raise RuntimeError("%d rows not sent" % bad)
+        return n / (now - first)
+    finally:
+        db.close()
+        stop(gw)
+        log.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--messages", type=int, default=20000)
+    ap.add_argument("--conns", type=int, default=8)
+    ap.add_argument("--runs", type=int, default=3)
+    a = ap.parse_args()
+    size = int(subprocess.run([BENCH, "size"], check=True, capture_output=True,
+                              text=True).stdout)
+    tmp = tempfile.mkdtemp(prefix="ordinatus-smtp-bench-")
+    sink_port = free_port()
+    sink_args = ["/usr/sbin/smtp-sink"]
+    if os.geteuid() == 0:
+        sink_args += ["-u", "nobody"]  # smtp-sink refuses to run as root without it
+    sink = subprocess.Popen(sink_args + ["127.0.0.1:%d" % sink_port, "1024"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(sink_port)
+        src, crl, prv, obx = [], [], [], []
+        for _ in range(a.runs):
+            src.append(run_source(sink_port, a.conns, a.messages, size))
+            crl.append(run_curl(sink_port, a.conns, a.messages))
+            prv.append(run_curl(sink_port, a.conns, a.messages, "provider"))
+            obx.append(run_outbox(tmp, sink_port, a.conns, a.messages))
+        s, c, p, o = max(src), max(crl), max(prv), max(obx)
+        print("smtp_throughput: %d messages of %d bytes, %d connections, best of %d runs" %
+              (a.messages, size, a.conns, a.runs))
+        print("  smtp-source (pipelining)  %8.0f msg/s   runs: %s" %
+              (s, " ".join("%.0f" % x for x in src)))
+        print("  bare libcurl              %8.0f msg/s   runs: %s" %
+              (c, " ".join("%.0f" % x for x in crl)))
+        print("  SMTP provider alone       %8.0f msg/s   runs: %s" %
+              (p, " ".join("%.0f" % x for x in prv)))
+        print("  outbox -> smtp-sink       %8.0f msg/s   runs: %s" %
+              (o, " ".join("%.0f" % x for x in obx)))
+        print("  ratio outbox/smtp-source  %8.2f   (issue target 0.8)" % (o / s))
+        print("  ratio outbox/libcurl      %8.2f   (DESIGN.md target 0.9)" % (o / c))
+        print("  ratio libcurl/smtp-source %8.2f   (the ceiling without SMTP pipelining)" %
+              (c / s))
+        print("  ratio outbox/provider     %8.2f   (what the engine costs: lease, finish, "
+              "threads)" % (o / p))
+    finally:
+        stop(sink)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

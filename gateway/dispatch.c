@@ -466,9 +466,16 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 		goto done;
 	}
 	if(w->pc == PC_ZOHO) {
+		json_t *zcfg = NULL;
+		/* dead, with the reason, so an admin can retry it once sessions can be created */
 		r->outcome = STORE_DEAD;
-		snprintf(detail, dlen,
-		         "no Zoho Assist provider is configured for this organisation");
+		if(store_provider_get(w->st, l->org_id, "zoho", &zcfg) == GW_OK)
+			snprintf(detail, dlen, "Zoho Assist sessions cannot be created by this version of "
+			                       "the gateway yet; the settings are stored");
+		else
+			snprintf(detail, dlen,
+			         "no Zoho Assist provider is configured for this organisation");
+		json_decref(zcfg);
 		goto done;
 	}
 	if(provider_for(w, l->org_id, &e, detail, dlen)) {

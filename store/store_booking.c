@@ -417,20 +417,15 @@ gw_rc store_booking_list(struct store *st, int64_t org, const struct store_booki
                          json_t **out)
 {
 	/* two statements so each keeps its order; both constant text */
-	sqlite3_stmt *s;
-	json_t *list = json_array();
-	int r;
-
-	s = store_stmt(st, f->newest_first
+	sqlite3_stmt *s = store_stmt(st, f->newest_first
 	                       ? "SELECT " BOOKING_COLS BOOKING_FROM BOOKING_WHERE
 	                         " ORDER BY b.start_at DESC, b.id DESC LIMIT 1000"
 	                       : "SELECT " BOOKING_COLS BOOKING_FROM BOOKING_WHERE
 	                         " ORDER BY b.start_at, b.id LIMIT 1000");
+
 	*out = NULL;
-	if(!s || !list) {
-		json_decref(list);
-		return s ? GW_ENOMEM : GW_EDB;
-	}
+	if(!s)
+		return GW_EDB;
 	sqlite3_bind_int64(s, 1, org);
 	store_bind_text(s, 2, f->status);
 	store_bind_id(s, 3, f->trainer_id);
@@ -439,15 +434,14 @@ gw_rc store_booking_list(struct store *st, int64_t org, const struct store_booki
 	store_bind_text(s, 6, f->customer_email);
 	bind_time(s, 7, f->start_from);
 	bind_time(s, 8, f->start_to);
-	while((r = sqlite3_step(s)) == SQLITE_ROW)
-		json_array_append_new(list, booking_json(s));
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE) {
-		json_decref(list);
-		return GW_EDB;
-	}
-	*out = list;
-	return GW_OK;
+	return store_collect(s, booking_json, out);
+}
+
+/* row_booking_busy - one row of store_booking_busy */
+static json_t *row_booking_busy(sqlite3_stmt *s)
+{
+	return json_pack("[I, I]", (json_int_t)sqlite3_column_int64(s, 0),
+	                 (json_int_t)sqlite3_column_int64(s, 1));
 }
 
 /* store_booking_busy - held ranges of a trainer */
@@ -459,27 +453,25 @@ gw_rc store_booking_busy(struct store *st, int64_t trainer, time_t from, time_t 
 	        " AND status IN ('pending_payment', 'confirmed') AND start_at < ?3"
 	        " AND start_at > ?2 - 86400 AND end_at > ?2"
 	        " ORDER BY start_at");
-	json_t *list = json_array();
-	int r;
 
 	*out = NULL;
-	if(!s || !list) {
-		json_decref(list);
-		return s ? GW_ENOMEM : GW_EDB;
-	}
+	if(!s)
+		return GW_EDB;
 	sqlite3_bind_int64(s, 1, trainer);
 	sqlite3_bind_int64(s, 2, from);
 	sqlite3_bind_int64(s, 3, to);
-	while((r = sqlite3_step(s)) == SQLITE_ROW)
-		json_array_append_new(list, json_pack("[I, I]", (json_int_t)sqlite3_column_int64(s, 0),
-		                                      (json_int_t)sqlite3_column_int64(s, 1)));
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE) {
-		json_decref(list);
-		return GW_EDB;
-	}
-	*out = list;
-	return GW_OK;
+	return store_collect(s, row_booking_busy, out);
+}
+
+/* row_booking_effects - one row of store_booking_effects */
+static json_t *row_booking_effects(sqlite3_stmt *s)
+{
+	return json_pack("{s:I, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o}", "id",
+	                 (json_int_t)sqlite3_column_int64(s, 0), "kind", store_col_text(s, 1),
+	                 "provider", store_col_text(s, 2), "status", store_col_text(s, 3),
+	                 "attempts", sqlite3_column_int(s, 4), "last_error", store_col_text(s, 5),
+	                 "created_at", store_col_time(s, 6), "sent_at", store_col_time(s, 7),
+	                 "dedupe_key", store_col_text(s, 8));
 }
 
 /* store_booking_effects - outbox rows of a booking */
@@ -489,31 +481,13 @@ gw_rc store_booking_effects(struct store *st, int64_t org, int64_t booking, json
 	    st, "SELECT id, kind, ifnull(provider, provider_class), status, attempts, last_error,"
 	        " created_at, sent_at, dedupe_key FROM outbox WHERE booking_id = ?1 AND org_id = ?2"
 	        " ORDER BY id");
-	json_t *list = json_array();
-	int r;
 
 	*out = NULL;
-	if(!s || !list) {
-		json_decref(list);
-		return s ? GW_ENOMEM : GW_EDB;
-	}
+	if(!s)
+		return GW_EDB;
 	sqlite3_bind_int64(s, 1, booking);
 	sqlite3_bind_int64(s, 2, org);
-	while((r = sqlite3_step(s)) == SQLITE_ROW)
-		json_array_append_new(
-		    list, json_pack("{s:I, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o}", "id",
-		                    (json_int_t)sqlite3_column_int64(s, 0), "kind", store_col_text(s, 1),
-		                    "provider", store_col_text(s, 2), "status", store_col_text(s, 3),
-		                    "attempts", sqlite3_column_int(s, 4), "last_error",
-		                    store_col_text(s, 5), "created_at", store_col_time(s, 6), "sent_at",
-		                    store_col_time(s, 7), "dedupe_key", store_col_text(s, 8)));
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE) {
-		json_decref(list);
-		return GW_EDB;
-	}
-	*out = list;
-	return GW_OK;
+	return store_collect(s, row_booking_effects, out);
 }
 
 /* store_outbox_skip_booking - pending rows of some kinds become skipped */
@@ -561,33 +535,25 @@ gw_rc store_note_add(struct store *st, int64_t booking, int64_t author, const ch
 	return GW_OK;
 }
 
+/* row_note_list - one row of store_note_list */
+static json_t *row_note_list(sqlite3_stmt *s)
+{
+	return json_pack("{s:I, s:o, s:o}", "id", (json_int_t)sqlite3_column_int64(s, 0), "body",
+	                 store_col_text(s, 1), "created_at", store_col_time(s, 2));
+}
+
 /* store_note_list - the author's notes on a booking */
 gw_rc store_note_list(struct store *st, int64_t booking, int64_t author, json_t **out)
 {
 	sqlite3_stmt *s = store_stmt(st, "SELECT id, body, created_at FROM booking_notes"
 	                                 " WHERE booking_id = ?1 AND author_id = ?2 ORDER BY id");
-	json_t *list = json_array();
-	int r;
 
 	*out = NULL;
-	if(!s || !list) {
-		json_decref(list);
-		return s ? GW_ENOMEM : GW_EDB;
-	}
+	if(!s)
+		return GW_EDB;
 	sqlite3_bind_int64(s, 1, booking);
 	sqlite3_bind_int64(s, 2, author);
-	while((r = sqlite3_step(s)) == SQLITE_ROW)
-		json_array_append_new(list, json_pack("{s:I, s:o, s:o}", "id",
-		                                      (json_int_t)sqlite3_column_int64(s, 0), "body",
-		                                      store_col_text(s, 1), "created_at",
-		                                      store_col_time(s, 2)));
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE) {
-		json_decref(list);
-		return GW_EDB;
-	}
-	*out = list;
-	return GW_OK;
+	return store_collect(s, row_note_list, out);
 }
 
 /* store_survey_create - a survey token for a booking */
@@ -671,6 +637,17 @@ gw_rc store_survey_answer(struct store *st, const char *token_hash, int rating,
 	return r == SQLITE_ROW ? GW_ESTATE : GW_ENOTFOUND;
 }
 
+/* row_report_payouts - one row of store_report_payouts */
+static json_t *row_report_payouts(sqlite3_stmt *s)
+{
+	return json_pack("{s:I, s:o, s:I, s:I, s:I, s:I, s:o}", "trainer_id",
+	                 (json_int_t)sqlite3_column_int64(s, 0), "name", store_col_text(s, 1),
+	                 "completed", (json_int_t)sqlite3_column_int64(s, 2), "revenue_cents",
+	                 (json_int_t)sqlite3_column_int64(s, 3), "customer_no_shows",
+	                 (json_int_t)sqlite3_column_int64(s, 4), "trainer_no_shows",
+	                 (json_int_t)sqlite3_column_int64(s, 5), "currency", store_col_text(s, 6));
+}
+
 /* store_report_payouts - per-trainer figures */
 gw_rc store_report_payouts(struct store *st, int64_t org, time_t from, time_t to,
                            json_t **out)
@@ -685,33 +662,23 @@ gw_rc store_report_payouts(struct store *st, int64_t org, time_t from, time_t to
 	        " WHERE b.org_id = ?1 AND b.start_at >= ?2 AND b.start_at < ?3"
 	        " AND b.status IN ('completed', 'no_show')"
 	        " GROUP BY b.trainer_id ORDER BY b.trainer_id");
-	json_t *list = json_array();
-	int r;
 
 	*out = NULL;
-	if(!s || !list) {
-		json_decref(list);
-		return s ? GW_ENOMEM : GW_EDB;
-	}
+	if(!s)
+		return GW_EDB;
 	sqlite3_bind_int64(s, 1, org);
 	sqlite3_bind_int64(s, 2, from);
 	sqlite3_bind_int64(s, 3, to);
-	while((r = sqlite3_step(s)) == SQLITE_ROW)
-		json_array_append_new(
-		    list, json_pack("{s:I, s:o, s:I, s:I, s:I, s:I, s:o}", "trainer_id",
-		                    (json_int_t)sqlite3_column_int64(s, 0), "name", store_col_text(s, 1),
-		                    "completed", (json_int_t)sqlite3_column_int64(s, 2), "revenue_cents",
-		                    (json_int_t)sqlite3_column_int64(s, 3), "customer_no_shows",
-		                    (json_int_t)sqlite3_column_int64(s, 4), "trainer_no_shows",
-		                    (json_int_t)sqlite3_column_int64(s, 5), "currency",
-		                    store_col_text(s, 6)));
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE) {
-		json_decref(list);
-		return GW_EDB;
-	}
-	*out = list;
-	return GW_OK;
+	return store_collect(s, row_report_payouts, out);
+}
+
+/* row_booking_list_for_request - one row of store_booking_list_for_request */
+static json_t *row_booking_list_for_request(sqlite3_stmt *s)
+{
+	return json_pack("{s:I, s:o, s:o, s:o, s:o}", "booking_id",
+	                 (json_int_t)sqlite3_column_int64(s, 0), "status", store_col_text(s, 1),
+	                 "start", store_col_time(s, 2), "end", store_col_time(s, 3), "paid_at",
+	                 store_col_time(s, 4));
 }
 
 /* store_booking_list_for_request - bookings made through a request's links */
@@ -719,26 +686,10 @@ gw_rc store_booking_list_for_request(struct store *st, int64_t request, json_t *
 {
 	sqlite3_stmt *s = store_stmt(st, "SELECT id, status, start_at, end_at, paid_at FROM bookings"
 	                                 " WHERE request_id = ?1 ORDER BY id DESC");
-	json_t *list = json_array();
-	int r;
 
 	*out = NULL;
-	if(!s || !list) {
-		json_decref(list);
-		return s ? GW_ENOMEM : GW_EDB;
-	}
-	sqlite3_bind_int64(s, 1, request);
-	while((r = sqlite3_step(s)) == SQLITE_ROW)
-		json_array_append_new(list, json_pack("{s:I, s:o, s:o, s:o, s:o}", "booking_id",
-		                                      (json_int_t)sqlite3_column_int64(s, 0), "status",
-		                                      store_col_text(s, 1), "start", store_col_time(s, 2),
-		                                      "end", store_col_time(s, 3), "paid_at",
-		                                      store_col_time(s, 4)));
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE) {
-		json_decref(list);
+	if(!s)
 		return GW_EDB;
-	}
-	*out = list;
-	return GW_OK;
+	sqlite3_bind_int64(s, 1, request);
+	return store_collect(s, row_booking_list_for_request, out);
 }

@@ -263,6 +263,32 @@ sqlite3_stmt *store_stmt(struct store *st, const char *sql)
 	return s;
 }
 
+/* store_collect - every row of a statement into an array */
+gw_rc store_collect(sqlite3_stmt *s, store_row_fn row, json_t **out)
+{
+	json_t *list = json_array();
+	int r;
+
+	*out = NULL;
+	if(!list) {
+		sqlite3_reset(s);
+		return GW_ENOMEM;
+	}
+	while((r = sqlite3_step(s)) == SQLITE_ROW) {
+		if(json_array_append_new(list, row(s))) {
+			r = SQLITE_NOMEM;
+			break;
+		}
+	}
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE) {
+		json_decref(list);
+		return r == SQLITE_NOMEM ? GW_ENOMEM : GW_EDB;
+	}
+	*out = list;
+	return GW_OK;
+}
+
 /* store_col_json - JSON text column */
 json_t *store_col_json(sqlite3_stmt *s, int i)
 {

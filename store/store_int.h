@@ -23,6 +23,13 @@ struct store {
  * connection); NULL on a prepare error. Borrowed until the store closes. */
 sqlite3_stmt *store_stmt(struct store *st, const char *sql);
 
+/* store_row_fn - one row of a statement as JSON (new reference; NULL on out-of-memory) */
+typedef json_t *(*store_row_fn)(sqlite3_stmt *s);
+
+/* store_collect - step the bound statement s to its end, each row through row into a new
+ * array (*out, new reference); resets s. GW_EDB when a step fails. */
+gw_rc store_collect(sqlite3_stmt *s, store_row_fn row, json_t **out);
+
 /* store_rc - map a SQLite result to gw_rc */
 gw_rc store_rc(int src);
 

@@ -206,24 +206,12 @@ gw_rc store_user_list(struct store *st, int64_t org, json_t **out)
 {
 	sqlite3_stmt *s =
 	    store_stmt(st, "SELECT " USER_COLS " FROM users WHERE org_id = ?1 ORDER BY id");
-	json_t *list = json_array();
-	int r;
 
 	*out = NULL;
-	if(!s || !list) {
-		json_decref(list);
-		return s ? GW_ENOMEM : GW_EDB;
-	}
-	sqlite3_bind_int64(s, 1, org);
-	while((r = sqlite3_step(s)) == SQLITE_ROW)
-		json_array_append_new(list, user_json(s));
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE) {
-		json_decref(list);
+	if(!s)
 		return GW_EDB;
-	}
-	*out = list;
-	return GW_OK;
+	sqlite3_bind_int64(s, 1, org);
+	return store_collect(s, user_json, out);
 }
 
 /* store_user_update - apply a validated patch */
@@ -259,6 +247,14 @@ gw_rc store_user_update(struct store *st, int64_t org, int64_t id, const json_t 
 	return rc;
 }
 
+/* row_trainers_matching - one row of store_trainers_matching */
+static json_t *row_trainers_matching(sqlite3_stmt *s)
+{
+	return json_pack("{s:I, s:o, s:o, s:o}", "id", (json_int_t)sqlite3_column_int64(s, 0),
+	                 "email", store_col_text(s, 1), "name", store_col_text(s, 2), "timezone",
+	                 store_col_text(s, 3));
+}
+
 /* store_trainers_matching - trainers holding every skill of skills (JSON array text ?2) */
 gw_rc store_trainers_matching(struct store *st, int64_t org, const json_t *skills,
                               json_t **out)
@@ -269,29 +265,13 @@ gw_rc store_trainers_matching(struct store *st, int64_t org, const json_t *skill
 	        " AND NOT EXISTS (SELECT 1 FROM json_each(?2) r"
 	        "  WHERE r.value NOT IN (SELECT value FROM json_each(u.skills)))"
 	        " ORDER BY u.id");
-	json_t *list = json_array();
-	int r;
 
 	*out = NULL;
-	if(!s || !list) {
-		json_decref(list);
-		return s ? GW_ENOMEM : GW_EDB;
-	}
+	if(!s)
+		return GW_EDB;
 	sqlite3_bind_int64(s, 1, org);
 	store_bind_json(s, 2, skills);
-	while((r = sqlite3_step(s)) == SQLITE_ROW)
-		json_array_append_new(list, json_pack("{s:I, s:o, s:o, s:o}", "id",
-		                                      (json_int_t)sqlite3_column_int64(s, 0), "email",
-		                                      store_col_text(s, 1), "name",
-		                                      store_col_text(s, 2), "timezone",
-		                                      store_col_text(s, 3)));
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE) {
-		json_decref(list);
-		return GW_EDB;
-	}
-	*out = list;
-	return GW_OK;
+	return store_collect(s, row_trainers_matching, out);
 }
 
 /* store_session_type_create - insert a session type */
@@ -359,24 +339,12 @@ gw_rc store_session_type_list(struct store *st, int64_t org, json_t **out)
 	sqlite3_stmt *s = store_stmt(st, "SELECT id, name, skills, lengths, price_cents, currency,"
 	                                 " step_minutes FROM session_types WHERE org_id = ?1"
 	                                 " ORDER BY id");
-	json_t *list = json_array();
-	int r;
 
 	*out = NULL;
-	if(!s || !list) {
-		json_decref(list);
-		return s ? GW_ENOMEM : GW_EDB;
-	}
-	sqlite3_bind_int64(s, 1, org);
-	while((r = sqlite3_step(s)) == SQLITE_ROW)
-		json_array_append_new(list, session_type_json(s));
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE) {
-		json_decref(list);
+	if(!s)
 		return GW_EDB;
-	}
-	*out = list;
-	return GW_OK;
+	sqlite3_bind_int64(s, 1, org);
+	return store_collect(s, session_type_json, out);
 }
 
 /* store_provider_get - stored provider config */

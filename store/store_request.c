@@ -110,26 +110,14 @@ gw_rc store_request_list(struct store *st, int64_t org, const char *status, int6
 	        "  (SELECT 1 FROM json_each(r.skills) k WHERE k.value NOT IN"
 	        "   (SELECT value FROM users x, json_each(x.skills) WHERE x.id = ?3))))"
 	        " ORDER BY r.id DESC LIMIT 500");
-	json_t *list = json_array();
-	int r;
 
 	*out = NULL;
-	if(!s || !list) {
-		json_decref(list);
-		return s ? GW_ENOMEM : GW_EDB;
-	}
+	if(!s)
+		return GW_EDB;
 	sqlite3_bind_int64(s, 1, org);
 	store_bind_text(s, 2, status);
 	store_bind_id(s, 3, trainer);
-	while((r = sqlite3_step(s)) == SQLITE_ROW)
-		json_array_append_new(list, request_json(s));
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE) {
-		json_decref(list);
-		return GW_EDB;
-	}
-	*out = list;
-	return GW_OK;
+	return store_collect(s, request_json, out);
 }
 
 /* request_exists - does the request exist in org */

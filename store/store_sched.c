@@ -44,29 +44,22 @@ static gw_rc rows_of(sqlite3_stmt *s, int ncol, json_t **out)
 	return GW_OK;
 }
 
+/* row_sched_orgs - one row of store_sched_orgs */
+static json_t *row_sched_orgs(sqlite3_stmt *s)
+{
+	return json_pack("{s:I, s:o}", "id", (json_int_t)sqlite3_column_int64(s, 0), "settings",
+	                 store_col_json(s, 1));
+}
+
 /* store_sched_orgs - every organisation with its stored settings */
 gw_rc store_sched_orgs(struct store *st, json_t **out)
 {
 	sqlite3_stmt *s = store_stmt(st, "SELECT id, settings FROM orgs ORDER BY id");
-	json_t *list = json_array();
-	int r;
 
 	*out = NULL;
-	if(!s || !list) {
-		json_decref(list);
-		return s ? GW_ENOMEM : GW_EDB;
-	}
-	while((r = sqlite3_step(s)) == SQLITE_ROW)
-		json_array_append_new(list, json_pack("{s:I, s:o}", "id",
-		                                      (json_int_t)sqlite3_column_int64(s, 0), "settings",
-		                                      store_col_json(s, 1)));
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE) {
-		json_decref(list);
+	if(!s)
 		return GW_EDB;
-	}
-	*out = list;
-	return GW_OK;
+	return store_collect(s, row_sched_orgs, out);
 }
 
 /* store_sched_starting - confirmed bookings starting in (lo, hi] */

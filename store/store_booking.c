@@ -64,6 +64,22 @@ gw_rc store_request_link_set(struct store *st, int64_t org, int64_t id, int64_t 
 	return r == SQLITE_DONE ? GW_ESTATE : write_rc(st, r);
 }
 
+/* row_request_by_link - the row of store_request_by_link */
+static json_t *row_request_by_link(sqlite3_stmt *s)
+{
+	return json_pack("{s:I, s:I, s:o, s:I, s:o, s:{s:I, s:o, s:o, s:o, s:o},"
+	                 " s:{s:o, s:o}, s:i}",
+	                 "id", (json_int_t)sqlite3_column_int64(s, 0), "org_id",
+	                 (json_int_t)sqlite3_column_int64(s, 1), "status", store_col_text(s, 2),
+	                 "link_expires_at", (json_int_t)sqlite3_column_int64(s, 3),
+	                 "session_type_id", opt_int(s, 4), "trainer", "id",
+	                 (json_int_t)sqlite3_column_int64(s, 5), "name", store_col_text(s, 6),
+	                 "email", store_col_text(s, 7), "timezone", store_col_text(s, 8),
+	                 "availability", store_col_json(s, 9), "customer", "name",
+	                 store_col_text(s, 10), "email", store_col_text(s, 11), "link_version",
+	                 sqlite3_column_int(s, 12));
+}
+
 /* store_request_by_link - the request behind a link token */
 gw_rc store_request_by_link(struct store *st, const char *token_hash, json_t **out)
 {
@@ -72,31 +88,12 @@ gw_rc store_request_by_link(struct store *st, const char *token_hash, json_t **o
 	        " u.id, u.name, u.email, u.timezone, u.availability, r.customer_name,"
 	        " r.customer_email, r.link_version"
 	        " FROM requests r JOIN users u ON u.id = r.trainer_id WHERE r.link_token_hash = ?1");
-	int r;
 
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
 	sqlite3_bind_text(s, 1, token_hash, -1, SQLITE_TRANSIENT);
-	r = sqlite3_step(s);
-	if(r == SQLITE_ROW)
-		*out = json_pack("{s:I, s:I, s:o, s:I, s:o, s:{s:I, s:o, s:o, s:o, s:o},"
-		                 " s:{s:o, s:o}, s:i}",
-		                 "id", (json_int_t)sqlite3_column_int64(s, 0), "org_id",
-		                 (json_int_t)sqlite3_column_int64(s, 1), "status", store_col_text(s, 2),
-		                 "link_expires_at", (json_int_t)sqlite3_column_int64(s, 3),
-		                 "session_type_id", opt_int(s, 4), "trainer", "id",
-		                 (json_int_t)sqlite3_column_int64(s, 5), "name", store_col_text(s, 6),
-		                 "email", store_col_text(s, 7), "timezone", store_col_text(s, 8),
-		                 "availability", store_col_json(s, 9), "customer", "name",
-		                 store_col_text(s, 10), "email", store_col_text(s, 11), "link_version",
-		                 sqlite3_column_int(s, 12));
-	sqlite3_reset(s);
-	if(r == SQLITE_DONE)
-		return GW_ENOTFOUND;
-	if(r != SQLITE_ROW)
-		return GW_EDB;
-	return *out ? GW_OK : GW_ENOMEM;
+	return store_one(s, row_request_by_link, out);
 }
 
 /* store_request_set_status - conditional status change */
@@ -120,25 +117,24 @@ gw_rc store_request_set_status(struct store *st, int64_t id, const char *from, c
 	return sqlite3_changes(st->db) == 1 ? GW_OK : GW_ESTATE;
 }
 
+/* row_user_availability - the row of store_user_availability */
+static json_t *row_user_availability(sqlite3_stmt *s)
+{
+	return store_col_json(s, 0);
+}
+
 /* store_user_availability - the stored availability object */
 gw_rc store_user_availability(struct store *st, int64_t org, int64_t user, json_t **out)
 {
 	sqlite3_stmt *s =
 	    store_stmt(st, "SELECT availability FROM users WHERE id = ?1 AND org_id = ?2");
-	int r;
 
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
 	sqlite3_bind_int64(s, 1, user);
 	sqlite3_bind_int64(s, 2, org);
-	r = sqlite3_step(s);
-	if(r == SQLITE_ROW)
-		*out = store_col_json(s, 0);
-	sqlite3_reset(s);
-	if(r == SQLITE_DONE)
-		return GW_ENOTFOUND;
-	return r == SQLITE_ROW ? GW_OK : GW_EDB;
+	return store_one(s, row_user_availability, out);
 }
 
 /* store_user_availability_put - replace the availability */
@@ -180,27 +176,26 @@ gw_rc store_user_feed_set(struct store *st, int64_t org, int64_t user, const cha
 	return sqlite3_changes(st->db) == 1 ? GW_OK : GW_ENOTFOUND;
 }
 
+/* row_user_by_feed - the row of store_user_by_feed */
+static json_t *row_user_by_feed(sqlite3_stmt *s)
+{
+	return json_pack("{s:I, s:I, s:o, s:o, s:o}", "id", (json_int_t)sqlite3_column_int64(s, 0),
+	                 "org_id", (json_int_t)sqlite3_column_int64(s, 1), "name",
+	                 store_col_text(s, 2), "email", store_col_text(s, 3), "timezone",
+	                 store_col_text(s, 4));
+}
+
 /* store_user_by_feed - the trainer of a feed token */
 gw_rc store_user_by_feed(struct store *st, const char *token_hash, json_t **out)
 {
 	sqlite3_stmt *s = store_stmt(st, "SELECT id, org_id, name, email, timezone FROM users"
 	                                 " WHERE feed_token_hash = ?1 AND active = 1");
-	int r;
 
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
 	sqlite3_bind_text(s, 1, token_hash, -1, SQLITE_TRANSIENT);
-	r = sqlite3_step(s);
-	if(r == SQLITE_ROW)
-		*out = json_pack("{s:I, s:I, s:o, s:o, s:o}", "id",
-		                 (json_int_t)sqlite3_column_int64(s, 0), "org_id",
-		                 (json_int_t)sqlite3_column_int64(s, 1), "name", store_col_text(s, 2),
-		                 "email", store_col_text(s, 3), "timezone", store_col_text(s, 4));
-	sqlite3_reset(s);
-	if(r == SQLITE_DONE)
-		return GW_ENOTFOUND;
-	return r == SQLITE_ROW ? GW_OK : GW_EDB;
+	return store_one(s, row_user_by_feed, out);
 }
 
 /* store_booking_create - insert a held booking */
@@ -315,22 +310,13 @@ gw_rc store_booking_get(struct store *st, int64_t org, int64_t id, json_t **out)
 {
 	sqlite3_stmt *s = store_stmt(st, "SELECT " BOOKING_COLS BOOKING_FROM
 	                                 " WHERE b.id = ?1 AND (?2 = 0 OR b.org_id = ?2)");
-	int r;
 
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, org);
-	r = sqlite3_step(s);
-	if(r == SQLITE_ROW)
-		*out = booking_json(s);
-	sqlite3_reset(s);
-	if(r == SQLITE_DONE)
-		return GW_ENOTFOUND;
-	if(r != SQLITE_ROW)
-		return GW_EDB;
-	return *out ? GW_OK : GW_ENOMEM;
+	return store_one(s, booking_json, out);
 }
 
 /* bind_time - epoch or NULL (0) */
@@ -577,6 +563,18 @@ gw_rc store_survey_create(struct store *st, int64_t org, int64_t booking,
 	return sqlite3_changes(st->db) == 1 ? GW_OK : GW_EEXISTS;
 }
 
+/* row_survey_get - the row of store_survey_get */
+static json_t *row_survey_get(sqlite3_stmt *s)
+{
+	return json_pack("{s:I, s:I, s:b, s:o, s:o, s:{s:o}, s:o, s:o, s:o}", "booking_id",
+	                 (json_int_t)sqlite3_column_int64(s, 0), "org_id",
+	                 (json_int_t)sqlite3_column_int64(s, 1), "answered",
+	                 sqlite3_column_int(s, 2), "rating", opt_int(s, 3), "comment",
+	                 store_col_text(s, 4), "trainer", "name", store_col_text(s, 5),
+	                 "session_type", store_col_text(s, 6), "start", store_col_time(s, 7),
+	                 "organisation", store_col_text(s, 8));
+}
+
 /* store_survey_get - a survey by token */
 gw_rc store_survey_get(struct store *st, const char *token_hash, json_t **out)
 {
@@ -586,27 +584,12 @@ gw_rc store_survey_get(struct store *st, const char *token_hash, json_t **out)
 	        " JOIN bookings b ON b.id = v.booking_id JOIN users u ON u.id = b.trainer_id"
 	        " JOIN requests r ON r.id = b.request_id JOIN orgs o ON o.id = v.org_id"
 	        " LEFT JOIN session_types t ON t.id = r.session_type_id WHERE v.token_hash = ?1");
-	int r;
 
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
 	sqlite3_bind_text(s, 1, token_hash, -1, SQLITE_TRANSIENT);
-	r = sqlite3_step(s);
-	if(r == SQLITE_ROW)
-		*out = json_pack("{s:I, s:I, s:b, s:o, s:o, s:{s:o}, s:o, s:o, s:o}", "booking_id",
-		                 (json_int_t)sqlite3_column_int64(s, 0), "org_id",
-		                 (json_int_t)sqlite3_column_int64(s, 1), "answered",
-		                 sqlite3_column_int(s, 2), "rating", opt_int(s, 3), "comment",
-		                 store_col_text(s, 4), "trainer", "name", store_col_text(s, 5),
-		                 "session_type", store_col_text(s, 6), "start", store_col_time(s, 7),
-		                 "organisation", store_col_text(s, 8));
-	sqlite3_reset(s);
-	if(r == SQLITE_DONE)
-		return GW_ENOTFOUND;
-	if(r != SQLITE_ROW)
-		return GW_EDB;
-	return *out ? GW_OK : GW_ENOMEM;
+	return store_one(s, row_survey_get, out);
 }
 
 /* store_survey_answer - answer once */

@@ -289,6 +289,20 @@ gw_rc store_collect(sqlite3_stmt *s, store_row_fn row, json_t **out)
 	return GW_OK;
 }
 
+/* store_one - the one row of a statement */
+gw_rc store_one(sqlite3_stmt *s, store_row_fn row, json_t **out)
+{
+	int r = sqlite3_step(s);
+
+	*out = r == SQLITE_ROW ? row(s) : NULL;
+	sqlite3_reset(s);
+	if(r == SQLITE_DONE)
+		return GW_ENOTFOUND;
+	if(r != SQLITE_ROW)
+		return GW_EDB;
+	return *out ? GW_OK : GW_ENOMEM;
+}
+
 /* store_col_json - JSON text column */
 json_t *store_col_json(sqlite3_stmt *s, int i)
 {

@@ -30,6 +30,10 @@ typedef json_t *(*store_row_fn)(sqlite3_stmt *s);
  * array (*out, new reference); resets s. GW_EDB when a step fails. */
 gw_rc store_collect(sqlite3_stmt *s, store_row_fn row, json_t **out);
 
+/* store_one - step the bound statement s once: its row through row into *out (new reference);
+ * resets s. GW_ENOTFOUND without a row, GW_EDB when the step fails. */
+gw_rc store_one(sqlite3_stmt *s, store_row_fn row, json_t **out);
+
 /* store_rc - map a SQLite result to gw_rc */
 gw_rc store_rc(int src);
 

@@ -35,26 +35,23 @@ gw_rc store_org_create(struct store *st, const char *name, const char *tz, int64
 	return rc;
 }
 
+/* row_org_get - the row of store_org_get */
+static json_t *row_org_get(sqlite3_stmt *s)
+{
+	return json_pack("{s:I, s:o, s:o}", "id", (json_int_t)sqlite3_column_int64(s, 0), "name",
+	                 store_col_text(s, 1), "timezone", store_col_text(s, 2));
+}
+
 /* store_org_get - {id, name, timezone} */
 gw_rc store_org_get(struct store *st, int64_t org, json_t **out)
 {
 	sqlite3_stmt *s = store_stmt(st, "SELECT id, name, timezone FROM orgs WHERE id = ?1");
-	int r;
 
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
 	sqlite3_bind_int64(s, 1, org);
-	r = sqlite3_step(s);
-	if(r == SQLITE_ROW)
-		*out = json_pack("{s:I, s:o, s:o}", "id", (json_int_t)sqlite3_column_int64(s, 0),
-		                 "name", store_col_text(s, 1), "timezone", store_col_text(s, 2));
-	sqlite3_reset(s);
-	if(r == SQLITE_DONE)
-		return GW_ENOTFOUND;
-	if(r != SQLITE_ROW)
-		return GW_EDB;
-	return *out ? GW_OK : GW_ENOMEM;
+	return store_one(s, row_org_get, out);
 }
 
 /* store_org_settings - stored settings object */
@@ -183,22 +180,13 @@ gw_rc store_user_get(struct store *st, int64_t org, int64_t id, json_t **out)
 {
 	sqlite3_stmt *s =
 	    store_stmt(st, "SELECT " USER_COLS " FROM users WHERE id = ?1 AND org_id = ?2");
-	int r;
 
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, org);
-	r = sqlite3_step(s);
-	if(r == SQLITE_ROW)
-		*out = user_json(s);
-	sqlite3_reset(s);
-	if(r == SQLITE_DONE)
-		return GW_ENOTFOUND;
-	if(r != SQLITE_ROW)
-		return GW_EDB;
-	return *out ? GW_OK : GW_ENOMEM;
+	return store_one(s, user_json, out);
 }
 
 /* store_user_list - users of org */
@@ -315,22 +303,13 @@ gw_rc store_session_type_get(struct store *st, int64_t org, int64_t id, json_t *
 	sqlite3_stmt *s = store_stmt(st, "SELECT id, name, skills, lengths, price_cents, currency,"
 	                                 " step_minutes FROM session_types"
 	                                 " WHERE id = ?1 AND org_id = ?2");
-	int r;
 
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, org);
-	r = sqlite3_step(s);
-	if(r == SQLITE_ROW)
-		*out = session_type_json(s);
-	sqlite3_reset(s);
-	if(r == SQLITE_DONE)
-		return GW_ENOTFOUND;
-	if(r != SQLITE_ROW)
-		return GW_EDB;
-	return *out ? GW_OK : GW_ENOMEM;
+	return store_one(s, session_type_json, out);
 }
 
 /* store_session_type_list - session types of org */
@@ -347,25 +326,24 @@ gw_rc store_session_type_list(struct store *st, int64_t org, json_t **out)
 	return store_collect(s, session_type_json, out);
 }
 
+/* row_provider_get - the row of store_provider_get */
+static json_t *row_provider_get(sqlite3_stmt *s)
+{
+	return store_col_json(s, 0);
+}
+
 /* store_provider_get - stored provider config */
 gw_rc store_provider_get(struct store *st, int64_t org, const char *name, json_t **out)
 {
 	sqlite3_stmt *s =
 	    store_stmt(st, "SELECT config FROM provider_configs WHERE org_id = ?1 AND name = ?2");
-	int r;
 
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
 	sqlite3_bind_int64(s, 1, org);
 	sqlite3_bind_text(s, 2, name, -1, SQLITE_TRANSIENT);
-	r = sqlite3_step(s);
-	if(r == SQLITE_ROW)
-		*out = store_col_json(s, 0);
-	sqlite3_reset(s);
-	if(r == SQLITE_DONE)
-		return GW_ENOTFOUND;
-	return r == SQLITE_ROW ? GW_OK : GW_EDB;
+	return store_one(s, row_provider_get, out);
 }
 
 /* store_provider_put - insert or replace a provider config */

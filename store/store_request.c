@@ -80,22 +80,13 @@ gw_rc store_request_get(struct store *st, int64_t org, int64_t id, json_t **out)
 {
 	sqlite3_stmt *s = store_stmt(st, "SELECT " REQUEST_COLS REQUEST_FROM
 	                                 " WHERE r.id = ?1 AND r.org_id = ?2");
-	int r;
 
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, org);
-	r = sqlite3_step(s);
-	if(r == SQLITE_ROW)
-		*out = request_json(s);
-	sqlite3_reset(s);
-	if(r == SQLITE_DONE)
-		return GW_ENOTFOUND;
-	if(r != SQLITE_ROW)
-		return GW_EDB;
-	return *out ? GW_OK : GW_ENOMEM;
+	return store_one(s, request_json, out);
 }
 
 /* store_request_list - requests of org, optionally of one status, optionally as a trainer sees

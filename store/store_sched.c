@@ -129,23 +129,22 @@ gw_rc store_sched_explain(struct store *st, json_t **out)
 	return GW_OK;
 }
 
+/* row_meta_get - the row of store_meta_get */
+static json_t *row_meta_get(sqlite3_stmt *s)
+{
+	return store_col_text(s, 0);
+}
+
 /* store_meta_get - a value of the meta table (new reference string), GW_ENOTFOUND */
 gw_rc store_meta_get(struct store *st, const char *key, json_t **out)
 {
 	sqlite3_stmt *s = store_stmt(st, "SELECT value FROM meta WHERE key = ?1");
-	int r;
 
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
 	sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
-	r = sqlite3_step(s);
-	if(r == SQLITE_ROW)
-		*out = store_col_text(s, 0);
-	sqlite3_reset(s);
-	if(r == SQLITE_DONE)
-		return GW_ENOTFOUND;
-	return r == SQLITE_ROW ? GW_OK : GW_EDB;
+	return store_one(s, row_meta_get, out);
 }
 
 /* store_meta_put - set a value of the meta table */

@@ -80,7 +80,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libordinatus.a
 run: deps
 	@$(MAKE) --no-print-directory all
 	@if [ ! -f $(DATA)/ordinatus.db ]; then \
-		$(BUILD)/ordinatus init --data $(DATA) > $(DATA).token.json && \
+		(umask 077; $(BUILD)/ordinatus init --data $(DATA) > $(DATA).token.json) && \
 		echo "initialised $(DATA); platform admin token saved in $(DATA).token.json"; \
 	fi
 	$(BUILD)/ordinatus serve --data $(DATA) --listen $(LISTEN)

@@ -360,7 +360,10 @@ gw_rc store_outbox_list(struct store *st, int64_t org, const char *status, int l
 gw_rc store_outbox_retry(struct store *st, int64_t org, int64_t id, time_t now)
 {
 	sqlite3_stmt *s = store_stmt(
-	        st, "UPDATE outbox SET status = 'pending', next_attempt_at = ?3, deadline_at = NULL"
+	        /* a retried row starts the backoff schedule afresh (delivery_attempts keeps every
+	         * earlier try): one more transient failure must not dead-letter it at once */
+	        st, "UPDATE outbox SET status = 'pending', next_attempt_at = ?3, deadline_at = NULL,"
+	            " attempts = 0"
 	            " WHERE id = ?1 AND (?2 = 0 OR org_id = ?2) AND status IN ('dead', 'expired')");
 	sqlite3_stmt *e = store_stmt(st, "SELECT 1 FROM outbox WHERE id = ?1 AND (?2 = 0 OR"
 	                                 " org_id = ?2)");

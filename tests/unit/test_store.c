@@ -948,9 +948,13 @@ static void test_outbox_retry(void **state)
 		row_get(f->peek, rid, &r);
 		CHECK(strcmp(r.status, k->status) == 0, "%s: status %s, want %s", k->name, r.status,
 		      k->status);
-		if(k->rc == GW_OK)
+		if(k->rc == GW_OK) {
 			CHECK(r.next_at == at, "%s: due at T0+%lld, want now", k->name,
 			      (long long)(r.next_at - T0));
+			/* the backoff schedule starts afresh; the attempts table keeps the history */
+			CHECK(r.attempts == 0, "%s: attempts %d after a retry, want 0", k->name,
+			      r.attempts);
+		}
 	}
 	/* retried rows are leased again at once (and the pending one, due since T0 + 100); the
 	 * leased one is still held */

@@ -45,7 +45,8 @@ bool jv_check_text(const char *s, int flags);
 bool jv_email_valid(const char *s);
 
 /* jv_skills - array of 0..max skill names (1..64 chars each after trimming spaces, [a-z0-9 _.+#-],
- * case folded to lower case, duplicates dropped). *out: new reference to a sorted JSON array of strings. */
+ * case folded to lower case, duplicates dropped). *out: new reference to a sorted JSON array
+ * of strings. */
 gw_rc jv_skills(const json_t *obj, const char *field, bool required, size_t max, json_t **out,
                 bool *present, struct gw_err *err);
 

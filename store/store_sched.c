@@ -10,7 +10,7 @@
 #include "store_int.h"
 
 #define Q_STARTING                                                                             \
-	"SELECT id, start_at, ifnull(confirmed_at, 0), sequence FROM bookings"                              \
+	"SELECT id, start_at, ifnull(confirmed_at, 0), sequence FROM bookings"                    \
 	" WHERE org_id = ?1 AND status = 'confirmed' AND start_at > ?2 AND start_at <= ?3"       \
 	" ORDER BY start_at"
 #define Q_ENDED                                                                                \

@@ -370,8 +370,7 @@ gw_rc store_report_payouts(struct store *st, int64_t org, time_t from, time_t to
 /* store_sched_orgs - [{id, settings}] of every organisation (stored settings only). */
 gw_rc store_sched_orgs(struct store *st, json_t **out);
 /* store_sched_starting - [[booking id, start, confirmed_at, sequence], ...] of org's confirmed
- * bookings
- * with start_at in (lo, hi]. */
+ * bookings with start_at in (lo, hi]. */
 gw_rc store_sched_starting(struct store *st, int64_t org, time_t lo, time_t hi, json_t **out);
 /* store_sched_ended - [[booking id, end], ...] of org's confirmed bookings with end_at <= hi,
  * oldest first, at most limit. */

@@ -78,13 +78,13 @@ fail:
 	return rc ? rc : GW_ENOMEM;
 }
 
-/* lc_enqueue_email - one email row */
-gw_rc lc_enqueue_email(struct store *st, int64_t org, const char *kind, const char *dedupe_key,
-                       int64_t request, int64_t booking, json_t *payload, time_t not_before,
-                       time_t deadline, bool *inserted, struct gw_err *err)
+/* lc_enqueue - one outbox row of any class */
+gw_rc lc_enqueue(struct store *st, int64_t org, const char *kind, const char *pclass,
+                 const char *dedupe_key, int64_t request, int64_t booking, json_t *payload,
+                 time_t not_before, time_t deadline, bool *inserted, struct gw_err *err)
 {
 	struct store_effect e = {0};
-	char *text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
+	char *text = payload ? json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	bool ins = false;
 	gw_rc rc;
 
@@ -93,7 +93,7 @@ gw_rc lc_enqueue_email(struct store *st, int64_t org, const char *kind, const ch
 		return GW_ENOMEM;
 	e.org_id = org;
 	e.kind = kind;
-	e.provider_class = "email";
+	e.provider_class = pclass;
 	e.dedupe_key = dedupe_key;
 	e.request_id = request;
 	e.booking_id = booking;
@@ -107,6 +107,15 @@ gw_rc lc_enqueue_email(struct store *st, int64_t org, const char *kind, const ch
 		*inserted = ins;
 	free(text);
 	return rc;
+}
+
+/* lc_enqueue_email - one email row */
+gw_rc lc_enqueue_email(struct store *st, int64_t org, const char *kind, const char *dedupe_key,
+                       int64_t request, int64_t booking, json_t *payload, time_t not_before,
+                       time_t deadline, bool *inserted, struct gw_err *err)
+{
+	return lc_enqueue(st, org, kind, "email", dedupe_key, request, booking, payload, not_before,
+	                  deadline, inserted, err);
 }
 
 static const char *const intake_keys[] = {"customer", "session_type_id", "skills", "answers",

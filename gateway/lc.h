@@ -62,6 +62,12 @@ gw_rc lc_request_patch(struct store *st, int64_t org, int64_t request,
 gw_rc lc_tpl_env(struct store *st, const struct lc_env *env, int64_t org, json_t **hold,
                  struct tpl_env *t);
 
+/* lc_enqueue - enqueue a payload (new reference taken) of provider class pclass ("email",
+ * "calendar", "zoho") as an outbox row inside the caller's transaction; the rest as below. */
+gw_rc lc_enqueue(struct store *st, int64_t org, const char *kind, const char *pclass,
+                 const char *dedupe_key, int64_t request, int64_t booking, json_t *payload,
+                 time_t not_before, time_t deadline, bool *inserted, struct gw_err *err);
+
 /* lc_enqueue_email - enqueue an email payload (new reference taken) as an outbox row inside
  * the caller's transaction, not sent before not_before (0: now); *inserted (may be NULL) is
  * false when the dedupe key existed. */

@@ -646,75 +646,41 @@ static gw_rc email_effect(struct store *st, const struct tpl_env *tenv, const ch
 static gw_rc calendar_effect(struct store *st, const json_t *b, const char *action,
                              struct gw_err *err)
 {
-	struct store_effect e = {0};
-	json_t *payload;
-	char key[96], *text;
-	bool inserted;
-	gw_rc rc;
+	char key[96];
 
 	snprintf(key, sizeof(key), "calendar:%lld:%lld",
 	         (long long)json_integer_value(json_object_get(b, "id")),
 	         (long long)json_integer_value(json_object_get(b, "sequence")));
-	payload = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "action", action,
-	                    "booking_id", json_object_get(b, "id"), "trainer_id",
-	                    json_object_get(b, "trainer_id"), "uid", json_object_get(b, "uid"),
-	                    "sequence", json_object_get(b, "sequence"), "start",
-	                    json_object_get(b, "start"), "end", json_object_get(b, "end"),
-	                    "customer", json_object_get(b, "customer"), "session_type",
-	                    json_object_get(b, "session_type"));
-	if(!payload)
-		return GW_ENOMEM;
-	text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(payload);
-	if(!text)
-		return GW_ENOMEM;
-	e.org_id = json_integer_value(json_object_get(b, "org_id"));
-	e.kind = "calendar";
-	e.provider_class = "calendar";
-	e.dedupe_key = key;
-	e.request_id = json_integer_value(json_object_get(b, "request_id"));
-	e.booking_id = json_integer_value(json_object_get(b, "id"));
-	e.payload = text;
-	rc = store_outbox_enqueue(st, &e, clock_now(), &inserted, NULL);
-	if(rc)
-		gw_err_cause(err, "enqueue %s: %s", key, store_errmsg(st));
-	free(text);
-	return rc;
+	return lc_enqueue(st, json_integer_value(json_object_get(b, "org_id")), "calendar",
+	                  "calendar", key, json_integer_value(json_object_get(b, "request_id")),
+	                  json_integer_value(json_object_get(b, "id")),
+	                  json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "action", action,
+	                            "booking_id", json_object_get(b, "id"), "trainer_id",
+	                            json_object_get(b, "trainer_id"), "uid",
+	                            json_object_get(b, "uid"), "sequence",
+	                            json_object_get(b, "sequence"), "start",
+	                            json_object_get(b, "start"), "end", json_object_get(b, "end"),
+	                            "customer", json_object_get(b, "customer"), "session_type",
+	                            json_object_get(b, "session_type")),
+	                  0, 0, NULL, err);
 }
 
 /* zoho_effect - the remote session row, when the organisation delivers by Zoho Assist */
 static gw_rc zoho_effect(struct store *st, const json_t *b, struct gw_err *err)
 {
-	struct store_effect e = {0};
-	char key[64], *text;
-	json_t *payload;
-	bool inserted;
-	gw_rc rc;
+	char key[64];
 
-	snprintf(key, sizeof(key), "zoho:%lld", (long long)json_integer_value(json_object_get(b,
-	                                                                                     "id")));
-	payload = json_pack("{s:O, s:O, s:O, s:O, s:O}", "booking_id", json_object_get(b, "id"),
-	                    "start", json_object_get(b, "start"), "end", json_object_get(b, "end"),
-	                    "customer", json_object_get(b, "customer"), "trainer",
-	                    json_object_get(b, "trainer"));
-	if(!payload)
-		return GW_ENOMEM;
-	text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(payload);
-	if(!text)
-		return GW_ENOMEM;
-	e.org_id = json_integer_value(json_object_get(b, "org_id"));
-	e.kind = "zoho_session";
-	e.provider_class = "zoho";
-	e.dedupe_key = key;
-	e.request_id = json_integer_value(json_object_get(b, "request_id"));
-	e.booking_id = json_integer_value(json_object_get(b, "id"));
-	e.payload = text;
-	rc = store_outbox_enqueue(st, &e, clock_now(), &inserted, NULL);
-	if(rc)
-		gw_err_cause(err, "enqueue %s: %s", key, store_errmsg(st));
-	free(text);
-	return rc;
+	snprintf(key, sizeof(key), "zoho:%lld",
+	         (long long)json_integer_value(json_object_get(b, "id")));
+	return lc_enqueue(st, json_integer_value(json_object_get(b, "org_id")), "zoho_session",
+	                  "zoho", key, json_integer_value(json_object_get(b, "request_id")),
+	                  json_integer_value(json_object_get(b, "id")),
+	                  json_pack("{s:O, s:O, s:O, s:O, s:O}", "booking_id",
+	                            json_object_get(b, "id"), "start", json_object_get(b, "start"),
+	                            "end", json_object_get(b, "end"), "customer",
+	                            json_object_get(b, "customer"), "trainer",
+	                            json_object_get(b, "trainer")),
+	                  0, 0, NULL, err);
 }
 
 /* booking_ctx - the template context of a booking (new reference) */

@@ -98,6 +98,28 @@ const char *http_query(struct http_req *r, const char *key)
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+/* http_query_enum - a query value from a fixed list */
+gw_rc http_query_enum(struct http_req *r, const char *key, const char *const *choices,
+                      const char **out)
+{
+	const char *v = http_query(r, key);
+	char list[256] = "";
+	size_t i;
+
+	*out = NULL;
+	if(!v)
+		return GW_OK;
+	for(i = 0; choices[i]; i++) {
+		if(strcmp(v, choices[i]) == 0) {
+			*out = v;
+			return GW_OK;
+		}
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+		         choices[i]);
+	}
+	return gw_err_set(&r->err, GW_EINVAL, key, "%s must be one of %s", key, list);
+}
+
 /* http_require_org - role and organisation check */
 gw_rc http_require_org(struct http_req *r, int64_t org, int roles)
 {

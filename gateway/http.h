@@ -60,6 +60,11 @@ int http_status(gw_rc rc);
 /* http_query - a query-string value (borrowed) or NULL. */
 const char *http_query(struct http_req *r, const char *key);
 
+/* http_query_enum - the query value key, which must be one of choices (NULL-terminated) when
+ * present: *out borrowed, or NULL when absent; GW_EINVAL naming key and the choices. */
+gw_rc http_query_enum(struct http_req *r, const char *key, const char *const *choices,
+                      const char **out);
+
 /* http_require_org - the caller may act in org with one of roles (bits); a platform admin
  * passes when ROLE_PLATFORM_ADMIN is among them. GW_EUNAUTH without a token, GW_ENOTFOUND for
  * another organisation's token, GW_EFORBIDDEN without the role. */

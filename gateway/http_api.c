@@ -399,21 +399,11 @@ static const char *const request_states[] = {"new",    "claimed",   "scheduling"
 /* request_list - GET /v1/orgs/{org}/requests?status= */
 static gw_rc request_list(struct http_req *r, json_t **out)
 {
-	const char *status = http_query(r, "status");
+	const char *status;
 	gw_rc rc = http_require_org(r, r->id[0], ANY_ADMIN | ROLE_TRAINER);
-	size_t i;
-	int ok = 0;
 
-	if(rc)
+	if(rc || (rc = http_query_enum(r, "status", request_states, &status)))
 		return rc;
-	if(status) {
-		for(i = 0; request_states[i]; i++)
-			ok |= strcmp(status, request_states[i]) == 0;
-		if(!ok)
-			return gw_err_set(&r->err, GW_EINVAL, "status",
-			                  "status must be one of new, claimed, scheduling, booked, "
-			                  "cancelled, closed");
-	}
 	/* an org admin sees every request; a trainer the unclaimed ones that match and their own */
 	return store_request_list(r->st, r->id[0], status,
 	                          (r->user.roles & ANY_ADMIN) ? 0 : r->user.id, out);
@@ -473,21 +463,11 @@ static const char *const outbox_states[] = {"pending", "leased",  "sent",    "de
 /* outbox_list - GET /v1/orgs/{org}/outbox?status= */
 static gw_rc outbox_list(struct http_req *r, json_t **out)
 {
-	const char *status = http_query(r, "status");
+	const char *status;
 	gw_rc rc = http_require_org(r, r->id[0], ANY_ADMIN);
-	size_t i;
-	int ok = 0;
 
-	if(rc)
+	if(rc || (rc = http_query_enum(r, "status", outbox_states, &status)))
 		return rc;
-	if(status) {
-		for(i = 0; outbox_states[i]; i++)
-			ok |= strcmp(status, outbox_states[i]) == 0;
-		if(!ok)
-			return gw_err_set(&r->err, GW_EINVAL, "status",
-			                  "status must be one of pending, leased, sent, dead, skipped, "
-			                  "expired");
-	}
 	return store_outbox_list(r->st, r->id[0], status, 1000, out);
 }
 

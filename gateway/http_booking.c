@@ -193,22 +193,12 @@ static const char *const booking_states[] = {"pending_payment", "confirmed", "co
 gw_rc http_booking_list(struct http_req *r, json_t **out)
 {
 	struct store_booking_filter f = {0};
-	const char *status = http_query(r, "status"), *tid = http_query(r, "trainer_id");
+	const char *status = NULL, *tid = http_query(r, "trainer_id");
 	const char *aw = http_query(r, "awaiting_completion");
 	gw_rc rc = http_require_org(r, r->id[0], ADMINS | ROLE_TRAINER);
-	size_t i;
-	int ok = 0;
 
-	if(rc)
+	if(rc || (rc = http_query_enum(r, "status", booking_states, &status)))
 		return rc;
-	if(status) {
-		for(i = 0; booking_states[i]; i++)
-			ok |= strcmp(status, booking_states[i]) == 0;
-		if(!ok)
-			return gw_err_set(&r->err, GW_EINVAL, "status",
-			                  "status must be one of pending_payment, confirmed, completed, "
-			                  "no_show, cancelled");
-	}
 	if(tid) {
 		char *end;
 		f.trainer_id = strtoll(tid, &end, 10);

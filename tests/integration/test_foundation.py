@@ -173,6 +173,11 @@ try:
         ("POST", base + "/requests/%d/claim" % req["id"], None, None, owner_tok, 409,
          "already_claimed"),
         ("GET", base + "/requests/12345", None, None, admin["token"], 404, "not_found"),
+        ("GET", base + "/requests?status=bogus", None, None, admin["token"], 400,
+         "invalid_field"),
+        ("GET", base + "/outbox?status=bogus", None, None, admin["token"], 400, "invalid_field"),
+        ("GET", base + "/bookings?status=bogus", None, None, admin["token"], 400,
+         "invalid_field"),
     ]
     for method, path, body, raw, tok, status, code in cases:
         r = gw.call(method, path, body, tok, raw=raw)

@@ -164,8 +164,18 @@ try:
         c.check(str(ev["UID"]) == bk["uid"], "UID is the booking's")
     c.check("09:00" in conf[0].get_body(("plain",)).get_content(),
             "the customer sees Berlin time")
-    c.eq(len(wait_kind("trainer_confirmation", 1, "tia@by.test")), 1,
-         "the trainer who opted in is told")
+    tc = wait_kind("trainer_confirmation", 1, "tia@by.test")
+    c.eq(len(tc), 1, "the trainer who opted in is told")
+    if tc:
+        body = tc[0].get_body(("plain",)).get_content()
+        c.check("Cleo Customer" in body and "cleo@example.test" in body,
+                "trainer confirmation names the customer")
+        c.check("09:00" in body and "Europe/Berlin" in body,
+                "trainer confirmation in the trainer's zone")
+        c.eq(ics_of(tc[0])[0], None, "no invite to the trainer (the organizer)")
+    c.eq(str(conf[0]["Subject"]).startswith("Your session is confirmed"), True,
+         "confirmation subject")
+    c.eq(conf[0]["To"].addresses[0].addr_spec, "cleo@example.test", "confirmation to customer")
     eff = gw.ok("GET", O + "/bookings/%d/effects" % bid, token=T1)
     keys = {e["kind"] for e in eff}
     c.check({"confirmation", "trainer_confirmation", "calendar"} <= keys, "effects: %r" % keys)
@@ -188,6 +198,8 @@ try:
     c.eq(done["completed_at"], "2026-12-01T08:30:00Z", "completed_at")
     sv = wait_kind("survey", 1, "cleo@example.test")
     c.eq(len(sv), 1, "survey email")
+    c.eq(sv[0]["To"].addresses[0].addr_spec if sv else None, "cleo@example.test",
+         "survey to the customer")
     stok = re.search(r"/survey/([A-Za-z0-9_-]+)", sv[0].get_body(("plain",)).get_content())
     stok = stok.group(1) if stok else ""
     c.eq(gw.call("GET", "/v1/survey/" + stok).status, 200, "survey page")
@@ -235,6 +247,10 @@ try:
     c.eq((cx["status"], cx["sequence"]), ("cancelled", 2), "cancelled, sequence 2")
     cm = wait_kind("cancellation", 1, "rita@example.test")
     c.eq(len(cm), 1, "cancellation email")
+    if cm:
+        text = cm[0].get_body(("plain",)).get_content()
+        c.check("trainer ill" in text, "the cancellation gives the reason")
+        c.check("14:00" in text, "the cancellation names the (rescheduled) time in Berlin")
     if cm:
         part, cal = ics_of(cm[0])
         c.check(cal is not None and str(cal["METHOD"]) == "CANCEL", "METHOD:CANCEL attached")

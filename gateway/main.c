@@ -203,6 +203,7 @@ static int cmd_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	tz_init();
+	store_global_init();
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	/* open once here: migrates the schema (or refuses a newer one) before anything serves */
 	if(store_open(p.db, false, &st, &err)) {

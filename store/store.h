@@ -31,6 +31,11 @@ enum {
 	ROLE_KIOSK = 8,
 };
 
+/* store_global_init - process-wide SQLite settings; call once before any store_open and before
+ * threads start. Connections are never shared between threads, so SQLite's own mutexes and
+ * its global memory statistics (one lock per allocation) are turned off. */
+void store_global_init(void);
+
 /* store_open - open (creating if asked) the database at path and apply pragmas. The schema is
  * migrated to STORE_SCHEMA_VERSION; a database newer than this binary is GW_EVERSION.
  * *out: caller destroys with store_close(). */

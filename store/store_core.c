@@ -435,6 +435,16 @@ fail:
 	return rc;
 }
 
+/* store_global_init - process-wide SQLite settings */
+void store_global_init(void)
+{
+	/* each connection belongs to one thread at a time (store.h): no serialising mutexes, and
+	 * no global allocation statistics, whose mutex every malloc of every thread would take */
+	sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	sqlite3_initialize();
+}
+
 /* store_open - open a connection and migrate */
 gw_rc store_open(const char *path, bool create, struct store **out, struct gw_err *err)
 {

@@ -344,9 +344,8 @@ static gw_rc session_type_create(struct http_req *r, json_t **out)
 		}
 		json_array_append(lengths, x);
 	}
-	t.skills = skills ? skills : NULL;
 	if(!skills)
-		skills = json_array();
+		skills = json_array(); /* a session type without skills fits every request */
 	t.skills = skills;
 	t.lengths = lengths;
 	t.price_cents = price;

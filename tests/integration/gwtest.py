@@ -153,7 +153,9 @@ class Gateway:
     def maildir(self):
         """Every message delivered to DATA/maildir, parsed with the standard email parser."""
         path = os.path.join(self.data, "maildir")
-        if not os.path.isdir(path):
+        # the provider makes tmp/, new/ and cur/ on its first delivery: until all three exist
+        # there is nothing to read (and Python's Maildir wants them all)
+        if not all(os.path.isdir(os.path.join(path, d)) for d in ("tmp", "new", "cur")):
             return []
         md = mailbox.Maildir(path, factory=None, create=False)
         msgs = []

@@ -23,6 +23,7 @@
 #include "http.h"
 #include "log.h"
 #include "scheduler.h"
+#include "smtp.h"
 #include "store.h"
 #include "timefmt.h"
 #include "tz.h"
@@ -108,7 +109,8 @@ static int cmd_init(int argc, char **argv)
 		fprintf(stderr, "ordinatus: %s is already initialised; nothing was changed\n", p.data);
 		return 1;
 	}
-	if(crypto_key_create(p.key, &err) || store_open(p.db, true, &st, &err)) {
+	if(crypto_key_create(p.key, &err) || smtp_maildir_prepare(p.data, &err) ||
+	   store_open(p.db, true, &st, &err)) {
 		fprintf(stderr, "ordinatus: %s\n", err.message);
 		goto out;
 	}

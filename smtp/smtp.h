@@ -53,6 +53,10 @@ gw_rc smtp_dkim_sign(struct smtp_dkim *d, const char *msg, size_t len, char **ou
 /* smtp_dkim_destroy - free a signer and its libopendkim instance; accepts NULL. */
 void smtp_dkim_destroy(struct smtp_dkim *d);
 
+/* smtp_maildir_prepare - create DATA/maildir/{tmp,new,cur} so that a mail client (or `ls`) can
+ * open the maildir before the first message arrives. */
+gw_rc smtp_maildir_prepare(const char *data_dir, struct gw_err *err);
+
 /* The maildir provider: config is ignored; messages go to DATA/maildir/{tmp,new,cur}, written
  * in tmp and renamed into new (the Maildir delivery protocol). */
 extern const struct provider_ops smtp_maildir_ops;

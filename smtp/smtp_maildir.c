@@ -70,6 +70,23 @@ static int mkdir_p(const char *path)
 	return 0;
 }
 
+/* smtp_maildir_prepare - make DATA/maildir/{tmp,new,cur} (mode 0700) */
+gw_rc smtp_maildir_prepare(const char *data_dir, struct gw_err *err)
+{
+	static const char *const dirs[] = {"tmp", "new", "cur"};
+	char dir[PATH_MAX];
+	size_t i;
+	int n, e;
+
+	for(i = 0; i < GW_ARRAY_LEN(dirs); i++) {
+		n = snprintf(dir, sizeof(dir), "%s/maildir/%s", data_dir, dirs[i]);
+		e = n < 0 || (size_t)n >= sizeof(dir) ? ENAMETOOLONG : mkdir_p(dir);
+		if(e)
+			return gw_err_set(err, GW_EIO, "", "cannot create %s: %s", dir, strerror(e));
+	}
+	return GW_OK;
+}
+
 /* write_all - write n bytes to fd; 0 or an errno */
 static int write_all(int fd, const char *p, size_t n)
 {

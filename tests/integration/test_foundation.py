@@ -19,6 +19,8 @@ c.check("already initialised" in again.stderr, "init twice says why: %r" % again
 c.check("platform_admin_token" not in again.stdout, "init twice prints no new token")
 c.eq(oct(os.stat(os.path.join(gw.data, "master.key")).st_mode & 0o777), "0o600", "key file mode")
 c.eq(gw.rows("SELECT count(*) FROM users")[0][0], 1, "one platform admin after init")
+c.check(all(os.path.isdir(os.path.join(gw.data, "maildir", d)) for d in ("tmp", "new", "cur")),
+        "init makes the maildir")
 
 gw.start()
 try:

@@ -18,16 +18,6 @@
 
 #include "store_int.h"
 
-/* write_rc - result of a write step, with the overlap trigger mapped to GW_ESLOT */
-static gw_rc write_rc(struct store *st, int r)
-{
-	if(r == SQLITE_DONE || r == SQLITE_ROW)
-		return GW_OK;
-	if((r & 0xff) == SQLITE_CONSTRAINT && strstr(sqlite3_errmsg(st->db), "slot_taken"))
-		return GW_ESLOT;
-	return store_rc(r) ? store_rc(r) : GW_EDB;
-}
-
 /* opt_int - JSON integer or null from a nullable column */
 static json_t *opt_int(sqlite3_stmt *s, int i)
 {
@@ -61,7 +51,7 @@ gw_rc store_request_link_set(struct store *st, int64_t org, int64_t id, int64_t 
 	sqlite3_reset(s);
 	if(r == SQLITE_ROW)
 		return GW_OK;
-	return r == SQLITE_DONE ? GW_ESTATE : write_rc(st, r);
+	return r == SQLITE_DONE ? GW_ESTATE : store_write_rc(st, r);
 }
 
 /* row_request_by_link - the row of store_request_by_link */
@@ -113,7 +103,7 @@ gw_rc store_request_set_status(struct store *st, int64_t id, const char *from, c
 	r = sqlite3_step(s);
 	sqlite3_reset(s);
 	if(r != SQLITE_DONE)
-		return write_rc(st, r);
+		return store_write_rc(st, r);
 	return sqlite3_changes(st->db) == 1 ? GW_OK : GW_ESTATE;
 }
 
@@ -153,7 +143,7 @@ gw_rc store_user_availability_put(struct store *st, int64_t org, int64_t user,
 	r = sqlite3_step(s);
 	sqlite3_reset(s);
 	if(r != SQLITE_DONE)
-		return write_rc(st, r);
+		return store_write_rc(st, r);
 	return sqlite3_changes(st->db) == 1 ? GW_OK : GW_ENOTFOUND;
 }
 
@@ -172,7 +162,7 @@ gw_rc store_user_feed_set(struct store *st, int64_t org, int64_t user, const cha
 	r = sqlite3_step(s);
 	sqlite3_reset(s);
 	if(r != SQLITE_DONE)
-		return write_rc(st, r);
+		return store_write_rc(st, r);
 	return sqlite3_changes(st->db) == 1 ? GW_OK : GW_ENOTFOUND;
 }
 
@@ -226,7 +216,7 @@ gw_rc store_booking_create(struct store *st, const struct store_booking_new *b, 
 	r = sqlite3_step(s);
 	sqlite3_reset(s);
 	if(r != SQLITE_DONE)
-		return write_rc(st, r);
+		return store_write_rc(st, r);
 	*id = sqlite3_last_insert_rowid(st->db);
 	return GW_OK;
 }
@@ -350,7 +340,6 @@ gw_rc store_booking_transition(struct store *st, int64_t org, int64_t id, const 
 	        " session_link = ifnull(?23, session_link), updated_at = ?24"
 	        " WHERE id = ?1 AND org_id = ?2 AND (?3 IS NULL OR status = ?3)");
 	sqlite3_stmt *e = store_stmt(st, "SELECT 1 FROM bookings WHERE id = ?1 AND org_id = ?2");
-	int r;
 
 	if(!s || !e)
 		return GW_EDB;
@@ -378,17 +367,9 @@ gw_rc store_booking_transition(struct store *st, int64_t org, int64_t id, const 
 	bind_time(s, 22, set->checked_in_at);
 	store_bind_text(s, 23, set->session_link);
 	sqlite3_bind_int64(s, 24, now);
-	r = sqlite3_step(s);
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE)
-		return write_rc(st, r);
-	if(sqlite3_changes(st->db) == 1)
-		return GW_OK;
 	sqlite3_bind_int64(e, 1, id);
 	sqlite3_bind_int64(e, 2, org);
-	r = sqlite3_step(e);
-	sqlite3_reset(e);
-	return r == SQLITE_ROW ? GW_ESTATE : GW_ENOTFOUND;
+	return store_cond_update(st, s, e, GW_ESTATE);
 }
 
 #define BOOKING_WHERE                                                                          \
@@ -494,7 +475,7 @@ gw_rc store_outbox_skip_booking(struct store *st, int64_t booking, const char *c
 		r = sqlite3_step(s);
 		sqlite3_reset(s);
 		if(r != SQLITE_DONE)
-			return write_rc(st, r);
+			return store_write_rc(st, r);
 	}
 	return GW_OK;
 }
@@ -516,7 +497,7 @@ gw_rc store_note_add(struct store *st, int64_t booking, int64_t author, const ch
 	r = sqlite3_step(s);
 	sqlite3_reset(s);
 	if(r != SQLITE_DONE)
-		return write_rc(st, r);
+		return store_write_rc(st, r);
 	*id = sqlite3_last_insert_rowid(st->db);
 	return GW_OK;
 }
@@ -559,7 +540,7 @@ gw_rc store_survey_create(struct store *st, int64_t org, int64_t booking,
 	r = sqlite3_step(s);
 	sqlite3_reset(s);
 	if(r != SQLITE_DONE)
-		return write_rc(st, r);
+		return store_write_rc(st, r);
 	return sqlite3_changes(st->db) == 1 ? GW_OK : GW_EEXISTS;
 }
 
@@ -600,7 +581,6 @@ gw_rc store_survey_answer(struct store *st, const char *token_hash, int rating,
 	                                 " answered_at = ?4 WHERE token_hash = ?1"
 	                                 " AND answered_at IS NULL");
 	sqlite3_stmt *e = store_stmt(st, "SELECT 1 FROM surveys WHERE token_hash = ?1");
-	int r;
 
 	if(!s || !e)
 		return GW_EDB;
@@ -608,16 +588,8 @@ gw_rc store_survey_answer(struct store *st, const char *token_hash, int rating,
 	sqlite3_bind_int(s, 2, rating);
 	store_bind_text(s, 3, comment);
 	sqlite3_bind_int64(s, 4, now);
-	r = sqlite3_step(s);
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE)
-		return write_rc(st, r);
-	if(sqlite3_changes(st->db) == 1)
-		return GW_OK;
 	sqlite3_bind_text(e, 1, token_hash, -1, SQLITE_TRANSIENT);
-	r = sqlite3_step(e);
-	sqlite3_reset(e);
-	return r == SQLITE_ROW ? GW_ESTATE : GW_ENOTFOUND;
+	return store_cond_update(st, s, e, GW_ESTATE);
 }
 
 /* row_report_payouts - one row of store_report_payouts */

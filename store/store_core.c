@@ -289,6 +289,37 @@ gw_rc store_collect(sqlite3_stmt *s, store_row_fn row, json_t **out)
 	return GW_OK;
 }
 
+/* store_write_rc - result of a write step */
+gw_rc store_write_rc(struct store *st, int r)
+{
+	if(r == SQLITE_DONE || r == SQLITE_ROW)
+		return GW_OK;
+	if((r & 0xff) == SQLITE_CONSTRAINT && strstr(sqlite3_errmsg(st->db), "slot_taken"))
+		return GW_ESLOT;
+	return store_rc(r) ? store_rc(r) : GW_EDB;
+}
+
+/* store_cond_update - a conditional UPDATE and, when it missed, why */
+gw_rc store_cond_update(struct store *st, sqlite3_stmt *s, sqlite3_stmt *e, gw_rc miss_rc)
+{
+	int r = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE) {
+		sqlite3_reset(e);
+		return store_write_rc(st, r);
+	}
+	if(sqlite3_changes(st->db) == 1) {
+		sqlite3_reset(e);
+		return GW_OK;
+	}
+	r = sqlite3_step(e);
+	sqlite3_reset(e);
+	if(r == SQLITE_ROW)
+		return miss_rc;
+	return r == SQLITE_DONE ? GW_ENOTFOUND : GW_EDB;
+}
+
 /* store_one - the one row of a statement */
 gw_rc store_one(sqlite3_stmt *s, store_row_fn row, json_t **out)
 {

@@ -34,6 +34,15 @@ gw_rc store_collect(sqlite3_stmt *s, store_row_fn row, json_t **out);
  * resets s. GW_ENOTFOUND without a row, GW_EDB when the step fails. */
 gw_rc store_one(sqlite3_stmt *s, store_row_fn row, json_t **out);
 
+/* store_write_rc - the result of a write step r: GW_OK, GW_ESLOT for the overlap trigger of
+ * migration 2, or store_rc's mapping */
+gw_rc store_write_rc(struct store *st, int r);
+
+/* store_cond_update - step the bound conditional UPDATE s (one row when its condition holds):
+ * GW_OK when it changed the row; otherwise step the bound existence query e: miss_rc when the
+ * row exists (its state forbade the change), GW_ENOTFOUND when it does not. Resets both. */
+gw_rc store_cond_update(struct store *st, sqlite3_stmt *s, sqlite3_stmt *e, gw_rc miss_rc);
+
 /* store_rc - map a SQLite result to gw_rc */
 gw_rc store_rc(int src);
 

@@ -367,24 +367,15 @@ gw_rc store_outbox_retry(struct store *st, int64_t org, int64_t id, time_t now)
 	            " WHERE id = ?1 AND (?2 = 0 OR org_id = ?2) AND status IN ('dead', 'expired')");
 	sqlite3_stmt *e = store_stmt(st, "SELECT 1 FROM outbox WHERE id = ?1 AND (?2 = 0 OR"
 	                                 " org_id = ?2)");
-	int r;
 
 	if(!s || !e)
 		return GW_EDB;
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, org);
 	sqlite3_bind_int64(s, 3, now);
-	r = sqlite3_step(s);
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE)
-		return store_rc(r) ? store_rc(r) : GW_EDB;
-	if(sqlite3_changes(st->db) == 1)
-		return GW_OK;
 	sqlite3_bind_int64(e, 1, id);
 	sqlite3_bind_int64(e, 2, org);
-	r = sqlite3_step(e);
-	sqlite3_reset(e);
-	return r == SQLITE_ROW ? GW_ESTATE : GW_ENOTFOUND;
+	return store_cond_update(st, s, e, GW_ESTATE);
 }
 
 /* store_outbox_next_due - earliest pending next_attempt_at */

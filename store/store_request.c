@@ -111,21 +111,16 @@ gw_rc store_request_list(struct store *st, int64_t org, const char *status, int6
 	return store_collect(s, request_json, out);
 }
 
-/* request_exists - does the request exist in org */
-static gw_rc request_exists(struct store *st, int64_t org, int64_t id)
+/* request_exists - the bound existence query of request id in org */
+static sqlite3_stmt *request_exists(struct store *st, int64_t org, int64_t id)
 {
 	sqlite3_stmt *s = store_stmt(st, "SELECT 1 FROM requests WHERE id = ?1 AND org_id = ?2");
-	int r;
 
-	if(!s)
-		return GW_EDB;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, org);
-	r = sqlite3_step(s);
-	sqlite3_reset(s);
-	if(r == SQLITE_ROW)
-		return GW_OK;
-	return r == SQLITE_DONE ? GW_ENOTFOUND : GW_EDB;
+	if(s) {
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int64(s, 2, org);
+	}
+	return s;
 }
 
 /* store_request_claim - the conditional UPDATE: exactly one trainer wins */
@@ -135,7 +130,7 @@ gw_rc store_request_claim(struct store *st, int64_t org, int64_t id, int64_t tra
 	sqlite3_stmt *s = store_stmt(st, "UPDATE requests SET status = 'claimed', trainer_id = ?3,"
 	                                 " claimed_at = ?4, updated_at = ?4"
 	                                 " WHERE id = ?1 AND org_id = ?2 AND status = 'new'");
-	int r;
+	sqlite3_stmt *e;
 
 	if(!s)
 		return GW_EDB;
@@ -143,14 +138,8 @@ gw_rc store_request_claim(struct store *st, int64_t org, int64_t id, int64_t tra
 	sqlite3_bind_int64(s, 2, org);
 	sqlite3_bind_int64(s, 3, trainer);
 	sqlite3_bind_int64(s, 4, now);
-	r = sqlite3_step(s);
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE)
-		return store_rc(r) ? store_rc(r) : GW_EDB;
-	if(sqlite3_changes(st->db) == 1)
-		return GW_OK;
-	r = request_exists(st, org, id);
-	return r ? (gw_rc)r : GW_ECLAIMED;
+	e = request_exists(st, org, id);
+	return e ? store_cond_update(st, s, e, GW_ECLAIMED) : GW_EDB;
 }
 
 /* store_request_set_session_type - change the session type while claimed by trainer */
@@ -160,7 +149,7 @@ gw_rc store_request_set_session_type(struct store *st, int64_t org, int64_t id,
 	sqlite3_stmt *s = store_stmt(
 	    st, "UPDATE requests SET session_type_id = ?4, updated_at = ?5"
 	        " WHERE id = ?1 AND org_id = ?2 AND trainer_id = ?3 AND status = 'claimed'");
-	int r;
+	sqlite3_stmt *e;
 
 	if(!s)
 		return GW_EDB;
@@ -169,14 +158,8 @@ gw_rc store_request_set_session_type(struct store *st, int64_t org, int64_t id,
 	sqlite3_bind_int64(s, 3, trainer);
 	sqlite3_bind_int64(s, 4, session_type_id);
 	sqlite3_bind_int64(s, 5, now);
-	r = sqlite3_step(s);
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE)
-		return store_rc(r) ? store_rc(r) : GW_EDB;
-	if(sqlite3_changes(st->db) == 1)
-		return GW_OK;
-	r = request_exists(st, org, id);
-	return r ? (gw_rc)r : GW_ESTATE;
+	e = request_exists(st, org, id);
+	return e ? store_cond_update(st, s, e, GW_ESTATE) : GW_EDB;
 }
 
 /* store_trainer_matches - does the trainer hold every skill of the request */

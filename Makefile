@@ -29,12 +29,12 @@ endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CPPFLAGS   += -D_GNU_SOURCE -I. -Icommon -Istore -Ismtp -Iproviders/ical -Igateway $(PKG_CFLAGS)
+CPPFLAGS   += -D_GNU_SOURCE -I. $(PKG_CFLAGS)
 CFLAGS     += $(WARN) $(OPT) -pthread -MMD -MP
 LDFLAGS    += $(OPT) -pthread
 LDLIBS     += $(PKG_LIBS) -lm
 
-LIB_SRCS := $(sort $(wildcard common/*.c store/*.c smtp/*.c providers/*/*.c gateway/*.c))
+LIB_SRCS := $(sort $(wildcard common/*.c store/*.c smtp/*.c providers/*/*.c gateway/*.c gateway/*/*.c))
 LIB_SRCS := $(filter-out gateway/main.c,$(LIB_SRCS))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))

@@ -23,10 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
-#include "smtp.h"
-#include "store.h"
-#include "tpl.h"
+#include "common/clock.h"
+#include "smtp/smtp.h"
+#include "store/store.h"
+#include "gateway/templates/tpl.h"
 
 #define FROM      "bookings@bench.test"
 #define MAX_CONNS 64

@@ -13,10 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "scheduler.h"
-#include "store.h"
-#include "tz.h"
+#include "common/clock.h"
+#include "gateway/scheduler/scheduler.h"
+#include "store/store.h"
+#include "common/tz.h"
 
 #define TRAINERS 1000
 #define DUE 1000

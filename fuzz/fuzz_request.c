@@ -11,9 +11,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "jsonv.h"
-#include "settings.h"
-#include "timefmt.h"
+#include "common/jsonv.h"
+#include "gateway/lifecycle/settings.h"
+#include "common/timefmt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

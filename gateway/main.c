@@ -17,16 +17,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "crypto.h"
-#include "dispatch.h"
-#include "http.h"
-#include "log.h"
-#include "scheduler.h"
-#include "smtp.h"
-#include "store.h"
-#include "timefmt.h"
-#include "tz.h"
+#include "common/clock.h"
+#include "common/crypto.h"
+#include "gateway/delivery/dispatch.h"
+#include "gateway/http/http.h"
+#include "common/log.h"
+#include "gateway/scheduler/scheduler.h"
+#include "smtp/smtp.h"
+#include "store/store.h"
+#include "common/timefmt.h"
+#include "common/tz.h"
 
 struct paths {
 	char data[PATH_MAX];

@@ -21,8 +21,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "gw.h"
-#include "provider.h"
+#include "common/gw.h"
+#include "common/provider.h"
 
 /* smtp_mime_build - the full RFC 5322 message (CRLF line ends) for an email payload.
  * from_address/from_name, when not NULL, replace the payload's From (the SMTP provider's

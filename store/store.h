@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "gw.h"
+#include "common/gw.h"
 
 struct store; /* opaque */
 

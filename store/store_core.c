@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "timefmt.h"
+#include "common/timefmt.h"
 
 /* Numbered migrations, each a NULL-terminated list of statements (kept apart so no literal
  * passes the 4095 characters C requires compilers to take). Each runs once, in order, in one

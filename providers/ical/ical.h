@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "gw.h"
+#include "common/gw.h"
 
 struct ical_event {
 	const char *uid;             /* the booking's UID, stable across reschedules */

@@ -19,10 +19,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "crypto.h"
-#include "jsonv.h"
-#include "timefmt.h"
-#include "tz.h"
+#include "common/crypto.h"
+#include "common/jsonv.h"
+#include "common/timefmt.h"
+#include "common/tz.h"
 
 #define CHECK(cond, ...)                                                                       \
 	do {                                                                                       \

@@ -1,5 +1,5 @@
 /*
- * test_dispatch.c - the delivery engine (gateway/dispatch.c) and the outbox queries it relies
+ * test_dispatch.c - the delivery engine (gateway/delivery/dispatch.c) and the outbox queries it relies
  * on (store_outbox_lease_class, store_outbox_cycle, STORE_DEFER), against real database files
  * in a temp folder and the maildir provider (no network).
  *
@@ -32,12 +32,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "crypto.h"
-#include "dispatch.h"
-#include "log.h"
-#include "store.h"
-#include "tpl.h"
+#include "common/clock.h"
+#include "common/crypto.h"
+#include "gateway/delivery/dispatch.h"
+#include "common/log.h"
+#include "store/store.h"
+#include "gateway/templates/tpl.h"
 
 #define T0 ((time_t)1796112000) /* 2026-12-01T08:00:00Z */
 

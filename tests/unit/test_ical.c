@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "providers/ical/ical.h"
-#include "tz.h"
+#include "common/tz.h"
 
 #define PYTHON "/usr/bin/python3"
 

@@ -1,5 +1,5 @@
 /*
- * test_lc.c - the request lifecycle (gateway/lc.h): the guard table (state x action x role),
+ * test_lc.c - the request lifecycle (gateway/lifecycle/lc.h): the guard table (state x action x role),
  * then intake, the claim and the session-type change against a real store in a temp folder:
  * which trainers get a new_request row and under which dedupe key, invalid bodies refused with
  * the field named and nothing written, exactly one trainer winning a claim, and the losers'
@@ -22,10 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
-#include "crypto.h"
-#include "lc.h"
-#include "store.h"
+#include "common/clock.h"
+#include "common/crypto.h"
+#include "gateway/lifecycle/lc.h"
+#include "store/store.h"
 
 #define T0 ((time_t)1780000000)
 

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "lc.h"
+#include "gateway/lifecycle/lc.h"
 
 enum who { OWNER, OTHER_TRAINER, ADMIN, ADMIN_TRAINER_OWNER, KIOSK };
 enum when { BEFORE_START, DURING, AFTER_END };

@@ -20,8 +20,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "gateway/lc_slots.h"
-#include "tz.h"
+#include "gateway/lifecycle/lc_slots.h"
+#include "common/tz.h"
 
 #define MAX_WIN 8
 #define MAX_RANGES 8

@@ -13,9 +13,9 @@
 
 #include <cmocka.h>
 
-#include "scheduler.h"
-#include "store.h"
-#include "timefmt.h"
+#include "gateway/scheduler/scheduler.h"
+#include "store/store.h"
+#include "common/timefmt.h"
 
 struct window_case {
 	const char *what;

@@ -1,5 +1,5 @@
 /*
- * test_settings.c - organisation settings (gateway/settings.h): the defaults exactly as API.md
+ * test_settings.c - organisation settings (gateway/lifecycle/settings.h): the defaults exactly as API.md
  * "Settings" lists them, the effective settings (defaults under what is stored), and a table of
  * PATCH bodies, each accepted with the normalised object to store, or refused with GW_EINVAL
  * naming the field and storing nothing.
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "settings.h"
+#include "gateway/lifecycle/settings.h"
 
 #define CHECK(cond, ...)                                                                       \
 	do {                                                                                       \

@@ -25,8 +25,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "crypto.h"
-#include "store.h"
+#include "common/crypto.h"
+#include "store/store.h"
 
 #define T0 ((time_t)1780000000) /* 2026-05-28T20:26:40Z: every `now` below is T0 + n */
 

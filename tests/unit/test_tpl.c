@@ -22,10 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/tpl.h"
+#include "gateway/templates/tpl.h"
 #include "smtp/smtp.h"
-#include "timefmt.h"
-#include "tz.h"
+#include "common/timefmt.h"
+#include "common/tz.h"
 
 #define MAX_WANT 10
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonv.h"
+#include "common/jsonv.h"
 
 enum kind { K_BOOL, K_INT, K_ENUM, K_HOURS, K_CHECKIN };
 

@@ -12,16 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
-#include "crypto.h"
-#include "dispatch.h"
-#include "ical.h"
-#include "jsonv.h"
+#include "common/clock.h"
+#include "common/crypto.h"
+#include "gateway/delivery/dispatch.h"
+#include "providers/ical/ical.h"
+#include "common/jsonv.h"
 #include "lc.h"
 #include "lc_slots.h"
 #include "settings.h"
-#include "timefmt.h"
-#include "tpl.h"
+#include "common/timefmt.h"
+#include "gateway/templates/tpl.h"
 
 #define SLOT_DAYS 14
 #define ADMIN_ROLES (ROLE_ORG_ADMIN | ROLE_PLATFORM_ADMIN)

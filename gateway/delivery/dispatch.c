@@ -46,12 +46,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "log.h"
-#include "provider.h"
-#include "smtp.h"
-#include "store.h"
-#include "tpl.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/provider.h"
+#include "smtp/smtp.h"
+#include "store/store.h"
+#include "gateway/templates/tpl.h"
 
 #define MAX_WORKERS  40
 #define CTX_CACHE    8

@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
-#include "dispatch.h"
-#include "log.h"
-#include "settings.h"
-#include "timefmt.h"
+#include "common/clock.h"
+#include "gateway/delivery/dispatch.h"
+#include "common/log.h"
+#include "gateway/lifecycle/settings.h"
+#include "common/timefmt.h"
 
 #define TICK_LIMIT 5000 /* rows of one kind handled per tick; the next tick takes the rest */
 

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto.h"
-#include "timefmt.h"
+#include "common/crypto.h"
+#include "common/timefmt.h"
 
 /* tpl_buf_grow - make room for n more bytes */
 static int tpl_buf_grow(struct tpl_buf *b, size_t n)

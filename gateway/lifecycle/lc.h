@@ -12,8 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "gw.h"
-#include "store.h"
+#include "common/gw.h"
+#include "store/store.h"
 
 struct tpl_env;
 

@@ -28,8 +28,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "timefmt.h"
-#include "tz.h"
+#include "common/timefmt.h"
+#include "common/tz.h"
 
 #define WHEN_LEN 192  /* tz_format: "Wednesday 30 September 2026, 10:00 (" + zone (<= 64) + ")" */
 #define RANGE_LEN 400 /* two of them and " to " */

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "gw.h"
+#include "common/gw.h"
 
 struct lc_window {
 	int wday;      /* 0 = Sunday .. 6 = Saturday, in the trainer's zone */

@@ -34,10 +34,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "crypto.h"
+#include "common/crypto.h"
 #include "http_routes.h"
-#include "jsonv.h"
-#include "log.h"
+#include "common/jsonv.h"
+#include "common/log.h"
 
 #define ANY_ADMIN     (ROLE_ORG_ADMIN | ROLE_PLATFORM_ADMIN)
 #define SEALED        "sealed:"

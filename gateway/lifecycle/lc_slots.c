@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tz.h"
+#include "common/tz.h"
 
 _Static_assert(sizeof(time_t) >= 8, "slot arithmetic needs a 64-bit time_t");
 

@@ -13,16 +13,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
-#include "crypto.h"
-#include "dispatch.h"
+#include "common/clock.h"
+#include "common/crypto.h"
+#include "gateway/delivery/dispatch.h"
 #include "http_routes.h"
-#include "jsonv.h"
-#include "scheduler.h"
-#include "settings.h"
-#include "timefmt.h"
-#include "tpl.h"
-#include "tz.h"
+#include "common/jsonv.h"
+#include "gateway/scheduler/scheduler.h"
+#include "gateway/lifecycle/settings.h"
+#include "common/timefmt.h"
+#include "gateway/templates/tpl.h"
+#include "common/tz.h"
 
 #define ANY_ADMIN (ROLE_ORG_ADMIN | ROLE_PLATFORM_ADMIN)
 

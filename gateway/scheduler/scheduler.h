@@ -22,9 +22,9 @@
 #include <stdbool.h>
 #include <time.h>
 
-#include "gw.h"
-#include "lc.h"
-#include "store.h"
+#include "common/gw.h"
+#include "gateway/lifecycle/lc.h"
+#include "store/store.h"
 
 /* sched_reminder_due - the window rule above (pure). offset and tick in minutes. */
 bool sched_reminder_due(time_t start, time_t confirmed_at, int offset_min, int tick_min,

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "gw.h"
+#include "common/gw.h"
 
 #define TPL_DEFAULT_FROM "noreply@ordinatus.localhost"
 

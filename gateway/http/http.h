@@ -12,10 +12,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "crypto.h"
-#include "gw.h"
-#include "lc.h"
-#include "store.h"
+#include "common/crypto.h"
+#include "common/gw.h"
+#include "gateway/lifecycle/lc.h"
+#include "store/store.h"
 
 #define HTTP_BODY_MAX (64 * 1024)
 

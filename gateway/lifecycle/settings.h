@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "gw.h"
+#include "common/gw.h"
 
 /* settings_defaults - every setting with its default. New reference. */
 json_t *settings_defaults(void);

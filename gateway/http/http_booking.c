@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
-#include "crypto.h"
+#include "common/clock.h"
+#include "common/crypto.h"
 #include "http_routes.h"
-#include "ical.h"
-#include "jsonv.h"
-#include "timefmt.h"
+#include "providers/ical/ical.h"
+#include "common/jsonv.h"
+#include "common/timefmt.h"
 
 #define ADMINS (ROLE_ORG_ADMIN | ROLE_PLATFORM_ADMIN)
 

@@ -19,8 +19,8 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "crypto.h"
-#include "gw.h"
+#include "common/crypto.h"
+#include "common/gw.h"
 
 struct store;
 struct tpl_buf;

@@ -15,10 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
+#include "common/clock.h"
 #include "http_routes.h"
-#include "jsonv.h"
-#include "log.h"
+#include "common/jsonv.h"
+#include "common/log.h"
 
 struct req_state {
 	char *body;     /* malloc'd, up to HTTP_BODY_MAX */

@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
-#include "crypto.h"
-#include "dispatch.h"
-#include "jsonv.h"
-#include "tpl.h"
+#include "common/clock.h"
+#include "common/crypto.h"
+#include "gateway/delivery/dispatch.h"
+#include "common/jsonv.h"
+#include "gateway/templates/tpl.h"
 
 /* lc_request_guard - the request guard table */
 gw_rc lc_request_guard(enum lc_action action, const char *status, const struct lc_actor *actor,

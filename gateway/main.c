@@ -359,7 +359,7 @@ static int cmd_outbox(int argc, char **argv)
 			fprintf(c == 'h' ? stdout : stderr,
 			        "usage: ordinatus outbox --data DIR [list [--status S] | retry ID]\n\n"
 			        "list: deliveries of every organisation, newest first, as JSON.\n"
-			        "retry ID: a dead or expired delivery goes back to pending, due now.\n");
+			        "retry ID: a dead or expired delivery goes back to pending, due at once.\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
@@ -392,7 +392,7 @@ static int cmd_outbox(int argc, char **argv)
 			status = 2;
 			goto out;
 		}
-		rc = store_outbox_retry(st, 0, id, clock_now());
+		rc = store_outbox_retry(st, 0, id);
 		if(rc == GW_ENOTFOUND)
 			fprintf(stderr, "ordinatus: no delivery %lld\n", id);
 		else if(rc == GW_ESTATE)

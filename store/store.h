@@ -206,9 +206,10 @@ gw_rc store_outbox_release(struct store *st, const char *owner);
 /* store_outbox_list - deliveries of org (org 0: all), newest first, status may be NULL. */
 gw_rc store_outbox_list(struct store *st, int64_t org, const char *status, int limit,
                         json_t **out);
-/* store_outbox_retry - a dead (or expired) row back to pending, due now. GW_ESTATE if it is
- * not dead; GW_ENOTFOUND. org 0: any organisation (CLI). */
-gw_rc store_outbox_retry(struct store *st, int64_t org, int64_t id, time_t now);
+/* store_outbox_retry - a dead (or expired) row back to pending, due as soon as possible on any
+ * clock (since it was enqueued), with a fresh backoff schedule. GW_ESTATE if it is not dead;
+ * GW_ENOTFOUND. org 0: any organisation (CLI). */
+gw_rc store_outbox_retry(struct store *st, int64_t org, int64_t id);
 /* store_outbox_next_due - the earliest next_attempt_at of a pending row, or 0 when none. */
 gw_rc store_outbox_next_due(struct store *st, time_t *at);
 

@@ -357,13 +357,16 @@ gw_rc store_outbox_list(struct store *st, int64_t org, const char *status, int l
 }
 
 /* store_outbox_retry - a dead or expired row back to pending */
-gw_rc store_outbox_retry(struct store *st, int64_t org, int64_t id, time_t now)
+gw_rc store_outbox_retry(struct store *st, int64_t org, int64_t id)
 {
 	sqlite3_stmt *s = store_stmt(
 	        /* a retried row starts the backoff schedule afresh (delivery_attempts keeps every
-	         * earlier try): one more transient failure must not dead-letter it at once */
-	        st, "UPDATE outbox SET status = 'pending', next_attempt_at = ?3, deadline_at = NULL,"
-	            " attempts = 0"
+	         * earlier try): one more transient failure must not dead-letter it at once. It is
+	         * due as soon as possible, whatever clock the caller keeps: due since it was
+	         * enqueued, which no running gateway's clock (a test clock included) is before, and
+	         * so ahead of rows whose turn came later. */
+	        st, "UPDATE outbox SET status = 'pending', next_attempt_at = created_at,"
+	            " deadline_at = NULL, attempts = 0"
 	            " WHERE id = ?1 AND (?2 = 0 OR org_id = ?2) AND status IN ('dead', 'expired')");
 	sqlite3_stmt *e = store_stmt(st, "SELECT 1 FROM outbox WHERE id = ?1 AND (?2 = 0 OR"
 	                                 " org_id = ?2)");
@@ -372,7 +375,6 @@ gw_rc store_outbox_retry(struct store *st, int64_t org, int64_t id, time_t now)
 		return GW_EDB;
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, org);
-	sqlite3_bind_int64(s, 3, now);
 	sqlite3_bind_int64(e, 1, id);
 	sqlite3_bind_int64(e, 2, org);
 	return store_cond_update(st, s, e, GW_ESTATE);

@@ -477,7 +477,7 @@ static gw_rc outbox_retry(struct http_req *r, json_t **out)
 
 	if(rc)
 		return rc;
-	rc = store_outbox_retry(r->st, r->id[0], r->id[1], clock_now());
+	rc = store_outbox_retry(r->st, r->id[0], r->id[1]);
 	if(rc == GW_ESTATE)
 		return gw_err_set(&r->err, rc, "", "only a dead or expired delivery can be retried");
 	if(rc)

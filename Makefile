@@ -34,6 +34,13 @@ CFLAGS     += $(WARN) $(OPT) -pthread -MMD -MP
 LDFLAGS    += $(OPT) -pthread
 LDLIBS     += $(PKG_LIBS) -lm
 
+# Every object depends on a stamp of the flags it was built with: `make check` (-Werror) after a
+# plain `make` rebuilds what was built without it, instead of proving nothing about it.
+FLAGS_STAMP := $(BUILD)/flags.stamp
+FLAGS_TEXT  := $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(LDLIBS)
+$(shell mkdir -p $(BUILD) && (printf '%s\n' '$(FLAGS_TEXT)' | cmp -s - $(FLAGS_STAMP) || \
+	printf '%s\n' '$(FLAGS_TEXT)' > $(FLAGS_STAMP)))
+
 LIB_SRCS := $(sort $(wildcard common/*.c store/*.c smtp/*.c providers/*/*.c gateway/*.c gateway/*/*.c))
 LIB_SRCS := $(filter-out gateway/main.c,$(LIB_SRCS))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
@@ -49,7 +56,7 @@ all: $(BUILD)/ordinatus
 deps:
 	@sh scripts/deps.sh
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
@@ -64,7 +71,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libordinatus.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libordinatus.a $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c $(BUILD)/libordinatus.a
+$(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c $(BUILD)/libordinatus.a $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< fuzz/replay.c $(BUILD)/libordinatus.a $(LDFLAGS) $(LDLIBS)
 
@@ -73,7 +80,7 @@ $(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(BUILD)/libordinatus.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libordinatus.a \
 		$(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libordinatus.a
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libordinatus.a $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libordinatus.a $(LDFLAGS) $(LDLIBS) -lcmocka
 

@@ -12,7 +12,7 @@ one run and against the same sink, with the same number of connections and the s
                 the whole engine, SQLite included)
 
 Prints each rate, the ratio outbox / smtp-source (issue target 0.8) and outbox / libcurl
-(DESIGN.md target 0.9). Each is the best of --runs runs. usage:
+(docs/design.md target 0.9). Each is the best of --runs runs. usage:
   smtp_throughput.py [--messages N] [--conns C] [--runs R]
 Only 127.0.0.1 is used; every process it starts is stopped by its pid; its temp folder is
 removed. Run through bench/smtp_throughput.sh (it installs postfix and builds what is needed).
@@ -177,7 +177,7 @@ def main():
         print("  outbox -> smtp-sink       %8.0f msg/s   runs: %s" %
               (o, " ".join("%.0f" % x for x in obx)))
         print("  ratio outbox/smtp-source  %8.2f   (issue target 0.8)" % (o / s))
-        print("  ratio outbox/libcurl      %8.2f   (DESIGN.md target 0.9)" % (o / c))
+        print("  ratio outbox/libcurl      %8.2f   (docs/design.md target 0.9)" % (o / c))
         print("  ratio libcurl/smtp-source %8.2f   (the ceiling without SMTP pipelining)" %
               (c / s))
         print("  ratio outbox/provider     %8.2f   (what the engine costs: lease, finish, "

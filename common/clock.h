@@ -1,5 +1,5 @@
 /*
- * clock.h - the one clock (DESIGN.md rule 5). No code calls time() directly.
+ * clock.h - the one clock (docs/design.md rule 5). No code calls time() directly.
  *
  * A test clock (serve --test-clock) freezes the clock at a set instant until it is set again.
  * Threading: every call is safe from any thread (atomics).

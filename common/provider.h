@@ -1,7 +1,7 @@
 /*
  * provider.h - the one table every delivery provider fills (struct provider_ops).
  *
- * Providers are pure I/O (DESIGN.md rule 3): they take an effect's payload and return a
+ * Providers are pure I/O (docs/design.md rule 3): they take an effect's payload and return a
  * classified result. They never touch the store. What the lifecycle needs back (an event id, a
  * Zoho join link) is returned in res->out and handed to a result hook by the dispatcher.
  *

@@ -1,7 +1,7 @@
 /*
  * smtp_maildir.c - the maildir provider: the embedded default for an organisation with no SMTP
- * server (DESIGN.md rule 6). Each email becomes one file in DATA/maildir/new, readable with any
- * mail client (mutt -f DATA/maildir, Dovecot, Thunderbird's maildir store).
+ * server (docs/design.md rule 6). Each email becomes one file in DATA/maildir/new, readable with
+ * any mail client (mutt -f DATA/maildir, Dovecot, Thunderbird's maildir store).
  *
  * Entry point: smtp_maildir_ops ("maildir").
  *

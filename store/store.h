@@ -1,5 +1,5 @@
 /*
- * store.h - the SQLite store: schema, migrations and every query (DESIGN.md rule 4: all SQL
+ * store.h - the SQLite store: schema, migrations and every query (docs/design.md rule 4: all SQL
  * lives in store/). Prepared statements only; user text is always bound, never spliced.
  *
  * One struct store is one SQLite connection (WAL mode). It belongs to one thread at a time:
@@ -202,6 +202,9 @@ gw_rc store_outbox_finish(struct store *st, const char *owner, const struct stor
 
 /* store_outbox_release - give leased rows of owner back (pending, due now): for shutdown. */
 gw_rc store_outbox_release(struct store *st, const char *owner);
+
+/* store_outbox_states - the statuses an outbox row can have, NULL-terminated (list filters). */
+extern const char *const store_outbox_states[];
 
 /* store_outbox_list - deliveries of org (org 0: all), newest first, status may be NULL. */
 gw_rc store_outbox_list(struct store *st, int64_t org, const char *status, int limit,

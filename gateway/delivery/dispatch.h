@@ -4,7 +4,7 @@
  * provider_ops), and records the results with their attempts, in batches (one lease and one
  * finish transaction per batch).
  *
- * Backoff (DESIGN.md): now, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h with +-10% jitter; a
+ * Backoff (docs/design.md): now, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h with +-10% jitter; a
  * provider's Retry-After wins; a permanent failure or the end of the schedule dead-letters the
  * row. A row past its deadline is expired, and a reminder whose booking is no longer confirmed
  * (or was rescheduled) is skipped, not sent.

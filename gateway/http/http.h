@@ -1,6 +1,7 @@
 /*
  * http.h - the HTTP API server (libmicrohttpd): routing, bearer auth, organisation scoping,
- * body limits, the API.md error body, and the one table from gw_rc to HTTP status.
+ * body limits, the contract's error body (docs/openapi.yaml), and the one table from gw_rc to
+ * HTTP status.
  *
  * Threading: libmicrohttpd serves from a small thread pool; each thread opens its own store
  * connection on first use (closed when the thread ends).
@@ -20,7 +21,8 @@
 #define HTTP_BODY_MAX (64 * 1024)
 
 struct http_config {
-	const char *listen;     /* "127.0.0.1:8080" */
+	const char *listen;     /* "127.0.0.1:8080", for messages */
+	int listen_fd;          /* bound and listening (http_bind); the daemon takes it over */
 	const char *public_url; /* no trailing slash */
 	const char *db_path;
 	const char *data_dir;
@@ -48,7 +50,15 @@ struct http_req {
 	const char *content_type; /* of text */
 };
 
-/* http_start - bind and serve. */
+/* http_parse_listen - "HOST:PORT" (IPv4 or localhost) into *sa; GW_EINVAL naming listen. */
+struct sockaddr_in;
+gw_rc http_parse_listen(const char *listen_on, struct sockaddr_in *sa, struct gw_err *err);
+
+/* http_bind - a listening socket on "HOST:PORT" in *fd (caller owns it until http_start).
+ * A port another process listens on is GW_EIO "HOST:PORT is in use": never shared. */
+gw_rc http_bind(const char *listen_on, int *fd, struct gw_err *err);
+
+/* http_start - serve on cfg->listen_fd (bound by http_bind). */
 gw_rc http_start(const struct http_config *cfg, struct gw_err *err);
 
 /* http_stop - stop accepting, finish requests in flight, stop the threads. */

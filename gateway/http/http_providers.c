@@ -1,6 +1,6 @@
 /*
- * http_providers.c - provider settings of an organisation (API.md "Providers"): the SMTP server
- * email goes through, and the Google, Microsoft (Outlook) and Zoho Assist credentials.
+ * http_providers.c - provider settings of an organisation (the contract's "Providers"): the SMTP
+ * server email goes through, and the Google, Microsoft (Outlook) and Zoho Assist credentials.
  *
  * Entry points: http_provider_put(), http_provider_list(), http_provider_delete().
  *

@@ -1,6 +1,6 @@
 /*
  * lc.h - the booking lifecycle: guards and transitions. Each transition runs in ONE store
- * transaction that writes the state change, its outbox rows and their dedupe keys (DESIGN.md
+ * transaction that writes the state change, its outbox rows and their dedupe keys (docs/design.md
  * rules 1 and 2). Nothing here sends anything: the dispatcher does.
  *
  * Threading: every function uses the caller's store connection (one per thread).
@@ -100,7 +100,7 @@ struct lc_booking_facts {
 
 /* lc_booking_guard - may actor do action on a booking with these facts? GW_OK, GW_EFORBIDDEN
  * (role, ownership, or too early for the trainer: "after the end"), GW_ESTATE (not from this
- * status). Pure: the state x action x role table of DESIGN.md. */
+ * status). Pure: the state x action x role table of docs/design.md. */
 gw_rc lc_booking_guard(enum lc_booking_action action, const struct lc_booking_facts *f,
                        const struct lc_actor *actor, struct gw_err *err);
 

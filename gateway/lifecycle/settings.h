@@ -1,5 +1,5 @@
 /*
- * settings.h - organisation settings (API.md "Settings"): defaults, validation, merge.
+ * settings.h - organisation settings (the contract's "Settings"): defaults, validation, merge.
  * Threading: reentrant.
  */
 #ifndef SETTINGS_H

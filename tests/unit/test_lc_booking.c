@@ -1,6 +1,6 @@
 /*
  * test_lc_booking.c - the booking guard table: state x action x role (x time) -> result,
- * as DESIGN.md's state machine and API.md's "who" column give it.
+ * as docs/design.md's state machine and the contract's "who" column give it.
  */
 #include <setjmp.h>
 #include <stdarg.h>

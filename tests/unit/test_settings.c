@@ -1,8 +1,8 @@
 /*
- * test_settings.c - organisation settings (gateway/lifecycle/settings.h): the defaults exactly as API.md
- * "Settings" lists them, the effective settings (defaults under what is stored), and a table of
- * PATCH bodies, each accepted with the normalised object to store, or refused with GW_EINVAL
- * naming the field and storing nothing.
+ * test_settings.c - organisation settings (gateway/lifecycle/settings.h): the defaults exactly
+ * as the contract's "Settings" (docs/openapi.yaml) lists them, the effective settings (defaults
+ * under what is stored), and a table of PATCH bodies, each accepted with the normalised object
+ * to store, or refused with GW_EINVAL naming the field and storing nothing.
  *
  * Entry point: main(). Threading: single-threaded.
  */
@@ -25,7 +25,7 @@
 			fail_msg(__VA_ARGS__);                                                             \
 	} while(0)
 
-/* API.md "Settings", transcribed by hand: the defaults a fresh organisation has */
+/* the contract's "Settings", transcribed by hand: the defaults a fresh organisation has */
 static const char api_defaults[] =
     "{\"reminder_hours\": [24],"
     " \"no_show_policy\": \"no_refund\","

@@ -1,7 +1,8 @@
 /*
  * gw.c - result code names and the error context.
  *
- * Entry points: gw_rc_name(), gw_err_set(), gw_err_cause(). Thread-safe (no shared state).
+ * Entry points: gw_rc_name(), gw_err_set(), gw_err_cause(), gw_enum_check().
+ * Thread-safe (no shared state).
  */
 #include "gw.h"
 
@@ -29,6 +30,7 @@ static const char *const rc_names[GW_RC_COUNT] = {
     [GW_EBUSY] = "busy",
     [GW_EVERSION] = "version_mismatch",
     [GW_ECONFIG] = "config_error",
+    [GW_EMETHOD] = "method_not_allowed",
 };
 
 /* gw_rc_name - stable name of a result code */
@@ -63,4 +65,20 @@ void gw_err_cause(struct gw_err *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err->cause, sizeof(err->cause), fmt, ap);
 	va_end(ap);
+}
+
+/* gw_enum_check - a value from a fixed list */
+gw_rc gw_enum_check(const char *v, const char *field, const char *const *choices,
+                    struct gw_err *err)
+{
+	char list[256] = "";
+	size_t i, used;
+
+	for(i = 0; choices[i]; i++) {
+		if(v && strcmp(v, choices[i]) == 0)
+			return GW_OK;
+		used = strlen(list);
+		snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", choices[i]);
+	}
+	return gw_err_set(err, GW_EINVAL, field, "%s must be one of %s", field, list);
 }

@@ -31,6 +31,7 @@ typedef enum gw_rc {
 	GW_EBUSY,      /* the database stayed locked */
 	GW_EVERSION,   /* database newer than this binary */
 	GW_ECONFIG,    /* configuration missing or unusable */
+	GW_EMETHOD,    /* the path exists, not for this method */
 	GW_RC_COUNT
 } gw_rc;
 
@@ -50,6 +51,12 @@ gw_rc gw_err_set(struct gw_err *err, gw_rc rc, const char *field, const char *fm
 
 /* gw_err_cause - record the original cause (for the log) in err (may be NULL). */
 void gw_err_cause(struct gw_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* gw_enum_check - v must be one of choices (NULL-terminated): GW_OK, or GW_EINVAL in err
+ * naming field and every choice. The one check of a value from a fixed list, for the API's
+ * query parameters and the command line alike. */
+gw_rc gw_enum_check(const char *v, const char *field, const char *const *choices,
+                    struct gw_err *err);
 
 #define GW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -1,13 +1,15 @@
 /*
  * jsonv.c - request field validation over jansson.
  *
- * Entry points: jv_parse(), jv_string(), jv_int(), jv_bool(), jv_email(), jv_skills(),
+ * Entry points: jv_parse(), jv_string(), jv_int(), jv_bool(), jv_time(), jv_email(), jv_skills(),
  * jv_only(), jv_check_text(), jv_email_valid(). Threading: reentrant.
  */
 #include "jsonv.h"
 
 #include <ctype.h>
 #include <string.h>
+
+#include "timefmt.h"
 
 /* jv_parse - parse a body into an object */
 gw_rc jv_parse(const char *body, size_t len, json_t **out, struct gw_err *err)
@@ -99,6 +101,22 @@ gw_rc jv_int(const json_t *obj, const char *field, bool required, long long lo, 
 		return gw_err_set(err, GW_EINVAL, field, "%s must be between %lld and %lld", field,
 		                  lo, hi);
 	*out = x;
+	if(present)
+		*present = true;
+	return GW_OK;
+}
+
+/* jv_time - RFC 3339 instant field */
+gw_rc jv_time(const json_t *obj, const char *field, bool required, time_t *out, bool *present,
+              struct gw_err *err)
+{
+	const json_t *v = json_object_get(obj, field);
+
+	if(!v || json_is_null(v))
+		return absent(field, required, present, err);
+	if(!json_is_string(v) || json_string_length(v) > 64 ||
+	   timefmt_parse(json_string_value(v), out))
+		return gw_err_set(err, GW_EINVAL, field, "%s must be " TIMEFMT_WANTED, field);
 	if(present)
 		*present = true;
 	return GW_OK;

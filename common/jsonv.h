@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "gw.h"
 
@@ -32,6 +33,11 @@ gw_rc jv_int(const json_t *obj, const char *field, bool required, long long lo, 
 
 /* jv_bool - boolean field. */
 gw_rc jv_bool(const json_t *obj, const char *field, bool required, bool *out, bool *present,
+              struct gw_err *err);
+
+/* jv_time - string field that is an RFC 3339 instant (timefmt_parse) into *out; the error
+ * says which format is wanted, with an example. */
+gw_rc jv_time(const json_t *obj, const char *field, bool required, time_t *out, bool *present,
               struct gw_err *err);
 
 /* jv_email - string field that is a plausible addr-spec (RFC 5322 3.4.1, no display name). */

@@ -1,10 +1,12 @@
 /*
  * log.c - JSON-lines log writer.
  *
- * Entry points: log_event(), log_quiet(). Threading: safe; each line is one write(2).
+ * Entry points: log_event(), log_enabled(), log_set_level(), log_quiet().
+ * Threading: safe; each line is one write(2); the level is an atomic.
  */
 #include "log.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,12 +14,45 @@
 #include "clock.h"
 #include "timefmt.h"
 
-static int quiet_info;
+const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+
+static atomic_int min_level = 1; /* info */
+
+/* level_of - index of a level name; unknown names count as error (always written) */
+static int level_of(const char *level)
+{
+	int i;
+
+	for(i = 0; log_levels[i]; i++)
+		if(strcmp(log_levels[i], level) == 0)
+			return i;
+	return 3;
+}
+
+/* log_set_level - the lowest level written */
+int log_set_level(const char *level)
+{
+	int i;
+
+	for(i = 0; log_levels[i]; i++) {
+		if(strcmp(log_levels[i], level) == 0) {
+			atomic_store(&min_level, i);
+			return 0;
+		}
+	}
+	return -1;
+}
 
 /* log_quiet - suppress info lines */
 void log_quiet(int quiet)
 {
-	quiet_info = quiet;
+	atomic_store(&min_level, quiet ? 2 : 1);
+}
+
+/* log_enabled - is level written */
+bool log_enabled(const char *level)
+{
+	return level_of(level) >= atomic_load(&min_level);
 }
 
 /* log_event - write one JSON line to stderr */
@@ -32,7 +67,7 @@ void log_event(const char *level, const char *event, json_t *fields)
 		json_decref(fields);
 	if(!line)
 		return;
-	if(quiet_info && strcmp(level, "info") == 0) {
+	if(!log_enabled(level)) {
 		json_decref(line);
 		return;
 	}

@@ -1,15 +1,27 @@
 /*
  * log.h - JSON-lines logging to stderr: {"ts":..., "level":..., "event":..., fields...}.
- * Never pass secrets (tokens, passwords, keys) in fields.
- * Threading: one line per call, written with a single write(2) so lines never interleave.
+ * Never pass secrets (tokens, passwords, keys, raw request paths that hold tokens) in fields.
+ * Levels, lowest first: debug, info, warn, error; lines below the set level are dropped.
+ * Threading: one line per call, written with a single write(2) so lines never interleave; the
+ * level is set once at start.
  */
 #ifndef LOG_H
 #define LOG_H
 
 #include <jansson.h>
+#include <stdbool.h>
+
+/* log_levels - the level names, lowest first, NULL-terminated (for gw_enum_check). */
+extern const char *const log_levels[];
 
 /* log_event - write one line; fields is a JSON object or NULL and is consumed (stolen). */
 void log_event(const char *level, const char *event, json_t *fields);
+
+/* log_enabled - would a line of this level be written (skip building fields when not). */
+bool log_enabled(const char *level);
+
+/* log_set_level - drop lines below level (one of log_levels); -1 for an unknown name. */
+int log_set_level(const char *level);
 
 /* log_quiet - suppress "info" lines (tests and CLI commands that print JSON on stdout). */
 void log_quiet(int quiet);

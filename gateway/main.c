@@ -1,5 +1,5 @@
 /*
- * main.c - the ordinatus command: init, serve, outbox (API.md "Command line").
+ * main.c - the ordinatus command: init, serve, outbox (the contract's "Command line").
  *
  * Entry point: main(). Threading: serve starts the HTTP pool and the dispatch workers, then
  * waits for SIGTERM/SIGINT in the main thread and drains: stop taking requests, let in-flight
@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,6 +30,7 @@
 #include "store/store.h"
 #include "common/timefmt.h"
 #include "common/tz.h"
+#include "common/version.h"
 
 struct paths {
 	char data[PATH_MAX];
@@ -34,13 +38,81 @@ struct paths {
 	char key[PATH_MAX + 32];
 };
 
-/* atoi_bounded - a decimal in lo..hi, or def */
-static int atoi_bounded(const char *s, int lo, int hi, int def)
+/* parse_int - a whole decimal in lo..hi into *out; -1 for anything else */
+static int parse_int(const char *s, int lo, int hi, int *out)
 {
 	char *end;
-	long v = strtol(s, &end, 10);
+	long v;
 
-	return (*end || v < lo || v > hi) ? def : (int)v;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if(!*s || *end || errno || v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+/* check_public_url - an http(s) URL with a host, no spaces or control characters, short
+ * enough for links in emails; trailing slashes dropped into buf */
+static int check_public_url(const char *in, char *buf, size_t n)
+{
+	const char *host;
+	size_t i, len = strlen(in);
+
+	if(strncmp(in, "http://", 7) == 0)
+		host = in + 7;
+	else if(strncmp(in, "https://", 8) == 0)
+		host = in + 8;
+	else
+		return -1;
+	if(len >= n || len > 400 || !*host || *host == '/' || *host == ':')
+		return -1;
+	for(i = 0; i < len; i++)
+		if((unsigned char)in[i] <= ' ' || in[i] == 0x7f || in[i] == '"' || in[i] == '<' ||
+		   in[i] == '>' || in[i] == '\\' || in[i] == '?' || in[i] == '#')
+			return -1;
+	snprintf(buf, n, "%s", in);
+	while(strlen(buf) > 0 && buf[strlen(buf) - 1] == '/')
+		buf[strlen(buf) - 1] = '\0';
+	return 0;
+}
+
+/* lock_data - hold the data folder's lock file for the life of the process: one serving
+ * gateway per folder. The kernel drops an flock(2) lock when the process ends, kill -9 too. The
+ * file holds the holder's pid, for the message a second gateway gives. */
+static int lock_data(const char *dir)
+{
+	char path[PATH_MAX + 32], pid[32] = "";
+	int fd;
+	ssize_t got;
+
+	snprintf(path, sizeof(path), "%s/serve.lock", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if(fd < 0) {
+		fprintf(stderr, "ordinatus: cannot open %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if(flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+
+		got = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[got > 0 ? got : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		if(e == EWOULDBLOCK)
+			fprintf(stderr,
+			        "ordinatus: %s is served by another gateway (pid %s); stop it first, or "
+			        "use another --data folder\n",
+			        dir, pid[0] ? pid : "unknown");
+		else
+			fprintf(stderr, "ordinatus: cannot lock %s: %s\n", path, strerror(e));
+		close(fd);
+		return -1;
+	}
+	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if(ftruncate(fd, 0) != 0 || pwrite(fd, pid, strlen(pid), 0) != (ssize_t)strlen(pid)) {
+		/* the lock holds all the same; only the pid in the message is missing */
+	}
+	return fd; /* never closed: the lock lives as long as the process */
 }
 
 /* usage - the top-level help */
@@ -51,11 +123,12 @@ static void usage(FILE *f)
 	           "  init   --data DIR                      create DIR, its database and key file;\n"
 	           "                                         prints the platform admin token once\n"
 	           "  serve  --data DIR [--listen HOST:PORT] [--public-url URL] [--test-clock]\n"
+	           "         [--workers N] [--log-level L]\n"
 	           "                                         run the HTTP API and delivery workers\n"
 	           "  tick   --data DIR [--at RFC3339]      run one scheduler tick; prints what it did\n"
 	           "  outbox --data DIR [list [--status S] | retry ID]\n"
 	           "                                         list deliveries, retry a dead one\n\n"
-	           "'ordinatus COMMAND --help' tells more.\n");
+	           "'ordinatus COMMAND --help' tells more; 'ordinatus --version' the version.\n");
 }
 
 /* set_paths - DATA, DATA/ordinatus.db, DATA/master.key */
@@ -164,15 +237,18 @@ static int cmd_serve(int argc, char **argv)
 	                                     {"public-url", required_argument, NULL, 'u'},
 	                                     {"test-clock", no_argument, NULL, 't'},
 	                                     {"workers", required_argument, NULL, 'w'},
+	                                     {"log-level", required_argument, NULL, 'v'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
-	struct http_config hc = {0};
+	struct http_config hc = {.listen_fd = -1};
 	struct dispatch_config dc = {0};
 	unsigned char key[CRYPTO_KEY_LEN];
 	struct store *st = NULL;
 	struct gw_err err = {0};
 	struct paths p;
 	const char *data = NULL, *listen = "127.0.0.1:8080", *public_url = NULL;
+	const char *workers_arg = NULL, *level = "info";
+	struct sockaddr_in sa;
 	char url[512];
 	bool test_clock = false;
 	int c, workers = 2, sig = 0, status = 1;
@@ -184,20 +260,57 @@ static int cmd_serve(int argc, char **argv)
 		case 'l': listen = optarg; break;
 		case 'u': public_url = optarg; break;
 		case 't': test_clock = true; break;
-		case 'w': workers = atoi_bounded(optarg, 1, 16, 2); break;
+		case 'w': workers_arg = optarg; break;
+		case 'v': level = optarg; break;
 		default:
 			fprintf(c == 'h' ? stdout : stderr,
 			        "usage: ordinatus serve --data DIR [--listen HOST:PORT] [--public-url URL]\n"
-			        "                       [--test-clock] [--workers N]\n\n"
+			        "                       [--test-clock] [--workers N] [--log-level L]\n\n"
 			        "Serves the HTTP API (default 127.0.0.1:8080), runs the delivery workers and\n"
 			        "logs JSON lines to stderr. --public-url is the base of links in emails\n"
 			        "(default http://HOST:PORT). --test-clock enables PUT /v1/test/clock and\n"
-			        "POST /v1/test/tick: never in production. SIGTERM drains and exits 0.\n");
+			        "POST /v1/test/tick: never in production. --workers: delivery workers per\n"
+			        "provider class, 1..16 (default 2). --log-level: debug, info (default: one\n"
+			        "line per request and per delivery), warn or error. One gateway serves a\n"
+			        "data folder and a port at a time. SIGTERM drains and exits 0.\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
+	/* every argument is checked before anything is written or started (exit 2) */
+	if(optind < argc) {
+		fprintf(stderr, "ordinatus: serve takes no argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if(http_parse_listen(listen, &sa, &err)) {
+		fprintf(stderr, "ordinatus: %s (for example 127.0.0.1:8080)\n", err.message);
+		return 2;
+	}
+	if(workers_arg && parse_int(workers_arg, 1, 16, &workers)) {
+		fprintf(stderr, "ordinatus: --workers must be a whole number from 1 to 16\n");
+		return 2;
+	}
+	if(gw_enum_check(level, "--log-level", log_levels, &err)) {
+		fprintf(stderr, "ordinatus: %s\n", err.message);
+		return 2;
+	}
+	if(public_url && check_public_url(public_url, url, sizeof(url))) {
+		fprintf(stderr, "ordinatus: --public-url must be an http:// or https:// URL with a "
+		                "host and no query (for example https://book.example.com)\n");
+		return 2;
+	}
+	if(!public_url)
+		snprintf(url, sizeof(url), "http://%s", listen);
+	public_url = url;
 	if(set_paths(&p, data) || load_key(&p, key))
 		return 2;
+	log_set_level(level);
+	/* one gateway per data folder and per port, before anything starts (exit 1) */
+	if(lock_data(p.data) < 0 || http_bind(listen, &hc.listen_fd, &err)) {
+		if(err.message[0])
+			fprintf(stderr, "ordinatus: %s\n", err.message);
+		OPENSSL_cleanse(key, sizeof(key));
+		return 1;
+	}
 	/* signals are taken by the main thread only: block them before threads start */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -211,15 +324,6 @@ static int cmd_serve(int argc, char **argv)
 	if(store_open(p.db, false, &st, &err)) {
 		fprintf(stderr, "ordinatus: %s\n", err.message);
 		return 1;
-	}
-	if(!public_url) {
-		snprintf(url, sizeof(url), "http://%s", listen);
-		public_url = url;
-	} else {
-		snprintf(url, sizeof(url), "%s", public_url);
-		while(strlen(url) > 0 && url[strlen(url) - 1] == '/')
-			url[strlen(url) - 1] = '\0';
-		public_url = url;
 	}
 	/* `ordinatus tick` renders links with the URL the daemon serves */
 	store_meta_put(st, "public_url", public_url);
@@ -247,8 +351,8 @@ static int cmd_serve(int argc, char **argv)
 	if(http_start(&hc, &err))
 		goto stop;
 	log_event("info", "serving",
-	          json_pack("{s:s, s:s, s:s}", "listen", listen, "public_url", public_url, "data",
-	                    p.data));
+	          json_pack("{s:s, s:s, s:s, s:s}", "listen", listen, "public_url", public_url, "data",
+	                    p.data, "version", ORDINATUS_VERSION));
 	if(sigwait(&set, &sig) != 0)
 		sig = SIGTERM;
 	log_event("info", "draining", json_pack("{s:i}", "signal", sig));
@@ -302,7 +406,7 @@ static int cmd_tick(int argc, char **argv)
 		return 2;
 	now = clock_now();
 	if(at && timefmt_parse(at, &now)) {
-		fprintf(stderr, "ordinatus: --at must be an RFC 3339 time\n");
+		fprintf(stderr, "ordinatus: --at must be " TIMEFMT_WANTED "\n");
 		return 2;
 	}
 	if(access(p.db, F_OK) != 0) {
@@ -365,6 +469,11 @@ static int cmd_outbox(int argc, char **argv)
 	}
 	if(optind < argc)
 		action = argv[optind];
+	/* the same check as the API's ?status= */
+	if(status_filter && gw_enum_check(status_filter, "--status", store_outbox_states, &err)) {
+		fprintf(stderr, "ordinatus: %s\n", err.message);
+		return 2;
+	}
 	if(set_paths(&p, data))
 		return 2;
 	if(access(p.db, F_OK) != 0) {
@@ -422,6 +531,10 @@ int main(int argc, char **argv)
 	if(strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	   strcmp(argv[1], "help") == 0) {
 		usage(stdout);
+		return 0;
+	}
+	if(strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		printf("ordinatus %s\n", ORDINATUS_VERSION);
 		return 0;
 	}
 	if(strcmp(argv[1], "init") == 0)

@@ -433,20 +433,23 @@ gw_rc store_booking_busy(struct store *st, int64_t trainer, time_t from, time_t 
 /* row_booking_effects - one row of store_booking_effects */
 static json_t *row_booking_effects(sqlite3_stmt *s)
 {
-	return json_pack("{s:I, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o}", "id",
+	/* provider: the one that handled the row ("none" when none could; null until tried), as
+	 * in the outbox list and the metrics; provider_class: email, calendar or zoho */
+	return json_pack("{s:I, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o}", "id",
 	                 (json_int_t)sqlite3_column_int64(s, 0), "kind", store_col_text(s, 1),
 	                 "provider", store_col_text(s, 2), "status", store_col_text(s, 3),
 	                 "attempts", sqlite3_column_int(s, 4), "last_error", store_col_text(s, 5),
 	                 "created_at", store_col_time(s, 6), "sent_at", store_col_time(s, 7),
-	                 "dedupe_key", store_col_text(s, 8));
+	                 "dedupe_key", store_col_text(s, 8), "provider_class",
+	                 store_col_text(s, 9));
 }
 
 /* store_booking_effects - outbox rows of a booking */
 gw_rc store_booking_effects(struct store *st, int64_t org, int64_t booking, json_t **out)
 {
 	sqlite3_stmt *s = store_stmt(
-	    st, "SELECT id, kind, ifnull(provider, provider_class), status, attempts, last_error,"
-	        " created_at, sent_at, dedupe_key FROM outbox WHERE booking_id = ?1 AND org_id = ?2"
+	    st, "SELECT id, kind, provider, status, attempts, last_error, created_at, sent_at,"
+	        " dedupe_key, provider_class FROM outbox WHERE booking_id = ?1 AND org_id = ?2"
 	        " ORDER BY id");
 
 	*out = NULL;

@@ -7,7 +7,7 @@
  * store_outbox_lease_owners(), store_outbox_booking_state(), store_outbox_depth(),
  * store_outbox_counts(), store_outbox_tune().
  * Threading: one connection per thread. Lease and finish work on a whole batch in one
- * transaction, and store_outbox_cycle() does both in one (DESIGN.md: batch where the design
+ * transaction, and store_outbox_cycle() does both in one (docs/design.md: batch where the design
  * allows).
  */
 #include <stdlib.h>
@@ -355,6 +355,9 @@ gw_rc store_outbox_list(struct store *st, int64_t org, const char *status, int l
 	*out = list;
 	return GW_OK;
 }
+
+const char *const store_outbox_states[] = {"pending", "leased",  "sent", "dead",
+                                           "skipped", "expired", NULL};
 
 /* store_outbox_retry - a dead or expired row back to pending */
 gw_rc store_outbox_retry(struct store *st, int64_t org, int64_t id)

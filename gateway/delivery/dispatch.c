@@ -14,7 +14,7 @@
  *      transaction (store_outbox_cycle): one commit per batch.
  * Rules applied at send time: a row past its deadline is expired; a reminder whose booking is
  * no longer confirmed, or whose sequence is not the booking's (it was rescheduled), is skipped
- * (DESIGN.md; Cal.com's "Reminder still shows up for cancelled events"); a close reminder of a
+ * (docs/design.md; Cal.com's "Reminder still shows up for cancelled events"); a close reminder of a
  * booking that is no longer confirmed likewise. A batch stops at half the lease: the rest goes
  * back untried, so a slow far side never lets a lease run out under a live worker. When a send
  * to an organisation's provider fails slowly (a timeout: the server is unreachable), the rest of
@@ -270,7 +270,7 @@ static int row_sequence(const struct store_lease *l, const json_t *payload)
 	return *end || seq < 0 ? -1 : (int)seq;
 }
 
-/* skip_check - the DESIGN.md skip rule: true (with the reason in detail) when a reminder or
+/* skip_check - the docs/design.md skip rule: true (with the reason in detail) when a reminder or
  * close reminder is worthless now. A store error is not a reason to skip: *err set instead. */
 static bool skip_check(struct worker *w, const struct store_lease *l, const json_t *payload,
                        char *detail, size_t dlen, gw_rc *err)
@@ -352,7 +352,10 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 	*slow_fail = false;
 	r->id = l->id;
 	r->detail = NULL;
-	r->provider = NULL;
+	/* "none" until a provider is chosen: the one name the row, its attempts, the effects list
+	 * and the metrics give a row that no provider handled (a calendar row without a connected
+	 * calendar, an expired reminder) */
+	r->provider = "none";
 	r->started_ms = clock_now_ms();
 	detail[0] = '\0';
 	if(l->deadline > 0 && now >= l->deadline) {
@@ -375,6 +378,7 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 		 */
 		r->outcome = STORE_DEFER;
 		r->next_attempt_at = now + 5;
+		r->provider = NULL;
 		goto done;
 	}
 	/* Calendar and Zoho Assist rows are recorded with their dedupe keys; until a calendar
@@ -440,22 +444,26 @@ static void wait_for_work(unsigned long seen)
 	pthread_mutex_unlock(&wake_lock);
 }
 
-/* log_result - one warning line per delivery that did not go out */
-static void log_result(const struct store_lease *l, const struct store_result *r)
+/* log_result - one line per delivery outcome (info when it went out or was not wanted any
+ * more, warn when it failed); nothing for a row given back untried */
+static void log_result(const struct store_lease *l, const struct store_result *r, int64_t ms)
 {
 	static const char *const names[] = {
 	        [STORE_SENT] = "sent",       [STORE_RETRY] = "retry",
 	        [STORE_DEAD] = "dead",       [STORE_EXPIRED] = "expired",
 	        [STORE_SKIPPED] = "skipped", [STORE_DEFER] = "deferred",
 	};
+	const char *level = r->outcome == STORE_RETRY || r->outcome == STORE_DEAD ? "warn" : "info";
+	json_t *f;
 
-	if(r->outcome == STORE_SENT || r->outcome == STORE_DEFER)
+	if(r->outcome == STORE_DEFER || !log_enabled(level))
 		return;
-	log_event(r->outcome == STORE_SKIPPED || r->outcome == STORE_EXPIRED ? "info" : "warn",
-	          "delivery_failed",
-	          json_pack("{s:I, s:s, s:s, s:i, s:s}", "outbox_id", (json_int_t)l->id, "kind",
-	                    l->kind, "outcome", names[r->outcome], "attempt", l->attempts + 1,
-	                    "detail", r->detail ? r->detail : ""));
+	f = json_pack("{s:I, s:s, s:s, s:s, s:i, s:I}", "outbox_id", (json_int_t)l->id, "kind",
+	              l->kind, "provider", r->provider ? r->provider : "none", "outcome",
+	              names[r->outcome], "attempt", l->attempts + 1, "ms", (json_int_t)ms);
+	if(f && r->outcome != STORE_SENT)
+		json_object_set_new(f, "detail", json_string(r->detail ? r->detail : ""));
+	log_event(level, "delivery", f);
 }
 
 /* run_batch - send n leased rows, filling res (recorded by record_and_lease) */
@@ -464,7 +472,7 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 {
 	int64_t budget_end = clock_mono_ms() + (int64_t)config.lease_secs * 500;
 	int64_t down_org = -1; /* an organisation whose server failed slowly in this batch */
-	const char *down_detail = "";
+	const char *down_detail = "", *down_provider = "none";
 	int i;
 
 	w->batch_no++;
@@ -472,6 +480,7 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 		struct store_lease *l = &leases[i];
 		struct store_result *r = &res[i];
 		bool slow = false;
+		int64_t t0 = clock_mono_ms();
 
 		if(atomic_load(&stopping) || clock_mono_ms() >= budget_end) {
 			/* On stop (or at half the lease), what was leased but not started goes back
@@ -488,6 +497,7 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 
 			memset(r, 0, sizeof(*r));
 			r->id = l->id;
+			r->provider = down_provider;
 			r->started_ms = r->finished_ms = clock_now_ms();
 			snprintf(details[i], DETAIL_LEN,
 			         "not tried: the server failed moments ago (%s)", down_detail);
@@ -498,10 +508,11 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 			if(slow) {
 				down_org = l->org_id;
 				down_detail = details[i];
+				down_provider = r->provider;
 			}
 		}
 		dispatch_count_outcome(l->kind, r->provider ? r->provider : "none", r->outcome);
-		log_result(l, r);
+		log_result(l, r, clock_mono_ms() - t0);
 	}
 }
 

@@ -1,7 +1,8 @@
 /*
  * http.c - the libmicrohttpd server: request state, body limit, routing, auth, errors.
  *
- * Entry points: http_start(), http_stop(), http_status(), http_query(), http_require_org().
+ * Entry points: http_parse_listen(), http_bind(), http_start(), http_stop(), http_status(),
+ * http_query(), http_query_enum(), http_require_org().
  * Threading: MHD's thread pool; per-request state lives in *req_cls from the first callback to
  * the completion callback (libmicrohttpd examples); per-thread store connections are opened on
  * first use and closed by a pthread key destructor.
@@ -9,11 +10,15 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "http_routes.h"
@@ -37,7 +42,7 @@ static const int status_table[GW_RC_COUNT] = {
     [GW_EUNAUTH] = 401,   [GW_EFORBIDDEN] = 403, [GW_ENOTFOUND] = 404, [GW_ECLAIMED] = 409,
     [GW_ESTATE] = 409,    [GW_ESLOT] = 409,      [GW_EEXPIRED] = 410,  [GW_ETOOLARGE] = 413,
     [GW_ERATE] = 429,     [GW_EEXISTS] = 409,    [GW_EDB] = 500,       [GW_EIO] = 500,
-    [GW_EBUSY] = 503,     [GW_EVERSION] = 500,   [GW_ECONFIG] = 500,
+    [GW_EBUSY] = 503,     [GW_EVERSION] = 500,   [GW_ECONFIG] = 500,   [GW_EMETHOD] = 405,
 };
 
 /* Default messages when a handler gives none. */
@@ -60,6 +65,7 @@ static const char *const default_message[GW_RC_COUNT] = {
     [GW_EBUSY] = "the server is busy; try again",
     [GW_EVERSION] = "internal error",
     [GW_ECONFIG] = "internal error",
+    [GW_EMETHOD] = "this endpoint does not take that method",
 };
 
 /* http_status - result code to status */
@@ -103,21 +109,15 @@ gw_rc http_query_enum(struct http_req *r, const char *key, const char *const *ch
                       const char **out)
 {
 	const char *v = http_query(r, key);
-	char list[256] = "";
-	size_t i;
+	gw_rc rc;
 
 	*out = NULL;
 	if(!v)
 		return GW_OK;
-	for(i = 0; choices[i]; i++) {
-		if(strcmp(v, choices[i]) == 0) {
-			*out = v;
-			return GW_OK;
-		}
-		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
-		         choices[i]);
-	}
-	return gw_err_set(&r->err, GW_EINVAL, key, "%s must be one of %s", key, list);
+	rc = gw_enum_check(v, key, choices, &r->err);
+	if(!rc)
+		*out = v;
+	return rc;
 }
 
 /* http_require_org - role and organisation check */
@@ -137,8 +137,9 @@ gw_rc http_require_org(struct http_req *r, int64_t org, int roles)
 	return GW_OK;
 }
 
-/* send_json - queue a JSON response */
-static enum MHD_Result send_json(struct MHD_Connection *c, int status, json_t *body)
+/* send_json - queue a JSON response; allow: the Allow header of a 405, or NULL */
+static enum MHD_Result send_json(struct MHD_Connection *c, int status, json_t *body,
+                                 const char *allow)
 {
 	char *text = json_dumps(body, JSON_COMPACT);
 	struct MHD_Response *resp;
@@ -158,6 +159,8 @@ static enum MHD_Result send_json(struct MHD_Connection *c, int status, json_t *b
 	}
 	MHD_add_response_header(resp, "Content-Type", "application/json");
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if(allow)
+		MHD_add_response_header(resp, "Allow", allow);
 	ret = MHD_queue_response(c, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -181,7 +184,7 @@ static enum MHD_Result send_text(struct MHD_Connection *c, int status, char *tex
 	return ret;
 }
 
-/* error_body - the API.md error body */
+/* error_body - the contract's error body (docs/openapi.yaml) */
 static json_t *error_body(gw_rc rc, const struct gw_err *err)
 {
 	const char *msg = err->message[0] ? err->message : default_message[rc];
@@ -217,6 +220,19 @@ static gw_rc authenticate(struct http_req *r)
 	return GW_OK;
 }
 
+/* log_request - one line per answered request: the route's pattern, never the raw path (the
+ * link, survey and feed paths hold tokens) */
+static void log_request(const char *method, const struct http_route *route, int status,
+                        int64_t ms)
+{
+	if(!log_enabled("info"))
+		return;
+	log_event("info", "http_request",
+	          json_pack("{s:s, s:s, s:i, s:I}", "method", method, "route",
+	                    route ? route->pattern : "(none)", "status", status, "ms",
+	                    (json_int_t)ms));
+}
+
 /* handle - run one complete request */
 static enum MHD_Result handle(struct MHD_Connection *c, const char *url, const char *method,
                               struct req_state *rs)
@@ -227,7 +243,8 @@ static enum MHD_Result handle(struct MHD_Connection *c, const char *url, const c
 	int status;
 	gw_rc rc = GW_OK;
 	enum MHD_Result ret;
-	bool method_mismatch = false;
+	char allow[64];
+	int64_t ms;
 
 	memset(&r, 0, sizeof(r));
 	r.method = method;
@@ -235,18 +252,23 @@ static enum MHD_Result handle(struct MHD_Connection *c, const char *url, const c
 	r.conn = c;
 	r.cfg = &config;
 	r.status = 200;
-	route = http_route_find(method, url, &r, &method_mismatch);
+	route = http_route_find(method, url, &r, allow, sizeof(allow));
 	if(route && rs->too_large) {
 		rc = GW_ETOOLARGE;
 		goto out;
 	}
 	if(!route) {
-		rc = gw_err_set(&r.err, GW_ENOTFOUND, "", method_mismatch ? "method not allowed here"
-		                                                          : "no such endpoint");
-		status = method_mismatch ? 405 : 404;
+		if(allow[0])
+			rc = gw_err_set(&r.err, GW_EMETHOD, "", "%s is not allowed here; allowed: %s",
+			                method, allow);
+		else
+			rc = gw_err_set(&r.err, GW_ENOTFOUND, "", "no such endpoint");
+		status = http_status(rc);
 		body = error_body(rc, &r.err);
-		http_routes_count(NULL, status, clock_mono_ms() - rs->start_ms);
-		ret = send_json(c, status, body);
+		ms = clock_mono_ms() - rs->start_ms;
+		http_routes_count(NULL, status, ms);
+		log_request(method, NULL, status, ms);
+		ret = send_json(c, status, body, allow[0] ? allow : NULL);
 		json_decref(body);
 		return ret;
 	}
@@ -272,7 +294,8 @@ out:
 		out = error_body(rc, &r.err);
 		if(status >= 500)
 			log_event("error", "http_error",
-			          json_pack("{s:s, s:s, s:i, s:s, s:s}", "method", method, "path", url,
+			          json_pack("{s:s, s:s, s:i, s:s, s:s}", "method", method, "route",
+			                    route->pattern,
 			                    "status", status, "error", gw_rc_name(rc), "cause",
 			                    r.err.cause[0] ? r.err.cause
 			                                   : (r.st ? store_errmsg(r.st) : "")));
@@ -283,12 +306,14 @@ out:
 		if(!out)
 			out = json_object();
 	}
-	http_routes_count(route, status, clock_mono_ms() - rs->start_ms);
+	ms = clock_mono_ms() - rs->start_ms;
+	http_routes_count(route, status, ms);
+	log_request(method, route, status, ms);
 	if(!rc && r.text) {
 		ret = send_text(c, status, r.text, r.content_type);
 		r.text = NULL;
 	} else {
-		ret = send_json(c, status, out);
+		ret = send_json(c, status, out, NULL);
 	}
 	json_decref(out);
 	json_decref(r.body);
@@ -356,8 +381,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	}
 }
 
-/* parse_listen - "host:port" into a sockaddr_in */
-static gw_rc parse_listen(const char *listen, struct sockaddr_in *sa, struct gw_err *err)
+/* http_parse_listen - "host:port" into a sockaddr_in */
+gw_rc http_parse_listen(const char *listen, struct sockaddr_in *sa, struct gw_err *err)
 {
 	char host[64];
 	const char *colon = strrchr(listen, ':');
@@ -381,27 +406,74 @@ static gw_rc parse_listen(const char *listen, struct sockaddr_in *sa, struct gw_
 	return GW_OK;
 }
 
-/* http_start - start the daemon */
-gw_rc http_start(const struct http_config *cfg, struct gw_err *err)
+/* http_bind - the listening socket */
+gw_rc http_bind(const char *listen_on, int *fd, struct gw_err *err)
 {
 	struct sockaddr_in sa;
+	int s, one = 1;
 	gw_rc rc;
 
-	config = *cfg;
-	rc = parse_listen(cfg->listen, &sa, err);
+	*fd = -1;
+	rc = http_parse_listen(listen_on, &sa, err);
 	if(rc)
 		return rc;
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if(s < 0)
+		return gw_err_set(err, GW_EIO, "listen", "cannot make a socket: %s", strerror(errno));
+	/* SO_REUSEADDR only: a restart may bind beside its old connections in TIME_WAIT, but on
+	 * Linux never beside a live listener. SO_REUSEPORT (MHD_OPTION_LISTENING_ADDRESS_REUSE)
+	 * would let a second gateway share the port and split the connections between the two. */
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if(bind(s, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		int e = errno;
+
+		close(s);
+		if(e == EADDRINUSE)
+			return gw_err_set(err, GW_EIO, "listen", "%s is in use", listen_on);
+		return gw_err_set(err, GW_EIO, "listen", "cannot listen on %s: %s", listen_on,
+		                  strerror(e));
+	}
+	if(listen(s, 128) != 0) {
+		int e = errno;
+
+		close(s);
+		return gw_err_set(err, GW_EIO, "listen", "cannot listen on %s: %s", listen_on,
+		                  strerror(e));
+	}
+	*fd = s;
+	return GW_OK;
+}
+
+/* mhd_log - libmicrohttpd's own messages, as JSON lines like every other */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t len;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	len = strlen(msg);
+	while(len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
+		msg[--len] = '\0';
+	log_event("warn", "http_library", json_pack("{s:s}", "message", msg));
+}
+
+/* http_start - start the daemon on cfg->listen_fd */
+gw_rc http_start(const struct http_config *cfg, struct gw_err *err)
+{
+	config = *cfg;
 	if(pthread_key_create(&store_key, close_store) != 0)
 		return gw_err_set(err, GW_EIO, "", "cannot create thread key");
 	daemon_handle = MHD_start_daemon(
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-	    &on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads > 0 ? cfg->threads : 4),
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
-	    MHD_OPTION_NOTIFY_COMPLETED, &on_completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-	    (unsigned)1, MHD_OPTION_END);
+	    /* the logger first, so that no message of the library bypasses it */
+	    &on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, &mhd_log, NULL,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)cfg->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
+	    (unsigned)(cfg->threads > 0 ? cfg->threads : 4), MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_NOTIFY_COMPLETED,
+	    &on_completed, NULL, MHD_OPTION_END);
 	if(!daemon_handle)
-		return gw_err_set(err, GW_EIO, "listen", "cannot listen on %s (in use?)", cfg->listen);
+		return gw_err_set(err, GW_EIO, "listen", "cannot serve on %s", cfg->listen);
 	return GW_OK;
 }
 

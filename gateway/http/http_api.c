@@ -1,8 +1,8 @@
 /*
- * http_api.c - the route table and the handlers of the HTTP API (../shared/API.md):
+ * http_api.c - the route table and the handlers of the HTTP API (the contract; docs/openapi.yaml):
  * organisations, users, settings, session types, requests and the claim, deliveries, health,
  * metrics and the test clock. Handlers validate, call the lifecycle or the store, and shape
- * the answer; they never send anything (DESIGN.md rule 1).
+ * the answer; they never send anything (docs/design.md rule 1).
  *
  * Entry points: http_route_find(), http_routes_count(), http_routes_metrics() and the route
  * table. Threading: handlers run on MHD's threads with that thread's store connection.
@@ -23,6 +23,7 @@
 #include "common/timefmt.h"
 #include "gateway/templates/tpl.h"
 #include "common/tz.h"
+#include "common/version.h"
 
 #define ANY_ADMIN (ROLE_ORG_ADMIN | ROLE_PLATFORM_ADMIN)
 
@@ -456,16 +457,13 @@ static gw_rc request_claim(struct http_req *r, json_t **out)
 
 /* ---- deliveries ---- */
 
-static const char *const outbox_states[] = {"pending", "leased",  "sent",    "dead",
-                                            "skipped", "expired", NULL};
-
 /* outbox_list - GET /v1/orgs/{org}/outbox?status= */
 static gw_rc outbox_list(struct http_req *r, json_t **out)
 {
 	const char *status;
 	gw_rc rc = http_require_org(r, r->id[0], ANY_ADMIN);
 
-	if(rc || (rc = http_query_enum(r, "status", outbox_states, &status)))
+	if(rc || (rc = http_query_enum(r, "status", store_outbox_states, &status)))
 		return rc;
 	return store_outbox_list(r->st, r->id[0], status, 1000, out);
 }
@@ -493,7 +491,7 @@ static gw_rc outbox_retry(struct http_req *r, json_t **out)
 static gw_rc healthz(struct http_req *r, json_t **out)
 {
 	(void)r;
-	*out = json_pack("{s:s}", "status", "ok");
+	*out = json_pack("{s:s, s:s}", "status", "ok", "version", ORDINATUS_VERSION);
 	return *out ? GW_OK : GW_ENOMEM;
 }
 
@@ -501,7 +499,6 @@ static gw_rc healthz(struct http_req *r, json_t **out)
 static gw_rc test_clock(struct http_req *r, json_t **out)
 {
 	static const char *const keys[] = {"now", NULL};
-	const char *now;
 	char buf[TIMEFMT_LEN];
 	time_t t;
 	gw_rc rc;
@@ -509,10 +506,8 @@ static gw_rc test_clock(struct http_req *r, json_t **out)
 	if(!r->cfg->test_clock)
 		return gw_err_set(&r->err, GW_ENOTFOUND, "", "the test clock is off");
 	if((rc = jv_only(r->body, keys, &r->err)) ||
-	   (rc = jv_string(r->body, "now", true, 20, 40, 0, &now, NULL, &r->err)))
+	   (rc = jv_time(r->body, "now", true, &t, NULL, &r->err)))
 		return rc;
-	if(timefmt_parse(now, &t))
-		return gw_err_set(&r->err, GW_EINVAL, "now", "now must be an RFC 3339 time");
 	clock_set_test(t);
 	dispatch_wake();
 	timefmt_rfc3339(clock_now(), buf);
@@ -537,6 +532,9 @@ static gw_rc metrics(struct http_req *r, json_t **out)
 	gw_rc rc;
 
 	(void)out;
+	tpl_buf_add(&b, "# HELP ordinatus_build_info The version of this build.\n"
+	                "# TYPE ordinatus_build_info gauge\n"
+	                "ordinatus_build_info{version=\"" ORDINATUS_VERSION "\"} 1\n");
 	/* the delivery engine's metrics (outbox rows, depth, lag, outcomes, attempt latency) */
 	rc = dispatch_metrics(&b, r->st);
 	if(rc) {
@@ -676,21 +674,36 @@ gw_rc http_seg(const struct http_req *r, int i, char *buf, size_t n)
 	return GW_OK;
 }
 
-/* http_route_find - route lookup */
-const struct http_route *http_route_find(const char *method, const char *path,
-                                         struct http_req *r, bool *method_mismatch)
+/* allow_add - add method to the comma-separated list allow (n bytes) unless it is there */
+static void allow_add(char *allow, size_t n, const char *method)
 {
+	size_t used = strlen(allow), mlen = strlen(method);
+	const char *p;
+
+	for(p = allow; (p = strstr(p, method)) != NULL; p += mlen)
+		if((p == allow || p[-1] == ' ') && (p[mlen] == ',' || p[mlen] == '\0'))
+			return;
+	snprintf(allow + used, n - used, "%s%s", used ? ", " : "", method);
+}
+
+/* http_route_find - route lookup; HEAD is served by the GET route (RFC 9110 9.3.2) */
+const struct http_route *http_route_find(const char *method, const char *path,
+                                         struct http_req *r, char *allow, size_t n)
+{
+	const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
 	size_t i;
 
-	*method_mismatch = false;
+	allow[0] = '\0';
 	for(i = 0; i < NROUTES; i++) {
 		memset(r->id, 0, sizeof(r->id));
 		memset(r->str, 0, sizeof(r->str));
 		if(!match(routes[i].pattern, path, r))
 			continue;
-		if(strcmp(routes[i].method, method) == 0)
+		if(strcmp(routes[i].method, want) == 0)
 			return &routes[i];
-		*method_mismatch = true;
+		allow_add(allow, n, routes[i].method);
+		if(strcmp(routes[i].method, "GET") == 0)
+			allow_add(allow, n, "HEAD");
 	}
 	return NULL;
 }

@@ -109,7 +109,8 @@ gw_rc http_availability_put(struct http_req *r, json_t **out)
 		   timefmt_parse(json_string_value(json_object_get(x, "start")), &a) ||
 		   timefmt_parse(json_string_value(json_object_get(x, "end")), &b) || a >= b) {
 			rc = gw_err_set(&r->err, GW_EINVAL, "blackouts",
-			                "blackouts[%zu] must be {start, end} RFC 3339 times, start first", i);
+			                "blackouts[%zu] must be {start, end}, start first, each "
+			                TIMEFMT_WANTED, i);
 			goto out;
 		}
 		timefmt_rfc3339(a, sa);
@@ -328,8 +329,8 @@ static gw_rc range_param(struct http_req *r, const char *name, time_t *t)
 		v = buf;
 	}
 	if(timefmt_parse(v, t))
-		return gw_err_set(&r->err, GW_EINVAL, name, "%s must be an RFC 3339 time or a date",
-		                  name);
+		return gw_err_set(&r->err, GW_EINVAL, name,
+		                  "%s must be a date (YYYY-MM-DD) or " TIMEFMT_WANTED, name);
 	return GW_OK;
 }
 

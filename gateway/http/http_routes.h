@@ -24,10 +24,11 @@ struct http_route {
 	int body; /* HTTP_BODY_NONE, HTTP_BODY_REQUIRED or HTTP_BODY_OPTIONAL */
 };
 
-/* http_route_find - the route for method and path; fills r's path parameters. NULL when none;
- * *method_mismatch when the path exists for another method. */
+/* http_route_find - the route for method and path (HEAD finds the GET route); fills r's path
+ * parameters. NULL when none; then allow (n bytes) lists the methods the path has ("" when the
+ * path has none: 404, else 405 with that Allow header). */
 const struct http_route *http_route_find(const char *method, const char *path,
-                                         struct http_req *r, bool *method_mismatch);
+                                         struct http_req *r, char *allow, size_t n);
 
 /* http_routes_count - count one answered request (metrics). */
 void http_routes_count(const struct http_route *route, int status, int64_t ms);

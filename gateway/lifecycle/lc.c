@@ -297,8 +297,13 @@ gw_rc lc_claim(struct store *st, int64_t org, int64_t request, const struct lc_a
 	if(!rc)
 		rc = store_request_claim(st, org, request, actor->user_id, clock_now());
 	if(rc == GW_ECLAIMED) {
-		/* the contract's words for every losing claim, the claimer's own repeat included */
-		gw_err_set(err, rc, "", "This request has already been claimed by another trainer.");
+		/* the contract's words for a lost claim; the holder's own repeat is still 409, but
+		 * told the truth: the request is theirs (req was read in this write transaction) */
+		if(json_integer_value(json_object_get(req, "trainer_id")) == actor->user_id)
+			gw_err_set(err, rc, "", "You have already claimed this request; it is yours.");
+		else
+			gw_err_set(err, rc, "",
+			           "This request has already been claimed by another trainer.");
 		goto fail;
 	}
 	if(rc)

@@ -2,7 +2,7 @@
  * lc_booking.c - the life of a booking once the customer has taken a slot (lc_schedule.c):
  * confirm, complete, undo, no-show, cancel and reschedule, and the kiosk's check-in. Every
  * transition is one store transaction that writes the state change and its outbox rows with
- * their dedupe keys (DESIGN.md rules 1 and 2).
+ * their dedupe keys (docs/design.md rules 1 and 2).
  *
  * Entry points: lc_booking_guard(), lc_booking_act(), lc_booking_close_system(), lc_checkin(),
  * lc_org_settings().
@@ -448,7 +448,6 @@ static gw_rc parse_params(enum act act, json_t *body, struct act_params *p, stru
 	static const char *const cancel_keys[] = {"reason", NULL};
 	static const char *const resched_keys[] = {"start", NULL};
 	static const char *const none[] = {NULL};
-	const char *start;
 	bool here;
 	gw_rc rc;
 
@@ -478,10 +477,8 @@ static gw_rc parse_params(enum act act, json_t *body, struct act_params *p, stru
 		return jv_string(body, "reason", false, 0, 1000, JV_MULTILINE, &p->reason, NULL, err);
 	case ACT_RESCHEDULE:
 		if((rc = jv_only(body, resched_keys, err)) ||
-		   (rc = jv_string(body, "start", true, 20, 40, 0, &start, NULL, err)))
+		   (rc = jv_time(body, "start", true, &p->start, NULL, err)))
 			return rc;
-		if(timefmt_parse(start, &p->start))
-			return gw_err_set(err, GW_EINVAL, "start", "start must be an RFC 3339 time");
 		if(p->start < clock_now())
 			return gw_err_set(err, GW_EINVAL, "start", "start is in the past");
 		return GW_OK;

@@ -1,7 +1,7 @@
 /*
  * lc_schedule.c - the customer's side of a request: the scheduling link, the free slots behind
  * it, the booking of a slot and the payment call. Each write is one store transaction with its
- * outbox rows and their dedupe keys (DESIGN.md rules 1 and 2).
+ * outbox rows and their dedupe keys (docs/design.md rules 1 and 2).
  *
  * Entry points: lc_link_send(), lc_schedule_view(), lc_book(), lc_pay().
  * Threading: the caller's store connection.
@@ -332,7 +332,6 @@ gw_rc lc_book(struct store *st, const char *token, json_t *body, json_t **out,
 	struct store_booking_new nb = {0};
 	json_t *req = NULL, *stype = NULL, *x;
 	struct lc_slot *slots = NULL;
-	const char *start_s;
 	long long len = 0;
 	time_t start, now = clock_now();
 	char uid[80], raw[CRYPTO_TOKEN_LEN];
@@ -343,11 +342,9 @@ gw_rc lc_book(struct store *st, const char *token, json_t *body, json_t **out,
 
 	*out = NULL;
 	if((rc = jv_only(body, keys, err)) ||
-	   (rc = jv_string(body, "start", true, 20, 40, 0, &start_s, NULL, err)) ||
+	   (rc = jv_time(body, "start", true, &start, NULL, err)) ||
 	   (rc = jv_int(body, "length_minutes", true, 1, 1440, &len, NULL, err)))
 		return rc;
-	if(timefmt_parse(start_s, &start))
-		return gw_err_set(err, GW_EINVAL, "start", "start must be an RFC 3339 time");
 	rc = store_begin(st);
 	if(rc)
 		return rc;

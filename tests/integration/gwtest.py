@@ -22,6 +22,10 @@ import urllib.request
 
 BIN = os.environ.get("ORDINATUS_BIN", os.path.join(os.path.dirname(__file__), "../../build/ordinatus"))
 
+# the version this tree builds (common/version.h), which --version, /healthz and /metrics show
+with open(os.path.join(os.path.dirname(__file__), "../../common/version.h")) as _f:
+    VERSION = next(l.split('"')[1] for l in _f if l.startswith("#define ORDINATUS_VERSION"))
+
 
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on right now."""

@@ -1,12 +1,15 @@
 """The booking lifecycle end to end with the test clock: links (resend revokes), slots, book,
 pay, confirm, complete (too early for the trainer), survey once, no-show, reschedule and
 cancel, notes, check-in, payout report, undo, and a race for one slot."""
+import json
 import re
+import subprocess
+import time
 import threading
 
 import icalendar
 
-from gwtest import Checks, Gateway
+from gwtest import BIN, Checks, Gateway
 
 c = Checks("booking")
 gw = Gateway(test_clock=True)
@@ -26,7 +29,6 @@ def mails(kind, to=None):
 
 
 def wait_kind(kind, n, to=None):
-    import time
     deadline = time.time() + 10
     while time.time() < deadline:
         got = mails(kind, to)
@@ -181,6 +183,31 @@ try:
     c.check({"confirmation", "trainer_confirmation", "calendar"} <= keys, "effects: %r" % keys)
     c.eq(gw.rows("SELECT count(*) FROM dedupe_keys WHERE key=?", "calendar:%d:0" % bid)[0][0], 1,
          "calendar row with its dedupe key")
+    # a calendar row no provider could handle has one provider name everywhere: "none"
+    deadline = time.time() + 10
+    while time.time() < deadline and gw.rows(
+            "SELECT status FROM outbox WHERE kind='calendar' AND booking_id=?", bid) != [
+            ("skipped",)]:
+        time.sleep(0.05)
+    cal_eff = [e for e in gw.ok("GET", O + "/bookings/%d/effects" % bid, token=T1)
+               if e["kind"] == "calendar"]
+    c.eq([(e["status"], e["provider"], e["provider_class"]) for e in cal_eff],
+         [("skipped", "none", "calendar")], "effects: the calendar row's provider")
+    api_rows = [x for x in gw.ok("GET", O + "/outbox", token=A)
+                if x["kind"] == "calendar" and x["booking_id"] == bid]
+    c.eq([x["provider"] for x in api_rows], ["none"], "outbox list (API): the same provider")
+    cli = subprocess.run([BIN, "outbox", "--data", gw.data, "list", "--status", "skipped"],
+                         capture_output=True, text=True)
+    cli_rows = [x for x in json.loads(cli.stdout) if x["kind"] == "calendar"
+                and x["booking_id"] == bid]
+    c.eq([x["provider"] for x in cli_rows], ["none"], "outbox list (CLI): the same provider")
+    c.check('ordinatus_effects_skipped_total{kind="calendar",provider="none"} 1' in
+            gw.call("GET", "/metrics").raw, "metrics: the same provider")
+    # a time in the wrong format says which format is wanted
+    r = gw.call("POST", O + "/bookings/%d/reschedule" % bid, {"start": "2026-12-02 08:00"}, T1)
+    c.check(r.status == 400 and r.json["field"] == "start" and "RFC 3339" in r.json["message"]
+            and "2026-12-02T08:00:00Z" in r.json["message"],
+            "a time without T and zone: the error names the format with an example: %r" % r)
 
     # notes are private to their author
     gw.ok("POST", O + "/bookings/%d/notes" % bid, {"body": "knee injury, go easy"}, T1)

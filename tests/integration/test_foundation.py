@@ -7,7 +7,7 @@ import sqlite3
 import subprocess
 import threading
 
-from gwtest import BIN, Checks, Gateway
+from gwtest import BIN, VERSION, Checks, Gateway
 
 c = Checks("foundation")
 
@@ -98,7 +98,7 @@ try:
         barrier.wait()
         r = gw.call("POST", "/v1/orgs/%d/requests/%d/claim" % (oid, req["id"]), token=tok)
         with lock:
-            results.append(r)
+            results.append((tok, r))
 
     threads = [threading.Thread(target=claim, args=((t1 if i % 2 else t2)["token"],))
                for i in range(20)]
@@ -106,14 +106,21 @@ try:
         t.start()
     for t in threads:
         t.join()
-    codes = sorted(r.status for r in results)
+    codes = sorted(r.status for _, r in results)
     c.eq(codes.count(200), 1, "exactly one claim wins")
     c.eq(codes.count(409), 19, "the other 19 get 409")
-    losers = [r for r in results if r.status == 409]
+    winner = next(tok for tok, r in results if r.status == 200)
+    lost = [r for tok, r in results if r.status == 409 and tok != winner]
+    own = [r for tok, r in results if r.status == 409 and tok == winner]
+    c.eq(len(lost), 10, "the other trainer's ten claims all lose")
     c.check(all(r.json == {"error": "already_claimed", "message":
                            "This request has already been claimed by another trainer."}
-                for r in losers), "409 body is the documented one")
-    winner = [r for r in results if r.status == 200][0].json
+                for r in lost), "409 body of a lost claim is the documented one")
+    c.check(all(r.json == {"error": "already_claimed", "message":
+                           "You have already claimed this request; it is yours."}
+                for r in own), "the winner's own repeats are 409 and told it is theirs: %r" %
+            own[:1])
+    winner = [r for _, r in results if r.status == 200][0].json
     c.eq(gw.rows("SELECT status, trainer_id FROM requests WHERE id=?", req["id"]),
          [("claimed", winner["trainer_id"])], "one trainer recorded")
     c.eq(gw.call("POST", "/v1/orgs/%d/requests/%d/claim" % (oid, req2["id"]),
@@ -199,7 +206,7 @@ try:
          "another org's outbox is not found")
     m = gw.call("GET", "/metrics")
     c.check(m.status == 200 and "ordinatus_http_requests_total" in m.raw, "metrics served")
-    c.eq(gw.call("GET", "/healthz").json, {"status": "ok"}, "healthz")
+    c.eq(gw.call("GET", "/healthz").json, {"status": "ok", "version": VERSION}, "healthz")
 finally:
     gw.stop()
 

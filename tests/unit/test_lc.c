@@ -1,9 +1,9 @@
 /*
- * test_lc.c - the request lifecycle (gateway/lifecycle/lc.h): the guard table (state x action x role),
- * then intake, the claim and the session-type change against a real store in a temp folder:
- * which trainers get a new_request row and under which dedupe key, invalid bodies refused with
- * the field named and nothing written, exactly one trainer winning a claim, and the losers'
- * unsent emails expiring with it.
+ * test_lc.c - the request lifecycle (gateway/lifecycle/lc.h): the guard table (state x action x
+ * role), then intake, the claim and the session-type change against a real store in a temp
+ * folder: which trainers get a new_request row and under which dedupe key, invalid bodies
+ * refused with the field named and nothing written, exactly one trainer winning a claim, and
+ * the losers' unsent emails expiring with it.
  *
  * No dispatch workers are started: lc.c's dispatch_wake() then wakes nobody, and every outbox
  * row stays where the lifecycle put it. The clock is the test clock, frozen at T0.
@@ -485,17 +485,21 @@ struct claim_step {
 	int user;     /* U_* */
 	int request;  /* 0: the yoga request, 1: the other org's, 2: no such request */
 	gw_rc rc;
+	const char *message; /* of a GW_ECLAIMED */
 };
+
+#define LOST_CLAIM "This request has already been claimed by another trainer."
+#define OWN_CLAIM  "You have already claimed this request; it is yours."
 
 /* in order */
 static const struct claim_step claim_steps[] = {
-    {"org admin without the trainer role", U_ADMIN, 0, GW_EFORBIDDEN},
-    {"trainer whose skills do not match", U_T3, 0, GW_EFORBIDDEN},
-    {"unknown request", U_T1, 2, GW_ENOTFOUND},
-    {"another organisation's request", U_T1, 1, GW_ENOTFOUND},
-    {"trainer A claims", U_T1, 0, GW_OK},
-    {"trainer B is too late", U_T2, 0, GW_ECLAIMED},
-    {"trainer A again", U_T1, 0, GW_ECLAIMED},
+    {"org admin without the trainer role", U_ADMIN, 0, GW_EFORBIDDEN, NULL},
+    {"trainer whose skills do not match", U_T3, 0, GW_EFORBIDDEN, NULL},
+    {"unknown request", U_T1, 2, GW_ENOTFOUND, NULL},
+    {"another organisation's request", U_T1, 1, GW_ENOTFOUND, NULL},
+    {"trainer A claims", U_T1, 0, GW_OK, NULL},
+    {"trainer B is too late", U_T2, 0, GW_ECLAIMED, LOST_CLAIM},
+    {"trainer A again: still 409, but told it is theirs", U_T1, 0, GW_ECLAIMED, OWN_CLAIM},
 };
 
 static void test_claim(void **state)
@@ -536,8 +540,7 @@ static void test_claim(void **state)
 		if(rc) {
 			CHECK(out == NULL, "%s: *out set", s->name);
 			if(rc == GW_ECLAIMED)
-				assert_string_equal(err.message,
-				                    "This request has already been claimed by another trainer.");
+				assert_string_equal(err.message, s->message);
 			continue;
 		}
 		assert_string_equal(json_string_value(json_object_get(out, "status")), "claimed");

@@ -48,6 +48,8 @@ static const struct setting table[] = {
      "{\"window_before_minutes\": 30, \"window_after_minutes\": 15,"
      " \"require_confirmation\": true, \"auto_log\": true}"},
     {"tick_minutes", K_INT, 1, 1440, NULL, "15"},
+    /* customers may cancel or move their booking until this long before the start; 0: never */
+    {"customer_change_cutoff_hours", K_INT, 0, 720, NULL, "24"},
 };
 
 /* settings_defaults - every default */

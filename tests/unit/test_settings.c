@@ -39,7 +39,8 @@ static const char api_defaults[] =
     " \"delivery_method\": \"manual\","
     " \"checkin\": {\"window_before_minutes\": 30, \"window_after_minutes\": 15,"
     "  \"require_confirmation\": true, \"auto_log\": true},"
-    " \"tick_minutes\": 15}";
+    " \"tick_minutes\": 15,"
+    " \"customer_change_cutoff_hours\": 24}";
 
 /* load - parse JSON text of the tables (fails the test on a typo in a table) */
 static json_t *load(const char *txt)
@@ -230,6 +231,26 @@ static const struct patch_case patch_cases[] = {
     OK("tick_minutes", NULL, "{\"tick_minutes\": 1}", "{\"tick_minutes\": 1}"),
     BAD("tick_minutes zero", NULL, "{\"tick_minutes\": 0}", "tick_minutes"),
     BAD("tick_minutes null", NULL, "{\"tick_minutes\": null}", "tick_minutes"),
+    /* customer_change_cutoff_hours: whole hours 0..720; 0 turns customer changes off */
+    OK("customer_change_cutoff_hours zero disables", NULL,
+       "{\"customer_change_cutoff_hours\": 0}", "{\"customer_change_cutoff_hours\": 0}"),
+    OK("customer_change_cutoff_hours 48", "{\"tick_minutes\": 5}",
+       "{\"customer_change_cutoff_hours\": 48}",
+       "{\"tick_minutes\": 5, \"customer_change_cutoff_hours\": 48}"),
+    OK("customer_change_cutoff_hours upper bound", NULL,
+       "{\"customer_change_cutoff_hours\": 720}", "{\"customer_change_cutoff_hours\": 720}"),
+    BAD("customer_change_cutoff_hours 721", NULL, "{\"customer_change_cutoff_hours\": 721}",
+        "customer_change_cutoff_hours"),
+    BAD("customer_change_cutoff_hours negative", NULL, "{\"customer_change_cutoff_hours\": -1}",
+        "customer_change_cutoff_hours"),
+    BAD("customer_change_cutoff_hours as a string", NULL,
+        "{\"customer_change_cutoff_hours\": \"24\"}", "customer_change_cutoff_hours"),
+    BAD("customer_change_cutoff_hours fraction", NULL,
+        "{\"customer_change_cutoff_hours\": 1.5}", "customer_change_cutoff_hours"),
+    BAD("customer_change_cutoff_hours null", NULL, "{\"customer_change_cutoff_hours\": null}",
+        "customer_change_cutoff_hours"),
+    BAD("customer_change_cutoff_hours boolean", NULL,
+        "{\"customer_change_cutoff_hours\": false}", "customer_change_cutoff_hours"),
 
     /* the booleans */
     OK("allow_undo_completion", NULL, "{\"allow_undo_completion\": true}",

@@ -21,7 +21,7 @@
 
 struct store; /* opaque */
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* roles, stored as a bit set */
 enum {
@@ -95,6 +95,8 @@ gw_rc store_user_list(struct store *st, int64_t org, json_t **out);
 /* store_user_update - apply the fields present in patch (already validated: name, roles (int),
  * skills, timezone, notify_on_confirm, active); GW_ENOTFOUND. */
 gw_rc store_user_update(struct store *st, int64_t org, int64_t id, const json_t *patch);
+/* store_org_admins - active org admins of org. *out: array of {id, email, name, timezone}. */
+gw_rc store_org_admins(struct store *st, int64_t org, json_t **out);
 /* store_trainers_matching - active trainers of org whose skills hold every skill of skills.
  * *out: array of {id, email, name, timezone}. */
 gw_rc store_trainers_matching(struct store *st, int64_t org, const json_t *skills,
@@ -135,6 +137,11 @@ gw_rc store_request_claim(struct store *st, int64_t org, int64_t id, int64_t tra
 /* store_request_set_session_type - while claimed by trainer; GW_ESTATE otherwise. */
 gw_rc store_request_set_session_type(struct store *st, int64_t org, int64_t id,
                                      int64_t trainer, int64_t session_type_id, time_t now);
+/* store_request_cancel - status new|claimed|scheduling -> cancelled, with cancelled_at and the
+ * reason (may be NULL), in one conditional UPDATE. GW_ESTATE in any other status;
+ * GW_ENOTFOUND. */
+gw_rc store_request_cancel(struct store *st, int64_t org, int64_t id, const char *reason,
+                           time_t now);
 /* store_trainer_matches - does the trainer (active, trainer role) hold every skill of the
  * request? */
 gw_rc store_trainer_matches(struct store *st, int64_t org, int64_t request, int64_t trainer,
@@ -345,9 +352,17 @@ gw_rc store_booking_list(struct store *st, int64_t org, const struct store_booki
 gw_rc store_booking_list_for_request(struct store *st, int64_t request, json_t **out);
 
 /* store_booking_busy - [start, end) of the trainer's held bookings (pending_payment and
- * confirmed) overlapping [from, to), sorted. *out is a JSON array of [start, end] epochs. */
+ * confirmed) overlapping [from, to), sorted, leaving out booking except (0: none; a booking
+ * being moved does not block its own time). *out is a JSON array of [start, end] epochs. */
 gw_rc store_booking_busy(struct store *st, int64_t trainer, time_t from, time_t to,
-                         json_t **out);
+                         int64_t except, json_t **out);
+
+/* store_manage_token_add - record the hash of one manage link of booking. */
+gw_rc store_manage_token_add(struct store *st, int64_t org, int64_t booking,
+                             const char *token_hash, time_t now);
+/* store_manage_lookup - the organisation and booking a manage token hashes to; GW_ENOTFOUND. */
+gw_rc store_manage_lookup(struct store *st, const char *token_hash, int64_t *org,
+                          int64_t *booking);
 
 /* store_booking_effects - every outbox row of the booking (API "effects" shape). */
 gw_rc store_booking_effects(struct store *st, int64_t org, int64_t booking, json_t **out);

@@ -5,7 +5,8 @@
  * store_user_availability*(), store_user_feed_set(), store_user_by_feed(),
  * store_booking_create(), store_booking_get(), store_booking_transition(),
  * store_booking_list(), store_booking_busy(), store_booking_effects(),
- * store_outbox_skip_booking(), store_note_*(), store_survey_*(), store_report_payouts().
+ * store_outbox_skip_booking(), store_note_*(), store_survey_*(), store_report_payouts(),
+ * store_manage_token_add(), store_manage_lookup().
  * Threading: one connection per thread.
  *
  * Two bookings of one trainer never overlap: the triggers of migration 2 refuse it inside the
@@ -413,12 +414,12 @@ static json_t *row_booking_busy(sqlite3_stmt *s)
 
 /* store_booking_busy - held ranges of a trainer */
 gw_rc store_booking_busy(struct store *st, int64_t trainer, time_t from, time_t to,
-                         json_t **out)
+                         int64_t except, json_t **out)
 {
 	sqlite3_stmt *s = store_stmt(
 	    st, "SELECT start_at, end_at FROM bookings WHERE trainer_id = ?1"
 	        " AND status IN ('pending_payment', 'confirmed') AND start_at < ?3"
-	        " AND start_at > ?2 - 86400 AND end_at > ?2"
+	        " AND start_at > ?2 - 86400 AND end_at > ?2 AND id != ?4"
 	        " ORDER BY start_at");
 
 	*out = NULL;
@@ -427,6 +428,7 @@ gw_rc store_booking_busy(struct store *st, int64_t trainer, time_t from, time_t 
 	sqlite3_bind_int64(s, 1, trainer);
 	sqlite3_bind_int64(s, 2, from);
 	sqlite3_bind_int64(s, 3, to);
+	sqlite3_bind_int64(s, 4, except);
 	return store_collect(s, row_booking_busy, out);
 }
 
@@ -650,4 +652,47 @@ gw_rc store_booking_list_for_request(struct store *st, int64_t request, json_t *
 		return GW_EDB;
 	sqlite3_bind_int64(s, 1, request);
 	return store_collect(s, row_booking_list_for_request, out);
+}
+
+/* store_manage_token_add - one manage link of a booking */
+gw_rc store_manage_token_add(struct store *st, int64_t org, int64_t booking,
+                             const char *token_hash, time_t now)
+{
+	sqlite3_stmt *s = store_stmt(st, "INSERT INTO manage_tokens(token_hash, org_id, booking_id,"
+	                                 " created_at) VALUES(?1, ?2, ?3, ?4)");
+	int r;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_text(s, 1, token_hash, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 2, org);
+	sqlite3_bind_int64(s, 3, booking);
+	sqlite3_bind_int64(s, 4, now);
+	r = sqlite3_step(s);
+	sqlite3_reset(s);
+	return store_write_rc(st, r);
+}
+
+/* store_manage_lookup - the booking of a manage token */
+gw_rc store_manage_lookup(struct store *st, const char *token_hash, int64_t *org,
+                          int64_t *booking)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT org_id, booking_id FROM manage_tokens"
+	                                 " WHERE token_hash = ?1");
+	int r;
+
+	*org = 0;
+	*booking = 0;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_text(s, 1, token_hash, -1, SQLITE_TRANSIENT);
+	r = sqlite3_step(s);
+	if(r == SQLITE_ROW) {
+		*org = sqlite3_column_int64(s, 0);
+		*booking = sqlite3_column_int64(s, 1);
+	}
+	sqlite3_reset(s);
+	if(r == SQLITE_ROW)
+		return GW_OK;
+	return r == SQLITE_DONE ? GW_ENOTFOUND : GW_EDB;
 }

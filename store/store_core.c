@@ -207,7 +207,23 @@ static const char *const m3[] = {
     NULL,
 };
 
-static const char *const *const migrations[] = {m1, m2, m3};
+static const char *const m4[] = {
+    /* 4: cancelled requests keep when and why; the customer's own links to a booking. Every
+     * email that carries a manage link mints its own token (a reminder is rendered long after
+     * the confirmation, and only hashes are kept), so a booking has one row per link sent;
+     * each works for the booking's whole life, a reschedule included */
+    "ALTER TABLE requests ADD COLUMN cancelled_at INTEGER;",
+    "ALTER TABLE requests ADD COLUMN cancel_reason TEXT;",
+    "CREATE TABLE manage_tokens("
+    " token_hash TEXT PRIMARY KEY,"
+    " org_id INTEGER NOT NULL REFERENCES orgs(id),"
+    " booking_id INTEGER NOT NULL REFERENCES bookings(id),"
+    " created_at INTEGER NOT NULL) WITHOUT ROWID;",
+    "CREATE INDEX manage_tokens_booking ON manage_tokens(booking_id);",
+    NULL,
+};
+
+static const char *const *const migrations[] = {m1, m2, m3, m4};
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count the migrations");
 

@@ -262,6 +262,20 @@ gw_rc store_trainers_matching(struct store *st, int64_t org, const json_t *skill
 	return store_collect(s, row_trainers_matching, out);
 }
 
+/* store_org_admins - active org admins (roles bit 2) of org */
+gw_rc store_org_admins(struct store *st, int64_t org, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT u.id, u.email, u.name, u.timezone FROM users u"
+	                                 " WHERE u.org_id = ?1 AND u.active = 1"
+	                                 " AND (u.roles & 2) != 0 ORDER BY u.id");
+
+	*out = NULL;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, org);
+	return store_collect(s, row_trainers_matching, out);
+}
+
 /* store_session_type_create - insert a session type */
 gw_rc store_session_type_create(struct store *st, int64_t org,
                                 const struct store_session_type_new *t, int64_t *id)

@@ -2,7 +2,8 @@
  * store_request.c - customer requests: intake, lists, the claim, the session-type change.
  *
  * Entry points: store_request_create(), store_request_get(), store_request_list(),
- * store_request_claim(), store_request_set_session_type(), store_trainer_matches().
+ * store_request_claim(), store_request_set_session_type(), store_trainer_matches(),
+ * store_request_cancel().
  * Threading: one connection per thread.
  */
 #include <string.h>
@@ -40,7 +41,8 @@ gw_rc store_request_create(struct store *st, int64_t org, const struct store_req
 #define REQUEST_COLS                                                                           \
 	"r.id, r.status, r.customer_name, r.customer_email, r.customer_phone, r.session_type_id,"  \
 	" r.skills, r.answers, r.trainer_id, r.claimed_at, r.link_sent_at, r.link_expires_at,"     \
-	" r.created_at, t.name, t.lengths, t.price_cents, t.currency, u.name"
+	" r.created_at, t.name, t.lengths, t.price_cents, t.currency, u.name, r.cancelled_at,"     \
+	" r.cancel_reason"
 #define REQUEST_FROM                                                                           \
 	" FROM requests r LEFT JOIN session_types t ON t.id = r.session_type_id"                   \
 	" LEFT JOIN users u ON u.id = r.trainer_id"
@@ -59,7 +61,7 @@ static json_t *request_json(sqlite3_stmt *s)
 	if(sqlite3_column_type(s, 8) != SQLITE_NULL)
 		trainer = json_pack("{s:I, s:o}", "id", (json_int_t)sqlite3_column_int64(s, 8), "name",
 		                    store_col_text(s, 17));
-	return json_pack(
+	json_t *req = json_pack(
 	    "{s:I, s:o, s:{s:o, s:o, s:o}, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
 	    (json_int_t)sqlite3_column_int64(s, 0), "status", store_col_text(s, 1), "customer",
 	    "name", store_col_text(s, 2), "email", store_col_text(s, 3), "phone",
@@ -73,6 +75,13 @@ static json_t *request_json(sqlite3_stmt *s)
 	    "trainer", trainer ? trainer : json_null(), "claimed_at", store_col_time(s, 9),
 	    "link_sent_at", store_col_time(s, 10), "link_expires_at", store_col_time(s, 11),
 	    "created_at", store_col_time(s, 12));
+
+	if(req && (json_object_set_new(req, "cancelled_at", store_col_time(s, 18)) ||
+	           json_object_set_new(req, "cancel_reason", store_col_text(s, 19)))) {
+		json_decref(req);
+		return NULL;
+	}
+	return req;
 }
 
 /* store_request_get - one request */
@@ -184,4 +193,24 @@ gw_rc store_trainer_matches(struct store *st, int64_t org, int64_t request, int6
 	if(r == SQLITE_DONE)
 		return GW_ENOTFOUND;
 	return r == SQLITE_ROW ? GW_OK : GW_EDB;
+}
+
+/* store_request_cancel - the conditional UPDATE of a cancel: new, claimed or scheduling */
+gw_rc store_request_cancel(struct store *st, int64_t org, int64_t id, const char *reason,
+                           time_t now)
+{
+	sqlite3_stmt *s = store_stmt(
+	    st, "UPDATE requests SET status = 'cancelled', cancelled_at = ?3, cancel_reason = ?4,"
+	        " updated_at = ?3 WHERE id = ?1 AND org_id = ?2"
+	        " AND status IN ('new', 'claimed', 'scheduling')");
+	sqlite3_stmt *e;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, org);
+	sqlite3_bind_int64(s, 3, now);
+	store_bind_text(s, 4, reason);
+	e = request_exists(st, org, id);
+	return e ? store_cond_update(st, s, e, GW_ESTATE) : GW_EDB;
 }

@@ -1,7 +1,8 @@
 /*
  * tpl.c - email templates and the helpers they share.
  *
- * Entry points: tpl_message_id(), tpl_email(), tpl_new_request(), tpl_buf_*().
+ * Entry points: tpl_message_id(), tpl_email(), tpl_new_request(), tpl_request_received(),
+ * tpl_unmatched_request(), tpl_buf_*().
  * Threading: reentrant.
  */
 #include "tpl.h"
@@ -131,6 +132,136 @@ void tpl_html_open(struct tpl_buf *h, const char *title)
 	tpl_buf_add(h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
 	tpl_buf_html(h, title);
 	tpl_buf_add(h, "</title></head>\n<body style=\"font-family:sans-serif\">\n");
+}
+
+/* skill_text - the request's skills as "a, b" into buf (n bytes) */
+static void skill_text(const json_t *request, char *buf, size_t n)
+{
+	const json_t *sk;
+	size_t i;
+
+	buf[0] = '\0';
+	json_array_foreach(json_object_get(request, "skills"), i, sk) {
+		if(i)
+			strncat(buf, ", ", n - strlen(buf) - 1);
+		strncat(buf, json_string_value(sk) ? json_string_value(sk) : "", n - strlen(buf) - 1);
+	}
+}
+
+/* tpl_request_received - "We have your request" to the customer */
+gw_rc tpl_request_received(const struct tpl_env *env, const char *dedupe_key,
+                           const json_t *request, json_t **out)
+{
+	struct tpl_buf t = {0}, h = {0};
+	const json_t *cust = json_object_get(request, "customer");
+	const json_t *stype = json_object_get(request, "session_type");
+	const char *cname = json_string_value(json_object_get(cust, "name"));
+	const char *cemail = json_string_value(json_object_get(cust, "email"));
+	const char *stname = json_is_object(stype) ? json_string_value(json_object_get(stype, "name"))
+	                                           : NULL;
+	char skills[512], subject[300];
+	gw_rc rc;
+
+	*out = NULL;
+	if(!cemail || !env->org_name)
+		return GW_EINVAL;
+	skill_text(request, skills, sizeof(skills));
+	snprintf(subject, sizeof(subject), "We have your request: %s", env->org_name);
+	tpl_buf_addf(&t, "Hello %s,\n\nThank you: %s has your request. A trainer will contact you "
+	                 "soon with a link to choose the time of your session.\n\n",
+	             cname ? cname : "", env->org_name);
+	if(stname)
+		tpl_buf_addf(&t, "Session type: %s\n", stname);
+	if(skills[0])
+		tpl_buf_addf(&t, "Skills: %s\n", skills);
+	tpl_buf_addf(&t, "%sThere is nothing more to do for now.\n\n%s\n",
+	             stname || skills[0] ? "\n" : "", env->org_name);
+
+	tpl_html_open(&h, subject);
+	tpl_buf_add(&h, "<p>Hello ");
+	tpl_buf_html(&h, cname);
+	tpl_buf_add(&h, ",</p>\n<p>Thank you: ");
+	tpl_buf_html(&h, env->org_name);
+	tpl_buf_add(&h, " has your request. A trainer will contact you soon with a link to choose "
+	                "the time of your session.</p>\n");
+	if(stname || skills[0]) {
+		tpl_buf_add(&h, "<ul>\n");
+		if(stname) {
+			tpl_buf_add(&h, "<li>Session type: ");
+			tpl_buf_html(&h, stname);
+			tpl_buf_add(&h, "</li>\n");
+		}
+		if(skills[0]) {
+			tpl_buf_add(&h, "<li>Skills: ");
+			tpl_buf_html(&h, skills);
+			tpl_buf_add(&h, "</li>\n");
+		}
+		tpl_buf_add(&h, "</ul>\n");
+	}
+	tpl_buf_add(&h, "<p>There is nothing more to do for now.</p>\n<p>");
+	tpl_buf_html(&h, env->org_name);
+	tpl_buf_add(&h, "</p>\n</body></html>\n");
+	if(t.oom || h.oom) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	rc = tpl_email(env, "request_received", dedupe_key, cemail, cname, subject, t.p, h.p, out);
+out:
+	tpl_buf_free(&t);
+	tpl_buf_free(&h);
+	return rc;
+}
+
+/* tpl_unmatched_request - "No trainer matches a new request" to one org admin */
+gw_rc tpl_unmatched_request(const struct tpl_env *env, const char *dedupe_key,
+                            const json_t *request, const json_t *admin, json_t **out)
+{
+	struct tpl_buf t = {0}, h = {0};
+	const json_t *cust = json_object_get(request, "customer");
+	const char *aname = json_string_value(json_object_get(admin, "name"));
+	const char *aemail = json_string_value(json_object_get(admin, "email"));
+	const char *cname = json_string_value(json_object_get(cust, "name"));
+	const char *cemail = json_string_value(json_object_get(cust, "email"));
+	long long id = json_integer_value(json_object_get(request, "id"));
+	char url[600], skills[512];
+	gw_rc rc;
+
+	*out = NULL;
+	if(!aemail || !env->org_name)
+		return GW_EINVAL;
+	snprintf(url, sizeof(url), "%s/requests/%lld", env->public_url, id);
+	skill_text(request, skills, sizeof(skills));
+	tpl_buf_addf(&t, "Hello %s,\n\nA new request at %s matches no trainer: nobody was told about "
+	                 "it.\n\n",
+	             aname ? aname : "", env->org_name);
+	tpl_buf_addf(&t, "Customer: %s <%s>\n", cname ? cname : "", cemail ? cemail : "");
+	tpl_buf_addf(&t, "Skills asked: %s\n", skills[0] ? skills : "(none)");
+	tpl_buf_addf(&t, "\nFind a trainer for it, or cancel it, here:\n%s\n", url);
+
+	tpl_html_open(&h, "No trainer matches a new request");
+	tpl_buf_add(&h, "<p>Hello ");
+	tpl_buf_html(&h, aname);
+	tpl_buf_add(&h, ",</p>\n<p>A new request at ");
+	tpl_buf_html(&h, env->org_name);
+	tpl_buf_add(&h, " matches no trainer: nobody was told about it.</p>\n<ul>\n<li>Customer: ");
+	tpl_buf_html(&h, cname);
+	tpl_buf_add(&h, " &lt;");
+	tpl_buf_html(&h, cemail);
+	tpl_buf_add(&h, "&gt;</li>\n<li>Skills asked: ");
+	tpl_buf_html(&h, skills[0] ? skills : "(none)");
+	tpl_buf_add(&h, "</li>\n</ul>\n<p><a href=\"");
+	tpl_buf_html(&h, url);
+	tpl_buf_add(&h, "\">Open the request</a></p>\n</body></html>\n");
+	if(t.oom || h.oom) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	rc = tpl_email(env, "unmatched_request", dedupe_key, aemail, aname,
+	               "No trainer matches a new request", t.p, h.p, out);
+out:
+	tpl_buf_free(&t);
+	tpl_buf_free(&h);
+	return rc;
 }
 
 /* tpl_new_request - "New request available" for one trainer */

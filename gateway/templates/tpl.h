@@ -37,6 +37,17 @@ void tpl_message_id(const struct tpl_env *env, const char *dedupe_key, char *buf
 gw_rc tpl_new_request(const struct tpl_env *env, const char *dedupe_key, const json_t *request,
                       const json_t *trainer, json_t **out);
 
+/* tpl_request_received - "We have your request" to the customer on intake: a trainer will
+ * contact them. request: as store_request_get shows it. *out new reference. */
+gw_rc tpl_request_received(const struct tpl_env *env, const char *dedupe_key,
+                           const json_t *request, json_t **out);
+
+/* tpl_unmatched_request - "No trainer matches a new request" to one org admin: the customer,
+ * the skills asked and the link {public_url}/requests/{id}. admin: {id, email, name}.
+ * *out new reference. */
+gw_rc tpl_unmatched_request(const struct tpl_env *env, const char *dedupe_key,
+                            const json_t *request, const json_t *admin, json_t **out);
+
 /* tpl_email - the generic builder the specific templates use: payload with kind, message id,
  * date, from, to, subject, text, html. *out new reference. */
 gw_rc tpl_email(const struct tpl_env *env, const char *kind, const char *dedupe_key,
@@ -76,6 +87,10 @@ gw_rc tpl_scheduling_link(const struct tpl_env *env, const char *dedupe_key,
  *     "reason": "...",              (cancellation, optional)
  *     "hours_before": 24,           (reminder)
  *     "complete_url": "...",        (close_reminder: where the trainer closes the booking)
+ *     "manage_url": "...",          (confirmation, reminder, optional: the customer's own
+ *                                   {public_url}/b/{token} page)
+ *     "change_until": RFC 3339,     (with manage_url, optional: the customer's last moment to
+ *                                   cancel or move the booking there)
  *     "ics": "BEGIN:VCALENDAR...", "ics_method": "REQUEST" | "CANCEL"  (confirmation,
  *                                   cancellation, trainer_confirmation: attached as is) }
  * Customer emails show times in the organisation's zone (env->org_timezone), trainer emails in

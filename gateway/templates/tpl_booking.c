@@ -421,11 +421,28 @@ static void details(struct out *o, const struct bk *b, int show_trainer, int sho
 	list_close(o);
 }
 
+/* manage_para - the customer's own link (manage_url), with the last moment to change the
+ * booking there (change_until) when there is one */
+static void manage_para(const struct tpl_env *env, const json_t *ctx, struct out *o)
+{
+	const char *url = str_at(ctx, "manage_url"), *until = str_at(ctx, "change_until");
+	char when[WHEN_LEN], intro[WHEN_LEN + 96];
+	time_t t;
+
+	if(!url)
+		return;
+	if(until && !timefmt_parse(until, &t) &&
+	   !tz_format(env->org_timezone, t, when, sizeof(when)))
+		snprintf(intro, sizeof(intro), "To cancel or move your session (until %s):", when);
+	else
+		snprintf(intro, sizeof(intro), "Your booking:");
+	link_para(o, intro, url, "Manage your booking");
+}
+
 /* r_confirmation - "Your session is confirmed: {date}" to the customer */
 static gw_rc r_confirmation(const struct tpl_env *env, const json_t *ctx, const struct bk *b,
                             struct out *o)
 {
-	(void)ctx;
 	subject(o, "Your session is confirmed: %s", b->when);
 	para(o, "Hello %s,", b->cname);
 	para(o, "Thank you: your session with %s is confirmed.", b->tname);
@@ -435,6 +452,7 @@ static gw_rc r_confirmation(const struct tpl_env *env, const json_t *ctx, const 
 	if(b->ics)
 		para(o, "The calendar invitation is attached: open it to add the session to your "
 		        "calendar.");
+	manage_para(env, ctx, o);
 	sign_off(env, o);
 	return GW_OK;
 }
@@ -474,6 +492,7 @@ static gw_rc r_reminder(const struct tpl_env *env, const json_t *ctx, const stru
 	para(o, "Hello %s,", b->cname);
 	para(o, "This is a reminder: your session with %s %s.", b->tname, in);
 	details(o, b, 1, 0, 0, 1);
+	manage_para(env, ctx, o);
 	sign_off(env, o);
 	return GW_OK;
 }

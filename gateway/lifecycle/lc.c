@@ -1,8 +1,11 @@
 /*
- * lc.c - request intake, the claim and the session-type change.
+ * lc.c - request intake (the trainers' new_request emails, the customer's request_received and,
+ * when no trainer matches, the admins' unmatched_request), the claim, the session-type change
+ * and the cancel.
  *
  * Entry points: lc_request_guard(), lc_intake(), lc_claim(), lc_request_patch(),
- * lc_enqueue_email(). Threading: caller's connection.
+ * lc_request_cancel(), lc_tpl_env(), lc_enqueue(), lc_enqueue_email().
+ * Threading: caller's connection.
  */
 #include "lc.h"
 
@@ -32,6 +35,15 @@ gw_rc lc_request_guard(enum lc_action action, const char *status, const struct l
 		if(!(actor->roles & ROLE_TRAINER) || claimer != actor->user_id)
 			return GW_EFORBIDDEN;
 		if(strcmp(status, "claimed") != 0)
+			return GW_ESTATE;
+		return GW_OK;
+	case LC_CANCEL_REQUEST:
+		/* an org admin, or the trainer holding the claim (not another trainer) */
+		if(!(actor->roles & (ROLE_ORG_ADMIN | ROLE_PLATFORM_ADMIN)) &&
+		   (!(actor->roles & ROLE_TRAINER) || !claimer || claimer != actor->user_id))
+			return GW_EFORBIDDEN;
+		if(strcmp(status, "new") != 0 && strcmp(status, "claimed") != 0 &&
+		   strcmp(status, "scheduling") != 0)
 			return GW_ESTATE;
 		return GW_OK;
 	case LC_ACTION_COUNT:
@@ -145,6 +157,39 @@ static gw_rc check_answers(json_t *answers, struct gw_err *err)
 	return GW_OK;
 }
 
+/* intake_notices - inside the intake's transaction: the customer's request_received email, and
+ * when no trainer matched (matched trainers: 0) one unmatched_request email to each active org
+ * admin, who alone can find someone for it */
+static gw_rc intake_notices(struct store *st, const struct tpl_env *tenv, int64_t org,
+                            int64_t id, const json_t *request, size_t matched,
+                            struct gw_err *err)
+{
+	json_t *admins = NULL, *admin, *payload = NULL;
+	char key[96];
+	size_t i;
+	gw_rc rc;
+
+	snprintf(key, sizeof(key), "request_received:%lld", (long long)id);
+	if((rc = tpl_request_received(tenv, key, request, &payload)) ||
+	   (rc = lc_enqueue_email(st, org, "request_received", key, id, 0, payload, 0, 0, NULL,
+	                          err)))
+		return rc;
+	if(matched)
+		return GW_OK;
+	if((rc = store_org_admins(st, org, &admins)))
+		return rc;
+	json_array_foreach(admins, i, admin) {
+		snprintf(key, sizeof(key), "unmatched_request:%lld:%lld", (long long)id,
+		         (long long)json_integer_value(json_object_get(admin, "id")));
+		if((rc = tpl_unmatched_request(tenv, key, request, admin, &payload)) ||
+		   (rc = lc_enqueue_email(st, org, "unmatched_request", key, id, 0, payload, 0, 0, NULL,
+		                          err)))
+			break;
+	}
+	json_decref(admins);
+	return rc;
+}
+
 /* lc_intake - a public request and its new_request emails, in one transaction */
 gw_rc lc_intake(struct store *st, const struct lc_env *env, int64_t org, json_t *body,
                 json_t **out, struct gw_err *err)
@@ -248,6 +293,8 @@ gw_rc lc_intake(struct store *st, const struct lc_env *env, int64_t org, json_t 
 		if(rc)
 			goto out;
 	}
+	if((rc = intake_notices(st, &tenv, org, id, request, json_array_size(trainers), err)))
+		goto out;
 	rc = store_commit(st);
 	began = false;
 	if(rc)
@@ -381,5 +428,65 @@ fail:
 done:
 	json_decref(req);
 	json_decref(stype);
+	return rc;
+}
+
+/* lc_request_cancel - an admin or the claimer cancels an open request */
+gw_rc lc_request_cancel(struct store *st, int64_t org, int64_t request,
+                        const struct lc_actor *actor, json_t *body, json_t **out,
+                        struct gw_err *err)
+{
+	static const char *const keys[] = {"reason", NULL};
+	static const char *const unsent[] = {"new_request", "scheduling_link"};
+	json_t *req = NULL;
+	const char *reason = NULL, *status;
+	size_t i;
+	gw_rc rc;
+
+	*out = NULL;
+	if(body && ((rc = jv_only(body, keys, err)) ||
+	            (rc = jv_string(body, "reason", false, 0, 1000, JV_MULTILINE, &reason, NULL,
+	                            err))))
+		return rc;
+	if(reason && !*reason)
+		reason = NULL;
+	if((rc = store_begin(st)))
+		return rc;
+	if((rc = store_request_get(st, org, request, &req)))
+		goto fail;
+	status = json_string_value(json_object_get(req, "status"));
+	rc = lc_request_guard(LC_CANCEL_REQUEST, status, actor,
+	                      json_integer_value(json_object_get(req, "trainer_id")));
+	if(rc == GW_EFORBIDDEN) {
+		gw_err_set(err, rc, "", "only an org admin or the claiming trainer can cancel a request");
+		goto fail;
+	}
+	if(rc) {
+		gw_err_set(err, rc, "", "a %s request cannot be cancelled (only new, claimed or "
+		                        "scheduling ones)", status);
+		goto fail;
+	}
+	if((rc = store_request_cancel(st, org, request, reason, clock_now()))) {
+		if(rc == GW_ESTATE)
+			gw_err_set(err, rc, "", "the request changed meanwhile; reload it");
+		goto fail;
+	}
+	/* emails not gone yet would offer a claim or a link that no longer work */
+	for(i = 0; i < GW_ARRAY_LEN(unsent); i++)
+		if((rc = store_outbox_expire_request(st, request, unsent[i])))
+			goto fail;
+	json_decref(req);
+	req = NULL;
+	if((rc = store_request_get(st, org, request, &req)))
+		goto fail;
+	if((rc = store_commit(st)))
+		goto done;
+	*out = req;
+	req = NULL;
+	goto done;
+fail:
+	store_rollback(st);
+done:
+	json_decref(req);
 	return rc;
 }

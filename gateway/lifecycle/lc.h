@@ -17,11 +17,12 @@
 
 struct tpl_env;
 
-/* Who is acting: from the bearer token. */
+/* Who is acting: from the bearer token, or the customer holding a booking's manage link. */
 struct lc_actor {
 	int64_t user_id;
 	int64_t org_id; /* 0: platform admin */
 	int roles;      /* ROLE_* bits */
+	bool customer;  /* the booking's customer (manage link): no user, no roles */
 };
 
 /* What the lifecycle needs to render effects. */
@@ -32,6 +33,7 @@ struct lc_env {
 enum lc_action {
 	LC_CLAIM,
 	LC_CHANGE_SESSION_TYPE,
+	LC_CANCEL_REQUEST,
 	LC_ACTION_COUNT
 };
 
@@ -46,6 +48,14 @@ gw_rc lc_request_guard(enum lc_action action, const char *status, const struct l
  * (new reference). */
 gw_rc lc_intake(struct store *st, const struct lc_env *env, int64_t org, json_t *body,
                 json_t **out, struct gw_err *err);
+
+/* lc_request_cancel - an org admin or the claiming trainer cancels a new, claimed or scheduling
+ * request ({reason} optional, at most 1000 bytes): in one transaction the request becomes
+ * cancelled, its scheduling link stops working (410) and its unsent new_request and
+ * scheduling_link emails expire. *out: the request (new reference). */
+gw_rc lc_request_cancel(struct store *st, int64_t org, int64_t request,
+                        const struct lc_actor *actor, json_t *body, json_t **out,
+                        struct gw_err *err);
 
 /* lc_claim - the trainer claims the request: exactly one wins (conditional UPDATE); the other
  * trainers' unsent new_request emails expire in the same transaction.
@@ -96,11 +106,25 @@ struct lc_booking_facts {
 	time_t now, start, end;
 	bool paid;          /* the customer's payment call was made */
 	bool allow_undo;    /* settings.allow_undo_completion */
+	int cutoff_hours;   /* settings.customer_change_cutoff_hours (0: no customer changes) */
+	const char *trainer_name; /* named in a refusal to the customer: whom to contact */
 };
+
+/* lc_booking_facts_of - the facts of booking b (as store_booking_get shows it) under the
+ * effective settings at now. Strings borrowed from b. */
+void lc_booking_facts_of(const json_t *b, const json_t *settings, time_t now,
+                         struct lc_booking_facts *f);
+
+/* lc_change_cutoff_at - the last instant before which a customer may still change a booking
+ * starting at start: start - hours. A change at or after it is refused. */
+time_t lc_change_cutoff_at(time_t start, int hours);
 
 /* lc_booking_guard - may actor do action on a booking with these facts? GW_OK, GW_EFORBIDDEN
  * (role, ownership, or too early for the trainer: "after the end"), GW_ESTATE (not from this
- * status). Pure: the state x action x role table of docs/design.md. */
+ * status). A customer actor may view, and cancel or reschedule a pending or confirmed booking
+ * while now < lc_change_cutoff_at(start, cutoff_hours) and cutoff_hours > 0; otherwise
+ * GW_ESTATE with a message naming the trainer to contact; anything else GW_EFORBIDDEN.
+ * Pure: the state x action x role table of docs/design.md. */
 gw_rc lc_booking_guard(enum lc_booking_action action, const struct lc_booking_facts *f,
                        const struct lc_actor *actor, struct gw_err *err);
 
@@ -120,6 +144,25 @@ gw_rc lc_book(struct store *st, const char *token, json_t *body, json_t **out,
 /* lc_pay - the customer's payment call: records reference and paid_at. */
 gw_rc lc_pay(struct store *st, const char *token, json_t *body, json_t **out,
              struct gw_err *err);
+
+struct lc_slot;
+/* lc_booking_slots - the free slots booking b (as store_booking_get shows it, borrowed) can move
+ * to: the schedule view's rule (lc_schedule_view: availability less blackouts and held
+ * bookings, the session type's grid, the next 14 days) for the same trainer and b's length, b's
+ * own time counted free. *slots: malloc'd, caller frees. */
+gw_rc lc_booking_slots(struct store *st, const json_t *b, struct lc_slot **slots, size_t *n,
+                       struct gw_err *err);
+
+/* lc_manage_view - GET /v1/manage/{token}: the customer's booking, what can still be changed
+ * until when, and (while it can move) the free slots to move to. GW_ENOTFOUND for an unknown
+ * token. */
+gw_rc lc_manage_view(struct store *st, const char *token, json_t **out, struct gw_err *err);
+
+/* lc_manage_act - POST /v1/manage/{token}/{action}, action "cancel" ({reason}) or "reschedule"
+ * ({start}: one of the offered slots): lc_booking_act with the customer as the actor, so the
+ * effects are the trainer's own. *out: the customer's view after the change. */
+gw_rc lc_manage_act(struct store *st, const struct lc_env *env, const char *token,
+                    const char *action, json_t *body, json_t **out, struct gw_err *err);
 
 /* lc_booking_act - every booking transition by action name ("confirm-payment", "complete",
  * "undo-complete", "no-show", "cancel", "reschedule"), each in one transaction with its
@@ -141,7 +184,8 @@ gw_rc lc_booking_system(struct store *st, const struct lc_env *env, int64_t org,
                         enum lc_system_action action, struct gw_err *err);
 
 /* lc_booking_notify - render one booking email of kind (template context of the booking plus
- * the fields of extra, borrowed) and enqueue it inside the caller's transaction. */
+ * the fields of extra, borrowed) and enqueue it inside the caller's transaction. A reminder
+ * also carries a fresh manage link for the customer. */
 gw_rc lc_booking_notify(struct store *st, const struct lc_env *env, int64_t org,
                         int64_t booking, const char *kind, const char *dedupe_key,
                         json_t *extra, time_t not_before, time_t deadline, bool *inserted,

@@ -4,8 +4,13 @@
  * transition is one store transaction that writes the state change and its outbox rows with
  * their dedupe keys (docs/design.md rules 1 and 2).
  *
- * Entry points: lc_booking_guard(), lc_booking_act(), lc_booking_close_system(), lc_checkin(),
- * lc_org_settings().
+ * Entry points: lc_booking_guard(), lc_change_cutoff_at(), lc_booking_facts_of(),
+ * lc_booking_act(), lc_booking_system(),
+ * lc_booking_notify(), lc_checkin(), lc_org_settings().
+ *
+ * The customer acts too, through the manage link of the confirmation and reminders
+ * (lc_manage.c): an actor with customer set, who may cancel or move a booking until
+ * customer_change_cutoff_hours before its start, through the same transitions as the trainer.
  * Threading: the caller's store connection.
  */
 #include <stdio.h>
@@ -21,6 +26,7 @@
 #include "settings.h"
 #include "common/timefmt.h"
 #include "gateway/templates/tpl.h"
+#include "lc_slots.h"
 
 #define ADMIN_ROLES (ROLE_ORG_ADMIN | ROLE_PLATFORM_ADMIN)
 
@@ -36,6 +42,42 @@ static bool is_owner(const struct lc_actor *a, int64_t owner)
 	return (a->roles & ROLE_TRAINER) && a->user_id == owner;
 }
 
+/* lc_change_cutoff_at - start less the cutoff hours */
+time_t lc_change_cutoff_at(time_t start, int hours)
+{
+	return start - (time_t)hours * 3600;
+}
+
+/* customer_guard - the customer's row of the guard table: view, and cancel or move a held
+ * booking before the cutoff; the refusal names whom to contact */
+static gw_rc customer_guard(enum lc_booking_action action, const struct lc_booking_facts *f,
+                            struct gw_err *err)
+{
+	const char *who = f->trainer_name && *f->trainer_name ? f->trainer_name : "your trainer";
+
+	switch(action) {
+	case LC_B_VIEW:
+		return GW_OK;
+	case LC_B_CANCEL:
+	case LC_B_RESCHEDULE:
+		if(strcmp(f->status, "pending_payment") != 0 && strcmp(f->status, "confirmed") != 0)
+			return gw_err_set(err, GW_ESTATE, "", "this booking is %s and can no longer be "
+			                                      "changed", f->status);
+		if(f->cutoff_hours <= 0)
+			return gw_err_set(err, GW_ESTATE, "", "this booking cannot be changed online: "
+			                                      "please contact %s", who);
+		if(f->now >= lc_change_cutoff_at(f->start, f->cutoff_hours))
+			return gw_err_set(err, GW_ESTATE, "",
+			                  "it is too late to change this booking online (changes close %d "
+			                  "hours before the start): please contact %s",
+			                  f->cutoff_hours, who);
+		return GW_OK;
+	default:
+		break;
+	}
+	return gw_err_set(err, GW_EFORBIDDEN, "", "only the booking's trainer or an org admin");
+}
+
 /* lc_booking_guard - the booking guard table */
 gw_rc lc_booking_guard(enum lc_booking_action action, const struct lc_booking_facts *f,
                        const struct lc_actor *actor, struct gw_err *err)
@@ -43,6 +85,8 @@ gw_rc lc_booking_guard(enum lc_booking_action action, const struct lc_booking_fa
 	bool admin = is_admin(actor), owner = is_owner(actor, f->owner);
 	const char *need = "confirmed";
 
+	if(actor->customer)
+		return customer_guard(action, f, err);
 	if(!admin && !owner)
 		return gw_err_set(err, GW_EFORBIDDEN, "", "only the booking's trainer or an org admin");
 	switch(action) {
@@ -214,6 +258,38 @@ static gw_rc zoho_effect(struct store *st, const json_t *b, struct gw_err *err)
 	                  0, 0, NULL, err);
 }
 
+/* manage_link - a fresh manage link of booking b for one customer email: ctx gains manage_url,
+ * and change_until while the customer can still change the booking; hash gets the token's
+ * hash, which the caller records once the email is enqueued (a deduplicated email shows no
+ * link, so it needs no row) */
+static gw_rc manage_link(const struct tpl_env *tenv, const json_t *b, const json_t *settings,
+                         json_t *ctx, char hash[CRYPTO_HASH_HEX])
+{
+	char token[CRYPTO_TOKEN_LEN], url[600], until[TIMEFMT_LEN];
+	const char *status = json_string_value(json_object_get(b, "status"));
+	int hours = (int)json_integer_value(json_object_get(settings, "customer_change_cutoff_hours"));
+	time_t start = 0, cut;
+	gw_rc rc;
+
+	if((rc = crypto_token("", token, sizeof(token))))
+		return rc;
+	crypto_sha256_hex(token, strlen(token), hash);
+	snprintf(url, sizeof(url), "%s/b/%s", tenv->public_url, token);
+	memset(token, 0, sizeof(token));
+	timefmt_parse(json_string_value(json_object_get(b, "start")), &start);
+	cut = lc_change_cutoff_at(start, hours);
+	if(json_object_set_new(ctx, "manage_url", json_string(url)))
+		return GW_ENOMEM;
+	json_object_del(ctx, "change_until");
+	if(hours > 0 && cut > clock_now() && status &&
+	   (strcmp(status, "confirmed") == 0 || strcmp(status, "pending_payment") == 0)) {
+		timefmt_rfc3339(cut, until);
+		if(json_object_set_new(ctx, "change_until", json_string(until)))
+			return GW_ENOMEM;
+	}
+	return GW_OK;
+}
+
 /* booking_ctx - the template context of a booking (new reference) */
 static json_t *booking_ctx(const json_t *b)
 {
@@ -227,7 +303,8 @@ static gw_rc confirm_effects(struct store *st, const struct tpl_env *tenv, const
                              const json_t *settings, bool first, struct gw_err *err)
 {
 	json_t *ctx = booking_ctx(b);
-	char *ics = NULL, key[96];
+	char *ics = NULL, key[96], hash[CRYPTO_HASH_HEX];
+	bool inserted = false;
 	long long id = json_integer_value(json_object_get(b, "id"));
 	long long seq = json_integer_value(json_object_get(b, "sequence"));
 	int64_t req = json_integer_value(json_object_get(b, "request_id"));
@@ -239,14 +316,21 @@ static gw_rc confirm_effects(struct store *st, const struct tpl_env *tenv, const
 		goto out;
 	json_object_set_new(ctx, "ics", json_string(ics));
 	json_object_set_new(ctx, "ics_method", json_string("REQUEST"));
+	if((rc = manage_link(tenv, b, settings, ctx, hash)))
+		goto out;
 	snprintf(key, sizeof(key), "confirmation:%lld:%lld", id, seq);
-	if((rc = email_effect(st, tenv, "confirmation", key, ctx, req, id, 0, 0, NULL, err)))
+	if((rc = email_effect(st, tenv, "confirmation", key, ctx, req, id, 0, 0, &inserted, err)))
+		goto out;
+	if(inserted && (rc = store_manage_token_add(st, tenv->org_id, id, hash, clock_now())))
 		goto out;
 	if(json_is_true(json_object_get(json_object_get(b, "trainer"), "notify_on_confirm"))) {
 		/* the trainer is the invite's ORGANIZER: a REQUEST sent to its organizer confuses
-		 * calendar clients, and the trainer's calendar gets the event from its own effect */
+		 * calendar clients, and the trainer's calendar gets the event from its own effect;
+		 * the customer's manage link is the customer's alone */
 		json_object_del(ctx, "ics");
 		json_object_del(ctx, "ics_method");
+		json_object_del(ctx, "manage_url");
+		json_object_del(ctx, "change_until");
 		snprintf(key, sizeof(key), "trainer_confirmation:%lld:%lld", id, seq);
 		if((rc = email_effect(st, tenv, "trainer_confirmation", key, ctx, req, id, 0, 0, NULL, err)))
 			goto out;
@@ -486,6 +570,39 @@ static gw_rc parse_params(enum act act, json_t *body, struct act_params *p, stru
 	return GW_EINVAL;
 }
 
+/* lc_booking_facts_of - what the guard looks at */
+void lc_booking_facts_of(const json_t *b, const json_t *settings, time_t now,
+                         struct lc_booking_facts *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->status = json_string_value(json_object_get(b, "status"));
+	f->owner = json_integer_value(json_object_get(b, "trainer_id"));
+	f->now = now;
+	timefmt_parse(json_string_value(json_object_get(b, "start")), &f->start);
+	timefmt_parse(json_string_value(json_object_get(b, "end")), &f->end);
+	f->paid = json_is_string(json_object_get(b, "paid_at"));
+	f->allow_undo = json_is_true(json_object_get(settings, "allow_undo_completion"));
+	f->cutoff_hours =
+	        (int)json_integer_value(json_object_get(settings, "customer_change_cutoff_hours"));
+	f->trainer_name = json_string_value(json_object_get(json_object_get(b, "trainer"), "name"));
+}
+
+/* customer_slot_check - a customer moves a booking only to a slot the manage view offers:
+ * *offered says whether start is one (length and trainer are the booking's own) */
+static gw_rc customer_slot_check(struct store *st, const json_t *b, time_t start, bool *offered,
+                                 struct gw_err *err)
+{
+	struct lc_slot *slots = NULL;
+	size_t n = 0, i;
+	gw_rc rc = lc_booking_slots(st, b, &slots, &n, err);
+
+	*offered = false;
+	for(i = 0; !rc && i < n; i++)
+		*offered |= slots[i].start == start;
+	free(slots);
+	return rc;
+}
+
 /* lc_booking_act - one booking transition with its effects */
 gw_rc lc_booking_act(struct store *st, const struct lc_env *env, int64_t org, int64_t booking,
                      const char *action, const struct lc_actor *actor, json_t *body,
@@ -498,7 +615,7 @@ gw_rc lc_booking_act(struct store *st, const struct lc_env *env, int64_t org, in
 	enum lc_booking_action guard = LC_B_VIEW;
 	enum act act = ACT_CONFIRM;
 	char by[32];
-	bool found = false;
+	bool found = false, offered = true;
 	size_t i;
 	gw_rc rc;
 
@@ -523,13 +640,7 @@ gw_rc lc_booking_act(struct store *st, const struct lc_env *env, int64_t org, in
 		return rc;
 	if((rc = store_booking_get(st, org, booking, &b)) || (rc = lc_org_settings(st, org, &settings)))
 		goto fail;
-	f.status = json_string_value(json_object_get(b, "status"));
-	f.owner = json_integer_value(json_object_get(b, "trainer_id"));
-	f.now = clock_now();
-	timefmt_parse(json_string_value(json_object_get(b, "start")), &f.start);
-	timefmt_parse(json_string_value(json_object_get(b, "end")), &f.end);
-	f.paid = json_is_string(json_object_get(b, "paid_at"));
-	f.allow_undo = json_is_true(json_object_get(settings, "allow_undo_completion"));
+	lc_booking_facts_of(b, settings, clock_now(), &f);
 	switch(act) {
 	case ACT_CONFIRM: guard = LC_B_CONFIRM; break;
 	case ACT_COMPLETE: guard = LC_B_COMPLETE; break;
@@ -540,8 +651,20 @@ gw_rc lc_booking_act(struct store *st, const struct lc_env *env, int64_t org, in
 	}
 	if((rc = lc_booking_guard(guard, &f, actor, err)))
 		goto fail;
-	if((rc = tenv_for(st, env, org, &orgj, &tenv)) ||
-	   (rc = act_in_tx(st, &tenv, settings, b, act, &p, err)))
+	if(actor->customer && act == ACT_RESCHEDULE && (rc = customer_slot_check(st, b, p.start,
+	                                                                         &offered, err)))
+		goto fail;
+	if((rc = tenv_for(st, env, org, &orgj, &tenv)))
+		goto fail;
+	rc = act_in_tx(st, &tenv, settings, b, act, &p, err);
+	if(!offered) {
+		/* not offered: taken (the move collides with a held booking) or never available;
+		 * either way nothing of it stays */
+		if(rc != GW_ESLOT)
+			rc = gw_err_set(err, GW_EINVAL, "start", "start is not one of the offered slots");
+		goto fail;
+	}
+	if(rc)
 		goto fail;
 	json_decref(b);
 	b = NULL;
@@ -600,7 +723,9 @@ gw_rc lc_booking_notify(struct store *st, const struct lc_env *env, int64_t org,
                         struct gw_err *err)
 {
 	struct tpl_env tenv;
-	json_t *b = NULL, *orgj = NULL, *ctx = NULL;
+	json_t *b = NULL, *orgj = NULL, *ctx = NULL, *settings = NULL;
+	char hash[CRYPTO_HASH_HEX];
+	bool ins = false, link;
 	gw_rc rc;
 
 	if(inserted)
@@ -615,13 +740,23 @@ gw_rc lc_booking_notify(struct store *st, const struct lc_env *env, int64_t org,
 	}
 	if(extra)
 		json_object_update(ctx, extra);
+	/* a reminder carries the customer's manage link, like the confirmation */
+	link = strcmp(kind, "reminder") == 0;
+	if(link && ((rc = lc_org_settings(st, org, &settings)) ||
+	            (rc = manage_link(&tenv, b, settings, ctx, hash))))
+		goto out;
 	rc = email_effect(st, &tenv, kind, dedupe_key, ctx,
 	                  json_integer_value(json_object_get(b, "request_id")), booking, not_before,
-	                  deadline, inserted, err);
+	                  deadline, &ins, err);
+	if(!rc && ins && link)
+		rc = store_manage_token_add(st, org, booking, hash, clock_now());
+	if(inserted)
+		*inserted = ins;
 out:
 	json_decref(ctx);
 	json_decref(b);
 	json_decref(orgj);
+	json_decref(settings);
 	return rc;
 }
 

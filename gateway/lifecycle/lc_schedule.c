@@ -3,7 +3,7 @@
  * it, the booking of a slot and the payment call. Each write is one store transaction with its
  * outbox rows and their dedupe keys (docs/design.md rules 1 and 2).
  *
- * Entry points: lc_link_send(), lc_schedule_view(), lc_book(), lc_pay().
+ * Entry points: lc_link_send(), lc_schedule_view(), lc_book(), lc_pay(), lc_booking_slots().
  * Threading: the caller's store connection.
  */
 #include <stdio.h>
@@ -163,6 +163,11 @@ static gw_rc link_lookup(struct store *st, const char *token, json_t **req, stru
 		                                        "newer one");
 	if(rc)
 		return rc;
+	if(strcmp(json_string_value(json_object_get(*req, "status")), "cancelled") == 0) {
+		json_decref(*req);
+		*req = NULL;
+		return gw_err_set(err, GW_EEXPIRED, "", "this request was cancelled");
+	}
 	if(clock_now() >= json_integer_value(json_object_get(*req, "link_expires_at"))) {
 		json_decref(*req);
 		*req = NULL;
@@ -180,10 +185,11 @@ static int parse_hhmm(const char *s)
 	return ((s[0] - '0') * 10 + (s[1] - '0')) * 60 + (s[3] - '0') * 10 + (s[4] - '0');
 }
 
-/* compute_slots - free slots of a trainer for a session type in [from, to) */
+/* compute_slots - free slots of a trainer for a session type in [from, to); booking except
+ * (0: none) does not count as busy */
 static gw_rc compute_slots(struct store *st, const json_t *trainer, const json_t *stype,
-                           time_t from, time_t to, struct lc_slot **slots, size_t *n,
-                           struct gw_err *err)
+                           time_t from, time_t to, int64_t except, struct lc_slot **slots,
+                           size_t *n, struct gw_err *err)
 {
 	const json_t *avail = json_object_get(trainer, "availability");
 	const json_t *weekly = json_object_get(avail, "weekly");
@@ -230,7 +236,7 @@ static gw_rc compute_slots(struct store *st, const json_t *trainer, const json_t
 	}
 	json_array_foreach(lengths, i, x) lens[nl++] = (int)json_integer_value(x);
 	rc = store_booking_busy(st, json_integer_value(json_object_get(trainer, "id")), from, to,
-	                        &busyj);
+	                        except, &busyj);
 	if(rc)
 		goto out;
 	busy = calloc(json_array_size(busyj) + 1, sizeof(*busy));
@@ -288,7 +294,7 @@ gw_rc lc_schedule_view(struct store *st, const char *token, json_t **out, struct
 	}
 	if(strcmp(json_string_value(json_object_get(req, "status")), "scheduling") == 0) {
 		rc = compute_slots(st, json_object_get(req, "trainer"), stype, from,
-		                   from + SLOT_DAYS * 86400, &slots, &n, err);
+		                   from + SLOT_DAYS * 86400, 0, &slots, &n, err);
 		if(rc)
 			goto out;
 		for(i = 0; i < n; i++) {
@@ -372,7 +378,7 @@ gw_rc lc_book(struct store *st, const char *token, json_t *body, json_t **out,
 	}
 	/* the slot must be one the link offers: inside availability, on the grid, free */
 	rc = compute_slots(st, json_object_get(req, "trainer"), stype, first_slot_from(now),
-	                   first_slot_from(now) + SLOT_DAYS * 86400, &slots, &n, err);
+	                   first_slot_from(now) + SLOT_DAYS * 86400, 0, &slots, &n, err);
 	if(rc)
 		goto fail;
 	for(i = 0; i < n; i++)
@@ -485,3 +491,42 @@ done:
 	return rc;
 }
 
+
+/* lc_booking_slots - where a booking can move to: the link's slot rule for one length */
+gw_rc lc_booking_slots(struct store *st, const json_t *b, struct lc_slot **slots, size_t *n,
+                       struct gw_err *err)
+{
+	int64_t org = json_integer_value(json_object_get(b, "org_id"));
+	const json_t *tr = json_object_get(b, "trainer");
+	json_t *req = NULL, *stype = NULL, *avail = NULL, *trainer = NULL, *one = NULL;
+	time_t from = first_slot_from(clock_now());
+	gw_rc rc;
+
+	*slots = NULL;
+	*n = 0;
+	if((rc = store_request_get(st, org, json_integer_value(json_object_get(b, "request_id")),
+	                           &req)) ||
+	   (rc = store_session_type_get(
+	            st, org, json_integer_value(json_object_get(req, "session_type_id")), &stype)) ||
+	   (rc = store_user_availability(st, org, json_integer_value(json_object_get(tr, "id")),
+	                                 &avail)))
+		goto out;
+	/* the trainer as compute_slots reads it, and the session type cut to the booking's length */
+	trainer = json_pack("{s:O, s:O, s:O}", "id", json_object_get(tr, "id"), "timezone",
+	                    json_object_get(tr, "timezone"), "availability", avail);
+	one = json_pack("{s:[O], s:O}", "lengths", json_object_get(b, "length_minutes"),
+	                "step_minutes", json_object_get(stype, "step_minutes"));
+	if(!trainer || !one) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	rc = compute_slots(st, trainer, one, from, from + SLOT_DAYS * 86400,
+	                   json_integer_value(json_object_get(b, "id")), slots, n, err);
+out:
+	json_decref(req);
+	json_decref(stype);
+	json_decref(avail);
+	json_decref(trainer);
+	json_decref(one);
+	return rc;
+}

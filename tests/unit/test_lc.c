@@ -84,9 +84,26 @@ static const struct guard_case guard_cases[] = {
     {LC_CHANGE_SESSION_TYPE, "scheduling", A_TRAINER, 10, GW_ESTATE},
     {LC_CHANGE_SESSION_TYPE, "booked", A_TRAINER, 10, GW_ESTATE},
     {LC_CHANGE_SESSION_TYPE, "cancelled", A_TRAINER, 10, GW_ESTATE},
+    /* cancel a request: an org admin, or the claiming trainer; only while new, claimed or
+     * scheduling; another trainer is refused whatever the state */
+    {LC_CANCEL_REQUEST, "new", A_ADMIN, 0, GW_OK},
+    {LC_CANCEL_REQUEST, "claimed", A_ADMIN, 10, GW_OK},
+    {LC_CANCEL_REQUEST, "scheduling", A_ADMIN, 10, GW_OK},
+    {LC_CANCEL_REQUEST, "scheduling", A_PLATFORM, 10, GW_OK},
+    {LC_CANCEL_REQUEST, "claimed", A_TRAINER, 10, GW_OK},
+    {LC_CANCEL_REQUEST, "scheduling", A_TRAINER, 10, GW_OK},
+    {LC_CANCEL_REQUEST, "claimed", A_ADMIN_TRAINER, 10, GW_OK},
+    {LC_CANCEL_REQUEST, "booked", A_ADMIN, 10, GW_ESTATE},
+    {LC_CANCEL_REQUEST, "closed", A_ADMIN, 10, GW_ESTATE},
+    {LC_CANCEL_REQUEST, "cancelled", A_ADMIN, 0, GW_ESTATE},
+    {LC_CANCEL_REQUEST, "booked", A_TRAINER, 10, GW_ESTATE},
+    {LC_CANCEL_REQUEST, "claimed", A_TRAINER2, 10, GW_EFORBIDDEN},
+    {LC_CANCEL_REQUEST, "booked", A_TRAINER2, 10, GW_EFORBIDDEN},
+    {LC_CANCEL_REQUEST, "new", A_TRAINER, 0, GW_EFORBIDDEN},
+    {LC_CANCEL_REQUEST, "claimed", A_KIOSK, 10, GW_EFORBIDDEN},
 };
 
-static const char *const action_names[] = {"claim", "change session type"};
+static const char *const action_names[] = {"claim", "change session type", "cancel request"};
 
 static void test_guard_table(void **state)
 {
@@ -233,7 +250,7 @@ static int teardown(void **state)
 static struct lc_actor actor(const struct fixture *f, int u)
 {
 	struct lc_actor a = {f->user[u], user_defs[u].org == 1 ? f->org1 : f->org2,
-	                     user_defs[u].roles};
+	                     user_defs[u].roles, false};
 	return a;
 }
 
@@ -352,12 +369,28 @@ static void test_intake_table(void **state)
 		      (long long)json_integer_value(json_object_get(out, "matched_trainers")), nwant);
 		assert_string_equal(json_string_value(json_object_get(out, "status")), "new");
 
-		/* one request, one row per matching trainer under its key, nothing else */
+		/* one request, one row per matching trainer under its key, the customer's
+		 * request_received, and with no trainer one unmatched_request to the org admin */
 		CHECK(n_requests(f) == nreq + 1, "%s: %zu requests written", c->name,
 		      n_requests(f) - nreq);
 		rows = outbox(f);
-		CHECK(json_array_size(rows) == nrows + nwant, "%s: %zu outbox rows written, want %zu",
-		      c->name, json_array_size(rows) - nrows, nwant);
+		CHECK(json_array_size(rows) == nrows + nwant + 1 + (nwant == 0),
+		      "%s: %zu outbox rows written, want %zu", c->name, json_array_size(rows) - nrows,
+		      nwant + 1 + (nwant == 0));
+		{
+			char key[96];
+			snprintf(key, sizeof(key), "request_received:%lld", (long long)id);
+			r = row_by_key(rows, key);
+			CHECK(r != NULL, "%s: no row %s", c->name, key);
+			assert_string_equal(json_string_value(json_object_get(r, "kind")),
+			                    "request_received");
+			assert_int_equal(json_integer_value(json_object_get(r, "request_id")), id);
+			snprintf(key, sizeof(key), "unmatched_request:%lld:%lld", (long long)id,
+			         (long long)f->user[U_ADMIN]);
+			r = row_by_key(rows, key);
+			CHECK((r != NULL) == (nwant == 0), "%s: row %s %s", c->name, key,
+			      r ? "written with trainers matching" : "missing");
+		}
 		for(u = 0; u < U_COUNT; u++) {
 			char key[96];
 			snprintf(key, sizeof(key), "new_request:%lld:%lld", (long long)id,

@@ -1,12 +1,15 @@
 /*
  * test_lc_booking.c - the booking guard table: state x action x role (x time) -> result,
- * as docs/design.md's state machine and the contract's "who" column give it.
+ * as docs/design.md's state machine and the contract's "who" column give it; then the
+ * customer's row (the manage link): cancel and reschedule until customer_change_cutoff_hours
+ * before the start, to the second, and never with a cutoff of 0.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -132,10 +135,124 @@ static void test_guards(void **state)
 	}
 }
 
+/* ---- the customer (manage link) ---- */
+
+#define C_START ((time_t)1796389200) /* 2026-12-04T13:00:00Z */
+
+struct customer_case {
+	const char *name;
+	enum lc_booking_action action;
+	const char *status;
+	int cutoff_hours;
+	time_t now_from_cutoff; /* now = start - cutoff_hours + this many seconds */
+	gw_rc want;
+	const char *says; /* in the refusal's message, or NULL */
+};
+
+static const struct customer_case customer_cases[] = {
+    /* 24 hours: until the second before start - 24 h */
+    {"cancel a day and a second ahead", LC_B_CANCEL, "confirmed", 24, -1, GW_OK, NULL},
+    {"cancel a week ahead", LC_B_CANCEL, "confirmed", 24, -6 * 86400, GW_OK, NULL},
+    {"cancel exactly at the cutoff", LC_B_CANCEL, "confirmed", 24, 0, GW_ESTATE,
+     "please contact Tia Trainer"},
+    {"cancel a second after the cutoff", LC_B_CANCEL, "confirmed", 24, 1, GW_ESTATE,
+     "24 hours before the start"},
+    {"cancel after the start", LC_B_CANCEL, "confirmed", 24, 86400 + 60, GW_ESTATE,
+     "Tia Trainer"},
+    {"move a second before the cutoff", LC_B_RESCHEDULE, "confirmed", 24, -1, GW_OK, NULL},
+    {"move exactly at the cutoff", LC_B_RESCHEDULE, "confirmed", 24, 0, GW_ESTATE,
+     "Tia Trainer"},
+    {"move a second after the cutoff", LC_B_RESCHEDULE, "confirmed", 24, 1, GW_ESTATE,
+     "Tia Trainer"},
+    {"an unpaid hold can be cancelled", LC_B_CANCEL, "pending_payment", 24, -1, GW_OK, NULL},
+    /* other cutoffs */
+    {"1 hour: a second before", LC_B_CANCEL, "confirmed", 1, -1, GW_OK, NULL},
+    {"1 hour: at it", LC_B_CANCEL, "confirmed", 1, 0, GW_ESTATE, "1 hours"},
+    {"720 hours: a second before", LC_B_RESCHEDULE, "confirmed", 720, -1, GW_OK, NULL},
+    {"720 hours: a second after", LC_B_RESCHEDULE, "confirmed", 720, 1, GW_ESTATE, NULL},
+    /* 0: no customer changes at all, however early */
+    {"cutoff 0: cancel a month ahead", LC_B_CANCEL, "confirmed", 0, -30 * 86400, GW_ESTATE,
+     "please contact Tia Trainer"},
+    {"cutoff 0: move a month ahead", LC_B_RESCHEDULE, "confirmed", 0, -30 * 86400, GW_ESTATE,
+     "Tia Trainer"},
+    /* a booking that is no longer held */
+    {"cancelled", LC_B_CANCEL, "cancelled", 24, -86400, GW_ESTATE, "cancelled"},
+    {"completed", LC_B_RESCHEDULE, "completed", 24, -86400, GW_ESTATE, NULL},
+    {"no-show", LC_B_CANCEL, "no_show", 24, -86400, GW_ESTATE, NULL},
+    /* reading always; nothing else */
+    {"view after the cutoff", LC_B_VIEW, "confirmed", 24, 3600, GW_OK, NULL},
+    {"view a cancelled booking", LC_B_VIEW, "cancelled", 0, 0, GW_OK, NULL},
+    {"confirm", LC_B_CONFIRM, "pending_payment", 24, -86400, GW_EFORBIDDEN, NULL},
+    {"complete", LC_B_COMPLETE, "confirmed", 24, 3 * 86400, GW_EFORBIDDEN, NULL},
+    {"no-show", LC_B_NO_SHOW_CUSTOMER, "confirmed", 24, 3 * 86400, GW_EFORBIDDEN, NULL},
+    {"undo", LC_B_UNDO_COMPLETE, "completed", 24, 3 * 86400, GW_EFORBIDDEN, NULL},
+};
+
+/* test_customer_guards - the customer's row, to the second around the cutoff */
+static void test_customer_guards(void **state)
+{
+	struct lc_actor customer = {0};
+	size_t i;
+
+	(void)state;
+	customer.customer = true;
+	for(i = 0; i < sizeof(customer_cases) / sizeof(customer_cases[0]); i++) {
+		const struct customer_case *c = &customer_cases[i];
+		struct lc_booking_facts f = {0};
+		struct gw_err err = {0};
+		gw_rc got;
+
+		print_message("case: %s\n", c->name);
+		f.status = c->status;
+		f.owner = OWNER_ID;
+		f.start = C_START;
+		f.end = C_START + 3600;
+		f.now = C_START - (time_t)c->cutoff_hours * 3600 + c->now_from_cutoff;
+		f.paid = true;
+		f.cutoff_hours = c->cutoff_hours;
+		f.trainer_name = "Tia Trainer";
+		got = lc_booking_guard(c->action, &f, &customer, &err);
+		if(got != c->want)
+			fail_msg("%s: got %s, want %s (%s)", c->name, gw_rc_name(got), gw_rc_name(c->want),
+			         err.message);
+		if(got != GW_OK && !err.message[0])
+			fail_msg("%s: a refusal without a message", c->name);
+		if(c->says && !strstr(err.message, c->says))
+			fail_msg("%s: message '%s' does not say '%s'", c->name, err.message, c->says);
+		/* the guard with no error context answers the same (the manage view calls it so) */
+		if(lc_booking_guard(c->action, &f, &customer, NULL) != got)
+			fail_msg("%s: differs without an error context", c->name);
+	}
+}
+
+/* test_cutoff_at - start less the hours, and the trainer's own changes ignore it */
+static void test_cutoff_at(void **state)
+{
+	struct lc_actor owner = {OWNER_ID, 1, ROLE_TRAINER, false};
+	struct lc_booking_facts f = {0};
+
+	(void)state;
+	assert_int_equal(lc_change_cutoff_at(C_START, 24), C_START - 86400);
+	assert_int_equal(lc_change_cutoff_at(C_START, 0), C_START);
+	assert_int_equal(lc_change_cutoff_at(C_START, 720), C_START - 720 * 3600);
+	f.status = "confirmed";
+	f.owner = OWNER_ID;
+	f.start = C_START;
+	f.end = C_START + 3600;
+	f.now = C_START - 60; /* long past a 24 h cutoff */
+	f.cutoff_hours = 24;
+	assert_int_equal(lc_booking_guard(LC_B_CANCEL, &f, &owner, NULL), GW_OK);
+	assert_int_equal(lc_booking_guard(LC_B_RESCHEDULE, &f, &owner, NULL), GW_OK);
+	f.cutoff_hours = 0;
+	assert_int_equal(lc_booking_guard(LC_B_CANCEL, &f, &owner, NULL), GW_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_guards),
+	    cmocka_unit_test(test_customer_guards),
+	    cmocka_unit_test(test_cutoff_at),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

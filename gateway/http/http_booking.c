@@ -1,7 +1,8 @@
 /*
  * http_booking.c - HTTP handlers of the booking lifecycle: availability, scheduling links and
  * the customer's schedule pages, bookings and their transitions, notes, effects, customer
- * history, the kiosk's check-in, the payout report, surveys and the trainer's feed.
+ * history, the kiosk's check-in, the payout report, surveys, the trainer's feed, the cancel of
+ * a request, and the customer's manage page.
  *
  * Entry points: the http_* handlers declared in http_routes.h.
  * Threading: MHD's threads, each with its own store connection.
@@ -185,6 +186,45 @@ gw_rc http_schedule_pay(struct http_req *r, json_t **out)
 	gw_rc rc = token_of(r, tok, sizeof(tok));
 
 	return rc ? rc : lc_pay(r->st, tok, r->body, out, &r->err);
+}
+
+/* http_request_cancel - POST /v1/orgs/{org}/requests/{id}/cancel {reason} */
+gw_rc http_request_cancel(struct http_req *r, json_t **out)
+{
+	gw_rc rc = http_require_org(r, r->id[0], ADMINS | ROLE_TRAINER);
+
+	return rc ? rc : lc_request_cancel(r->st, r->id[0], r->id[1], &r->actor, r->body, out,
+	                                   &r->err);
+}
+
+/* manage_token - the manage token from the path: anything unusable is an unknown link */
+static gw_rc manage_token(struct http_req *r, char *buf, size_t n)
+{
+	if(http_seg(r, 0, buf, n))
+		return gw_err_set(&r->err, GW_ENOTFOUND, "", "no such booking link");
+	return GW_OK;
+}
+
+/* http_manage_get - GET /v1/manage/{token} */
+gw_rc http_manage_get(struct http_req *r, json_t **out)
+{
+	char tok[128];
+	gw_rc rc = manage_token(r, tok, sizeof(tok));
+
+	return rc ? rc : lc_manage_view(r->st, tok, out, &r->err);
+}
+
+/* http_manage_act - POST /v1/manage/{token}/cancel and /reschedule */
+gw_rc http_manage_act(struct http_req *r, json_t **out)
+{
+	struct lc_env env = env_of(r);
+	const char *action = strrchr(r->path, '/');
+	char tok[128];
+	gw_rc rc = manage_token(r, tok, sizeof(tok));
+
+	if(rc)
+		return rc;
+	return lc_manage_act(r->st, &env, tok, action ? action + 1 : "", r->body, out, &r->err);
 }
 
 static const char *const booking_states[] = {"pending_payment", "confirmed", "completed",

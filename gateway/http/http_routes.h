@@ -56,6 +56,9 @@ gw_rc http_survey_get(struct http_req *r, json_t **out);
 gw_rc http_survey_answer(struct http_req *r, json_t **out);
 gw_rc http_feed_create(struct http_req *r, json_t **out);
 gw_rc http_feed_get(struct http_req *r, json_t **out);
+gw_rc http_request_cancel(struct http_req *r, json_t **out);
+gw_rc http_manage_get(struct http_req *r, json_t **out);
+gw_rc http_manage_act(struct http_req *r, json_t **out);
 
 /* Handlers of provider settings (http_providers.c). */
 gw_rc http_provider_put(struct http_req *r, json_t **out);

@@ -20,7 +20,8 @@
 static const char *const kind_names[] = {
         "new_request",  "scheduling_link", "confirmation", "trainer_confirmation",
         "reminder",     "close_reminder",  "survey",       "no_show",
-        "cancellation", "calendar",        "zoho_session", "other",
+        "cancellation", "request_received", "unmatched_request", "calendar",
+        "zoho_session", "other",
 };
 #define NKINDS GW_ARRAY_LEN(kind_names)
 static const char *const provider_names[] = {"maildir", "smtp", "google", "outlook",

@@ -1,4 +1,5 @@
-"""Crash test: intake makes 2,000 emails (50 trainers x 40 requests) to a real SMTP server
+"""Crash test: intake makes 2,040 emails (50 trainers x 40 requests, and each of the 40
+customers' request_received) to a real SMTP server
 (tests/helpers/smtp_server.py on 127.0.0.1); the gateway is killed with SIGKILL a few times
 while it sends and restarted each time. In the end every email has arrived, and any email that
 arrived more than once (delivery is at-least-once) carries the same Message-ID every time. The
@@ -22,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER = os.path.join(HERE, "..", "helpers", "smtp_server.py")
 TRAINERS = 50
 REQUESTS = 40
-TOTAL = TRAINERS * REQUESTS
+TOTAL = TRAINERS * REQUESTS + REQUESTS  # the new_request emails and the request_received ones
 KILLS = 4
 
 c = Checks("crash")
@@ -86,7 +87,7 @@ try:
     c.check(any(lz for _, _, lz in kills), "a kill left leased rows behind: %r" % kills)
 
     # one logical email = (recipient, request); each must have one Message-ID however often
-    # it arrived
+    # it arrived (a request_received names no request, but each goes to a customer of its own)
     by_email = {}
     total = 0
     for path in sorted(glob.glob(os.path.join(sink_dir, "[0-9]*.eml"))):

@@ -46,16 +46,21 @@ try:
                {"name": "Yoga private", "skills": ["yoga"], "lengths": [60, 90],
                 "price_cents": 5000, "currency": "EUR"}, admin["token"])
 
-    # ---- intake: exactly the two matching trainers get one email each ----
+    # ---- intake: exactly the two matching trainers get one email each, the customer one ----
     req = gw.ok("POST", "/v1/orgs/%d/requests" % oid,
                 {"customer": {"name": "Cleo Müller", "email": "cleo@example.test",
                               "phone": "+49 30 1234"},
                  "skills": ["Pilates", "yoga"], "answers": {"goal": "posture <b>"}})
     c.eq((req["status"], req["matched_trainers"]), ("new", 2), "intake answer")
-    msgs = gw.wait_mail(2)
-    c.eq(len(msgs), 2, "two emails in the maildir")
+    msgs = gw.wait_mail(3)
+    c.eq(len(msgs), 3, "three emails in the maildir")
+    got = [m for m in msgs if str(m["X-Ordinatus-Kind"]) == "request_received"]
+    c.eq([m["To"].addresses[0].addr_spec for m in got], ["cleo@example.test"],
+         "the customer's request_received")
+    c.eq(len({str(m["Message-ID"]) for m in msgs}), 3, "each delivery its own Message-ID")
+    msgs = [m for m in msgs if str(m["X-Ordinatus-Kind"]) != "request_received"]
     c.eq(sorted(m["To"].addresses[0].addr_spec for m in msgs), ["t1@acme.test", "t2@acme.test"],
-         "emails go to the matching trainers only")
+         "new_request emails go to the matching trainers only")
     link = "%s/requests/%d" % (gw.url, req["id"])
     for m in msgs:
         c.eq(str(m["Subject"]), "New request available", "subject")
@@ -68,11 +73,11 @@ try:
         html = m.get_body(("html",)).get_content()
         c.check(link in text and link in html, "the email links to the request")
         c.check("Cleo Müller" in text, "customer name in the text")
-    c.eq(len({str(m["Message-ID"]) for m in msgs}), 2, "each delivery its own Message-ID")
     rows = gw.rows("SELECT dedupe_key, status FROM outbox ORDER BY id")
     c.eq(rows, [("new_request:%d:%d" % (req["id"], t1["id"]), "sent"),
-                ("new_request:%d:%d" % (req["id"], t2["id"]), "sent")], "outbox rows")
-    c.eq(gw.rows("SELECT count(*) FROM delivery_attempts WHERE outcome='sent'")[0][0], 2,
+                ("new_request:%d:%d" % (req["id"], t2["id"]), "sent"),
+                ("request_received:%d" % req["id"], "sent")], "outbox rows")
+    c.eq(gw.rows("SELECT count(*) FROM delivery_attempts WHERE outcome='sent'")[0][0], 3,
          "one attempt recorded per delivery")
 
     # a session type's skills stand in when the request names none

@@ -433,9 +433,10 @@ static void manage_para(const struct tpl_env *env, const json_t *ctx, struct out
 		return;
 	if(until && !timefmt_parse(until, &t) &&
 	   !tz_format(env->org_timezone, t, when, sizeof(when)))
-		snprintf(intro, sizeof(intro), "To cancel or move your session (until %s):", when);
+		snprintf(intro, sizeof(intro), "You can cancel or move your session until %s here:",
+		         when);
 	else
-		snprintf(intro, sizeof(intro), "Your booking:");
+		snprintf(intro, sizeof(intro), "Your booking, and whom to contact about it:");
 	link_para(o, intro, url, "Manage your booking");
 }
 

@@ -182,8 +182,8 @@ static gw_rc intake_notices(struct store *st, const struct tpl_env *tenv, int64_
 		snprintf(key, sizeof(key), "unmatched_request:%lld:%lld", (long long)id,
 		         (long long)json_integer_value(json_object_get(admin, "id")));
 		if((rc = tpl_unmatched_request(tenv, key, request, admin, &payload)) ||
-		   (rc = lc_enqueue_email(st, org, "unmatched_request", key, id, 0, payload, 0, 0, NULL,
-		                          err)))
+		   (rc = lc_enqueue_email(st, org, "unmatched_request", key, id, 0, payload, 0, 0,
+		                          NULL, err)))
 			break;
 	}
 	json_decref(admins);
@@ -458,7 +458,8 @@ gw_rc lc_request_cancel(struct store *st, int64_t org, int64_t request,
 	rc = lc_request_guard(LC_CANCEL_REQUEST, status, actor,
 	                      json_integer_value(json_object_get(req, "trainer_id")));
 	if(rc == GW_EFORBIDDEN) {
-		gw_err_set(err, rc, "", "only an org admin or the claiming trainer can cancel a request");
+		gw_err_set(err, rc, "",
+		           "only an org admin or the claiming trainer can cancel a request");
 		goto fail;
 	}
 	if(rc) {

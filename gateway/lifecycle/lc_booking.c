@@ -61,15 +61,15 @@ static gw_rc customer_guard(enum lc_booking_action action, const struct lc_booki
 	case LC_B_CANCEL:
 	case LC_B_RESCHEDULE:
 		if(strcmp(f->status, "pending_payment") != 0 && strcmp(f->status, "confirmed") != 0)
-			return gw_err_set(err, GW_ESTATE, "", "this booking is %s and can no longer be "
-			                                      "changed", f->status);
+			return gw_err_set(err, GW_ESTATE, "", "this booking is %s and can no "
+			                                      "longer be changed", f->status);
 		if(f->cutoff_hours <= 0)
-			return gw_err_set(err, GW_ESTATE, "", "this booking cannot be changed online: "
-			                                      "please contact %s", who);
+			return gw_err_set(err, GW_ESTATE, "", "this booking cannot be changed "
+			                                      "online: please contact %s", who);
 		if(f->now >= lc_change_cutoff_at(f->start, f->cutoff_hours))
 			return gw_err_set(err, GW_ESTATE, "",
-			                  "it is too late to change this booking online (changes close %d "
-			                  "hours before the start): please contact %s",
+			                  "it is too late to change this booking online (changes "
+			                  "close %d hours before the start): please contact %s",
 			                  f->cutoff_hours, who);
 		return GW_OK;
 	default:
@@ -267,7 +267,8 @@ static gw_rc manage_link(const struct tpl_env *tenv, const json_t *b, const json
 {
 	char token[CRYPTO_TOKEN_LEN], url[600], until[TIMEFMT_LEN];
 	const char *status = json_string_value(json_object_get(b, "status"));
-	int hours = (int)json_integer_value(json_object_get(settings, "customer_change_cutoff_hours"));
+	int hours = (int)json_integer_value(
+	        json_object_get(settings, "customer_change_cutoff_hours"));
 	time_t start = 0, cut;
 	gw_rc rc;
 
@@ -661,7 +662,8 @@ gw_rc lc_booking_act(struct store *st, const struct lc_env *env, int64_t org, in
 		/* not offered: taken (the move collides with a held booking) or never available;
 		 * either way nothing of it stays */
 		if(rc != GW_ESLOT)
-			rc = gw_err_set(err, GW_EINVAL, "start", "start is not one of the offered slots");
+			rc = gw_err_set(err, GW_EINVAL, "start",
+			                "start is not one of the offered slots");
 		goto fail;
 	}
 	if(rc)

@@ -506,12 +506,13 @@ gw_rc lc_booking_slots(struct store *st, const json_t *b, struct lc_slot **slots
 	*n = 0;
 	if((rc = store_request_get(st, org, json_integer_value(json_object_get(b, "request_id")),
 	                           &req)) ||
-	   (rc = store_session_type_get(
-	            st, org, json_integer_value(json_object_get(req, "session_type_id")), &stype)) ||
+	   (rc = store_session_type_get(st, org,
+	                                json_integer_value(json_object_get(req, "session_type_id")),
+	                                &stype)) ||
 	   (rc = store_user_availability(st, org, json_integer_value(json_object_get(tr, "id")),
 	                                 &avail)))
 		goto out;
-	/* the trainer as compute_slots reads it, and the session type cut to the booking's length */
+	/* the trainer as compute_slots reads it; the session type cut to the booking's length */
 	trainer = json_pack("{s:O, s:O, s:O}", "id", json_object_get(tr, "id"), "timezone",
 	                    json_object_get(tr, "timezone"), "availability", avail);
 	one = json_pack("{s:[O], s:O}", "lengths", json_object_get(b, "length_minutes"),

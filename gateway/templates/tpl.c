@@ -144,7 +144,8 @@ static void skill_text(const json_t *request, char *buf, size_t n)
 	json_array_foreach(json_object_get(request, "skills"), i, sk) {
 		if(i)
 			strncat(buf, ", ", n - strlen(buf) - 1);
-		strncat(buf, json_string_value(sk) ? json_string_value(sk) : "", n - strlen(buf) - 1);
+		if(json_string_value(sk))
+			strncat(buf, json_string_value(sk), n - strlen(buf) - 1);
 	}
 }
 
@@ -157,8 +158,8 @@ gw_rc tpl_request_received(const struct tpl_env *env, const char *dedupe_key,
 	const json_t *stype = json_object_get(request, "session_type");
 	const char *cname = json_string_value(json_object_get(cust, "name"));
 	const char *cemail = json_string_value(json_object_get(cust, "email"));
-	const char *stname = json_is_object(stype) ? json_string_value(json_object_get(stype, "name"))
-	                                           : NULL;
+	const char *stname =
+	        json_is_object(stype) ? json_string_value(json_object_get(stype, "name")) : NULL;
 	char skills[512], subject[300];
 	gw_rc rc;
 
@@ -231,8 +232,8 @@ gw_rc tpl_unmatched_request(const struct tpl_env *env, const char *dedupe_key,
 		return GW_EINVAL;
 	snprintf(url, sizeof(url), "%s/requests/%lld", env->public_url, id);
 	skill_text(request, skills, sizeof(skills));
-	tpl_buf_addf(&t, "Hello %s,\n\nA new request at %s matches no trainer: nobody was told about "
-	                 "it.\n\n",
+	tpl_buf_addf(&t, "Hello %s,\n\nA new request at %s matches no trainer: nobody was told "
+	                 "about it.\n\n",
 	             aname ? aname : "", env->org_name);
 	tpl_buf_addf(&t, "Customer: %s <%s>\n", cname ? cname : "", cemail ? cemail : "");
 	tpl_buf_addf(&t, "Skills asked: %s\n", skills[0] ? skills : "(none)");

@@ -33,8 +33,9 @@ REPLY_451 = "451 4.3.0 Test server: try again later"
 REPLY_550 = "550 5.1.1 Test server: mailbox unavailable"
 SMTP_USER = "relay-user"
 SMTP_PASS = "Pw-7f3c9e1a-never-in-the-db"
-ALL_KINDS = {"new_request", "request_received", "scheduling_link", "confirmation", "trainer_confirmation", "reminder",
-             "close_reminder", "survey", "no_show", "cancellation"}
+ALL_KINDS = {"new_request", "request_received", "scheduling_link", "confirmation",
+             "trainer_confirmation", "reminder", "close_reminder", "survey", "no_show",
+             "cancellation"}
 
 c = Checks("delivery")
 tmp = tempfile.mkdtemp(prefix="ordinatus-delivery-")

@@ -375,8 +375,8 @@ static void test_intake_table(void **state)
 		      n_requests(f) - nreq);
 		rows = outbox(f);
 		CHECK(json_array_size(rows) == nrows + nwant + 1 + (nwant == 0),
-		      "%s: %zu outbox rows written, want %zu", c->name, json_array_size(rows) - nrows,
-		      nwant + 1 + (nwant == 0));
+		      "%s: %zu outbox rows written, want %zu", c->name,
+		      json_array_size(rows) - nrows, nwant + 1 + (nwant == 0));
 		{
 			char key[96];
 			snprintf(key, sizeof(key), "request_received:%lld", (long long)id);

@@ -213,12 +213,13 @@ static void test_customer_guards(void **state)
 		f.trainer_name = "Tia Trainer";
 		got = lc_booking_guard(c->action, &f, &customer, &err);
 		if(got != c->want)
-			fail_msg("%s: got %s, want %s (%s)", c->name, gw_rc_name(got), gw_rc_name(c->want),
-			         err.message);
+			fail_msg("%s: got %s, want %s (%s)", c->name, gw_rc_name(got),
+			         gw_rc_name(c->want), err.message);
 		if(got != GW_OK && !err.message[0])
 			fail_msg("%s: a refusal without a message", c->name);
 		if(c->says && !strstr(err.message, c->says))
-			fail_msg("%s: message '%s' does not say '%s'", c->name, err.message, c->says);
+			fail_msg("%s: message '%s' does not say '%s'", c->name, err.message,
+			         c->says);
 		/* the guard with no error context answers the same (the manage view calls it so) */
 		if(lc_booking_guard(c->action, &f, &customer, NULL) != got)
 			fail_msg("%s: differs without an error context", c->name);

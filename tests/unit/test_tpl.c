@@ -5,7 +5,8 @@
  * for the texts, links and local times the kind must show (09:00Z is 10:00 in Europe/Berlin
  * for the customer and 04:00 in America/New_York for that trainer), and for what it must not
  * show. Then: HTML escaping of user text, single-line subjects, links that must not become
- * anchors, the calendar part (method REQUEST / CANCEL), fixed Message-IDs per dedupe key, and a
+ * anchors, the calendar part (method REQUEST / CANCEL), fixed Message-IDs per dedupe key, the
+ * customer's manage link, the intake notices (request_received, unmatched_request), and a
  * table of contexts that must be refused with GW_EINVAL.
  *
  * Entry point: main(). Threading: single-threaded.
@@ -140,6 +141,27 @@ static const struct ok_case ok_cases[] = {
       "Join: " JOIN_TEXT},
      {BERLIN_RANGE, JOIN_HREF},
      {"America/New_York", "EUR"}},
+    {"confirmation with the manage link and its cutoff",
+     "confirmation",
+     "{\"manage_url\": \"https://book.example/b/tok_M1\","
+     " \"change_until\": \"2026-11-30T09:00:00Z\"}",
+     "ada@example.com",
+     "Your session is confirmed: " BERLIN_START,
+     NULL,
+     {"You can cancel or move your session until Monday 30 November 2026, 10:00 "
+      "(Europe/Berlin) here:\nhttps://book.example/b/tok_M1"},
+     {"<a href=\"https://book.example/b/tok_M1\">Manage your booking</a>",
+      "Monday 30 November 2026, 10:00 (Europe/Berlin)"},
+     {NULL}},
+    {"reminder with the manage link, past the cutoff",
+     "reminder",
+     "{\"hours_before\": 2, \"manage_url\": \"https://book.example/b/tok_R2\"}",
+     "ada@example.com",
+     "Reminder: your session starts in 2 hours",
+     NULL,
+     {"Your booking, and whom to contact about it:\nhttps://book.example/b/tok_R2"},
+     {"<a href=\"https://book.example/b/tok_R2\">"},
+     {"cancel or move", "until"}},
     {"reminder 1 hour",
      "reminder",
      "{\"hours_before\": 1}",
@@ -733,6 +755,71 @@ static void test_scheduling_link(void **state)
 	json_decref(req);
 }
 
+/* test_intake_notices - request_received to the customer, unmatched_request to an admin */
+static void test_intake_notices(void **state)
+{
+	struct tpl_env env = test_env();
+	json_t *req = json_loads(sched_request, 0, NULL), *admin, *p = NULL;
+	char *msg, *text, *html;
+
+	(void)state;
+	assert_non_null(req);
+	json_object_set_new(req, "skills", json_pack("[s, s]", "chess", "go"));
+	admin = json_pack("{s:i, s:s, s:s}", "id", 9, "email", "olga@acme.example", "name",
+	                  "Olga <Admin>");
+	assert_int_equal(tpl_request_received(&env, "request_received:5", req, &p), GW_OK);
+	assert_string_equal(str_of(p, "kind", NULL), "request_received");
+	assert_string_equal(str_of(p, "to", "address"), "ada@example.com");
+	assert_string_equal(str_of(p, "subject", NULL), "We have your request: Acme Training");
+	msg = build(p);
+	assert_non_null(strstr(msg, "\r\nX-Ordinatus-Kind: request_received\r\n"));
+	text = decoded_part(msg, "text/plain; charset=UTF-8");
+	html = decoded_part(msg, "text/html; charset=UTF-8");
+	assert_non_null(strstr(text, "Hello Ada <Lovelace>,"));
+	assert_non_null(strstr(text, "A trainer will contact you"));
+	assert_non_null(strstr(text, "Session type: Coaching"));
+	assert_non_null(strstr(text, "Skills: chess, go"));
+	assert_non_null(strstr(html, "Hello Ada &lt;Lovelace&gt;,"));
+	assert_null(strstr(html, "<Lovelace>"));
+	free(msg);
+	free(text);
+	free(html);
+	json_decref(p);
+	p = NULL;
+
+	assert_int_equal(tpl_unmatched_request(&env, "unmatched_request:5:9", req, admin, &p),
+	                 GW_OK);
+	assert_string_equal(str_of(p, "kind", NULL), "unmatched_request");
+	assert_string_equal(str_of(p, "to", "address"), "olga@acme.example");
+	assert_string_equal(str_of(p, "subject", NULL), "No trainer matches a new request");
+	msg = build(p);
+	assert_non_null(strstr(msg, "\r\nX-Ordinatus-Kind: unmatched_request\r\n"));
+	text = decoded_part(msg, "text/plain; charset=UTF-8");
+	html = decoded_part(msg, "text/html; charset=UTF-8");
+	assert_non_null(strstr(text, "Customer: Ada <Lovelace> <ada@example.com>"));
+	assert_non_null(strstr(text, "Skills asked: chess, go"));
+	assert_non_null(strstr(text, "https://book.example/requests/5"));
+	assert_non_null(strstr(html, "<a href=\"https://book.example/requests/5\">"));
+	assert_non_null(strstr(html, "Hello Olga &lt;Admin&gt;,"));
+	assert_null(strstr(html, "<Admin>"));
+	free(msg);
+	free(text);
+	free(html);
+	json_decref(p);
+	p = NULL;
+
+	/* no address: refused, never an email without a recipient */
+	json_object_del(admin, "email");
+	assert_int_equal(tpl_unmatched_request(&env, "unmatched_request:5:9", req, admin, &p),
+	                 GW_EINVAL);
+	assert_null(p);
+	json_object_del(json_object_get(req, "customer"), "email");
+	assert_int_equal(tpl_request_received(&env, "request_received:5", req, &p), GW_EINVAL);
+	assert_null(p);
+	json_decref(admin);
+	json_decref(req);
+}
+
 /* test_scheduling_link_invalid - what the scheduling link email cannot do without */
 static void test_scheduling_link_invalid(void **state)
 {
@@ -885,6 +972,7 @@ int main(void)
 	    cmocka_unit_test(test_message_id),
 	    cmocka_unit_test(test_scheduling_link),
 	    cmocka_unit_test(test_scheduling_link_invalid),
+	    cmocka_unit_test(test_intake_notices),
 	    cmocka_unit_test(test_invalid),
 	};
 

@@ -8,7 +8,9 @@
 
 #include "store.h"
 
-#define STORE_STMT_CACHE 96
+/* Room for every statement the store has (about 85 today) with headroom: a connection that
+ * prepares one more than this fails that query (GW_EDB), so keep it well above the count. */
+#define STORE_STMT_CACHE 256
 
 struct store {
 	sqlite3 *db; /* owned */

@@ -28,7 +28,8 @@ Test controls (not Google's): POST /_control with JSON
   {"inject": {"method": "POST", "path": "/events", "status": 429, "retry_after": "120",
               "times": 1, "drop": false, "delay": 0}}
       the next matching request(s) get that status with Google's body for it ("drop": do the
-      request, then close the connection without an answer; "delay": answer that much later)
+      request, then close the connection without an answer, skipping requests refused with
+      401; "delay": answer that much later)
   {"expire_tokens": true}        every access token issued so far stops working (401)
   {"revoke": "RT"}               that refresh token is refused from now on (invalid_grant)
   {"add_refresh_token": "RT"}    a new grant
@@ -95,9 +96,12 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
 
-    def injection(self, path):
+    def injection(self, path, drop):
+        """The first injection for this request (drop ones only when drop), used up."""
         with LOCK:
             for inj in INJECT:
+                if bool(inj.get("drop")) != drop:
+                    continue
                 if inj.get("method") and inj["method"] != self.command:
                     continue
                 if inj.get("path") and inj["path"] not in path:
@@ -117,11 +121,11 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/_state":
             with LOCK:
                 return self.send_json(200, STATE)
-        inj = self.injection(url.path)
+        inj = self.injection(url.path, False)
+        entry = {"method": self.command, "path": url.path, "query": query,
+                 "injected": inj and {k: v for k, v in inj.items() if k != "times"}}
         with LOCK:
-            STATE["log"].append({"method": self.command, "path": url.path, "query": query,
-                                 "injected": inj and {k: v for k, v in inj.items()
-                                                      if k != "times"}})
+            STATE["log"].append(entry)
         if inj and inj.get("delay"):
             time.sleep(float(inj["delay"]))
         if inj and inj.get("status"):
@@ -133,8 +137,13 @@ class Handler(BaseHTTPRequestHandler):
             status, obj = self.token(raw)
         else:
             status, obj = self.calendar(url.path, query, raw)
-        if inj and inj.get("drop"):
-            # the request took effect, but its answer is lost on the way back
+        # a drop injection applies to a request that got past authentication: it took effect
+        # (or was refused: a 409) and its answer is lost on the way back. A 401 (a stale token)
+        # is answered and keeps the injection for the next try.
+        drop = status != 401 and self.injection(url.path, True)
+        if drop:
+            with LOCK:
+                entry["injected"] = {"drop": True}
             self.close_connection = True
             self.connection.shutdown(2)
             return

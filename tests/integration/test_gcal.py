@@ -260,7 +260,9 @@ try:
     evs = events()
     c.eq(len(evs), 2, "still one event for the second booking")
     posts = [e for e in state()["log"] if e["method"] == "POST" and e["path"].endswith("/events")]
-    c.eq(len(posts), 1 + 3, "Dan's insert was sent 3 times (the last got 409 and patched)")
+    # Booking 1's insert, then Dan's: created (answer lost), 409 (lost), 409 (patched); one
+    # more when this worker's token had expired (a 401 first)
+    c.check(len(posts) - 1 in (3, 4), "Dan's insert was tried again: %d" % (len(posts) - 1))
     c.eq(evs.get(gw.rows("SELECT calendar_event_id FROM bookings WHERE id = ?", b2)[0][0],
                  {}).get("summary"), "Private yoga with Dan Customer", "it is Dan's event")
 

@@ -27,15 +27,15 @@
 #define RETRY_AFTER_MAX 86400
 
 struct rest {
-	CURL *curl;            /* one handle: its connection cache is reused */
+	CURL *curl; /* one handle: its connection cache is reused */
 	long connect_timeout_ms;
 	long timeout_ms;
-	char *ca_pem;          /* from strdup() or NULL */
+	char *ca_pem; /* from strdup() or NULL */
 	/* the call in progress */
-	struct rest_res *res;  /* borrowed during one call */
-	size_t cap;            /* allocated size of res->body */
+	struct rest_res *res; /* borrowed during one call */
+	size_t cap;           /* allocated size of res->body */
 	int too_big;
-	char retry_after[64];  /* the Retry-After header's value */
+	char retry_after[64]; /* the Retry-After header's value */
 	char content_type[128];
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -132,8 +132,8 @@ gw_rc rest_create(const struct rest_opts *opts, struct rest **out)
 	r = calloc(1, sizeof(*r));
 	if(!r)
 		return GW_ENOMEM;
-	r->connect_timeout_ms = opts && opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms
-	                                                             : REST_CONNECT_MS;
+	r->connect_timeout_ms =
+	        opts && opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : REST_CONNECT_MS;
 	r->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : REST_TIMEOUT_MS;
 	r->curl = curl_easy_init();
 	if(opts && opts->ca_pem)
@@ -266,10 +266,10 @@ static gw_rc perform(struct rest *r, const char *method, const char *url,
 	r->retry_after[0] = '\0';
 	r->content_type[0] = '\0';
 	r->errbuf[0] = '\0';
-#define SET(opt, val)                                                                        \
-	do {                                                                                 \
-		if(!cc)                                                                      \
-			cc = curl_easy_setopt(h, opt, val);                                  \
+#define SET(opt, val)                                       \
+	do {                                                \
+		if(!cc)                                     \
+			cc = curl_easy_setopt(h, opt, val); \
 	} while(0)
 	SET(CURLOPT_URL, url);
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");

@@ -24,9 +24,9 @@
 
 #include "gw.h"
 
-#define REST_BODY_MAX   (1024 * 1024) /* answers longer than this fail the call */
-#define REST_DETAIL_LEN 512
-#define REST_ERRBODY_MAX 300          /* bytes of the far side's error body kept in detail */
+#define REST_BODY_MAX    (1024 * 1024) /* answers longer than this fail the call */
+#define REST_DETAIL_LEN  512
+#define REST_ERRBODY_MAX 300 /* bytes of the far side's error body kept in detail */
 
 struct rest; /* opaque */
 
@@ -38,23 +38,23 @@ struct rest_opts {
 };
 
 struct rest_req {
-	const char *method;         /* "GET", "POST", "PATCH", "PUT", "DELETE", ... */
-	const char *url;            /* absolute http(s) URL, already escaped */
-	const char *bearer;         /* access token for "Authorization: Bearer", or NULL */
-	const json_t *json;         /* JSON body (Content-Type: application/json), or NULL */
-	const char *body;           /* raw body when json is NULL, or NULL */
+	const char *method; /* "GET", "POST", "PATCH", "PUT", "DELETE", ... */
+	const char *url;    /* absolute http(s) URL, already escaped */
+	const char *bearer; /* access token for "Authorization: Bearer", or NULL */
+	const json_t *json; /* JSON body (Content-Type: application/json), or NULL */
+	const char *body;   /* raw body when json is NULL, or NULL */
 	size_t body_len;
 	const char *content_type;   /* of the raw body */
 	const char *const *headers; /* extra "Name: value" lines, NULL-terminated, or NULL */
 };
 
 struct rest_res {
-	long status;           /* HTTP status; 0 when no answer came */
-	int curl_code;         /* CURLcode of the transfer (0: an answer came) */
-	int retry_after;       /* seconds the far side asked to wait, or -1 */
-	char *body;            /* malloc'd, NUL-terminated (body_len bytes), or NULL: rest_res_free */
+	long status;     /* HTTP status; 0 when no answer came */
+	int curl_code;   /* CURLcode of the transfer (0: an answer came) */
+	int retry_after; /* seconds the far side asked to wait, or -1 */
+	char *body;      /* malloc'd, NUL-terminated (body_len bytes), or NULL: rest_res_free */
 	size_t body_len;
-	json_t *json;          /* the body parsed when it is a JSON value (new reference), or NULL */
+	json_t *json; /* the body parsed when it is a JSON value (new reference), or NULL */
 	char detail[REST_DETAIL_LEN]; /* "" on 2xx; else what went wrong, bounded, no controls */
 };
 

@@ -91,8 +91,9 @@ gw_rc store_calendar_get(struct store *st, int64_t org, int64_t user, json_t **o
 /* store_calendar_hook - what a finished calendar delivery leaves behind */
 gw_rc store_calendar_hook(struct store *st, const struct store_result *r, time_t now)
 {
-	sqlite3_stmt *e = store_stmt(st, "UPDATE bookings SET calendar_event_id = ?2"
-	                                 " WHERE id = (SELECT booking_id FROM outbox WHERE id = ?1)");
+	sqlite3_stmt *e =
+	        store_stmt(st, "UPDATE bookings SET calendar_event_id = ?2"
+	                       " WHERE id = (SELECT booking_id FROM outbox WHERE id = ?1)");
 	sqlite3_stmt *c = store_stmt(st, "UPDATE calendar_connections SET status = ?2,"
 	                                 " last_error = ?3, updated_at = ?4 WHERE id = ?1");
 	gw_rc rc;

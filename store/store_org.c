@@ -180,8 +180,9 @@ static json_t *user_json_cal(sqlite3_stmt *s)
 		json_object_set_new(u, "calendar",
 		                    json_pack("{s:o, s:o, s:o, s:o, s:o}", "provider",
 		                              store_col_text(s, 10), "calendar_id",
-		                              store_col_text(s, 11), "status", store_col_text(s, 12),
-		                              "last_error", store_col_text(s, 13), "connected_at",
+		                              store_col_text(s, 11), "status",
+		                              store_col_text(s, 12), "last_error",
+		                              store_col_text(s, 13), "connected_at",
 		                              store_col_time(s, 14)));
 	return u;
 }

@@ -315,16 +315,17 @@ static enum cal_found calendar_for(struct worker *w, const struct store_lease *l
 	if(strcmp(json_string_value(json_object_get(conn, "status")), "connected") != 0) {
 		const char *why = json_string_value(json_object_get(conn, "last_error"));
 		snprintf(detail, dlen,
-		         "the trainer's calendar needs reconnecting (%.300s); reconnect it, then retry "
-		         "this delivery",
+		         "the trainer's calendar needs reconnecting (%.300s); reconnect it, then "
+		         "retry this delivery",
 		         why ? why : "the grant was refused");
 		found = CAL_RECONNECT;
 		goto out;
 	}
 	rc = store_provider_get(w->st, l->org_id, "google", &cfg);
 	if(rc == GW_ENOTFOUND) {
-		snprintf(detail, dlen, "the organisation has no Google provider settings (client_id, "
-		                       "client_secret): PUT /v1/orgs/{org}/providers/google");
+		snprintf(detail, dlen,
+		         "the organisation has no Google provider settings (client_id, "
+		         "client_secret): PUT /v1/orgs/{org}/providers/google");
 		goto out;
 	}
 	if(rc) {

@@ -28,8 +28,9 @@
 #include "common/log.h"
 #include "http_routes.h"
 
-#define ADMINS           (ROLE_ORG_ADMIN | ROLE_PLATFORM_ADMIN)
-#define CALENDAR_ID_MAX  254  /* an e-mail address, or "primary", or ...@group.calendar.google.com */
+#define ADMINS            (ROLE_ORG_ADMIN | ROLE_PLATFORM_ADMIN)
+/* a calendar id is an address, "primary", or ...@group.calendar.google.com */
+#define CALENDAR_ID_MAX   254
 #define REFRESH_TOKEN_MAX 2048
 
 /* self_or_admin - the user named in the path, or an admin of the organisation */
@@ -67,9 +68,10 @@ gw_rc http_calendar_put(struct http_req *r, json_t **out)
 	   (rc = jv_string(r->body, "provider", true, 1, 32, 0, &provider, NULL, &r->err)))
 		return rc;
 	if(strcmp(provider, "google") != 0)
-		return gw_err_set(&r->err, GW_EINVAL, "provider",
-		                  "provider must be \"google\": this build connects Google calendars "
-		                  "only (outlook and caldav are not built yet)");
+		return gw_err_set(
+		        &r->err, GW_EINVAL, "provider",
+		        "provider must be \"google\": this build connects Google calendars "
+		        "only (outlook and caldav are not built yet)");
 	if((rc = jv_string(r->body, "calendar_id", false, 1, CALENDAR_ID_MAX, 0, &calendar_id, NULL,
 	                   &r->err)))
 		return rc;

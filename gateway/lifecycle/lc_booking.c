@@ -179,8 +179,12 @@ static const char *delivery_label(const char *m)
 	static const struct {
 		const char *key, *label;
 	} labels[] = {
-	    {"zoho_assist", "Zoho Assist"},   {"zoom", "Zoom"},   {"google_meet", "Google Meet"},
-	    {"teams", "Microsoft Teams"},     {"phone", "phone"}, {"manual", "arranged by the trainer"},
+	    {"zoho_assist", "Zoho Assist"},
+	    {"zoom", "Zoom"},
+	    {"google_meet", "Google Meet"},
+	    {"teams", "Microsoft Teams"},
+	    {"phone", "phone"},
+	    {"manual", "arranged by the trainer"},
 	};
 	size_t i;
 
@@ -200,8 +204,8 @@ static gw_rc calendar_effect(struct store *st, const json_t *b, const char *acti
 	const json_t *stype = json_object_get(b, "session_type");
 	const char *method = json_string_value(json_object_get(settings, "delivery_method"));
 	const char *link = json_string_value(json_object_get(b, "session_link"));
-	const char *tname = json_is_object(stype) ? json_string_value(json_object_get(stype, "name"))
-	                                          : NULL;
+	const char *tname =
+	        json_is_object(stype) ? json_string_value(json_object_get(stype, "name")) : NULL;
 	char key[96], summary[512], desc[1400];
 	json_t *payload;
 
@@ -217,11 +221,12 @@ static gw_rc calendar_effect(struct store *st, const json_t *b, const char *acti
 	         link && link[0] ? "\nSession link: " : "", link && link[0] ? link : "");
 	payload = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "action",
 	                    action, "org_id", json_object_get(b, "org_id"), "booking_id",
-	                    json_object_get(b, "id"), "trainer_id", json_object_get(b, "trainer_id"),
-	                    "uid", json_object_get(b, "uid"), "sequence",
-	                    json_object_get(b, "sequence"), "start", json_object_get(b, "start"),
-	                    "end", json_object_get(b, "end"), "customer", cu, "session_type",
-	                    stype, "timezone", json_object_get(tr, "timezone"));
+	                    json_object_get(b, "id"), "trainer_id",
+	                    json_object_get(b, "trainer_id"), "uid", json_object_get(b, "uid"),
+	                    "sequence", json_object_get(b, "sequence"), "start",
+	                    json_object_get(b, "start"), "end", json_object_get(b, "end"),
+	                    "customer", cu, "session_type", stype, "timezone",
+	                    json_object_get(tr, "timezone"));
 	if(payload) {
 		json_object_set_new(payload, "summary", json_string(summary));
 		json_object_set_new(payload, "description", json_string(desc));
@@ -230,8 +235,9 @@ static gw_rc calendar_effect(struct store *st, const json_t *b, const char *acti
 		json_object_set_new(payload, "delivery_method", json_string(method ? method
 		                                                                   : "manual"));
 		json_object_set_new(payload, "trainer",
-		                    json_pack("{s:O, s:O, s:O, s:O}", "id", json_object_get(tr, "id"),
-		                              "name", json_object_get(tr, "name"), "email",
+		                    json_pack("{s:O, s:O, s:O, s:O}", "id",
+		                              json_object_get(tr, "id"), "name",
+		                              json_object_get(tr, "name"), "email",
 		                              json_object_get(tr, "email"), "timezone",
 		                              json_object_get(tr, "timezone")));
 	}

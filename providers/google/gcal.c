@@ -58,14 +58,14 @@
 #define URL_LEN              2600
 
 struct gcal_ctx {
-	struct rest *rest;      /* one handle: connections to Google are reused */
-	char *client_id;        /* from strdup() */
-	char *client_secret;    /* from strdup(); wiped on close */
-	char *refresh_token;    /* from strdup(); wiped on close */
-	char *token_url;        /* from strdup() */
-	char *api_base;         /* from strdup(), without a trailing '/' */
-	char calendar[800];     /* the calendar id, percent-encoded for the path */
-	char access[4096];      /* the current access token, or "" */
+	struct rest *rest;       /* one handle: connections to Google are reused */
+	char *client_id;         /* from strdup() */
+	char *client_secret;     /* from strdup(); wiped on close */
+	char *refresh_token;     /* from strdup(); wiped on close */
+	char *token_url;         /* from strdup() */
+	char *api_base;          /* from strdup(), without a trailing '/' */
+	char calendar[800];      /* the calendar id, percent-encoded for the path */
+	char access[4096];       /* the current access token, or "" */
 	int64_t access_until_ms; /* clock_mono_ms() after which it is not used */
 };
 
@@ -127,8 +127,7 @@ static const char *pstr(const json_t *o, const char *k)
 }
 
 /* gcal_event_body - the Events resource of a booking */
-gw_rc gcal_event_body(const json_t *payload, const char *event_id, json_t **out,
-                      struct gw_err *err)
+gw_rc gcal_event_body(const json_t *payload, const char *event_id, json_t **out, struct gw_err *err)
 {
 	const json_t *cu = json_object_get(payload, "customer");
 	const char *tzid = pstr(payload, "timezone"), *uid = pstr(payload, "uid");
@@ -292,9 +291,9 @@ static void set(struct provider_result *res, enum provider_outcome o, int retry_
 /* refresh - a new access token from the refresh token; false with res filled when none came */
 static bool refresh(struct gcal_ctx *g, struct provider_result *res)
 {
-	const char *fields[] = {"grant_type",    "refresh_token",    "client_id",
-	                        g->client_id,    "client_secret",    g->client_secret,
-	                        "refresh_token", g->refresh_token,   NULL};
+	const char *fields[] = {"grant_type",    "refresh_token",  "client_id",
+	                        g->client_id,    "client_secret",  g->client_secret,
+	                        "refresh_token", g->refresh_token, NULL};
 	struct rest_res rr;
 	const char *tok, *err;
 	json_int_t expires;
@@ -376,7 +375,8 @@ static bool rate_limited(const struct rest_res *rr)
 	const json_t *e;
 	size_t i;
 
-	json_array_foreach(errs, i, e) {
+	json_array_foreach(errs, i, e)
+	{
 		const char *reason = json_string_value(json_object_get(e, "reason"));
 		if(reason && (strcmp(reason, "rateLimitExceeded") == 0 ||
 		              strcmp(reason, "userRateLimitExceeded") == 0))
@@ -484,8 +484,8 @@ static void gcal_send(void *ctx, const char *kind, const json_t *payload,
 	res->retry_after = -1;
 	res->detail[0] = '\0';
 	res->out = NULL;
-	if(!action || (strcmp(action, "create") && strcmp(action, "update") &&
-	               strcmp(action, "delete"))) {
+	if(!action ||
+	   (strcmp(action, "create") && strcmp(action, "update") && strcmp(action, "delete"))) {
 		set(res, PROVIDER_PERMANENT, -1, "unusable calendar payload", "no action");
 		return;
 	}
@@ -523,8 +523,8 @@ out:
 }
 
 const struct provider_ops gcal_provider_ops = {
-    .name = "google",
-    .open = gcal_open,
-    .send = gcal_send,
-    .close = gcal_close,
+        .name = "google",
+        .open = gcal_open,
+        .send = gcal_send,
+        .close = gcal_close,
 };

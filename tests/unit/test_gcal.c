@@ -61,22 +61,22 @@ static void test_event_times(void **state)
 	static const struct {
 		const char *start, *end, *tz, *want_start, *want_end, *want_tz;
 	} cases[] = {
-	    {"2026-12-02T09:00:00Z", "2026-12-02T10:00:00Z", "Europe/Berlin",
-	     "2026-12-02T10:00:00+01:00", "2026-12-02T11:00:00+01:00", "Europe/Berlin"},
-	    {"2026-07-01T09:00:00Z", "2026-07-01T10:30:00Z", "Europe/Berlin",
-	     "2026-07-01T11:00:00+02:00", "2026-07-01T12:30:00+02:00", "Europe/Berlin"},
-	    /* across the autumn change: 00:30Z is 02:30+02:00, 01:30Z is 02:30+01:00 */
-	    {"2026-10-25T00:30:00Z", "2026-10-25T01:30:00Z", "Europe/Berlin",
-	     "2026-10-25T02:30:00+02:00", "2026-10-25T02:30:00+01:00", "Europe/Berlin"},
-	    {"2026-12-02T15:00:00Z", "2026-12-02T16:00:00Z", "America/New_York",
-	     "2026-12-02T10:00:00-05:00", "2026-12-02T11:00:00-05:00", "America/New_York"},
-	    {"2026-12-02T15:00:00Z", "2026-12-02T16:00:00Z", "Asia/Kolkata",
-	     "2026-12-02T20:30:00+05:30", "2026-12-02T21:30:00+05:30", "Asia/Kolkata"},
-	    /* no zone, or an unknown one: UTC */
-	    {"2026-12-02T15:00:00Z", "2026-12-02T16:00:00Z", NULL, "2026-12-02T15:00:00+00:00",
-	     "2026-12-02T16:00:00+00:00", "UTC"},
-	    {"2026-12-02T15:00:00Z", "2026-12-02T16:00:00Z", "Mars/Olympus",
-	     "2026-12-02T15:00:00+00:00", "2026-12-02T16:00:00+00:00", "UTC"},
+	        {"2026-12-02T09:00:00Z", "2026-12-02T10:00:00Z", "Europe/Berlin",
+	         "2026-12-02T10:00:00+01:00", "2026-12-02T11:00:00+01:00", "Europe/Berlin"},
+	        {"2026-07-01T09:00:00Z", "2026-07-01T10:30:00Z", "Europe/Berlin",
+	         "2026-07-01T11:00:00+02:00", "2026-07-01T12:30:00+02:00", "Europe/Berlin"},
+	        /* across the autumn change: 00:30Z is 02:30+02:00, 01:30Z is 02:30+01:00 */
+	        {"2026-10-25T00:30:00Z", "2026-10-25T01:30:00Z", "Europe/Berlin",
+	         "2026-10-25T02:30:00+02:00", "2026-10-25T02:30:00+01:00", "Europe/Berlin"},
+	        {"2026-12-02T15:00:00Z", "2026-12-02T16:00:00Z", "America/New_York",
+	         "2026-12-02T10:00:00-05:00", "2026-12-02T11:00:00-05:00", "America/New_York"},
+	        {"2026-12-02T15:00:00Z", "2026-12-02T16:00:00Z", "Asia/Kolkata",
+	         "2026-12-02T20:30:00+05:30", "2026-12-02T21:30:00+05:30", "Asia/Kolkata"},
+	        /* no zone, or an unknown one: UTC */
+	        {"2026-12-02T15:00:00Z", "2026-12-02T16:00:00Z", NULL, "2026-12-02T15:00:00+00:00",
+	         "2026-12-02T16:00:00+00:00", "UTC"},
+	        {"2026-12-02T15:00:00Z", "2026-12-02T16:00:00Z", "Mars/Olympus",
+	         "2026-12-02T15:00:00+00:00", "2026-12-02T16:00:00+00:00", "UTC"},
 	};
 	struct gw_err err = {0};
 	size_t i;
@@ -120,7 +120,7 @@ static void test_event_fields(void **state)
 	assert_string_equal(json_string_value(json_object_get(ev, "status")), "confirmed");
 	assert_null(json_object_get(ev, "location"));
 	assert_string_equal(json_string_value(json_object_get(
-	                        json_array_get(json_object_get(ev, "attendees"), 0), "email")),
+	                            json_array_get(json_object_get(ev, "attendees"), 0), "email")),
 	                    "cleo@example.test");
 	priv = json_object_get(json_object_get(ev, "extendedProperties"), "private");
 	assert_string_equal(json_string_value(json_object_get(priv, "ordinatus_uid")),
@@ -141,9 +141,9 @@ static void test_event_refused(void **state)
 	static const struct {
 		const char *start, *end, *field;
 	} cases[] = {
-	    {"yesterday", "2026-12-02T10:00:00Z", "start"},
-	    {"2026-12-02T09:00:00Z", "2026-12-02T09:00:00Z", "end"},
-	    {"2026-12-02T09:00:00Z", "2026-12-02T08:00:00Z", "end"},
+	        {"yesterday", "2026-12-02T10:00:00Z", "start"},
+	        {"2026-12-02T09:00:00Z", "2026-12-02T09:00:00Z", "end"},
+	        {"2026-12-02T09:00:00Z", "2026-12-02T08:00:00Z", "end"},
 	};
 	struct gw_err err;
 	size_t i;
@@ -181,9 +181,9 @@ static void test_open(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_event_id),     cmocka_unit_test(test_event_times),
-	    cmocka_unit_test(test_event_fields), cmocka_unit_test(test_event_refused),
-	    cmocka_unit_test(test_open),
+	        cmocka_unit_test(test_event_id),     cmocka_unit_test(test_event_times),
+	        cmocka_unit_test(test_event_fields), cmocka_unit_test(test_event_refused),
+	        cmocka_unit_test(test_open),
 	};
 
 	int failed;

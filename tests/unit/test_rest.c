@@ -33,7 +33,7 @@
 
 extern char **environ;
 
-#define PYTHON "/usr/bin/python3"
+#define PYTHON    "/usr/bin/python3"
 #define SERVER_PY "tests/helpers/rest_server.py"
 
 static struct {
@@ -168,8 +168,11 @@ static void test_methods_and_headers(void **state)
 
 	(void)state;
 	for(i = 0; i < GW_ARRAY_LEN(methods); i++) {
-		struct rest_req q = {.method = methods[i], .url = url("/e"), .bearer = "tok-123",
-		                     .json = body, .headers = extra};
+		struct rest_req q = {.method = methods[i],
+		                     .url = url("/e"),
+		                     .bearer = "tok-123",
+		                     .json = body,
+		                     .headers = extra};
 		struct rest_res res;
 		json_t *sent;
 
@@ -194,8 +197,11 @@ static void test_raw_body(void **state)
 {
 	struct rest *r = client(5000);
 	const char *ics = "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n";
-	struct rest_req q = {.method = "PUT", .url = url("/dav/uid.ics"), .body = ics,
-	                     .body_len = strlen(ics), .content_type = "text/calendar"};
+	struct rest_req q = {.method = "PUT",
+	                     .url = url("/dav/uid.ics"),
+	                     .body = ics,
+	                     .body_len = strlen(ics),
+	                     .content_type = "text/calendar"};
 	struct rest_res res;
 
 	(void)state;
@@ -209,8 +215,13 @@ static void test_raw_body(void **state)
 /* a form POST (OAuth token endpoint): fields escaped, decoded back by the server */
 static void test_form_post(void **state)
 {
-	static const char *const fields[] = {"grant_type", "refresh_token", "refresh_token",
-	                                     "1//a+b/c=d&e f", "client_id", "id.apps", NULL};
+	static const char *const fields[] = {"grant_type",
+	                                     "refresh_token",
+	                                     "refresh_token",
+	                                     "1//a+b/c=d&e f",
+	                                     "client_id",
+	                                     "id.apps",
+	                                     NULL};
 	struct rest *r = client(5000);
 	struct rest_res res;
 
@@ -238,15 +249,17 @@ static void test_error_detail(void **state)
 
 	(void)state;
 	/* {"error":\n\t{"code":409,"message":"dup id"}} : JSON with white space between tokens */
-	q.url = url("/e?status=409&raw=%7B%22error%22%3A%0A%09%7B%22code%22%3A409%2C%22message%22%3A"
-	            "%22dup%20id%22%7D%7D");
+	q.url = url(
+	        "/e?status=409&raw=%7B%22error%22%3A%0A%09%7B%22code%22%3A409%2C%22message%22%3A"
+	        "%22dup%20id%22%7D%7D");
 	assert_int_equal(rest_call(r, &q, &res), GW_OK);
 	assert_int_equal(res.status, 409);
 	assert_non_null(res.json);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(res.json, "error"),
-	                                                    "code")),
-	                 409);
-	assert_string_equal(res.detail, "HTTP 409: {\"error\": {\"code\":409,\"message\":\"dup id\"}}");
+	assert_int_equal(
+	        json_integer_value(json_object_get(json_object_get(res.json, "error"), "code")),
+	        409);
+	assert_string_equal(res.detail,
+	                    "HTTP 409: {\"error\": {\"code\":409,\"message\":\"dup id\"}}");
 	rest_res_free(&res);
 
 	/* control characters and bytes outside ASCII never reach the detail */
@@ -299,19 +312,19 @@ static void test_retry_after_parse(void **state)
 		time_t now;
 		int want;
 	} cases[] = {
-	    {"0", 0, 0},
-	    {"120", 0, 120},
-	    {" 30 ", 0, 30},
-	    {"99999999999", 0, 86400},
-	    {"Sun, 06 Nov 1994 08:49:37 GMT", 1000000000, 0}, /* in the past */
-	    {"Sun, 06 Nov 1994 08:49:37 GMT", 784111777 - 90, 90},
-	    {"Thu, 01 Jan 1970 00:10:00 GMT", 0, 600},
-	    {"Sunday, 06-Nov-94 08:49:37 GMT", 784111777 - 60, 60}, /* RFC 850 form */
-	    {"Sat, 01 Jan 2100 00:00:00 GMT", 0, 86400},  /* capped at a day */
-	    {"12abc", 0, -1},
-	    {"", 0, -1},
-	    {"soon", 0, -1},
-	    {"-5", 0, -1},
+	        {"0", 0, 0},
+	        {"120", 0, 120},
+	        {" 30 ", 0, 30},
+	        {"99999999999", 0, 86400},
+	        {"Sun, 06 Nov 1994 08:49:37 GMT", 1000000000, 0}, /* in the past */
+	        {"Sun, 06 Nov 1994 08:49:37 GMT", 784111777 - 90, 90},
+	        {"Thu, 01 Jan 1970 00:10:00 GMT", 0, 600},
+	        {"Sunday, 06-Nov-94 08:49:37 GMT", 784111777 - 60, 60}, /* RFC 850 form */
+	        {"Sat, 01 Jan 2100 00:00:00 GMT", 0, 86400},            /* capped at a day */
+	        {"12abc", 0, -1},
+	        {"", 0, -1},
+	        {"soon", 0, -1},
+	        {"-5", 0, -1},
 	};
 	size_t i;
 
@@ -471,19 +484,19 @@ static void test_refused_requests(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_get_json),
-	    cmocka_unit_test(test_methods_and_headers),
-	    cmocka_unit_test(test_raw_body),
-	    cmocka_unit_test(test_form_post),
-	    cmocka_unit_test(test_error_detail),
-	    cmocka_unit_test(test_retry_after_header),
-	    cmocka_unit_test(test_retry_after_parse),
-	    cmocka_unit_test(test_escape_clean),
-	    cmocka_unit_test(test_timeout),
-	    cmocka_unit_test(test_no_answer),
-	    cmocka_unit_test(test_body_limit),
-	    cmocka_unit_test(test_connection_reuse),
-	    cmocka_unit_test(test_refused_requests),
+	        cmocka_unit_test(test_get_json),
+	        cmocka_unit_test(test_methods_and_headers),
+	        cmocka_unit_test(test_raw_body),
+	        cmocka_unit_test(test_form_post),
+	        cmocka_unit_test(test_error_detail),
+	        cmocka_unit_test(test_retry_after_header),
+	        cmocka_unit_test(test_retry_after_parse),
+	        cmocka_unit_test(test_escape_clean),
+	        cmocka_unit_test(test_timeout),
+	        cmocka_unit_test(test_no_answer),
+	        cmocka_unit_test(test_body_limit),
+	        cmocka_unit_test(test_connection_reuse),
+	        cmocka_unit_test(test_refused_requests),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

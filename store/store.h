@@ -21,7 +21,7 @@
 
 struct store; /* opaque */
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /* roles, stored as a bit set */
 enum {
@@ -200,6 +200,12 @@ struct store_result {
 	const char *provider;   /* which provider tried */
 	const char *detail;     /* provider's words, or NULL */
 	int64_t started_ms, finished_ms;
+	/* the calendar result hook (docs/design.md rule 3), applied in the finishing transaction:
+	 * the event id the provider chose, stored on the booking ("" none); and a revoked grant
+	 * (cal_revoked) marks connection cal_conn_id needs_reconnect with detail as the reason */
+	char cal_event_id[80];
+	int64_t cal_conn_id;
+	bool cal_revoked;
 };
 
 /* store_outbox_finish - record results of leased rows owned by owner, each with its attempt row,
@@ -248,6 +254,19 @@ gw_rc store_outbox_depth(struct store *st, time_t now, int64_t *pending, time_t 
 /* store_outbox_tune - pragmas for a connection that leases and finishes all day (a dispatch
  * worker's): memory-mapped reads and a larger page cache. */
 gw_rc store_outbox_tune(struct store *st);
+
+/* ---- calendar connections (store_calendar.c) ---- */
+/* store_calendar_put - connect user's calendar (replacing any connection, which gets a new id):
+ * provider, calendar_id and the sealed secret (the refresh token), status "connected".
+ * GW_ENOTFOUND when the user is not in org. */
+gw_rc store_calendar_put(struct store *st, int64_t org, int64_t user, const char *provider,
+                         const char *calendar_id, const char *secret, time_t now);
+/* store_calendar_delete - disconnect; GW_ENOTFOUND when nothing is connected. */
+gw_rc store_calendar_delete(struct store *st, int64_t org, int64_t user);
+/* store_calendar_get - {id, provider, calendar_id, secret (sealed), status, last_error,
+ * connected_at (epoch)} for the dispatcher; GW_ENOTFOUND. The API's users never show it: they
+ * carry "calendar" without the secret. */
+gw_rc store_calendar_get(struct store *st, int64_t org, int64_t user, json_t **out);
 
 /* ---- providers ---- */
 /* store_provider_get - the stored config (secrets sealed) of name for org; GW_ENOTFOUND. */

@@ -223,7 +223,25 @@ static const char *const m4[] = {
     NULL,
 };
 
-static const char *const *const migrations[] = {m1, m2, m3, m4};
+static const char *const m5[] = {
+    /* 5: calendar connections, one per user. The refresh token is stored sealed (the
+     * dispatcher opens it); a reconnect replaces the row, so its id names one grant and a
+     * delivery that failed with an old grant cannot mark a newer one (store_result.cal_conn_id) */
+    "CREATE TABLE calendar_connections("
+    " id INTEGER PRIMARY KEY,"
+    " org_id INTEGER NOT NULL REFERENCES orgs(id),"
+    " user_id INTEGER NOT NULL UNIQUE REFERENCES users(id),"
+    " provider TEXT NOT NULL,"
+    " calendar_id TEXT NOT NULL,"
+    " secret TEXT NOT NULL,"
+    " status TEXT NOT NULL DEFAULT 'connected',"
+    " last_error TEXT,"
+    " connected_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL);",
+    NULL,
+};
+
+static const char *const *const migrations[] = {m1, m2, m3, m4, m5};
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count the migrations");
 

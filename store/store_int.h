@@ -45,6 +45,10 @@ gw_rc store_write_rc(struct store *st, int r);
  * row exists (its state forbade the change), GW_ENOTFOUND when it does not. Resets both. */
 gw_rc store_cond_update(struct store *st, sqlite3_stmt *s, sqlite3_stmt *e, gw_rc miss_rc);
 
+/* store_calendar_hook - apply a calendar result (r's cal_* fields) inside the finishing
+ * transaction (store_calendar.c) */
+gw_rc store_calendar_hook(struct store *st, const struct store_result *r, time_t now);
+
 /* store_rc - map a SQLite result to gw_rc */
 gw_rc store_rc(int src);
 

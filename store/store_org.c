@@ -171,35 +171,53 @@ static json_t *user_json(sqlite3_stmt *s)
 	                 sqlite3_column_int(s, 8), "created_at", store_col_time(s, 9));
 }
 
+/* user_json_cal - user_json, with the calendar connection (never its secret) when there is one */
+static json_t *user_json_cal(sqlite3_stmt *s)
+{
+	json_t *u = user_json(s);
+
+	if(u && sqlite3_column_type(s, 10) != SQLITE_NULL)
+		json_object_set_new(u, "calendar",
+		                    json_pack("{s:o, s:o, s:o, s:o, s:o}", "provider",
+		                              store_col_text(s, 10), "calendar_id",
+		                              store_col_text(s, 11), "status",
+		                              store_col_text(s, 12), "last_error",
+		                              store_col_text(s, 13), "connected_at",
+		                              store_col_time(s, 14)));
+	return u;
+}
+
 #define USER_COLS                                                                              \
-	"id, ifnull(org_id, 0), email, name, roles, skills, timezone, notify_on_confirm, active,"   \
-	" created_at"
+	"u.id, ifnull(u.org_id, 0), u.email, u.name, u.roles, u.skills, u.timezone,"               \
+	" u.notify_on_confirm, u.active, u.created_at, c.provider, c.calendar_id, c.status,"       \
+	" c.last_error, c.connected_at"
+#define USER_FROM " FROM users u LEFT JOIN calendar_connections c ON c.user_id = u.id"
 
 /* store_user_get - one user */
 gw_rc store_user_get(struct store *st, int64_t org, int64_t id, json_t **out)
 {
 	sqlite3_stmt *s =
-	    store_stmt(st, "SELECT " USER_COLS " FROM users WHERE id = ?1 AND org_id = ?2");
+	    store_stmt(st, "SELECT " USER_COLS USER_FROM " WHERE u.id = ?1 AND u.org_id = ?2");
 
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, org);
-	return store_one(s, user_json, out);
+	return store_one(s, user_json_cal, out);
 }
 
 /* store_user_list - users of org */
 gw_rc store_user_list(struct store *st, int64_t org, json_t **out)
 {
 	sqlite3_stmt *s =
-	    store_stmt(st, "SELECT " USER_COLS " FROM users WHERE org_id = ?1 ORDER BY id");
+	    store_stmt(st, "SELECT " USER_COLS USER_FROM " WHERE u.org_id = ?1 ORDER BY u.id");
 
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
 	sqlite3_bind_int64(s, 1, org);
-	return store_collect(s, user_json, out);
+	return store_collect(s, user_json_cal, out);
 }
 
 /* store_user_update - apply a validated patch */

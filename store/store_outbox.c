@@ -206,6 +206,11 @@ static gw_rc finish_rows(struct store *st, const char *owner, const struct store
 		}
 		attempt = sqlite3_column_int(u, 0);
 		sqlite3_reset(u);
+		if(r[i].cal_event_id[0] || r[i].cal_revoked) {
+			rc = store_calendar_hook(st, &r[i], now);
+			if(rc)
+				break;
+		}
 		if(!tried)
 			continue;
 		sqlite3_reset(a);

@@ -50,6 +50,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/provider.h"
+#include "providers/google/gcal.h"
 #include "smtp/smtp.h"
 #include "store/store.h"
 
@@ -83,6 +84,7 @@ static char self_prefix[300]; /* "host:pid:": the owners of this process's lease
 
 struct ctx_entry {
 	int64_t org;
+	int64_t user; /* calendar contexts: the trainer whose connection it is; 0 for email */
 	char *config_text; /* the stored config it was opened with (sealed secrets): cache key */
 	const struct provider_ops *ops;
 	void *ctx;
@@ -183,7 +185,7 @@ static gw_rc provider_for(struct worker *w, int64_t org, struct ctx_entry **out,
 
 	*out = NULL;
 	for(i = 0; i < w->ncache; i++) {
-		if(w->cache[i].org == org && w->cache[i].ops) {
+		if(w->cache[i].org == org && w->cache[i].user == 0 && w->cache[i].ops) {
 			e = &w->cache[i];
 			break;
 		}
@@ -248,6 +250,128 @@ out:
 	free(text);
 	json_decref(cfg);
 	return rc;
+}
+
+/* What calendar_for found for a calendar row. */
+enum cal_found {
+	CAL_OK,        /* *out is the trainer's provider context */
+	CAL_NONE,      /* the trainer has no calendar connected: nothing to call */
+	CAL_RECONNECT, /* the connection needs reconnecting: nothing to call until it is */
+	CAL_ERROR,     /* settings missing or unreadable: try again later */
+};
+
+/* cache_slot - the worker's cache entry for (org, user), or a free or evicted one (emptied) */
+static struct ctx_entry *cache_slot(struct worker *w, int64_t org, int64_t user, bool *found)
+{
+	struct ctx_entry *e;
+	int i;
+
+	*found = false;
+	for(i = 0; i < w->ncache; i++) {
+		if(w->cache[i].org == org && w->cache[i].user == user && w->cache[i].ops) {
+			*found = true;
+			return &w->cache[i];
+		}
+	}
+	if(w->ncache < CTX_CACHE) {
+		e = &w->cache[w->ncache++];
+	} else {
+		e = &w->cache[w->evict];
+		w->evict = (w->evict + 1) % CTX_CACHE;
+	}
+	ctx_clear(e);
+	return e;
+}
+
+/* calendar_for - the provider context of a calendar row: chosen now (docs/design.md rule 6)
+ * from the trainer's connection and the organisation's client settings (secrets opened as
+ * provider_for does). *conn_id: the connection's id, for the result hook. The stored settings
+ * are compared once per batch and the context reopened only when they changed, so the access
+ * token it holds lives as long as the connection. */
+static enum cal_found calendar_for(struct worker *w, const struct store_lease *l,
+                                   const json_t *payload, struct ctx_entry **out,
+                                   int64_t *conn_id, char *detail, size_t dlen)
+{
+	json_t *conn = NULL, *cfg = NULL;
+	int64_t user = json_integer_value(json_object_get(payload, "trainer_id"));
+	enum cal_found found = CAL_ERROR;
+	struct ctx_entry *e;
+	char *text = NULL;
+	bool cached;
+	gw_rc rc;
+
+	*out = NULL;
+	*conn_id = 0;
+	rc = store_calendar_get(w->st, l->org_id, user, &conn);
+	if(rc == GW_ENOTFOUND) {
+		snprintf(detail, dlen, "the trainer has no calendar connected");
+		return CAL_NONE;
+	}
+	if(rc) {
+		snprintf(detail, dlen, "cannot read the calendar connection: %s", gw_rc_name(rc));
+		return CAL_ERROR;
+	}
+	*conn_id = json_integer_value(json_object_get(conn, "id"));
+	if(strcmp(json_string_value(json_object_get(conn, "status")), "connected") != 0) {
+		const char *why = json_string_value(json_object_get(conn, "last_error"));
+		snprintf(detail, dlen,
+		         "the trainer's calendar needs reconnecting (%.300s); reconnect it, then "
+		         "retry this delivery",
+		         why ? why : "the grant was refused");
+		found = CAL_RECONNECT;
+		goto out;
+	}
+	rc = store_provider_get(w->st, l->org_id, "google", &cfg);
+	if(rc == GW_ENOTFOUND) {
+		snprintf(detail, dlen,
+		         "the organisation has no Google provider settings (client_id, "
+		         "client_secret): PUT /v1/orgs/{org}/providers/google");
+		goto out;
+	}
+	if(rc) {
+		snprintf(detail, dlen, "cannot read the provider settings: %s", gw_rc_name(rc));
+		goto out;
+	}
+	json_object_set(cfg, "calendar_id", json_object_get(conn, "calendar_id"));
+	json_object_set(cfg, "refresh_token", json_object_get(conn, "secret"));
+	json_object_set(cfg, "connection", json_object_get(conn, "id"));
+	text = json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS);
+	if(!text) {
+		snprintf(detail, dlen, "out of memory");
+		goto out;
+	}
+	e = cache_slot(w, l->org_id, user, &cached);
+	if(cached && (e->checked == w->batch_no || strcmp(e->config_text, text) == 0)) {
+		e->checked = w->batch_no;
+		*out = e;
+		found = CAL_OK;
+		goto out;
+	}
+	ctx_clear(e);
+	if(open_secrets(cfg)) {
+		snprintf(detail, dlen, "cannot decrypt the calendar secrets (wrong master key?)");
+		goto out;
+	}
+	rc = gcal_provider_ops.open(cfg, config.data_dir, &e->ctx);
+	if(rc) {
+		snprintf(detail, dlen, "cannot open provider google: %s (check its settings)",
+		         gw_rc_name(rc));
+		e->ctx = NULL;
+		goto out;
+	}
+	e->org = l->org_id;
+	e->user = user;
+	e->ops = &gcal_provider_ops;
+	e->config_text = text;
+	e->checked = w->batch_no;
+	text = NULL;
+	*out = e;
+	found = CAL_OK;
+out:
+	free(text);
+	json_decref(cfg);
+	json_decref(conn);
+	return found;
 }
 
 /* row_sequence - the booking sequence a reminder was made for: the payload's "sequence", else
@@ -345,13 +469,16 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 	struct ctx_entry *e = NULL;
 	json_t *payload = NULL;
 	time_t now = clock_now();
-	int64_t t0;
+	int64_t t0, conn_id = 0;
 	gw_rc rc;
 
 	memset(&pres, 0, sizeof(pres));
 	*slow_fail = false;
 	r->id = l->id;
 	r->detail = NULL;
+	r->cal_event_id[0] = '\0';
+	r->cal_conn_id = 0;
+	r->cal_revoked = false;
 	/* "none" until a provider is chosen: the one name the row, its attempts, the effects list
 	 * and the metrics give a row that no provider handled (a calendar row without a connected
 	 * calendar, an expired reminder) */
@@ -381,14 +508,28 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 		r->provider = NULL;
 		goto done;
 	}
-	/* Calendar and Zoho Assist rows are recorded with their dedupe keys; until a calendar
-	 * provider is connected for the trainer, or Zoho Assist for the organisation, there is
-	 * nothing to call: say so on the row instead of retrying for days. */
+	/* A calendar row goes through the trainer's own connection. Without one there is nothing
+	 * to call: skipped, saying so, instead of retrying for days. */
 	if(w->pc == PC_CALENDAR) {
-		r->outcome = STORE_SKIPPED;
-		snprintf(detail, dlen, "the trainer has no calendar connected");
-		goto done;
+		switch(calendar_for(w, l, payload, &e, &conn_id, detail, dlen)) {
+		case CAL_NONE:
+			r->outcome = STORE_SKIPPED;
+			goto done;
+		case CAL_RECONNECT:
+			r->outcome = STORE_DEAD;
+			goto done;
+		case CAL_ERROR:
+			pres.outcome = PROVIDER_TRANSIENT;
+			pres.retry_after = -1;
+			outcome_of(l, &pres, now, r);
+			goto done;
+		case CAL_OK:
+			break;
+		}
+		goto send;
 	}
+	/* Zoho Assist rows are recorded with their dedupe keys; until Zoho Assist sessions can be
+	 * created there is nothing to call: say so on the row instead of retrying for days. */
 	if(w->pc == PC_ZOHO) {
 		json_t *zcfg = NULL;
 		/* dead, with the reason, so an admin can retry it once sessions can be created */
@@ -408,6 +549,7 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 		outcome_of(l, &pres, now, r);
 		goto done;
 	}
+send:
 	r->provider = e->ops->name;
 	pres.retry_after = -1;
 	t0 = clock_mono_ms();
@@ -416,6 +558,16 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 	dispatch_count_latency(e->ops->name, t0 * 1000);
 	snprintf(detail, dlen, "%s", pres.detail);
 	outcome_of(l, &pres, now, r);
+	/* the result hook (docs/design.md rule 3): the provider returned it, the store writes it
+	 * in the transaction that finishes the row */
+	if(pres.outcome == PROVIDER_SENT &&
+	   json_is_string(json_object_get(pres.out, "event_id")))
+		snprintf(r->cal_event_id, sizeof(r->cal_event_id), "%s",
+		         json_string_value(json_object_get(pres.out, "event_id")));
+	if(pres.outcome == PROVIDER_AUTH_REVOKED && conn_id > 0) {
+		r->cal_conn_id = conn_id;
+		r->cal_revoked = true;
+	}
 	*slow_fail = r->outcome == STORE_RETRY && t0 >= SLOW_FAIL_MS;
 done:
 	r->detail = detail[0] ? detail : NULL;

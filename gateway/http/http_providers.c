@@ -101,6 +101,8 @@ static const struct pfield google_fields[] = {
         {"client_secret", F_SECRET, true, NULL, NULL},
         {"token_url", F_URL, false, "https://oauth2.googleapis.com/token", NULL},
         {"api_base", F_URL, false, "https://www.googleapis.com/calendar/v3", NULL},
+        {"connect_timeout", F_SECS, false, NULL, NULL},
+        {"timeout", F_SECS, false, NULL, NULL},
         {NULL, F_TEXT, false, NULL, NULL},
 };
 

@@ -65,6 +65,10 @@ gw_rc http_provider_put(struct http_req *r, json_t **out);
 gw_rc http_provider_list(struct http_req *r, json_t **out);
 gw_rc http_provider_delete(struct http_req *r, json_t **out);
 
+/* Handlers of calendar connections (http_calendar.c). */
+gw_rc http_calendar_put(struct http_req *r, json_t **out);
+gw_rc http_calendar_delete(struct http_req *r, json_t **out);
+
 /* http_routes_metrics - append Prometheus text of the HTTP counters to buf (see tpl_buf). */
 struct tpl_buf;
 void http_routes_metrics(struct tpl_buf *buf);

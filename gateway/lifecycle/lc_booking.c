@@ -217,27 +217,77 @@ static gw_rc email_effect(struct store *st, const struct tpl_env *tenv, const ch
 	                        deadline, inserted, err);
 }
 
-/* calendar_effect - the trainer's calendar event create/update/delete row */
-static gw_rc calendar_effect(struct store *st, const json_t *b, const char *action,
-                             struct gw_err *err)
+/* delivery_label - the words for a delivery_method setting in the event's description */
+static const char *delivery_label(const char *m)
 {
-	char key[96];
+	static const struct {
+		const char *key, *label;
+	} labels[] = {
+	    {"zoho_assist", "Zoho Assist"},
+	    {"zoom", "Zoom"},
+	    {"google_meet", "Google Meet"},
+	    {"teams", "Microsoft Teams"},
+	    {"phone", "phone"},
+	    {"manual", "arranged by the trainer"},
+	};
+	size_t i;
+
+	for(i = 0; m && i < GW_ARRAY_LEN(labels); i++)
+		if(strcmp(labels[i].key, m) == 0)
+			return labels[i].label;
+	return "arranged by the trainer";
+}
+
+/* calendar_effect - the trainer's calendar event create/update/delete row. The payload holds
+ * everything a calendar provider needs (providers/google/gcal.h), rendered now: what is sent
+ * is what was recorded. */
+static gw_rc calendar_effect(struct store *st, const json_t *b, const char *action,
+                             const json_t *settings, struct gw_err *err)
+{
+	const json_t *tr = json_object_get(b, "trainer"), *cu = json_object_get(b, "customer");
+	const json_t *stype = json_object_get(b, "session_type");
+	const char *method = json_string_value(json_object_get(settings, "delivery_method"));
+	const char *link = json_string_value(json_object_get(b, "session_link"));
+	const char *tname =
+	        json_is_object(stype) ? json_string_value(json_object_get(stype, "name")) : NULL;
+	char key[96], summary[512], desc[1400];
+	json_t *payload;
 
 	snprintf(key, sizeof(key), "calendar:%lld:%lld",
 	         (long long)json_integer_value(json_object_get(b, "id")),
 	         (long long)json_integer_value(json_object_get(b, "sequence")));
+	snprintf(summary, sizeof(summary), "%.200s with %.200s", tname ? tname : "Training session",
+	         json_string_value(json_object_get(cu, "name")));
+	snprintf(desc, sizeof(desc),
+	         "%.200s with %.200s <%.254s>, booked through Ordinatus.\nDelivery: %s.%s%.600s",
+	         tname ? tname : "Training session", json_string_value(json_object_get(cu, "name")),
+	         json_string_value(json_object_get(cu, "email")), delivery_label(method),
+	         link && link[0] ? "\nSession link: " : "", link && link[0] ? link : "");
+	payload = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "action",
+	                    action, "org_id", json_object_get(b, "org_id"), "booking_id",
+	                    json_object_get(b, "id"), "trainer_id",
+	                    json_object_get(b, "trainer_id"), "uid", json_object_get(b, "uid"),
+	                    "sequence", json_object_get(b, "sequence"), "start",
+	                    json_object_get(b, "start"), "end", json_object_get(b, "end"),
+	                    "customer", cu, "session_type", stype, "timezone",
+	                    json_object_get(tr, "timezone"));
+	if(payload) {
+		json_object_set_new(payload, "summary", json_string(summary));
+		json_object_set_new(payload, "description", json_string(desc));
+		json_object_set_new(payload, "location", link && link[0] ? json_string(link)
+		                                                           : json_null());
+		json_object_set_new(payload, "delivery_method", json_string(method ? method
+		                                                                   : "manual"));
+		json_object_set_new(payload, "trainer",
+		                    json_pack("{s:O, s:O, s:O, s:O}", "id",
+		                              json_object_get(tr, "id"), "name",
+		                              json_object_get(tr, "name"), "email",
+		                              json_object_get(tr, "email"), "timezone",
+		                              json_object_get(tr, "timezone")));
+	}
 	return lc_enqueue(st, json_integer_value(json_object_get(b, "org_id")), "calendar",
 	                  "calendar", key, json_integer_value(json_object_get(b, "request_id")),
-	                  json_integer_value(json_object_get(b, "id")),
-	                  json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "action", action,
-	                            "booking_id", json_object_get(b, "id"), "trainer_id",
-	                            json_object_get(b, "trainer_id"), "uid",
-	                            json_object_get(b, "uid"), "sequence",
-	                            json_object_get(b, "sequence"), "start",
-	                            json_object_get(b, "start"), "end", json_object_get(b, "end"),
-	                            "customer", json_object_get(b, "customer"), "session_type",
-	                            json_object_get(b, "session_type")),
-	                  0, 0, NULL, err);
+	                  json_integer_value(json_object_get(b, "id")), payload, 0, 0, NULL, err);
 }
 
 /* zoho_effect - the remote session row, when the organisation delivers by Zoho Assist */
@@ -336,7 +386,7 @@ static gw_rc confirm_effects(struct store *st, const struct tpl_env *tenv, const
 		if((rc = email_effect(st, tenv, "trainer_confirmation", key, ctx, req, id, 0, 0, NULL, err)))
 			goto out;
 	}
-	if((rc = calendar_effect(st, b, first ? "create" : "update", err)))
+	if((rc = calendar_effect(st, b, first ? "create" : "update", settings, err)))
 		goto out;
 	if(first && strcmp(json_string_value(json_object_get(settings, "delivery_method")),
 	                   "zoho_assist") == 0)
@@ -504,7 +554,7 @@ static gw_rc act_in_tx(struct store *st, const struct tpl_env *tenv, const json_
 				break;
 			json_object_set_new(ctx, "ics", json_string(ics));
 			json_object_set_new(ctx, "ics_method", json_string("CANCEL"));
-			if((rc = calendar_effect(st, nb, "delete", err)))
+			if((rc = calendar_effect(st, nb, "delete", settings, err)))
 				break;
 		}
 		snprintf(key, sizeof(key), "cancellation:%lld", (long long)id);

@@ -1,0 +1,141 @@
+/*
+ * http_calendar.c - a trainer's calendar connection: PUT and DELETE
+ * /v1/orgs/{org}/users/{id}/calendar (that trainer, or an org admin).
+ *
+ * Entry points: http_calendar_put(), http_calendar_delete().
+ *
+ * PUT {provider: "google", calendar_id, refresh_token} connects (or reconnects, replacing the
+ * connection: a needs_reconnect status goes back to connected). calendar_id defaults to
+ * "primary" (Google's word for the user's main calendar). The refresh token is sealed with
+ * AES-256-GCM under the master key before it is stored, like the provider secrets
+ * (http_providers.c), and never comes back: the user's "calendar" member has the provider, the
+ * calendar, the status, the last error and when it was connected. Every field is checked before
+ * anything is stored; a bad one is a 400 naming it.
+ *
+ * Only Google is built; "outlook" and "caldav" (in the contract) are refused with a message
+ * saying so, rather than stored and never used.
+ *
+ * Threading: MHD's threads, each with its own store connection.
+ */
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/crypto.h"
+#include "common/jsonv.h"
+#include "common/log.h"
+#include "http_routes.h"
+
+#define ADMINS            (ROLE_ORG_ADMIN | ROLE_PLATFORM_ADMIN)
+/* a calendar id is an address, "primary", or ...@group.calendar.google.com */
+#define CALENDAR_ID_MAX   254
+#define REFRESH_TOKEN_MAX 2048
+
+/* self_or_admin - the user named in the path, or an admin of the organisation */
+static gw_rc self_or_admin(struct http_req *r)
+{
+	gw_rc rc = http_require_org(r, r->id[0], ADMINS | ROLE_TRAINER);
+
+	if(rc)
+		return rc;
+	if(!(r->user.roles & ADMINS) && r->user.id != r->id[1])
+		return gw_err_set(&r->err, GW_EFORBIDDEN, "", "only that trainer or an org admin");
+	return GW_OK;
+}
+
+/* visible_ascii - every byte in lo..0x7e (RFC 6749 A.17: a refresh token is 1*VSCHAR) */
+static bool visible_ascii(const char *s, unsigned char lo)
+{
+	for(; *s; s++)
+		if((unsigned char)*s < lo || (unsigned char)*s > 0x7e)
+			return false;
+	return true;
+}
+
+/* http_calendar_put - PUT /v1/orgs/{org}/users/{id}/calendar */
+gw_rc http_calendar_put(struct http_req *r, json_t **out)
+{
+	static const char *const keys[] = {"provider", "calendar_id", "refresh_token", NULL};
+	const char *provider, *calendar_id = "primary", *token;
+	char *sealed = NULL, *stored = NULL;
+	json_t *user = NULL;
+	size_t n;
+	gw_rc rc;
+
+	if((rc = self_or_admin(r)) || (rc = jv_only(r->body, keys, &r->err)) ||
+	   (rc = jv_string(r->body, "provider", true, 1, 32, 0, &provider, NULL, &r->err)))
+		return rc;
+	if(strcmp(provider, "google") != 0)
+		return gw_err_set(
+		        &r->err, GW_EINVAL, "provider",
+		        "provider must be \"google\": this build connects Google calendars "
+		        "only (outlook and caldav are not built yet)");
+	if((rc = jv_string(r->body, "calendar_id", false, 1, CALENDAR_ID_MAX, 0, &calendar_id, NULL,
+	                   &r->err)))
+		return rc;
+	if(!visible_ascii(calendar_id, 0x21))
+		return gw_err_set(&r->err, GW_EINVAL, "calendar_id",
+		                  "calendar_id must be 1 to %d visible ASCII characters, such as "
+		                  "primary or name@example.com",
+		                  CALENDAR_ID_MAX);
+	if((rc = jv_string(r->body, "refresh_token", true, 1, REFRESH_TOKEN_MAX, 0, &token, NULL,
+	                   &r->err)))
+		return rc;
+	if(!visible_ascii(token, 0x20))
+		return gw_err_set(&r->err, GW_EINVAL, "refresh_token",
+		                  "refresh_token must be 1 to %d printable ASCII characters",
+		                  REFRESH_TOKEN_MAX);
+	/* the user must exist in this organisation before anything is sealed or stored */
+	if((rc = store_user_get(r->st, r->id[0], r->id[1], &user)))
+		return rc == GW_ENOTFOUND ? gw_err_set(&r->err, rc, "", "no such user") : rc;
+	json_decref(user);
+	user = NULL;
+	if((rc = crypto_seal(r->cfg->master_key, token, &sealed)))
+		goto out;
+	n = strlen(sealed) + 8;
+	stored = malloc(n);
+	if(!stored) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	snprintf(stored, n, "sealed:%s", sealed);
+	rc = store_calendar_put(r->st, r->id[0], r->id[1], provider, calendar_id, stored,
+	                        clock_now());
+	if(rc)
+		goto out;
+	log_event("info", "calendar_connected",
+	          json_pack("{s:I, s:I, s:s, s:I}", "org", (json_int_t)r->id[0], "user",
+	                    (json_int_t)r->id[1], "provider", provider, "by",
+	                    (json_int_t)r->user.id));
+	rc = store_user_get(r->st, r->id[0], r->id[1], out);
+out:
+	if(sealed) {
+		OPENSSL_cleanse(sealed, strlen(sealed));
+		free(sealed);
+	}
+	if(stored) {
+		OPENSSL_cleanse(stored, strlen(stored));
+		free(stored);
+	}
+	return rc;
+}
+
+/* http_calendar_delete - DELETE /v1/orgs/{org}/users/{id}/calendar: the user, disconnected */
+gw_rc http_calendar_delete(struct http_req *r, json_t **out)
+{
+	gw_rc rc = self_or_admin(r);
+
+	if(rc)
+		return rc;
+	rc = store_calendar_delete(r->st, r->id[0], r->id[1]);
+	if(rc == GW_ENOTFOUND)
+		return gw_err_set(&r->err, rc, "", "no calendar is connected for this user");
+	if(rc)
+		return rc;
+	log_event("info", "calendar_disconnected",
+	          json_pack("{s:I, s:I, s:I}", "org", (json_int_t)r->id[0], "user",
+	                    (json_int_t)r->id[1], "by", (json_int_t)r->user.id));
+	return store_user_get(r->st, r->id[0], r->id[1], out);
+}

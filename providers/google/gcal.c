@@ -1,0 +1,530 @@
+/*
+ * gcal.c - the Google Calendar provider (gcal.h): OAuth 2.0 refresh-token grant, then Calendar
+ * API v3 events insert / patch / delete, over common/rest.h.
+ *
+ * Entry points: gcal_provider_ops ("google"), gcal_event_id(), gcal_event_body().
+ *
+ * Access token (developers.google.com/identity/protocols/oauth2/web-server, "Refreshing an
+ * access token"; RFC 6749 6): POST token_url, application/x-www-form-urlencoded, with
+ * grant_type=refresh_token, client_id, client_secret and refresh_token; the answer is
+ * {"access_token", "expires_in", "token_type": "Bearer", ...}. The token is kept in the
+ * context (one per trainer connection and worker) until a minute before expires_in runs out,
+ * on the monotonic clock (Google's clock runs on whatever the test clock says). A 401 from the
+ * API (developers.google.com/workspace/calendar/api/guides/errors: "Invalid Credentials",
+ * the access token expired or was revoked) drops it, refreshes once and repeats the call. The
+ * token endpoint's error body is RFC 6749 5.2's {"error": "invalid_grant", "error_description":
+ * "Token has been expired or revoked."}: the trainer's grant is gone, which is
+ * PROVIDER_AUTH_REVOKED; invalid_client and other 4xx there mean the organisation's client
+ * settings are wrong: permanent.
+ *
+ * Events (developers.google.com/calendar/api/v3/reference/events/insert, .../patch,
+ * .../delete), all with sendUpdates=none, so Google sends no invitation of its own (the
+ * customer has the gateway's confirmation with its .ics):
+ *   create  POST   {api_base}/calendars/{calendarId}/events with the client-chosen "id"
+ *                  (base32hex a-v 0-9, 5..1024 characters; gcal_event_id). 409 (duplicate: an
+ *                  earlier try that lost its answer, or an event deleted earlier, which Google
+ *                  keeps as cancelled under its id) means it exists: PATCH it, status confirmed.
+ *   update  PATCH  .../events/{eventId}; 404 (never created): insert it.
+ *   delete  DELETE .../events/{eventId}; 404 or 410 (already gone) count as done.
+ * The events insert page says the iCalUID and the id "are not identical and only one of them
+ * should be supplied at event creation time": the id is what makes a retry idempotent, so the
+ * booking's UID goes in extendedProperties.private (ordinatus_uid) instead of iCalUID.
+ *
+ * Outcomes (the errors guide): 2xx sent; 429, and 403 with reason rateLimitExceeded or
+ * userRateLimitExceeded, transient with the Retry-After; 5xx transient; a 401 that a fresh
+ * token did not cure PROVIDER_AUTH; any other 4xx (400 bad request, 404 no such calendar,
+ * 403 forbidden) permanent; no answer (connection refused or dropped, timeout) transient. The
+ * detail names the call and carries Google's error body (bounded, cleaned by rest.c); never a
+ * token.
+ *
+ * Threading: a context belongs to one worker thread.
+ */
+#include "gcal.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/rest.h"
+#include "common/timefmt.h"
+#include "common/tz.h"
+
+#define GCAL_CONNECT_TIMEOUT 10
+#define GCAL_TIMEOUT         30
+#define TOKEN_MARGIN_MS      60000 /* refresh a minute before the token runs out */
+#define URL_LEN              2600
+
+struct gcal_ctx {
+	struct rest *rest;       /* one handle: connections to Google are reused */
+	char *client_id;         /* from strdup() */
+	char *client_secret;     /* from strdup(); wiped on close */
+	char *refresh_token;     /* from strdup(); wiped on close */
+	char *token_url;         /* from strdup() */
+	char *api_base;          /* from strdup(), without a trailing '/' */
+	char calendar[800];      /* the calendar id, percent-encoded for the path */
+	char access[4096];       /* the current access token, or "" */
+	int64_t access_until_ms; /* clock_mono_ms() after which it is not used */
+};
+
+/* gcal_event_id - base32hex of SHA-256("ordinatus-gcal:org:booking:uid") */
+void gcal_event_id(int64_t org, int64_t booking, const char *uid, char out[GCAL_EVENT_ID_LEN])
+{
+	static const char b32hex[] = "0123456789abcdefghijklmnopqrstuv";
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	char in[400];
+	int n, bits = 0, k = 0;
+	unsigned int acc = 0;
+	size_t i;
+
+	n = snprintf(in, sizeof(in), "ordinatus-gcal:%lld:%lld:%s", (long long)org,
+	             (long long)booking, uid ? uid : "");
+	if(n < 0 || (size_t)n >= sizeof(in))
+		n = (int)strlen(in);
+	EVP_Digest(in, (size_t)n, md, &mdlen, EVP_sha256(), NULL);
+	for(i = 0; i < sizeof(md); i++) {
+		acc = (acc << 8) | md[i];
+		bits += 8;
+		while(bits >= 5) {
+			out[k++] = b32hex[(acc >> (bits - 5)) & 31];
+			bits -= 5;
+		}
+	}
+	if(bits > 0)
+		out[k++] = b32hex[(acc << (5 - bits)) & 31];
+	out[k] = '\0';
+}
+
+/* local_time - t as an RFC 3339 local time in tzid ("2026-12-02T10:00:00+01:00") */
+static gw_rc local_time(const char *tzid, time_t t, char *buf, size_t n)
+{
+	struct tm tm;
+	long off;
+	char sign = '+';
+
+	if(tz_utc_to_local(tzid, t, &tm))
+		return GW_EINVAL;
+	off = (long)(timegm(&tm) - t);
+	if(off < 0) {
+		sign = '-';
+		off = -off;
+	}
+	if(off >= 86400 || tm.tm_year < 0 || tm.tm_year > 8000)
+		return GW_EINVAL; /* no zone is a day off UTC */
+	snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", tm.tm_year + 1900,
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, sign,
+	         (int)(off / 3600), (int)((off % 3600) / 60));
+	return GW_OK;
+}
+
+/* pstr - a string member of the payload, or NULL */
+static const char *pstr(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/* gcal_event_body - the Events resource of a booking */
+gw_rc gcal_event_body(const json_t *payload, const char *event_id, json_t **out, struct gw_err *err)
+{
+	const json_t *cu = json_object_get(payload, "customer");
+	const char *tzid = pstr(payload, "timezone"), *uid = pstr(payload, "uid");
+	const char *summary = pstr(payload, "summary"), *desc = pstr(payload, "description");
+	const char *loc = pstr(payload, "location");
+	char s_local[40], e_local[40], num[32], seq[32];
+	time_t s = 0, e = 0;
+	json_t *ev, *priv;
+
+	*out = NULL;
+	if(!tzid || !tz_valid(tzid))
+		tzid = "UTC";
+	if(!pstr(payload, "start") || timefmt_parse(pstr(payload, "start"), &s))
+		return gw_err_set(err, GW_EINVAL, "start", "the payload has no usable start");
+	if(!pstr(payload, "end") || timefmt_parse(pstr(payload, "end"), &e) || e <= s)
+		return gw_err_set(err, GW_EINVAL, "end", "the payload has no usable end");
+	if(!summary || !uid)
+		return gw_err_set(err, GW_EINVAL, summary ? "uid" : "summary",
+		                  "the payload has no %s", summary ? "uid" : "summary");
+	if(local_time(tzid, s, s_local, sizeof(s_local)) ||
+	   local_time(tzid, e, e_local, sizeof(e_local)))
+		return gw_err_set(err, GW_EINVAL, "timezone", "cannot convert to %s", tzid);
+	snprintf(num, sizeof(num), "%lld",
+	         (long long)json_integer_value(json_object_get(payload, "booking_id")));
+	snprintf(seq, sizeof(seq), "%lld",
+	         (long long)json_integer_value(json_object_get(payload, "sequence")));
+	/* extendedProperties values are strings */
+	priv = json_pack("{s:s, s:s, s:s}", "ordinatus_uid", uid, "ordinatus_booking", num,
+	                 "ordinatus_sequence", seq);
+	ev = json_pack("{s:s, s:{s:s, s:s}, s:{s:s, s:s}, s:s, s:{s:o*}}", "summary", summary,
+	               "start", "dateTime", s_local, "timeZone", tzid, "end", "dateTime", e_local,
+	               "timeZone", tzid, "status", "confirmed", "extendedProperties", "private",
+	               priv);
+	if(!ev)
+		return GW_ENOMEM;
+	if(desc)
+		json_object_set_new(ev, "description", json_string(desc));
+	if(loc && loc[0])
+		json_object_set_new(ev, "location", json_string(loc));
+	if(pstr(cu, "email")) {
+		json_t *a = json_pack("{s:s}", "email", pstr(cu, "email"));
+		if(a && pstr(cu, "name"))
+			json_object_set_new(a, "displayName", json_string(pstr(cu, "name")));
+		json_object_set_new(ev, "attendees", json_pack("[o*]", a));
+	}
+	if(event_id)
+		json_object_set_new(ev, "id", json_string(event_id));
+	*out = ev;
+	return GW_OK;
+}
+
+/* wipe_free - free a string holding a secret */
+static void wipe_free(char *s)
+{
+	if(s) {
+		OPENSSL_cleanse(s, strlen(s));
+		free(s);
+	}
+}
+
+/* gcal_close - free a context */
+static void gcal_close(void *ctx)
+{
+	struct gcal_ctx *g = ctx;
+
+	if(!g)
+		return;
+	rest_destroy(g->rest);
+	free(g->client_id);
+	wipe_free(g->client_secret);
+	wipe_free(g->refresh_token);
+	free(g->token_url);
+	free(g->api_base);
+	OPENSSL_cleanse(g->access, sizeof(g->access));
+	free(g);
+}
+
+/* cfg_str - a non-empty string member of config, or NULL */
+static const char *cfg_str(const json_t *c, const char *k)
+{
+	const char *s = json_string_value(json_object_get(c, k));
+
+	return s && s[0] ? s : NULL;
+}
+
+/* cfg_secs - a number of seconds (1..3600) or def */
+static long cfg_secs(const json_t *c, const char *k, long def)
+{
+	const json_t *v = json_object_get(c, k);
+
+	if(json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 3600)
+		return (long)json_integer_value(v);
+	return def;
+}
+
+/* gcal_open - a context for one trainer's connection */
+static gw_rc gcal_open(const json_t *config, const char *data_dir, void **ctx)
+{
+	struct rest_opts ro = {0};
+	struct gcal_ctx *g = NULL;
+	const char *cid, *csec, *rt, *turl, *api, *cal;
+	size_t n;
+	gw_rc rc;
+
+	(void)data_dir;
+	*ctx = NULL;
+	cid = cfg_str(config, "client_id");
+	csec = cfg_str(config, "client_secret");
+	rt = cfg_str(config, "refresh_token");
+	turl = cfg_str(config, "token_url");
+	api = cfg_str(config, "api_base");
+	cal = cfg_str(config, "calendar_id");
+	if(!turl)
+		turl = "https://oauth2.googleapis.com/token";
+	if(!api)
+		api = "https://www.googleapis.com/calendar/v3";
+	if(!cal)
+		cal = "primary";
+	if(!cid || !csec || !rt)
+		return GW_ECONFIG;
+	g = calloc(1, sizeof(*g));
+	if(!g)
+		return GW_ENOMEM;
+	ro.connect_timeout_ms = cfg_secs(config, "connect_timeout", GCAL_CONNECT_TIMEOUT) * 1000;
+	ro.timeout_ms = cfg_secs(config, "timeout", GCAL_TIMEOUT) * 1000;
+	if((rc = rest_create(&ro, &g->rest)))
+		goto out;
+	g->client_id = strdup(cid);
+	g->client_secret = strdup(csec);
+	g->refresh_token = strdup(rt);
+	g->token_url = strdup(turl);
+	g->api_base = strdup(api);
+	if(!g->client_id || !g->client_secret || !g->refresh_token || !g->token_url ||
+	   !g->api_base) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	n = strlen(g->api_base);
+	while(n > 0 && g->api_base[n - 1] == '/')
+		g->api_base[--n] = '\0';
+	if((rc = rest_escape(cal, g->calendar, sizeof(g->calendar)))) {
+		rc = GW_ECONFIG;
+		goto out;
+	}
+	*ctx = g;
+	g = NULL;
+out:
+	gcal_close(g);
+	return rc;
+}
+
+/* set - fill a provider result */
+static void set(struct provider_result *res, enum provider_outcome o, int retry_after,
+                const char *what, const char *detail)
+{
+	res->outcome = o;
+	res->retry_after = retry_after;
+	snprintf(res->detail, sizeof(res->detail), "%.120s: %.380s", what, detail);
+}
+
+/* refresh - a new access token from the refresh token; false with res filled when none came */
+static bool refresh(struct gcal_ctx *g, struct provider_result *res)
+{
+	const char *fields[] = {"grant_type",    "refresh_token",  "client_id",
+	                        g->client_id,    "client_secret",  g->client_secret,
+	                        "refresh_token", g->refresh_token, NULL};
+	struct rest_res rr;
+	const char *tok, *err;
+	json_int_t expires;
+	gw_rc rc;
+
+	g->access[0] = '\0';
+	rc = rest_form_post(g->rest, g->token_url, fields, &rr);
+	if(rc) {
+		set(res, PROVIDER_TRANSIENT, -1, "Google token endpoint", rr.detail);
+		goto fail;
+	}
+	err = json_string_value(json_object_get(rr.json, "error"));
+	if(rr.status >= 200 && rr.status <= 299) {
+		tok = json_string_value(json_object_get(rr.json, "access_token"));
+		expires = json_integer_value(json_object_get(rr.json, "expires_in"));
+		if(!tok || !tok[0] || strlen(tok) >= sizeof(g->access) || strpbrk(tok, "\r\n ")) {
+			set(res, PROVIDER_TRANSIENT, -1, "Google token endpoint",
+			    "the answer has no usable access_token");
+			goto fail;
+		}
+		snprintf(g->access, sizeof(g->access), "%s", tok);
+		if(expires <= 0)
+			expires = 3600;
+		g->access_until_ms = clock_mono_ms() + (int64_t)expires * 1000 - TOKEN_MARGIN_MS;
+		rest_res_free(&rr);
+		return true;
+	}
+	if(err && strcmp(err, "invalid_grant") == 0) {
+		/* RFC 6749 5.2: the refresh token is invalid, expired or revoked */
+		set(res, PROVIDER_AUTH_REVOKED, -1,
+		    "Google refused the calendar grant (the trainer must reconnect the calendar)",
+		    rr.detail);
+	} else if(rr.status == 429 || rr.status >= 500) {
+		set(res, PROVIDER_TRANSIENT, rr.retry_after, "Google token endpoint", rr.detail);
+	} else {
+		/* invalid_client, unauthorized_client, invalid_request: the org's settings */
+		set(res, PROVIDER_PERMANENT, -1,
+		    "Google token endpoint refused the organisation's client settings", rr.detail);
+	}
+fail:
+	rest_res_free(&rr);
+	return false;
+}
+
+/* api - one Calendar API call with a valid access token, refreshed once on a 401. true with
+ * the answer in rr; false when res was filled (no token, no answer). */
+static bool api(struct gcal_ctx *g, const char *method, const char *url, const json_t *body,
+                const char *what, struct rest_res *rr, struct provider_result *res)
+{
+	struct rest_req q = {.method = method, .url = url, .json = body};
+	bool refreshed = false;
+	gw_rc rc;
+
+	for(;;) {
+		if(!g->access[0] || clock_mono_ms() >= g->access_until_ms) {
+			if(!refresh(g, res))
+				return false;
+			refreshed = true;
+		}
+		q.bearer = g->access;
+		rc = rest_call(g->rest, &q, rr);
+		if(rc) {
+			set(res, PROVIDER_TRANSIENT, -1, what, rr->detail);
+			rest_res_free(rr);
+			return false;
+		}
+		if(rr->status != 401 || refreshed)
+			return true;
+		/* the access token expired or was revoked early: a fresh one, once */
+		rest_res_free(rr);
+		g->access[0] = '\0';
+	}
+}
+
+/* rate_limited - 403 with Google's rate limit reasons (the errors guide) */
+static bool rate_limited(const struct rest_res *rr)
+{
+	const json_t *errs = json_object_get(json_object_get(rr->json, "error"), "errors");
+	const json_t *e;
+	size_t i;
+
+	json_array_foreach(errs, i, e)
+	{
+		const char *reason = json_string_value(json_object_get(e, "reason"));
+		if(reason && (strcmp(reason, "rateLimitExceeded") == 0 ||
+		              strcmp(reason, "userRateLimitExceeded") == 0))
+			return true;
+	}
+	return false;
+}
+
+/* classify - the outcome of an answer that is not one the action handles itself */
+static void classify(const struct rest_res *rr, const char *what, struct provider_result *res)
+{
+	if(rr->status >= 200 && rr->status <= 299)
+		set(res, PROVIDER_SENT, -1, what, "done");
+	else if(rr->status == 429 || (rr->status == 403 && rate_limited(rr)))
+		set(res, PROVIDER_TRANSIENT, rr->retry_after, what, rr->detail);
+	else if(rr->status >= 500)
+		set(res, PROVIDER_TRANSIENT, rr->retry_after, what, rr->detail);
+	else if(rr->status == 401)
+		set(res, PROVIDER_AUTH, -1, what, rr->detail);
+	else
+		set(res, PROVIDER_PERMANENT, -1, what, rr->detail);
+}
+
+/* event_url - {api}/calendars/{cal}/events[/{id}]?sendUpdates=none */
+static void event_url(const struct gcal_ctx *g, const char *id, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/calendars/%s/events%s%s?sendUpdates=none", g->api_base, g->calendar,
+	         id ? "/" : "", id ? id : "");
+}
+
+/* do_insert - insert; 409: it exists, patch it. *status: the insert's HTTP status (0: none) */
+static void do_insert(struct gcal_ctx *g, const json_t *body, const char *id, const json_t *patch,
+                      struct provider_result *res, long *status);
+
+/* do_patch - patch the event (status confirmed) */
+static void do_patch(struct gcal_ctx *g, const json_t *patch, const char *id,
+                     struct provider_result *res, long *status)
+{
+	char url[URL_LEN];
+	struct rest_res rr;
+
+	*status = 0;
+	event_url(g, id, url, sizeof(url));
+	if(!api(g, "PATCH", url, patch, "Google Calendar events.patch", &rr, res))
+		return;
+	*status = rr.status;
+	classify(&rr, "Google Calendar events.patch", res);
+	rest_res_free(&rr);
+}
+
+static void do_insert(struct gcal_ctx *g, const json_t *body, const char *id, const json_t *patch,
+                      struct provider_result *res, long *status)
+{
+	char url[URL_LEN];
+	struct rest_res rr;
+	long ps;
+
+	*status = 0;
+	event_url(g, NULL, url, sizeof(url));
+	if(!api(g, "POST", url, body, "Google Calendar events.insert", &rr, res))
+		return;
+	*status = rr.status;
+	if(rr.status == 409) {
+		/* the id exists: an earlier try whose answer was lost, or an event deleted before
+		 * (Google keeps it, cancelled, under its id): bring it up to date */
+		rest_res_free(&rr);
+		do_patch(g, patch, id, res, &ps);
+		return;
+	}
+	classify(&rr, "Google Calendar events.insert", res);
+	rest_res_free(&rr);
+}
+
+/* do_delete - delete; 404 and 410 are already gone */
+static void do_delete(struct gcal_ctx *g, const char *id, struct provider_result *res)
+{
+	char url[URL_LEN];
+	struct rest_res rr;
+
+	event_url(g, id, url, sizeof(url));
+	if(!api(g, "DELETE", url, NULL, "Google Calendar events.delete", &rr, res))
+		return;
+	if(rr.status == 404 || rr.status == 410)
+		set(res, PROVIDER_SENT, -1, "Google Calendar events.delete",
+		    "the event was already gone");
+	else
+		classify(&rr, "Google Calendar events.delete", res);
+	rest_res_free(&rr);
+}
+
+/* gcal_send - write one booking's event */
+static void gcal_send(void *ctx, const char *kind, const json_t *payload,
+                      struct provider_result *res)
+{
+	struct gcal_ctx *g = ctx;
+	struct gw_err err = {0};
+	const char *action = pstr(payload, "action");
+	json_t *body = NULL, *patch = NULL;
+	char id[GCAL_EVENT_ID_LEN];
+	long status = 0;
+	gw_rc rc;
+
+	(void)kind;
+	res->outcome = PROVIDER_SENT;
+	res->retry_after = -1;
+	res->detail[0] = '\0';
+	res->out = NULL;
+	if(!action ||
+	   (strcmp(action, "create") && strcmp(action, "update") && strcmp(action, "delete"))) {
+		set(res, PROVIDER_PERMANENT, -1, "unusable calendar payload", "no action");
+		return;
+	}
+	if(!json_is_integer(json_object_get(payload, "org_id")) ||
+	   !json_is_integer(json_object_get(payload, "booking_id")) || !pstr(payload, "uid")) {
+		set(res, PROVIDER_PERMANENT, -1, "unusable calendar payload",
+		    "no org_id, booking_id or uid");
+		return;
+	}
+	gcal_event_id(json_integer_value(json_object_get(payload, "org_id")),
+	              json_integer_value(json_object_get(payload, "booking_id")),
+	              pstr(payload, "uid"), id);
+	if(strcmp(action, "delete") == 0) {
+		do_delete(g, id, res);
+		goto out;
+	}
+	if((rc = gcal_event_body(payload, id, &body, &err)) ||
+	   (rc = gcal_event_body(payload, NULL, &patch, &err))) {
+		set(res, rc == GW_ENOMEM ? PROVIDER_TRANSIENT : PROVIDER_PERMANENT, -1,
+		    "unusable calendar payload", err.message[0] ? err.message : "out of memory");
+		goto out;
+	}
+	if(strcmp(action, "create") == 0) {
+		do_insert(g, body, id, patch, res, &status);
+	} else {
+		do_patch(g, patch, id, res, &status);
+		if(status == 404) /* never created (the create row was lost or dead): create it */
+			do_insert(g, body, id, patch, res, &status);
+	}
+out:
+	if(res->outcome == PROVIDER_SENT)
+		res->out = json_pack("{s:s}", "event_id", id);
+	json_decref(body);
+	json_decref(patch);
+}
+
+const struct provider_ops gcal_provider_ops = {
+        .name = "google",
+        .open = gcal_open,
+        .send = gcal_send,
+        .close = gcal_close,
+};

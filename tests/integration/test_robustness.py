@@ -16,6 +16,8 @@ ROUTES = [
     ("GET", "/v1/orgs/{org}/users/{user}"), ("PATCH", "/v1/orgs/{org}/users/{user}"),
     ("PUT", "/v1/orgs/{org}/users/{user}/availability"),
     ("POST", "/v1/orgs/{org}/users/{user}/feed"),
+    ("PUT", "/v1/orgs/{org}/users/{user}/calendar"),
+    ("DELETE", "/v1/orgs/{org}/users/{user}/calendar"),
     ("GET", "/v1/orgs/{org}/settings"), ("PATCH", "/v1/orgs/{org}/settings"),
     ("POST", "/v1/orgs/{org}/session-types"),
     ("POST", "/v1/orgs/{org}/requests"), ("GET", "/v1/orgs/{org}/requests"),
@@ -52,7 +54,7 @@ FIELDS = ["name", "timezone", "email", "roles", "skills", "notify_on_confirm", "
           "price_cents", "currency", "customer", "session_type_id", "answers", "start",
           "length_minutes", "reference", "note", "reason", "customer_email", "confirm", "body",
           "rating", "comment", "host", "port", "security", "password", "dkim", "client_id",
-          "now", "trainer", "bogus"]
+          "now", "trainer", "provider", "calendar_id", "refresh_token", "bogus"]
 RAW = [b"{", b"[]", b"null", b"\"x\"", b"{\"a\":1,\"a\":2}", b"\xff\xfe{}", b"{}" * 3,
        b"{\"customer\": {\"name\": \"x\", \"email\": \"a@b.cd\"}} trailing"]
 IDS = ["0", "-1", "abc", "99999999999999999999", "1.5", "%2e%2e", "1;DROP%20TABLE%20users"]

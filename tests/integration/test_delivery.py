@@ -45,10 +45,15 @@ def sh(*args):
     subprocess.run(args, check=True, capture_output=True, cwd=tmp)
 
 
+# Validity of the test certificates: they are checked (by the gateway's libcurl) against the
+# machine's real date, not the test clock, so they must outlive any date this run can see.
+CERT_DAYS = "36500"
+
+
 def make_pki():
     """A test CA, a server certificate for 127.0.0.1 signed by it, and a DKIM key pair."""
     sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
-       "ca.pem", "-days", "2", "-subj", "/CN=Ordinatus Test CA", "-addext",
+       "ca.pem", "-days", CERT_DAYS, "-subj", "/CN=Ordinatus Test CA", "-addext",
        "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
     sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out",
        "srv.csr", "-subj", "/CN=127.0.0.1")
@@ -56,7 +61,7 @@ def make_pki():
         f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
                 "extendedKeyUsage=serverAuth\n")
     sh("openssl", "x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-       "-CAcreateserial", "-out", "srv.pem", "-days", "2", "-extfile", "srv.ext")
+       "-CAcreateserial", "-out", "srv.pem", "-days", CERT_DAYS, "-extfile", "srv.ext")
     sh("openssl", "genrsa", "-out", "dkim.pem", "2048")
     sh("openssl", "rsa", "-in", "dkim.pem", "-pubout", "-out", "dkim.pub")
 

@@ -27,8 +27,8 @@ def mails(kind, to=None):
 
 def wait_kind(kind, n, to=None):
     import time
-    deadline = time.time() + 10
-    while time.time() < deadline:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
         got = mails(kind, to)
         if len(got) >= n:
             return got

@@ -49,6 +49,7 @@ try:
     O = "/v1/orgs/%d" % org["id"]
     admin = gw.user(org["id"], "admin@by.test", ["org_admin"])
     A = admin["token"]
+    c.eq(admin["created_at"], "2026-11-30T08:00:00Z", "a user is created at the test clock's time")
     t1 = gw.user(org["id"], "tia@by.test", ["trainer"], ["yoga"], name="Tia Trainer",
                  timezone="Europe/Berlin", notify_on_confirm=True, token=A)
     t2 = gw.user(org["id"], "tom@by.test", ["trainer"], ["yoga"], name="Tom Trainer", token=A)

@@ -409,6 +409,11 @@ static int cmd_tick(int argc, char **argv)
 		fprintf(stderr, "ordinatus: --at must be " TIMEFMT_WANTED "\n");
 		return 2;
 	}
+	/* the whole tick happens at --at: what it writes (enqueue and due times, the emails' Date,
+	 * completed_at) takes its instant from clock_now() like the decisions, never from the
+	 * wall clock */
+	if(at)
+		clock_set_test(now);
 	if(access(p.db, F_OK) != 0) {
 		fprintf(stderr, "ordinatus: %s is not initialised\n", p.data);
 		return 2;

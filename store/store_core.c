@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/timefmt.h"
 
 /* Numbered migrations, each a NULL-terminated list of statements (kept apart so no literal
@@ -480,12 +481,13 @@ static gw_rc migrate(struct store *st, struct gw_err *err)
 				goto fail;
 		}
 		s = store_stmt(st, "INSERT INTO schema_migrations(version, applied_at)"
-		                   " VALUES(?1, strftime('%s','now'))");
+		                   " VALUES(?1, ?2)");
 		if(!s) {
 			rc = GW_EDB;
 			goto fail;
 		}
 		sqlite3_bind_int(s, 1, v);
+		sqlite3_bind_int64(s, 2, clock_now());
 		if(sqlite3_step(s) != SQLITE_DONE) {
 			rc = GW_EDB;
 			goto fail;

@@ -9,6 +9,8 @@
 
 #include "store_int.h"
 
+#include "common/clock.h"
+
 /* step_done - run a write statement to completion */
 static gw_rc step_done(sqlite3_stmt *s)
 {
@@ -22,13 +24,14 @@ static gw_rc step_done(sqlite3_stmt *s)
 gw_rc store_org_create(struct store *st, const char *name, const char *tz, int64_t *id)
 {
 	sqlite3_stmt *s = store_stmt(st, "INSERT INTO orgs(name, timezone, created_at)"
-	                                 " VALUES(?1, ?2, strftime('%s','now'))");
+	                                 " VALUES(?1, ?2, ?3)");
 	gw_rc rc;
 
 	if(!s)
 		return GW_EDB;
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(s, 2, tz, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 3, clock_now());
 	rc = step_done(s);
 	if(!rc)
 		*id = sqlite3_last_insert_rowid(st->db);
@@ -100,8 +103,7 @@ gw_rc store_user_create(struct store *st, int64_t org, const struct store_user_n
 {
 	sqlite3_stmt *s = store_stmt(
 	    st, "INSERT INTO users(org_id, email, name, roles, skills, timezone, notify_on_confirm,"
-	        " token_hash, created_at) VALUES(?1, lower(?2), ?3, ?4, ?5, ?6, ?7, ?8,"
-	        " strftime('%s','now'))");
+	        " token_hash, created_at) VALUES(?1, lower(?2), ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
 	gw_rc rc;
 
 	if(!s)
@@ -117,6 +119,7 @@ gw_rc store_user_create(struct store *st, int64_t org, const struct store_user_n
 	sqlite3_bind_text(s, 6, u->timezone ? u->timezone : "UTC", -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(s, 7, u->notify_on_confirm);
 	sqlite3_bind_text(s, 8, u->token_hash, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 9, clock_now());
 	rc = step_done(s);
 	if(!rc)
 		*id = sqlite3_last_insert_rowid(st->db);
@@ -300,8 +303,7 @@ gw_rc store_session_type_create(struct store *st, int64_t org,
 {
 	sqlite3_stmt *s = store_stmt(
 	    st, "INSERT INTO session_types(org_id, name, skills, lengths, price_cents, currency,"
-	        " step_minutes, created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7,"
-	        " strftime('%s','now'))");
+	        " step_minutes, created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
 	gw_rc rc;
 
 	if(!s)
@@ -313,6 +315,7 @@ gw_rc store_session_type_create(struct store *st, int64_t org,
 	sqlite3_bind_int64(s, 5, t->price_cents);
 	sqlite3_bind_text(s, 6, t->currency, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(s, 7, t->step_minutes);
+	sqlite3_bind_int64(s, 8, clock_now());
 	rc = step_done(s);
 	if(!rc)
 		*id = sqlite3_last_insert_rowid(st->db);
@@ -382,14 +385,14 @@ gw_rc store_provider_get(struct store *st, int64_t org, const char *name, json_t
 gw_rc store_provider_put(struct store *st, int64_t org, const char *name, const json_t *cfg)
 {
 	sqlite3_stmt *s = store_stmt(st, "INSERT OR REPLACE INTO provider_configs(org_id, name,"
-	                                 " config, updated_at) VALUES(?1, ?2, ?3,"
-	                                 " strftime('%s','now'))");
+	                                 " config, updated_at) VALUES(?1, ?2, ?3, ?4)");
 
 	if(!s)
 		return GW_EDB;
 	sqlite3_bind_int64(s, 1, org);
 	sqlite3_bind_text(s, 2, name, -1, SQLITE_TRANSIENT);
 	store_bind_json(s, 3, cfg);
+	sqlite3_bind_int64(s, 4, clock_now());
 	return step_done(s);
 }
 

@@ -73,8 +73,8 @@ class Gateway:
         args += self.extra_args
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
-        deadline = time.time() + 10
-        while time.time() < deadline:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("gateway exited: " + self.read_log())
             try:
@@ -169,8 +169,8 @@ class Gateway:
         return msgs
 
     def wait_mail(self, count, timeout=10):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             msgs = self.maildir()
             if len(msgs) >= count:
                 return msgs

@@ -29,8 +29,8 @@ def mails(kind, to=None):
 
 
 def wait_kind(kind, n, to=None):
-    deadline = time.time() + 10
-    while time.time() < deadline:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
         got = mails(kind, to)
         if len(got) >= n:
             return got
@@ -51,6 +51,7 @@ try:
     O = "/v1/orgs/%d" % org["id"]
     admin = gw.user(org["id"], "admin@by.test", ["org_admin"])
     A = admin["token"]
+    c.eq(admin["created_at"], "2026-11-30T08:00:00Z", "a user is created at the test clock's time")
     t1 = gw.user(org["id"], "tia@by.test", ["trainer"], ["yoga"], name="Tia Trainer",
                  timezone="Europe/Berlin", notify_on_confirm=True, token=A)
     t2 = gw.user(org["id"], "tom@by.test", ["trainer"], ["yoga"], name="Tom Trainer", token=A)
@@ -184,8 +185,8 @@ try:
     c.eq(gw.rows("SELECT count(*) FROM dedupe_keys WHERE key=?", "calendar:%d:0" % bid)[0][0], 1,
          "calendar row with its dedupe key")
     # a calendar row no provider could handle has one provider name everywhere: "none"
-    deadline = time.time() + 10
-    while time.time() < deadline and gw.rows(
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and gw.rows(
             "SELECT status FROM outbox WHERE kind='calendar' AND booking_id=?", bid) != [
             ("skipped",)]:
         time.sleep(0.05)

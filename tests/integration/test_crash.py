@@ -36,7 +36,7 @@ sink = subprocess.Popen(["/usr/bin/python3", SERVER, "--dir", sink_dir], stdout=
 port = int(sink.stdout.readline())
 gw = Gateway()
 rnd = random.Random(4)
-t_start = time.time()
+t_start = time.monotonic()
 
 
 def arrived():
@@ -65,9 +65,9 @@ try:
     for k in range(KILLS):
         # kill while it sends: wait until some progress since the last restart, then SIGKILL
         base = arrived()
-        deadline = time.time() + 10
+        deadline = time.monotonic() + 10
         target = base + rnd.randint(100, 300)
-        while arrived() < target and arrived() < TOTAL - 50 and time.time() < deadline:
+        while arrived() < target and arrived() < TOTAL - 50 and time.monotonic() < deadline:
             time.sleep(0.01)
         if arrived() >= TOTAL - 50:
             break
@@ -77,8 +77,8 @@ try:
         leased = gw.rows("SELECT count(*) FROM outbox WHERE status = 'leased'")[0][0]
         kills.append((arrived(), sent_rows(), leased))
         gw.start()  # the new process gives the dead one's leases back at start
-    deadline = time.time() + 40
-    while time.time() < deadline and (sent_rows() < TOTAL or arrived() < TOTAL):
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline and (sent_rows() < TOTAL or arrived() < TOTAL):
         time.sleep(0.05)
     c.eq(sent_rows(), TOTAL, "every row is sent in the end")
     c.eq(gw.rows("SELECT count(*) FROM outbox WHERE status <> 'sent'")[0][0], 0,
@@ -109,7 +109,7 @@ try:
                                                                                      lz))
     print("  crash: %d emails, %d kills, %d arrivals, %d duplicates in %d emails "
           "(each with one Message-ID), %.1f s" % (TOTAL, len(kills), total, ndup, len(dups),
-                                                  time.time() - t_start))
+                                                  time.monotonic() - t_start))
 except Exception:
     import traceback
     traceback.print_exc()

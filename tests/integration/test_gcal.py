@@ -65,8 +65,8 @@ def cal_rows(booking):
 
 def wait_row(booking, n, statuses=("sent", "dead", "skipped"), timeout=15):
     """The n-th (1-based) calendar row of the booking once its status is one of statuses."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         rows = cal_rows(booking)
         if len(rows) >= n and rows[n - 1][1] in statuses:
             return rows[n - 1]
@@ -77,8 +77,8 @@ def wait_row(booking, n, statuses=("sent", "dead", "skipped"), timeout=15):
 
 def wait_retry(booking, n, timeout=15):
     """The n-th row once it failed at least once and waits (pending, attempts > 0)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         rows = cal_rows(booking)
         if len(rows) >= n and rows[n - 1][1] == "pending" and rows[n - 1][4] > 0:
             return rows[n - 1]
@@ -164,8 +164,8 @@ try:
         gw.ok("PATCH", O + "/requests/%d" % req["id"], {"session_type_id": st["id"]}, T1)
         gw.ok("POST", O + "/requests/%d/scheduling-link" % req["id"], token=T1)
         tok = None
-        deadline = time.time() + 10
-        while tok is None and time.time() < deadline:
+        deadline = time.monotonic() + 10
+        while tok is None and time.monotonic() < deadline:
             for m in gw.maildir():
                 if str(m["X-Ordinatus-Kind"]) == "scheduling_link" and email in str(m["To"]):
                     tok = re.search(r"/s/([A-Za-z0-9_-]+)",

@@ -1,6 +1,8 @@
 """Scheduler: reminders at the right ticks and never twice, no retroactive reminders,
 reschedule and cancel, each completion policy, hold release, two concurrent `ordinatus tick`
 processes, and a daemon that was down."""
+import calendar
+import datetime
 import re
 import subprocess
 import threading
@@ -146,8 +148,8 @@ try:
     c.eq(res["close_reminders"], 1, "close reminder at end + 60 min")
     # let it go out before the clock passes its deadline (the auto-close time)
     cr = gw.wait_mail(len(gw.maildir()) + 1)
-    deadline = time.time() + 10
-    while time.time() < deadline and not [m for m in gw.maildir()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not [m for m in gw.maildir()
                                           if str(m["X-Ordinatus-Kind"]) == "close_reminder"]:
         time.sleep(0.05)
     c.eq(tick("2026-12-02T12:30:00Z")["close_reminders"], 0, "close reminder once")
@@ -201,6 +203,21 @@ try:
     rows = gw.rows("SELECT count(*) FROM outbox WHERE kind='reminder' AND booking_id IN (%s)"
                    % ",".join(str(x) for x in cc))[0][0]
     c.eq(rows, 1, "one reminder row")
+    # the CLI tick's effects carry its --at instant, not the wall clock of the process that ran
+    # it: the row is due at that instant, so the daemon, whose clock is now there, sends it
+    at = calendar.timegm((2026, 12, 20, 10, 0, 0))
+    c.eq(gw.rows("SELECT created_at, next_attempt_at FROM outbox WHERE kind='reminder'"
+                 " AND booking_id IN (%s)" % ",".join(str(x) for x in cc)), [(at, at)],
+         "the CLI tick's row is stamped and due at --at")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and gw.rows(
+            "SELECT status FROM outbox WHERE kind='reminder' AND booking_id IN (%s)"
+            % ",".join(str(x) for x in cc)) != [("sent",)]:
+        time.sleep(0.05)
+    sent = [m for m in gw.maildir() if str(m["X-Ordinatus-Kind"]) == "reminder"
+            and m["Date"].datetime == datetime.datetime(2026, 12, 20, 10, 0,
+                                                        tzinfo=datetime.timezone.utc)]
+    c.eq(len(sent), 1, "the CLI tick's reminder is sent, dated at --at")
 
     # ---- the daemon was down: missed reminder windows are not sent, auto-close catches up ----
     clock("2026-12-22T08:00:00Z")

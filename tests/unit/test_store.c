@@ -3,7 +3,8 @@
  * opening and migrating (fresh, reopened, absent, newer than the binary, not a database),
  * organisations and users (duplicate e-mails, token lookup), skill matching of trainers, the
  * conditional claim, and the outbox (dedupe, leasing with expiring leases, finishing each
- * outcome, lost leases, admin retry, expiring a request's rows).
+ * outcome, lost leases, admin retry, expiring a request's rows), and the instants the store
+ * stamps itself (created_at and the like) coming from the one clock, clock_now().
  *
  * Every case is a row of a table. Row state is read back through a second, independent SQLite
  * connection ("peek"), so what is checked is what was committed.
@@ -25,6 +26,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/crypto.h"
 #include "store/store.h"
 
@@ -1003,6 +1005,52 @@ static void test_outbox_expire_request(void **state)
 	store_leases_free(l, n);
 }
 
+/* ---- the one clock (DESIGN.md rule 5) ---- */
+
+/* test_created_at_clock - the rows the store stamps itself (migrations, organisations, users,
+ * session types, provider configs) take the instant from clock_now(), so under a test clock
+ * they carry the test clock's instant, never the wall clock's */
+static void test_created_at_clock(void **state)
+{
+	static const char *const stamps[] = {
+	    "SELECT min(applied_at) = ?1 AND max(applied_at) = ?1 FROM schema_migrations",
+	    "SELECT created_at = ?1 FROM orgs WHERE name = 'Clocked'",
+	    "SELECT created_at = ?1 FROM users WHERE email = 'clocked@example.com'",
+	    "SELECT created_at = ?1 FROM session_types WHERE name = 'Clocked type'",
+	    "SELECT updated_at = ?1 FROM provider_configs WHERE name = 'smtp'",
+	};
+	const time_t at = T0 + 4242; /* far from any wall clock this test runs on */
+	json_t *skills = json_pack("[s]", "yoga"), *lengths = json_pack("[i]", 60);
+	json_t *cfg = json_pack("{s:s}", "host", "127.0.0.1");
+	struct store_user_new nu = {"clocked@example.com", "Clocked", "UTC", ROLE_TRAINER, skills,
+	                            false, "00"};
+	struct store_session_type_new t = {"Clocked type", "EUR", skills, lengths, 1000, 30};
+	struct gw_err err = {0};
+	struct store *st = NULL;
+	int64_t org, id;
+	char path[128];
+	sqlite3 *db;
+	size_t i;
+
+	(void)state;
+	clock_set_test(at);
+	new_path(path, sizeof(path));
+	assert_int_equal(store_open(path, true, &st, &err), GW_OK);
+	assert_int_equal(store_org_create(st, "Clocked", "UTC", &org), GW_OK);
+	assert_int_equal(store_user_create(st, org, &nu, &id), GW_OK);
+	assert_int_equal(store_session_type_create(st, org, &t, &id), GW_OK);
+	assert_int_equal(store_provider_put(st, org, "smtp", cfg), GW_OK);
+	store_close(st);
+	clock_set_test(-1);
+	db = peek_open(path);
+	for(i = 0; i < GW_ARRAY_LEN(stamps); i++)
+		CHECK(q_int(db, stamps[i], at) == 1, "not stamped with the test clock: %s", stamps[i]);
+	sqlite3_close(db);
+	json_decref(skills);
+	json_decref(lengths);
+	json_decref(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1017,6 +1065,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_outbox_retry_cycle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_retry, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_expire_request, setup, teardown),
+	    cmocka_unit_test(test_created_at_clock),
 	};
 
 	return cmocka_run_group_tests_name("store", tests, group_setup, group_teardown);

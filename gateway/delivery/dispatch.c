@@ -581,7 +581,9 @@ static void wait_for_work(unsigned long seen)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	/* waits are on the monotonic clock: a step of the wall clock (NTP, a resumed machine)
+	 * neither stretches nor cuts them */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += IDLE_MAX_MS / 1000;
 	ts.tv_nsec += (long)(IDLE_MAX_MS % 1000) * 1000000L;
 	if(ts.tv_nsec >= 1000000000L) {
@@ -590,7 +592,7 @@ static void wait_for_work(unsigned long seen)
 	}
 	pthread_mutex_lock(&wake_lock);
 	while(wake_gen == seen && !atomic_load(&stopping)) {
-		if(pthread_cond_timedwait(&wake_cond, &wake_lock, &ts) != 0)
+		if(pthread_cond_clockwait(&wake_cond, &wake_lock, CLOCK_MONOTONIC, &ts) != 0)
 			break;
 	}
 	pthread_mutex_unlock(&wake_lock);
@@ -894,11 +896,11 @@ void dispatch_stop(void)
 
 	atomic_store(&stopping, 1);
 	dispatch_wake();
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += config.drain_secs > 0 ? config.drain_secs : 20;
 	pthread_mutex_lock(&wake_lock);
 	while(running > 0) {
-		if(pthread_cond_timedwait(&done_cond, &wake_lock, &ts) != 0)
+		if(pthread_cond_clockwait(&done_cond, &wake_lock, CLOCK_MONOTONIC, &ts) != 0)
 			break;
 	}
 	left = running;

@@ -210,10 +210,11 @@ struct store_result {
 	char cal_event_id[80];
 	int64_t cal_conn_id;
 	bool cal_revoked;
-	/* with cal_revoked: the calendar_reconnect email to the trainer (payload JSON text,
-	 * borrowed until the finish returns), enqueued in the same transaction with the dedupe key
-	 * "calendar_reconnect:{cal_conn_id}": one email per connection and revocation. NULL: none */
-	const char *cal_reconnect;
+	/* with cal_revoked: the calendar_reconnect email to the trainer (payload JSON text),
+	 * enqueued in the same transaction with the dedupe key
+	 * "calendar_reconnect:{cal_conn_id}": one email per connection and revocation. NULL: none.
+	 * malloc'd by the dispatcher, which frees it once the result is recorded */
+	char *cal_reconnect;
 };
 
 /* store_outbox_finish - record results of leased rows owned by owner, each with its attempt row,

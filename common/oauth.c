@@ -135,7 +135,8 @@ gw_rc oauth_exchange(const struct oauth_exchange *x, char **refresh_token,
 	}
 	fields[n] = NULL;
 	if((rc = rest_create(&opts, &r))) {
-		snprintf(detail, OAUTH_DETAIL_LEN, "cannot make an HTTP client: %s", gw_rc_name(rc));
+		snprintf(detail, OAUTH_DETAIL_LEN, "cannot make an HTTP client: %s",
+		         gw_rc_name(rc));
 		return rc;
 	}
 	rc = rest_form_post(r, x->token_url, fields, &res);

@@ -39,9 +39,9 @@ struct oauth_exchange {
 	const char *code;
 	const char *redirect_uri;
 	const char *code_verifier;
-	const char *scope;        /* sent with the token request when not NULL (Microsoft) */
-	long connect_timeout_ms;  /* 0: 10 s */
-	long timeout_ms;          /* 0: 15 s: the browser waits for it */
+	const char *scope;       /* sent with the token request when not NULL (Microsoft) */
+	long connect_timeout_ms; /* 0: 10 s */
+	long timeout_ms;         /* 0: 15 s: the browser waits for it */
 };
 
 /* oauth_exchange - the token request (RFC 6749 4.1.3, RFC 7636 4.5): grant_type=

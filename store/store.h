@@ -272,8 +272,9 @@ gw_rc store_outbox_tune(struct store *st);
  * GW_ENOTFOUND when the user is not in org. */
 gw_rc store_calendar_put(struct store *st, int64_t org, int64_t user, const char *provider,
                          const char *calendar_id, const char *secret, time_t now);
-/* store_calendar_delete - disconnect; GW_ENOTFOUND when nothing is connected. */
-gw_rc store_calendar_delete(struct store *st, int64_t org, int64_t user);
+/* store_calendar_delete - disconnect; the trainer's held calendar rows become due at once
+ * (then skipped: no calendar). GW_ENOTFOUND when nothing is connected. */
+gw_rc store_calendar_delete(struct store *st, int64_t org, int64_t user, time_t now);
 /* store_calendar_get - {id, provider, calendar_id, secret (sealed), status, last_error,
  * connected_at (epoch)} for the dispatcher; GW_ENOTFOUND. The API's users never show it: they
  * carry "calendar" without the secret. */

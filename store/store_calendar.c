@@ -28,6 +28,23 @@ static gw_rc step_done(struct store *st, sqlite3_stmt *s)
 	return r == SQLITE_DONE ? GW_OK : store_write_rc(st, r);
 }
 
+/* release_held - the trainer's held calendar rows due now, oldest first (their created_at is at
+ * or before now on any clock, and keeps their order) */
+static gw_rc release_held(struct store *st, int64_t org, int64_t user, time_t now)
+{
+	sqlite3_stmt *h = store_stmt(
+	        st, "UPDATE outbox SET status = 'pending', next_attempt_at = min(created_at, ?3)"
+	            " WHERE org_id = ?1 AND status = 'held' AND provider_class = 'calendar'"
+	            " AND booking_id IN (SELECT id FROM bookings WHERE trainer_id = ?2)");
+
+	if(!h)
+		return GW_EDB;
+	sqlite3_bind_int64(h, 1, org);
+	sqlite3_bind_int64(h, 2, user);
+	sqlite3_bind_int64(h, 3, now);
+	return step_done(st, h);
+}
+
 /* store_calendar_put - replace the user's connection with a new one (a new id) */
 gw_rc store_calendar_put(struct store *st, int64_t org, int64_t user, const char *provider,
                          const char *calendar_id, const char *secret, time_t now)
@@ -38,13 +55,9 @@ gw_rc store_calendar_put(struct store *st, int64_t org, int64_t user, const char
 	            " secret, status, connected_at, updated_at)"
 	            " SELECT ?1, ?2, ?3, ?4, ?5, 'connected', ?6, ?6"
 	            " FROM users WHERE id = ?2 AND org_id = ?1");
-	sqlite3_stmt *h = store_stmt(
-	        st, "UPDATE outbox SET status = 'pending', next_attempt_at = min(created_at, ?3)"
-	            " WHERE org_id = ?1 AND status = 'held' AND provider_class = 'calendar'"
-	            " AND booking_id IN (SELECT id FROM bookings WHERE trainer_id = ?2)");
 	gw_rc rc;
 
-	if(!d || !s || !h)
+	if(!d || !s)
 		return GW_EDB;
 	sqlite3_bind_int64(d, 1, user);
 	if((rc = step_done(st, d)))
@@ -59,16 +72,13 @@ gw_rc store_calendar_put(struct store *st, int64_t org, int64_t user, const char
 		return rc;
 	if(sqlite3_changes(st->db) != 1)
 		return GW_ENOTFOUND;
-	/* the rows held while the grant was revoked go out now, oldest first (their created_at is
-	 * at or before now on any clock, and keeps their order) */
-	sqlite3_bind_int64(h, 1, org);
-	sqlite3_bind_int64(h, 2, user);
-	sqlite3_bind_int64(h, 3, now);
-	return step_done(st, h);
+	/* the rows held while the grant was revoked go out now */
+	return release_held(st, org, user, now);
 }
 
-/* store_calendar_delete - remove the user's connection */
-gw_rc store_calendar_delete(struct store *st, int64_t org, int64_t user)
+/* store_calendar_delete - remove the user's connection; rows held for it are due at once (and
+ * finished as skipped: there is no calendar to write to any more) */
+gw_rc store_calendar_delete(struct store *st, int64_t org, int64_t user, time_t now)
 {
 	sqlite3_stmt *s = store_stmt(st, "DELETE FROM calendar_connections"
 	                                 " WHERE user_id = ?1 AND org_id = ?2");
@@ -80,7 +90,9 @@ gw_rc store_calendar_delete(struct store *st, int64_t org, int64_t user)
 	sqlite3_bind_int64(s, 2, org);
 	if((rc = step_done(st, s)))
 		return rc;
-	return sqlite3_changes(st->db) == 1 ? GW_OK : GW_ENOTFOUND;
+	if(sqlite3_changes(st->db) != 1)
+		return GW_ENOTFOUND;
+	return release_held(st, org, user, now);
 }
 
 /* row_calendar - the row of store_calendar_get */
@@ -285,16 +297,16 @@ gw_rc store_calendar_hook(struct store *st, const struct store_result *r, time_t
 	return GW_OK;
 }
 
-/* store_calendar_hold_check - a row just held whose trainer has a connected calendar again (a
- * reconnect committed while the row was being tried) is made due at once instead: nothing stays
- * held for a connection that no longer needs reconnecting */
+/* store_calendar_hold_check - a row just held whose trainer has no connection that needs
+ * reconnecting any more (a reconnect or a disconnect committed while the row was being tried)
+ * is made due at once instead: nothing stays held for a connection that is gone */
 gw_rc store_calendar_hold_check(struct store *st, int64_t outbox_id, time_t now)
 {
 	sqlite3_stmt *s = store_stmt(
 	        st, "UPDATE outbox SET status = 'pending', next_attempt_at = min(created_at, ?2)"
-	            " WHERE id = ?1 AND status = 'held' AND EXISTS (SELECT 1 FROM bookings b"
+	            " WHERE id = ?1 AND status = 'held' AND NOT EXISTS (SELECT 1 FROM bookings b"
 	            " JOIN calendar_connections c ON c.user_id = b.trainer_id"
-	            " WHERE b.id = outbox.booking_id AND c.status = 'connected')");
+	            " WHERE b.id = outbox.booking_id AND c.status = 'needs_reconnect')");
 
 	if(!s)
 		return GW_EDB;

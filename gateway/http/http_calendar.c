@@ -143,11 +143,18 @@ gw_rc http_calendar_delete(struct http_req *r, json_t **out)
 
 	if(rc)
 		return rc;
-	rc = store_calendar_delete(r->st, r->id[0], r->id[1]);
-	if(rc == GW_ENOTFOUND)
-		return gw_err_set(&r->err, rc, "", "no calendar is connected for this user");
-	if(rc)
+	if((rc = store_begin(r->st)))
 		return rc;
+	rc = store_calendar_delete(r->st, r->id[0], r->id[1], clock_now());
+	if(rc) {
+		store_rollback(r->st);
+		if(rc == GW_ENOTFOUND)
+			return gw_err_set(&r->err, rc, "", "no calendar is connected for this user");
+		return rc;
+	}
+	if((rc = store_commit(r->st)))
+		return rc;
+	dispatch_wake(); /* held rows, if any, are finished as skipped */
 	log_event("info", "calendar_disconnected",
 	          json_pack("{s:I, s:I, s:I}", "org", (json_int_t)r->id[0], "user",
 	                    (json_int_t)r->id[1], "by", (json_int_t)r->user.id));

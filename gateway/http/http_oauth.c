@@ -43,11 +43,12 @@
 #include "gateway/delivery/dispatch.h"
 #include "http_routes.h"
 
-#define ADMINS          (ROLE_ORG_ADMIN | ROLE_PLATFORM_ADMIN)
-#define STATE_SECS      600 /* an authorization request is good for 10 minutes */
-#define PARAM_MAX       2048
-#define GOOGLE_SCOPE    "https://www.googleapis.com/auth/calendar.events " \
-                        "https://www.googleapis.com/auth/calendar.freebusy"
+#define ADMINS     (ROLE_ORG_ADMIN | ROLE_PLATFORM_ADMIN)
+#define STATE_SECS 600 /* an authorization request is good for 10 minutes */
+#define PARAM_MAX  2048
+#define GOOGLE_SCOPE                                       \
+	"https://www.googleapis.com/auth/calendar.events " \
+	"https://www.googleapis.com/auth/calendar.freebusy"
 #define MICROSOFT_SCOPE "offline_access Calendars.ReadWrite"
 #define SEALED          "sealed:"
 
@@ -88,8 +89,7 @@ static void authorize_base(const char *provider, const json_t *cfg, char *buf, s
 }
 
 /* provider_settings - the organisation's client settings for provider; 409 without them */
-static gw_rc provider_settings(struct http_req *r, int64_t org, const char *provider,
-                               json_t **cfg)
+static gw_rc provider_settings(struct http_req *r, int64_t org, const char *provider, json_t **cfg)
 {
 	gw_rc rc = store_provider_get(r->st, org, provider, cfg);
 
@@ -129,8 +129,8 @@ gw_rc http_calendar_connect(struct http_req *r, json_t **out)
 		goto out;
 	client_id = json_string_value(json_object_get(cfg, "client_id"));
 	if(!client_id) {
-		rc = gw_err_set(&r->err, GW_ESTATE, "", "the %s provider settings have no client_id",
-		                provider);
+		rc = gw_err_set(&r->err, GW_ESTATE, "",
+		                "the %s provider settings have no client_id", provider);
 		goto out;
 	}
 	if((rc = crypto_token("", state, sizeof(state))) || (rc = oauth_pkce_verifier(verifier)))
@@ -252,8 +252,9 @@ static gw_rc take_state(struct http_req *r, const char *state, json_t **st)
 
 	*st = NULL;
 	if(!param_ok(state))
-		return gw_err_set(&r->err, GW_EINVAL, "state",
-		                  "state is missing or malformed: start again from the connect link");
+		return gw_err_set(
+		        &r->err, GW_EINVAL, "state",
+		        "state is missing or malformed: start again from the connect link");
 	crypto_sha256_hex(state, strlen(state), hash);
 	if((rc = store_begin(r->st)))
 		return rc;
@@ -269,8 +270,9 @@ static gw_rc take_state(struct http_req *r, const char *state, json_t **st)
 		return crc;
 	}
 	if(rc == GW_ENOTFOUND)
-		return gw_err_set(&r->err, GW_EINVAL, "state",
-		                  "unknown or already used state: start again from the connect link");
+		return gw_err_set(
+		        &r->err, GW_EINVAL, "state",
+		        "unknown or already used state: start again from the connect link");
 	if(rc == GW_EEXPIRED)
 		return gw_err_set(&r->err, GW_EINVAL, "state",
 		                  "this authorization request expired (it is good for %d minutes): "
@@ -305,8 +307,8 @@ gw_rc http_oauth_callback(struct http_req *r, json_t **out)
 		rest_clean(error, strlen(error), 60, words, sizeof(words));
 		rest_clean(desc ? desc : "", desc ? strlen(desc) : 0, 200, detail, sizeof(detail));
 		rc = gw_err_set(&r->err, GW_EINVAL, "error",
-		                "the calendar was not connected: the provider answered %s%s%s", words,
-		                detail[0] ? ": " : "", detail);
+		                "the calendar was not connected: the provider answered %s%s%s",
+		                words, detail[0] ? ": " : "", detail);
 		goto out;
 	}
 	if(!param_ok(code)) {

@@ -108,8 +108,8 @@ static void test_authorize_url(void **state)
 
 struct state_case {
 	const char *name;
-	const char *hash;  /* the state taken */
-	time_t at;         /* when */
+	const char *hash; /* the state taken */
+	time_t at;        /* when */
 	gw_rc rc;
 };
 
@@ -146,16 +146,16 @@ static void test_state_expiry(void **state)
 	assert_int_equal(store_oauth_state_put(st, "old", org, user, "google", "sealed:v0",
 	                                       T0 - 700, T0 - 100),
 	                 GW_OK);
-	assert_int_equal(store_oauth_state_put(st, "a", org, user, "google", "sealed:v1", T0,
-	                                       T0 + 600),
-	                 GW_OK);
-	assert_int_equal(store_oauth_state_put(st, "b", org, user, "outlook", "sealed:v2", T0,
-	                                       T0 + 600),
-	                 GW_OK);
+	assert_int_equal(
+	        store_oauth_state_put(st, "a", org, user, "google", "sealed:v1", T0, T0 + 600),
+	        GW_OK);
+	assert_int_equal(
+	        store_oauth_state_put(st, "b", org, user, "outlook", "sealed:v2", T0, T0 + 600),
+	        GW_OK);
 	/* a state is bound to a user of the organisation */
-	assert_int_equal(store_oauth_state_put(st, "c", other, user, "google", "sealed:v3", T0,
-	                                       T0 + 600),
-	                 GW_ENOTFOUND);
+	assert_int_equal(
+	        store_oauth_state_put(st, "c", other, user, "google", "sealed:v3", T0, T0 + 600),
+	        GW_ENOTFOUND);
 	for(i = 0; i < sizeof(state_cases) / sizeof(state_cases[0]); i++) {
 		const struct state_case *c = &state_cases[i];
 		gw_rc rc;

@@ -21,7 +21,7 @@
 
 struct store; /* opaque */
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 /* roles, stored as a bit set */
 enum {
@@ -183,7 +183,10 @@ gw_rc store_outbox_lease(struct store *st, const char *owner, time_t now, int le
 void store_leases_free(struct store_lease *l, int n);
 
 /* STORE_DEFER: not tried (the worker stopped short of it): back to pending at next_attempt_at,
- * no attempt counted, last_error kept. */
+ * no attempt counted, last_error kept. STORE_HELD: a calendar row whose trainer's connection
+ * needs reconnecting: status 'held', never leased, until store_calendar_put (a reconnect) makes
+ * the trainer's held rows due at once; an attempt is counted only for the send that found the
+ * grant revoked (cal_revoked). */
 enum store_outcome {
 	STORE_SENT,
 	STORE_RETRY,
@@ -191,6 +194,7 @@ enum store_outcome {
 	STORE_EXPIRED,
 	STORE_SKIPPED,
 	STORE_DEFER,
+	STORE_HELD,
 };
 
 struct store_result {
@@ -206,6 +210,11 @@ struct store_result {
 	char cal_event_id[80];
 	int64_t cal_conn_id;
 	bool cal_revoked;
+	/* with cal_revoked: the calendar_reconnect email to the trainer (payload JSON text),
+	 * enqueued in the same transaction with the dedupe key
+	 * "calendar_reconnect:{cal_conn_id}": one email per connection and revocation. NULL: none.
+	 * malloc'd by the dispatcher, which frees it once the result is recorded */
+	char *cal_reconnect;
 };
 
 /* store_outbox_finish - record results of leased rows owned by owner, each with its attempt row,
@@ -257,16 +266,39 @@ gw_rc store_outbox_tune(struct store *st);
 
 /* ---- calendar connections (store_calendar.c) ---- */
 /* store_calendar_put - connect user's calendar (replacing any connection, which gets a new id):
- * provider, calendar_id and the sealed secret (the refresh token), status "connected".
+ * provider, calendar_id and the sealed secret (the refresh token), status "connected". The
+ * trainer's held calendar rows (STORE_HELD) become due at once, in the same statement group:
+ * call it inside the caller's transaction, then wake the dispatcher.
  * GW_ENOTFOUND when the user is not in org. */
 gw_rc store_calendar_put(struct store *st, int64_t org, int64_t user, const char *provider,
                          const char *calendar_id, const char *secret, time_t now);
-/* store_calendar_delete - disconnect; GW_ENOTFOUND when nothing is connected. */
-gw_rc store_calendar_delete(struct store *st, int64_t org, int64_t user);
+/* store_calendar_delete - disconnect; the trainer's held calendar rows become due at once
+ * (then skipped: no calendar). GW_ENOTFOUND when nothing is connected. */
+gw_rc store_calendar_delete(struct store *st, int64_t org, int64_t user, time_t now);
 /* store_calendar_get - {id, provider, calendar_id, secret (sealed), status, last_error,
  * connected_at (epoch)} for the dispatcher; GW_ENOTFOUND. The API's users never show it: they
  * carry "calendar" without the secret. */
 gw_rc store_calendar_get(struct store *st, int64_t org, int64_t user, json_t **out);
+/* store_calendar_list - every connection of org's users, for its admins: [{user_id, user_name,
+ * provider, calendar_id, status, last_error, connected_at (RFC 3339)}], never the secret.
+ * *out new reference. */
+gw_rc store_calendar_list(struct store *st, int64_t org, json_t **out);
+/* store_calendar_counts - {"provider|status": n} over every connection (metrics). */
+gw_rc store_calendar_counts(struct store *st, json_t **out);
+
+/* ---- OAuth 2.0 authorization requests in flight (store_calendar.c, migration 6) ---- */
+/* store_oauth_state_put - record a state (its SHA-256 hex) bound to org, user and provider,
+ * with the sealed PKCE code_verifier, valid until expires_at; states that expired before now
+ * are purged first. Inside the caller's transaction. GW_ENOTFOUND when the user is not in org. */
+gw_rc store_oauth_state_put(struct store *st, const char *state_hash, int64_t org, int64_t user,
+                            const char *provider, const char *sealed_verifier, time_t now,
+                            time_t expires_at);
+/* store_oauth_state_take - take (delete: a state works once) the state whose hash is
+ * state_hash. *out {org_id, user_id, provider, verifier (sealed)}, new reference. GW_ENOTFOUND
+ * for an unknown or used state; GW_EEXPIRED when it expired at or before now (taken all the
+ * same, *out NULL). Inside the caller's transaction. */
+gw_rc store_oauth_state_take(struct store *st, const char *state_hash, time_t now,
+                             json_t **out);
 
 /* ---- providers ---- */
 /* store_provider_get - the stored config (secrets sealed) of name for org; GW_ENOTFOUND. */

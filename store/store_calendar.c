@@ -1,9 +1,18 @@
 /*
- * store_calendar.c - the trainers' calendar connections (migration 4) and the calendar result
- * hook of a finished delivery (store_outbox.c calls store_calendar_hook inside its transaction).
+ * store_calendar.c - the trainers' calendar connections (migration 5), the OAuth 2.0
+ * authorization requests in flight (migration 6) and the calendar result hook of a finished
+ * delivery (store_outbox.c calls store_calendar_hook inside its transaction).
+ *
+ * A revoked grant (docs/design.md, "Providers beyond email"): the hook marks the connection
+ * needs_reconnect with the reason and enqueues the trainer's one calendar_reconnect email in the
+ * same transaction; the row that found it, and every later calendar row of that trainer, is
+ * 'held' (never leased) until store_calendar_put connects the calendar again, which makes them
+ * due at once.
  *
  * Entry points: store_calendar_put(), store_calendar_delete(), store_calendar_get(),
- * store_calendar_hook(). Threading: one connection per thread.
+ * store_calendar_list(), store_calendar_counts(), store_oauth_state_put(),
+ * store_oauth_state_take(), store_calendar_hook(), store_calendar_hold_check().
+ * Threading: one connection per thread.
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +26,23 @@ static gw_rc step_done(struct store *st, sqlite3_stmt *s)
 
 	sqlite3_reset(s);
 	return r == SQLITE_DONE ? GW_OK : store_write_rc(st, r);
+}
+
+/* release_held - the trainer's held calendar rows due now, oldest first (their created_at is at
+ * or before now on any clock, and keeps their order) */
+static gw_rc release_held(struct store *st, int64_t org, int64_t user, time_t now)
+{
+	sqlite3_stmt *h = store_stmt(
+	        st, "UPDATE outbox SET status = 'pending', next_attempt_at = min(created_at, ?3)"
+	            " WHERE org_id = ?1 AND status = 'held' AND provider_class = 'calendar'"
+	            " AND booking_id IN (SELECT id FROM bookings WHERE trainer_id = ?2)");
+
+	if(!h)
+		return GW_EDB;
+	sqlite3_bind_int64(h, 1, org);
+	sqlite3_bind_int64(h, 2, user);
+	sqlite3_bind_int64(h, 3, now);
+	return step_done(st, h);
 }
 
 /* store_calendar_put - replace the user's connection with a new one (a new id) */
@@ -44,11 +70,15 @@ gw_rc store_calendar_put(struct store *st, int64_t org, int64_t user, const char
 	sqlite3_bind_int64(s, 6, now);
 	if((rc = step_done(st, s)))
 		return rc;
-	return sqlite3_changes(st->db) == 1 ? GW_OK : GW_ENOTFOUND;
+	if(sqlite3_changes(st->db) != 1)
+		return GW_ENOTFOUND;
+	/* the rows held while the grant was revoked go out now */
+	return release_held(st, org, user, now);
 }
 
-/* store_calendar_delete - remove the user's connection */
-gw_rc store_calendar_delete(struct store *st, int64_t org, int64_t user)
+/* store_calendar_delete - remove the user's connection; rows held for it are due at once (and
+ * finished as skipped: there is no calendar to write to any more) */
+gw_rc store_calendar_delete(struct store *st, int64_t org, int64_t user, time_t now)
 {
 	sqlite3_stmt *s = store_stmt(st, "DELETE FROM calendar_connections"
 	                                 " WHERE user_id = ?1 AND org_id = ?2");
@@ -60,7 +90,9 @@ gw_rc store_calendar_delete(struct store *st, int64_t org, int64_t user)
 	sqlite3_bind_int64(s, 2, org);
 	if((rc = step_done(st, s)))
 		return rc;
-	return sqlite3_changes(st->db) == 1 ? GW_OK : GW_ENOTFOUND;
+	if(sqlite3_changes(st->db) != 1)
+		return GW_ENOTFOUND;
+	return release_held(st, org, user, now);
 }
 
 /* row_calendar - the row of store_calendar_get */
@@ -88,6 +120,141 @@ gw_rc store_calendar_get(struct store *st, int64_t org, int64_t user, json_t **o
 	return store_one(s, row_calendar, out);
 }
 
+/* row_list - a row of store_calendar_list */
+static json_t *row_list(sqlite3_stmt *s)
+{
+	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "user_id",
+	                 (json_int_t)sqlite3_column_int64(s, 0), "user_name", store_col_text(s, 1),
+	                 "provider", store_col_text(s, 2), "calendar_id", store_col_text(s, 3),
+	                 "status", store_col_text(s, 4), "last_error", store_col_text(s, 5),
+	                 "connected_at", store_col_time(s, 6));
+}
+
+/* store_calendar_list - the organisation's connections, by user */
+gw_rc store_calendar_list(struct store *st, int64_t org, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(
+	        st, "SELECT c.user_id, u.name, c.provider, c.calendar_id, c.status, c.last_error,"
+	            " c.connected_at FROM calendar_connections c JOIN users u ON u.id = c.user_id"
+	            " WHERE c.org_id = ?1 ORDER BY c.user_id");
+
+	*out = NULL;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, org);
+	return store_collect(s, row_list, out);
+}
+
+/* store_calendar_counts - connections by provider and status */
+gw_rc store_calendar_counts(struct store *st, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT provider, status, count(*) FROM"
+	                                 " calendar_connections GROUP BY provider, status");
+	json_t *o = json_object();
+	char key[80];
+	int r;
+
+	*out = NULL;
+	if(!s || !o) {
+		json_decref(o);
+		return s ? GW_ENOMEM : GW_EDB;
+	}
+	while((r = sqlite3_step(s)) == SQLITE_ROW) {
+		snprintf(key, sizeof(key), "%s|%s", (const char *)sqlite3_column_text(s, 0),
+		         (const char *)sqlite3_column_text(s, 1));
+		json_object_set_new(o, key, json_integer(sqlite3_column_int64(s, 2)));
+	}
+	sqlite3_reset(s);
+	if(r != SQLITE_DONE) {
+		json_decref(o);
+		return GW_EDB;
+	}
+	*out = o;
+	return GW_OK;
+}
+
+/* store_oauth_state_put - one authorization request in flight */
+gw_rc store_oauth_state_put(struct store *st, const char *state_hash, int64_t org, int64_t user,
+                            const char *provider, const char *sealed_verifier, time_t now,
+                            time_t expires_at)
+{
+	sqlite3_stmt *p = store_stmt(st, "DELETE FROM oauth_states WHERE expires_at <= ?1");
+	sqlite3_stmt *s = store_stmt(
+	        st, "INSERT INTO oauth_states(state_hash, org_id, user_id, provider, verifier,"
+	            " created_at, expires_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7"
+	            " FROM users WHERE id = ?3 AND org_id = ?2");
+	gw_rc rc;
+
+	if(!p || !s)
+		return GW_EDB;
+	sqlite3_bind_int64(p, 1, now);
+	if((rc = step_done(st, p)))
+		return rc;
+	sqlite3_bind_text(s, 1, state_hash, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 2, org);
+	sqlite3_bind_int64(s, 3, user);
+	sqlite3_bind_text(s, 4, provider, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 5, sealed_verifier, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 6, now);
+	sqlite3_bind_int64(s, 7, expires_at);
+	if((rc = step_done(st, s)))
+		return rc;
+	return sqlite3_changes(st->db) == 1 ? GW_OK : GW_ENOTFOUND;
+}
+
+/* row_state - the row of store_oauth_state_take (column 4, expires_at, is read apart) */
+static json_t *row_state(sqlite3_stmt *s)
+{
+	return json_pack("{s:I, s:I, s:o, s:o, s:I}", "org_id",
+	                 (json_int_t)sqlite3_column_int64(s, 0), "user_id",
+	                 (json_int_t)sqlite3_column_int64(s, 1), "provider", store_col_text(s, 2),
+	                 "verifier", store_col_text(s, 3), "expires_at",
+	                 (json_int_t)sqlite3_column_int64(s, 4));
+}
+
+/* store_oauth_state_take - the state, once */
+gw_rc store_oauth_state_take(struct store *st, const char *state_hash, time_t now, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(st, "DELETE FROM oauth_states WHERE state_hash = ?1"
+	                                 " RETURNING org_id, user_id, provider, verifier, expires_at");
+	json_t *row = NULL;
+	gw_rc rc;
+
+	*out = NULL;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_text(s, 1, state_hash, -1, SQLITE_TRANSIENT);
+	rc = store_one(s, row_state, &row);
+	if(rc)
+		return rc;
+	if(json_integer_value(json_object_get(row, "expires_at")) <= (json_int_t)now) {
+		json_decref(row);
+		return GW_EEXPIRED;
+	}
+	json_object_del(row, "expires_at");
+	*out = row;
+	return GW_OK;
+}
+
+/* reconnect_email - the trainer's calendar_reconnect email, once per connection (its dedupe key
+ * names the connection, and a reconnect makes a new one) */
+static gw_rc reconnect_email(struct store *st, int64_t org, const struct store_result *r,
+                             time_t now)
+{
+	struct store_effect e = {0};
+	char key[64];
+	bool inserted;
+
+	snprintf(key, sizeof(key), "calendar_reconnect:%lld", (long long)r->cal_conn_id);
+	e.org_id = org;
+	e.kind = "calendar_reconnect";
+	e.provider_class = "email";
+	e.dedupe_key = key;
+	e.payload = r->cal_reconnect;
+	e.not_before = now;
+	return store_outbox_enqueue(st, &e, now, &inserted, NULL);
+}
+
 /* store_calendar_hook - what a finished calendar delivery leaves behind */
 gw_rc store_calendar_hook(struct store *st, const struct store_result *r, time_t now)
 {
@@ -95,8 +262,11 @@ gw_rc store_calendar_hook(struct store *st, const struct store_result *r, time_t
 	        store_stmt(st, "UPDATE bookings SET calendar_event_id = ?2"
 	                       " WHERE id = (SELECT booking_id FROM outbox WHERE id = ?1)");
 	sqlite3_stmt *c = store_stmt(st, "UPDATE calendar_connections SET status = ?2,"
-	                                 " last_error = ?3, updated_at = ?4 WHERE id = ?1");
+	                                 " last_error = ?3, updated_at = ?4 WHERE id = ?1"
+	                                 " RETURNING org_id");
+	int64_t org = 0;
 	gw_rc rc;
+	int x;
 
 	if(!e || !c)
 		return GW_EDB;
@@ -111,8 +281,36 @@ gw_rc store_calendar_hook(struct store *st, const struct store_result *r, time_t
 		sqlite3_bind_text(c, 2, "needs_reconnect", -1, SQLITE_STATIC);
 		store_bind_text(c, 3, r->detail);
 		sqlite3_bind_int64(c, 4, now);
-		if((rc = step_done(st, c)))
+		x = sqlite3_step(c);
+		if(x == SQLITE_ROW)
+			org = sqlite3_column_int64(c, 0);
+		while(x == SQLITE_ROW)
+			x = sqlite3_step(c);
+		sqlite3_reset(c);
+		if(x != SQLITE_DONE)
+			return store_write_rc(st, x);
+		/* the connection still exists (not disconnected or replaced meanwhile): tell the
+		 * trainer, in this transaction */
+		if(org > 0 && r->cal_reconnect && (rc = reconnect_email(st, org, r, now)))
 			return rc;
 	}
 	return GW_OK;
+}
+
+/* store_calendar_hold_check - a row just held whose trainer has no connection that needs
+ * reconnecting any more (a reconnect or a disconnect committed while the row was being tried)
+ * is made due at once instead: nothing stays held for a connection that is gone */
+gw_rc store_calendar_hold_check(struct store *st, int64_t outbox_id, time_t now)
+{
+	sqlite3_stmt *s = store_stmt(
+	        st, "UPDATE outbox SET status = 'pending', next_attempt_at = min(created_at, ?2)"
+	            " WHERE id = ?1 AND status = 'held' AND NOT EXISTS (SELECT 1 FROM bookings b"
+	            " JOIN calendar_connections c ON c.user_id = b.trainer_id"
+	            " WHERE b.id = outbox.booking_id AND c.status = 'needs_reconnect')");
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, outbox_id);
+	sqlite3_bind_int64(s, 2, now);
+	return step_done(st, s);
 }

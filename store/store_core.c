@@ -242,7 +242,26 @@ static const char *const m5[] = {
     NULL,
 };
 
-static const char *const *const migrations[] = {m1, m2, m3, m4, m5};
+static const char *const m6[] = {
+    /* 6: the OAuth 2.0 authorization requests in flight (RFC 6749 4.1, RFC 7636): one row per
+     * state, stored as its SHA-256 and taken (deleted) by the callback that presents it, so a
+     * state works once; the PKCE code_verifier is sealed (it is sent in the token exchange).
+     * Rows past expires_at are purged whenever a new one is made. A calendar row held for a
+     * connection that needs reconnecting has status 'held' (no schema change: status is text);
+     * the index finds a trainer's held rows when the calendar is connected again */
+    "CREATE TABLE oauth_states("
+    " state_hash TEXT PRIMARY KEY,"
+    " org_id INTEGER NOT NULL REFERENCES orgs(id),"
+    " user_id INTEGER NOT NULL REFERENCES users(id),"
+    " provider TEXT NOT NULL,"
+    " verifier TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL) WITHOUT ROWID;",
+    "CREATE INDEX oauth_states_expiry ON oauth_states(expires_at);",
+    NULL,
+};
+
+static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6};
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count the migrations");
 

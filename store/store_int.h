@@ -49,6 +49,10 @@ gw_rc store_cond_update(struct store *st, sqlite3_stmt *s, sqlite3_stmt *e, gw_r
  * transaction (store_calendar.c) */
 gw_rc store_calendar_hook(struct store *st, const struct store_result *r, time_t now);
 
+/* store_calendar_hold_check - a row just held (STORE_HELD) goes back to pending, due now, when
+ * its trainer has no connection that needs reconnecting (store_calendar.c) */
+gw_rc store_calendar_hold_check(struct store *st, int64_t outbox_id, time_t now);
+
 /* store_rc - map a SQLite result to gw_rc */
 gw_rc store_rc(int src);
 

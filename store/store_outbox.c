@@ -154,10 +154,12 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 static const char *const outcome_status[] = {
         [STORE_SENT] = "sent",       [STORE_RETRY] = "pending",   [STORE_DEAD] = "dead",
         [STORE_EXPIRED] = "expired", [STORE_SKIPPED] = "skipped", [STORE_DEFER] = "pending",
+        [STORE_HELD] = "held",
 };
 static const char *const outcome_name[] = {
         [STORE_SENT] = "sent",       [STORE_RETRY] = "failed",    [STORE_DEAD] = "dead",
         [STORE_EXPIRED] = "expired", [STORE_SKIPPED] = "skipped", [STORE_DEFER] = "deferred",
+        [STORE_HELD] = "held",
 };
 
 /* finish_rows - record results, with their attempt rows, inside the caller's transaction */
@@ -181,9 +183,11 @@ static gw_rc finish_rows(struct store *st, const char *owner, const struct store
 	if(!u || !a)
 		return GW_EDB;
 	for(i = 0; i < n; i++) {
-		/* an expired, skipped or deferred row was never tried: it is not an attempt */
+		/* an expired, skipped or deferred row was never tried: it is not an attempt; a held
+		 * one only when its send found the grant revoked */
 		int tried = r[i].outcome != STORE_EXPIRED && r[i].outcome != STORE_SKIPPED &&
-		            r[i].outcome != STORE_DEFER;
+		            r[i].outcome != STORE_DEFER &&
+		            (r[i].outcome != STORE_HELD || r[i].cal_revoked);
 		int attempt;
 
 		sqlite3_reset(u);
@@ -211,6 +215,8 @@ static gw_rc finish_rows(struct store *st, const char *owner, const struct store
 			if(rc)
 				break;
 		}
+		if(r[i].outcome == STORE_HELD && (rc = store_calendar_hold_check(st, r[i].id, now)))
+			break;
 		if(!tried)
 			continue;
 		sqlite3_reset(a);
@@ -362,7 +368,7 @@ gw_rc store_outbox_list(struct store *st, int64_t org, const char *status, int l
 }
 
 const char *const store_outbox_states[] = {"pending", "leased",  "sent", "dead",
-                                           "skipped", "expired", NULL};
+                                           "skipped", "expired", "held", NULL};
 
 /* store_outbox_retry - a dead or expired row back to pending */
 gw_rc store_outbox_retry(struct store *st, int64_t org, int64_t id)

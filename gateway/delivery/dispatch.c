@@ -12,6 +12,11 @@
  *      context it keeps open between batches (an SMTP connection is reused across messages);
  *   3. records every result, with its attempt row, and leases the next batch, in one
  *      transaction (store_outbox_cycle): one commit per batch.
+ * A calendar row whose trainer's grant was revoked (invalid_grant), and every later calendar row
+ * of that trainer while the connection needs reconnecting, is held (status 'held', not retried)
+ * rather than dead: the result hook marks the connection needs_reconnect and enqueues the
+ * trainer's one calendar_reconnect email, rendered here, in the transaction that records the
+ * row; a reconnect (PUT calendar or the OAuth callback) makes the held rows due at once.
  * Rules applied at send time: a row past its deadline is expired; a reminder whose booking is
  * no longer confirmed, or whose sequence is not the booking's (it was rescheduled), is skipped
  * (docs/design.md; Cal.com's "Reminder still shows up for cancelled events"); a close reminder of a
@@ -50,6 +55,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/provider.h"
+#include "gateway/templates/tpl.h"
 #include "providers/google/gcal.h"
 #include "smtp/smtp.h"
 #include "store/store.h"
@@ -315,8 +321,8 @@ static enum cal_found calendar_for(struct worker *w, const struct store_lease *l
 	if(strcmp(json_string_value(json_object_get(conn, "status")), "connected") != 0) {
 		const char *why = json_string_value(json_object_get(conn, "last_error"));
 		snprintf(detail, dlen,
-		         "the trainer's calendar needs reconnecting (%.300s); reconnect it, then "
-		         "retry this delivery",
+		         "held: the trainer's calendar needs reconnecting (%.300s); it goes out "
+		         "once the calendar is connected again",
 		         why ? why : "the grant was refused");
 		found = CAL_RECONNECT;
 		goto out;
@@ -372,6 +378,48 @@ out:
 	json_decref(cfg);
 	json_decref(conn);
 	return found;
+}
+
+/* reconnect_email - the calendar_reconnect email (payload JSON text, malloc'd) to the trainer of
+ * calendar row l whose grant, connection conn_id of provider, was just refused with reason; NULL
+ * when it cannot be made (logged: the connection is marked all the same) */
+static char *reconnect_email(struct worker *w, const struct store_lease *l, const json_t *payload,
+                             int64_t conn_id, const char *provider, const char *reason)
+{
+	int64_t user = json_integer_value(json_object_get(payload, "trainer_id"));
+	json_t *trainer = NULL, *orgj = NULL, *install = NULL, *url = NULL, *email = NULL;
+	struct tpl_env env = {0};
+	char key[64], *text = NULL;
+	gw_rc rc;
+
+	snprintf(key, sizeof(key), "calendar_reconnect:%lld", (long long)conn_id);
+	if((rc = store_user_get(w->st, l->org_id, user, &trainer)) ||
+	   (rc = store_org_get(w->st, l->org_id, &orgj)))
+		goto out;
+	/* both recorded by `serve` at start; an installation without them has other troubles */
+	store_meta_get(w->st, "install_id", &install);
+	store_meta_get(w->st, "public_url", &url);
+	env.org_id = l->org_id;
+	env.org_name = json_string_value(json_object_get(orgj, "name"));
+	env.org_timezone = json_string_value(json_object_get(orgj, "timezone"));
+	env.install_id = json_is_string(install) ? json_string_value(install) : "ordinatus";
+	env.public_url = json_is_string(url) ? json_string_value(url) : "http://127.0.0.1:8080";
+	env.now = clock_now();
+	if((rc = tpl_calendar_reconnect(&env, key, trainer, provider, reason, &email)))
+		goto out;
+	text = json_dumps(email, JSON_COMPACT | JSON_SORT_KEYS);
+	rc = text ? GW_OK : GW_ENOMEM;
+out:
+	if(rc)
+		log_event("error", "calendar_reconnect_email_failed",
+		          json_pack("{s:I, s:I, s:s}", "outbox_id", (json_int_t)l->id, "connection",
+		                    (json_int_t)conn_id, "error", gw_rc_name(rc)));
+	json_decref(email);
+	json_decref(url);
+	json_decref(install);
+	json_decref(orgj);
+	json_decref(trainer);
+	return text;
 }
 
 /* row_sequence - the booking sequence a reminder was made for: the payload's "sequence", else
@@ -479,6 +527,7 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 	r->cal_event_id[0] = '\0';
 	r->cal_conn_id = 0;
 	r->cal_revoked = false;
+	r->cal_reconnect = NULL;
 	/* "none" until a provider is chosen: the one name the row, its attempts, the effects list
 	 * and the metrics give a row that no provider handled (a calendar row without a connected
 	 * calendar, an expired reminder) */
@@ -516,7 +565,8 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 			r->outcome = STORE_SKIPPED;
 			goto done;
 		case CAL_RECONNECT:
-			r->outcome = STORE_DEAD;
+			/* held, not dead: it goes out when the trainer reconnects */
+			r->outcome = STORE_HELD;
 			goto done;
 		case CAL_ERROR:
 			pres.outcome = PROVIDER_TRANSIENT;
@@ -565,8 +615,13 @@ send:
 		snprintf(r->cal_event_id, sizeof(r->cal_event_id), "%s",
 		         json_string_value(json_object_get(pres.out, "event_id")));
 	if(pres.outcome == PROVIDER_AUTH_REVOKED && conn_id > 0) {
+		/* docs/design.md: a revoked grant turns the connection needs_reconnect, holds its
+		 * rows and tells the trainer once (the store's result hook, in the finishing
+		 * transaction) */
+		r->outcome = STORE_HELD;
 		r->cal_conn_id = conn_id;
 		r->cal_revoked = true;
+		r->cal_reconnect = reconnect_email(w, l, payload, conn_id, e->ops->name, detail);
 	}
 	*slow_fail = r->outcome == STORE_RETRY && t0 >= SLOW_FAIL_MS;
 done:
@@ -606,8 +661,12 @@ static void log_result(const struct store_lease *l, const struct store_result *r
 	        [STORE_SENT] = "sent",       [STORE_RETRY] = "retry",
 	        [STORE_DEAD] = "dead",       [STORE_EXPIRED] = "expired",
 	        [STORE_SKIPPED] = "skipped", [STORE_DEFER] = "deferred",
+	        [STORE_HELD] = "held",
 	};
-	const char *level = r->outcome == STORE_RETRY || r->outcome == STORE_DEAD ? "warn" : "info";
+	const char *level = r->outcome == STORE_RETRY || r->outcome == STORE_DEAD ||
+	                                    r->outcome == STORE_HELD
+	                            ? "warn"
+	                            : "info";
 	json_t *f;
 
 	if(r->outcome == STORE_DEFER || !log_enabled(level))
@@ -733,6 +792,10 @@ static void *worker_main(void *arg)
 		/* send the batch, then record it and take the next in one transaction */
 		run_batch(w, leases, n, res, details);
 		record_and_lease(w, res, n, &next, &m);
+		for(i = 0; i < n; i++) {
+			free(res[i].cal_reconnect);
+			res[i].cal_reconnect = NULL;
+		}
 		store_leases_free(leases, n);
 		leases = next;
 		n = m;

@@ -1,7 +1,7 @@
 /*
  * dispatch_metrics.c - the delivery engine's Prometheus metrics: outcome counters by kind and
- * provider, the attempt latency histogram, and the outbox's rows, depth and oldest due age as
- * the store reports them.
+ * provider, the attempt latency histogram, and the outbox's rows, depth and oldest due age and
+ * the calendar connections by provider and status, as the store reports them.
  *
  * Entry points: dispatch_metrics(); for the engine, dispatch_count_outcome() and
  * dispatch_count_latency() (dispatch_int.h).
@@ -20,21 +20,23 @@
 static const char *const kind_names[] = {
         "new_request",  "scheduling_link", "confirmation", "trainer_confirmation",
         "reminder",     "close_reminder",  "survey",       "no_show",
-        "cancellation", "request_received", "unmatched_request", "calendar",
+        "cancellation", "request_received", "unmatched_request", "calendar_reconnect", "calendar",
         "zoho_session", "other",
 };
 #define NKINDS GW_ARRAY_LEN(kind_names)
 static const char *const provider_names[] = {"maildir", "smtp", "google", "outlook",
                                              "caldav",  "zoho", "none"};
 #define NPROVIDERS GW_ARRAY_LEN(provider_names)
-enum mo { MO_SENT, MO_FAILED, MO_DEAD, MO_EXPIRED, MO_SKIPPED, MO_COUNT };
-static const char *const mo_names[MO_COUNT] = {"sent", "failed", "dead", "expired", "skipped"};
+enum mo { MO_SENT, MO_FAILED, MO_DEAD, MO_EXPIRED, MO_SKIPPED, MO_HELD, MO_COUNT };
+static const char *const mo_names[MO_COUNT] = {"sent",    "failed",  "dead",
+                                               "expired", "skipped", "held"};
 static const char *const mo_help[MO_COUNT] = {
         "Effects delivered, by kind and provider.",
         "Attempts that failed and will be retried, by kind and provider.",
         "Effects dead-lettered (permanent failure or end of the schedule), by kind and provider.",
         "Effects past their deadline before they could be sent, by kind.",
         "Effects skipped at send time (booking no longer confirmed or rescheduled), by kind.",
+        "Calendar effects held until the trainer reconnects a revoked calendar, by kind.",
 };
 /* attempt latency histogram buckets, seconds (Prometheus "le" upper bounds) */
 static const double lat_le[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
@@ -77,6 +79,9 @@ void dispatch_count_outcome(const char *kind, const char *provider, enum store_o
 		break;
 	case STORE_SKIPPED:
 		m = MO_SKIPPED;
+		break;
+	case STORE_HELD:
+		m = MO_HELD;
 		break;
 	case STORE_DEFER:
 	default:
@@ -147,6 +152,32 @@ static gw_rc metric_counts(struct tpl_buf *b, struct store *st)
 	return GW_OK;
 }
 
+/* metric_connections - the trainers' calendar connections by provider and status, from the
+ * store (a needs_reconnect count above 0 means trainers whose bookings are held) */
+static gw_rc metric_connections(struct tpl_buf *b, struct store *st)
+{
+	json_t *counts = NULL, *v;
+	const char *key;
+	gw_rc rc = store_calendar_counts(st, &counts);
+
+	if(rc)
+		return rc;
+	tpl_buf_add(b, "# HELP ordinatus_calendar_connections Trainers' calendar connections by "
+	               "provider and status.\n# TYPE ordinatus_calendar_connections gauge\n");
+	json_object_foreach(counts, key, v)
+	{
+		char provider[32] = "", status[32] = "";
+
+		if(sscanf(key, "%31[^|]|%31s", provider, status) == 2)
+			tpl_buf_addf(b,
+			             "ordinatus_calendar_connections{provider=\"%s\",status=\"%s\"} "
+			             "%lld\n",
+			             provider, status, (long long)json_integer_value(v));
+	}
+	json_decref(counts);
+	return GW_OK;
+}
+
 /* dispatch_metrics - Prometheus text of the delivery engine */
 gw_rc dispatch_metrics(struct tpl_buf *b, struct store *st)
 {
@@ -156,6 +187,9 @@ gw_rc dispatch_metrics(struct tpl_buf *b, struct store *st)
 	gw_rc rc;
 
 	rc = metric_counts(b, st);
+	if(rc)
+		return rc;
+	rc = metric_connections(b, st);
 	if(rc)
 		return rc;
 	rc = store_outbox_depth(st, now, &pending, &oldest);

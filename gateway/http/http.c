@@ -184,6 +184,27 @@ static enum MHD_Result send_text(struct MHD_Connection *c, int status, char *tex
 	return ret;
 }
 
+/* send_redirect - queue a redirect to location (borrowed) with an empty body; never cached, and
+ * no Referer leaves with the query it came with (the OAuth callback's code and state) */
+static enum MHD_Result send_redirect(struct MHD_Connection *c, int status, const char *location)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	if(!resp)
+		return MHD_NO;
+	if(MHD_add_response_header(resp, "Location", location) != MHD_YES) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	ret = MHD_queue_response(c, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 /* error_body - the contract's error body (docs/openapi.yaml) */
 static json_t *error_body(gw_rc rc, const struct gw_err *err)
 {
@@ -309,7 +330,9 @@ out:
 	ms = clock_mono_ms() - rs->start_ms;
 	http_routes_count(route, status, ms);
 	log_request(method, route, status, ms);
-	if(!rc && r.text) {
+	if(!rc && r.location) {
+		ret = send_redirect(c, status, r.location);
+	} else if(!rc && r.text) {
 		ret = send_text(c, status, r.text, r.content_type);
 		r.text = NULL;
 	} else {
@@ -318,6 +341,7 @@ out:
 	json_decref(out);
 	json_decref(r.body);
 	free(r.text);
+	free(r.location);
 	return ret;
 }
 

@@ -48,6 +48,7 @@ struct http_req {
 	int status;            /* success status to send (default 200) */
 	char *text;            /* malloc'd non-JSON answer (e.g. /metrics), or NULL */
 	const char *content_type; /* of text */
+	char *location;        /* malloc'd Location of a redirect (r->status 302), or NULL */
 };
 
 /* http_parse_listen - "HOST:PORT" (IPv4 or localhost) into *sa; GW_EINVAL naming listen. */

@@ -2,7 +2,7 @@
  * http_calendar.c - a trainer's calendar connection: PUT and DELETE
  * /v1/orgs/{org}/users/{id}/calendar (that trainer, or an org admin).
  *
- * Entry points: http_calendar_put(), http_calendar_delete().
+ * Entry points: http_calendar_put(), http_calendar_delete(), http_calendar_list().
  *
  * PUT {provider: "google", calendar_id, refresh_token} connects (or reconnects, replacing the
  * connection: a needs_reconnect status goes back to connected). calendar_id defaults to
@@ -11,6 +11,12 @@
  * (http_providers.c), and never comes back: the user's "calendar" member has the provider, the
  * calendar, the status, the last error and when it was connected. Every field is checked before
  * anything is stored; a bad one is a 400 naming it.
+ *
+ * A reconnect makes the trainer's held calendar rows (held while the grant was revoked) due at
+ * once, in the transaction that stores the connection, and wakes the dispatcher. The OAuth
+ * consent flow that gets the refresh token itself is http_oauth.c. GET
+ * /v1/orgs/{org}/calendar-connections lists every connection of the organisation for its admins
+ * (never a secret).
  *
  * Only Google is built; "outlook" and "caldav" (in the contract) are refused with a message
  * saying so, rather than stored and never used.
@@ -26,6 +32,7 @@
 #include "common/crypto.h"
 #include "common/jsonv.h"
 #include "common/log.h"
+#include "gateway/delivery/dispatch.h"
 #include "http_routes.h"
 
 #define ADMINS            (ROLE_ORG_ADMIN | ROLE_PLATFORM_ADMIN)
@@ -101,10 +108,17 @@ gw_rc http_calendar_put(struct http_req *r, json_t **out)
 		goto out;
 	}
 	snprintf(stored, n, "sealed:%s", sealed);
+	if((rc = store_begin(r->st)))
+		goto out;
 	rc = store_calendar_put(r->st, r->id[0], r->id[1], provider, calendar_id, stored,
 	                        clock_now());
-	if(rc)
+	if(rc) {
+		store_rollback(r->st);
 		goto out;
+	}
+	if((rc = store_commit(r->st)))
+		goto out;
+	dispatch_wake(); /* the rows held while it needed reconnecting are due */
 	log_event("info", "calendar_connected",
 	          json_pack("{s:I, s:I, s:s, s:I}", "org", (json_int_t)r->id[0], "user",
 	                    (json_int_t)r->id[1], "provider", provider, "by",
@@ -129,13 +143,30 @@ gw_rc http_calendar_delete(struct http_req *r, json_t **out)
 
 	if(rc)
 		return rc;
-	rc = store_calendar_delete(r->st, r->id[0], r->id[1]);
-	if(rc == GW_ENOTFOUND)
-		return gw_err_set(&r->err, rc, "", "no calendar is connected for this user");
-	if(rc)
+	if((rc = store_begin(r->st)))
 		return rc;
+	rc = store_calendar_delete(r->st, r->id[0], r->id[1], clock_now());
+	if(rc) {
+		store_rollback(r->st);
+		if(rc == GW_ENOTFOUND)
+			return gw_err_set(&r->err, rc, "", "no calendar is connected for this user");
+		return rc;
+	}
+	if((rc = store_commit(r->st)))
+		return rc;
+	dispatch_wake(); /* held rows, if any, are finished as skipped */
 	log_event("info", "calendar_disconnected",
 	          json_pack("{s:I, s:I, s:I}", "org", (json_int_t)r->id[0], "user",
 	                    (json_int_t)r->id[1], "by", (json_int_t)r->user.id));
 	return store_user_get(r->st, r->id[0], r->id[1], out);
+}
+
+/* http_calendar_list - GET /v1/orgs/{org}/calendar-connections (org admins) */
+gw_rc http_calendar_list(struct http_req *r, json_t **out)
+{
+	gw_rc rc = http_require_org(r, r->id[0], ADMINS);
+
+	if(rc)
+		return rc;
+	return store_calendar_list(r->st, r->id[0], out);
 }

@@ -95,10 +95,13 @@ static const struct pfield smtp_fields[] = {
         {NULL, F_TEXT, false, NULL, NULL},
 };
 
-/* Google: OAuth 2.0 token endpoint and Calendar API v3 (developers.google.com/calendar) */
+/* Google: OAuth 2.0 authorization and token endpoints
+ * (developers.google.com/identity/protocols/oauth2/web-server) and Calendar API v3
+ * (developers.google.com/calendar) */
 static const struct pfield google_fields[] = {
         {"client_id", F_TEXT, true, NULL, NULL},
         {"client_secret", F_SECRET, true, NULL, NULL},
+        {"authorize_url", F_URL, false, "https://accounts.google.com/o/oauth2/v2/auth", NULL},
         {"token_url", F_URL, false, "https://oauth2.googleapis.com/token", NULL},
         {"api_base", F_URL, false, "https://www.googleapis.com/calendar/v3", NULL},
         {"connect_timeout", F_SECS, false, NULL, NULL},
@@ -106,11 +109,14 @@ static const struct pfield google_fields[] = {
         {NULL, F_TEXT, false, NULL, NULL},
 };
 
-/* Microsoft identity platform v2.0 token endpoint of the tenant, and Microsoft Graph v1.0 */
+/* Microsoft identity platform v2.0 authorization and token endpoints of the tenant
+ * (learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow), and Microsoft Graph
+ * v1.0 */
 static const struct pfield outlook_fields[] = {
         {"tenant", F_LABEL, false, "common", NULL},
         {"client_id", F_TEXT, true, NULL, NULL},
         {"client_secret", F_SECRET, true, NULL, NULL},
+        {"authorize_url", F_URL, false, NULL, NULL}, /* default made from the tenant */
         {"token_url", F_URL, false, NULL, NULL}, /* default made from the tenant */
         {"api_base", F_URL, false, "https://graph.microsoft.com/v1.0", NULL},
         {NULL, F_TEXT, false, NULL, NULL},
@@ -612,11 +618,20 @@ static gw_rc cross_checks(struct http_req *r, const struct pdef *p, json_t *cfg)
 			                    json_integer(strcmp(sec, "tls") == 0        ? 465
 			                                 : strcmp(sec, "starttls") == 0 ? 587
 			                                                                : 25));
-	} else if(strcmp(p->name, "outlook") == 0 && !json_object_get(cfg, "token_url")) {
+	} else if(strcmp(p->name, "outlook") == 0) {
+		const char *tenant = json_string_value(json_object_get(cfg, "tenant"));
 		char url[256];
-		snprintf(url, sizeof(url), "https://login.microsoftonline.com/%s/oauth2/v2.0/token",
-		         json_string_value(json_object_get(cfg, "tenant")));
-		json_object_set_new(cfg, "token_url", json_string(url));
+
+		if(!json_object_get(cfg, "token_url")) {
+			snprintf(url, sizeof(url),
+			         "https://login.microsoftonline.com/%s/oauth2/v2.0/token", tenant);
+			json_object_set_new(cfg, "token_url", json_string(url));
+		}
+		if(!json_object_get(cfg, "authorize_url")) {
+			snprintf(url, sizeof(url),
+			         "https://login.microsoftonline.com/%s/oauth2/v2.0/authorize", tenant);
+			json_object_set_new(cfg, "authorize_url", json_string(url));
+		}
 	}
 	return GW_OK;
 }

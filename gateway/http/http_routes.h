@@ -68,6 +68,11 @@ gw_rc http_provider_delete(struct http_req *r, json_t **out);
 /* Handlers of calendar connections (http_calendar.c). */
 gw_rc http_calendar_put(struct http_req *r, json_t **out);
 gw_rc http_calendar_delete(struct http_req *r, json_t **out);
+gw_rc http_calendar_list(struct http_req *r, json_t **out);
+
+/* Handlers of the OAuth connect flow (http_oauth.c): 302 answers (r->location). */
+gw_rc http_calendar_connect(struct http_req *r, json_t **out);
+gw_rc http_oauth_callback(struct http_req *r, json_t **out);
 
 /* http_routes_metrics - append Prometheus text of the HTTP counters to buf (see tpl_buf). */
 struct tpl_buf;

@@ -2,7 +2,7 @@
  * tpl.c - email templates and the helpers they share.
  *
  * Entry points: tpl_message_id(), tpl_email(), tpl_new_request(), tpl_request_received(),
- * tpl_unmatched_request(), tpl_buf_*().
+ * tpl_unmatched_request(), tpl_calendar_reconnect(), tpl_buf_*().
  * Threading: reentrant.
  */
 #include "tpl.h"
@@ -328,6 +328,65 @@ gw_rc tpl_new_request(const struct tpl_env *env, const char *dedupe_key, const j
 	rc = tpl_email(env, "new_request", dedupe_key,
 	               json_string_value(json_object_get(trainer, "email")), tname,
 	               "New request available", t.p, h.p, out);
+out:
+	tpl_buf_free(&t);
+	tpl_buf_free(&h);
+	return rc;
+}
+
+/* tpl_calendar_reconnect - "Reconnect your calendar" to the trainer whose grant was revoked */
+gw_rc tpl_calendar_reconnect(const struct tpl_env *env, const char *dedupe_key,
+                             const json_t *trainer, const char *provider, const char *reason,
+                             json_t **out)
+{
+	struct tpl_buf t = {0}, h = {0};
+	const char *name = json_string_value(json_object_get(trainer, "name"));
+	const char *email = json_string_value(json_object_get(trainer, "email"));
+	const char *which = strcmp(provider, "outlook") == 0 ? "Outlook" : "Google";
+	char url[1100];
+	gw_rc rc;
+
+	*out = NULL;
+	if(!email || !env->org_name || !env->public_url)
+		return GW_EINVAL;
+	snprintf(url, sizeof(url), "%s/dashboard", env->public_url);
+	tpl_buf_addf(&t,
+	             "Hello %s,\n\n%s can no longer write your bookings into your %s calendar: "
+	             "the calendar's permission was withdrawn or has expired.\n\n"
+	             "Reconnect your calendar here:\n%s\n\n"
+	             "Until you do, your new and changed bookings wait; they are written into the "
+	             "calendar as soon as it is connected again. Nothing is lost.\n\n",
+	             name ? name : "", env->org_name, which, url);
+	if(reason && reason[0])
+		tpl_buf_addf(&t, "What the calendar said: %.300s\n\n", reason);
+	tpl_buf_addf(&t, "%s\n", env->org_name);
+
+	tpl_html_open(&h, "Reconnect your calendar");
+	tpl_buf_add(&h, "<p>Hello ");
+	tpl_buf_html(&h, name);
+	tpl_buf_add(&h, ",</p>\n<p>");
+	tpl_buf_html(&h, env->org_name);
+	tpl_buf_addf(&h, " can no longer write your bookings into your %s calendar: the calendar's "
+	                 "permission was withdrawn or has expired.</p>\n<p><a href=\"",
+	             which);
+	tpl_buf_html(&h, url);
+	tpl_buf_add(&h, "\">Reconnect your calendar</a></p>\n<p>Until you do, your new and changed "
+	                "bookings wait; they are written into the calendar as soon as it is "
+	                "connected again. Nothing is lost.</p>\n");
+	if(reason && reason[0]) {
+		tpl_buf_add(&h, "<p>What the calendar said: ");
+		tpl_buf_html(&h, reason);
+		tpl_buf_add(&h, "</p>\n");
+	}
+	tpl_buf_add(&h, "<p>");
+	tpl_buf_html(&h, env->org_name);
+	tpl_buf_add(&h, "</p>\n</body></html>\n");
+	if(t.oom || h.oom) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	rc = tpl_email(env, "calendar_reconnect", dedupe_key, email, name,
+	               "Reconnect your calendar", t.p, h.p, out);
 out:
 	tpl_buf_free(&t);
 	tpl_buf_free(&h);

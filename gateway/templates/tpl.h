@@ -48,6 +48,14 @@ gw_rc tpl_request_received(const struct tpl_env *env, const char *dedupe_key,
 gw_rc tpl_unmatched_request(const struct tpl_env *env, const char *dedupe_key,
                             const json_t *request, const json_t *admin, json_t **out);
 
+/* tpl_calendar_reconnect - "Reconnect your calendar" to the trainer ({id, email, name}) whose
+ * calendar grant was revoked: the link {public_url}/dashboard, what waits meanwhile, and the
+ * provider's reason (bounded; may be NULL). provider: "google" or "outlook". *out new
+ * reference. */
+gw_rc tpl_calendar_reconnect(const struct tpl_env *env, const char *dedupe_key,
+                             const json_t *trainer, const char *provider, const char *reason,
+                             json_t **out);
+
 /* tpl_email - the generic builder the specific templates use: payload with kind, message id,
  * date, from, to, subject, text, html. *out new reference. */
 gw_rc tpl_email(const struct tpl_env *env, const char *kind, const char *dedupe_key,

@@ -3,12 +3,25 @@
 for tests/integration/test_gcal.py. Python's http.server on 127.0.0.1, a free port printed as
 the first line of stdout; stopped by its pid (SIGTERM).
 
-  fake_google.py --client-id ID --client-secret S --refresh-token RT [--refresh-token RT2 ...]
+  fake_google.py --client-id ID --client-secret S [--refresh-token RT ...] [--redirect-uri U]
 
 It enforces what Google enforces (developers.google.com/identity/protocols/oauth2/web-server,
 developers.google.com/calendar/api/v3/reference/events/*, .../calendar/api/guides/errors), with
 Google's own error bodies:
 
+  GET /o/oauth2/v2/auth  the authorization endpoint (the user consents at once): checks client_id,
+                         redirect_uri (--redirect-uri), response_type=code, the scope (both
+                         calendar scopes), state present and code_challenge_method=S256 with a
+                         43-character code_challenge; answers 302 to redirect_uri with a fresh
+                         code and the same state. A bad request is 400 with Google's words
+                         (invalid_request, redirect_uri_mismatch, invalid_client); with
+                         {"deny": true} set by /_control, 302 with error=access_denied.
+  POST /token            grant_type=authorization_code (RFC 6749 4.1.3, RFC 7636 4.6): code
+                         (issued here, once, 10 minutes), redirect_uri (the same), client_id,
+                         client_secret, code_verifier whose base64url SHA-256 is the code's
+                         challenge, else 400 invalid_grant ("Malformed auth code." / "Bad
+                         Request" as Google words them); success gives a new refresh token
+                         (valid from then on) with the access token.
   POST /token            application/x-www-form-urlencoded; grant_type=refresh_token, client_id,
                          client_secret, refresh_token. A wrong client is 401 invalid_client, an
                          unknown or revoked refresh token 400 invalid_grant ("Token has been
@@ -33,9 +46,13 @@ Test controls (not Google's): POST /_control with JSON
   {"expire_tokens": true}        every access token issued so far stops working (401)
   {"revoke": "RT"}               that refresh token is refused from now on (invalid_grant)
   {"add_refresh_token": "RT"}    a new grant
-and GET /_state: {"events": {calendarId: {eventId: event}}, "token_calls": n, "log": [...]}.
+  {"deny": true|false}           the authorization endpoint answers error=access_denied
+and GET /_state: {"events": {calendarId: {eventId: event}}, "token_calls": n, "log": [...],
+"issued": [refresh tokens issued by the code grant]}.
 """
 import argparse
+import base64
+import hashlib
 import json
 import re
 import secrets
@@ -47,7 +64,10 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
-STATE = {"events": {}, "token_calls": 0, "log": []}
+STATE = {"events": {}, "token_calls": 0, "log": [], "issued": []}
+CODES = {}            # authorization code -> {challenge, redirect_uri, expires}
+SCOPES = {"https://www.googleapis.com/auth/calendar.events",
+          "https://www.googleapis.com/auth/calendar.freebusy"}
 TOKENS = {}           # access token -> expiry (time.time())
 REFRESH = set()       # valid refresh tokens
 INJECT = []
@@ -133,6 +153,8 @@ class Handler(BaseHTTPRequestHandler):
             headers = [("Retry-After", str(inj["retry_after"]))] if inj.get("retry_after") else []
             body = inj.get("body") or BODIES.get(status, gerror(status, "error", "Error"))
             return self.send_json(status, body, headers)
+        if url.path == "/o/oauth2/v2/auth" and self.command == "GET":
+            return self.authorize(query)
         if url.path == "/token" and self.command == "POST":
             status, obj = self.token(raw)
         else:
@@ -162,7 +184,68 @@ class Handler(BaseHTTPRequestHandler):
                 REFRESH.discard(c["revoke"])
             if c.get("add_refresh_token"):
                 REFRESH.add(c["add_refresh_token"])
+            if "deny" in c:
+                CLIENT["deny"] = bool(c["deny"])
         self.send_json(200, {"ok": True})
+
+    def redirect(self, location):
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def authorize(self, q):
+        """developers.google.com/identity/protocols/oauth2/web-server, steps 2 and 4."""
+        def bad(error, desc):
+            return self.send_json(400, {"error": error, "error_description": desc})
+        if q.get("client_id") != CLIENT["id"]:
+            return bad("invalid_client", "The OAuth client was not found.")
+        if q.get("redirect_uri") != CLIENT["redirect_uri"]:
+            return bad("redirect_uri_mismatch", "redirect_uri does not match: %r"
+                       % q.get("redirect_uri"))
+        if q.get("response_type") != "code":
+            return bad("unsupported_response_type", "response_type must be code")
+        if set((q.get("scope") or "").split()) != SCOPES:
+            return bad("invalid_scope", "Some requested scopes were invalid: %r" % q.get("scope"))
+        if not q.get("state"):
+            return bad("invalid_request", "state is required by this fake")
+        if q.get("code_challenge_method") != "S256" or \
+                not re.fullmatch(r"[A-Za-z0-9_-]{43}", q.get("code_challenge") or ""):
+            return bad("invalid_request", "Invalid code_challenge_method or code_challenge")
+        sep = "&" if "?" in q["redirect_uri"] else "?"
+        if CLIENT.get("deny"):
+            return self.redirect(q["redirect_uri"] + sep + urllib.parse.urlencode(
+                {"error": "access_denied", "state": q["state"]}))
+        code = "4/0A" + secrets.token_urlsafe(30)
+        with LOCK:
+            CODES[code] = {"challenge": q["code_challenge"], "redirect_uri": q["redirect_uri"],
+                           "expires": time.time() + 600}
+        return self.redirect(q["redirect_uri"] + sep + urllib.parse.urlencode(
+            {"state": q["state"], "code": code, "scope": q["scope"]}))
+
+    def code_grant(self, f):
+        """RFC 6749 4.1.3 with RFC 7636 4.6: the code once, its redirect_uri and verifier."""
+        if f.get("client_id") != CLIENT["id"] or f.get("client_secret") != CLIENT["secret"]:
+            return 401, {"error": "invalid_client",
+                         "error_description": "The OAuth client was not found."}
+        with LOCK:
+            c = CODES.pop(f.get("code") or "", None)
+        if not c or c["expires"] < time.time():
+            return 400, {"error": "invalid_grant", "error_description": "Malformed auth code."}
+        if f.get("redirect_uri") != c["redirect_uri"]:
+            return 400, {"error": "redirect_uri_mismatch", "error_description": "Bad Request"}
+        verifier = f.get("code_verifier") or ""
+        digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+        if digest.rstrip(b"=").decode() != c["challenge"]:
+            return 400, {"error": "invalid_grant", "error_description": "Bad Request"}
+        rt = "1//0g" + secrets.token_urlsafe(30)
+        tok = "ya29." + secrets.token_urlsafe(24)
+        with LOCK:
+            REFRESH.add(rt)
+            STATE["issued"].append(rt)
+            TOKENS[tok] = time.time() + 3599
+        return 200, {"access_token": tok, "expires_in": 3599, "refresh_token": rt,
+                     "scope": " ".join(sorted(SCOPES)), "token_type": "Bearer"}
 
     def token(self, raw):
         """RFC 6749 6 and 5.2, as Google answers them."""
@@ -172,6 +255,8 @@ class Handler(BaseHTTPRequestHandler):
         f = dict(urllib.parse.parse_qsl(raw.decode(), keep_blank_values=True))
         with LOCK:
             STATE["token_calls"] += 1
+        if f.get("grant_type") == "authorization_code":
+            return self.code_grant(f)
         if f.get("grant_type") != "refresh_token":
             return 400, {"error": "unsupported_grant_type",
                          "error_description": "Invalid grant_type: %s" % f.get("grant_type")}
@@ -261,8 +346,9 @@ def main():
     ap.add_argument("--client-id", required=True)
     ap.add_argument("--client-secret", required=True)
     ap.add_argument("--refresh-token", action="append", default=[])
+    ap.add_argument("--redirect-uri", default="")
     a = ap.parse_args()
-    CLIENT.update(id=a.client_id, secret=a.client_secret)
+    CLIENT.update(id=a.client_id, secret=a.client_secret, redirect_uri=a.redirect_uri)
     REFRESH.update(a.refresh_token)
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True

@@ -3,7 +3,7 @@
  * hook of a finished delivery (store_outbox.c calls store_calendar_hook inside its transaction).
  *
  * Entry points: store_calendar_put(), store_calendar_delete(), store_calendar_get(),
- * store_calendar_hook(). Threading: one connection per thread.
+ * store_calendar_ref(), store_calendar_hook(). Threading: one connection per thread.
  */
 #include <stdio.h>
 #include <string.h>
@@ -88,11 +88,31 @@ gw_rc store_calendar_get(struct store *st, int64_t org, int64_t user, json_t **o
 	return store_one(s, row_calendar, out);
 }
 
+/* row_ref - the row of store_calendar_ref */
+static json_t *row_ref(sqlite3_stmt *s)
+{
+	return json_pack("{s:o, s:o}", "event_id", store_col_text(s, 0), "etag",
+	                 store_col_text(s, 1));
+}
+
+/* store_calendar_ref - the booking's stored event id and ETag */
+gw_rc store_calendar_ref(struct store *st, int64_t booking, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT calendar_event_id, calendar_etag FROM bookings"
+	                                 " WHERE id = ?1");
+
+	*out = NULL;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, booking);
+	return store_one(s, row_ref, out);
+}
+
 /* store_calendar_hook - what a finished calendar delivery leaves behind */
 gw_rc store_calendar_hook(struct store *st, const struct store_result *r, time_t now)
 {
 	sqlite3_stmt *e =
-	        store_stmt(st, "UPDATE bookings SET calendar_event_id = ?2"
+	        store_stmt(st, "UPDATE bookings SET calendar_event_id = ?2, calendar_etag = ?3"
 	                       " WHERE id = (SELECT booking_id FROM outbox WHERE id = ?1)");
 	sqlite3_stmt *c = store_stmt(st, "UPDATE calendar_connections SET status = ?2,"
 	                                 " last_error = ?3, updated_at = ?4 WHERE id = ?1");
@@ -103,6 +123,7 @@ gw_rc store_calendar_hook(struct store *st, const struct store_result *r, time_t
 	if(r->cal_event_id[0]) {
 		sqlite3_bind_int64(e, 1, r->id);
 		sqlite3_bind_text(e, 2, r->cal_event_id, -1, SQLITE_TRANSIENT);
+		store_bind_text(e, 3, r->cal_etag[0] ? r->cal_etag : NULL);
 		if((rc = step_done(st, e)))
 			return rc;
 	}

@@ -113,6 +113,8 @@ static const struct pfield outlook_fields[] = {
         {"client_secret", F_SECRET, true, NULL, NULL},
         {"token_url", F_URL, false, NULL, NULL}, /* default made from the tenant */
         {"api_base", F_URL, false, "https://graph.microsoft.com/v1.0", NULL},
+        {"connect_timeout", F_SECS, false, NULL, NULL},
+        {"timeout", F_SECS, false, NULL, NULL},
         {NULL, F_TEXT, false, NULL, NULL},
 };
 

@@ -6,8 +6,8 @@
  * call to call. A call is one request: a method (GET, POST, PATCH, PUT, DELETE, or a WebDAV
  * verb for CalDAV), a URL, optional bearer token and extra headers, and a JSON or raw body. Its
  * answer is the HTTP status, the body (raw, and parsed when it is JSON), the Retry-After of the
- * far side (delta-seconds or HTTP-date, RFC 9110 10.2.3), its ETag and, for anything but 2xx, a detail
- * line: "HTTP 409: " and the far side's error body, bounded and with control characters
+ * far side (delta-seconds or HTTP-date, RFC 9110 10.2.3), its ETag and, for anything but 2xx, a
+ * detail line: "HTTP 409: " and the far side's error body, bounded and with control characters
  * replaced, or libcurl's words when there was no answer. Never a token or a secret.
  *
  * TLS is always verified (peer and host name), against the system store or a CA given as PEM

@@ -182,9 +182,8 @@ static json_t *user_json_cal(sqlite3_stmt *s)
 
 	if(!u || !provider)
 		return u;
-	c = json_pack("{s:s, s:o, s:o, s:o}", "provider", provider, "status",
-	              store_col_text(s, 12), "last_error", store_col_text(s, 13), "connected_at",
-	              store_col_time(s, 14));
+	c = json_pack("{s:s, s:o, s:o, s:o}", "provider", provider, "status", store_col_text(s, 12),
+	              "last_error", store_col_text(s, 13), "connected_at", store_col_time(s, 14));
 	if(c) {
 		/* CalDAV's calendar is its collection URL; Outlook's "" is the default calendar */
 		if(strcmp(provider, "caldav") == 0)

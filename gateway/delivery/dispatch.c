@@ -570,7 +570,8 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 		if(rc == GW_OK) {
 			json_object_set_new(payload, "stored", ref);
 		} else if(rc != GW_ENOTFOUND) {
-			snprintf(detail, dlen, "cannot read the booking's event: %s", gw_rc_name(rc));
+			snprintf(detail, dlen, "cannot read the booking's event: %s",
+			         gw_rc_name(rc));
 			pres.outcome = PROVIDER_TRANSIENT;
 			pres.retry_after = -1;
 			outcome_of(l, &pres, now, r);

@@ -77,10 +77,11 @@ static gw_rc oauth_fields(struct http_req *r, const char *provider, const char *
 	                   &r->err)))
 		return rc;
 	if((*calendar_id)[0] && !visible_ascii(*calendar_id, 0x21))
-		return gw_err_set(&r->err, GW_EINVAL, "calendar_id",
-		                  "calendar_id must be 1 to %d visible ASCII characters, such as %s",
-		                  CALENDAR_ID_MAX,
-		                  google ? "primary or name@example.com" : "the id Graph gives a calendar");
+		return gw_err_set(
+		        &r->err, GW_EINVAL, "calendar_id",
+		        "calendar_id must be 1 to %d visible ASCII characters, such as %s",
+		        CALENDAR_ID_MAX,
+		        google ? "primary or name@example.com" : "the id Graph gives a calendar");
 	if((rc = jv_string(r->body, "refresh_token", true, 1, REFRESH_TOKEN_MAX, 0, secret, NULL,
 	                   &r->err)))
 		return rc;
@@ -113,8 +114,7 @@ static gw_rc caldav_fields(struct http_req *r, const char **url, char **secret)
 	if(strchr(*url, '?'))
 		return gw_err_set(&r->err, GW_EINVAL, "url",
 		                  "url must be the calendar collection itself, without a query");
-	if((rc = jv_string(r->body, "username", true, 1, CALDAV_USER_MAX, 0, &user, NULL,
-	                   &r->err)))
+	if((rc = jv_string(r->body, "username", true, 1, CALDAV_USER_MAX, 0, &user, NULL, &r->err)))
 		return rc;
 	if(strchr(user, ':'))
 		/* RFC 7617 2: a user-id containing a colon cannot be sent with Basic */

@@ -468,8 +468,8 @@ static void gcal_send(void *ctx, const char *kind, const json_t *payload,
 		return;
 	}
 	ical_event_key(json_integer_value(json_object_get(payload, "org_id")),
-	              json_integer_value(json_object_get(payload, "booking_id")),
-	              pstr(payload, "uid"), id);
+	               json_integer_value(json_object_get(payload, "booking_id")),
+	               pstr(payload, "uid"), id);
 	if(strcmp(action, "delete") == 0) {
 		do_delete(g, id, res);
 		goto out;

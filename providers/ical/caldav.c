@@ -56,9 +56,9 @@
 #define CRED_MAX               1400 /* "user:password" before base64 */
 
 struct caldav_ctx {
-	struct rest *rest;  /* one handle: connections to the server are reused */
-	char *collection;   /* from strdup(): the collection URL without a trailing '/' */
-	char auth[2000];    /* "Authorization: Basic ..."; wiped on close */
+	struct rest *rest; /* one handle: connections to the server are reused */
+	char *collection;  /* from strdup(): the collection URL without a trailing '/' */
+	char auth[2000];   /* "Authorization: Basic ..."; wiped on close */
 };
 
 /* pstr - a string member, or NULL */
@@ -283,8 +283,7 @@ static void put(struct caldav_ctx *c, const char *url, const char *body, const c
 
 /* write_event - the conditional PUT of the booking's resource, following 412 and 404 once */
 static void write_event(struct caldav_ctx *c, const char *url, const char *body,
-                        const char *stored_etag, char *etag, size_t n,
-                        struct provider_result *res)
+                        const char *stored_etag, char *etag, size_t n, struct provider_result *res)
 {
 	char cur[REST_ETAG_LEN];
 	long status;
@@ -343,7 +342,8 @@ static void caldav_send(void *ctx, const char *kind, const json_t *payload,
 		if(!call(c, "DELETE", url, NULL, NULL, "CalDAV DELETE", &rr, res))
 			return;
 		if(rr.status == 404 || rr.status == 410)
-			set(res, PROVIDER_SENT, -1, "CalDAV DELETE", "the resource was already gone");
+			set(res, PROVIDER_SENT, -1, "CalDAV DELETE",
+			    "the resource was already gone");
 		else
 			classify(&rr, "CalDAV DELETE", res);
 		rest_res_free(&rr);

@@ -19,8 +19,8 @@
 
 #include <libical/ical.h>
 #include <openssl/evp.h>
-#include <stdio.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -268,10 +268,10 @@ static bool usable_token(const char *t, size_t max)
 /* refresh - a new access token from the refresh token; false with res filled when none came */
 static bool refresh(struct graph_ctx *g, struct provider_result *res)
 {
-	const char *fields[] = {"client_id",     g->client_id,     "grant_type", "refresh_token",
-	                        "scope",         GRAPH_SCOPE,      "refresh_token",
-	                        g->refresh_token, "client_secret",  g->client_secret,
-	                        NULL};
+	const char *fields[] = {
+	        "client_id", g->client_id,    "grant_type",     "refresh_token", "scope",
+	        GRAPH_SCOPE, "refresh_token", g->refresh_token, "client_secret", g->client_secret,
+	        NULL};
 	struct rest_res rr;
 	const char *tok, *err, *rt;
 	json_int_t expires;
@@ -312,14 +312,16 @@ static bool refresh(struct graph_ctx *g, struct provider_result *res)
 		/* RFC 6749 5.2: the grant is invalid, expired or revoked; or the user must sign in
 		 * again (AADSTS50076, AADSTS65001): either way only the trainer can fix it */
 		set(res, PROVIDER_AUTH_REVOKED, -1,
-		    "Microsoft refused the calendar grant (the trainer must reconnect the calendar)",
+		    "Microsoft refused the calendar grant (the trainer must reconnect the "
+		    "calendar)",
 		    rr.detail);
 	} else if(rr.status == 429 || rr.status >= 500) {
 		set(res, PROVIDER_TRANSIENT, rr.retry_after, "Microsoft token endpoint", rr.detail);
 	} else {
 		/* invalid_client, unauthorized_client, invalid_request, invalid_scope */
 		set(res, PROVIDER_PERMANENT, -1,
-		    "Microsoft token endpoint refused the organisation's client settings", rr.detail);
+		    "Microsoft token endpoint refused the organisation's client settings",
+		    rr.detail);
 	}
 fail:
 	rest_res_free(&rr);
@@ -359,7 +361,8 @@ static bool api(struct graph_ctx *g, const char *method, const char *url, const 
 /* error_code - Graph's {"error": {"code"}} of an answer, or "" */
 static const char *error_code(const struct rest_res *rr)
 {
-	const char *c = json_string_value(json_object_get(json_object_get(rr->json, "error"), "code"));
+	const char *c =
+	        json_string_value(json_object_get(json_object_get(rr->json, "error"), "code"));
 
 	return c ? c : "";
 }

@@ -69,7 +69,7 @@ static void test_refused(void **state)
 		const char *key, *field;
 		int kind; /* 0 delete the key, 1 set a bad string, 2 set -1 */
 	} cases[] = {
-	        {"start", "start", 1}, {"end", "end", 0},           {"sequence", "sequence", 2},
+	        {"start", "start", 1}, {"end", "end", 0},         {"sequence", "sequence", 2},
 	        {"uid", "uid", 0},     {"summary", "summary", 0},
 	};
 	struct gw_err err;

@@ -23,13 +23,12 @@
 /* payload - a calendar payload (new reference) */
 static json_t *payload(const char *start, const char *end)
 {
-	json_t *p = json_pack("{s:s, s:i, s:i, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}}",
-	                      "action", "create", "org_id", 1, "booking_id", 42, "uid",
-	                      "u1@ordinatus", "sequence", 2, "start", start, "end", end, "summary",
-	                      "Private yoga with Cleo", "description",
-	                      "Private yoga with Cleo <cleo@example.test>\nDelivery: online.",
-	                      "timezone", "Europe/Berlin", "customer", "name", "Cleo", "email",
-	                      "cleo@example.test");
+	json_t *p = json_pack(
+	        "{s:s, s:i, s:i, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}}", "action",
+	        "create", "org_id", 1, "booking_id", 42, "uid", "u1@ordinatus", "sequence", 2,
+	        "start", start, "end", end, "summary", "Private yoga with Cleo", "description",
+	        "Private yoga with Cleo <cleo@example.test>\nDelivery: online.", "timezone",
+	        "Europe/Berlin", "customer", "name", "Cleo", "email", "cleo@example.test");
 
 	assert_non_null(p);
 	return p;
@@ -86,8 +85,8 @@ static void test_event_fields(void **state)
 	                    "Private yoga with Cleo");
 	body = json_object_get(ev, "body");
 	assert_string_equal(json_string_value(json_object_get(body, "contentType")), "text");
-	assert_non_null(strstr(json_string_value(json_object_get(body, "content")),
-	                       "cleo@example.test"));
+	assert_non_null(
+	        strstr(json_string_value(json_object_get(body, "content")), "cleo@example.test"));
 	assert_string_equal(json_string_value(json_object_get(ev, "showAs")), "busy");
 	assert_null(json_object_get(ev, "attendees"));
 	assert_null(json_object_get(ev, "location"));
@@ -97,9 +96,9 @@ static void test_event_fields(void **state)
 	json_object_set_new(p, "location", json_string("https://meet.example.test/r/1"));
 	assert_int_equal(graph_event_body(p, NULL, &ev, &err), GW_OK);
 	assert_null(json_object_get(ev, "transactionId"));
-	assert_string_equal(json_string_value(json_object_get(json_object_get(ev, "location"),
-	                                                      "displayName")),
-	                    "https://meet.example.test/r/1");
+	assert_string_equal(
+	        json_string_value(json_object_get(json_object_get(ev, "location"), "displayName")),
+	        "https://meet.example.test/r/1");
 	json_decref(ev);
 	json_decref(p);
 }

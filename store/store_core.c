@@ -242,11 +242,11 @@ static const char *const m5[] = {
 };
 
 static const char *const m6[] = {
-        /* 6: what a CalDAV server answered the last write of a booking's event with (its ETag), for
-         * the If-Match of the next one (RFC 4791 5.3.4); NULL for other providers and after a
-         * delete */
-        "ALTER TABLE bookings ADD COLUMN calendar_etag TEXT;",
-        NULL,
+    /* 6: what a CalDAV server answered the last write of a booking's event with (its ETag),
+     * for the If-Match of the next one (RFC 4791 5.3.4); NULL for other providers and after a
+     * delete */
+    "ALTER TABLE bookings ADD COLUMN calendar_etag TEXT;",
+    NULL,
 };
 
 static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6};

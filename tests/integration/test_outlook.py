@@ -197,7 +197,8 @@ try:
     c.eq(list(evs), [eid], "still one event, the same id")
     c.eq(evs.get(eid, {}).get("start", {}).get("dateTime"), "2026-12-02T11:00:00",
          "the event moved")
-    c.check(any(e["method"] == "PATCH" and eid in urllib.parse.unquote(e["path"]) for e in state()["log"]),
+    c.check(any(e["method"] == "PATCH" and eid in urllib.parse.unquote(e["path"])
+                for e in state()["log"]),
             "moved with PATCH /me/events/{id}")
     c.check(state()["token_calls"] <= 2, "the access token was reused: %d token calls"
             % state()["token_calls"])
@@ -265,7 +266,8 @@ try:
     gw.ok("POST", O + "/bookings/%d/cancel" % b1, {"reason": "ill"}, T1)
     c.eq(wait_row(b1, 6) and wait_row(b1, 6)[1], "sent", "the delete row is sent")
     c.check(eid not in events(), "the event is gone")
-    c.check(any(e["method"] == "DELETE" and eid in urllib.parse.unquote(e["path"]) for e in state()["log"]),
+    c.check(any(e["method"] == "DELETE" and eid in urllib.parse.unquote(e["path"])
+                for e in state()["log"]),
             "deleted with DELETE /me/events/{id}")
 
     # ---- invalid_grant: dead with the reason, the calendar needs reconnecting ----

@@ -8,8 +8,9 @@ shown, the user's calendar member shows the url. Then: confirm -> {url}/{uid}.ic
 (parsed with python3-icalendar: no METHOD, the times, UID, SEQUENCE 0, the trainer as organizer,
 no attendee), its ETag stored; reschedule -> the same resource, SEQUENCE 1; the resource changed
 on the server by another client (a PUT here) -> the gateway's If-Match gets 412, it fetches the
-fresh ETag and its write still wins; a changed password -> 401 -> dead, needs_reconnect, and
-reconnecting repairs it; cancel -> the resource is gone (404).
+fresh ETag and its write still wins; no stored ETag while the resource exists -> If-None-Match
+gets 412, then If-Match; deleted on the server -> 404, made again; a changed password -> 401 ->
+dead, needs_reconnect, and reconnecting repairs it; cancel -> the resource is gone (404).
 """
 import json
 import os
@@ -256,11 +257,37 @@ try:
           "Private yoga with Cleo Customer"), "the booking's version won, SEQUENCE 2")
     c.eq(stored(b1)[1], hdrs.get("ETag"), "the fresh ETag is stored")
 
+    # ---- no ETag stored (a server that sent none) but the resource exists: If-None-Match
+    # gets 412, the current ETag is fetched, the write goes with If-Match ----
+    db = gw.db()
+    db.execute("UPDATE bookings SET calendar_etag = NULL WHERE id = ?", (b1,))
+    db.commit()
+    db.close()
+    gw.ok("POST", O + "/bookings/%d/reschedule" % b1, {"start": "2026-12-02T12:00:00Z"}, T1)
+    row = wait_row(b1, 4)
+    code, hdrs, text = dav("GET", url)
+    ev = vevent(text)[1][0]
+    c.check(row is not None and row[1] == "sent" and
+            utc(ev.get("DTSTART")) == datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc) and
+            int(ev.get("SEQUENCE")) == 3 and stored(b1)[1] == hdrs.get("ETag"),
+            "without a stored ETag the existing resource is updated: %r" % (row,))
+    c.eq(len(resources()), 1, "still one resource")
+
+    # ---- deleted on the server: the If-Match PUT gets 404, made again ----
+    code, _, _ = dav("DELETE", url)
+    c.eq(code, 200, "another client deleted the resource")
+    gw.ok("POST", O + "/bookings/%d/reschedule" % b1, {"start": "2026-12-02T13:30:00Z"}, T1)
+    row = wait_row(b1, 5)
+    code, hdrs, text = dav("GET", url)
+    c.check(row is not None and row[1] == "sent" and code == 200 and
+            int(vevent(text)[1][0].get("SEQUENCE")) == 4 and stored(b1)[1] == hdrs.get("ETag"),
+            "a resource deleted on the server is made again: %r %r" % (row, code))
+
     # ---- a changed password: 401, dead, needs_reconnect; reconnecting repairs it ----
     with open(HTPASSWD, "w") as f:
         f.write("%s:%s\n" % (USER, PASSWORD2))
     gw.ok("POST", O + "/bookings/%d/reschedule" % b1, {"start": "2026-12-02T14:00:00Z"}, T1)
-    row = wait_row(b1, 4)
+    row = wait_row(b1, 6)
     c.check(row is not None and row[1] == "dead" and "401" in (row[3] or "") and
             "reconnect" in (row[3] or ""), "401 dead-letters the row: %r" % (row,))
     cal = gw.ok("GET", O + "/users/%d" % tia["id"], token=T1).get("calendar") or {}
@@ -268,7 +295,7 @@ try:
     r = gw.call("PUT", CAL, dict(ok, password=PASSWORD2), T1)
     c.eq((r.json or {}).get("calendar", {}).get("status"), "connected", "reconnected")
     gw.ok("POST", O + "/outbox/%d/retry" % row[0], token=A)
-    c.eq(wait_row(b1, 4) and wait_row(b1, 4)[1], "sent", "the retried row is sent")
+    c.eq(wait_row(b1, 6) and wait_row(b1, 6)[1], "sent", "the retried row is sent")
     code, _, text = dav("GET", url, password=PASSWORD2)
     ev = vevent(text)[1][0]
     c.eq(utc(ev.get("DTSTART")), datetime(2026, 12, 2, 14, 0, tzinfo=timezone.utc),
@@ -276,7 +303,7 @@ try:
 
     # ---- cancel: gone ----
     gw.ok("POST", O + "/bookings/%d/cancel" % b1, {"reason": "ill"}, T1)
-    c.eq(wait_row(b1, 5) and wait_row(b1, 5)[1], "sent", "the delete row is sent")
+    c.eq(wait_row(b1, 7) and wait_row(b1, 7)[1], "sent", "the delete row is sent")
     code, _, _ = dav("GET", url, password=PASSWORD2)
     c.eq(code, 404, "the resource is gone")
     c.eq(resources(), [], "the collection is empty")

@@ -37,6 +37,7 @@ struct rest {
 	int too_big;
 	char retry_after[64]; /* the Retry-After header's value */
 	char content_type[128];
+	char etag[REST_ETAG_LEN + 1]; /* one more: a value that did not fit is dropped */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -212,7 +213,7 @@ static void header_value(const char *line, size_t n, const char *name, char *buf
 	buf[k] = '\0';
 }
 
-/* on_header - CURLOPT_HEADERFUNCTION: Retry-After and Content-Type of the final answer */
+/* on_header - CURLOPT_HEADERFUNCTION: Retry-After, Content-Type and ETag of the final answer */
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct rest *r = userp;
@@ -222,9 +223,11 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 		/* a new status line (after a 100 Continue): forget the headers before it */
 		r->retry_after[0] = '\0';
 		r->content_type[0] = '\0';
+		r->etag[0] = '\0';
 	}
 	header_value(data, n, "Retry-After", r->retry_after, sizeof(r->retry_after));
 	header_value(data, n, "Content-Type", r->content_type, sizeof(r->content_type));
+	header_value(data, n, "ETag", r->etag, sizeof(r->etag));
 	return n;
 }
 
@@ -265,6 +268,7 @@ static gw_rc perform(struct rest *r, const char *method, const char *url,
 	r->too_big = 0;
 	r->retry_after[0] = '\0';
 	r->content_type[0] = '\0';
+	r->etag[0] = '\0';
 	r->errbuf[0] = '\0';
 #define SET(opt, val)                                       \
 	do {                                                \
@@ -325,6 +329,8 @@ static gw_rc perform(struct rest *r, const char *method, const char *url,
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
 	res->retry_after = r->retry_after[0] ? rest_retry_after(r->retry_after, clock_now()) : -1;
+	if(strlen(r->etag) < sizeof(res->etag) && !strpbrk(r->etag, "\r\n"))
+		memcpy(res->etag, r->etag, strlen(r->etag) + 1);
 	if(res->body && is_json(r->content_type))
 		res->json = json_loadb(res->body, res->body_len, JSON_DECODE_ANY, NULL);
 	if(res->status < 200 || res->status > 299) {

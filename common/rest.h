@@ -6,8 +6,8 @@
  * call to call. A call is one request: a method (GET, POST, PATCH, PUT, DELETE, or a WebDAV
  * verb for CalDAV), a URL, optional bearer token and extra headers, and a JSON or raw body. Its
  * answer is the HTTP status, the body (raw, and parsed when it is JSON), the Retry-After of the
- * far side (delta-seconds or HTTP-date, RFC 9110 10.2.3) and, for anything but 2xx, a detail
- * line: "HTTP 409: " and the far side's error body, bounded and with control characters
+ * far side (delta-seconds or HTTP-date, RFC 9110 10.2.3), its ETag and, for anything but 2xx, a
+ * detail line: "HTTP 409: " and the far side's error body, bounded and with control characters
  * replaced, or libcurl's words when there was no answer. Never a token or a secret.
  *
  * TLS is always verified (peer and host name), against the system store or a CA given as PEM
@@ -27,6 +27,7 @@
 #define REST_BODY_MAX    (1024 * 1024) /* answers longer than this fail the call */
 #define REST_DETAIL_LEN  512
 #define REST_ERRBODY_MAX 300 /* bytes of the far side's error body kept in detail */
+#define REST_ETAG_LEN    256
 
 struct rest; /* opaque */
 
@@ -55,6 +56,8 @@ struct rest_res {
 	char *body;      /* malloc'd, NUL-terminated (body_len bytes), or NULL: rest_res_free */
 	size_t body_len;
 	json_t *json; /* the body parsed when it is a JSON value (new reference), or NULL */
+	char etag[REST_ETAG_LEN]; /* the answer's ETag, verbatim with its quotes (RFC 9110 8.8.3:
+	                           * CalDAV's If-Match), or "" when none or too long */
 	char detail[REST_DETAIL_LEN]; /* "" on 2xx; else what went wrong, bounded, no controls */
 };
 

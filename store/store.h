@@ -21,7 +21,7 @@
 
 struct store; /* opaque */
 
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 
 /* roles, stored as a bit set */
 enum {
@@ -205,9 +205,12 @@ struct store_result {
 	const char *detail;     /* provider's words, or NULL */
 	int64_t started_ms, finished_ms;
 	/* the calendar result hook (docs/design.md rule 3), applied in the finishing transaction:
-	 * the event id the provider chose, stored on the booking ("" none); and a revoked grant
-	 * (cal_revoked) marks connection cal_conn_id needs_reconnect with detail as the reason */
-	char cal_event_id[80];
+	 * the event id the provider chose or was given (Graph's ids are about 150 characters),
+	 * stored on the booking ("" none) with cal_etag (a CalDAV ETag, "" none: stored as NULL);
+	 * and a revoked grant (cal_revoked) marks connection cal_conn_id needs_reconnect with
+	 * detail as the reason */
+	char cal_event_id[512];
+	char cal_etag[256];
 	int64_t cal_conn_id;
 	bool cal_revoked;
 	/* with cal_revoked: the calendar_reconnect email to the trainer (payload JSON text),
@@ -299,6 +302,10 @@ gw_rc store_oauth_state_put(struct store *st, const char *state_hash, int64_t or
  * same, *out NULL). Inside the caller's transaction. */
 gw_rc store_oauth_state_take(struct store *st, const char *state_hash, time_t now,
                              json_t **out);
+/* store_calendar_ref - what the last calendar delivery of a booking left on it, for the next
+ * one: {"event_id": the provider's id or null, "etag": the CalDAV ETag or null}; GW_ENOTFOUND
+ * when there is no such booking. */
+gw_rc store_calendar_ref(struct store *st, int64_t booking, json_t **out);
 
 /* ---- providers ---- */
 /* store_provider_get - the stored config (secrets sealed) of name for org; GW_ENOTFOUND. */

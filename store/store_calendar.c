@@ -11,7 +11,8 @@
  *
  * Entry points: store_calendar_put(), store_calendar_delete(), store_calendar_get(),
  * store_calendar_list(), store_calendar_counts(), store_oauth_state_put(),
- * store_oauth_state_take(), store_calendar_hook(), store_calendar_hold_check().
+ * store_oauth_state_take(), store_calendar_ref(), store_calendar_hook(),
+ * store_calendar_hold_check().
  * Threading: one connection per thread.
  */
 #include <stdio.h>
@@ -255,11 +256,31 @@ static gw_rc reconnect_email(struct store *st, int64_t org, const struct store_r
 	return store_outbox_enqueue(st, &e, now, &inserted, NULL);
 }
 
+/* row_ref - the row of store_calendar_ref */
+static json_t *row_ref(sqlite3_stmt *s)
+{
+	return json_pack("{s:o, s:o}", "event_id", store_col_text(s, 0), "etag",
+	                 store_col_text(s, 1));
+}
+
+/* store_calendar_ref - the booking's stored event id and ETag */
+gw_rc store_calendar_ref(struct store *st, int64_t booking, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT calendar_event_id, calendar_etag FROM bookings"
+	                                 " WHERE id = ?1");
+
+	*out = NULL;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, booking);
+	return store_one(s, row_ref, out);
+}
+
 /* store_calendar_hook - what a finished calendar delivery leaves behind */
 gw_rc store_calendar_hook(struct store *st, const struct store_result *r, time_t now)
 {
 	sqlite3_stmt *e =
-	        store_stmt(st, "UPDATE bookings SET calendar_event_id = ?2"
+	        store_stmt(st, "UPDATE bookings SET calendar_event_id = ?2, calendar_etag = ?3"
 	                       " WHERE id = (SELECT booking_id FROM outbox WHERE id = ?1)");
 	sqlite3_stmt *c = store_stmt(st, "UPDATE calendar_connections SET status = ?2,"
 	                                 " last_error = ?3, updated_at = ?4 WHERE id = ?1"
@@ -273,6 +294,7 @@ gw_rc store_calendar_hook(struct store *st, const struct store_result *r, time_t
 	if(r->cal_event_id[0]) {
 		sqlite3_bind_int64(e, 1, r->id);
 		sqlite3_bind_text(e, 2, r->cal_event_id, -1, SQLITE_TRANSIENT);
+		store_bind_text(e, 3, r->cal_etag[0] ? r->cal_etag : NULL);
 		if((rc = step_done(st, e)))
 			return rc;
 	}

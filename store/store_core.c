@@ -261,7 +261,15 @@ static const char *const m6[] = {
     NULL,
 };
 
-static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6};
+static const char *const m7[] = {
+    /* 7: what a CalDAV server answered the last write of a booking's event with (its ETag),
+     * for the If-Match of the next one (RFC 4791 5.3.4); NULL for other providers and after a
+     * delete */
+    "ALTER TABLE bookings ADD COLUMN calendar_etag TEXT;",
+    NULL,
+};
+
+static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7};
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count the migrations");
 

@@ -179,14 +179,23 @@ static json_t *user_json_cal(sqlite3_stmt *s)
 {
 	json_t *u = user_json(s);
 
-	if(u && sqlite3_column_type(s, 10) != SQLITE_NULL)
-		json_object_set_new(u, "calendar",
-		                    json_pack("{s:o, s:o, s:o, s:o, s:o}", "provider",
-		                              store_col_text(s, 10), "calendar_id",
-		                              store_col_text(s, 11), "status",
-		                              store_col_text(s, 12), "last_error",
-		                              store_col_text(s, 13), "connected_at",
-		                              store_col_time(s, 14)));
+	const char *provider = (const char *)sqlite3_column_text(s, 10);
+	const char *cal = (const char *)sqlite3_column_text(s, 11);
+	json_t *c;
+
+	if(!u || !provider)
+		return u;
+	c = json_pack("{s:s, s:o, s:o, s:o}", "provider", provider, "status", store_col_text(s, 12),
+	              "last_error", store_col_text(s, 13), "connected_at", store_col_time(s, 14));
+	if(c) {
+		/* CalDAV's calendar is its collection URL; Outlook's "" is the default calendar */
+		if(strcmp(provider, "caldav") == 0)
+			json_object_set_new(c, "url", json_string(cal ? cal : ""));
+		else
+			json_object_set_new(c, "calendar_id",
+			                    cal && cal[0] ? json_string(cal) : json_null());
+	}
+	json_object_set_new(u, "calendar", c);
 	return u;
 }
 

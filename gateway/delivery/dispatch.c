@@ -57,6 +57,8 @@
 #include "common/provider.h"
 #include "gateway/templates/tpl.h"
 #include "providers/google/gcal.h"
+#include "providers/ical/caldav.h"
+#include "providers/outlook/graph.h"
 #include "smtp/smtp.h"
 #include "store/store.h"
 
@@ -266,6 +268,31 @@ enum cal_found {
 	CAL_ERROR,     /* settings missing or unreadable: try again later */
 };
 
+/* The calendar providers, chosen by the name on the trainer's connection: the ops, the
+ * organisation's provider settings they need (NULL: the connection holds everything) and the
+ * config key the connection's sealed secret is handed over in. */
+static const struct cal_provider {
+	const char *name;
+	const struct provider_ops *ops;
+	const char *settings; /* store_provider_get name, or NULL */
+	const char *secret;   /* config key of the connection's secret */
+} cal_providers[] = {
+        {"google", &gcal_provider_ops, "google", "refresh_token"},
+        {"outlook", &graph_provider_ops, "outlook", "refresh_token"},
+        {"caldav", &caldav_provider_ops, NULL, "credentials"},
+};
+
+/* cal_provider_of - the table entry of a connection's provider name, or NULL */
+static const struct cal_provider *cal_provider_of(const char *name)
+{
+	size_t i;
+
+	for(i = 0; name && i < GW_ARRAY_LEN(cal_providers); i++)
+		if(strcmp(cal_providers[i].name, name) == 0)
+			return &cal_providers[i];
+	return NULL;
+}
+
 /* cache_slot - the worker's cache entry for (org, user), or a free or evicted one (emptied) */
 static struct ctx_entry *cache_slot(struct worker *w, int64_t org, int64_t user, bool *found)
 {
@@ -300,6 +327,7 @@ static enum cal_found calendar_for(struct worker *w, const struct store_lease *l
 {
 	json_t *conn = NULL, *cfg = NULL;
 	int64_t user = json_integer_value(json_object_get(payload, "trainer_id"));
+	const struct cal_provider *cp;
 	enum cal_found found = CAL_ERROR;
 	struct ctx_entry *e;
 	char *text = NULL;
@@ -327,11 +355,20 @@ static enum cal_found calendar_for(struct worker *w, const struct store_lease *l
 		found = CAL_RECONNECT;
 		goto out;
 	}
-	rc = store_provider_get(w->st, l->org_id, "google", &cfg);
+	cp = cal_provider_of(json_string_value(json_object_get(conn, "provider")));
+	if(!cp) {
+		snprintf(detail, dlen, "the calendar connection names an unknown provider %.40s",
+		         json_string_value(json_object_get(conn, "provider")));
+		goto out;
+	}
+	rc = cp->settings ? store_provider_get(w->st, l->org_id, cp->settings, &cfg) : GW_OK;
+	if(rc == GW_OK && !cp->settings && !(cfg = json_object()))
+		rc = GW_ENOMEM;
 	if(rc == GW_ENOTFOUND) {
 		snprintf(detail, dlen,
-		         "the organisation has no Google provider settings (client_id, "
-		         "client_secret): PUT /v1/orgs/{org}/providers/google");
+		         "the organisation has no %s provider settings (client_id, "
+		         "client_secret): PUT /v1/orgs/{org}/providers/%s",
+		         cp->name, cp->settings);
 		goto out;
 	}
 	if(rc) {
@@ -339,7 +376,7 @@ static enum cal_found calendar_for(struct worker *w, const struct store_lease *l
 		goto out;
 	}
 	json_object_set(cfg, "calendar_id", json_object_get(conn, "calendar_id"));
-	json_object_set(cfg, "refresh_token", json_object_get(conn, "secret"));
+	json_object_set(cfg, cp->secret, json_object_get(conn, "secret"));
 	json_object_set(cfg, "connection", json_object_get(conn, "id"));
 	text = json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS);
 	if(!text) {
@@ -358,16 +395,16 @@ static enum cal_found calendar_for(struct worker *w, const struct store_lease *l
 		snprintf(detail, dlen, "cannot decrypt the calendar secrets (wrong master key?)");
 		goto out;
 	}
-	rc = gcal_provider_ops.open(cfg, config.data_dir, &e->ctx);
+	rc = cp->ops->open(cfg, config.data_dir, &e->ctx);
 	if(rc) {
-		snprintf(detail, dlen, "cannot open provider google: %s (check its settings)",
+		snprintf(detail, dlen, "cannot open provider %s: %s (check its settings)", cp->name,
 		         gw_rc_name(rc));
 		e->ctx = NULL;
 		goto out;
 	}
 	e->org = l->org_id;
 	e->user = user;
-	e->ops = &gcal_provider_ops;
+	e->ops = cp->ops;
 	e->config_text = text;
 	e->checked = w->batch_no;
 	text = NULL;
@@ -515,7 +552,7 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 {
 	struct provider_result pres;
 	struct ctx_entry *e = NULL;
-	json_t *payload = NULL;
+	json_t *payload = NULL, *ref = NULL;
 	time_t now = clock_now();
 	int64_t t0, conn_id = 0;
 	gw_rc rc;
@@ -525,6 +562,7 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 	r->id = l->id;
 	r->detail = NULL;
 	r->cal_event_id[0] = '\0';
+	r->cal_etag[0] = '\0';
 	r->cal_conn_id = 0;
 	r->cal_revoked = false;
 	r->cal_reconnect = NULL;
@@ -576,6 +614,19 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 		case CAL_OK:
 			break;
 		}
+		/* what the last delivery left on the booking (Graph's event id, a CalDAV ETag) for
+		 * this one: providers never read the store */
+		rc = l->booking_id ? store_calendar_ref(w->st, l->booking_id, &ref) : GW_ENOTFOUND;
+		if(rc == GW_OK) {
+			json_object_set_new(payload, "stored", ref);
+		} else if(rc != GW_ENOTFOUND) {
+			snprintf(detail, dlen, "cannot read the booking's event: %s",
+			         gw_rc_name(rc));
+			pres.outcome = PROVIDER_TRANSIENT;
+			pres.retry_after = -1;
+			outcome_of(l, &pres, now, r);
+			goto done;
+		}
 		goto send;
 	}
 	/* Zoho Assist rows are recorded with their dedupe keys; until Zoho Assist sessions can be
@@ -614,6 +665,9 @@ send:
 	   json_is_string(json_object_get(pres.out, "event_id")))
 		snprintf(r->cal_event_id, sizeof(r->cal_event_id), "%s",
 		         json_string_value(json_object_get(pres.out, "event_id")));
+	if(r->cal_event_id[0] && json_is_string(json_object_get(pres.out, "etag")))
+		snprintf(r->cal_etag, sizeof(r->cal_etag), "%s",
+		         json_string_value(json_object_get(pres.out, "etag")));
 	if(pres.outcome == PROVIDER_AUTH_REVOKED && conn_id > 0) {
 		/* docs/design.md: a revoked grant turns the connection needs_reconnect, holds its
 		 * rows and tells the trainer once (the store's result hook, in the finishing

@@ -23,8 +23,8 @@
  * it; 10 s to connect, 15 s in all): a refusal by the token endpoint is 400 naming code with
  * its error code (invalid_grant, ...), no answer at all 503 busy; neither stores anything. The
  * refresh token is sealed and becomes the user's connection (calendar_id "primary" for Google,
- * "default" for Microsoft: Graph's /me/calendar), connected, replacing any (a needs_reconnect
- * one too), and the trainer's held calendar rows are due at once, in one transaction; then 302
+ * "" for Microsoft: the user's default calendar, as PUT stores it), connected, replacing any (a
+ * needs_reconnect one too), and the trainer's held calendar rows are due at once, in one transaction; then 302
  * to {public_url}/dashboard.
  *
  * No state, code, verifier or token reaches a log or an answer.
@@ -364,7 +364,8 @@ gw_rc http_oauth_callback(struct http_req *r, json_t **out)
 		goto out;
 	}
 	snprintf(stored, n, "%s%s", SEALED, sealed);
-	calendar_id = strcmp(provider, "google") == 0 ? "primary" : "default";
+	/* Graph's default calendar is "" (the PUT stores the same) */
+	calendar_id = strcmp(provider, "google") == 0 ? "primary" : "";
 	if((rc = store_begin(r->st)))
 		goto out;
 	rc = store_calendar_put(r->st, org, user, provider, calendar_id, stored, clock_now());

@@ -119,6 +119,8 @@ static const struct pfield outlook_fields[] = {
         {"authorize_url", F_URL, false, NULL, NULL}, /* default made from the tenant */
         {"token_url", F_URL, false, NULL, NULL}, /* default made from the tenant */
         {"api_base", F_URL, false, "https://graph.microsoft.com/v1.0", NULL},
+        {"connect_timeout", F_SECS, false, NULL, NULL},
+        {"timeout", F_SECS, false, NULL, NULL},
         {NULL, F_TEXT, false, NULL, NULL},
 };
 
@@ -212,8 +214,9 @@ static bool loopback(const char *h, size_t n)
 	       (n == 5 && strncmp(h, "[::1]", 5) == 0);
 }
 
-/* url_ok - an absolute https URL (http only on loopback) without credentials or a fragment */
-static bool url_ok(const char *u)
+/* http_url_ok - an absolute https URL (http only on loopback) without credentials or a
+ * fragment, at most URL_MAX_LEN bytes */
+bool http_url_ok(const char *u)
 {
 	const char *h, *end, *p;
 	size_t n = strlen(u), hl;
@@ -426,7 +429,7 @@ static gw_rc check_text(struct http_req *r, const struct pfield *f, const char *
 			                  path);
 		break;
 	case F_URL:
-		if(!url_ok(s))
+		if(!http_url_ok(s))
 			return gw_err_set(
 			        &r->err, GW_EINVAL, path,
 			        "%s must be an https URL without credentials (http only on "

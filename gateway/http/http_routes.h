@@ -65,6 +65,10 @@ gw_rc http_provider_put(struct http_req *r, json_t **out);
 gw_rc http_provider_list(struct http_req *r, json_t **out);
 gw_rc http_provider_delete(struct http_req *r, json_t **out);
 
+/* http_url_ok - an absolute https URL (http only on 127.0.0.1 or localhost) without
+ * credentials or a fragment, at most 2000 bytes (http_providers.c) */
+bool http_url_ok(const char *u);
+
 /* Handlers of calendar connections (http_calendar.c). */
 gw_rc http_calendar_put(struct http_req *r, json_t **out);
 gw_rc http_calendar_delete(struct http_req *r, json_t **out);

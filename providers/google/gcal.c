@@ -2,7 +2,7 @@
  * gcal.c - the Google Calendar provider (gcal.h): OAuth 2.0 refresh-token grant, then Calendar
  * API v3 events insert / patch / delete, over common/rest.h.
  *
- * Entry points: gcal_provider_ops ("google"), gcal_event_id(), gcal_event_body().
+ * Entry points: gcal_provider_ops ("google"), gcal_event_body().
  *
  * Access token (developers.google.com/identity/protocols/oauth2/web-server, "Refreshing an
  * access token"; RFC 6749 6): POST token_url, application/x-www-form-urlencoded, with
@@ -21,7 +21,8 @@
  * .../delete), all with sendUpdates=none, so Google sends no invitation of its own (the
  * customer has the gateway's confirmation with its .ics):
  *   create  POST   {api_base}/calendars/{calendarId}/events with the client-chosen "id"
- *                  (base32hex a-v 0-9, 5..1024 characters; gcal_event_id). 409 (duplicate: an
+ *                  (base32hex a-v 0-9, 5..1024 characters; ical_event_key(), which Microsoft
+ *                  Graph uses as its transactionId too). 409 (duplicate: an
  *                  earlier try that lost its answer, or an event deleted earlier, which Google
  *                  keeps as cancelled under its id) means it exists: PATCH it, status confirmed.
  *   update  PATCH  .../events/{eventId}; 404 (never created): insert it.
@@ -42,7 +43,6 @@
 #include "gcal.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +51,7 @@
 #include "common/rest.h"
 #include "common/timefmt.h"
 #include "common/tz.h"
+#include "providers/ical/ical.h"
 
 #define GCAL_CONNECT_TIMEOUT 10
 #define GCAL_TIMEOUT         30
@@ -68,35 +69,6 @@ struct gcal_ctx {
 	char access[4096];       /* the current access token, or "" */
 	int64_t access_until_ms; /* clock_mono_ms() after which it is not used */
 };
-
-/* gcal_event_id - base32hex of SHA-256("ordinatus-gcal:org:booking:uid") */
-void gcal_event_id(int64_t org, int64_t booking, const char *uid, char out[GCAL_EVENT_ID_LEN])
-{
-	static const char b32hex[] = "0123456789abcdefghijklmnopqrstuv";
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	char in[400];
-	int n, bits = 0, k = 0;
-	unsigned int acc = 0;
-	size_t i;
-
-	n = snprintf(in, sizeof(in), "ordinatus-gcal:%lld:%lld:%s", (long long)org,
-	             (long long)booking, uid ? uid : "");
-	if(n < 0 || (size_t)n >= sizeof(in))
-		n = (int)strlen(in);
-	EVP_Digest(in, (size_t)n, md, &mdlen, EVP_sha256(), NULL);
-	for(i = 0; i < sizeof(md); i++) {
-		acc = (acc << 8) | md[i];
-		bits += 8;
-		while(bits >= 5) {
-			out[k++] = b32hex[(acc >> (bits - 5)) & 31];
-			bits -= 5;
-		}
-	}
-	if(bits > 0)
-		out[k++] = b32hex[(acc << (5 - bits)) & 31];
-	out[k] = '\0';
-}
 
 /* local_time - t as an RFC 3339 local time in tzid ("2026-12-02T10:00:00+01:00") */
 static gw_rc local_time(const char *tzid, time_t t, char *buf, size_t n)
@@ -475,7 +447,7 @@ static void gcal_send(void *ctx, const char *kind, const json_t *payload,
 	struct gw_err err = {0};
 	const char *action = pstr(payload, "action");
 	json_t *body = NULL, *patch = NULL;
-	char id[GCAL_EVENT_ID_LEN];
+	char id[ICAL_EVENT_KEY_LEN];
 	long status = 0;
 	gw_rc rc;
 
@@ -495,9 +467,9 @@ static void gcal_send(void *ctx, const char *kind, const json_t *payload,
 		    "no org_id, booking_id or uid");
 		return;
 	}
-	gcal_event_id(json_integer_value(json_object_get(payload, "org_id")),
-	              json_integer_value(json_object_get(payload, "booking_id")),
-	              pstr(payload, "uid"), id);
+	ical_event_key(json_integer_value(json_object_get(payload, "org_id")),
+	               json_integer_value(json_object_get(payload, "booking_id")),
+	               pstr(payload, "uid"), id);
 	if(strcmp(action, "delete") == 0) {
 		do_delete(g, id, res);
 		goto out;

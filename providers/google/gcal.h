@@ -27,14 +27,11 @@
 
 #include "common/gw.h"
 #include "common/provider.h"
+#include "providers/ical/ical.h"
 
-#define GCAL_EVENT_ID_LEN 53 /* 52 base32hex characters of a SHA-256, + NUL */
-
-/* gcal_event_id - the event id of a booking, chosen before any call so that a repeated insert
- * is recognised (409): base32hex (RFC 4648 7, lower case, no padding: Google's a-v and 0-9) of
- * SHA-256("ordinatus-gcal:" org ":" booking ":" uid). The booking's UID is in the hash so that
- * two installations with the same row ids never share an event in one calendar. */
-void gcal_event_id(int64_t org, int64_t booking, const char *uid, char out[GCAL_EVENT_ID_LEN]);
+/* The event id of a booking is ical_event_key() (providers/ical/ical.h): chosen before any call,
+ * so that a repeated insert is recognised (409). */
+#define GCAL_EVENT_ID_LEN ICAL_EVENT_KEY_LEN
 
 /* gcal_event_body - the Events resource for payload (borrowed): summary, description, location,
  * start and end as RFC 3339 local times with the trainer's timeZone, the customer as attendee,

@@ -11,14 +11,16 @@
  * (mailto: URIs) and common names go out verbatim, so a CR or LF there would inject a content
  * line; those are refused with GW_EINVAL and err->field naming the field.
  *
- * Entry points: ical_build(), ical_name_ok(), ical_email_ok().
+ * Entry points: ical_build(), ical_name_ok(), ical_email_ok(), ical_event_key().
  * Threading: reentrant; no state of its own. libical's UTC zone is a shared singleton that
  * tz_init() warms before threads start.
  */
 #include "ical.h"
 
 #include <libical/ical.h>
+#include <openssl/evp.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -379,4 +381,33 @@ out:
 	if(cal)
 		icalcomponent_free(cal);
 	return rc;
+}
+
+/* ical_event_key - base32hex of SHA-256("ordinatus-gcal:org:booking:uid") */
+void ical_event_key(int64_t org, int64_t booking, const char *uid, char out[ICAL_EVENT_KEY_LEN])
+{
+	static const char b32hex[] = "0123456789abcdefghijklmnopqrstuv";
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	char in[400];
+	int n, bits = 0, k = 0;
+	unsigned int acc = 0;
+	size_t i;
+
+	n = snprintf(in, sizeof(in), "ordinatus-gcal:%lld:%lld:%s", (long long)org,
+	             (long long)booking, uid ? uid : "");
+	if(n < 0 || (size_t)n >= sizeof(in))
+		n = (int)strlen(in);
+	EVP_Digest(in, (size_t)n, md, &mdlen, EVP_sha256(), NULL);
+	for(i = 0; i < sizeof(md); i++) {
+		acc = (acc << 8) | md[i];
+		bits += 8;
+		while(bits >= 5) {
+			out[k++] = b32hex[(acc >> (bits - 5)) & 31];
+			bits -= 5;
+		}
+	}
+	if(bits > 0)
+		out[k++] = b32hex[(acc << (5 - bits)) & 31];
+	out[k] = '\0';
 }

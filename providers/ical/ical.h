@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "common/gw.h"
@@ -46,5 +47,17 @@ bool ical_name_ok(const char *s);
 /* ical_email_ok - may s follow "mailto:" in ORGANIZER/ATTENDEE: local@domain of printable
  * ASCII without spaces or RFC 5322 specials, at most 254 octets. */
 bool ical_email_ok(const char *s);
+
+#define ICAL_EVENT_KEY_LEN 53 /* 52 base32hex characters of a SHA-256, + NUL */
+
+/* ical_event_key - the provider-side key of a booking's calendar event, chosen before any call so
+ * that a repeated create is recognised: Google Calendar's event id (a repeated insert is 409) and
+ * Microsoft Graph's transactionId (a repeated POST returns the event made the first time).
+ * base32hex (RFC 4648 7, lower case, no padding: Google's a-v and 0-9) of
+ * SHA-256("ordinatus-gcal:" org ":" booking ":" uid). The booking's UID is in the hash so that
+ * two installations with the same row ids never share an event in one calendar; the
+ * "ordinatus-gcal" label stays as it was when only Google used it, so the ids of events already
+ * written do not change. */
+void ical_event_key(int64_t org, int64_t booking, const char *uid, char out[ICAL_EVENT_KEY_LEN]);
 
 #endif

@@ -26,17 +26,17 @@ static void test_event_id(void **state)
 	size_t i;
 
 	(void)state;
-	gcal_event_id(1, 42, "u1@ordinatus", a);
+	ical_event_key(1, 42, "u1@ordinatus", a);
 	assert_int_equal(strlen(a), 52);
 	for(i = 0; a[i]; i++)
 		assert_true((a[i] >= 'a' && a[i] <= 'v') || (a[i] >= '0' && a[i] <= '9'));
-	gcal_event_id(1, 42, "u1@ordinatus", b);
+	ical_event_key(1, 42, "u1@ordinatus", b);
 	assert_string_equal(a, b);
-	gcal_event_id(2, 42, "u1@ordinatus", b);
+	ical_event_key(2, 42, "u1@ordinatus", b);
 	assert_string_not_equal(a, b);
-	gcal_event_id(1, 43, "u1@ordinatus", b);
+	ical_event_key(1, 43, "u1@ordinatus", b);
 	assert_string_not_equal(a, b);
-	gcal_event_id(1, 42, "u2@ordinatus", b);
+	ical_event_key(1, 42, "u2@ordinatus", b);
 	assert_string_not_equal(a, b);
 }
 
@@ -109,7 +109,7 @@ static void test_event_fields(void **state)
 	char id[GCAL_EVENT_ID_LEN];
 
 	(void)state;
-	gcal_event_id(1, 42, "u1@ordinatus", id);
+	ical_event_key(1, 42, "u1@ordinatus", id);
 	assert_int_equal(gcal_event_body(p, id, &ev, &err), GW_OK);
 	assert_string_equal(json_string_value(json_object_get(ev, "id")), id);
 	assert_null(json_object_get(ev, "iCalUID"));

@@ -1,0 +1,375 @@
+/*
+ * caldav.c - the CalDAV calendar provider (caldav.h): a booking's VEVENT written with PUT into
+ * the trainer's calendar collection, kept in step with ETags, removed with DELETE.
+ *
+ * Entry points: caldav_provider_ops ("caldav"), caldav_object().
+ *
+ * RFC 4791 5.3.2 (creating calendar object resources) and 4.1: the body is text/calendar, one
+ * VCALENDAR that "MUST NOT specify the iCalendar METHOD property", with one VEVENT whose UID is
+ * the booking's; the resource is {collection}/{uid}.ics. Writes are conditional (RFC 9110
+ * 13.1.1-2), so a retry or a change made on the server is never silently overwritten or
+ * doubled:
+ *   create  PUT with If-None-Match: * (RFC 4791 5.3.2: "prevent an existing resource from being
+ *           overwritten"). 412: the resource exists (an earlier try whose answer was lost): GET
+ *           it for its ETag, then PUT with If-Match: that ETag.
+ *   update  PUT with If-Match: the ETag the last write got (stored on the booking). 412: the
+ *           resource was changed on the server since (a client edited it): GET the fresh ETag
+ *           and PUT again with it; the booking is what the gateway owns, so its times win. 404
+ *           (deleted on the server): created again with If-None-Match: *. Without a stored
+ *           ETag (the server gave none, or the create is still pending) it goes as a create.
+ *   delete  DELETE the resource; 404 and 410 (already gone) are done.
+ * The ETag of a PUT's answer (RFC 4791 5.3.4: a server that changed the data may send none) is
+ * returned in res->out for the booking. A second 412 in a row (it changes under us) is
+ * transient: tried again later.
+ *
+ * The customer is not an ATTENDEE: a server with implicit scheduling (RFC 6638) would email them
+ * an invitation of its own, and the customer has the gateway's confirmation with its .ics. The
+ * description names them. The trainer is the ORGANIZER.
+ *
+ * Authentication: HTTP Basic (RFC 7617) on every request, over https in production (the URL is
+ * checked when connecting; http only for tests on 127.0.0.1 or a private network).
+ *
+ * Outcomes: 2xx sent; 401 PROVIDER_AUTH_REVOKED (the username or password no longer works: the
+ * connection needs reconnecting); 429 and 5xx transient with the Retry-After; 403 (a
+ * precondition such as CALDAV:supported-calendar-data), 404 or 409 on PUT (no such collection:
+ * RFC 4918 9.7.1) and other 4xx permanent; no answer transient. The detail carries the status
+ * and the server's words (bounded by rest.c), never the password.
+ *
+ * Threading: a context belongs to one worker thread.
+ */
+#include "caldav.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/rest.h"
+#include "common/timefmt.h"
+#include "ical.h"
+
+#define CALDAV_CONNECT_TIMEOUT 10
+#define CALDAV_TIMEOUT         30
+#define URL_LEN                3000
+#define CRED_MAX               1400 /* "user:password" before base64 */
+
+struct caldav_ctx {
+	struct rest *rest; /* one handle: connections to the server are reused */
+	char *collection;  /* from strdup(): the collection URL without a trailing '/' */
+	char auth[2000];   /* "Authorization: Basic ..."; wiped on close */
+};
+
+/* pstr - a string member, or NULL */
+static const char *pstr(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/* caldav_object - the VCALENDAR of a booking */
+gw_rc caldav_object(const json_t *payload, time_t now, char **out, struct gw_err *err)
+{
+	const json_t *tr = json_object_get(payload, "trainer");
+	struct ical_event ev = {0};
+	const json_t *seq = json_object_get(payload, "sequence");
+	const char *loc = pstr(payload, "location");
+
+	*out = NULL;
+	ev.uid = pstr(payload, "uid");
+	if(!pstr(payload, "start") || timefmt_parse(pstr(payload, "start"), &ev.start))
+		return gw_err_set(err, GW_EINVAL, "start", "the payload has no usable start");
+	if(!pstr(payload, "end") || timefmt_parse(pstr(payload, "end"), &ev.end))
+		return gw_err_set(err, GW_EINVAL, "end", "the payload has no usable end");
+	if(!json_is_integer(seq) || json_integer_value(seq) < 0 ||
+	   json_integer_value(seq) > 1000000)
+		return gw_err_set(err, GW_EINVAL, "sequence", "the payload has no usable sequence");
+	ev.sequence = (int)json_integer_value(seq);
+	ev.dtstamp = now;
+	ev.summary = pstr(payload, "summary");
+	ev.description = pstr(payload, "description");
+	ev.location = loc && loc[0] ? loc : NULL;
+	ev.organizer_email = pstr(tr, "email");
+	ev.organizer_name = pstr(tr, "name") && pstr(tr, "name")[0] ? pstr(tr, "name") : NULL;
+	/* RFC 4791 4.1: calendar object resources carry no METHOD */
+	return ical_build(&ev, 1, NULL, out, err);
+}
+
+/* caldav_close - free a context */
+static void caldav_close(void *ctx)
+{
+	struct caldav_ctx *c = ctx;
+
+	if(!c)
+		return;
+	rest_destroy(c->rest);
+	free(c->collection);
+	OPENSSL_cleanse(c->auth, sizeof(c->auth));
+	free(c);
+}
+
+/* cfg_secs - a number of seconds (1..3600) or def */
+static long cfg_secs(const json_t *c, const char *k, long def)
+{
+	const json_t *v = json_object_get(c, k);
+
+	if(json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 3600)
+		return (long)json_integer_value(v);
+	return def;
+}
+
+/* basic_auth - the Authorization header line for user and password into buf */
+static gw_rc basic_auth(const char *user, const char *pass, char *buf, size_t n)
+{
+	unsigned char cred[CRED_MAX + 1];
+	char b64[((CRED_MAX + 2) / 3) * 4 + 1];
+	int len, k;
+
+	len = snprintf((char *)cred, sizeof(cred), "%s:%s", user, pass);
+	if(len < 0 || (size_t)len >= sizeof(cred)) {
+		OPENSSL_cleanse(cred, sizeof(cred));
+		return GW_ECONFIG;
+	}
+	EVP_EncodeBlock((unsigned char *)b64, cred, len);
+	OPENSSL_cleanse(cred, sizeof(cred));
+	k = snprintf(buf, n, "Authorization: Basic %s", b64);
+	OPENSSL_cleanse(b64, sizeof(b64));
+	return k < 0 || (size_t)k >= n ? GW_ECONFIG : GW_OK;
+}
+
+/* caldav_open - a context for one trainer's connection */
+static gw_rc caldav_open(const json_t *config, const char *data_dir, void **ctx)
+{
+	struct rest_opts ro = {0};
+	struct caldav_ctx *c = NULL;
+	const char *url = pstr(config, "calendar_id"), *text = pstr(config, "credentials");
+	json_t *cred = NULL;
+	size_t n;
+	gw_rc rc;
+
+	(void)data_dir;
+	*ctx = NULL;
+	if(!url || (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) || !text)
+		return GW_ECONFIG;
+	cred = json_loads(text, 0, NULL);
+	if(!pstr(cred, "username") || !pstr(cred, "password")) {
+		rc = GW_ECONFIG;
+		goto out;
+	}
+	c = calloc(1, sizeof(*c));
+	if(!c) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	ro.connect_timeout_ms = cfg_secs(config, "connect_timeout", CALDAV_CONNECT_TIMEOUT) * 1000;
+	ro.timeout_ms = cfg_secs(config, "timeout", CALDAV_TIMEOUT) * 1000;
+	if((rc = rest_create(&ro, &c->rest)))
+		goto out;
+	if((rc = basic_auth(pstr(cred, "username"), pstr(cred, "password"), c->auth,
+	                    sizeof(c->auth))))
+		goto out;
+	if(!(c->collection = strdup(url))) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	n = strlen(c->collection);
+	while(n > 0 && c->collection[n - 1] == '/')
+		c->collection[--n] = '\0';
+	*ctx = c;
+	c = NULL;
+out:
+	json_decref(cred);
+	caldav_close(c);
+	return rc;
+}
+
+/* set - fill a provider result */
+static void set(struct provider_result *res, enum provider_outcome o, int retry_after,
+                const char *what, const char *detail)
+{
+	res->outcome = o;
+	res->retry_after = retry_after;
+	snprintf(res->detail, sizeof(res->detail), "%.120s: %.380s", what, detail);
+}
+
+/* classify - the outcome of an answer the action does not handle itself */
+static void classify(const struct rest_res *rr, const char *what, struct provider_result *res)
+{
+	if(rr->status >= 200 && rr->status <= 299)
+		set(res, PROVIDER_SENT, -1, what, "done");
+	else if(rr->status == 401)
+		set(res, PROVIDER_AUTH_REVOKED, -1,
+		    "the CalDAV server refused the username or password (the trainer must "
+		    "reconnect the calendar)",
+		    rr->detail);
+	else if(rr->status == 429 || rr->status >= 500)
+		set(res, PROVIDER_TRANSIENT, rr->retry_after, what, rr->detail);
+	else
+		set(res, PROVIDER_PERMANENT, -1, what, rr->detail);
+}
+
+/* call - one request with Basic auth and an optional condition header; false with res filled
+ * when no answer came */
+static bool call(struct caldav_ctx *c, const char *method, const char *url, const char *body,
+                 const char *cond, const char *what, struct rest_res *rr,
+                 struct provider_result *res)
+{
+	const char *headers[3] = {c->auth, cond, NULL};
+	struct rest_req q = {.method = method, .url = url, .headers = headers};
+
+	if(body) {
+		q.body = body;
+		q.body_len = strlen(body);
+		q.content_type = "text/calendar; charset=utf-8";
+	}
+	if(rest_call(c->rest, &q, rr)) {
+		set(res, PROVIDER_TRANSIENT, -1, what, rr->detail);
+		rest_res_free(rr);
+		return false;
+	}
+	return true;
+}
+
+/* fresh_etag - GET the resource's current ETag into etag; false with res filled */
+static bool fresh_etag(struct caldav_ctx *c, const char *url, char *etag, size_t n,
+                       struct provider_result *res)
+{
+	struct rest_res rr;
+	bool ok = false;
+
+	if(!call(c, "GET", url, NULL, NULL, "CalDAV GET", &rr, res))
+		return false;
+	if(rr.status == 200 && rr.etag[0]) {
+		snprintf(etag, n, "%s", rr.etag);
+		ok = true;
+	} else if(rr.status == 200) {
+		set(res, PROVIDER_PERMANENT, -1, "CalDAV GET",
+		    "the server gives no ETag, so a change cannot be made safely");
+	} else if(rr.status == 404) {
+		etag[0] = '\0'; /* gone again meanwhile: create it */
+		ok = true;
+	} else {
+		classify(&rr, "CalDAV GET", res);
+	}
+	rest_res_free(&rr);
+	return ok;
+}
+
+/* put - PUT body to url with If-Match: etag (etag non-empty) or If-None-Match: *; *status the
+ * answer's HTTP status (0: none) and new_etag its ETag */
+static void put(struct caldav_ctx *c, const char *url, const char *body, const char *etag,
+                long *status, char *new_etag, size_t n, struct provider_result *res)
+{
+	char cond[REST_ETAG_LEN + 16];
+	struct rest_res rr;
+
+	*status = 0;
+	new_etag[0] = '\0';
+	if(etag && etag[0])
+		snprintf(cond, sizeof(cond), "If-Match: %s", etag);
+	else
+		snprintf(cond, sizeof(cond), "If-None-Match: *");
+	if(!call(c, "PUT", url, body, cond, "CalDAV PUT", &rr, res))
+		return;
+	*status = rr.status;
+	if(rr.status == 412)
+		set(res, PROVIDER_TRANSIENT, -1, "CalDAV PUT", rr.detail);
+	else
+		classify(&rr, "CalDAV PUT", res);
+	if(rr.status >= 200 && rr.status <= 299)
+		snprintf(new_etag, n, "%s", rr.etag);
+	rest_res_free(&rr);
+}
+
+/* write_event - the conditional PUT of the booking's resource, following 412 and 404 once */
+static void write_event(struct caldav_ctx *c, const char *url, const char *body,
+                        const char *stored_etag, char *etag, size_t n, struct provider_result *res)
+{
+	char cur[REST_ETAG_LEN];
+	long status;
+
+	snprintf(cur, sizeof(cur), "%s", stored_etag ? stored_etag : "");
+	put(c, url, body, cur, &status, etag, n, res);
+	if(status == 404 && cur[0]) {
+		/* deleted on the server since: make it again */
+		put(c, url, body, NULL, &status, etag, n, res);
+	} else if(status == 412) {
+		/* it exists (If-None-Match) or changed (If-Match): its current ETag, then again */
+		if(!fresh_etag(c, url, cur, sizeof(cur), res))
+			return;
+		put(c, url, body, cur, &status, etag, n, res);
+		if(status == 412)
+			set(res, PROVIDER_TRANSIENT, -1, "CalDAV PUT",
+			    "the resource changed again while it was written (HTTP 412): later");
+	}
+}
+
+/* caldav_send - write or remove one booking's resource */
+static void caldav_send(void *ctx, const char *kind, const json_t *payload,
+                        struct provider_result *res)
+{
+	struct caldav_ctx *c = ctx;
+	struct gw_err err = {0};
+	const char *action = pstr(payload, "action"), *uid = pstr(payload, "uid");
+	const char *stored_etag = pstr(json_object_get(payload, "stored"), "etag");
+	char name[600], url[URL_LEN], etag[REST_ETAG_LEN] = "", esc[560];
+	char *body = NULL;
+	struct rest_res rr;
+	gw_rc rc;
+	int k;
+
+	(void)kind;
+	res->outcome = PROVIDER_SENT;
+	res->retry_after = -1;
+	res->detail[0] = '\0';
+	res->out = NULL;
+	if(!action ||
+	   (strcmp(action, "create") && strcmp(action, "update") && strcmp(action, "delete"))) {
+		set(res, PROVIDER_PERMANENT, -1, "unusable calendar payload", "no action");
+		return;
+	}
+	if(!uid || !uid[0] || rest_escape(uid, esc, sizeof(esc))) {
+		set(res, PROVIDER_PERMANENT, -1, "unusable calendar payload", "no usable uid");
+		return;
+	}
+	snprintf(name, sizeof(name), "%s.ics", esc);
+	k = snprintf(url, sizeof(url), "%s/%s", c->collection, name);
+	if(k < 0 || (size_t)k >= sizeof(url)) {
+		set(res, PROVIDER_PERMANENT, -1, "unusable calendar payload", "URL too long");
+		return;
+	}
+	if(strcmp(action, "delete") == 0) {
+		if(!call(c, "DELETE", url, NULL, NULL, "CalDAV DELETE", &rr, res))
+			return;
+		if(rr.status == 404 || rr.status == 410)
+			set(res, PROVIDER_SENT, -1, "CalDAV DELETE",
+			    "the resource was already gone");
+		else
+			classify(&rr, "CalDAV DELETE", res);
+		rest_res_free(&rr);
+		if(res->outcome == PROVIDER_SENT)
+			res->out = json_pack("{s:s}", "event_id", name);
+		return;
+	}
+	if((rc = caldav_object(payload, clock_now(), &body, &err))) {
+		set(res, rc == GW_ENOMEM ? PROVIDER_TRANSIENT : PROVIDER_PERMANENT, -1,
+		    "unusable calendar payload", err.message[0] ? err.message : "out of memory");
+		return;
+	}
+	/* a create never trusts an old ETag: If-None-Match first */
+	write_event(c, url, body, strcmp(action, "update") == 0 ? stored_etag : NULL, etag,
+	            sizeof(etag), res);
+	if(res->outcome == PROVIDER_SENT) {
+		res->out = json_pack("{s:s}", "event_id", name);
+		if(res->out && etag[0])
+			json_object_set_new(res->out, "etag", json_string(etag));
+	}
+	free(body);
+}
+
+const struct provider_ops caldav_provider_ops = {
+        .name = "caldav",
+        .open = caldav_open,
+        .send = caldav_send,
+        .close = caldav_close,
+};

@@ -1,0 +1,559 @@
+/*
+ * graph.c - the Microsoft Graph (Outlook) calendar provider (graph.h): the Microsoft identity
+ * platform's refresh-token grant, then Graph v1.0 events create / update / delete, over
+ * common/rest.h. Its shape is gcal.c's.
+ *
+ * Entry points: graph_provider_ops ("outlook"), graph_event_body().
+ *
+ * Access token (learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow,
+ * "Refresh the access token"; RFC 6749 6): POST token_url (https://login.microsoftonline.com/
+ * {tenant}/oauth2/v2.0/token), application/x-www-form-urlencoded, with client_id,
+ * grant_type=refresh_token, scope "offline_access Calendars.ReadWrite" (space separated: work
+ * and school accounts refuse commas), refresh_token and client_secret. The answer is
+ * {"token_type": "Bearer", "scope", "expires_in", "access_token", "refresh_token"}: the access
+ * token is kept until a minute before expires_in runs out (monotonic clock) and a 401 from Graph
+ * drops it, refreshes once and repeats the call. Microsoft hands out a new refresh token with
+ * each grant; the context uses the newest from then on (it is not written back to the store:
+ * the stored one stays valid, 90 days by default). Errors there are RFC 6749 5.2's
+ * {"error", "error_description": "AADSTS70008: ...", "error_codes": [70008], "timestamp",
+ * "trace_id", "correlation_id"}: invalid_grant (expired or revoked grant, AADSTS70008,
+ * AADSTS700082, AADSTS50173...) and interaction_required (the user must sign in again: MFA,
+ * consent) are PROVIDER_AUTH_REVOKED; invalid_client and other 4xx mean the organisation's client
+ * settings are wrong: permanent; 429 and 5xx transient.
+ *
+ * Events (learn.microsoft.com/graph/api/calendar-post-events, .../event-update,
+ * .../event-delete, .../resources/event):
+ *   create  POST  {api}/me/calendars/{id}/events (or {api}/me/events for the default
+ *                 calendar) with "transactionId" = ical_event_key() of the booking, the key
+ *                 Google's event id is: "a custom identifier specified by a client app for the
+ *                 server to avoid redundant POST operations in case of client retries", so a
+ *                 create whose answer was lost and that is sent again gets the event made the
+ *                 first time (201 again, the same id) instead of a second one. 201 carries the
+ *                 event's "id": returned in res->out, stored on the booking.
+ *   update  PATCH {api}/me/events/{stored id}; 404 (ErrorItemNotFound: deleted in Outlook, or
+ *                 a create that never arrived) or 400 ErrorInvalidIdMalformed (an id another
+ *                 provider stored before the trainer switched) is created again. Without a
+ *                 stored id (the create is still pending or was lost) the event is created
+ *                 (the transactionId finds the first one if it exists) and then patched, so the
+ *                 moved times win over what a first create carried.
+ *   delete  DELETE {api}/me/events/{stored id}: 204; 404 and 410 (already gone) and a
+ *                 malformed id count as done; without a stored id there is nothing to delete.
+ * Graph has no sendUpdates: an event with attendees always sends them Outlook's invitation
+ * (and updates and cancellations), and there is no parameter to stop it. The customer has the
+ * gateway's own confirmation with its .ics, so the customer is not an attendee here: the event
+ * body (the row's description) names them and their address instead.
+ *
+ * Times: dateTimeTimeZone {dateTime, timeZone}. Graph takes Windows zone names and a documented
+ * list of IANA names, and "methods such as create or update might not support all" of them
+ * (learn.microsoft.com/graph/api/resources/datetimetimezone). UTC is always accepted, and
+ * Outlook shows an event in each viewer's own zone, so both times go as UTC wall clock
+ * ("2026-12-02T09:00:00", "UTC"): no mapping table of zone names to keep up to date.
+ *
+ * Outcomes (learn.microsoft.com/graph/errors, .../graph/throttling): 2xx sent; 429 (throttled),
+ * 503 and 504 (and other 5xx) transient with the Retry-After Graph sends (the dispatcher's
+ * backoff when none); a 401 that a fresh token did not cure PROVIDER_AUTH; any other 4xx
+ * permanent with Graph's {"error": {"code", "message"}} in the detail (bounded by rest.c); no
+ * answer (refused, dropped, timeout) transient. Never a token in a detail.
+ *
+ * Threading: a context belongs to one worker thread.
+ */
+#include "graph.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/rest.h"
+#include "common/timefmt.h"
+#include "providers/ical/ical.h"
+
+#define GRAPH_CONNECT_TIMEOUT 10
+#define GRAPH_TIMEOUT         30
+#define GRAPH_SCOPE           "offline_access Calendars.ReadWrite"
+#define TOKEN_MARGIN_MS       60000 /* refresh a minute before the token runs out */
+#define URL_LEN               3000
+#define REFRESH_TOKEN_MAX     8192
+
+struct graph_ctx {
+	struct rest *rest;       /* one handle: connections to Graph are reused */
+	char *client_id;         /* from strdup() */
+	char *client_secret;     /* from strdup(); wiped on close */
+	char *refresh_token;     /* from strdup(), or the newest Microsoft gave; wiped on close */
+	char *token_url;         /* from strdup() */
+	char *api_base;          /* from strdup(), without a trailing '/' */
+	char calendar[1200];     /* the calendar id, percent-encoded for the path, or "" */
+	char access[8192];       /* the current access token, or "" */
+	int64_t access_until_ms; /* clock_mono_ms() after which it is not used */
+};
+
+/* pstr - a string member, or NULL */
+static const char *pstr(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/* utc_wall - t as the dateTime of a dateTimeTimeZone in UTC ("2026-12-02T09:00:00") */
+static gw_rc utc_wall(time_t t, char *buf, size_t n)
+{
+	struct tm tm;
+
+	if(!gmtime_r(&t, &tm) || tm.tm_year < 0 || tm.tm_year > 8000)
+		return GW_EINVAL;
+	snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	return GW_OK;
+}
+
+/* graph_event_body - the event resource of a booking */
+gw_rc graph_event_body(const json_t *payload, const char *transaction_id, json_t **out,
+                       struct gw_err *err)
+{
+	const char *summary = pstr(payload, "summary"), *desc = pstr(payload, "description");
+	const char *loc = pstr(payload, "location");
+	char s_utc[32], e_utc[32];
+	time_t s = 0, e = 0;
+	json_t *ev;
+
+	*out = NULL;
+	if(!pstr(payload, "start") || timefmt_parse(pstr(payload, "start"), &s))
+		return gw_err_set(err, GW_EINVAL, "start", "the payload has no usable start");
+	if(!pstr(payload, "end") || timefmt_parse(pstr(payload, "end"), &e) || e <= s)
+		return gw_err_set(err, GW_EINVAL, "end", "the payload has no usable end");
+	if(!summary)
+		return gw_err_set(err, GW_EINVAL, "summary", "the payload has no summary");
+	if(utc_wall(s, s_utc, sizeof(s_utc)) || utc_wall(e, e_utc, sizeof(e_utc)))
+		return gw_err_set(err, GW_EINVAL, "start", "the times are out of range");
+	ev = json_pack("{s:s, s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:s}, s:s}", "subject", summary,
+	               "body", "contentType", "text", "content", desc ? desc : "", "start",
+	               "dateTime", s_utc, "timeZone", "UTC", "end", "dateTime", e_utc, "timeZone",
+	               "UTC", "showAs", "busy");
+	if(!ev)
+		return GW_ENOMEM;
+	if(loc && loc[0])
+		json_object_set_new(ev, "location", json_pack("{s:s}", "displayName", loc));
+	if(transaction_id)
+		json_object_set_new(ev, "transactionId", json_string(transaction_id));
+	*out = ev;
+	return GW_OK;
+}
+
+/* wipe_free - free a string holding a secret */
+static void wipe_free(char *s)
+{
+	if(s) {
+		OPENSSL_cleanse(s, strlen(s));
+		free(s);
+	}
+}
+
+/* graph_close - free a context */
+static void graph_close(void *ctx)
+{
+	struct graph_ctx *g = ctx;
+
+	if(!g)
+		return;
+	rest_destroy(g->rest);
+	free(g->client_id);
+	wipe_free(g->client_secret);
+	wipe_free(g->refresh_token);
+	free(g->token_url);
+	free(g->api_base);
+	OPENSSL_cleanse(g->access, sizeof(g->access));
+	free(g);
+}
+
+/* cfg_str - a non-empty string member of config, or NULL */
+static const char *cfg_str(const json_t *c, const char *k)
+{
+	const char *s = json_string_value(json_object_get(c, k));
+
+	return s && s[0] ? s : NULL;
+}
+
+/* cfg_secs - a number of seconds (1..3600) or def */
+static long cfg_secs(const json_t *c, const char *k, long def)
+{
+	const json_t *v = json_object_get(c, k);
+
+	if(json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 3600)
+		return (long)json_integer_value(v);
+	return def;
+}
+
+/* graph_open - a context for one trainer's connection */
+static gw_rc graph_open(const json_t *config, const char *data_dir, void **ctx)
+{
+	struct rest_opts ro = {0};
+	struct graph_ctx *g = NULL;
+	const char *cid, *csec, *rt, *turl, *api, *cal, *tenant;
+	char deftoken[300];
+	size_t n;
+	gw_rc rc;
+
+	(void)data_dir;
+	*ctx = NULL;
+	cid = cfg_str(config, "client_id");
+	csec = cfg_str(config, "client_secret");
+	rt = cfg_str(config, "refresh_token");
+	turl = cfg_str(config, "token_url");
+	api = cfg_str(config, "api_base");
+	cal = cfg_str(config, "calendar_id");
+	tenant = cfg_str(config, "tenant");
+	if(!turl) {
+		snprintf(deftoken, sizeof(deftoken),
+		         "https://login.microsoftonline.com/%.200s/oauth2/v2.0/token",
+		         tenant ? tenant : "common");
+		turl = deftoken;
+	}
+	if(!api)
+		api = "https://graph.microsoft.com/v1.0";
+	if(!cid || !csec || !rt || strlen(rt) > REFRESH_TOKEN_MAX)
+		return GW_ECONFIG;
+	g = calloc(1, sizeof(*g));
+	if(!g)
+		return GW_ENOMEM;
+	ro.connect_timeout_ms = cfg_secs(config, "connect_timeout", GRAPH_CONNECT_TIMEOUT) * 1000;
+	ro.timeout_ms = cfg_secs(config, "timeout", GRAPH_TIMEOUT) * 1000;
+	if((rc = rest_create(&ro, &g->rest)))
+		goto out;
+	g->client_id = strdup(cid);
+	g->client_secret = strdup(csec);
+	g->refresh_token = strdup(rt);
+	g->token_url = strdup(turl);
+	g->api_base = strdup(api);
+	if(!g->client_id || !g->client_secret || !g->refresh_token || !g->token_url ||
+	   !g->api_base) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	n = strlen(g->api_base);
+	while(n > 0 && g->api_base[n - 1] == '/')
+		g->api_base[--n] = '\0';
+	if(cal && (rc = rest_escape(cal, g->calendar, sizeof(g->calendar)))) {
+		rc = GW_ECONFIG;
+		goto out;
+	}
+	*ctx = g;
+	g = NULL;
+out:
+	graph_close(g);
+	return rc;
+}
+
+/* set - fill a provider result */
+static void set(struct provider_result *res, enum provider_outcome o, int retry_after,
+                const char *what, const char *detail)
+{
+	res->outcome = o;
+	res->retry_after = retry_after;
+	snprintf(res->detail, sizeof(res->detail), "%.120s: %.380s", what, detail);
+}
+
+/* usable_token - a token that can go into a header or a form: visible ASCII, bounded */
+static bool usable_token(const char *t, size_t max)
+{
+	size_t i;
+
+	if(!t || !t[0] || strlen(t) >= max)
+		return false;
+	for(i = 0; t[i]; i++)
+		if((unsigned char)t[i] < 0x21 || (unsigned char)t[i] > 0x7e)
+			return false;
+	return true;
+}
+
+/* refresh - a new access token from the refresh token; false with res filled when none came */
+static bool refresh(struct graph_ctx *g, struct provider_result *res)
+{
+	const char *fields[] = {
+	        "client_id", g->client_id,    "grant_type",     "refresh_token", "scope",
+	        GRAPH_SCOPE, "refresh_token", g->refresh_token, "client_secret", g->client_secret,
+	        NULL};
+	struct rest_res rr;
+	const char *tok, *err, *rt;
+	json_int_t expires;
+	gw_rc rc;
+
+	g->access[0] = '\0';
+	rc = rest_form_post(g->rest, g->token_url, fields, &rr);
+	if(rc) {
+		set(res, PROVIDER_TRANSIENT, -1, "Microsoft token endpoint", rr.detail);
+		goto fail;
+	}
+	err = json_string_value(json_object_get(rr.json, "error"));
+	if(rr.status >= 200 && rr.status <= 299) {
+		tok = json_string_value(json_object_get(rr.json, "access_token"));
+		expires = json_integer_value(json_object_get(rr.json, "expires_in"));
+		if(!usable_token(tok, sizeof(g->access))) {
+			set(res, PROVIDER_TRANSIENT, -1, "Microsoft token endpoint",
+			    "the answer has no usable access_token");
+			goto fail;
+		}
+		snprintf(g->access, sizeof(g->access), "%s", tok);
+		if(expires <= 0)
+			expires = 3600;
+		g->access_until_ms = clock_mono_ms() + (int64_t)expires * 1000 - TOKEN_MARGIN_MS;
+		/* Microsoft rotates refresh tokens: use the newest from now on */
+		rt = json_string_value(json_object_get(rr.json, "refresh_token"));
+		if(usable_token(rt, REFRESH_TOKEN_MAX) && strcmp(rt, g->refresh_token) != 0) {
+			char *copy = strdup(rt);
+			if(copy) {
+				wipe_free(g->refresh_token);
+				g->refresh_token = copy;
+			}
+		}
+		rest_res_free(&rr);
+		return true;
+	}
+	if(err && (strcmp(err, "invalid_grant") == 0 || strcmp(err, "interaction_required") == 0)) {
+		/* RFC 6749 5.2: the grant is invalid, expired or revoked; or the user must sign in
+		 * again (AADSTS50076, AADSTS65001): either way only the trainer can fix it */
+		set(res, PROVIDER_AUTH_REVOKED, -1,
+		    "Microsoft refused the calendar grant (the trainer must reconnect the "
+		    "calendar)",
+		    rr.detail);
+	} else if(rr.status == 429 || rr.status >= 500) {
+		set(res, PROVIDER_TRANSIENT, rr.retry_after, "Microsoft token endpoint", rr.detail);
+	} else {
+		/* invalid_client, unauthorized_client, invalid_request, invalid_scope */
+		set(res, PROVIDER_PERMANENT, -1,
+		    "Microsoft token endpoint refused the organisation's client settings",
+		    rr.detail);
+	}
+fail:
+	rest_res_free(&rr);
+	return false;
+}
+
+/* api - one Graph call with a valid access token, refreshed once on a 401. true with the
+ * answer in rr; false when res was filled (no token, no answer). */
+static bool api(struct graph_ctx *g, const char *method, const char *url, const json_t *body,
+                const char *what, struct rest_res *rr, struct provider_result *res)
+{
+	struct rest_req q = {.method = method, .url = url, .json = body};
+	bool refreshed = false;
+	gw_rc rc;
+
+	for(;;) {
+		if(!g->access[0] || clock_mono_ms() >= g->access_until_ms) {
+			if(!refresh(g, res))
+				return false;
+			refreshed = true;
+		}
+		q.bearer = g->access;
+		rc = rest_call(g->rest, &q, rr);
+		if(rc) {
+			set(res, PROVIDER_TRANSIENT, -1, what, rr->detail);
+			rest_res_free(rr);
+			return false;
+		}
+		if(rr->status != 401 || refreshed)
+			return true;
+		/* the access token expired or was revoked early: a fresh one, once */
+		rest_res_free(rr);
+		g->access[0] = '\0';
+	}
+}
+
+/* error_code - Graph's {"error": {"code"}} of an answer, or "" */
+static const char *error_code(const struct rest_res *rr)
+{
+	const char *c =
+	        json_string_value(json_object_get(json_object_get(rr->json, "error"), "code"));
+
+	return c ? c : "";
+}
+
+/* not_there - the event named by an id does not exist (or the id is not one of Graph's) */
+static bool not_there(const struct rest_res *rr)
+{
+	return rr->status == 404 || rr->status == 410 ||
+	       (rr->status == 400 && strcmp(error_code(rr), "ErrorInvalidIdMalformed") == 0);
+}
+
+/* classify - the outcome of an answer that is not one the action handles itself */
+static void classify(const struct rest_res *rr, const char *what, struct provider_result *res)
+{
+	if(rr->status >= 200 && rr->status <= 299)
+		set(res, PROVIDER_SENT, -1, what, "done");
+	else if(rr->status == 429 || rr->status >= 500)
+		set(res, PROVIDER_TRANSIENT, rr->retry_after, what, rr->detail);
+	else if(rr->status == 401)
+		set(res, PROVIDER_AUTH, -1, what, rr->detail);
+	else
+		set(res, PROVIDER_PERMANENT, -1, what, rr->detail);
+}
+
+/* event_url - {api}/me/events/{id}, or the collection to create in */
+static gw_rc event_url(const struct graph_ctx *g, const char *id, char *buf, size_t n)
+{
+	char esc[1200];
+	int k;
+
+	if(!id) {
+		if(g->calendar[0])
+			k = snprintf(buf, n, "%s/me/calendars/%s/events", g->api_base, g->calendar);
+		else
+			k = snprintf(buf, n, "%s/me/events", g->api_base);
+	} else {
+		if(rest_escape(id, esc, sizeof(esc)))
+			return GW_EINVAL;
+		k = snprintf(buf, n, "%s/me/events/%s", g->api_base, esc);
+	}
+	return k < 0 || (size_t)k >= n ? GW_EINVAL : GW_OK;
+}
+
+/* keep_id - copy the event id of a 2xx answer into id (GRAPH_EVENT_ID_MAX + 1 bytes) */
+static bool keep_id(const struct rest_res *rr, char *id)
+{
+	const char *v = json_string_value(json_object_get(rr->json, "id"));
+
+	if(!usable_token(v, GRAPH_EVENT_ID_MAX + 1))
+		return false;
+	snprintf(id, GRAPH_EVENT_ID_MAX + 1, "%s", v);
+	return true;
+}
+
+/* do_create - POST with the transactionId; id gets the event's id when it was made (or found) */
+static void do_create(struct graph_ctx *g, const json_t *body, char *id,
+                      struct provider_result *res)
+{
+	char url[URL_LEN];
+	struct rest_res rr;
+
+	id[0] = '\0';
+	if(event_url(g, NULL, url, sizeof(url))) {
+		set(res, PROVIDER_PERMANENT, -1, "Microsoft Graph create event", "URL too long");
+		return;
+	}
+	if(!api(g, "POST", url, body, "Microsoft Graph create event", &rr, res))
+		return;
+	classify(&rr, "Microsoft Graph create event", res);
+	if(res->outcome == PROVIDER_SENT && !keep_id(&rr, id))
+		set(res, PROVIDER_TRANSIENT, -1, "Microsoft Graph create event",
+		    "the answer has no usable event id");
+	rest_res_free(&rr);
+}
+
+/* do_patch - PATCH the event id; *gone when Graph has no such event */
+static void do_patch(struct graph_ctx *g, const json_t *patch, const char *id, bool *gone,
+                     struct provider_result *res)
+{
+	char url[URL_LEN];
+	struct rest_res rr;
+
+	*gone = false;
+	if(event_url(g, id, url, sizeof(url))) {
+		*gone = true; /* not an id Graph could have given */
+		return;
+	}
+	if(!api(g, "PATCH", url, patch, "Microsoft Graph update event", &rr, res))
+		return;
+	if(not_there(&rr))
+		*gone = true;
+	else
+		classify(&rr, "Microsoft Graph update event", res);
+	rest_res_free(&rr);
+}
+
+/* do_delete - DELETE the event id; already gone is done */
+static void do_delete(struct graph_ctx *g, const char *id, struct provider_result *res)
+{
+	char url[URL_LEN];
+	struct rest_res rr;
+
+	if(event_url(g, id, url, sizeof(url))) {
+		set(res, PROVIDER_SENT, -1, "Microsoft Graph delete event",
+		    "the stored id is not Graph's: nothing to delete");
+		return;
+	}
+	if(!api(g, "DELETE", url, NULL, "Microsoft Graph delete event", &rr, res))
+		return;
+	if(not_there(&rr))
+		set(res, PROVIDER_SENT, -1, "Microsoft Graph delete event",
+		    "the event was already gone");
+	else
+		classify(&rr, "Microsoft Graph delete event", res);
+	rest_res_free(&rr);
+}
+
+/* graph_send - write one booking's event */
+static void graph_send(void *ctx, const char *kind, const json_t *payload,
+                       struct provider_result *res)
+{
+	struct graph_ctx *g = ctx;
+	struct gw_err err = {0};
+	const char *action = pstr(payload, "action");
+	const char *stored = pstr(json_object_get(payload, "stored"), "event_id");
+	json_t *body = NULL, *patch = NULL;
+	char key[ICAL_EVENT_KEY_LEN], id[GRAPH_EVENT_ID_MAX + 1] = "";
+	bool gone = false;
+	gw_rc rc;
+
+	(void)kind;
+	res->outcome = PROVIDER_SENT;
+	res->retry_after = -1;
+	res->detail[0] = '\0';
+	res->out = NULL;
+	if(!action ||
+	   (strcmp(action, "create") && strcmp(action, "update") && strcmp(action, "delete"))) {
+		set(res, PROVIDER_PERMANENT, -1, "unusable calendar payload", "no action");
+		return;
+	}
+	if(!json_is_integer(json_object_get(payload, "org_id")) ||
+	   !json_is_integer(json_object_get(payload, "booking_id")) || !pstr(payload, "uid")) {
+		set(res, PROVIDER_PERMANENT, -1, "unusable calendar payload",
+		    "no org_id, booking_id or uid");
+		return;
+	}
+	if(stored && !stored[0])
+		stored = NULL;
+	if(strcmp(action, "delete") == 0) {
+		if(stored)
+			do_delete(g, stored, res);
+		else
+			set(res, PROVIDER_SENT, -1, "Microsoft Graph delete event",
+			    "no event was stored for this booking: nothing to delete");
+		return;
+	}
+	ical_event_key(json_integer_value(json_object_get(payload, "org_id")),
+	               json_integer_value(json_object_get(payload, "booking_id")),
+	               pstr(payload, "uid"), key);
+	if((rc = graph_event_body(payload, key, &body, &err)) ||
+	   (rc = graph_event_body(payload, NULL, &patch, &err))) {
+		set(res, rc == GW_ENOMEM ? PROVIDER_TRANSIENT : PROVIDER_PERMANENT, -1,
+		    "unusable calendar payload", err.message[0] ? err.message : "out of memory");
+		goto out;
+	}
+	if(strcmp(action, "create") == 0) {
+		/* a repeat (the first answer lost) gets the first event back */
+		do_create(g, body, id, res);
+		goto out;
+	}
+	if(stored) {
+		snprintf(id, sizeof(id), "%s", stored);
+		do_patch(g, patch, id, &gone, res);
+		if(!gone)
+			goto out;
+	}
+	/* no event to patch (never stored, or gone from Outlook): create it; the transactionId
+	 * may find the first create's event, which then gets the current times */
+	do_create(g, body, id, res);
+	if(res->outcome == PROVIDER_SENT && !gone)
+		do_patch(g, patch, id, &gone, res);
+out:
+	if(res->outcome == PROVIDER_SENT && id[0])
+		res->out = json_pack("{s:s}", "event_id", id);
+	json_decref(body);
+	json_decref(patch);
+}
+
+const struct provider_ops graph_provider_ops = {
+        .name = "outlook",
+        .open = graph_open,
+        .send = graph_send,
+        .close = graph_close,
+};

@@ -42,12 +42,11 @@
  */
 #include "gcal.h"
 
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/clock.h"
+#include "common/bearer.h"
 #include "common/rest.h"
 #include "common/timefmt.h"
 #include "common/tz.h"
@@ -55,20 +54,17 @@
 
 #define GCAL_CONNECT_TIMEOUT 10
 #define GCAL_TIMEOUT         30
-#define TOKEN_MARGIN_MS      60000 /* refresh a minute before the token runs out */
 #define URL_LEN              2600
 
 struct gcal_ctx {
-	struct rest *rest;       /* one handle: connections to Google are reused */
-	char *client_id;         /* from strdup() */
-	char *client_secret;     /* from strdup(); wiped on close */
-	char *refresh_token;     /* from strdup(); wiped on close */
-	char *token_url;         /* from strdup() */
-	char *api_base;          /* from strdup(), without a trailing '/' */
-	char calendar[800];      /* the calendar id, percent-encoded for the path */
-	char access[4096];       /* the current access token, or "" */
-	int64_t access_until_ms; /* clock_mono_ms() after which it is not used */
+	struct rest *rest;   /* one handle: connections to Google are reused */
+	struct bearer auth;  /* the access token from the trainer's refresh token (bearer.h) */
+	char *api_base;      /* from strdup(), without a trailing '/' */
+	char calendar[800];  /* the calendar id, percent-encoded for the path */
 };
+
+/* the token endpoint's error code that means the trainer's grant is gone (RFC 6749 5.2) */
+static const char *const revoked_codes[] = {"invalid_grant", NULL};
 
 /* local_time - t as an RFC 3339 local time in tzid ("2026-12-02T10:00:00+01:00") */
 static gw_rc local_time(const char *tzid, time_t t, char *buf, size_t n)
@@ -151,15 +147,6 @@ gw_rc gcal_event_body(const json_t *payload, const char *event_id, json_t **out,
 	return GW_OK;
 }
 
-/* wipe_free - free a string holding a secret */
-static void wipe_free(char *s)
-{
-	if(s) {
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
-	}
-}
-
 /* gcal_close - free a context */
 static void gcal_close(void *ctx)
 {
@@ -167,13 +154,9 @@ static void gcal_close(void *ctx)
 
 	if(!g)
 		return;
+	bearer_clear(&g->auth);
 	rest_destroy(g->rest);
-	free(g->client_id);
-	wipe_free(g->client_secret);
-	wipe_free(g->refresh_token);
-	free(g->token_url);
 	free(g->api_base);
-	OPENSSL_cleanse(g->access, sizeof(g->access));
 	free(g);
 }
 
@@ -227,13 +210,11 @@ static gw_rc gcal_open(const json_t *config, const char *data_dir, void **ctx)
 	ro.timeout_ms = cfg_secs(config, "timeout", GCAL_TIMEOUT) * 1000;
 	if((rc = rest_create(&ro, &g->rest)))
 		goto out;
-	g->client_id = strdup(cid);
-	g->client_secret = strdup(csec);
-	g->refresh_token = strdup(rt);
-	g->token_url = strdup(turl);
+	if((rc = bearer_init(&g->auth, g->rest, "Google", NULL, revoked_codes, false, turl, cid,
+	                     csec, rt)))
+		goto out;
 	g->api_base = strdup(api);
-	if(!g->client_id || !g->client_secret || !g->refresh_token || !g->token_url ||
-	   !g->api_base) {
+	if(!g->api_base) {
 		rc = GW_ENOMEM;
 		goto out;
 	}
@@ -260,84 +241,14 @@ static void set(struct provider_result *res, enum provider_outcome o, int retry_
 	snprintf(res->detail, sizeof(res->detail), "%.120s: %.380s", what, detail);
 }
 
-/* refresh - a new access token from the refresh token; false with res filled when none came */
-static bool refresh(struct gcal_ctx *g, struct provider_result *res)
-{
-	const char *fields[] = {"grant_type",    "refresh_token",  "client_id",
-	                        g->client_id,    "client_secret",  g->client_secret,
-	                        "refresh_token", g->refresh_token, NULL};
-	struct rest_res rr;
-	const char *tok, *err;
-	json_int_t expires;
-	gw_rc rc;
-
-	g->access[0] = '\0';
-	rc = rest_form_post(g->rest, g->token_url, fields, &rr);
-	if(rc) {
-		set(res, PROVIDER_TRANSIENT, -1, "Google token endpoint", rr.detail);
-		goto fail;
-	}
-	err = json_string_value(json_object_get(rr.json, "error"));
-	if(rr.status >= 200 && rr.status <= 299) {
-		tok = json_string_value(json_object_get(rr.json, "access_token"));
-		expires = json_integer_value(json_object_get(rr.json, "expires_in"));
-		if(!tok || !tok[0] || strlen(tok) >= sizeof(g->access) || strpbrk(tok, "\r\n ")) {
-			set(res, PROVIDER_TRANSIENT, -1, "Google token endpoint",
-			    "the answer has no usable access_token");
-			goto fail;
-		}
-		snprintf(g->access, sizeof(g->access), "%s", tok);
-		if(expires <= 0)
-			expires = 3600;
-		g->access_until_ms = clock_mono_ms() + (int64_t)expires * 1000 - TOKEN_MARGIN_MS;
-		rest_res_free(&rr);
-		return true;
-	}
-	if(err && strcmp(err, "invalid_grant") == 0) {
-		/* RFC 6749 5.2: the refresh token is invalid, expired or revoked */
-		set(res, PROVIDER_AUTH_REVOKED, -1,
-		    "Google refused the calendar grant (the trainer must reconnect the calendar)",
-		    rr.detail);
-	} else if(rr.status == 429 || rr.status >= 500) {
-		set(res, PROVIDER_TRANSIENT, rr.retry_after, "Google token endpoint", rr.detail);
-	} else {
-		/* invalid_client, unauthorized_client, invalid_request: the org's settings */
-		set(res, PROVIDER_PERMANENT, -1,
-		    "Google token endpoint refused the organisation's client settings", rr.detail);
-	}
-fail:
-	rest_res_free(&rr);
-	return false;
-}
-
 /* api - one Calendar API call with a valid access token, refreshed once on a 401. true with
  * the answer in rr; false when res was filled (no token, no answer). */
 static bool api(struct gcal_ctx *g, const char *method, const char *url, const json_t *body,
                 const char *what, struct rest_res *rr, struct provider_result *res)
 {
 	struct rest_req q = {.method = method, .url = url, .json = body};
-	bool refreshed = false;
-	gw_rc rc;
 
-	for(;;) {
-		if(!g->access[0] || clock_mono_ms() >= g->access_until_ms) {
-			if(!refresh(g, res))
-				return false;
-			refreshed = true;
-		}
-		q.bearer = g->access;
-		rc = rest_call(g->rest, &q, rr);
-		if(rc) {
-			set(res, PROVIDER_TRANSIENT, -1, what, rr->detail);
-			rest_res_free(rr);
-			return false;
-		}
-		if(rr->status != 401 || refreshed)
-			return true;
-		/* the access token expired or was revoked early: a fresh one, once */
-		rest_res_free(rr);
-		g->access[0] = '\0';
-	}
+	return bearer_call(&g->auth, &q, what, rr, res);
 }
 
 /* rate_limited - 403 with Google's rate limit reasons (the errors guide) */

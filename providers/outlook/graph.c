@@ -59,12 +59,11 @@
  */
 #include "graph.h"
 
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/clock.h"
+#include "common/bearer.h"
 #include "common/rest.h"
 #include "common/timefmt.h"
 #include "providers/ical/ical.h"
@@ -72,21 +71,20 @@
 #define GRAPH_CONNECT_TIMEOUT 10
 #define GRAPH_TIMEOUT         30
 #define GRAPH_SCOPE           "offline_access Calendars.ReadWrite"
-#define TOKEN_MARGIN_MS       60000 /* refresh a minute before the token runs out */
 #define URL_LEN               3000
-#define REFRESH_TOKEN_MAX     8192
 
 struct graph_ctx {
-	struct rest *rest;       /* one handle: connections to Graph are reused */
-	char *client_id;         /* from strdup() */
-	char *client_secret;     /* from strdup(); wiped on close */
-	char *refresh_token;     /* from strdup(), or the newest Microsoft gave; wiped on close */
-	char *token_url;         /* from strdup() */
-	char *api_base;          /* from strdup(), without a trailing '/' */
-	char calendar[1200];     /* the calendar id, percent-encoded for the path, or "" */
-	char access[8192];       /* the current access token, or "" */
-	int64_t access_until_ms; /* clock_mono_ms() after which it is not used */
+	struct rest *rest;   /* one handle: connections to Graph are reused */
+	struct bearer auth;  /* the access token from the trainer's refresh token (bearer.h);
+	                      * Microsoft rotates refresh tokens: the newest is used from then on */
+	char *api_base;      /* from strdup(), without a trailing '/' */
+	char calendar[1200]; /* the calendar id, percent-encoded for the path, or "" */
 };
+
+/* the token endpoint's error codes after which only the trainer can help: the grant is
+ * invalid, expired or revoked (RFC 6749 5.2), or the user must sign in again (AADSTS50076,
+ * AADSTS65001) */
+static const char *const revoked_codes[] = {"invalid_grant", "interaction_required", NULL};
 
 /* pstr - a string member, or NULL */
 static const char *pstr(const json_t *o, const char *k)
@@ -139,15 +137,6 @@ gw_rc graph_event_body(const json_t *payload, const char *transaction_id, json_t
 	return GW_OK;
 }
 
-/* wipe_free - free a string holding a secret */
-static void wipe_free(char *s)
-{
-	if(s) {
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
-	}
-}
-
 /* graph_close - free a context */
 static void graph_close(void *ctx)
 {
@@ -155,13 +144,9 @@ static void graph_close(void *ctx)
 
 	if(!g)
 		return;
+	bearer_clear(&g->auth);
 	rest_destroy(g->rest);
-	free(g->client_id);
-	wipe_free(g->client_secret);
-	wipe_free(g->refresh_token);
-	free(g->token_url);
 	free(g->api_base);
-	OPENSSL_cleanse(g->access, sizeof(g->access));
 	free(g);
 }
 
@@ -210,7 +195,7 @@ static gw_rc graph_open(const json_t *config, const char *data_dir, void **ctx)
 	}
 	if(!api)
 		api = "https://graph.microsoft.com/v1.0";
-	if(!cid || !csec || !rt || strlen(rt) > REFRESH_TOKEN_MAX)
+	if(!cid || !csec || !rt || strlen(rt) >= BEARER_TOKEN_MAX)
 		return GW_ECONFIG;
 	g = calloc(1, sizeof(*g));
 	if(!g)
@@ -219,13 +204,11 @@ static gw_rc graph_open(const json_t *config, const char *data_dir, void **ctx)
 	ro.timeout_ms = cfg_secs(config, "timeout", GRAPH_TIMEOUT) * 1000;
 	if((rc = rest_create(&ro, &g->rest)))
 		goto out;
-	g->client_id = strdup(cid);
-	g->client_secret = strdup(csec);
-	g->refresh_token = strdup(rt);
-	g->token_url = strdup(turl);
+	if((rc = bearer_init(&g->auth, g->rest, "Microsoft", GRAPH_SCOPE, revoked_codes, true,
+	                     turl, cid, csec, rt)))
+		goto out;
 	g->api_base = strdup(api);
-	if(!g->client_id || !g->client_secret || !g->refresh_token || !g->token_url ||
-	   !g->api_base) {
+	if(!g->api_base) {
 		rc = GW_ENOMEM;
 		goto out;
 	}
@@ -252,7 +235,8 @@ static void set(struct provider_result *res, enum provider_outcome o, int retry_
 	snprintf(res->detail, sizeof(res->detail), "%.120s: %.380s", what, detail);
 }
 
-/* usable_token - a token that can go into a header or a form: visible ASCII, bounded */
+/* usable_token - an id or token that can go into a URL path or a header: visible ASCII,
+ * shorter than max */
 static bool usable_token(const char *t, size_t max)
 {
 	size_t i;
@@ -265,97 +249,14 @@ static bool usable_token(const char *t, size_t max)
 	return true;
 }
 
-/* refresh - a new access token from the refresh token; false with res filled when none came */
-static bool refresh(struct graph_ctx *g, struct provider_result *res)
-{
-	const char *fields[] = {
-	        "client_id", g->client_id,    "grant_type",     "refresh_token", "scope",
-	        GRAPH_SCOPE, "refresh_token", g->refresh_token, "client_secret", g->client_secret,
-	        NULL};
-	struct rest_res rr;
-	const char *tok, *err, *rt;
-	json_int_t expires;
-	gw_rc rc;
-
-	g->access[0] = '\0';
-	rc = rest_form_post(g->rest, g->token_url, fields, &rr);
-	if(rc) {
-		set(res, PROVIDER_TRANSIENT, -1, "Microsoft token endpoint", rr.detail);
-		goto fail;
-	}
-	err = json_string_value(json_object_get(rr.json, "error"));
-	if(rr.status >= 200 && rr.status <= 299) {
-		tok = json_string_value(json_object_get(rr.json, "access_token"));
-		expires = json_integer_value(json_object_get(rr.json, "expires_in"));
-		if(!usable_token(tok, sizeof(g->access))) {
-			set(res, PROVIDER_TRANSIENT, -1, "Microsoft token endpoint",
-			    "the answer has no usable access_token");
-			goto fail;
-		}
-		snprintf(g->access, sizeof(g->access), "%s", tok);
-		if(expires <= 0)
-			expires = 3600;
-		g->access_until_ms = clock_mono_ms() + (int64_t)expires * 1000 - TOKEN_MARGIN_MS;
-		/* Microsoft rotates refresh tokens: use the newest from now on */
-		rt = json_string_value(json_object_get(rr.json, "refresh_token"));
-		if(usable_token(rt, REFRESH_TOKEN_MAX) && strcmp(rt, g->refresh_token) != 0) {
-			char *copy = strdup(rt);
-			if(copy) {
-				wipe_free(g->refresh_token);
-				g->refresh_token = copy;
-			}
-		}
-		rest_res_free(&rr);
-		return true;
-	}
-	if(err && (strcmp(err, "invalid_grant") == 0 || strcmp(err, "interaction_required") == 0)) {
-		/* RFC 6749 5.2: the grant is invalid, expired or revoked; or the user must sign in
-		 * again (AADSTS50076, AADSTS65001): either way only the trainer can fix it */
-		set(res, PROVIDER_AUTH_REVOKED, -1,
-		    "Microsoft refused the calendar grant (the trainer must reconnect the "
-		    "calendar)",
-		    rr.detail);
-	} else if(rr.status == 429 || rr.status >= 500) {
-		set(res, PROVIDER_TRANSIENT, rr.retry_after, "Microsoft token endpoint", rr.detail);
-	} else {
-		/* invalid_client, unauthorized_client, invalid_request, invalid_scope */
-		set(res, PROVIDER_PERMANENT, -1,
-		    "Microsoft token endpoint refused the organisation's client settings",
-		    rr.detail);
-	}
-fail:
-	rest_res_free(&rr);
-	return false;
-}
-
 /* api - one Graph call with a valid access token, refreshed once on a 401. true with the
  * answer in rr; false when res was filled (no token, no answer). */
 static bool api(struct graph_ctx *g, const char *method, const char *url, const json_t *body,
                 const char *what, struct rest_res *rr, struct provider_result *res)
 {
 	struct rest_req q = {.method = method, .url = url, .json = body};
-	bool refreshed = false;
-	gw_rc rc;
 
-	for(;;) {
-		if(!g->access[0] || clock_mono_ms() >= g->access_until_ms) {
-			if(!refresh(g, res))
-				return false;
-			refreshed = true;
-		}
-		q.bearer = g->access;
-		rc = rest_call(g->rest, &q, rr);
-		if(rc) {
-			set(res, PROVIDER_TRANSIENT, -1, what, rr->detail);
-			rest_res_free(rr);
-			return false;
-		}
-		if(rr->status != 401 || refreshed)
-			return true;
-		/* the access token expired or was revoked early: a fresh one, once */
-		rest_res_free(rr);
-		g->access[0] = '\0';
-	}
+	return bearer_call(&g->auth, &q, what, rr, res);
 }
 
 /* error_code - Graph's {"error": {"code"}} of an answer, or "" */

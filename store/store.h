@@ -427,4 +427,7 @@ gw_rc store_sched_explain(struct store *st, json_t **out);
 gw_rc store_meta_get(struct store *st, const char *key, json_t **out);
 gw_rc store_meta_put(struct store *st, const char *key, const char *value);
 
+/* default days a sent email keeps its rendered payload (serve --retention-days) */
+#define STORE_RETENTION_DAYS 30
+
 #endif

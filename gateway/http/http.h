@@ -28,6 +28,7 @@ struct http_config {
 	const char *data_dir;
 	const unsigned char *master_key;
 	bool test_clock;
+	bool allow_plain_auth; /* serve --allow-plain-auth: SMTP AUTH over security "none" */
 	int threads;
 };
 

@@ -227,6 +227,7 @@ static long cfg_secs(const json_t *c, const char *k, long def)
 static gw_rc gcal_open(const json_t *config, const char *data_dir, void **ctx)
 {
 	struct rest_opts ro = {0};
+	struct netguard guard;
 	struct gcal_ctx *g = NULL;
 	const char *cid, *csec, *rt, *turl, *api, *cal;
 	size_t n;
@@ -253,6 +254,12 @@ static gw_rc gcal_open(const json_t *config, const char *data_dir, void **ctx)
 		return GW_ENOMEM;
 	ro.connect_timeout_ms = cfg_secs(config, "connect_timeout", GCAL_CONNECT_TIMEOUT) * 1000;
 	ro.timeout_ms = cfg_secs(config, "timeout", GCAL_TIMEOUT) * 1000;
+	/* the operator's --allow-outbound ranges, which the dispatcher adds to the config */
+	if(netguard_from_json(json_object_get(config, "allow_outbound"), &guard)) {
+		rc = GW_ECONFIG;
+		goto out;
+	}
+	ro.guard = &guard;
 	if((rc = rest_create(&ro, &g->rest)))
 		goto out;
 	g->client_id = strdup(cid);
@@ -302,7 +309,9 @@ static bool refresh(struct gcal_ctx *g, struct provider_result *res)
 	g->access[0] = '\0';
 	rc = rest_form_post(g->rest, g->token_url, fields, &rr);
 	if(rc) {
-		set(res, PROVIDER_TRANSIENT, -1, "Google token endpoint", rr.detail);
+		/* a refused address stays refused: the settings or the operator must change */
+		set(res, rr.refused ? PROVIDER_PERMANENT : PROVIDER_TRANSIENT, -1,
+		    "Google token endpoint", rr.detail);
 		goto fail;
 	}
 	err = json_string_value(json_object_get(rr.json, "error"));
@@ -356,7 +365,8 @@ static bool api(struct gcal_ctx *g, const char *method, const char *url, const j
 		q.bearer = g->access;
 		rc = rest_call(g->rest, &q, rr);
 		if(rc) {
-			set(res, PROVIDER_TRANSIENT, -1, what, rr->detail);
+			set(res, rr->refused ? PROVIDER_PERMANENT : PROVIDER_TRANSIENT, -1, what,
+			    rr->detail);
 			rest_res_free(rr);
 			return false;
 		}

@@ -36,6 +36,13 @@ enum {
  * its global memory statistics (one lock per allocation) are turned off. */
 void store_global_init(void);
 
+/* store_backup - a consistent copy of the database at path into to (which must not exist: it
+ * is created 0600 with O_EXCL, never overwritten), with SQLite's online backup API, while
+ * gateways read and write it: the copy is one read transaction's snapshot (WAL: writers go on
+ * meanwhile). The copy is checked (PRAGMA quick_check). *pages: pages copied. A failed copy is
+ * removed. The key file is not part of it: restoring needs the same DATA/master.key. */
+gw_rc store_backup(const char *path, const char *to, int *pages, struct gw_err *err);
+
 /* store_open - open (creating if asked) the database at path and apply pragmas. The schema is
  * migrated to STORE_SCHEMA_VERSION; a database newer than this binary is GW_EVERSION.
  * *out: caller destroys with store_close(). */

@@ -21,7 +21,7 @@
 
 struct store; /* opaque */
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 /* roles, stored as a bit set */
 enum {
@@ -430,6 +430,18 @@ gw_rc store_sched_ended(struct store *st, int64_t org, time_t hi, int limit, jso
 gw_rc store_sched_expired_holds(struct store *st, time_t now, int limit, json_t **out);
 /* store_sched_explain - the EXPLAIN QUERY PLAN lines of every scheduler query (tests). */
 gw_rc store_sched_explain(struct store *st, json_t **out);
+/* store_redact_fn - an email payload (JSON text) without its secrets: malloc'd (the store
+ * frees it), or NULL when out of memory. */
+typedef char *(*store_redact_fn)(const char *payload);
+
+/* store_outbox_redact - inside the caller's transaction: email rows that were sent, expired or
+ * skipped, and dead ones created keep_secs or more before now, get their payload through
+ * redact (the link tokens dropped: state 'redacted'); redacted rows sent (or created) keep_secs
+ * or more before now lose the rendered payload altogether (state 'pruned': {"pruned": true}).
+ * At most limit rows of each per call; *redacted and *pruned count them. Dedupe keys stay. */
+gw_rc store_outbox_redact(struct store *st, time_t now, time_t keep_secs, int limit,
+                          store_redact_fn redact, int *redacted, int *pruned);
+
 /* store_meta_get / store_meta_put - small settings of the installation (e.g. "public_url"). */
 gw_rc store_meta_get(struct store *st, const char *key, json_t **out);
 gw_rc store_meta_put(struct store *st, const char *key, const char *value);

@@ -246,7 +246,18 @@ static const char *const m5[] = {
     NULL,
 };
 
-static const char *const *const migrations[] = {m1, m2, m3, m4, m5};
+static const char *const m6[] = {
+    /* 6: what an email payload still holds (store_outbox_redact): NULL everything rendered,
+     * 'redacted' the link tokens dropped once it was sent, 'pruned' the rendered text dropped
+     * after the retention. The dedupe_keys rows are never touched. */
+    "ALTER TABLE outbox ADD COLUMN payload_state TEXT;",
+    "CREATE INDEX outbox_unredacted ON outbox(status) WHERE payload_state IS NULL;",
+    "CREATE INDEX outbox_redacted ON outbox(payload_state, sent_at)"
+    " WHERE payload_state = 'redacted';",
+    NULL,
+};
+
+static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6};
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count the migrations");
 

@@ -34,28 +34,28 @@ struct range {
 
 /* IPv4 ranges that are never public */
 static const struct range v4_denied[] = {
-        {{0, 0, 0, 0}, 8},         /* "this network", RFC 791 */
-        {{10, 0, 0, 0}, 8},        /* private, RFC 1918 */
-        {{100, 64, 0, 0}, 10},     /* shared address space (CGNAT), RFC 6598 */
-        {{127, 0, 0, 0}, 8},       /* loopback, RFC 1122 */
-        {{169, 254, 0, 0}, 16},    /* link-local, RFC 3927 (cloud metadata lives here) */
-        {{172, 16, 0, 0}, 12},     /* private, RFC 1918 */
-        {{192, 0, 0, 0}, 24},      /* IETF protocol assignments, RFC 6890 */
-        {{192, 0, 2, 0}, 24},      /* TEST-NET-1, RFC 5737 */
-        {{192, 88, 99, 0}, 24},    /* 6to4 relay anycast, RFC 7526 */
-        {{192, 168, 0, 0}, 16},    /* private, RFC 1918 */
-        {{198, 18, 0, 0}, 15},     /* benchmarking, RFC 2544 */
-        {{198, 51, 100, 0}, 24},   /* TEST-NET-2, RFC 5737 */
-        {{203, 0, 113, 0}, 24},    /* TEST-NET-3, RFC 5737 */
-        {{224, 0, 0, 0}, 4},       /* multicast, RFC 5771 */
-        {{240, 0, 0, 0}, 4},       /* reserved, RFC 1112; 255.255.255.255 broadcast within */
+        {{0, 0, 0, 0}, 8},       /* "this network", RFC 791 */
+        {{10, 0, 0, 0}, 8},      /* private, RFC 1918 */
+        {{100, 64, 0, 0}, 10},   /* shared address space (CGNAT), RFC 6598 */
+        {{127, 0, 0, 0}, 8},     /* loopback, RFC 1122 */
+        {{169, 254, 0, 0}, 16},  /* link-local, RFC 3927 (cloud metadata lives here) */
+        {{172, 16, 0, 0}, 12},   /* private, RFC 1918 */
+        {{192, 0, 0, 0}, 24},    /* IETF protocol assignments, RFC 6890 */
+        {{192, 0, 2, 0}, 24},    /* TEST-NET-1, RFC 5737 */
+        {{192, 88, 99, 0}, 24},  /* 6to4 relay anycast, RFC 7526 */
+        {{192, 168, 0, 0}, 16},  /* private, RFC 1918 */
+        {{198, 18, 0, 0}, 15},   /* benchmarking, RFC 2544 */
+        {{198, 51, 100, 0}, 24}, /* TEST-NET-2, RFC 5737 */
+        {{203, 0, 113, 0}, 24},  /* TEST-NET-3, RFC 5737 */
+        {{224, 0, 0, 0}, 4},     /* multicast, RFC 5771 */
+        {{240, 0, 0, 0}, 4},     /* reserved, RFC 1112; 255.255.255.255 broadcast within */
 };
 
 /* IPv6 ranges inside 2000::/3 that are not public */
 static const struct range v6_denied[] = {
-        {{0x20, 0x01, 0x00, 0x00}, 23},             /* IETF protocol assignments, RFC 2928 */
-        {{0x20, 0x01, 0x0d, 0xb8}, 32},             /* documentation, RFC 3849 */
-        {{0x3f, 0xff, 0x00, 0x00}, 20},             /* documentation, RFC 9637 */
+        {{0x20, 0x01, 0x00, 0x00}, 23}, /* IETF protocol assignments, RFC 2928 */
+        {{0x20, 0x01, 0x0d, 0xb8}, 32}, /* documentation, RFC 3849 */
+        {{0x3f, 0xff, 0x00, 0x00}, 20}, /* documentation, RFC 9637 */
 };
 
 static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -110,7 +110,8 @@ bool netguard_public(int family, const unsigned char *addr)
 	if(v4)
 		return netguard_public(AF_INET, v4);
 	/* global unicast is 2000::/3 (RFC 4291 2.4): ::, ::1, IPv4-compatible, discard 100::/64,
-	 * ULA fc00::/7, link-local fe80::/10, site-local fec0::/10 and multicast ff00::/8 are not */
+	 * ULA fc00::/7, link-local fe80::/10, site-local fec0::/10 and multicast ff00::/8 are not
+	 */
 	if((addr[0] & 0xe0) != 0x20)
 		return false;
 	return !in_ranges(addr, v6_denied, GW_ARRAY_LEN(v6_denied));
@@ -222,7 +223,8 @@ static curl_socket_t guard_open(void *clientp, curlsocktype purpose, struct curl
 
 	if(purpose == CURLSOCKTYPE_IPCXN && a->family == AF_INET &&
 	   a->addrlen >= sizeof(struct sockaddr_in))
-		ip = (const unsigned char *)&((const struct sockaddr_in *)(void *)&a->addr)->sin_addr;
+		ip = (const unsigned char *)&((const struct sockaddr_in *)(void *)&a->addr)
+		             ->sin_addr;
 	else if(purpose == CURLSOCKTYPE_IPCXN && a->family == AF_INET6 &&
 	        a->addrlen >= sizeof(struct sockaddr_in6))
 		ip = (const unsigned char *)&((const struct sockaddr_in6 *)(void *)&a->addr)

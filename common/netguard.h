@@ -25,9 +25,9 @@
 #define NETGUARD_REFUSED "the address is not allowed for outbound connections"
 
 struct netguard_cidr {
-	int family;              /* AF_INET or AF_INET6 */
-	unsigned char addr[16];  /* network, host bits cleared (4 bytes used for AF_INET) */
-	int prefix;              /* 0..32 or 0..128 */
+	int family;             /* AF_INET or AF_INET6 */
+	unsigned char addr[16]; /* network, host bits cleared (4 bytes used for AF_INET) */
+	int prefix;             /* 0..32 or 0..128 */
 };
 
 struct netguard {

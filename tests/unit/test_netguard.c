@@ -24,41 +24,19 @@ struct addr_case {
 };
 
 static const struct addr_case v4_cases[] = {
-        {"8.8.8.8", true},
-        {"1.1.1.1", true},
-        {"93.184.216.34", true},
-        {"0.0.0.0", false},
-        {"0.1.2.3", false},
-        {"10.0.0.1", false},
-        {"10.255.255.255", false},
-        {"11.0.0.1", true},
-        {"100.63.255.255", true},
-        {"100.64.0.1", false},     /* CGNAT */
-        {"100.127.255.255", false},
-        {"100.128.0.0", true},
-        {"127.0.0.1", false},
-        {"127.255.255.254", false},
-        {"169.254.169.254", false}, /* cloud metadata */
-        {"172.15.255.255", true},
-        {"172.16.0.1", false},
-        {"172.31.255.255", false},
-        {"172.32.0.0", true},
-        {"192.0.0.8", false},
-        {"192.0.2.1", false},
-        {"192.88.99.1", false},
-        {"192.167.255.255", true},
-        {"192.168.1.1", false},
-        {"192.169.0.0", true},
-        {"198.18.0.1", false},
-        {"198.19.255.255", false},
-        {"198.20.0.0", true},
-        {"198.51.100.7", false},
-        {"203.0.113.9", false},
-        {"223.255.255.255", true},
-        {"224.0.0.1", false},
-        {"239.255.255.250", false},
-        {"240.0.0.1", false},
-        {"255.255.255.255", false},
+        {"8.8.8.8", true},          {"1.1.1.1", true},          {"93.184.216.34", true},
+        {"0.0.0.0", false},         {"0.1.2.3", false},         {"10.0.0.1", false},
+        {"10.255.255.255", false},  {"11.0.0.1", true},         {"100.63.255.255", true},
+        {"100.64.0.1", false}, /* CGNAT */
+        {"100.127.255.255", false}, {"100.128.0.0", true},      {"127.0.0.1", false},
+        {"127.255.255.254", false}, {"169.254.169.254", false}, /* cloud metadata */
+        {"172.15.255.255", true},   {"172.16.0.1", false},      {"172.31.255.255", false},
+        {"172.32.0.0", true},       {"192.0.0.8", false},       {"192.0.2.1", false},
+        {"192.88.99.1", false},     {"192.167.255.255", true},  {"192.168.1.1", false},
+        {"192.169.0.0", true},      {"198.18.0.1", false},      {"198.19.255.255", false},
+        {"198.20.0.0", true},       {"198.51.100.7", false},    {"203.0.113.9", false},
+        {"223.255.255.255", true},  {"224.0.0.1", false},       {"239.255.255.250", false},
+        {"240.0.0.1", false},       {"255.255.255.255", false},
 };
 
 static const struct addr_case v6_cases[] = {
@@ -67,8 +45,8 @@ static const struct addr_case v6_cases[] = {
         {"2a00:1450:4001:82a::200e", true},
         {"::", false},
         {"::1", false},
-        {"::127.0.0.1", false},       /* IPv4-compatible (deprecated) */
-        {"::ffff:127.0.0.1", false},  /* IPv4-mapped loopback */
+        {"::127.0.0.1", false},      /* IPv4-compatible (deprecated) */
+        {"::ffff:127.0.0.1", false}, /* IPv4-mapped loopback */
         {"::ffff:10.1.2.3", false},
         {"::ffff:169.254.169.254", false},
         {"::ffff:8.8.8.8", true},
@@ -76,7 +54,7 @@ static const struct addr_case v6_cases[] = {
         {"64:ff9b::8.8.8.8", true},
         {"64:ff9b:1::1", false},
         {"100::1", false},
-        {"2001::1", false},           /* Teredo */
+        {"2001::1", false}, /* Teredo */
         {"2001:db8::1", false},
         {"2001:10::1", false},        /* ORCHID */
         {"2002:7f00:1::1", false},    /* 6to4 of 127.0.0.1 */
@@ -186,12 +164,12 @@ struct allow_case {
 static void test_allow_list(void **state)
 {
 	static const struct allow_case cases[] = {
-	        {AF_INET, "127.0.0.1", true},          /* 127.0.0.0/8 */
-	        {AF_INET6, "::ffff:127.0.0.1", true},  /* mapped: matches the IPv4 range */
+	        {AF_INET, "127.0.0.1", true},         /* 127.0.0.0/8 */
+	        {AF_INET6, "::ffff:127.0.0.1", true}, /* mapped: matches the IPv4 range */
 	        {AF_INET, "10.0.0.5", false},
-	        {AF_INET, "10.20.30.40", true},        /* 10.20.0.0/16 */
-	        {AF_INET, "8.8.8.8", true},            /* public */
-	        {AF_INET6, "fd00:1::2", true},         /* fd00:1::/32 */
+	        {AF_INET, "10.20.30.40", true}, /* 10.20.0.0/16 */
+	        {AF_INET, "8.8.8.8", true},     /* public */
+	        {AF_INET6, "fd00:1::2", true},  /* fd00:1::/32 */
 	        {AF_INET6, "fd00:2::2", false},
 	        {AF_INET6, "::1", false},
 	        {AF_INET6, "2001:4860:4860::8888", true},

@@ -210,6 +210,20 @@ try:
 finally:
     gw.cleanup()
 
+# ---- serve options are checked before anything starts ----
+probe = Gateway(allow_outbound=())
+try:
+    for bad in (["--allow-outbound", "127.0.0.1/33"], ["--allow-outbound", "localhost"],
+                ["--allow-outbound", "10.0.0.0/8x"], ["--retention-days", "0"],
+                ["--retention-days", "x"]):
+        r = subprocess.run([BIN, "serve", "--data", probe.data, "--listen",
+                            "127.0.0.1:%d" % probe.port] + bad, capture_output=True, text=True,
+                           timeout=20)
+        c.check(r.returncode == 2 and bad[0] in r.stderr, "serve %s: exit 2 naming it (%d %r)"
+                % (" ".join(bad), r.returncode, r.stderr))
+finally:
+    probe.cleanup()
+
 # ---- 2. --allow-outbound 127.0.0.0/8 (and plain AUTH allowed): delivery works ----
 smtp = MiniSMTP()
 gw = Gateway(test_clock=True, extra_args=["--allow-plain-auth"])
@@ -299,6 +313,21 @@ try:
                                           "confirm": False}, A)
     c.eq(full["bookings"][0].get("payment_reference"), "pay_secret_42",
          "an admin keeps the full answer")
+
+    # ---- retention: past --retention-days (default 30) the payloads go, the keys stay ----
+    clock("2027-01-05T00:00:00Z")
+    gw.ok("POST", "/v1/test/tick")
+    got = dict(gw.rows("SELECT kind, payload_state FROM outbox WHERE kind IN"
+                       " ('scheduling_link', 'confirmation')"))
+    c.eq(got, {"scheduling_link": "pruned", "confirmation": "pruned"},
+         "sent and dead payloads pruned after the retention")
+    c.eq(gw.rows("SELECT payload FROM outbox WHERE kind = 'scheduling_link'")[0][0],
+         '{"pruned": true}', "the pruned payload")
+    c.eq(gw.rows("SELECT count(*) FROM dedupe_keys WHERE key LIKE 'scheduling_link:%'"
+                 " OR key LIKE 'confirmation:%'")[0][0], 2, "their dedupe keys stay")
+    c.eq(gw.rows("SELECT status FROM outbox WHERE kind = 'confirmation'")[0][0], "dead",
+         "the row itself stays")
+    clock("2026-12-01T10:30:00Z")
 
     # ---- the database files are the owner's only ----
     for f in ("ordinatus.db", "ordinatus.db-wal", "ordinatus.db-shm"):

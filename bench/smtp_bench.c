@@ -179,9 +179,10 @@ static void *send_main(void *arg)
 static void *provider_main(void *arg)
 {
 	struct sender *s = arg;
-	json_t *cfg =
-	        json_pack("{s:s, s:i, s:s, s:s, s:s}", "host", "127.0.0.1", "port", s->port,
-	                  "security", "none", "from_address", FROM, "from_name", "Bench Training");
+	/* the sink is on loopback: allowed explicitly, as an operator's --allow-outbound would */
+	json_t *cfg = json_pack("{s:s, s:i, s:s, s:s, s:s, s:[s]}", "host", "127.0.0.1", "port",
+	                        s->port, "security", "none", "from_address", FROM, "from_name",
+	                        "Bench Training", "allow_outbound", "127.0.0.0/8");
 	void *ctx = NULL;
 	long i;
 

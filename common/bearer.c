@@ -155,7 +155,9 @@ static bool refresh(struct bearer *b, struct provider_result *res)
 
 	b->access[0] = '\0';
 	if(rest_form_post(b->rest, b->token_url, fields, &rr)) {
-		set(res, PROVIDER_TRANSIENT, -1, b->who, "token endpoint", rr.detail);
+		/* a refused address stays refused: the settings or the operator must change */
+		set(res, rr.refused ? PROVIDER_PERMANENT : PROVIDER_TRANSIENT, -1, b->who,
+		    "token endpoint", rr.detail);
 		rest_res_free(&rr);
 		return false;
 	}
@@ -178,7 +180,7 @@ bool bearer_call(struct bearer *b, struct rest_req *q, const char *what, struct 
 		}
 		q->bearer = b->access;
 		if(rest_call(b->rest, q, rr)) {
-			res->outcome = PROVIDER_TRANSIENT;
+			res->outcome = rr->refused ? PROVIDER_PERMANENT : PROVIDER_TRANSIENT;
 			res->retry_after = -1;
 			snprintf(res->detail, sizeof(res->detail), "%.120s: %.380s", what, rr->detail);
 			rest_res_free(rr);

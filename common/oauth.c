@@ -117,6 +117,7 @@ gw_rc oauth_exchange(const struct oauth_exchange *x, char **refresh_token,
 	detail[0] = '\0';
 	opts.connect_timeout_ms = x->connect_timeout_ms > 0 ? x->connect_timeout_ms : 10000;
 	opts.timeout_ms = x->timeout_ms > 0 ? x->timeout_ms : 15000;
+	opts.guard = x->guard;
 	fields[n++] = "grant_type";
 	fields[n++] = "authorization_code";
 	fields[n++] = "code";

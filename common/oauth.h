@@ -32,6 +32,8 @@ void oauth_pkce_challenge(const char *verifier, char out[OAUTH_CHALLENGE_LEN]);
  * caller frees. GW_EINVAL when a value cannot be encoded in URL_MAX bytes. */
 gw_rc oauth_authorize_url(const char *base, const char *const *params, char **out);
 
+struct netguard;
+
 struct oauth_exchange {
 	const char *token_url;
 	const char *client_id;
@@ -42,6 +44,8 @@ struct oauth_exchange {
 	const char *scope;       /* sent with the token request when not NULL (Microsoft) */
 	long connect_timeout_ms; /* 0: 10 s */
 	long timeout_ms;         /* 0: 15 s: the browser waits for it */
+	const struct netguard *guard; /* the operator's allowed ranges (netguard.h), or NULL:
+	                               * public addresses only */
 };
 
 /* oauth_exchange - the token request (RFC 6749 4.1.3, RFC 7636 4.5): grant_type=

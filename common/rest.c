@@ -39,6 +39,7 @@ struct rest {
 	char content_type[128];
 	char etag[REST_ETAG_LEN + 1]; /* one more: a value that did not fit is dropped */
 	char errbuf[CURL_ERROR_SIZE];
+	struct netguard guard; /* installed on curl at every call: it must not move */
 };
 
 /* rest_clean - printable ASCII only, white space folded, bounded */
@@ -137,6 +138,8 @@ gw_rc rest_create(const struct rest_opts *opts, struct rest **out)
 	        opts && opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : REST_CONNECT_MS;
 	r->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : REST_TIMEOUT_MS;
 	r->curl = curl_easy_init();
+	if(opts && opts->guard)
+		r->guard = *opts->guard;
 	if(opts && opts->ca_pem)
 		r->ca_pem = strdup(opts->ca_pem);
 	if(!r->curl || (opts && opts->ca_pem && !r->ca_pem)) {
@@ -308,6 +311,9 @@ static gw_rc perform(struct rest *r, const char *method, const char *url,
 		}
 	}
 #undef SET
+	/* after curl_easy_reset(): the guard is an option like any other */
+	if(!cc)
+		cc = netguard_curl(&r->guard, h);
 	if(cc) {
 		snprintf(res->detail, sizeof(res->detail), "libcurl refused an option: %s",
 		         curl_easy_strerror(cc));
@@ -319,7 +325,11 @@ static gw_rc perform(struct rest *r, const char *method, const char *url,
 	res->curl_code = (int)cc;
 	if(cc != CURLE_OK) {
 		res->status = 0;
-		if(r->too_big)
+		if(netguard_blocked(&r->guard)) {
+			/* nothing was connected: no far side's words, one answer for every port */
+			res->refused = 1;
+			snprintf(res->detail, sizeof(res->detail), "%s", NETGUARD_REFUSED);
+		} else if(r->too_big)
 			snprintf(res->detail, sizeof(res->detail),
 			         "the answer was longer than %d bytes", REST_BODY_MAX);
 		else

@@ -11,7 +11,9 @@
  * replaced, or libcurl's words when there was no answer. Never a token or a secret.
  *
  * TLS is always verified (peer and host name), against the system store or a CA given as PEM
- * in memory. Only http and https are spoken; redirects are not followed.
+ * in memory. Only http and https are spoken; redirects are not followed. Connections go to
+ * public addresses and the operator's allowed ranges only (netguard.h): a refused address is
+ * never connected to, and the call fails with detail NETGUARD_REFUSED and res->refused set.
  *
  * Threading: a struct rest belongs to one thread at a time. curl_global_init() must have run.
  */
@@ -23,6 +25,7 @@
 #include <time.h>
 
 #include "gw.h"
+#include "netguard.h"
 
 #define REST_BODY_MAX    (1024 * 1024) /* answers longer than this fail the call */
 #define REST_DETAIL_LEN  512
@@ -36,6 +39,8 @@ struct rest_opts {
 	long timeout_ms;         /* the whole call; 0: 30 s */
 	const char *ca_pem;      /* PEM certificates to trust instead of the system store, or NULL
 	                          * (copied by libcurl) */
+	const struct netguard *guard; /* the allow list beyond public addresses (copied), or NULL:
+	                               * public addresses only */
 };
 
 struct rest_req {
@@ -53,6 +58,7 @@ struct rest_res {
 	long status;     /* HTTP status; 0 when no answer came */
 	int curl_code;   /* CURLcode of the transfer (0: an answer came) */
 	int retry_after; /* seconds the far side asked to wait, or -1 */
+	int refused;     /* the outbound guard refused every address: nothing was connected */
 	char *body;      /* malloc'd, NUL-terminated (body_len bytes), or NULL: rest_res_free */
 	size_t body_len;
 	json_t *json; /* the body parsed when it is a JSON value (new reference), or NULL */

@@ -25,6 +25,7 @@
 #include "gateway/delivery/dispatch.h"
 #include "gateway/http/http.h"
 #include "common/log.h"
+#include "common/netguard.h"
 #include "gateway/scheduler/scheduler.h"
 #include "smtp/smtp.h"
 #include "store/store.h"
@@ -123,11 +124,14 @@ static void usage(FILE *f)
 	           "  init   --data DIR                      create DIR, its database and key file;\n"
 	           "                                         prints the platform admin token once\n"
 	           "  serve  --data DIR [--listen HOST:PORT] [--public-url URL] [--test-clock]\n"
-	           "         [--workers N] [--log-level L]\n"
+	           "         [--workers N] [--log-level L] [--allow-outbound CIDR]...\n"
+	           "         [--allow-plain-auth] [--retention-days N]\n"
 	           "                                         run the HTTP API and delivery workers\n"
 	           "  tick   --data DIR [--at RFC3339]      run one scheduler tick; prints what it did\n"
 	           "  outbox --data DIR [list [--status S] | retry ID]\n"
-	           "                                         list deliveries, retry a dead one\n\n"
+	           "                                         list deliveries, retry a dead one\n"
+	           "  backup --data DIR --to FILE            a consistent copy of the database while\n"
+	           "                                         the gateway serves (FILE must not exist)\n\n"
 	           "'ordinatus COMMAND --help' tells more; 'ordinatus --version' the version.\n");
 }
 
@@ -238,6 +242,9 @@ static int cmd_serve(int argc, char **argv)
 	                                     {"test-clock", no_argument, NULL, 't'},
 	                                     {"workers", required_argument, NULL, 'w'},
 	                                     {"log-level", required_argument, NULL, 'v'},
+	                                     {"allow-outbound", required_argument, NULL, 'a'},
+	                                     {"allow-plain-auth", no_argument, NULL, 'p'},
+	                                     {"retention-days", required_argument, NULL, 'r'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
 	struct http_config hc = {.listen_fd = -1};
@@ -247,11 +254,13 @@ static int cmd_serve(int argc, char **argv)
 	struct gw_err err = {0};
 	struct paths p;
 	const char *data = NULL, *listen = "127.0.0.1:8080", *public_url = NULL;
-	const char *workers_arg = NULL, *level = "info";
+	const char *workers_arg = NULL, *level = "info", *retention_arg = NULL;
+	struct netguard_cidr cidr;
 	struct sockaddr_in sa;
-	char url[512];
-	bool test_clock = false;
-	int c, workers = 2, sig = 0, status = 1;
+	char url[512], days[16];
+	bool test_clock = false, plain_auth = false;
+	int c, workers = 2, sig = 0, status = 1, retention = STORE_RETENTION_DAYS;
+	json_t *allow = json_array();
 	sigset_t set;
 
 	while((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -262,6 +271,21 @@ static int cmd_serve(int argc, char **argv)
 		case 't': test_clock = true; break;
 		case 'w': workers_arg = optarg; break;
 		case 'v': level = optarg; break;
+		case 'p': plain_auth = true; break;
+		case 'r': retention_arg = optarg; break;
+		case 'a':
+			/* every range is checked here, before anything starts (exit 2) */
+			if(netguard_cidr_parse(optarg, &cidr) ||
+			   json_array_size(allow) >= NETGUARD_MAX) {
+				fprintf(stderr,
+				        "ordinatus: --allow-outbound must be an IPv4 or IPv6 CIDR such as "
+				        "10.0.0.0/8 or fd00::/8 (at most %d): '%s'\n",
+				        NETGUARD_MAX, optarg);
+				json_decref(allow);
+				return 2;
+			}
+			json_array_append_new(allow, json_string(optarg));
+			break;
 		default:
 			fprintf(c == 'h' ? stdout : stderr,
 			        "usage: ordinatus serve --data DIR [--listen HOST:PORT] [--public-url URL]\n"
@@ -272,7 +296,14 @@ static int cmd_serve(int argc, char **argv)
 			        "POST /v1/test/tick: never in production. --workers: delivery workers per\n"
 			        "provider class, 1..16 (default 2). --log-level: debug, info (default: one\n"
 			        "line per request and per delivery), warn or error. One gateway serves a\n"
-			        "data folder and a port at a time. SIGTERM drains and exits 0.\n");
+			        "data folder and a port at a time. SIGTERM drains and exits 0.\n\n"
+			        "Outbound guard: providers connect to public addresses only;\n"
+			        "--allow-outbound CIDR (repeatable, IPv4 or IPv6) allows a range more, for\n"
+			        "example a relay on the operator's network. --allow-plain-auth lets an\n"
+			        "organisation send SMTP AUTH over security \"none\" (credentials in clear).\n"
+			        "--retention-days N (1..3650, default 30): sent emails keep their rendered\n"
+			        "text this long, then only their dedupe keys and outcome.\n");
+			json_decref(allow);
 			return c == 'h' ? 0 : 2;
 		}
 	}
@@ -283,6 +314,15 @@ static int cmd_serve(int argc, char **argv)
 	}
 	if(http_parse_listen(listen, &sa, &err)) {
 		fprintf(stderr, "ordinatus: %s (for example 127.0.0.1:8080)\n", err.message);
+		return 2;
+	}
+	if(!allow) {
+		fprintf(stderr, "ordinatus: out of memory\n");
+		return 1;
+	}
+	if(retention_arg && parse_int(retention_arg, 1, 3650, &retention)) {
+		fprintf(stderr, "ordinatus: --retention-days must be a whole number from 1 to 3650\n");
+		json_decref(allow);
 		return 2;
 	}
 	if(workers_arg && parse_int(workers_arg, 1, 16, &workers)) {
@@ -327,6 +367,9 @@ static int cmd_serve(int argc, char **argv)
 	}
 	/* `ordinatus tick` renders links with the URL the daemon serves */
 	store_meta_put(st, "public_url", public_url);
+	/* and prunes sent payloads after the same number of days */
+	snprintf(days, sizeof(days), "%d", retention);
+	store_meta_put(st, "retention_days", days);
 	store_close(st);
 	hc.listen = listen;
 	hc.public_url = public_url;
@@ -334,6 +377,7 @@ static int cmd_serve(int argc, char **argv)
 	hc.data_dir = p.data;
 	hc.master_key = key;
 	hc.test_clock = test_clock;
+	hc.allow_plain_auth = plain_auth;
 	hc.threads = 4;
 	dc.db_path = p.db;
 	dc.data_dir = p.data;
@@ -341,6 +385,8 @@ static int cmd_serve(int argc, char **argv)
 	dc.workers = workers;
 	dc.batch = 32;
 	dc.lease_secs = 120;
+	dc.allow_outbound = json_array_size(allow) ? allow : NULL;
+	hc.allow_outbound = dc.allow_outbound; /* the OAuth code exchange goes out too */
 	if(test_clock)
 		log_event("warn", "test_clock_enabled",
 		          json_pack("{s:s}", "message", "the clock can be set over HTTP: tests only"));
@@ -367,6 +413,7 @@ out:
 	else
 		log_event("info", "stopped", NULL);
 	OPENSSL_cleanse(key, sizeof(key));
+	json_decref(allow);
 	return status;
 }
 
@@ -527,8 +574,67 @@ out:
 }
 
 /* main - dispatch to a command */
+/* cmd_backup - ordinatus backup --data DIR --to FILE */
+static int cmd_backup(int argc, char **argv)
+{
+	static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
+	                                     {"to", required_argument, NULL, 't'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
+	struct gw_err err = {0};
+	struct paths p;
+	const char *data = NULL, *to = NULL;
+	json_t *line;
+	int c, pages = 0;
+
+	while((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if(c == 'd') {
+			data = optarg;
+		} else if(c == 't') {
+			to = optarg;
+		} else {
+			fprintf(c == 'h' ? stdout : stderr,
+			        "usage: ordinatus backup --data DIR --to FILE\n\n"
+			        "Copies DIR/ordinatus.db to FILE (mode 0600) with SQLite's online backup,\n"
+			        "consistent while a gateway serves and writes. FILE must not exist. The\n"
+			        "key file is not copied: keep DIR/master.key apart. To restore: stop the\n"
+			        "gateway, copy FILE over DIR/ordinatus.db (remove ordinatus.db-wal and\n"
+			        "-shm), with the same master.key, and start it again.\n");
+			return c == 'h' ? 0 : 2;
+		}
+	}
+	if(optind < argc || !to || !*to) {
+		fprintf(stderr, "ordinatus: backup needs --data DIR and --to FILE\n");
+		return 2;
+	}
+	if(set_paths(&p, data))
+		return 2;
+	if(access(p.db, F_OK) != 0) {
+		fprintf(stderr, "ordinatus: %s is not initialised\n", p.data);
+		return 1;
+	}
+	store_global_init();
+	if(store_backup(p.db, to, &pages, &err)) {
+		fprintf(stderr, "ordinatus: %s\n", err.message);
+		return 1;
+	}
+	line = json_pack("{s:s, s:i}", "backup", to, "pages", pages);
+	if(line) {
+		char *text = json_dumps(line, JSON_COMPACT);
+
+		if(text)
+			printf("%s\n", text);
+		free(text);
+		json_decref(line);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	/* whatever the gateway creates (database, its -wal and -shm, maildir files, backups) is
+	 * the owner's only; set before any thread starts (umask is per process) */
+	umask(077);
 	if(argc < 2) {
 		usage(stderr);
 		return 2;
@@ -550,6 +656,8 @@ int main(int argc, char **argv)
 		return cmd_tick(argc - 1, argv + 1);
 	if(strcmp(argv[1], "outbox") == 0)
 		return cmd_outbox(argc - 1, argv + 1);
+	if(strcmp(argv[1], "backup") == 0)
+		return cmd_backup(argc - 1, argv + 1);
 	fprintf(stderr, "ordinatus: unknown command '%s'\n\n", argv[1]);
 	usage(stderr);
 	return 2;

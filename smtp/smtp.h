@@ -63,7 +63,8 @@ extern const struct provider_ops smtp_maildir_ops;
 
 /* The SMTP provider: config is the organisation's smtp settings with secrets decrypted:
  * {host, port, security:"none"|"starttls"|"tls", username, password, from_address, from_name,
- *  ca_file, dkim:{domain, selector, private_key_pem}}. */
+ *  ca_pem, dkim:{domain, selector, private_key_pem}, allow_outbound:[CIDR...]}. Connections go
+ * to public addresses and the allow_outbound ranges only (common/netguard.h). */
 extern const struct provider_ops smtp_provider_ops;
 
 #endif

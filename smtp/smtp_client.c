@@ -6,13 +6,20 @@
  *
  * Config (secrets already decrypted), borrowed during open():
  *   host, port (default 25 / 587 / 465 by security), security "none" | "starttls" | "tls"
- *   (default "starttls"), username, password, from_address, from_name, ca_file,
- *   dkim: {domain, selector, private_key_pem}, and optionally connect_timeout and timeout
- *   (seconds; defaults 10 and 60), ehlo (the EHLO name; default: this host's name).
+ *   (default "starttls"), username, password, from_address, from_name, ca_pem (PEM
+ *   certificates, used in memory), dkim: {domain, selector, private_key_pem}, and optionally
+ *   connect_timeout and timeout (seconds; defaults 10 and 60), ehlo (the EHLO name; default:
+ *   this host's name), allow_outbound (the operator's --allow-outbound CIDRs, which the
+ *   dispatcher adds). A stored ca_file (a path, from older releases) is refused (GW_ECONFIG).
  *
  * Transport security: "starttls" requires the upgrade (CURLUSESSL_ALL: a server that does not
  * offer STARTTLS fails the send, it is never downgraded to plain text); "tls" is smtps://.
- * Certificates are always verified, against ca_file when set, else the system store.
+ * Certificates are always verified, against ca_pem when set (CURLOPT_CAINFO_BLOB), else the
+ * system store.
+ *
+ * Outbound guard (common/netguard.h): the server's address, after DNS, must be public or in
+ * allow_outbound; a refused one is never connected to and the row is dead with
+ * NETGUARD_REFUSED, the same words whatever listens there.
  *
  * One CURL easy handle per context, so the connection stays open between the messages of one
  * worker (libcurl keeps it in the handle's cache and starts the next with MAIL FROM).
@@ -27,6 +34,8 @@
  * Threading: a context belongs to one worker thread. curl_global_init() must have run.
  */
 #include "smtp.h"
+
+#include "common/netguard.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -57,6 +66,7 @@ struct smtp_ctx {
 	char err_reply[400];          /* its last 4xx/5xx reply: the QUIT after it says "221" */
 	int reply_open;               /* the last line read was "NNN-": the reply goes on */
 	char errbuf[CURL_ERROR_SIZE]; /* libcurl's words for its error */
+	struct netguard guard;        /* installed on curl: it must not move */
 };
 
 /* cfg_str - config[key] as a string or NULL; anything else is a config error */
@@ -200,7 +210,7 @@ static void smtp_close(void *ctx)
 
 /* smtp_setup - the handle options that hold for every message of the context */
 static gw_rc smtp_setup(struct smtp_ctx *sc, const char *url, const char *username,
-                        const char *password, const char *ca_file, long use_ssl,
+                        const char *password, const char *ca_pem, long use_ssl,
                         long connect_timeout, long timeout, struct gw_err *err)
 {
 	CURL *h = sc->curl;
@@ -222,8 +232,10 @@ static gw_rc smtp_setup(struct smtp_ctx *sc, const char *url, const char *userna
 	SET(CURLOPT_USE_SSL, use_ssl);
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
-	if(ca_file)
-		SET(CURLOPT_CAINFO, ca_file);
+	if(ca_pem) {
+		struct curl_blob blob = {(void *)(uintptr_t)ca_pem, strlen(ca_pem), CURL_BLOB_COPY};
+		SET(CURLOPT_CAINFO_BLOB, &blob);
+	}
 	if(username) {
 		SET(CURLOPT_USERNAME, username);
 		SET(CURLOPT_PASSWORD, password ? password : "");
@@ -239,6 +251,8 @@ static gw_rc smtp_setup(struct smtp_ctx *sc, const char *url, const char *userna
 	SET(CURLOPT_DEBUGDATA, sc);
 	SET(CURLOPT_VERBOSE, 1L);
 #undef SET
+	if(!cc)
+		cc = netguard_curl(&sc->guard, h);
 	if(cc)
 		return gw_err_set(err, GW_ECONFIG, "", "libcurl refused an option: %s",
 		                  curl_easy_strerror(cc));
@@ -251,7 +265,7 @@ static gw_rc smtp_open(const json_t *config, const char *data_dir, void **ctx)
 	gw_rc rc = GW_OK;
 	struct gw_err err;
 	struct smtp_ctx *sc = NULL;
-	const char *host, *security, *username, *password, *from_address, *from_name, *ca_file;
+	const char *host, *security, *username, *password, *from_address, *from_name, *ca_pem;
 	const char *ehlo;
 	const json_t *dkim, *port_v;
 	long port, use_ssl, connect_timeout, timeout;
@@ -269,12 +283,18 @@ static gw_rc smtp_open(const json_t *config, const char *data_dir, void **ctx)
 	   (rc = cfg_str(config, "password", &password, &err)) ||
 	   (rc = cfg_str(config, "from_address", &from_address, &err)) ||
 	   (rc = cfg_str(config, "from_name", &from_name, &err)) ||
-	   (rc = cfg_str(config, "ca_file", &ca_file, &err)) ||
+	   (rc = cfg_str(config, "ca_pem", &ca_pem, &err)) ||
 	   (rc = cfg_str(config, "ehlo", &ehlo, &err)) ||
 	   (rc = cfg_seconds(config, "connect_timeout", SMTP_CONNECT_TIMEOUT, &connect_timeout,
 	                     &err)) ||
 	   (rc = cfg_seconds(config, "timeout", SMTP_TIMEOUT, &timeout, &err)))
 		goto out;
+	/* ca_file (a path on the gateway's machine) is gone: the operator's files are not the
+	 * tenant's to name. The dispatcher says so on the row. */
+	if(json_object_get(config, "ca_file")) {
+		rc = GW_ECONFIG;
+		goto out;
+	}
 	if(!host || !host_ok(host) || !from_address || !address_ok(from_address) ||
 	   (from_name && !smtp_header_safe(from_name)) || (ehlo && !host_ok(ehlo))) {
 		rc = GW_ECONFIG;
@@ -315,6 +335,8 @@ static gw_rc smtp_open(const json_t *config, const char *data_dir, void **ctx)
 	sc->from_name = from_name ? strdup(from_name) : NULL;
 	sc->password = password ? strdup(password) : NULL;
 	sc->curl = curl_easy_init();
+	if((rc = netguard_from_json(json_object_get(config, "allow_outbound"), &sc->guard)))
+		goto out;
 	if(!sc->from_address || (from_name && !sc->from_name) || (password && !sc->password) ||
 	   !sc->curl) {
 		rc = GW_ENOMEM;
@@ -336,7 +358,7 @@ static gw_rc smtp_open(const json_t *config, const char *data_dir, void **ctx)
 		if(rc)
 			goto out;
 	}
-	rc = smtp_setup(sc, url, username, password, ca_file, use_ssl, connect_timeout, timeout,
+	rc = smtp_setup(sc, url, username, password, ca_pem, use_ssl, connect_timeout, timeout,
 	                &err);
 	if(rc)
 		goto out;
@@ -366,6 +388,13 @@ static void classify(struct smtp_ctx *sc, CURLcode cc, struct provider_result *r
 	long code = 0;
 
 	curl_easy_getinfo(sc->curl, CURLINFO_RESPONSE_CODE, &code);
+	if(cc != CURLE_OK && netguard_blocked(&sc->guard)) {
+		/* nothing was connected: no far side's words, the same answer for every port.
+		 * Permanent: it stays refused until the settings or the operator change. */
+		res->outcome = PROVIDER_PERMANENT;
+		snprintf(res->detail, sizeof(res->detail), "%s", NETGUARD_REFUSED);
+		return;
+	}
 	if(cc == CURLE_OK) {
 		res->outcome = PROVIDER_SENT;
 		snprintf(res->detail, sizeof(res->detail), "%s", sc->reply);
@@ -459,6 +488,8 @@ static void smtp_send(void *ctx, const char *kind, const json_t *payload,
 	sc->err_reply[0] = '\0';
 	sc->reply_open = 0;
 	sc->errbuf[0] = '\0';
+	sc->guard.refused = 0;
+	sc->guard.opened = 0;
 	curl_easy_setopt(sc->curl, CURLOPT_MAIL_RCPT, rcpt);
 	curl_easy_setopt(sc->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
 	cc = curl_easy_perform(sc->curl);

@@ -21,7 +21,7 @@
 
 struct store; /* opaque */
 
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 
 /* roles, stored as a bit set */
 enum {
@@ -35,6 +35,13 @@ enum {
  * threads start. Connections are never shared between threads, so SQLite's own mutexes and
  * its global memory statistics (one lock per allocation) are turned off. */
 void store_global_init(void);
+
+/* store_backup - a consistent copy of the database at path into to (which must not exist: it
+ * is created 0600 with O_EXCL, never overwritten), with SQLite's online backup API, while
+ * gateways read and write it: the copy is one read transaction's snapshot (WAL: writers go on
+ * meanwhile). The copy is checked (PRAGMA quick_check). *pages: pages copied. A failed copy is
+ * removed. The key file is not part of it: restoring needs the same DATA/master.key. */
+gw_rc store_backup(const char *path, const char *to, int *pages, struct gw_err *err);
 
 /* store_open - open (creating if asked) the database at path and apply pragmas. The schema is
  * migrated to STORE_SCHEMA_VERSION; a database newer than this binary is GW_EVERSION.
@@ -462,8 +469,23 @@ gw_rc store_sched_ended(struct store *st, int64_t org, time_t hi, int limit, jso
 gw_rc store_sched_expired_holds(struct store *st, time_t now, int limit, json_t **out);
 /* store_sched_explain - the EXPLAIN QUERY PLAN lines of every scheduler query (tests). */
 gw_rc store_sched_explain(struct store *st, json_t **out);
+/* store_redact_fn - an email payload (JSON text) without its secrets: malloc'd (the store
+ * frees it), or NULL when out of memory. */
+typedef char *(*store_redact_fn)(const char *payload);
+
+/* store_outbox_redact - inside the caller's transaction: email rows that were sent, expired or
+ * skipped, and dead ones created keep_secs or more before now, get their payload through
+ * redact (the link tokens dropped: state 'redacted'); redacted rows sent (or created) keep_secs
+ * or more before now lose the rendered payload altogether (state 'pruned': {"pruned": true}).
+ * At most limit rows of each per call; *redacted and *pruned count them. Dedupe keys stay. */
+gw_rc store_outbox_redact(struct store *st, time_t now, time_t keep_secs, int limit,
+                          store_redact_fn redact, int *redacted, int *pruned);
+
 /* store_meta_get / store_meta_put - small settings of the installation (e.g. "public_url"). */
 gw_rc store_meta_get(struct store *st, const char *key, json_t **out);
 gw_rc store_meta_put(struct store *st, const char *key, const char *value);
+
+/* default days a sent email keeps its rendered payload (serve --retention-days) */
+#define STORE_RETENTION_DAYS 30
 
 #endif

@@ -7,9 +7,13 @@
  */
 #include "store_int.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/timefmt.h"
@@ -269,7 +273,19 @@ static const char *const m7[] = {
     NULL,
 };
 
-static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7};
+
+static const char *const m8[] = {
+    /* 8: what an email payload still holds (store_outbox_redact): NULL everything rendered,
+     * 'redacted' the link tokens dropped once it was sent, 'pruned' the rendered text dropped
+     * after the retention. The dedupe_keys rows are never touched. */
+    "ALTER TABLE outbox ADD COLUMN payload_state TEXT;",
+    "CREATE INDEX outbox_unredacted ON outbox(status) WHERE payload_state IS NULL;",
+    "CREATE INDEX outbox_redacted ON outbox(payload_state, sent_at)"
+    " WHERE payload_state = 'redacted';",
+    NULL,
+};
+
+static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7, m8};
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count the migrations");
 
@@ -540,6 +556,23 @@ void store_global_init(void)
 }
 
 /* store_open - open a connection and migrate */
+/* private_files - the database and its -wal and -shm files readable by the owner only. SQLite
+ * creates the -wal and -shm with the database file's mode (os_unix.c findCreateFileMode), and
+ * the database with 0644 less the umask: files made by an older release, or under a wider
+ * umask, are narrowed here on every open. A file that is not there is not an error. */
+static void private_files(const char *path)
+{
+	static const char *const ext[] = {"", "-wal", "-shm"};
+	char p[4096];
+	size_t i;
+
+	for(i = 0; i < GW_ARRAY_LEN(ext); i++) {
+		if((size_t)snprintf(p, sizeof(p), "%s%s", path, ext[i]) >= sizeof(p))
+			return;
+		(void)chmod(p, 0600);
+	}
+}
+
 gw_rc store_open(const char *path, bool create, struct store **out, struct gw_err *err)
 {
 	struct store *st = NULL;
@@ -552,6 +585,7 @@ gw_rc store_open(const char *path, bool create, struct store **out, struct gw_er
 	if(!st)
 		return GW_ENOMEM;
 	r = sqlite3_open_v2(path, &st->db, flags, NULL);
+	private_files(path);
 	if(r != SQLITE_OK) {
 		rc = gw_err_set(err, GW_EIO, "", "cannot open the database %s: %s", path,
 		                st->db ? sqlite3_errmsg(st->db) : "out of memory");
@@ -567,10 +601,94 @@ gw_rc store_open(const char *path, bool create, struct store **out, struct gw_er
 	rc = migrate(st, err);
 	if(rc)
 		goto out;
+	private_files(path); /* the -wal and -shm exist now */
 	*out = st;
 	st = NULL;
 out:
 	store_close(st);
+	return rc;
+}
+
+/* store_backup - sqlite3_backup_init/step/finish (sqlite.org/backup.html) */
+gw_rc store_backup(const char *path, const char *to, int *pages, struct gw_err *err)
+{
+	sqlite3 *src = NULL, *dst = NULL;
+	sqlite3_backup *b = NULL;
+	sqlite3_stmt *q = NULL;
+	gw_rc rc = GW_OK;
+	int fd, r, tries = 0;
+	bool made = false;
+
+	*pages = 0;
+	/* claim the name first: an existing file (or a link) is never written through */
+	fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if(fd < 0)
+		return gw_err_set(err, GW_EINVAL, "to", "cannot create %s: %s%s", to, strerror(errno),
+		                  errno == EEXIST ? " (a backup never overwrites a file)" : "");
+	made = true;
+	close(fd);
+	r = sqlite3_open_v2(path, &src, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if(r != SQLITE_OK) {
+		rc = gw_err_set(err, GW_EIO, "", "cannot open the database %s: %s", path,
+		                src ? sqlite3_errmsg(src) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(src, 10000);
+	r = sqlite3_open_v2(to, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if(r != SQLITE_OK) {
+		rc = gw_err_set(err, GW_EIO, "", "cannot open %s: %s", to,
+		                dst ? sqlite3_errmsg(dst) : "out of memory");
+		goto out;
+	}
+	b = sqlite3_backup_init(dst, "main", src, "main");
+	if(!b) {
+		rc = gw_err_set(err, GW_EIO, "", "cannot start the backup: %s", sqlite3_errmsg(dst));
+		goto out;
+	}
+	/* every page in one step: one read transaction, so one consistent snapshot. A writer
+	 * holding the lock makes it SQLITE_BUSY: wait and go on (at most about 30 s). */
+	for(;;) {
+		r = sqlite3_backup_step(b, -1);
+		if(r == SQLITE_DONE)
+			break;
+		if((r == SQLITE_BUSY || r == SQLITE_LOCKED) && ++tries < 600) {
+			sqlite3_sleep(50);
+			continue;
+		}
+		rc = gw_err_set(err, GW_EIO, "", "the backup failed: %s", sqlite3_errstr(r));
+		goto out;
+	}
+	*pages = sqlite3_backup_pagecount(b);
+	r = sqlite3_backup_finish(b);
+	b = NULL;
+	if(r != SQLITE_OK) {
+		rc = gw_err_set(err, GW_EIO, "", "the backup failed: %s", sqlite3_errstr(r));
+		goto out;
+	}
+	r = sqlite3_prepare_v2(dst, "PRAGMA quick_check", -1, &q, NULL);
+	if(r != SQLITE_OK || sqlite3_step(q) != SQLITE_ROW ||
+	   strcmp((const char *)sqlite3_column_text(q, 0), "ok") != 0) {
+		rc = gw_err_set(err, GW_EIO, "", "the copy does not pass quick_check");
+		goto out;
+	}
+out:
+	sqlite3_finalize(q);
+	if(b)
+		sqlite3_backup_finish(b);
+	sqlite3_close(dst);
+	sqlite3_close(src);
+	if(made) {
+		private_files(to);
+		if(rc) {
+			char p[4096];
+
+			unlink(to);
+			if((size_t)snprintf(p, sizeof(p), "%s-wal", to) < sizeof(p))
+				unlink(p);
+			if((size_t)snprintf(p, sizeof(p), "%s-shm", to) < sizeof(p))
+				unlink(p);
+		}
+	}
 	return rc;
 }
 

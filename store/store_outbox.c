@@ -547,3 +547,70 @@ gw_rc store_outbox_tune(struct store *st)
 
 	return r == SQLITE_OK ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
 }
+
+/* store_outbox_redact - drop the secrets of finished email payloads, then the payloads */
+gw_rc store_outbox_redact(struct store *st, time_t now, time_t keep_secs, int limit,
+                          store_redact_fn redact, int *redacted, int *pruned)
+{
+	sqlite3_stmt *q = store_stmt(
+	        st, "SELECT id, payload FROM outbox WHERE payload_state IS NULL"
+	            " AND provider_class = 'email' AND (status IN ('sent', 'expired', 'skipped')"
+	            " OR (status = 'dead' AND created_at <= ?1)) ORDER BY id LIMIT ?2");
+	sqlite3_stmt *u = store_stmt(
+	        st, "UPDATE outbox SET payload = ?2, payload_state = 'redacted' WHERE id = ?1");
+	sqlite3_stmt *p = store_stmt(
+	        st, "UPDATE outbox SET payload = '{\"pruned\": true}', payload_state = 'pruned'"
+	            " WHERE id IN (SELECT id FROM outbox WHERE payload_state = 'redacted'"
+	            " AND ifnull(sent_at, created_at) <= ?1 ORDER BY id LIMIT ?2)");
+	int64_t ids[64];
+	char *texts[64];
+	int n = 0, i, r;
+	gw_rc rc = GW_OK;
+
+	*redacted = 0;
+	*pruned = 0;
+	if(!q || !u || !p)
+		return GW_EDB;
+	if(limit > 64)
+		limit = 64;
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)(now - keep_secs));
+	sqlite3_bind_int(q, 2, limit);
+	while((r = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *text = (const char *)sqlite3_column_text(q, 1);
+
+		ids[n] = sqlite3_column_int64(q, 0);
+		texts[n] = text ? redact(text) : NULL;
+		if(!texts[n]) {
+			rc = GW_ENOMEM;
+			break;
+		}
+		n++;
+	}
+	sqlite3_reset(q);
+	if(!rc && r != SQLITE_DONE)
+		rc = store_rc(r) ? store_rc(r) : GW_EDB;
+	for(i = 0; i < n; i++) {
+		if(!rc) {
+			sqlite3_reset(u);
+			sqlite3_bind_int64(u, 1, ids[i]);
+			sqlite3_bind_text(u, 2, texts[i], -1, SQLITE_STATIC);
+			r = sqlite3_step(u);
+			sqlite3_reset(u);
+			if(r != SQLITE_DONE)
+				rc = store_rc(r) ? store_rc(r) : GW_EDB;
+			else
+				(*redacted)++;
+		}
+		free(texts[i]);
+	}
+	if(rc)
+		return rc;
+	sqlite3_bind_int64(p, 1, (sqlite3_int64)(now - keep_secs));
+	sqlite3_bind_int(p, 2, limit);
+	r = sqlite3_step(p);
+	sqlite3_reset(p);
+	if(r != SQLITE_DONE)
+		return store_rc(r) ? store_rc(r) : GW_EDB;
+	*pruned = sqlite3_changes(st->db);
+	return GW_OK;
+}

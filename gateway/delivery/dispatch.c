@@ -56,6 +56,7 @@
 #include "common/log.h"
 #include "common/provider.h"
 #include "gateway/templates/tpl.h"
+#include "common/rest.h"
 #include "providers/google/gcal.h"
 #include "providers/ical/caldav.h"
 #include "providers/outlook/graph.h"
@@ -67,6 +68,7 @@
 #define IDLE_MAX_MS  2000 /* an idle worker looks again at least this often (other processes) */
 #define SLOW_FAIL_MS 5000 /* a transient failure this slow means the far side is unreachable */
 #define DETAIL_LEN   512
+#define FAR_SIDE_MAX 300  /* bytes of a provider's words kept on the row (controls replaced) */
 
 static const int schedule[] = {0, 5, 300, 1800, 7200, 18000, 36000, 36000};
 
@@ -241,8 +243,16 @@ static gw_rc provider_for(struct worker *w, int64_t org, struct ctx_entry **out,
 			goto out;
 		}
 	}
+	if(cfg && config.allow_outbound)
+		json_object_set_new(cfg, "allow_outbound", json_deep_copy(config.allow_outbound));
 	rc = ops->open(cfg, config.data_dir, &e->ctx);
-	if(rc) {
+	if(rc && json_object_get(cfg, "ca_file")) {
+		/* settings stored by an older release: a path on the host is the operator's */
+		snprintf(detail, dlen, "the SMTP settings name a ca_file, which is no longer read: "
+		                       "PUT providers/smtp again with ca_pem (the certificates)");
+		e->ctx = NULL;
+		goto out;
+	} else if(rc) {
 		snprintf(detail, dlen, "cannot open provider %s: %s (check its settings)",
 		         ops->name, gw_rc_name(rc));
 		e->ctx = NULL;
@@ -395,6 +405,8 @@ static enum cal_found calendar_for(struct worker *w, const struct store_lease *l
 		snprintf(detail, dlen, "cannot decrypt the calendar secrets (wrong master key?)");
 		goto out;
 	}
+	if(config.allow_outbound)
+		json_object_set_new(cfg, "allow_outbound", json_deep_copy(config.allow_outbound));
 	rc = cp->ops->open(cfg, config.data_dir, &e->ctx);
 	if(rc) {
 		snprintf(detail, dlen, "cannot open provider %s: %s (check its settings)", cp->name,
@@ -657,7 +669,8 @@ send:
 	e->ops->send(e->ctx, l->kind, payload, &pres);
 	t0 = clock_mono_ms() - t0;
 	dispatch_count_latency(e->ops->name, t0 * 1000);
-	snprintf(detail, dlen, "%s", pres.detail);
+	/* the far side's words: bounded, controls replaced, before a log line or the row */
+	rest_clean(pres.detail, strlen(pres.detail), FAR_SIDE_MAX, detail, dlen);
 	outcome_of(l, &pres, now, r);
 	/* the result hook (docs/design.md rule 3): the provider returned it, the store writes it
 	 * in the transaction that finishes the row */

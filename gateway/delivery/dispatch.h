@@ -20,6 +20,8 @@
 #include <time.h>
 
 #include "common/crypto.h"
+#include <jansson.h>
+
 #include "common/gw.h"
 
 struct store;
@@ -35,6 +37,9 @@ struct dispatch_config {
 	int batch;            /* rows leased at once per worker */
 	int lease_secs;       /* how long a lease holds; a batch stops at half of it */
 	int drain_secs;       /* how long dispatch_stop() waits for sends in flight; 0: 20 */
+	const json_t *allow_outbound; /* serve --allow-outbound: array of CIDR strings given to
+	                               * every provider as config "allow_outbound", or NULL;
+	                               * borrowed for the engine's life */
 };
 
 /* dispatch_start - give back the leases of this host's dead processes (a kill -9 leaves its

@@ -27,7 +27,9 @@ struct http_config {
 	const char *db_path;
 	const char *data_dir;
 	const unsigned char *master_key;
+	const json_t *allow_outbound; /* serve --allow-outbound CIDR strings, or NULL (borrowed) */
 	bool test_clock;
+	bool allow_plain_auth; /* serve --allow-plain-auth: SMTP AUTH over security "none" */
 	int threads;
 };
 

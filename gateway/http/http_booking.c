@@ -320,6 +320,36 @@ gw_rc http_booking_notes(struct http_req *r, json_t **out)
 	return *out ? GW_OK : GW_ENOMEM;
 }
 
+/* outcome_text - what a trainer is told of a delivery: its outcome, not the far side's words
+ * (a provider's reply names the organisation's servers and accounts: the admins' business) */
+static const char *outcome_text(const char *status)
+{
+	if(!status || strcmp(status, "sent") == 0)
+		return NULL;
+	if(strcmp(status, "dead") == 0)
+		return "could not be delivered; an administrator can see why and retry it";
+	if(strcmp(status, "pending") == 0 || strcmp(status, "leased") == 0)
+		return "not delivered yet; it will be tried again";
+	return "not sent: it was no longer needed";
+}
+
+/* trainer_view - the effects list with each last_error replaced by its outcome's text */
+static void trainer_view(json_t *list)
+{
+	json_t *e, *arr = json_is_array(list) ? list : json_object_get(list, "effects");
+	size_t i;
+
+	json_array_foreach(arr, i, e)
+	{
+		const char *t;
+
+		if(json_is_null(json_object_get(e, "last_error")))
+			continue;
+		t = outcome_text(json_string_value(json_object_get(e, "status")));
+		json_object_set_new(e, "last_error", t ? json_string(t) : json_null());
+	}
+}
+
 /* http_booking_effects - GET .../bookings/{id}/effects */
 gw_rc http_booking_effects(struct http_req *r, json_t **out)
 {
@@ -327,7 +357,11 @@ gw_rc http_booking_effects(struct http_req *r, json_t **out)
 	gw_rc rc = booking_for(r, &b);
 
 	json_decref(b);
-	return rc ? rc : store_booking_effects(r->st, r->id[0], r->id[1], out);
+	if(!rc)
+		rc = store_booking_effects(r->st, r->id[0], r->id[1], out);
+	if(!rc && !(r->user.roles & ADMINS))
+		trainer_view(*out);
+	return rc;
 }
 
 /* http_customer_bookings - GET /v1/orgs/{org}/customers/{email}/bookings */
@@ -347,13 +381,48 @@ gw_rc http_customer_bookings(struct http_req *r, json_t **out)
 	return store_booking_list(r->st, r->id[0], &f, out);
 }
 
+/* kiosk_view - what a front-desk kiosk is shown of each booking: the customer's first name,
+ * the session's times, the trainer's name and the check-in state. Prices, payment references,
+ * e-mail addresses and notes stay with the admins, who get the full answer. */
+static gw_rc kiosk_view(json_t *ans)
+{
+	json_t *list = json_object_get(ans, "bookings"), *b, *view = json_array();
+	size_t i;
+
+	if(!view)
+		return GW_ENOMEM;
+	json_array_foreach(list, i, b)
+	{
+		const char *name = json_string_value(json_object_get(json_object_get(b, "customer"),
+		                                                     "name"));
+		const json_t *at = json_object_get(b, "checked_in_at");
+		size_t first = name ? strcspn(name, " \t") : 0;
+		json_t *v = json_pack(
+		        "{s:{s:s%}, s:O, s:O, s:{s:O}, s:b, s:O}", "customer", "first_name",
+		        name ? name : "", first, "start", json_object_get(b, "start"), "end",
+		        json_object_get(b, "end"), "trainer", "name",
+		        json_object_get(json_object_get(b, "trainer"), "name"), "checked_in",
+		        at && !json_is_null(at), "checked_in_at", at ? at : json_null());
+
+		if(!v || json_array_append_new(view, v)) {
+			json_decref(view);
+			return GW_ENOMEM;
+		}
+	}
+	return json_object_set_new(ans, "bookings", view) ? GW_ENOMEM : GW_OK;
+}
+
 /* http_checkin - POST /v1/orgs/{org}/checkin */
 gw_rc http_checkin(struct http_req *r, json_t **out)
 {
 	struct lc_env env = env_of(r);
 	gw_rc rc = http_require_org(r, r->id[0], ADMINS | ROLE_KIOSK);
 
-	return rc ? rc : lc_checkin(r->st, &env, r->id[0], &r->actor, r->body, out, &r->err);
+	if(!rc)
+		rc = lc_checkin(r->st, &env, r->id[0], &r->actor, r->body, out, &r->err);
+	if(!rc && !(r->user.roles & ADMINS))
+		rc = kiosk_view(*out);
+	return rc;
 }
 
 /* range_param - an RFC 3339 time or a YYYY-MM-DD date (midnight UTC) */

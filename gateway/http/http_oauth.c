@@ -289,6 +289,7 @@ gw_rc http_oauth_callback(struct http_req *r, json_t **out)
 	char detail[OAUTH_DETAIL_LEN], redirect[1100], words[300];
 	char *secret = NULL, *verifier = NULL, *token = NULL, *sealed = NULL, *stored = NULL;
 	struct oauth_exchange x = {0};
+	struct netguard guard;
 	json_t *st = NULL, *cfg = NULL;
 	int64_t org, user;
 	size_t n;
@@ -334,6 +335,12 @@ gw_rc http_oauth_callback(struct http_req *r, json_t **out)
 	x.scope = strcmp(provider, "outlook") == 0 ? MICROSOFT_SCOPE : NULL;
 	x.connect_timeout_ms = cfg_ms(cfg, "connect_timeout", 10000, 10000);
 	x.timeout_ms = cfg_ms(cfg, "timeout", 15000, 15000);
+	/* the token endpoint is a tenant's setting: the same outbound guard as every provider */
+	if(netguard_from_json(r->cfg->allow_outbound, &guard)) {
+		rc = GW_ECONFIG;
+		goto out;
+	}
+	x.guard = &guard;
 	if(!x.token_url || !x.client_id) {
 		rc = gw_err_set(&r->err, GW_ESTATE, "", "the %s provider settings are incomplete",
 		                provider);

@@ -15,6 +15,11 @@
  * secret as {"set": true} to keep the stored one, so an admin can change the host without typing
  * the password again (GET, edit, PUT back works).
  *
+ * ca_pem holds the certificates themselves (checked with OpenSSL, at most CA_PEM_MAX bytes);
+ * SMTP AUTH over security "none" is refused unless the operator allows plain relays (serve
+ * --allow-plain-auth). Where a provider may connect is the outbound guard's business, at
+ * connect time, after DNS (common/netguard.h), not a check of the names here.
+ *
  * URLs must be https. The one exception is a loopback host (127.0.0.1, localhost, [::1]) over
  * http, where a test or a local proxy stands in for the provider: nothing leaves the machine.
  *
@@ -31,8 +36,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "common/crypto.h"
 #include "http_routes.h"
@@ -44,6 +47,7 @@
 #define NAME_MAX_LEN  16
 #define URL_MAX_LEN   2000
 #define PEM_MAX_LEN   16384
+#define CA_PEM_MAX    32768 /* a bundle of some twenty certificates; the body limit is 64 KiB */
 #define DKIM_MIN_BITS 1024 /* RFC 8301 3.2: verifiers refuse less */
 #define DKIM_MAX_BITS 8192
 
@@ -58,7 +62,7 @@ enum ftype {
 	F_SECS,   /* 1..3600 seconds */
 	F_ENUM,   /* one of choices */
 	F_URL,    /* https URL (http on loopback) */
-	F_CAFILE, /* a readable file of PEM certificates */
+	F_CAPEM,  /* PEM certificates, nothing else (used in memory: CURLOPT_CAINFO_BLOB) */
 	F_LABEL,  /* DKIM selector, Microsoft tenant: letters, digits, '-', '_' and '.' */
 	F_DKIM,   /* the nested dkim object */
 };
@@ -88,7 +92,7 @@ static const struct pfield smtp_fields[] = {
         {"password", F_SECRET, false, NULL, NULL},
         {"from_address", F_EMAIL, true, NULL, NULL},
         {"from_name", F_HEADER, false, NULL, NULL},
-        {"ca_file", F_CAFILE, false, NULL, NULL},
+        {"ca_pem", F_CAPEM, false, NULL, NULL},
         {"dkim", F_DKIM, false, NULL, NULL},
         {"connect_timeout", F_SECS, false, NULL, NULL},
         {"timeout", F_SECS, false, NULL, NULL},
@@ -334,30 +338,53 @@ out:
 	return rc;
 }
 
-/* ca_file_check - an absolute path to a readable regular file holding PEM certificates */
-static gw_rc ca_file_check(const char *path, struct gw_err *err)
+/* ca_pem_check - one or more PEM certificates (RFC 7468 "CERTIFICATE" blocks), each one
+ * parsed by OpenSSL, and no other block: a private key pasted by mistake is refused, never
+ * stored. Paths on the gateway's machine are the operator's business, not a tenant's. */
+static gw_rc ca_pem_check(const char *pem, struct gw_err *err)
 {
-	struct stat sb;
-	BIO *bio;
-	X509 *cert;
+	BIO *bio = NULL;
+	char *name = NULL, *header = NULL;
+	unsigned char *data = NULL;
+	long len;
+	int certs = 0;
+	gw_rc rc = GW_OK;
 
-	if(path[0] != '/')
-		return gw_err_set(err, GW_EINVAL, "ca_file", "ca_file must be an absolute path");
-	if(stat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || access(path, R_OK) != 0)
-		return gw_err_set(err, GW_EINVAL, "ca_file",
-		                  "ca_file must be a readable file on the gateway's machine");
-	bio = BIO_new_file(path, "r");
+	bio = BIO_new_mem_buf(pem, -1);
 	if(!bio)
-		return gw_err_set(err, GW_EINVAL, "ca_file", "ca_file cannot be opened");
-	cert = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
-	BIO_free(bio);
+		return GW_ENOMEM;
+	for(;;) {
+		const unsigned char *p;
+		X509 *cert;
+
+		if(!PEM_read_bio(bio, &name, &header, &data, &len))
+			break; /* no block left (or garbage after the last one: see below) */
+		p = data;
+		cert = strcmp(name, "CERTIFICATE") == 0 ? d2i_X509(NULL, &p, len) : NULL;
+		OPENSSL_free(name);
+		OPENSSL_free(header);
+		OPENSSL_cleanse(data, (size_t)len);
+		OPENSSL_free(data);
+		name = header = NULL;
+		data = NULL;
+		if(!cert) {
+			rc = gw_err_set(err, GW_EINVAL, "ca_pem",
+			                "ca_pem must hold only PEM certificates (-----BEGIN "
+			                "CERTIFICATE-----); block %d is something else",
+			                certs + 1);
+			goto out;
+		}
+		X509_free(cert);
+		certs++;
+	}
+	if(certs == 0)
+		rc = gw_err_set(err, GW_EINVAL, "ca_pem",
+		                "ca_pem must hold at least one PEM certificate (-----BEGIN "
+		                "CERTIFICATE-----)");
+out:
 	ERR_clear_error();
-	if(!cert)
-		return gw_err_set(
-		        err, GW_EINVAL, "ca_file",
-		        "ca_file must hold PEM certificates (-----BEGIN CERTIFICATE-----)");
-	X509_free(cert);
-	return GW_OK;
+	BIO_free(bio);
+	return rc;
 }
 
 /* fieldpath - "prefix" + "name" */
@@ -442,8 +469,8 @@ static gw_rc check_text(struct http_req *r, const struct pfield *f, const char *
 			return gw_err_set(&r->err, GW_EINVAL, path, "%s must be at most 200 bytes",
 			                  path);
 		break;
-	case F_CAFILE:
-		return ca_file_check(s, &r->err);
+	case F_CAPEM:
+		return ca_pem_check(s, &r->err);
 	case F_ENUM:
 		for(c = f->choices; *c && strcmp(*c, s) != 0; c++)
 			;
@@ -568,10 +595,10 @@ static gw_rc check_fields(struct http_req *r, const struct pfield *fields, const
 			break;
 		default:
 			rc = jv_string(body, f->name, true, 1,
-			               f->type == F_URL      ? URL_MAX_LEN
-			               : f->type == F_CAFILE ? 4096
-			                                     : 256,
-			               0, &s, &here, &r->err);
+			               f->type == F_URL     ? URL_MAX_LEN
+			               : f->type == F_CAPEM ? CA_PEM_MAX
+			                                    : 256,
+			               f->type == F_CAPEM ? JV_MULTILINE : 0, &s, &here, &r->err);
 			if(rc)
 				break;
 			rc = check_text(r, f, path, s);
@@ -615,6 +642,13 @@ static gw_rc cross_checks(struct http_req *r, const struct pdef *p, json_t *cfg)
 		if(pass && !user)
 			return gw_err_set(&r->err, GW_EINVAL, "username",
 			                  "username is required with a password (SMTP AUTH)");
+		/* RFC 4954 4: AUTH PLAIN/LOGIN over a plain connection gives the password to
+		 * everyone on the path; only the operator may allow it (a relay on its network) */
+		if(user && strcmp(sec, "none") == 0 && !r->cfg->allow_plain_auth)
+			return gw_err_set(&r->err, GW_EINVAL, "security",
+			                  "security \"none\" with a username would send the credentials "
+			                  "in clear: use starttls or tls (the operator may allow plain "
+			                  "relays with serve --allow-plain-auth)");
 		if(!json_object_get(cfg, "port"))
 			/* RFC 8314 (465 implicit TLS), RFC 6409 (587 submission), RFC 5321 (25) */
 			json_object_set_new(cfg, "port",

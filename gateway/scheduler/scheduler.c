@@ -18,11 +18,13 @@
 #include "common/log.h"
 #include "gateway/lifecycle/settings.h"
 #include "common/timefmt.h"
+#include "gateway/templates/tpl.h"
 
 #define TICK_LIMIT 5000 /* rows of one kind handled per tick; the next tick takes the rest */
 
 struct counts {
 	long long reminders, close_reminders, auto_completed, auto_cancelled, holds_released;
+	int redact_rounds; /* batches of store_outbox_redact: at most 50 (3200 rows) a tick */
 };
 
 /* sched_reminder_due - the reminder window rule */
@@ -148,6 +150,24 @@ static gw_rc tick_completion(struct store *st, const struct lc_env *env, int64_t
 	return rc;
 }
 
+/* retention_secs - serve --retention-days, recorded in meta by the serving gateway (so that
+ * `ordinatus tick` keeps the same), else STORE_RETENTION_DAYS */
+static time_t retention_secs(struct store *st)
+{
+	json_t *v = NULL;
+	long long days = STORE_RETENTION_DAYS;
+
+	if(store_meta_get(st, "retention_days", &v) == GW_OK && json_is_string(v)) {
+		char *end;
+		long long d = strtoll(json_string_value(v), &end, 10);
+
+		if(!*end && d >= 1 && d <= 3650)
+			days = d;
+	}
+	json_decref(v);
+	return (time_t)(days * 86400);
+}
+
 /* sched_tick - one tick */
 gw_rc sched_tick(struct store *st, const struct lc_env *env, time_t now, json_t **out,
                  struct gw_err *err)
@@ -190,6 +210,18 @@ gw_rc sched_tick(struct store *st, const struct lc_env *env, time_t now, json_t 
 		if(rc)
 			goto fail;
 		c.holds_released++;
+	}
+	/* sent emails lose their link tokens now, and their rendered text after the retention
+	 * (docs/design.md "Security"); the dedupe keys stay */
+	{
+		time_t keep = retention_secs(st);
+		int redacted, pruned;
+
+		do {
+			rc = store_outbox_redact(st, now, keep, 64, tpl_redact, &redacted, &pruned);
+		} while(!rc && (redacted == 64 || pruned == 64) && ++c.redact_rounds < 50);
+		if(rc)
+			goto fail;
 	}
 	if((rc = store_commit(st)))
 		goto done;

@@ -392,3 +392,102 @@ out:
 	tpl_buf_free(&h);
 	return rc;
 }
+
+/* Link paths whose next segment is a bearer token (crypto_token: 43 base64url characters) */
+static const char *const token_paths[] = {"/s/", "/b/", "/survey/", "/login/"};
+#define TOKEN_MIN 16 /* a shorter segment is not one of ours (/b/123 is a booking page) */
+
+/* token_char - base64url (RFC 4648 5) */
+static int token_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '_';
+}
+
+/* redact_string - s with every token after a token path replaced; new reference or NULL */
+static json_t *redact_string(const char *s, size_t len)
+{
+	static const char mark[] = "redacted";
+	char *out = malloc(len + 1);
+	size_t i = 0, o = 0, k;
+	json_t *j;
+
+	if(!out)
+		return NULL;
+	while(i < len) {
+		size_t plen = 0, t = 0;
+
+		for(k = 0; k < GW_ARRAY_LEN(token_paths); k++) {
+			plen = strlen(token_paths[k]);
+			if(len - i >= plen && memcmp(s + i, token_paths[k], plen) == 0)
+				break;
+		}
+		if(k < GW_ARRAY_LEN(token_paths)) {
+			while(i + plen + t < len && token_char(s[i + plen + t]))
+				t++;
+			if(t >= TOKEN_MIN) {
+				/* the mark is shorter than a token: out never outgrows len */
+				memcpy(out + o, s + i, plen);
+				o += plen;
+				memcpy(out + o, mark, sizeof(mark) - 1);
+				o += sizeof(mark) - 1;
+				i += plen + t;
+				continue;
+			}
+		}
+		out[o++] = s[i++];
+	}
+	j = json_stringn(out, o);
+	free(out);
+	return j;
+}
+
+/* redact_value - every string inside v redacted in place; -1 when out of memory */
+static int redact_value(json_t *v)
+{
+	const char *key;
+	json_t *x, *n;
+	size_t i;
+
+	if(json_is_object(v)) {
+		json_object_foreach(v, key, x)
+		{
+			if(json_is_string(x)) {
+				n = redact_string(json_string_value(x), json_string_length(x));
+				if(!n || json_object_set_new(v, key, n))
+					return -1;
+			} else if(redact_value(x)) {
+				return -1;
+			}
+		}
+	} else if(json_is_array(v)) {
+		json_array_foreach(v, i, x)
+		{
+			if(json_is_string(x)) {
+				n = redact_string(json_string_value(x), json_string_length(x));
+				if(!n || json_array_set_new(v, i, n))
+					return -1;
+			} else if(redact_value(x)) {
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* tpl_redact - the payload without its link tokens */
+char *tpl_redact(const char *payload)
+{
+	json_t *p = json_loads(payload, 0, NULL);
+	char *out;
+
+	if(!p)
+		return strdup("{\"redacted\": true}");
+	if(redact_value(p)) {
+		json_decref(p);
+		return NULL;
+	}
+	out = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(p);
+	return out;
+}

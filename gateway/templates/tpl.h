@@ -107,4 +107,11 @@ gw_rc tpl_scheduling_link(const struct tpl_env *env, const char *dedupe_key,
 gw_rc tpl_booking(const struct tpl_env *env, const char *kind, const char *dedupe_key,
                   const json_t *ctx, json_t **out);
 
+/* tpl_redact - an email payload (JSON text) with the secret tokens of its links replaced by
+ * "redacted": the scheduling link /s/, the manage link /b/, the survey link /survey/ and the
+ * sign-in link /login/, in every string of the payload (text, html, ics). The rest is kept
+ * (who, what, when), so the outbox still says what was sent. Pure; malloc'd (caller frees),
+ * NULL when out of memory; a payload that is not JSON comes back as {"redacted": true}. */
+char *tpl_redact(const char *payload);
+
 #endif

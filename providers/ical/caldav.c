@@ -141,6 +141,7 @@ static gw_rc basic_auth(const char *user, const char *pass, char *buf, size_t n)
 static gw_rc caldav_open(const json_t *config, const char *data_dir, void **ctx)
 {
 	struct rest_opts ro = {0};
+	struct netguard guard;
 	struct caldav_ctx *c = NULL;
 	const char *url = pstr(config, "calendar_id"), *text = pstr(config, "credentials");
 	json_t *cred = NULL;
@@ -163,6 +164,12 @@ static gw_rc caldav_open(const json_t *config, const char *data_dir, void **ctx)
 	}
 	ro.connect_timeout_ms = cfg_secs(config, "connect_timeout", CALDAV_CONNECT_TIMEOUT) * 1000;
 	ro.timeout_ms = cfg_secs(config, "timeout", CALDAV_TIMEOUT) * 1000;
+	/* the operator's --allow-outbound ranges, which the dispatcher adds to the config */
+	if(netguard_from_json(json_object_get(config, "allow_outbound"), &guard)) {
+		rc = GW_ECONFIG;
+		goto out;
+	}
+	ro.guard = &guard;
 	if((rc = rest_create(&ro, &c->rest)))
 		goto out;
 	if((rc = basic_auth(pstr(cred, "username"), pstr(cred, "password"), c->auth,

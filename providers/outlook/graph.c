@@ -172,6 +172,7 @@ static long cfg_secs(const json_t *c, const char *k, long def)
 static gw_rc graph_open(const json_t *config, const char *data_dir, void **ctx)
 {
 	struct rest_opts ro = {0};
+	struct netguard guard;
 	struct graph_ctx *g = NULL;
 	const char *cid, *csec, *rt, *turl, *api, *cal, *tenant;
 	char deftoken[300];
@@ -202,6 +203,12 @@ static gw_rc graph_open(const json_t *config, const char *data_dir, void **ctx)
 		return GW_ENOMEM;
 	ro.connect_timeout_ms = cfg_secs(config, "connect_timeout", GRAPH_CONNECT_TIMEOUT) * 1000;
 	ro.timeout_ms = cfg_secs(config, "timeout", GRAPH_TIMEOUT) * 1000;
+	/* the operator's --allow-outbound ranges, which the dispatcher adds to the config */
+	if(netguard_from_json(json_object_get(config, "allow_outbound"), &guard)) {
+		rc = GW_ECONFIG;
+		goto out;
+	}
+	ro.guard = &guard;
 	if((rc = rest_create(&ro, &g->rest)))
 		goto out;
 	if((rc = bearer_init(&g->auth, g->rest, "Microsoft", GRAPH_SCOPE, revoked_codes, true,

@@ -53,7 +53,10 @@ class Response:
 class Gateway:
     """One gateway process with its own data folder."""
 
-    def __init__(self, test_clock=False, extra_args=()):
+    # The test servers (SMTP sinks, fake Google, REST servers) listen on 127.0.0.1, which the
+    # outbound guard refuses unless the operator allows it: every gateway of the tests allows
+    # loopback, except one made with allow_outbound=() to show the guard at work.
+    def __init__(self, test_clock=False, extra_args=(), allow_outbound=("127.0.0.0/8",)):
         self.dir = tempfile.mkdtemp(prefix="ordinatus-test-")
         self.data = os.path.join(self.dir, "data")
         out = subprocess.run([BIN, "init", "--data", self.data], capture_output=True, text=True,
@@ -63,6 +66,8 @@ class Gateway:
         self.url = "http://127.0.0.1:%d" % self.port
         self.test_clock = test_clock
         self.extra_args = list(extra_args)
+        for cidr in allow_outbound:
+            self.extra_args += ["--allow-outbound", cidr]
         self.proc = None
         self.log_path = os.path.join(self.dir, "serve.log")
 

@@ -330,11 +330,13 @@ try:
     set_clock("2026-12-07T08:45:00Z")
     ci = gw.ok("POST", O + "/checkin", {"customer_email": "kim@example.test", "confirm": False},
                kiosk["token"])
-    c.eq(([b["id"] for b in ci["bookings"]], ci["logged"]), ([b4], 0),
-         "inside the window, not confirmed: listed only")
+    c.eq(([(b["start"], b["checked_in"]) for b in ci["bookings"]], ci["logged"]),
+         ([("2026-12-07T09:00:00Z", False)], 0), "inside the window, not confirmed: listed only")
     ci = gw.ok("POST", O + "/checkin", {"customer_email": "kim@example.test", "confirm": True},
                kiosk["token"])
-    c.eq((ci["logged"], ci["bookings"][0]["status"]), (1, "completed"), "confirmed: logged")
+    c.eq((ci["logged"], ci["bookings"][0]["checked_in"]), (1, True), "confirmed: logged")
+    c.eq(gw.ok("GET", O + "/bookings/%d" % b4, token=A)["status"], "completed",
+         "the checked-in booking is completed")
     c.eq(gw.call("POST", O + "/checkin", {"customer_email": "kim@example.test"}, T1).status, 403,
          "a trainer is not the kiosk")
 

@@ -154,6 +154,8 @@ def wait_for(pred, timeout=15, step=0.02):
 make_pki()
 with open(os.path.join(tmp, "dkim.pem")) as f:
     DKIM_KEY = f.read()
+with open(os.path.join(tmp, "ca.pem")) as f:
+    CA_PEM = f.read()
 # the middle of the key: what must never be found in the database file
 KEY_BODY = [l for l in DKIM_KEY.splitlines() if l and not l.startswith("-----")][5]
 
@@ -178,7 +180,7 @@ state = {"now": "2026-11-30T08:00:00Z"}
 def smtp_settings(sink, **over):
     body = {"host": "127.0.0.1", "port": sink.port, "security": "starttls",
             "username": SMTP_USER, "password": SMTP_PASS, "from_address": "bookings@acme.test",
-            "from_name": "Acme Bookings", "ca_file": os.path.join(tmp, "ca.pem"),
+            "from_name": "Acme Bookings", "ca_pem": CA_PEM,
             "dkim": {"domain": "acme.test", "selector": "ord2026", "private_key_pem": DKIM_KEY}}
     body.update(over)
     return body
@@ -217,8 +219,8 @@ try:
         ({"host": "127.0.0.1", "from_address": "not-an-email"}, "from_address"),
         ({"host": "127.0.0.1", "from_address": "b@acme.test", "port": 70000}, "port"),
         ({"host": "127.0.0.1", "from_address": "b@acme.test", "security": "ssl"}, "security"),
-        ({"host": "127.0.0.1", "from_address": "b@acme.test", "ca_file": "/nonexistent.pem"},
-         "ca_file"),
+        ({"host": "127.0.0.1", "from_address": "b@acme.test", "ca_pem": "/nonexistent.pem"},
+         "ca_pem"),
         ({"host": "127.0.0.1", "from_address": "b@acme.test", "ca_file": "/etc/hostname"},
          "ca_file"),
         ({"host": "127.0.0.1", "from_address": "b@acme.test", "username": "u"}, "password"),

@@ -106,12 +106,19 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-/* client - a client with short timeouts */
+/* loopback: the test server's range, which the outbound guard refuses unless allowed */
+static struct netguard loopback;
+
+/* client - a client with short timeouts that may reach the test server */
 static struct rest *client(long timeout_ms)
 {
-	struct rest_opts o = {2000, timeout_ms, NULL};
+	struct rest_opts o = {2000, timeout_ms, NULL, &loopback};
 	struct rest *r = NULL;
 
+	if(loopback.nallow == 0) {
+		assert_int_equal(netguard_cidr_parse("127.0.0.0/8", &loopback.allow[0]), GW_OK);
+		loopback.nallow = 1;
+	}
 	assert_int_equal(rest_create(&o, &r), GW_OK);
 	assert_non_null(r);
 	return r;
@@ -481,6 +488,48 @@ static void test_refused_requests(void **state)
 	rest_destroy(NULL);
 }
 
+/* the outbound guard: with no allow list the test server (127.0.0.1) and a closed port give
+ * the same answer, nothing connected; a name that resolves to loopback is refused after DNS */
+static void test_guard(void **state)
+{
+	struct rest_opts o = {2000, 5000, NULL, NULL};
+	struct rest *r = NULL;
+	struct rest_req q = {.method = "GET"};
+	struct rest_res res;
+	char closed[64], named[128];
+
+	(void)state;
+	assert_int_equal(rest_create(&o, &r), GW_OK);
+	q.url = url("/j");
+	assert_int_equal(rest_call(r, &q, &res), GW_EIO);
+	assert_int_equal(res.refused, 1);
+	assert_int_equal(res.status, 0);
+	assert_string_equal(res.detail, NETGUARD_REFUSED);
+	rest_res_free(&res);
+	snprintf(closed, sizeof(closed), "http://127.0.0.1:1/j");
+	q.url = closed;
+	assert_int_equal(rest_call(r, &q, &res), GW_EIO);
+	assert_string_equal(res.detail, NETGUARD_REFUSED);
+	rest_res_free(&res);
+	snprintf(named, sizeof(named), "http://localhost:%d/j", srv.port);
+	q.url = named;
+	assert_int_equal(rest_call(r, &q, &res), GW_EIO);
+	assert_string_equal(res.detail, NETGUARD_REFUSED);
+	rest_res_free(&res);
+	assert_int_equal(rest_form_post(r, url("/j"), (const char *const[]){"a", "b", NULL}, &res),
+	                 GW_EIO);
+	assert_int_equal(res.refused, 1);
+	rest_res_free(&res);
+	rest_destroy(r);
+	/* the same client allowed loopback reaches it */
+	r = client(5000);
+	q.url = url("/j");
+	assert_int_equal(rest_call(r, &q, &res), GW_OK);
+	assert_int_equal(res.refused, 0);
+	rest_res_free(&res);
+	rest_destroy(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -497,6 +546,7 @@ int main(void)
 	        cmocka_unit_test(test_body_limit),
 	        cmocka_unit_test(test_connection_reuse),
 	        cmocka_unit_test(test_refused_requests),
+	        cmocka_unit_test(test_guard),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

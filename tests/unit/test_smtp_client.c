@@ -37,6 +37,7 @@
 
 #include <curl/curl.h>
 
+#include "common/netguard.h"
 #include "smtp/smtp.h"
 
 extern char **environ;
@@ -57,6 +58,7 @@ static struct {
 	char base[256];      /* temporary directory */
 	char cert[320];      /* self-signed certificate for 127.0.0.1 (PEM) */
 	char key[320];       /* its key */
+	char *cert_pem;      /* the certificate's text (ca_pem), from malloc() */
 	char dkim_key[320];  /* RSA-2048 private key (PEM) */
 	char dkim_pub[320];  /* its public half */
 	char *dkim_key_pem;  /* contents of dkim_key */
@@ -170,7 +172,8 @@ static int group_setup(void **state)
 		}
 	}
 	fx.dkim_key_pem = slurp(fx.dkim_key, NULL);
-	if(!fx.dkim_key_pem)
+	fx.cert_pem = slurp(fx.cert, NULL);
+	if(!fx.dkim_key_pem || !fx.cert_pem)
 		return -1;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	return 0;
@@ -181,6 +184,7 @@ static int group_teardown(void **state)
 {
 	(void)state;
 	free(fx.dkim_key_pem);
+	free(fx.cert_pem);
 	curl_global_cleanup();
 	if(fx.base[0])
 		nftw(fx.base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -283,9 +287,11 @@ static int case_teardown(void **state)
 /* config - an smtp config for the case's server; new reference */
 static json_t *config(const struct server *s, const char *security)
 {
-	json_t *c = json_pack("{s:s, s:i, s:s, s:s, s:s, s:i, s:i}", "host", "127.0.0.1", "port",
-	                      s->port, "security", security, "from_address", FROM_ADDRESS,
-	                      "from_name", FROM_NAME, "connect_timeout", 5, "timeout", 20);
+	/* the test servers are on loopback, which the outbound guard refuses unless allowed */
+	json_t *c = json_pack("{s:s, s:i, s:s, s:s, s:s, s:i, s:i, s:[s]}", "host", "127.0.0.1",
+	                      "port", s->port, "security", security, "from_address", FROM_ADDRESS,
+	                      "from_name", FROM_NAME, "connect_timeout", 5, "timeout", 20,
+	                      "allow_outbound", "127.0.0.0/8");
 
 	assert_non_null(c);
 	return c;
@@ -429,7 +435,7 @@ static void test_starttls(void **state)
 
 	server_start(&tc->srv, "--starttls", fx.cert, fx.key, NULL);
 	c = config(&tc->srv, "starttls");
-	json_object_set_new(c, "ca_file", json_string(fx.cert));
+	json_object_set_new(c, "ca_pem", json_string(fx.cert_pem));
 	tc->ctx = open_ctx(c);
 	if(send_one(tc->ctx, 1, &res) != PROVIDER_SENT)
 		fail_msg("starttls: %s", res.detail);
@@ -460,7 +466,7 @@ static void test_implicit_tls(void **state)
 
 	server_start(&tc->srv, "--tls", fx.cert, fx.key, NULL);
 	c = config(&tc->srv, "tls");
-	json_object_set_new(c, "ca_file", json_string(fx.cert));
+	json_object_set_new(c, "ca_pem", json_string(fx.cert_pem));
 	tc->ctx = open_ctx(c);
 	if(send_one(tc->ctx, 1, &res) != PROVIDER_SENT)
 		fail_msg("tls: %s", res.detail);
@@ -515,7 +521,7 @@ static void test_auth_over_starttls(void **state)
 
 	server_start(&tc->srv, "--starttls", fx.cert, fx.key, "--auth", "mailer:pw", NULL);
 	c = config(&tc->srv, "starttls");
-	json_object_set_new(c, "ca_file", json_string(fx.cert));
+	json_object_set_new(c, "ca_pem", json_string(fx.cert_pem));
 	json_object_set_new(c, "username", json_string("mailer"));
 	json_object_set_new(c, "password", json_string("pw"));
 	tc->ctx = open_ctx(c);
@@ -741,6 +747,79 @@ static void test_dkim_keys(void **state)
 	free(pem);
 }
 
+/* test_guard - without allow_outbound a loopback server is refused before connect: the same
+ * words for a live server and a closed port, nothing delivered; a bad range is a config error */
+static void test_guard(void **state)
+{
+	struct tcase *tc = *state;
+	struct provider_result res;
+	char closed_detail[sizeof(res.detail)], *mail;
+	json_t *c;
+	int port;
+
+	server_start(&tc->srv, NULL);
+	c = config(&tc->srv, "none");
+	json_object_del(c, "allow_outbound");
+	tc->ctx = open_ctx(c);
+	assert_int_equal(send_one(tc->ctx, 1, &res), PROVIDER_PERMANENT);
+	assert_string_equal(res.detail, NETGUARD_REFUSED);
+	assert_null(received(&tc->srv, 1, "eml", NULL));
+	smtp_provider_ops.close(tc->ctx);
+	tc->ctx = NULL;
+
+	/* a port nobody listens on: the same answer */
+	port = tc->srv.port;
+	c = config(&tc->srv, "none");
+	json_object_set_new(c, "port", json_integer(port == 65535 ? 1 : port + 1));
+	json_object_set_new(c, "allow_outbound", json_pack("[s]", "10.0.0.0/8"));
+	tc->ctx = open_ctx(c);
+	assert_int_equal(send_one(tc->ctx, 1, &res), PROVIDER_PERMANENT);
+	snprintf(closed_detail, sizeof(closed_detail), "%s", res.detail);
+	assert_string_equal(closed_detail, NETGUARD_REFUSED);
+	smtp_provider_ops.close(tc->ctx);
+	tc->ctx = NULL;
+
+	/* "localhost" resolves to loopback: checked after DNS, refused the same way */
+	c = config(&tc->srv, "none");
+	json_object_set_new(c, "host", json_string("localhost"));
+	json_object_del(c, "allow_outbound");
+	tc->ctx = open_ctx(c);
+	assert_int_equal(send_one(tc->ctx, 1, &res), PROVIDER_PERMANENT);
+	assert_string_equal(res.detail, NETGUARD_REFUSED);
+	assert_null(received(&tc->srv, 1, "eml", NULL));
+	smtp_provider_ops.close(tc->ctx);
+	tc->ctx = NULL;
+
+	/* allowed: delivered */
+	tc->ctx = open_ctx(config(&tc->srv, "none"));
+	if(send_one(tc->ctx, 1, &res) != PROVIDER_SENT)
+		fail_msg("allowed: %s", res.detail);
+	mail = received(&tc->srv, 1, "eml", NULL);
+	assert_non_null(mail);
+	free(mail);
+}
+
+/* test_guard_config - allow_outbound must be an array of CIDRs; ca_file is refused */
+static void test_guard_config(void **state)
+{
+	struct server s = {.port = 25};
+	void *ctx = NULL;
+	json_t *c;
+
+	(void)state;
+	c = config(&s, "none");
+	json_object_set_new(c, "allow_outbound", json_pack("[s]", "127.0.0.1/33"));
+	assert_int_equal(smtp_provider_ops.open(c, "/nonexistent", &ctx), GW_ECONFIG);
+	assert_null(ctx);
+	json_object_set_new(c, "allow_outbound", json_string("127.0.0.0/8"));
+	assert_int_equal(smtp_provider_ops.open(c, "/nonexistent", &ctx), GW_ECONFIG);
+	json_object_set_new(c, "allow_outbound", json_pack("[s]", "127.0.0.0/8"));
+	json_object_set_new(c, "ca_file", json_string("/etc/ssl/certs/ca-certificates.crt"));
+	assert_int_equal(smtp_provider_ops.open(c, "/nonexistent", &ctx), GW_ECONFIG);
+	assert_null(ctx);
+	json_decref(c);
+}
+
 #define CASE(f) cmocka_unit_test_setup_teardown(f, case_setup, case_teardown)
 
 int main(void)
@@ -756,6 +835,8 @@ int main(void)
 	    CASE(test_server_down),
 	    CASE(test_dkim),
 	    CASE(test_unusable_payload),
+	    CASE(test_guard),
+	    cmocka_unit_test(test_guard_config),
 	    cmocka_unit_test(test_open_config),
 	    cmocka_unit_test(test_dkim_keys),
 	};

@@ -190,11 +190,21 @@ class Gateway:
             return c.execute(sql, args).fetchall()
 
     def snapshot(self):
-        """Every row of every table: to prove a refused request changed nothing."""
+        """Every row of every table: to prove a refused request changed nothing. The one
+        column a scheduler tick changes in the background whenever it runs, what an outbox
+        row's payload still holds (its link tokens redacted once sent), is left out: a tick
+        is not a request, and without the test clock it runs when the machine gets to it."""
         snap = {}
         with self.db() as c:
             for (t,) in c.execute("SELECT name FROM sqlite_master WHERE type='table'"):
-                snap[t] = c.execute("SELECT * FROM %s" % t).fetchall()
+                cur = c.execute("SELECT * FROM %s" % t)
+                names = [d[0] for d in cur.description]
+                rows = cur.fetchall()
+                if t == "outbox":
+                    keep = [i for i, n in enumerate(names) if n not in ("payload",
+                                                                       "payload_state")]
+                    rows = [tuple(r[i] for i in keep) for r in rows]
+                snap[t] = rows
         return snap
 
 

@@ -55,9 +55,11 @@ gw_rc cidr4_parse(const char *s, struct cidr4 *out, struct gw_err *err)
 	}
 	mask = bits == 0 ? 0 : 0xffffffffu << (32 - bits);
 	if(addr & ~mask)
-		return gw_err_set(err, GW_EINVAL, "trust-proxy",
-		                  "%s has host bits set: the range is written with its network address "
-		                  "(for example 10.0.0.0/8)", s);
+		return gw_err_set(
+		        err, GW_EINVAL, "trust-proxy",
+		        "%s has host bits set: the range is written with its network address "
+		        "(for example 10.0.0.0/8)",
+		        s);
 	out->net = addr;
 	out->mask = mask;
 	return GW_OK;

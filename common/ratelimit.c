@@ -99,8 +99,8 @@ static uint64_t hash_key(int kind, const char *key)
 }
 
 /* find_slot - the key's slot in its probe window, a free one, or the least recently used */
-static struct rl_slot *find_slot(struct rl_table *t, struct rl_shard *s, int kind,
-                                 const char *key, uint64_t h, bool *fresh)
+static struct rl_slot *find_slot(struct rl_table *t, struct rl_shard *s, int kind, const char *key,
+                                 uint64_t h, bool *fresh)
 {
 	struct rl_slot *free_slot = NULL, *oldest = NULL;
 	size_t home = (size_t)(h >> 32) % t->per_shard, i;
@@ -148,7 +148,8 @@ gw_rc rl_take(struct rl_table *t, enum rl_kind kind, const char *key, unsigned p
 		e->used = true;
 		e->kind = (int)kind;
 		e->hash = h;
-		snprintf(e->key, sizeof(e->key), "%s", key); /* longer keys: cut, the hash decides */
+		snprintf(e->key, sizeof(e->key), "%s",
+		         key); /* longer keys: cut, the hash decides */
 		e->tokens = cap;
 	} else if(now_ms > e->last_ms) {
 		e->tokens += (double)(now_ms - e->last_ms) * rate;

@@ -287,22 +287,23 @@ static int cmd_serve(int argc, char **argv)
 			break;
 		case 'T':
 			if(parse_int(optarg, 1, 1000000, &token_limit)) {
-				fprintf(stderr, "ordinatus: --token-route-limit must be a whole number of "
-				                "requests a minute from 1 to 1000000\n");
+				fprintf(stderr, "ordinatus: --token-route-limit must be a whole "
+				                "number of requests a minute from 1 to 1000000\n");
 				return 2;
 			}
 			break;
 		case 'C':
 			if(parse_int(optarg, 1, HTTP_DEF_CONNS_TOTAL, &conns_per_addr)) {
-				fprintf(stderr, "ordinatus: --max-connections-per-address must be a whole "
-				                "number from 1 to %d\n", HTTP_DEF_CONNS_TOTAL);
+				fprintf(stderr, "ordinatus: --max-connections-per-address must be "
+				                "a whole number from 1 to %d\n",
+				        HTTP_DEF_CONNS_TOTAL);
 				return 2;
 			}
 			break;
 		case 'H':
 			if(parse_int(optarg, 1, 300, &header_secs)) {
-				fprintf(stderr, "ordinatus: --header-timeout must be a whole number of "
-				                "seconds from 1 to 300\n");
+				fprintf(stderr, "ordinatus: --header-timeout must be a whole "
+				                "number of seconds from 1 to 300\n");
 				return 2;
 			}
 			break;
@@ -310,8 +311,8 @@ static int cmd_serve(int argc, char **argv)
 			fprintf(c == 'h' ? stdout : stderr,
 			        "usage: ordinatus serve --data DIR [--listen HOST:PORT] [--public-url URL]\n"
 			        "                       [--test-clock] [--workers N] [--log-level L]\n"
-			        "                       [--trust-proxy CIDR]... [--token-route-limit N]\n"
-			        "                       [--max-connections-per-address N] [--header-timeout S]\n\n"
+			        "     [--trust-proxy CIDR]... [--token-route-limit N]\n"
+			        "     [--max-connections-per-address N] [--header-timeout S]\n\n"
 			        "Serves the HTTP API (default 127.0.0.1:8080), runs the delivery workers and\n"
 			        "logs JSON lines to stderr. --public-url is the base of links in emails\n"
 			        "(default http://HOST:PORT). --test-clock enables PUT /v1/test/clock and\n"
@@ -319,13 +320,14 @@ static int cmd_serve(int argc, char **argv)
 			        "provider class, 1..16 (default 2). --log-level: debug, info (default: one\n"
 			        "line per request and per delivery), warn or error. One gateway serves a\n"
 			        "data folder and a port at a time. SIGTERM drains and exits 0.\n\n"
-			        "--trust-proxy CIDR (repeatable, IPv4, e.g. 10.0.0.0/8): a peer inside it is\n"
-			        "a reverse proxy; the client is then the right-most X-Forwarded-For address\n"
-			        "outside every trusted range. --token-route-limit: requests a minute per\n"
-			        "client address to /v1/schedule, /v1/survey, /v1/feeds and /v1/manage\n"
-			        "(default 120). --max-connections-per-address: open connections per peer\n"
-			        "address, trusted proxies exempt (default 64). --header-timeout: seconds to\n"
-			        "receive a request's headers (default 10; its body: 30 more).\n");
+			        "--trust-proxy CIDR (repeatable, IPv4, e.g. 10.0.0.0/8): a peer\n"
+			        "in it is a reverse proxy; the client is then the right-most\n"
+			        "X-Forwarded-For address outside every trusted range.\n"
+			        "--token-route-limit: requests a minute per client address to\n"
+			        "/v1/schedule, /v1/survey, /v1/feeds, /v1/manage (default 120).\n"
+			        "--max-connections-per-address: open connections per peer\n"
+			        "address, trusted proxies exempt (default 64). --header-timeout:\n"
+			        "seconds to receive a request's headers (default 10; body: 30).\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}

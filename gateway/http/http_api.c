@@ -764,8 +764,9 @@ void http_routes_metrics(struct tpl_buf *b)
 	int c;
 
 	http_limits_metrics(&reaped, &refused);
-	tpl_buf_addf(b, "# HELP ordinatus_http_slow_closed_total Connections closed for sending their "
-	                "request too slowly.\n# TYPE ordinatus_http_slow_closed_total counter\n"
+	tpl_buf_addf(b, "# HELP ordinatus_http_slow_closed_total Connections closed for sending "
+	                "their request too slowly.\n"
+	                "# TYPE ordinatus_http_slow_closed_total counter\n"
 	                "ordinatus_http_slow_closed_total %lld\n"
 	                "# HELP ordinatus_http_refused_total Connections refused: the address had "
 	                "too many open.\n# TYPE ordinatus_http_refused_total counter\n"

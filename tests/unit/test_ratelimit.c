@@ -21,10 +21,10 @@
 #include "common/netaddr.h"
 #include "common/ratelimit.h"
 
-#define CHECK(cond, ...)                                                                       \
-	do {                                                                                       \
-		if(!(cond))                                                                            \
-			fail_msg(__VA_ARGS__);                                                             \
+#define CHECK(cond, ...)                       \
+	do {                                   \
+		if(!(cond))                    \
+			fail_msg(__VA_ARGS__); \
 	} while(0)
 
 /* ---- token buckets ---- */
@@ -44,43 +44,63 @@ struct bucket_case {
 	size_t nsteps;
 };
 
-#define OKAT(t, k) {t, RL_INTAKE_ADDRESS, k, GW_OK, 0}
-#define NOAT(t, k, s) {t, RL_INTAKE_ADDRESS, k, GW_ERATE, s}
+#define OKAT(t, k)                                \
+	{                                         \
+		t, RL_INTAKE_ADDRESS, k, GW_OK, 0 \
+	}
+#define NOAT(t, k, s)                                \
+	{                                            \
+		t, RL_INTAKE_ADDRESS, k, GW_ERATE, s \
+	}
 
 static const struct bucket_case bucket_cases[] = {
-    /* 5 a minute: a burst of 5, then one every 12 s; the refused one waits the rest of 12 s */
-    {"burst then refuse", 5, 5,
-     {OKAT(0, "a"), OKAT(1, "a"), OKAT(2, "a"), OKAT(3, "a"), OKAT(4, "a"), NOAT(5, "a", 12),
-      NOAT(6000, "a", 6), NOAT(11001, "a", 1), OKAT(12010, "a"), NOAT(12020, "a", 12)},
-     10},
-    /* a refused request takes nothing: waiting out Retry-After is enough */
-    {"refused ones cost nothing", 60, 1,
-     {OKAT(0, "a"), NOAT(100, "a", 1), NOAT(500, "a", 1), NOAT(900, "a", 1), OKAT(1001, "a")},
-     5},
-    /* the bucket never holds more than burst, however long it was left alone */
-    {"refill caps at the burst", 60, 2,
-     {OKAT(0, "a"), OKAT(0, "a"), NOAT(0, "a", 1), OKAT(3600000, "a"), OKAT(3600000, "a"),
-      NOAT(3600000, "a", 1)},
-     6},
-    /* 1 a minute: Retry-After counts whole seconds up, never 0 */
-    {"slow rate, whole seconds", 1, 1,
-     {OKAT(0, "a"), NOAT(0, "a", 60), NOAT(59500, "a", 1), OKAT(60001, "a")},
-     4},
-    /* keys and kinds are separate buckets */
-    {"keys and kinds apart", 60, 1,
-     {OKAT(0, "a"), NOAT(0, "a", 1), OKAT(0, "b"), {0, RL_INTAKE_ORG, "a", GW_OK, 0},
-      {0, RL_TOKEN_ROUTE, "a", GW_OK, 0}, {0, RL_TOKEN_ROUTE, "a", GW_ERATE, 1}},
-     6},
-    /* a clock read that goes back (another thread's earlier reading) refills nothing */
-    {"time going back", 60, 1, {OKAT(5000, "a"), NOAT(4000, "a", 1), OKAT(6001, "a")}, 3},
-    /* keys longer than the slot are told apart by their hash */
-    {"long keys",
-     60,
-     1,
-     {OKAT(0, "someone-with-a-very-long-address-indeed@a-rather-long-domain.example.test"),
-      OKAT(0, "someone-with-a-very-long-address-indeed@a-rather-long-domain.example.tesu"),
-      NOAT(0, "someone-with-a-very-long-address-indeed@a-rather-long-domain.example.test", 1)},
-     3},
+        /* 5 a minute: a burst of 5, then one every 12 s; the refused one waits the rest of 12 s */
+        {"burst then refuse",
+         5,
+         5,
+         {OKAT(0, "a"), OKAT(1, "a"), OKAT(2, "a"), OKAT(3, "a"), OKAT(4, "a"), NOAT(5, "a", 12),
+          NOAT(6000, "a", 6), NOAT(11001, "a", 1), OKAT(12010, "a"), NOAT(12020, "a", 12)},
+         10},
+        /* a refused request takes nothing: waiting out Retry-After is enough */
+        {"refused ones cost nothing",
+         60,
+         1,
+         {OKAT(0, "a"), NOAT(100, "a", 1), NOAT(500, "a", 1), NOAT(900, "a", 1), OKAT(1001, "a")},
+         5},
+        /* the bucket never holds more than burst, however long it was left alone */
+        {"refill caps at the burst",
+         60,
+         2,
+         {OKAT(0, "a"), OKAT(0, "a"), NOAT(0, "a", 1), OKAT(3600000, "a"), OKAT(3600000, "a"),
+          NOAT(3600000, "a", 1)},
+         6},
+        /* 1 a minute: Retry-After counts whole seconds up, never 0 */
+        {"slow rate, whole seconds",
+         1,
+         1,
+         {OKAT(0, "a"), NOAT(0, "a", 60), NOAT(59500, "a", 1), OKAT(60001, "a")},
+         4},
+        /* keys and kinds are separate buckets */
+        {"keys and kinds apart",
+         60,
+         1,
+         {OKAT(0, "a"),
+          NOAT(0, "a", 1),
+          OKAT(0, "b"),
+          {0, RL_INTAKE_ORG, "a", GW_OK, 0},
+          {0, RL_TOKEN_ROUTE, "a", GW_OK, 0},
+          {0, RL_TOKEN_ROUTE, "a", GW_ERATE, 1}},
+         6},
+        /* a clock read that goes back (another thread's earlier reading) refills nothing */
+        {"time going back", 60, 1, {OKAT(5000, "a"), NOAT(4000, "a", 1), OKAT(6001, "a")}, 3},
+        /* keys longer than the slot are told apart by their hash */
+        {"long keys",
+         60,
+         1,
+         {OKAT(0, "someone-with-a-very-long-address-indeed@a-rather-long-domain.example.test"),
+          OKAT(0, "someone-with-a-very-long-address-indeed@a-rather-long-domain.example.tesu"),
+          NOAT(0, "someone-with-a-very-long-address-indeed@a-rather-long-domain.example.test", 1)},
+         3},
 };
 
 /* test_buckets - every table step gives the expected answer */
@@ -97,13 +117,14 @@ static void test_buckets(void **state)
 		for(j = 0; j < bc->nsteps; j++) {
 			const struct step *s = &bc->steps[j];
 			unsigned retry = 0;
-			gw_rc rc = rl_take(t, s->kind, s->key, bc->per_minute, bc->burst, s->at_ms, &retry);
+			gw_rc rc = rl_take(t, s->kind, s->key, bc->per_minute, bc->burst, s->at_ms,
+			                   &retry);
 
-			CHECK(rc == s->want, "%s, step %zu: rc %s, want %s", bc->name, j, gw_rc_name(rc),
-			      gw_rc_name(s->want));
+			CHECK(rc == s->want, "%s, step %zu: rc %s, want %s", bc->name, j,
+			      gw_rc_name(rc), gw_rc_name(s->want));
 			if(rc == GW_ERATE)
-				CHECK(retry == s->retry, "%s, step %zu: Retry-After %u, want %u", bc->name, j,
-				      retry, s->retry);
+				CHECK(retry == s->retry, "%s, step %zu: Retry-After %u, want %u",
+				      bc->name, j, retry, s->retry);
 		}
 		rl_free(t);
 	}
@@ -120,7 +141,8 @@ static void test_eviction(void **state)
 	(void)state;
 	CHECK(t != NULL, "rl_create");
 	for(i = 0; i < 100000; i++) {
-		snprintf(key, sizeof(key), "10.%zu.%zu.%zu", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+		snprintf(key, sizeof(key), "10.%zu.%zu.%zu", (i >> 16) & 255, (i >> 8) & 255,
+		         i & 255);
 		CHECK(rl_take(t, RL_TOKEN_ROUTE, key, 1, 1, (int64_t)i, NULL) == GW_OK,
 		      "a new address has a full bucket (%s)", key);
 	}
@@ -143,23 +165,23 @@ struct cidr_case {
 };
 
 static const struct cidr_case cidr_cases[] = {
-    {"127.0.0.0/8", GW_OK, 0x7f000000u, 0xff000000u},
-    {"10.0.0.0/8", GW_OK, 0x0a000000u, 0xff000000u},
-    {"192.0.2.7", GW_OK, 0xc0000207u, 0xffffffffu},
-    {"192.0.2.7/32", GW_OK, 0xc0000207u, 0xffffffffu},
-    {"0.0.0.0/0", GW_OK, 0, 0},
-    {"172.16.0.0/12", GW_OK, 0xac100000u, 0xfff00000u},
-    {"10.0.0.1/8", GW_EINVAL, 0, 0}, /* host bits set */
-    {"10.0.0.0/33", GW_EINVAL, 0, 0},
-    {"10.0.0.0/", GW_EINVAL, 0, 0},
-    {"10.0.0.0/-1", GW_EINVAL, 0, 0},
-    {"10.0.0.0/8x", GW_EINVAL, 0, 0},
-    {"10.0.0/8", GW_EINVAL, 0, 0},
-    {"010.0.0.0/8", GW_EINVAL, 0, 0},
-    {"::1/128", GW_EINVAL, 0, 0},
-    {"", GW_EINVAL, 0, 0},
-    {"/8", GW_EINVAL, 0, 0},
-    {"example.com/8", GW_EINVAL, 0, 0},
+        {"127.0.0.0/8", GW_OK, 0x7f000000u, 0xff000000u},
+        {"10.0.0.0/8", GW_OK, 0x0a000000u, 0xff000000u},
+        {"192.0.2.7", GW_OK, 0xc0000207u, 0xffffffffu},
+        {"192.0.2.7/32", GW_OK, 0xc0000207u, 0xffffffffu},
+        {"0.0.0.0/0", GW_OK, 0, 0},
+        {"172.16.0.0/12", GW_OK, 0xac100000u, 0xfff00000u},
+        {"10.0.0.1/8", GW_EINVAL, 0, 0}, /* host bits set */
+        {"10.0.0.0/33", GW_EINVAL, 0, 0},
+        {"10.0.0.0/", GW_EINVAL, 0, 0},
+        {"10.0.0.0/-1", GW_EINVAL, 0, 0},
+        {"10.0.0.0/8x", GW_EINVAL, 0, 0},
+        {"10.0.0/8", GW_EINVAL, 0, 0},
+        {"010.0.0.0/8", GW_EINVAL, 0, 0},
+        {"::1/128", GW_EINVAL, 0, 0},
+        {"", GW_EINVAL, 0, 0},
+        {"/8", GW_EINVAL, 0, 0},
+        {"example.com/8", GW_EINVAL, 0, 0},
 };
 
 /* test_cidr - parsing and containment */
@@ -176,8 +198,8 @@ static void test_cidr(void **state)
 
 		CHECK(rc == cc->rc, "%s: rc %s", cc->in, gw_rc_name(rc));
 		if(rc == GW_OK)
-			CHECK(r.net == cc->net && r.mask == cc->mask, "%s: %08x/%08x", cc->in, r.net,
-			      r.mask);
+			CHECK(r.net == cc->net && r.mask == cc->mask, "%s: %08x/%08x", cc->in,
+			      r.net, r.mask);
 		else
 			CHECK(err.message[0] != '\0', "%s: a message", cc->in);
 	}
@@ -198,22 +220,31 @@ struct xff_case {
 };
 
 static const struct xff_case xff_cases[] = {
-    {"untrusted peer: its own address", "198.51.100.9", {"203.0.113.1"}, 1, "198.51.100.9"},
-    {"trusted peer, one client", "10.0.0.2", {"203.0.113.1"}, 1, "203.0.113.1"},
-    {"trusted peer, no header", "10.0.0.2", {NULL}, 0, "10.0.0.2"},
-    {"the right-most untrusted wins", "10.0.0.2", {"1.1.1.1, 203.0.113.1"}, 1, "203.0.113.1"},
-    {"trusted hops are skipped", "10.0.0.2", {"203.0.113.1, 10.0.0.7,10.0.0.8"}, 1,
-     "203.0.113.1"},
-    {"several headers read as one list", "10.0.0.2", {"1.1.1.1", "203.0.113.1, 10.9.9.9"}, 2,
-     "203.0.113.1"},
-    {"blanks and tabs around items", "10.0.0.2", {" 203.0.113.1 \t"}, 1, "203.0.113.1"},
-    {"garbage stops at the last trusted hop", "10.0.0.2", {"1.1.1.1, nonsense, 10.0.0.7"}, 1,
-     "10.0.0.7"},
-    {"garbage at the right: the peer", "10.0.0.2", {"203.0.113.1, unknown"}, 1, "10.0.0.2"},
-    {"an empty item: the peer", "10.0.0.2", {"203.0.113.1,"}, 1, "10.0.0.2"},
-    {"IPv6 is not believed", "10.0.0.2", {"2001:db8::1"}, 1, "10.0.0.2"},
-    {"only trusted: the left-most", "10.0.0.2", {"10.0.0.5, 10.0.0.6"}, 1, "10.0.0.5"},
-    {"an over-long item: the peer", "10.0.0.2", {"203.0.113.1111111"}, 1, "10.0.0.2"},
+        {"untrusted peer: its own address", "198.51.100.9", {"203.0.113.1"}, 1, "198.51.100.9"},
+        {"trusted peer, one client", "10.0.0.2", {"203.0.113.1"}, 1, "203.0.113.1"},
+        {"trusted peer, no header", "10.0.0.2", {NULL}, 0, "10.0.0.2"},
+        {"the right-most untrusted wins", "10.0.0.2", {"1.1.1.1, 203.0.113.1"}, 1, "203.0.113.1"},
+        {"trusted hops are skipped",
+         "10.0.0.2",
+         {"203.0.113.1, 10.0.0.7,10.0.0.8"},
+         1,
+         "203.0.113.1"},
+        {"several headers read as one list",
+         "10.0.0.2",
+         {"1.1.1.1", "203.0.113.1, 10.9.9.9"},
+         2,
+         "203.0.113.1"},
+        {"blanks and tabs around items", "10.0.0.2", {" 203.0.113.1 \t"}, 1, "203.0.113.1"},
+        {"garbage stops at the last trusted hop",
+         "10.0.0.2",
+         {"1.1.1.1, nonsense, 10.0.0.7"},
+         1,
+         "10.0.0.7"},
+        {"garbage at the right: the peer", "10.0.0.2", {"203.0.113.1, unknown"}, 1, "10.0.0.2"},
+        {"an empty item: the peer", "10.0.0.2", {"203.0.113.1,"}, 1, "10.0.0.2"},
+        {"IPv6 is not believed", "10.0.0.2", {"2001:db8::1"}, 1, "10.0.0.2"},
+        {"only trusted: the left-most", "10.0.0.2", {"10.0.0.5, 10.0.0.6"}, 1, "10.0.0.5"},
+        {"an over-long item: the peer", "10.0.0.2", {"203.0.113.1111111"}, 1, "10.0.0.2"},
 };
 
 /* test_xff - the client behind trusted proxies */
@@ -240,10 +271,10 @@ static void test_xff(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_buckets),
-	    cmocka_unit_test(test_eviction),
-	    cmocka_unit_test(test_cidr),
-	    cmocka_unit_test(test_xff),
+	        cmocka_unit_test(test_buckets),
+	        cmocka_unit_test(test_eviction),
+	        cmocka_unit_test(test_cidr),
+	        cmocka_unit_test(test_xff),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -784,10 +784,13 @@ static void *reaper(void *arg)
 }
 
 /* http_limits_metrics - the abuse counters, for /metrics */
-void http_limits_metrics(long long *reaped, long long *refused)
+void http_limits_metrics(long long *reaped, long long *refused, long long *open)
 {
 	*reaped = atomic_load(&reaped_total);
 	*refused = atomic_load(&refused_total);
+	pthread_mutex_lock(&conn_lock);
+	*open = (long long)conn_count;
+	pthread_mutex_unlock(&conn_lock);
 }
 
 /* http_start - start the daemon on cfg->listen_fd */

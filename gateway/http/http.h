@@ -93,8 +93,8 @@ gw_rc http_start(const struct http_config *cfg, struct gw_err *err);
 void http_stop(void);
 
 /* http_limits_metrics - connections shut down for slowness, and refused as one address's
- * connections over the limit, since start. */
-void http_limits_metrics(long long *reaped, long long *refused);
+ * connections over the limit, since start; connections open now. */
+void http_limits_metrics(long long *reaped, long long *refused, long long *open);
 
 /* http_status - the HTTP status of a result code (the one table). */
 int http_status(gw_rc rc);

@@ -759,19 +759,22 @@ void http_routes_count(const struct http_route *route, int status, int64_t ms)
 /* http_routes_metrics - Prometheus text of the HTTP counters */
 void http_routes_metrics(struct tpl_buf *b)
 {
-	long long reaped, refused;
+	long long reaped, refused, open;
 	size_t i;
 	int c;
 
-	http_limits_metrics(&reaped, &refused);
+	http_limits_metrics(&reaped, &refused, &open);
 	tpl_buf_addf(b, "# HELP ordinatus_http_slow_closed_total Connections closed for sending "
 	                "their request too slowly.\n"
 	                "# TYPE ordinatus_http_slow_closed_total counter\n"
 	                "ordinatus_http_slow_closed_total %lld\n"
 	                "# HELP ordinatus_http_refused_total Connections refused: the address had "
 	                "too many open.\n# TYPE ordinatus_http_refused_total counter\n"
-	                "ordinatus_http_refused_total %lld\n",
-	             reaped, refused);
+	                "ordinatus_http_refused_total %lld\n"
+	                "# HELP ordinatus_http_connections Connections open now.\n"
+	                "# TYPE ordinatus_http_connections gauge\n"
+	                "ordinatus_http_connections %lld\n",
+	             reaped, refused, open);
 
 	tpl_buf_add(b, "# HELP ordinatus_http_requests_total HTTP requests by route and status "
 	               "class.\n# TYPE ordinatus_http_requests_total counter\n");

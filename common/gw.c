@@ -31,6 +31,9 @@ static const char *const rc_names[GW_RC_COUNT] = {
     [GW_EVERSION] = "version_mismatch",
     [GW_ECONFIG] = "config_error",
     [GW_EMETHOD] = "method_not_allowed",
+    [GW_EMEDIA] = "unsupported_media_type",
+    [GW_EURITOOLONG] = "uri_too_long",
+    [GW_EHEADERS] = "headers_too_large",
 };
 
 /* gw_rc_name - stable name of a result code */

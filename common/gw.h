@@ -32,6 +32,9 @@ typedef enum gw_rc {
 	GW_EVERSION,   /* database newer than this binary */
 	GW_ECONFIG,    /* configuration missing or unusable */
 	GW_EMETHOD,    /* the path exists, not for this method */
+	GW_EMEDIA,     /* a body of another media type than application/json */
+	GW_EURITOOLONG, /* request target over the limit */
+	GW_EHEADERS,   /* request header fields over the limit */
 	GW_RC_COUNT
 } gw_rc;
 

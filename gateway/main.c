@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -125,7 +126,7 @@ static void usage(FILE *f)
 	           "                                         prints the platform admin token once\n"
 	           "  serve  --data DIR [--listen HOST:PORT] [--public-url URL] [--test-clock]\n"
 	           "         [--workers N] [--log-level L] [--allow-outbound CIDR]...\n"
-	           "         [--allow-plain-auth] [--retention-days N]\n"
+	           "         [--allow-plain-auth] [--retention-days N] [--trust-proxy CIDR]... [limits]\n"
 	           "                                         run the HTTP API and delivery workers\n"
 	           "  tick   --data DIR [--at RFC3339]      run one scheduler tick; prints what it did\n"
 	           "  outbox --data DIR [list [--status S] | retry ID]\n"
@@ -245,9 +246,19 @@ static int cmd_serve(int argc, char **argv)
 	                                     {"allow-outbound", required_argument, NULL, 'a'},
 	                                     {"allow-plain-auth", no_argument, NULL, 'p'},
 	                                     {"retention-days", required_argument, NULL, 'r'},
+	                                     {"trust-proxy", required_argument, NULL, 'X'},
+	                                     {"token-route-limit", required_argument, NULL, 'T'},
+	                                     {"max-connections-per-address", required_argument,
+	                                      NULL, 'C'},
+	                                     {"header-timeout", required_argument, NULL, 'H'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
 	struct http_config hc = {.listen_fd = -1};
+	struct cidr4 trusted[HTTP_MAX_TRUSTED];
+	size_t ntrusted = 0;
+	int token_limit = HTTP_DEF_TOKEN_PER_MINUTE, conns_per_addr = HTTP_DEF_CONNS_PER_ADDR;
+	int header_secs = HTTP_DEF_HEADER_SECS;
+	struct rlimit nofile;
 	struct dispatch_config dc = {0};
 	unsigned char key[CRYPTO_KEY_LEN];
 	struct store *st = NULL;
@@ -286,10 +297,46 @@ static int cmd_serve(int argc, char **argv)
 			}
 			json_array_append_new(allow, json_string(optarg));
 			break;
+		case 'X':
+			if(ntrusted == HTTP_MAX_TRUSTED) {
+				fprintf(stderr, "ordinatus: at most %d --trust-proxy ranges\n",
+				        HTTP_MAX_TRUSTED);
+				return 2;
+			}
+			if(cidr4_parse(optarg, &trusted[ntrusted], &err)) {
+				fprintf(stderr, "ordinatus: --trust-proxy: %s\n", err.message);
+				return 2;
+			}
+			ntrusted++;
+			break;
+		case 'T':
+			if(parse_int(optarg, 1, 1000000, &token_limit)) {
+				fprintf(stderr, "ordinatus: --token-route-limit must be a whole "
+				                "number of requests a minute from 1 to 1000000\n");
+				return 2;
+			}
+			break;
+		case 'C':
+			if(parse_int(optarg, 1, HTTP_DEF_CONNS_TOTAL, &conns_per_addr)) {
+				fprintf(stderr, "ordinatus: --max-connections-per-address must be "
+				                "a whole number from 1 to %d\n",
+				        HTTP_DEF_CONNS_TOTAL);
+				return 2;
+			}
+			break;
+		case 'H':
+			if(parse_int(optarg, 1, 300, &header_secs)) {
+				fprintf(stderr, "ordinatus: --header-timeout must be a whole "
+				                "number of seconds from 1 to 300\n");
+				return 2;
+			}
+			break;
 		default:
 			fprintf(c == 'h' ? stdout : stderr,
 			        "usage: ordinatus serve --data DIR [--listen HOST:PORT] [--public-url URL]\n"
-			        "                       [--test-clock] [--workers N] [--log-level L]\n\n"
+			        "                       [--test-clock] [--workers N] [--log-level L]\n"
+			        "     [--trust-proxy CIDR]... [--token-route-limit N]\n"
+			        "     [--max-connections-per-address N] [--header-timeout S]\n\n"
 			        "Serves the HTTP API (default 127.0.0.1:8080), runs the delivery workers and\n"
 			        "logs JSON lines to stderr. --public-url is the base of links in emails\n"
 			        "(default http://HOST:PORT). --test-clock enables PUT /v1/test/clock and\n"
@@ -302,7 +349,15 @@ static int cmd_serve(int argc, char **argv)
 			        "example a relay on the operator's network. --allow-plain-auth lets an\n"
 			        "organisation send SMTP AUTH over security \"none\" (credentials in clear).\n"
 			        "--retention-days N (1..3650, default 30): sent emails keep their rendered\n"
-			        "text this long, then only their dedupe keys and outcome.\n");
+			        "text this long, then only their dedupe keys and outcome.\n\n"
+			        "--trust-proxy CIDR (repeatable, IPv4, e.g. 10.0.0.0/8): a peer\n"
+			        "in it is a reverse proxy; the client is then the right-most\n"
+			        "X-Forwarded-For address outside every trusted range.\n"
+			        "--token-route-limit: requests a minute per client address to\n"
+			        "/v1/schedule, /v1/survey, /v1/feeds, /v1/manage (default 120).\n"
+			        "--max-connections-per-address: open connections per peer\n"
+			        "address, trusted proxies exempt (default 64). --header-timeout:\n"
+			        "seconds to receive a request's headers (default 10; body: 30).\n");
 			json_decref(allow);
 			return c == 'h' ? 0 : 2;
 		}
@@ -379,6 +434,20 @@ static int cmd_serve(int argc, char **argv)
 	hc.test_clock = test_clock;
 	hc.allow_plain_auth = plain_auth;
 	hc.threads = 4;
+	hc.trusted = trusted;
+	hc.ntrusted = ntrusted;
+	hc.token_per_minute = (unsigned)token_limit;
+	hc.conns_per_addr = (unsigned)conns_per_addr;
+	hc.conns_total = HTTP_DEF_CONNS_TOTAL;
+	hc.header_secs = (unsigned)header_secs;
+	hc.body_secs = HTTP_DEF_BODY_SECS;
+	/* room for the connection limit: the soft descriptor limit up to the hard one */
+	if(getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < HTTP_DEF_CONNS_TOTAL + 256) {
+		nofile.rlim_cur = nofile.rlim_max < HTTP_DEF_CONNS_TOTAL + 256
+		                      ? nofile.rlim_max
+		                      : HTTP_DEF_CONNS_TOTAL + 256;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
 	dc.db_path = p.db;
 	dc.data_dir = p.data;
 	dc.master_key = key;

@@ -2,10 +2,27 @@
  * http.c - the libmicrohttpd server: request state, body limit, routing, auth, errors.
  *
  * Entry points: http_parse_listen(), http_bind(), http_start(), http_stop(), http_status(),
- * http_query(), http_query_enum(), http_require_org().
+ * http_query(), http_query_enum(), http_require_org(), http_rate_limit().
  * Threading: MHD's thread pool; per-request state lives in *req_cls from the first callback to
  * the completion callback (libmicrohttpd examples); per-thread store connections are opened on
  * first use and closed by a pthread key destructor.
+ *
+ * Abuse bounds (README "Limits"):
+ * - rate limits: token buckets (common/ratelimit.h) on the monotonic clock; the link routes here,
+ *   the public intake in its handler (the organisation's settings);
+ * - the client's address: the peer, or X-Forwarded-For when the peer is a trusted proxy;
+ * - slow clients: libmicrohttpd has only an inactivity timeout (MHD_OPTION_CONNECTION_TIMEOUT,
+ *   reset by every byte), so a client sending a header byte a second is never timed out by it.
+ *   Each connection is tracked from MHD_OPTION_NOTIFY_CONNECTION's STARTED to its CLOSED, with
+ *   the phase it is in (waiting for headers, receiving a body, being answered) and since when;
+ *   a reaper thread shuts down (shutdown(2), never close: the socket stays the library's) those
+ *   past the phase's bound, and the library then sees the end of the stream and closes it;
+ * - connections per client address: MHD_OPTION_PER_IP_CONNECTION_LIMIT would count a reverse
+ *   proxy as one client, so the accept policy callback (MHD_OPTION_APC... the apc argument of
+ *   MHD_start_daemon) counts the tracked connections of the peer, trusted proxies exempt;
+ * - request heads: libmicrohttpd answers a head that overflows its per-connection memory pool
+ *   with its own HTML 414/431 (no option replaces that body), so the pool is made larger than
+ *   our own limits and we answer JSON 414/431 below them.
  */
 #include "http.h"
 
@@ -14,9 +31,12 @@
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -32,9 +52,31 @@ struct req_state {
 	int64_t start_ms;
 };
 
+/* One TCP connection, tracked from MHD's STARTED notification to its CLOSED one. */
+enum conn_phase { PHASE_HEAD, PHASE_BODY, PHASE_ANSWER };
+struct conn_info {
+	struct conn_info *prev, *next;
+	MHD_socket fd;
+	uint32_t peer;
+	_Atomic int phase;         /* enum conn_phase */
+	_Atomic int64_t since_ms;  /* monotonic start of the phase */
+	bool shut;                 /* the reaper shut it down */
+};
+
 static struct MHD_Daemon *daemon_handle;
 static struct http_config config;
 static pthread_key_t store_key;
+static struct rl_table *limits;
+
+/* the tracked connections (under conn_lock) and the reaper */
+static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reaper_cond = PTHREAD_COND_INITIALIZER;
+static struct conn_info *conns;
+static size_t conn_count;
+static bool reaper_stop;
+static bool reaper_running;
+static pthread_t reaper_thread;
+static _Atomic long long reaped_total, refused_total;
 
 /* The one table from result code to HTTP status. */
 static const int status_table[GW_RC_COUNT] = {
@@ -43,6 +85,7 @@ static const int status_table[GW_RC_COUNT] = {
     [GW_ESTATE] = 409,    [GW_ESLOT] = 409,      [GW_EEXPIRED] = 410,  [GW_ETOOLARGE] = 413,
     [GW_ERATE] = 429,     [GW_EEXISTS] = 409,    [GW_EDB] = 500,       [GW_EIO] = 500,
     [GW_EBUSY] = 503,     [GW_EVERSION] = 500,   [GW_ECONFIG] = 500,   [GW_EMETHOD] = 405,
+    [GW_EMEDIA] = 415,    [GW_EURITOOLONG] = 414, [GW_EHEADERS] = 431,
 };
 
 /* Default messages when a handler gives none. */
@@ -66,6 +109,9 @@ static const char *const default_message[GW_RC_COUNT] = {
     [GW_EVERSION] = "internal error",
     [GW_ECONFIG] = "internal error",
     [GW_EMETHOD] = "this endpoint does not take that method",
+    [GW_EMEDIA] = "the request body must be sent as Content-Type: application/json",
+    [GW_EURITOOLONG] = "the request target is longer than 8 KiB",
+    [GW_EHEADERS] = "the request header fields are larger than 16 KiB",
 };
 
 /* http_status - result code to status */
@@ -137,9 +183,10 @@ gw_rc http_require_org(struct http_req *r, int64_t org, int roles)
 	return GW_OK;
 }
 
-/* send_json - queue a JSON response; allow: the Allow header of a 405, or NULL */
+/* send_json - queue a JSON response; allow: the Allow header of a 405, or NULL; retry_after:
+ * the Retry-After seconds of a 429, or 0 */
 static enum MHD_Result send_json(struct MHD_Connection *c, int status, json_t *body,
-                                 const char *allow)
+                                 const char *allow, unsigned retry_after)
 {
 	char *text = json_dumps(body, JSON_COMPACT);
 	struct MHD_Response *resp;
@@ -161,6 +208,12 @@ static enum MHD_Result send_json(struct MHD_Connection *c, int status, json_t *b
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	if(allow)
 		MHD_add_response_header(resp, "Allow", allow);
+	if(retry_after) {
+		char secs[16];
+
+		snprintf(secs, sizeof(secs), "%u", retry_after);
+		MHD_add_response_header(resp, "Retry-After", secs);
+	}
 	ret = MHD_queue_response(c, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -254,6 +307,119 @@ static void log_request(const char *method, const struct http_route *route, int 
 	                    (json_int_t)ms));
 }
 
+/* http_rate_limit - one request against a token bucket.
+ * The monotonic clock, never clock_now(): a limit is about requests per real elapsed second,
+ * and the test clock (serve --test-clock) jumps by days or stands still, which would either
+ * refill every bucket at once or never; a wall-clock step would do the same. */
+gw_rc http_rate_limit(struct http_req *r, enum rl_kind kind, const char *key,
+                      unsigned per_minute)
+{
+	unsigned secs = 1;
+
+	if(!limits || rl_take(limits, kind, key, per_minute, per_minute, clock_mono_ms(), &secs) ==
+	                   GW_OK)
+		return GW_OK;
+	r->retry_after = secs;
+	return gw_err_set(&r->err, GW_ERATE, "", "too many requests; try again in %u s", secs);
+}
+
+struct xff_list {
+	const char *v[8];
+	size_t n;
+};
+
+/* collect_xff - MHD header iterator: every X-Forwarded-For value, in order (the last 8) */
+static enum MHD_Result collect_xff(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+	struct xff_list *l = cls;
+
+	(void)kind;
+	if(strcasecmp(key, "X-Forwarded-For") != 0 || !value)
+		return MHD_YES;
+	if(l->n == GW_ARRAY_LEN(l->v)) {
+		memmove(l->v, l->v + 1, sizeof(l->v) - sizeof(l->v[0]));
+		l->n--;
+	}
+	l->v[l->n++] = value;
+	return MHD_YES;
+}
+
+/* peer_addr - the connection's peer (IPv4, host order); 0 when unknown */
+static uint32_t peer_addr(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	if(!ci || !ci->client_addr || ci->client_addr->sa_family != AF_INET)
+		return 0;
+	return ntohl(((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr.s_addr);
+}
+
+/* client_addr - the client's address as the limits see it */
+static void client_addr(struct http_req *r)
+{
+	uint32_t peer = peer_addr(r->conn), addr = peer;
+
+	if(config.ntrusted && cidr4_contains(config.trusted, config.ntrusted, peer)) {
+		struct xff_list l = {{NULL}, 0};
+
+		MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_xff, &l);
+		addr = netaddr_client(peer, l.v, l.n, config.trusted, config.ntrusted);
+	}
+	netaddr_format(addr, r->client);
+}
+
+/* token_route - the routes whose path holds a secret token: limited per client address */
+static bool token_route(const struct http_route *route)
+{
+	static const char *const prefixes[] = {"/v1/schedule/", "/v1/survey/", "/v1/feeds/",
+	                                       "/v1/manage/", "/oauth/"};
+	size_t i;
+
+	for(i = 0; i < GW_ARRAY_LEN(prefixes); i++)
+		if(strncmp(route->pattern, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
+/* json_media - is the Content-Type application/json (any parameters, any case)? */
+static bool json_media(const char *ct)
+{
+	static const char want[] = "application/json";
+
+	if(!ct)
+		return false;
+	while(*ct == ' ' || *ct == '\t')
+		ct++;
+	if(strncasecmp(ct, want, sizeof(want) - 1) != 0)
+		return false;
+	ct += sizeof(want) - 1;
+	while(*ct == ' ' || *ct == '\t')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+/* conn_of - the tracked connection of c, or NULL */
+static struct conn_info *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+/* conn_phase - move the connection into phase, from now */
+static void conn_phase(struct MHD_Connection *c, enum conn_phase phase)
+{
+	struct conn_info *ci = conn_of(c);
+
+	if(!ci)
+		return;
+	atomic_store(&ci->since_ms, clock_mono_ms());
+	atomic_store(&ci->phase, (int)phase);
+}
+
 /* handle - run one complete request */
 static enum MHD_Result handle(struct MHD_Connection *c, const char *url, const char *method,
                               struct req_state *rs)
@@ -273,9 +439,22 @@ static enum MHD_Result handle(struct MHD_Connection *c, const char *url, const c
 	r.conn = c;
 	r.cfg = &config;
 	r.status = 200;
+	conn_phase(c, PHASE_ANSWER);
+	client_addr(&r);
 	route = http_route_find(method, url, &r, allow, sizeof(allow));
+	if(route && token_route(route) &&
+	   (rc = http_rate_limit(&r, RL_TOKEN_ROUTE, r.client, config.token_per_minute)))
+		goto out;
 	if(route && rs->too_large) {
 		rc = GW_ETOOLARGE;
+		goto out;
+	}
+	/* a body, when one is sent, is JSON and says so: a form or text/plain post from another
+	 * site's page (which a browser sends without asking) is refused before anything is read */
+	if(route && route->body != HTTP_BODY_NONE && rs->len > 0 &&
+	   !json_media(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"))) {
+		rc = gw_err_set(&r.err, GW_EMEDIA, "", "the request body must be JSON sent with "
+		                                       "Content-Type: application/json");
 		goto out;
 	}
 	if(!route) {
@@ -289,7 +468,7 @@ static enum MHD_Result handle(struct MHD_Connection *c, const char *url, const c
 		ms = clock_mono_ms() - rs->start_ms;
 		http_routes_count(NULL, status, ms);
 		log_request(method, NULL, status, ms);
-		ret = send_json(c, status, body, allow[0] ? allow : NULL);
+		ret = send_json(c, status, body, allow[0] ? allow : NULL, 0);
 		json_decref(body);
 		return ret;
 	}
@@ -336,13 +515,54 @@ out:
 		ret = send_text(c, status, r.text, r.content_type);
 		r.text = NULL;
 	} else {
-		ret = send_json(c, status, out, NULL);
+		ret = send_json(c, status, out, NULL, rc == GW_ERATE ? r.retry_after : 0);
 	}
 	json_decref(out);
 	json_decref(r.body);
 	free(r.text);
 	free(r.location);
 	return ret;
+}
+
+/* add_size - MHD value iterator: the bytes of a header line or query argument */
+static enum MHD_Result add_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+	size_t *n = cls;
+
+	(void)kind;
+	*n += strlen(key) + (value ? strlen(value) : 0) + 4;
+	return MHD_YES;
+}
+
+/* head_limits - our JSON 414/431 for a request head over HTTP_URI_MAX/HTTP_HEADERS_MAX; true
+ * when answered (*ret) */
+static bool head_limits(struct MHD_Connection *c, const char *url, const char *method,
+                        const struct req_state *rs, enum MHD_Result *ret)
+{
+	size_t uri = strlen(url), head = 0;
+	struct gw_err err = {0};
+	json_t *body;
+	int status;
+	int64_t ms;
+	gw_rc rc;
+
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_size, &uri);
+	MHD_get_connection_values(c, MHD_HEADER_KIND, add_size, &head);
+	if(uri > HTTP_URI_MAX)
+		rc = GW_EURITOOLONG;
+	else if(head > HTTP_HEADERS_MAX)
+		rc = GW_EHEADERS;
+	else
+		return false;
+	status = http_status(rc);
+	body = error_body(rc, &err);
+	ms = clock_mono_ms() - rs->start_ms;
+	http_routes_count(NULL, status, ms);
+	log_request(method, NULL, status, ms);
+	*ret = send_json(c, status, body, NULL, 0);
+	json_decref(body);
+	return true;
 }
 
 /* on_request - libmicrohttpd access handler: accumulate the body, then handle */
@@ -352,6 +572,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   void **req_cls)
 {
 	struct req_state *rs = *req_cls;
+	enum MHD_Result ret;
 
 	(void)cls;
 	(void)version;
@@ -361,10 +582,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if(!rs)
 			return MHD_NO;
 		rs->start_ms = clock_mono_ms();
+		*req_cls = rs;
+		conn_phase(c, PHASE_BODY);
+		if(head_limits(c, url, method, rs, &ret))
+			return ret;
 		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 		if(cl && strtoull(cl, NULL, 10) > HTTP_BODY_MAX)
 			rs->too_large = 1;
-		*req_cls = rs;
 		return MHD_YES;
 	}
 	if(*upload_data_size) {
@@ -396,8 +620,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	struct req_state *rs = *req_cls;
 
 	(void)cls;
-	(void)c;
 	(void)toe;
+	conn_phase(c, PHASE_HEAD); /* a kept-alive connection waits for its next request's head */
 	if(rs) {
 		free(rs->body);
 		free(rs);
@@ -482,30 +706,174 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_event("warn", "http_library", json_pack("{s:s}", "message", msg));
 }
 
+/* on_connection - MHD_OPTION_NOTIFY_CONNECTION: track each connection from start to close.
+ * CLOSED comes before the library closes the socket, so a tracked fd is always still open. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+	struct conn_info *ci = *socket_context;
+	const union MHD_ConnectionInfo *fdi;
+
+	(void)cls;
+	if(toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = calloc(1, sizeof(*ci));
+		if(!ci)
+			return; /* untracked: only the inactivity timeout bounds it */
+		fdi = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		ci->fd = fdi ? fdi->connect_fd : MHD_INVALID_SOCKET;
+		ci->peer = peer_addr(c);
+		atomic_store(&ci->phase, PHASE_HEAD);
+		atomic_store(&ci->since_ms, clock_mono_ms());
+		pthread_mutex_lock(&conn_lock);
+		ci->next = conns;
+		if(conns)
+			conns->prev = ci;
+		conns = ci;
+		conn_count++;
+		pthread_mutex_unlock(&conn_lock);
+		*socket_context = ci;
+	} else if(toe == MHD_CONNECTION_NOTIFY_CLOSED && ci) {
+		pthread_mutex_lock(&conn_lock);
+		if(ci->prev)
+			ci->prev->next = ci->next;
+		else
+			conns = ci->next;
+		if(ci->next)
+			ci->next->prev = ci->prev;
+		conn_count--;
+		pthread_mutex_unlock(&conn_lock);
+		free(ci);
+		*socket_context = NULL;
+	}
+}
+
+/* accept_policy - refuse a peer that holds conns_per_addr connections already (trusted proxies
+ * carry many clients and are exempt). Counted from the tracked list: at most a few accepts in
+ * flight on other threads can pass the limit together. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	uint32_t peer;
+	struct conn_info *ci;
+	unsigned n = 0;
+
+	(void)cls;
+	if(addr->sa_family != AF_INET || len < (socklen_t)sizeof(struct sockaddr_in))
+		return MHD_YES;
+	peer = ntohl(((const struct sockaddr_in *)(const void *)addr)->sin_addr.s_addr);
+	if(config.ntrusted && cidr4_contains(config.trusted, config.ntrusted, peer))
+		return MHD_YES;
+	pthread_mutex_lock(&conn_lock);
+	for(ci = conns; ci && n < config.conns_per_addr; ci = ci->next)
+		n += ci->peer == peer;
+	pthread_mutex_unlock(&conn_lock);
+	if(n < config.conns_per_addr)
+		return MHD_YES;
+	atomic_fetch_add(&refused_total, 1);
+	return MHD_NO;
+}
+
+/* reaper - every 200 ms, shut down connections past their phase's bound */
+static void *reaper(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&conn_lock);
+	while(!reaper_stop) {
+		struct timespec ts;
+		int64_t now = clock_mono_ms();
+		struct conn_info *ci;
+
+		for(ci = conns; ci; ci = ci->next) {
+			int phase = atomic_load(&ci->phase);
+			int64_t age = now - atomic_load(&ci->since_ms);
+
+			if(ci->shut || ci->fd == MHD_INVALID_SOCKET || phase == PHASE_ANSWER)
+				continue;
+			if((phase == PHASE_HEAD && age > (int64_t)config.header_secs * 1000) ||
+			   (phase == PHASE_BODY && age > (int64_t)config.body_secs * 1000)) {
+				shutdown(ci->fd, SHUT_RDWR);
+				ci->shut = true;
+				atomic_fetch_add(&reaped_total, 1);
+			}
+		}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 200 * 1000000L;
+		if(ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_clockwait(&reaper_cond, &conn_lock, CLOCK_MONOTONIC, &ts);
+	}
+	pthread_mutex_unlock(&conn_lock);
+	return NULL;
+}
+
+/* http_limits_metrics - the abuse counters, for /metrics */
+void http_limits_metrics(long long *reaped, long long *refused, long long *open)
+{
+	*reaped = atomic_load(&reaped_total);
+	*refused = atomic_load(&refused_total);
+	pthread_mutex_lock(&conn_lock);
+	*open = (long long)conn_count;
+	pthread_mutex_unlock(&conn_lock);
+}
+
 /* http_start - start the daemon on cfg->listen_fd */
 gw_rc http_start(const struct http_config *cfg, struct gw_err *err)
 {
 	config = *cfg;
+	if(!config.token_per_minute)
+		config.token_per_minute = HTTP_DEF_TOKEN_PER_MINUTE;
+	if(!config.conns_per_addr)
+		config.conns_per_addr = HTTP_DEF_CONNS_PER_ADDR;
+	if(!config.conns_total)
+		config.conns_total = HTTP_DEF_CONNS_TOTAL;
+	if(!config.header_secs)
+		config.header_secs = HTTP_DEF_HEADER_SECS;
+	if(!config.body_secs)
+		config.body_secs = HTTP_DEF_BODY_SECS;
 	if(pthread_key_create(&store_key, close_store) != 0)
 		return gw_err_set(err, GW_EIO, "", "cannot create thread key");
+	/* 16384 buckets (about 2 MB): per address and per organisation, least recently used out */
+	limits = rl_create(16384);
+	if(!limits)
+		return gw_err_set(err, GW_ENOMEM, "", "out of memory");
+	reaper_stop = false;
+	if(pthread_create(&reaper_thread, NULL, reaper, NULL) != 0)
+		return gw_err_set(err, GW_EIO, "", "cannot start the connection reaper");
+	reaper_running = true;
 	daemon_handle = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, &accept_policy,
+	    NULL,
 	    /* the logger first, so that no message of the library bypasses it */
 	    &on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, &mhd_log, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)cfg->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
 	    (unsigned)(cfg->threads > 0 ? cfg->threads : 4), MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_NOTIFY_COMPLETED,
-	    &on_completed, NULL, MHD_OPTION_END);
-	if(!daemon_handle)
+	    (unsigned)HTTP_IDLE_SECS, MHD_OPTION_CONNECTION_LIMIT, config.conns_total,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+	    MHD_OPTION_NOTIFY_COMPLETED, &on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
+	    &on_connection, NULL, MHD_OPTION_END);
+	if(!daemon_handle) {
+		http_stop();
 		return gw_err_set(err, GW_EIO, "listen", "cannot serve on %s", cfg->listen);
+	}
 	return GW_OK;
 }
 
 /* http_stop - stop the daemon */
 void http_stop(void)
 {
+	if(reaper_running) {
+		pthread_mutex_lock(&conn_lock);
+		reaper_stop = true;
+		pthread_cond_signal(&reaper_cond);
+		pthread_mutex_unlock(&conn_lock);
+		pthread_join(reaper_thread, NULL);
+		reaper_running = false;
+	}
 	if(daemon_handle) {
 		MHD_stop_daemon(daemon_handle);
 		daemon_handle = NULL;
 	}
+	rl_free(limits);
+	limits = NULL;
 }

@@ -15,10 +15,28 @@
 
 #include "common/crypto.h"
 #include "common/gw.h"
+#include "common/netaddr.h"
+#include "common/ratelimit.h"
 #include "gateway/lifecycle/lc.h"
 #include "store/store.h"
 
 #define HTTP_BODY_MAX (64 * 1024)
+
+/* Request heads: our own JSON 414 and 431 answer a request target or a header block over these;
+ * libmicrohttpd's memory pool per connection (HTTP_CONN_MEMORY) is set well above their sum,
+ * so that the library's own (HTML) 414/431 is reached only past that. */
+#define HTTP_URI_MAX      (8 * 1024)
+#define HTTP_HEADERS_MAX  (16 * 1024)
+#define HTTP_CONN_MEMORY  (64 * 1024)
+#define HTTP_MAX_TRUSTED  16
+
+/* Defaults of the operator's limits (serve options). */
+#define HTTP_DEF_TOKEN_PER_MINUTE 120 /* link, survey, feed, manage routes per client address */
+#define HTTP_DEF_CONNS_PER_ADDR   64  /* open connections per peer address */
+#define HTTP_DEF_CONNS_TOTAL      4000
+#define HTTP_DEF_HEADER_SECS      10  /* to receive a request's headers (or the next request) */
+#define HTTP_DEF_BODY_SECS        30  /* to receive its body after the headers */
+#define HTTP_IDLE_SECS            30  /* libmicrohttpd's inactivity timeout (answer in flight) */
 
 struct http_config {
 	const char *listen;     /* "127.0.0.1:8080", for messages */
@@ -31,6 +49,13 @@ struct http_config {
 	bool test_clock;
 	bool allow_plain_auth; /* serve --allow-plain-auth: SMTP AUTH over security "none" */
 	int threads;
+	const struct cidr4 *trusted; /* --trust-proxy ranges (ntrusted of them) */
+	size_t ntrusted;
+	unsigned token_per_minute;   /* 0: the default */
+	unsigned conns_per_addr;     /* 0: the default */
+	unsigned conns_total;        /* 0: the default */
+	unsigned header_secs;        /* 0: the default */
+	unsigned body_secs;          /* 0: the default */
 };
 
 /* One request as a handler sees it. Everything is borrowed for the handler's call. */
@@ -51,6 +76,9 @@ struct http_req {
 	char *text;            /* malloc'd non-JSON answer (e.g. /metrics), or NULL */
 	const char *content_type; /* of text */
 	char *location;        /* malloc'd Location of a redirect (r->status 302), or NULL */
+	char client[NETADDR_LEN]; /* the client's address (the peer, or X-Forwarded-For from a
+	                           * trusted proxy) */
+	unsigned retry_after;     /* seconds, for a GW_ERATE answer */
 };
 
 /* http_parse_listen - "HOST:PORT" (IPv4 or localhost) into *sa; GW_EINVAL naming listen. */
@@ -67,6 +95,10 @@ gw_rc http_start(const struct http_config *cfg, struct gw_err *err);
 /* http_stop - stop accepting, finish requests in flight, stop the threads. */
 void http_stop(void);
 
+/* http_limits_metrics - connections shut down for slowness, and refused as one address's
+ * connections over the limit, since start; connections open now. */
+void http_limits_metrics(long long *reaped, long long *refused, long long *open);
+
 /* http_status - the HTTP status of a result code (the one table). */
 int http_status(gw_rc rc);
 
@@ -82,6 +114,13 @@ gw_rc http_query_enum(struct http_req *r, const char *key, const char *const *ch
  * passes when ROLE_PLATFORM_ADMIN is among them. GW_EUNAUTH without a token, GW_ENOTFOUND for
  * another organisation's token, GW_EFORBIDDEN without the role. */
 gw_rc http_require_org(struct http_req *r, int64_t org, int roles);
+
+/* http_rate_limit - take one request of key from the limit kind allowing per_minute requests a
+ * minute (burst as many): GW_OK, or GW_ERATE with r->retry_after and the message set (the
+ * answer is 429 rate_limited with Retry-After). The reusable per-key limiter: time is the
+ * monotonic clock. */
+gw_rc http_rate_limit(struct http_req *r, enum rl_kind kind, const char *key,
+                      unsigned per_minute);
 
 /* Handlers (http_api.c): fill *out (new reference) and r->status, or return an error. */
 typedef gw_rc (*http_handler)(struct http_req *r, json_t **out);

@@ -378,13 +378,39 @@ static gw_rc session_type_get(struct http_req *r, json_t **out)
 
 /* ---- requests ---- */
 
+/* intake_limits - the organisation's intake limits, per client address first (one flooding
+ * address is refused before it uses up the organisation's allowance), then per organisation;
+ * every attempt counts, valid or not */
+static gw_rc intake_limits(struct http_req *r, int64_t org)
+{
+	json_t *stored = NULL, *eff;
+	long long per_addr, per_org;
+	char key[64];
+	gw_rc rc;
+
+	if((rc = store_org_settings(r->st, org, &stored)))
+		return rc;
+	eff = settings_effective(stored);
+	json_decref(stored);
+	if(!eff)
+		return GW_ENOMEM;
+	per_addr = json_integer_value(json_object_get(eff, "intake_per_address_per_minute"));
+	per_org = json_integer_value(json_object_get(eff, "intake_per_org_per_minute"));
+	json_decref(eff);
+	snprintf(key, sizeof(key), "%lld/%s", (long long)org, r->client);
+	if((rc = http_rate_limit(r, RL_INTAKE_ADDRESS, key, (unsigned)per_addr)))
+		return rc;
+	snprintf(key, sizeof(key), "%lld", (long long)org);
+	return http_rate_limit(r, RL_INTAKE_ORG, key, (unsigned)per_org);
+}
+
 /* request_create - POST /v1/orgs/{org}/requests (public intake) */
 static gw_rc request_create(struct http_req *r, json_t **out)
 {
 	struct lc_env env = {r->cfg->public_url};
 	gw_rc rc = org_exists(r, r->id[0]);
 
-	if(rc)
+	if(rc || (rc = intake_limits(r, r->id[0])))
 		return rc;
 	rc = lc_intake(r->st, &env, r->id[0], r->body, out, &r->err);
 	if(!rc)
@@ -738,8 +764,22 @@ void http_routes_count(const struct http_route *route, int status, int64_t ms)
 /* http_routes_metrics - Prometheus text of the HTTP counters */
 void http_routes_metrics(struct tpl_buf *b)
 {
+	long long reaped, refused, open;
 	size_t i;
 	int c;
+
+	http_limits_metrics(&reaped, &refused, &open);
+	tpl_buf_addf(b, "# HELP ordinatus_http_slow_closed_total Connections closed for sending "
+	                "their request too slowly.\n"
+	                "# TYPE ordinatus_http_slow_closed_total counter\n"
+	                "ordinatus_http_slow_closed_total %lld\n"
+	                "# HELP ordinatus_http_refused_total Connections refused: the address had "
+	                "too many open.\n# TYPE ordinatus_http_refused_total counter\n"
+	                "ordinatus_http_refused_total %lld\n"
+	                "# HELP ordinatus_http_connections Connections open now.\n"
+	                "# TYPE ordinatus_http_connections gauge\n"
+	                "ordinatus_http_connections %lld\n",
+	             reaped, refused, open);
 
 	tpl_buf_add(b, "# HELP ordinatus_http_requests_total HTTP requests by route and status "
 	               "class.\n# TYPE ordinatus_http_requests_total counter\n");

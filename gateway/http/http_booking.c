@@ -160,10 +160,17 @@ static gw_rc token_of(struct http_req *r, char *buf, size_t n)
 /* http_schedule_get - GET /v1/schedule/{token} */
 gw_rc http_schedule_get(struct http_req *r, json_t **out)
 {
+	const char *from = http_query(r, "from");
+	time_t after = 0;
 	char tok[128];
 	gw_rc rc = token_of(r, tok, sizeof(tok));
 
-	return rc ? rc : lc_schedule_view(r->st, tok, out, &r->err);
+	if(rc)
+		return rc;
+	if(from && timefmt_parse(from, &after))
+		return gw_err_set(&r->err, GW_EINVAL, "from",
+		                  "from must be an RFC 3339 time such as 2026-12-01T09:00:00Z");
+	return lc_schedule_view(r->st, tok, after, out, &r->err);
 }
 
 /* http_schedule_book - POST /v1/schedule/{token}/booking */

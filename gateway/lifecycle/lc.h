@@ -133,9 +133,16 @@ gw_rc lc_booking_guard(enum lc_booking_action action, const struct lc_booking_fa
 gw_rc lc_link_send(struct store *st, const struct lc_env *env, int64_t org, int64_t request,
                    const struct lc_actor *actor, json_t **out, struct gw_err *err);
 
+/* The most slots one view lists (schedule and manage views): a session type with a 5-minute
+ * grid, ten lengths and 24-hour days has about 40,000 in 14 days (3 MB of JSON). Past it the view
+ * says "truncated": true and "next_from": the start of the first slot left out. */
+#define LC_VIEW_SLOTS_MAX 2000
+
 /* lc_schedule_view - GET /v1/schedule/{token}: the trainer, session type and free slots of the
- * next 14 days. GW_EEXPIRED for an expired or replaced link. */
-gw_rc lc_schedule_view(struct store *st, const char *token, json_t **out, struct gw_err *err);
+ * next 14 days, those starting at or after from (0: all), at most LC_VIEW_SLOTS_MAX of them.
+ * GW_EEXPIRED for an expired or replaced link. */
+gw_rc lc_schedule_view(struct store *st, const char *token, time_t from, json_t **out,
+                       struct gw_err *err);
 
 /* lc_book - the customer books a slot: pending_payment, request -> booked. */
 gw_rc lc_book(struct store *st, const char *token, json_t *body, json_t **out,

@@ -45,7 +45,8 @@ static json_t *slots_json(const struct lc_slot *slots, size_t n)
 	json_t *list = json_array();
 	size_t i;
 
-	for(i = 0; list && i < n; i++) {
+	/* the earliest LC_VIEW_SLOTS_MAX (one length: 14 days of a 5-minute grid are 4,032) */
+	for(i = 0; list && i < n && i < LC_VIEW_SLOTS_MAX; i++) {
 		char a[TIMEFMT_LEN], b[TIMEFMT_LEN];
 
 		timefmt_rfc3339(slots[i].start, a);
@@ -67,7 +68,7 @@ static gw_rc view_of(struct store *st, int64_t org, int64_t id, json_t **out, st
 	json_t *b = NULL, *settings = NULL, *list = NULL, *cut = NULL;
 	const json_t *stype;
 	char at[TIMEFMT_LEN];
-	bool can_cancel, can_move;
+	bool can_cancel, can_move, truncated;
 	size_t n = 0;
 	gw_rc rc;
 
@@ -81,6 +82,7 @@ static gw_rc view_of(struct store *st, int64_t org, int64_t id, json_t **out, st
 	if(can_move && (rc = lc_booking_slots(st, b, &slots, &n, err)))
 		goto out;
 	list = slots_json(slots, n);
+	truncated = n > LC_VIEW_SLOTS_MAX;
 	if(f.cutoff_hours > 0) {
 		timefmt_rfc3339(lc_change_cutoff_at(f.start, f.cutoff_hours), at);
 		cut = json_string(at);
@@ -88,7 +90,7 @@ static gw_rc view_of(struct store *st, int64_t org, int64_t id, json_t **out, st
 		cut = json_null(); /* the organisation takes no changes through the link */
 	}
 	stype = json_object_get(b, "session_type");
-	*out = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:{s:O}, s:o, s:b, s:b, s:o, s:o}",
+	*out = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:{s:O}, s:o, s:b, s:b, s:o, s:o, s:b}",
 	                 "booking_id", json_object_get(b, "id"), "status",
 	                 json_object_get(b, "status"), "start", json_object_get(b, "start"), "end",
 	                 json_object_get(b, "end"), "length_minutes",
@@ -99,7 +101,7 @@ static gw_rc view_of(struct store *st, int64_t org, int64_t id, json_t **out, st
 	                                                   json_object_get(stype, "name"))
 	                                       : json_null(),
 	                 "can_cancel", can_cancel, "can_reschedule", can_move, "change_cutoff_at",
-	                 cut, "slots", list);
+	                 cut, "slots", list, "truncated", truncated);
 	list = NULL;
 	cut = NULL;
 	if(!*out)

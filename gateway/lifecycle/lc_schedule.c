@@ -269,11 +269,13 @@ static time_t first_slot_from(time_t now)
 }
 
 /* lc_schedule_view - the customer's view of a link */
-gw_rc lc_schedule_view(struct store *st, const char *token, json_t **out, struct gw_err *err)
+gw_rc lc_schedule_view(struct store *st, const char *token, time_t after, json_t **out,
+                       struct gw_err *err)
 {
 	json_t *req = NULL, *stype = NULL, *list = NULL, *bookings = NULL;
 	struct lc_slot *slots = NULL;
-	size_t n = 0, i;
+	size_t n = 0, i, shown = 0;
+	time_t next_from = 0;
 	time_t from = first_slot_from(clock_now());
 	int64_t org;
 	gw_rc rc;
@@ -299,6 +301,13 @@ gw_rc lc_schedule_view(struct store *st, const char *token, json_t **out, struct
 			goto out;
 		for(i = 0; i < n; i++) {
 			char a[TIMEFMT_LEN], b[TIMEFMT_LEN];
+			if(slots[i].start < after)
+				continue;
+			if(shown == LC_VIEW_SLOTS_MAX) {
+				next_from = slots[i].start;
+				break;
+			}
+			shown++;
 			timefmt_rfc3339(slots[i].start, a);
 			timefmt_rfc3339(slots[i].end, b);
 			json_array_append_new(list, json_pack("{s:s, s:s, s:i}", "start", a, "end", b,
@@ -319,8 +328,17 @@ gw_rc lc_schedule_view(struct store *st, const char *token, json_t **out, struct
 	                 json_object_get(req, "status"), "slots", list, "bookings", bookings);
 	list = NULL;
 	bookings = NULL;
-	if(!*out)
+	if(!*out) {
 		rc = GW_ENOMEM;
+		goto out;
+	}
+	json_object_set_new(*out, "truncated", json_boolean(next_from != 0));
+	if(next_from) {
+		char nf[TIMEFMT_LEN];
+
+		timefmt_rfc3339(next_from, nf);
+		json_object_set_new(*out, "next_from", json_string(nf));
+	}
 out:
 	free(slots);
 	json_decref(req);

@@ -50,6 +50,10 @@ static const struct setting table[] = {
     {"tick_minutes", K_INT, 1, 1440, NULL, "15"},
     /* customers may cancel or move their booking until this long before the start; 0: never */
     {"customer_change_cutoff_hours", K_INT, 0, 720, NULL, "24"},
+    /* public intake: requests a minute from one client address, and into the organisation from
+     * everyone (a burst of as many, then that rate); over either: 429 rate_limited */
+    {"intake_per_address_per_minute", K_INT, 1, 1000, NULL, "5"},
+    {"intake_per_org_per_minute", K_INT, 1, 10000, NULL, "60"},
 };
 
 /* settings_defaults - every default */

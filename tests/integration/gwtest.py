@@ -152,6 +152,13 @@ class Gateway:
     def org(self, name="Acme Training", timezone="Europe/Berlin"):
         return self.ok("POST", "/v1/orgs", {"name": name, "timezone": timezone}, self.admin_token)
 
+    def intake_limits(self, org, per_address=1000, per_org=10000):
+        """Raise an organisation's public intake limits (defaults 5 and 60 a minute): for tests
+        that file many requests from 127.0.0.1 on purpose. Every other limit stays on."""
+        return self.ok("PATCH", "/v1/orgs/%d/settings" % org,
+                       {"intake_per_address_per_minute": per_address,
+                        "intake_per_org_per_minute": per_org}, self.admin_token)
+
     def user(self, org, email, roles, skills=(), token=None, **extra):
         body = {"email": email, "name": extra.pop("name", email.split("@")[0].title()),
                 "roles": list(roles), "skills": list(skills)}

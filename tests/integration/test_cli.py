@@ -45,7 +45,15 @@ try:
             (["--log-level", "loud"], "--log-level must be one of debug, info, warn, error"),
             (["--public-url", "ftp://book.example.com"], "--public-url must be an http://"),
             (["--public-url", "https://"], "--public-url must be an http://"),
-            (["--public-url", "https://a.example/x y"], "--public-url must be an http://")]:
+            (["--public-url", "https://a.example/x y"], "--public-url must be an http://"),
+            (["--trust-proxy", "10.0.0.0/33"], "not an IPv4 range such as 10.0.0.0/8"),
+            (["--trust-proxy", "10.0.0.1/8"], "has host bits set"),
+            (["--trust-proxy", "proxy.example"], "not an IPv4 range"),
+            (["--trust-proxy", "127.0.0.0/8", "--trust-proxy", "::1"], "not an IPv4 range"),
+            (["--token-route-limit", "0"], "--token-route-limit must be a whole number"),
+            (["--max-connections-per-address", "x"],
+             "--max-connections-per-address must be a whole number"),
+            (["--header-timeout", "301"], "--header-timeout must be a whole number")]:
         port = free_port()
         r = run("serve", "--data", gw.data, "--listen", "127.0.0.1:%d" % port, *args)
         c.eq(r.returncode, 2, "serve %s exits 2" % " ".join(args))

@@ -51,6 +51,7 @@ try:
     gw.start()
     org = gw.org("Crash Co", "UTC")
     O = "/v1/orgs/%d" % org["id"]
+    gw.intake_limits(org["id"])  # files many requests from one address
     A = gw.user(org["id"], "admin@crash.test", ["org_admin"])["token"]
     for i in range(TRAINERS):
         gw.user(org["id"], "t%02d@crash.test" % i, ["trainer"], ["run"], token=A)

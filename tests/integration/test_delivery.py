@@ -196,6 +196,7 @@ try:
     clock(state["now"])  # a Monday
     org = gw.org("Acme Training", "Europe/Berlin")
     O = "/v1/orgs/%d" % org["id"]
+    gw.intake_limits(org["id"])  # files many requests from one address
     A = gw.user(org["id"], "admin@acme.test", ["org_admin"])["token"]
     t1 = gw.user(org["id"], "tia@acme.test", ["trainer"], ["yoga"], name="Tia Trainer",
                  notify_on_confirm=True, token=A)

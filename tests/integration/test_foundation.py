@@ -26,6 +26,7 @@ gw.start()
 try:
     org = gw.org()
     c.eq((org["name"], org["timezone"]), ("Acme Training", "Europe/Berlin"), "org created")
+    gw.intake_limits(org["id"])  # files many requests from one address
     oid = org["id"]
     admin = gw.user(oid, "admin@acme.test", ["org_admin"])
     c.check(admin["token"].startswith("ord_"), "user token shown at creation")

@@ -88,6 +88,7 @@ try:
     set_clock("2026-11-30T08:00:00Z")  # a Monday
     org = gw.org("Berlin Yoga", "Europe/Berlin")
     OID = org["id"]
+    gw.intake_limits(OID)  # files many requests from one address
     O = "/v1/orgs/%d" % OID
     admin = gw.user(OID, "admin@by.test", ["org_admin"], name="Ada Admin")
     A = admin["token"]
@@ -206,6 +207,7 @@ try:
     dead.close()
     orgb = gw.org("Down Mail", "UTC")
     OB = "/v1/orgs/%d" % orgb["id"]
+    gw.intake_limits(orgb["id"])
     ab = gw.user(orgb["id"], "admin@down.test", ["org_admin"])
     gw.user(orgb["id"], "tb@down.test", ["trainer"], ["yoga"], token=ab["token"])
     gw.ok("PUT", OB + "/providers/smtp", {"host": "127.0.0.1", "port": dead_port,

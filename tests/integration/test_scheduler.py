@@ -30,6 +30,7 @@ class Org:
     def __init__(self, name, settings=None):
         self.org = gw.org(name, "UTC")
         self.base = "/v1/orgs/%d" % self.org["id"]
+        gw.intake_limits(self.org["id"])  # files many requests from one address
         self.admin = gw.user(self.org["id"], "admin@%s.test" % name, ["org_admin"])["token"]
         self.trainer = gw.user(self.org["id"], "coach@%s.test" % name, ["trainer"], ["run"],
                                token=self.admin)

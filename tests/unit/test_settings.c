@@ -40,7 +40,9 @@ static const char api_defaults[] =
     " \"checkin\": {\"window_before_minutes\": 30, \"window_after_minutes\": 15,"
     "  \"require_confirmation\": true, \"auto_log\": true},"
     " \"tick_minutes\": 15,"
-    " \"customer_change_cutoff_hours\": 24}";
+    " \"customer_change_cutoff_hours\": 24,"
+    " \"intake_per_address_per_minute\": 5,"
+    " \"intake_per_org_per_minute\": 60}";
 
 /* load - parse JSON text of the tables (fails the test on a typo in a table) */
 static json_t *load(const char *txt)
@@ -239,6 +241,19 @@ static const struct patch_case patch_cases[] = {
        "{\"tick_minutes\": 5, \"customer_change_cutoff_hours\": 48}"),
     OK("customer_change_cutoff_hours upper bound", NULL,
        "{\"customer_change_cutoff_hours\": 720}", "{\"customer_change_cutoff_hours\": 720}"),
+    /* the public intake limits: 1..1000 a minute per address, 1..10000 per organisation */
+    OK("intake per address 1", NULL, "{\"intake_per_address_per_minute\": 1}",
+       "{\"intake_per_address_per_minute\": 1}"),
+    OK("intake per org 10000", NULL, "{\"intake_per_org_per_minute\": 10000}",
+       "{\"intake_per_org_per_minute\": 10000}"),
+    BAD("intake per address 0", NULL, "{\"intake_per_address_per_minute\": 0}",
+        "intake_per_address_per_minute"),
+    BAD("intake per address 1001", NULL, "{\"intake_per_address_per_minute\": 1001}",
+        "intake_per_address_per_minute"),
+    BAD("intake per org 0", NULL, "{\"intake_per_org_per_minute\": 0}",
+        "intake_per_org_per_minute"),
+    BAD("intake per org as a string", NULL, "{\"intake_per_org_per_minute\": \"60\"}",
+        "intake_per_org_per_minute"),
     BAD("customer_change_cutoff_hours 721", NULL, "{\"customer_change_cutoff_hours\": 721}",
         "customer_change_cutoff_hours"),
     BAD("customer_change_cutoff_hours negative", NULL, "{\"customer_change_cutoff_hours\": -1}",

@@ -146,7 +146,6 @@ try:
     gw.ok("PUT", "/v1/test/clock", {"now": "2026-11-30T08:00:00Z"})
     org = gw.org("Tenant Co", "UTC")
     O = "/v1/orgs/%d" % org["id"]
-    gw.intake_limits(org["id"])  # the backup test below files requests from three threads
     A = gw.user(org["id"], "admin@tenant.test", ["org_admin"])["token"]
     gw.user(org["id"], "tia@tenant.test", ["trainer"], ["yoga"], token=A)
     listener = Listener()
@@ -236,6 +235,7 @@ try:
     clock("2026-11-30T08:00:00Z")  # a Monday
     org = gw.org("Allowed Co", "UTC")
     O = "/v1/orgs/%d" % org["id"]
+    gw.intake_limits(org["id"])  # the backup test below files requests from three threads
     A = gw.user(org["id"], "admin@allowed.test", ["org_admin"])["token"]
     t1 = gw.user(org["id"], "tia@allowed.test", ["trainer"], ["yoga"], name="Tia Trainer",
                  notify_on_confirm=True, token=A)

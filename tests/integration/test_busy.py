@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 
 from gwtest import Checks, Gateway
@@ -188,6 +189,42 @@ try:
     c.eq(body.get("items"), [{"id": "primary"}], "freeBusy asks for the connection's calendar")
     c.eq(body.get("timeMin"), iso(NOW), "freeBusy from now")
     c.eq(body.get("timeMax"), iso(NOW + 14 * DAY), "freeBusy for the next 14 days")
+
+    # ---- Microsoft Graph: calendarView, one event a page ----
+    M = start_fake("fake_graph.py")
+    fake_call(M, "/_control", {"page_size": 1})
+
+    def m_add(a, b, transparent):
+        ev = {"subject": "Dentist", "showAs": "free" if transparent else "busy",
+              "start": {"dateTime": iso(a)[:-1], "timeZone": "UTC"},
+              "end": {"dateTime": iso(b)[:-1], "timeZone": "UTC"}}
+        fake_call(M, "/_control", {"add_event": {"calendar": "default", "event": ev}})
+        # a cancelled occurrence blocks nothing either
+        ev = dict(ev, showAs="busy", isCancelled=True,
+                  start={"dateTime": iso(a + 3 * 3600)[:-1], "timeZone": "UTC"},
+                  end={"dateTime": iso(b + 3 * 3600)[:-1], "timeZone": "UTC"})
+        fake_call(M, "/_control", {"add_event": {"calendar": "default", "event": ev}})
+
+    def m_own():
+        evs = fake_call(M, "/_state")["events"].get("default", {}).values()
+        return len([e for e in evs if e.get("transactionId")])
+
+    run_provider("graph", "outlook",
+                 {"tenant": "contoso", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                  "token_url": M + "/contoso/oauth2/v2.0/token", "api_base": M + "/v1.0",
+                  "timeout": 2},
+                 m_add, None,
+                 lambda: fake_call(M, "/_control", {"inject": {"path": "/calendarView",
+                                                               "status": 503, "times": 1}}),
+                 lambda: None, m_own)
+    views = [e for e in fake_call(M, "/_state")["log"] if e["path"].endswith("/calendarView")]
+    c.check(views and all(e["prefer"] == 'outlook.timezone="UTC"' for e in views),
+            "every calendarView asks for UTC")
+    c.check(any("skiptoken" in (e["query"] or "") for e in views),
+            "the gateway followed @odata.nextLink")
+    c.check(views and "startDateTime=" + iso(NOW) in urllib.parse.unquote(views[0]["query"]),
+            "calendarView from now: %r" % (views and views[0]["query"]))
+
     c.check(RT not in gw.read_log() and CLIENT_SECRET not in gw.read_log(),
             "no secret in the gateway's log")
 finally:

@@ -10,15 +10,20 @@ trainer moves the booking onto time its own old event still covers); a failing f
 block and the user's calendar member shows the error; a good fetch clears it. The fakes are
 stopped by their pids.
 """
+import base64
 import json
 import os
 import re
+import shutil
+import socket
 import subprocess
+import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
-from gwtest import Checks, Gateway
+from gwtest import Checks, Gateway, free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HELPERS = os.path.join(HERE, "..", "helpers")
@@ -57,8 +62,11 @@ DAY = 86400
 WED = NOW + 2 * DAY - 8 * 3600  # 2026-12-02T00:00:00Z
 
 
-def run_provider(name, provider, settings, add_event, fake_state, fail, unfail, own_events):
-    """One trainer of one organisation whose calendar is provider's fake."""
+def run_provider(name, provider, settings, add_event, connect, fail, unfail, own_events,
+                 extra=None):
+    """One trainer of one organisation whose calendar is provider's fake (connect: the PUT
+    calendar body, settings: the organisation's provider settings or None; extra(offered): more
+    checks on the first link's slots)."""
     org = gw.org("Busy %s" % name, "Europe/Berlin")
     O = "/v1/orgs/%d" % org["id"]
     admin = gw.user(org["id"], "admin@%s.test" % name, ["org_admin"])
@@ -72,9 +80,10 @@ def run_provider(name, provider, settings, add_event, fake_state, fail, unfail, 
     week = [{"day": d, "start": "08:00", "end": "18:00"} for d in ("mon", "tue", "wed", "thu",
                                                                     "fri")]
     gw.ok("PUT", O + "/users/%d/availability" % tia["id"], {"weekly": week}, T)
-    gw.ok("PUT", O + "/providers/%s" % provider, settings, A)
+    if settings:
+        gw.ok("PUT", O + "/providers/%s" % provider, settings, A)
     r = gw.call("PUT", O + "/users/%d/calendar" % tia["id"],
-                {"provider": provider, "refresh_token": RT}, T)
+                connect or {"provider": provider, "refresh_token": RT}, T)
     c.eq(r.status, 200, "%s: Tia connects her calendar" % name)
     cal = (r.json or {}).get("calendar") or {}
     c.eq((cal.get("busy_fetched_at"), cal.get("busy_error")), (None, None),
@@ -118,6 +127,8 @@ def run_provider(name, provider, settings, add_event, fake_state, fail, unfail, 
     for h in (9, 11, 13, 13.5):
         c.check(iso(WED + int(h * 3600)) in offered,
                 "%s: %s is offered" % (name, iso(WED + int(h * 3600))))
+    if extra:
+        extra(offered)
 
     r = gw.call("POST", "/v1/schedule/%s/booking" % tok,
                 {"start": iso(WED + 10 * 3600), "length_minutes": 60})
@@ -159,7 +170,6 @@ def run_provider(name, provider, settings, add_event, fake_state, fail, unfail, 
     gw.ok("POST", "/v1/test/busy-refresh")
     cal = gw.ok("GET", O + "/users/%d" % tia["id"], token=T).get("calendar", {})
     c.eq(cal.get("busy_error"), None, "%s: a good fetch clears the error" % name)
-    return fake_state
 
 
 try:
@@ -225,8 +235,98 @@ try:
     c.check(views and "startDateTime=" + iso(NOW) in urllib.parse.unquote(views[0]["query"]),
             "calendarView from now: %r" % (views and views[0]["query"]))
 
-    c.check(RT not in gw.read_log() and CLIENT_SECRET not in gw.read_log(),
-            "no secret in the gateway's log")
+
+    # ---- CalDAV: Radicale, a time-range calendar-query ----
+    USER, PASSWORD = "tia", "radicale-pass-NEVER-SHOWN"
+    tmp = tempfile.mkdtemp(prefix="ordinatus-radicale-")
+    RPORT = free_port()
+    STORAGE = os.path.join(tmp, "collections")
+    with open(os.path.join(tmp, "users"), "w") as f:
+        f.write("%s:%s\n" % (USER, PASSWORD))
+    with open(os.path.join(tmp, "config"), "w") as f:
+        f.write("[server]\nhosts = 127.0.0.1:%d\n"
+                "[auth]\ntype = htpasswd\nhtpasswd_filename = %s\n"
+                "htpasswd_encryption = plain\n[rights]\ntype = owner_only\n"
+                "[storage]\nfilesystem_folder = %s\n[web]\ntype = none\n"
+                "[logging]\nlevel = warning\n" % (RPORT, os.path.join(tmp, "users"), STORAGE))
+    RAD = []
+
+    def rad_start():
+        p = subprocess.Popen(["/usr/bin/radicale", "--config", os.path.join(tmp, "config")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        RAD.append(p)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", RPORT), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+
+    def rad_stop():
+        p = RAD.pop()
+        p.terminate()
+        p.wait()
+
+    rad_start()
+    COLL = "http://127.0.0.1:%d/%s/bookings/" % (RPORT, USER)
+
+    def dav(method, url, body=None, ctype=None):
+        req = urllib.request.Request(url, data=body.encode() if body else None, method=method)
+        req.add_header("Authorization", "Basic " + base64.b64encode(
+            ("%s:%s" % (USER, PASSWORD)).encode()).decode())
+        if ctype:
+            req.add_header("Content-Type", ctype)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    c.eq(dav("MKCALENDAR", COLL), 201, "Radicale made the calendar collection")
+    NUM = [0]
+
+    def ics(a, b, extra=""):
+        NUM[0] += 1
+        return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//busy//EN\r\n"
+                "BEGIN:VEVENT\r\nUID:dentist-%d@example.test\r\nDTSTAMP:20261130T080000Z\r\n"
+                "DTSTART:%s\r\nDTEND:%s\r\nSUMMARY:Dentist\r\n%sEND:VEVENT\r\n"
+                "END:VCALENDAR\r\n" % (NUM[0], time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(a)),
+                                        time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(b)), extra))
+
+    def d_add(a, b, transparent):
+        body = ics(a, b, "TRANSP:TRANSPARENT\r\n" if transparent else "")
+        c.eq(dav("PUT", COLL + "test-%d.ics" % NUM[0], body, "text/calendar"), 201,
+             "the test PUT an event")
+        if not transparent:
+            # a daily one from Tuesday 08:00Z (it recurs on Wednesday) and a cancelled one
+            body = ics(a - DAY - 2 * 3600, a - DAY - 2 * 3600 + 1800,
+                       "RRULE:FREQ=DAILY;COUNT=3\r\n")
+            c.eq(dav("PUT", COLL + "test-%d.ics" % NUM[0], body, "text/calendar"), 201,
+                 "the test PUT a recurring event")
+            body = ics(a + 2 * 3600, a + 3 * 3600, "STATUS:CANCELLED\r\n")
+            c.eq(dav("PUT", COLL + "test-%d.ics" % NUM[0], body, "text/calendar"), 201,
+                 "the test PUT a cancelled event")
+
+    def d_own():
+        d = os.path.join(STORAGE, "collection-root", USER, "bookings")
+        return len([n for n in os.listdir(d) if "ordinatus" in n])
+
+    def d_extra(offered):
+        c.check(iso(WED + 8 * 3600) not in offered and iso(WED + 7 * 3600 + 1800) not in
+                offered, "caldav: the recurring event's Wednesday instance blocks 08:00-08:30")
+        c.check(iso(WED + DAY + 8 * 3600) not in offered,
+                "caldav: and its Thursday instance")
+        c.check(iso(WED + 12 * 3600) in offered, "caldav: the cancelled event blocks nothing")
+
+    run_provider("caldav", "caldav", None, d_add,
+                 {"provider": "caldav", "url": COLL, "username": USER, "password": PASSWORD},
+                 rad_stop, rad_start, d_own, d_extra)
+    rad_stop()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+    c.check(RT not in gw.read_log() and CLIENT_SECRET not in gw.read_log() and
+            "radicale-pass" not in gw.read_log(), "no secret in the gateway's log")
 finally:
     gw.cleanup()
     for p in procs:

@@ -11,6 +11,7 @@
 #define PROVIDER_H
 
 #include <jansson.h>
+#include <time.h>
 
 #include "gw.h"
 
@@ -36,6 +37,13 @@ struct provider_ops {
 	gw_rc (*open)(const json_t *config, const char *data_dir, void **ctx);
 	/* send - deliver one effect. payload is borrowed. Fills res (res->out new reference). */
 	void (*send)(void *ctx, const char *kind, const json_t *payload, struct provider_result *res);
+	/* busy - the calendar's busy times in [from, to): *blocks a new JSON array of
+	 * [start, end] (Unix seconds) pairs, clipped to the range, the gateway's own events
+	 * left out where the far side names them. res->outcome PROVIDER_SENT when the list is
+	 * complete; any other outcome leaves *blocks NULL (the caller keeps its last list).
+	 * NULL for providers that have no calendar to read. */
+	void (*busy)(void *ctx, time_t from, time_t to, json_t **blocks,
+	             struct provider_result *res);
 	/* close - free a context; accepts NULL. */
 	void (*close)(void *ctx);
 };

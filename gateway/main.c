@@ -340,7 +340,7 @@ static int cmd_serve(int argc, char **argv)
 			        "Serves the HTTP API (default 127.0.0.1:8080), runs the delivery workers and\n"
 			        "logs JSON lines to stderr. --public-url is the base of links in emails\n"
 			        "(default http://HOST:PORT). --test-clock enables PUT /v1/test/clock and\n"
-			        "POST /v1/test/tick: never in production. --workers: delivery workers per\n"
+			        "POST /v1/test/tick, /v1/test/busy-refresh: never in production. --workers: delivery workers per\n"
 			        "provider class, 1..16 (default 2). --log-level: debug, info (default: one\n"
 			        "line per request and per delivery), warn or error. One gateway serves a\n"
 			        "data folder and a port at a time. SIGTERM drains and exits 0.\n\n"
@@ -463,6 +463,9 @@ static int cmd_serve(int argc, char **argv)
 		goto out;
 	if(!test_clock && sched_start(p.db, public_url, &err))
 		goto stop;
+	/* busy times of connected calendars; under --test-clock POST /v1/test/busy-refresh */
+	if(!test_clock && dispatch_busy_start(p.db, &err))
+		goto stop;
 	if(http_start(&hc, &err))
 		goto stop;
 	log_event("info", "serving",
@@ -475,6 +478,7 @@ static int cmd_serve(int argc, char **argv)
 	status = 0;
 stop:
 	sched_stop();
+	dispatch_busy_stop();
 	dispatch_stop();
 out:
 	if(status)

@@ -21,7 +21,7 @@
 
 struct store; /* opaque */
 
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 9
 
 /* roles, stored as a bit set */
 enum {
@@ -295,6 +295,22 @@ gw_rc store_calendar_get(struct store *st, int64_t org, int64_t user, json_t **o
 gw_rc store_calendar_list(struct store *st, int64_t org, json_t **out);
 /* store_calendar_counts - {"provider|status": n} over every connection (metrics). */
 gw_rc store_calendar_counts(struct store *st, json_t **out);
+
+/* ---- busy times of connected calendars (store_busy.c, migration 8) ---- */
+/* store_busy_targets - every connection with status "connected": [{id, org_id, user_id}],
+ * ordered by id. For the background fetch. */
+gw_rc store_busy_targets(struct store *st, int64_t user, json_t **out);
+/* store_busy_replace - the connection's busy blocks become blocks (borrowed: [[start, end]]),
+ * busy_fetched_at now, busy_error cleared. Run it inside store_begin/commit: the old list goes
+ * and the new one comes in one transaction. A connection that is gone is GW_ENOTFOUND. */
+gw_rc store_busy_replace(struct store *st, int64_t conn, const json_t *blocks, time_t now);
+/* store_busy_failed - a fetch failed: the blocks stay, busy_error (no secrets) is recorded. */
+gw_rc store_busy_failed(struct store *st, int64_t conn, const char *error, time_t now);
+/* store_busy_ranges - the busy blocks of trainer's connected calendar overlapping [from, to):
+ * [[start, end]] ordered by start. A block that is exactly one of the trainer's own bookings
+ * with a calendar event (the gateway's event, which freeBusy cannot name) is left out. */
+gw_rc store_busy_ranges(struct store *st, int64_t trainer, time_t from, time_t to,
+                        json_t **out);
 
 /* ---- OAuth 2.0 authorization requests in flight (store_calendar.c, migration 6) ---- */
 /* store_oauth_state_put - record a state (its SHA-256 hex) bound to org, user and provider,

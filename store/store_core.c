@@ -285,7 +285,24 @@ static const char *const m8[] = {
     NULL,
 };
 
-static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7, m8};
+static const char *const m9[] = {
+    /* 9: the busy times of each calendar connection, pulled in the background
+     * (gateway/delivery/dispatch_busy.c) and replaced whole per fetch; a reconnect (a new
+     * connection row) or a disconnect drops them with the connection. busy_fetched_at is the
+     * last fetch that succeeded; busy_error and busy_error_at the last that failed, NULL again
+     * after a success (the blocks of the last success stay in force meanwhile) */
+    "CREATE TABLE calendar_busy("
+    " connection_id INTEGER NOT NULL REFERENCES calendar_connections(id) ON DELETE CASCADE,"
+    " start_at INTEGER NOT NULL,"
+    " end_at INTEGER NOT NULL);",
+    "CREATE INDEX calendar_busy_conn ON calendar_busy(connection_id, start_at);",
+    "ALTER TABLE calendar_connections ADD COLUMN busy_fetched_at INTEGER;",
+    "ALTER TABLE calendar_connections ADD COLUMN busy_error TEXT;",
+    "ALTER TABLE calendar_connections ADD COLUMN busy_error_at INTEGER;",
+    NULL,
+};
+
+static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7, m8, m9};
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count the migrations");
 

@@ -185,8 +185,10 @@ static json_t *user_json_cal(sqlite3_stmt *s)
 
 	if(!u || !provider)
 		return u;
-	c = json_pack("{s:s, s:o, s:o, s:o}", "provider", provider, "status", store_col_text(s, 12),
-	              "last_error", store_col_text(s, 13), "connected_at", store_col_time(s, 14));
+	c = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "provider", provider, "status",
+	              store_col_text(s, 12), "last_error", store_col_text(s, 13), "connected_at",
+	              store_col_time(s, 14), "busy_fetched_at", store_col_time(s, 15), "busy_error",
+	              store_col_text(s, 16), "busy_error_at", store_col_time(s, 17));
 	if(c) {
 		/* CalDAV's calendar is its collection URL; Outlook's "" is the default calendar */
 		if(strcmp(provider, "caldav") == 0)
@@ -202,7 +204,7 @@ static json_t *user_json_cal(sqlite3_stmt *s)
 #define USER_COLS                                                                              \
 	"u.id, ifnull(u.org_id, 0), u.email, u.name, u.roles, u.skills, u.timezone,"               \
 	" u.notify_on_confirm, u.active, u.created_at, c.provider, c.calendar_id, c.status,"       \
-	" c.last_error, c.connected_at"
+	" c.last_error, c.connected_at, c.busy_fetched_at, c.busy_error, c.busy_error_at"
 #define USER_FROM " FROM users u LEFT JOIN calendar_connections c ON c.user_id = u.id"
 
 /* store_user_get - one user */

@@ -429,6 +429,60 @@ out:
 	return found;
 }
 
+/* dispatch_calendar_open - a fresh provider context of user's connected calendar, built as
+ * calendar_for builds one (the busy-time fetch, dispatch_busy.c, has no worker cache) */
+gw_rc dispatch_calendar_open(struct store *st, int64_t org, int64_t user,
+                             const struct provider_ops **ops, void **ctx, char *detail,
+                             size_t dlen)
+{
+	json_t *conn = NULL, *cfg = NULL;
+	const struct cal_provider *cp;
+	gw_rc rc;
+
+	*ops = NULL;
+	*ctx = NULL;
+	detail[0] = '\0';
+	if((rc = store_calendar_get(st, org, user, &conn))) {
+		snprintf(detail, dlen, "cannot read the calendar connection: %s", gw_rc_name(rc));
+		return rc;
+	}
+	cp = cal_provider_of(json_string_value(json_object_get(conn, "provider")));
+	if(!cp || !cp->ops->busy) {
+		snprintf(detail, dlen, "the calendar connection names an unknown provider");
+		rc = GW_ECONFIG;
+		goto out;
+	}
+	rc = cp->settings ? store_provider_get(st, org, cp->settings, &cfg) : GW_OK;
+	if(rc == GW_OK && !cp->settings && !(cfg = json_object()))
+		rc = GW_ENOMEM;
+	if(rc) {
+		snprintf(detail, dlen, "cannot read the organisation's %s provider settings: %s",
+		         cp->name, gw_rc_name(rc));
+		goto out;
+	}
+	json_object_set(cfg, "calendar_id", json_object_get(conn, "calendar_id"));
+	json_object_set(cfg, cp->secret, json_object_get(conn, "secret"));
+	json_object_set(cfg, "connection", json_object_get(conn, "id"));
+	if((rc = open_secrets(cfg))) {
+		snprintf(detail, dlen, "cannot decrypt the calendar secrets (wrong master key?)");
+		goto out;
+	}
+	/* the busy-time fetch goes out through the same outbound guard as every delivery */
+	if(config.allow_outbound)
+		json_object_set_new(cfg, "allow_outbound", json_deep_copy(config.allow_outbound));
+	if((rc = cp->ops->open(cfg, config.data_dir, ctx))) {
+		snprintf(detail, dlen, "cannot open provider %s: %s (check its settings)", cp->name,
+		         gw_rc_name(rc));
+		*ctx = NULL;
+		goto out;
+	}
+	*ops = cp->ops;
+out:
+	json_decref(cfg);
+	json_decref(conn);
+	return rc;
+}
+
 /* reconnect_email - the calendar_reconnect email (payload JSON text, malloc'd) to the trainer of
  * calendar row l whose grant, connection conn_id of provider, was just refused with reason; NULL
  * when it cannot be made (logged: the connection is marked all the same) */

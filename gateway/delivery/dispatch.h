@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "common/crypto.h"
 #include <jansson.h>
 
@@ -64,5 +66,30 @@ int dispatch_backoff(int attempts, double rnd);
  * counters by kind and provider and its attempt latency histogram. st is the caller's
  * connection (borrowed). */
 gw_rc dispatch_metrics(struct tpl_buf *buf, struct store *st);
+
+struct provider_ops;
+/* dispatch_calendar_open - a provider context for the calendar user has connected (the
+ * organisation's client settings and the connection's secret, unsealed here): *ctx is the
+ * caller's, closed with (*ops)->close. detail: why not, no secrets. Needs dispatch_start's
+ * configuration (the master key). */
+gw_rc dispatch_calendar_open(struct store *st, int64_t org, int64_t user,
+                             const struct provider_ops **ops, void **ctx, char *detail,
+                             size_t dlen);
+
+/* ---- busy times (dispatch_busy.c) ---- */
+/* dispatch_busy_refresh - fetch the busy times of user's connected calendar (0: every
+ * connected calendar), the next DISPATCH_BUSY_DAYS days, on st; each connection's list is
+ * replaced in one transaction, a failure records its error and keeps the last list. Makes
+ * outside calls: never from a customer's request (the background thread; POST
+ * /v1/test/busy-refresh under --test-clock). *out (may be NULL): {"fetched", "failed"}. */
+#define DISPATCH_BUSY_DAYS 14
+gw_rc dispatch_busy_refresh(struct store *st, int64_t user, json_t **out);
+/* dispatch_busy_start - the background thread: every connected calendar every 10 minutes,
+ * and a trainer's at once on dispatch_busy_wake. Its own store connection on db_path. */
+gw_rc dispatch_busy_start(const char *db_path, struct gw_err *err);
+/* dispatch_busy_wake - ask the thread for user's calendar now (returns at once). */
+void dispatch_busy_wake(int64_t user);
+/* dispatch_busy_stop - stop and join the thread (no-op when not started). */
+void dispatch_busy_stop(void);
 
 #endif

@@ -551,6 +551,15 @@ static gw_rc test_tick(struct http_req *r, json_t **out)
 	return sched_tick(r->st, &env, clock_now(), out, &r->err);
 }
 
+/* test_busy_refresh - POST /v1/test/busy-refresh (serve --test-clock only, where the busy-time
+ * thread is off): fetch every connected calendar's busy times now, on this request */
+static gw_rc test_busy_refresh(struct http_req *r, json_t **out)
+{
+	if(!r->cfg->test_clock)
+		return gw_err_set(&r->err, GW_ENOTFOUND, "", "the test clock is off");
+	return dispatch_busy_refresh(r->st, 0, out);
+}
+
 /* metrics - GET /metrics: Prometheus text format */
 static gw_rc metrics(struct http_req *r, json_t **out)
 {
@@ -606,6 +615,8 @@ static const struct http_route routes[] = {
     {"POST", "/v1/orgs/{id}/outbox/{id}/retry", "outbox_retry", outbox_retry, HTTP_BODY_NONE},
     {"PUT", "/v1/test/clock", "test_clock", test_clock, HTTP_BODY_REQUIRED},
     {"POST", "/v1/test/tick", "test_tick", test_tick, HTTP_BODY_OPTIONAL},
+    {"POST", "/v1/test/busy-refresh", "test_busy_refresh", test_busy_refresh,
+     HTTP_BODY_OPTIONAL},
     {"PUT", "/v1/orgs/{id}/users/{id}/availability", "availability_put", http_availability_put,
      HTTP_BODY_REQUIRED},
     {"GET", "/v1/orgs/{id}/users/{id}/availability", "availability_get", http_availability_get,

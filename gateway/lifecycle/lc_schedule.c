@@ -129,6 +129,7 @@ gw_rc lc_link_send(struct store *st, const struct lc_env *env, int64_t org, int6
 	if((rc = store_commit(st)))
 		goto done;
 	dispatch_wake();
+	dispatch_busy_wake(actor->user_id); /* the customer is about to look: fresh busy times */
 	timefmt_rfc3339(now, sent);
 	timefmt_rfc3339(expires, exp);
 	*out = json_pack("{s:s, s:s, s:s, s:i}", "status", "scheduling", "link_sent_at", sent,
@@ -198,7 +199,7 @@ static gw_rc compute_slots(struct store *st, const json_t *trainer, const json_t
 	struct lc_window *w = NULL;
 	struct lc_range *bl = NULL, *busy = NULL;
 	int *lens = NULL;
-	json_t *busyj = NULL, *x;
+	json_t *busyj = NULL, *calj = NULL, *x;
 	size_t i, nw = 0, nb = 0, nbusy = 0, nl = 0, d;
 	gw_rc rc = GW_OK;
 
@@ -239,12 +240,22 @@ static gw_rc compute_slots(struct store *st, const json_t *trainer, const json_t
 	                        except, &busyj);
 	if(rc)
 		goto out;
-	busy = calloc(json_array_size(busyj) + 1, sizeof(*busy));
+	/* the trainer's calendar, as the background fetch last stored it (never fetched here) */
+	rc = store_busy_ranges(st, json_integer_value(json_object_get(trainer, "id")), from, to,
+	                       &calj);
+	if(rc)
+		goto out;
+	busy = calloc(json_array_size(busyj) + json_array_size(calj) + 1, sizeof(*busy));
 	if(!busy) {
 		rc = GW_ENOMEM;
 		goto out;
 	}
 	json_array_foreach(busyj, i, x) {
+		busy[nbusy].start = (time_t)json_integer_value(json_array_get(x, 0));
+		busy[nbusy].end = (time_t)json_integer_value(json_array_get(x, 1));
+		nbusy++;
+	}
+	json_array_foreach(calj, i, x) {
 		busy[nbusy].start = (time_t)json_integer_value(json_array_get(x, 0));
 		busy[nbusy].end = (time_t)json_integer_value(json_array_get(x, 1));
 		nbusy++;
@@ -259,6 +270,7 @@ out:
 	free(busy);
 	free(lens);
 	json_decref(busyj);
+	json_decref(calj);
 	return rc;
 }
 
@@ -415,7 +427,18 @@ gw_rc lc_book(struct store *st, const char *token, json_t *body, json_t **out,
 	snprintf(uid, sizeof(uid), "%.32s@ordinatus", raw);
 	nb.uid = uid;
 	if(!offered) {
-		/* not offered: taken (by an overlapping hold) or never available */
+		/* not offered: busy in the trainer's calendar, taken (by an overlapping hold) or
+		 * never available */
+		json_t *cal = NULL;
+		if((rc = store_busy_ranges(st, nb.trainer_id, nb.start, nb.end, &cal)))
+			goto fail;
+		if(json_array_size(cal) > 0) {
+			json_decref(cal);
+			rc = gw_err_set(err, GW_ESLOT, "", "that slot is no longer free: the trainer's "
+			                                   "calendar is busy then");
+			goto fail;
+		}
+		json_decref(cal);
 		rc = store_booking_create(st, &nb, now, &id);
 		if(rc == GW_ESLOT)
 			gw_err_set(err, rc, "", "that slot is no longer free");

@@ -38,6 +38,14 @@
  * detail names the call and carries Google's error body (bounded, cleaned by rest.c); never a
  * token.
  *
+ * Busy times (developers.google.com/workspace/calendar/api/v3/reference/freebusy/query):
+ *   busy   POST   {api_base}/freeBusy {"timeMin", "timeMax" (RFC 3339), "items": [{"id"}]}
+ *                  -> {"calendars": {"{id}": {"busy": [{"start", "end"}], "errors": [...]}}}.
+ * An "errors" list on the calendar (notFound, internalError, ...) means its busy list is not
+ * to be trusted: the fetch fails (the caller keeps the last list). freeBusy names no events,
+ * so the gateway's own events cannot be told apart here; the store leaves out a block that is
+ * exactly one of the trainer's own bookings (store_busy_ranges).
+ *
  * Threading: a context belongs to one worker thread.
  */
 #include "gcal.h"
@@ -61,6 +69,7 @@ struct gcal_ctx {
 	struct bearer auth;  /* the access token from the trainer's refresh token (bearer.h) */
 	char *api_base;      /* from strdup(), without a trailing '/' */
 	char calendar[800];  /* the calendar id, percent-encoded for the path */
+	char calendar_raw[300]; /* the calendar id as freeBusy's items and answer name it */
 };
 
 /* the token endpoint's error code that means the trainer's grant is gone (RFC 6749 5.2) */
@@ -228,10 +237,12 @@ static gw_rc gcal_open(const json_t *config, const char *data_dir, void **ctx)
 	n = strlen(g->api_base);
 	while(n > 0 && g->api_base[n - 1] == '/')
 		g->api_base[--n] = '\0';
-	if((rc = rest_escape(cal, g->calendar, sizeof(g->calendar)))) {
+	if(strlen(cal) >= sizeof(g->calendar_raw) ||
+	   (rc = rest_escape(cal, g->calendar, sizeof(g->calendar)))) {
 		rc = GW_ECONFIG;
 		goto out;
 	}
+	snprintf(g->calendar_raw, sizeof(g->calendar_raw), "%s", cal);
 	*ctx = g;
 	g = NULL;
 out:
@@ -412,9 +423,105 @@ out:
 	json_decref(patch);
 }
 
+/* gcal_busy_parse - the busy blocks of calendar in a freeBusy answer */
+gw_rc gcal_busy_parse(const json_t *answer, const char *calendar, time_t from, time_t to,
+                      json_t **blocks, char *why, size_t n)
+{
+	const json_t *cal = json_object_get(json_object_get(answer, "calendars"), calendar);
+	const json_t *busy = json_object_get(cal, "busy"), *errs = json_object_get(cal, "errors");
+	const json_t *b;
+	json_t *list = NULL;
+	size_t i;
+
+	*blocks = NULL;
+	why[0] = '\0';
+	if(!json_is_object(cal)) {
+		snprintf(why, n, "the answer has no calendar %.200s", calendar);
+		return GW_EINVAL;
+	}
+	if(json_array_size(errs) > 0) {
+		const char *reason = json_string_value(json_object_get(json_array_get(errs, 0),
+		                                                       "reason"));
+		snprintf(why, n, "Google reports an error for calendar %.200s: %.100s", calendar,
+		         reason ? reason : "unknown");
+		return GW_EINVAL;
+	}
+	if(busy && !json_is_array(busy)) {
+		snprintf(why, n, "the calendar's busy member is not a list");
+		return GW_EINVAL;
+	}
+	if(!(list = json_array()))
+		return GW_ENOMEM;
+	json_array_foreach(busy, i, b)
+	{
+		time_t s = 0, e = 0;
+		if(!json_is_string(json_object_get(b, "start")) ||
+		   !json_is_string(json_object_get(b, "end")) ||
+		   timefmt_parse(json_string_value(json_object_get(b, "start")), &s) ||
+		   timefmt_parse(json_string_value(json_object_get(b, "end")), &e)) {
+			snprintf(why, n, "busy block %zu has no usable start and end", i);
+			json_decref(list);
+			return GW_EINVAL;
+		}
+		if(s < from)
+			s = from;
+		if(e > to)
+			e = to;
+		if(e > s && json_array_append_new(list, json_pack("[I, I]", (json_int_t)s,
+		                                                  (json_int_t)e))) {
+			json_decref(list);
+			return GW_ENOMEM;
+		}
+	}
+	*blocks = list;
+	return GW_OK;
+}
+
+/* gcal_busy - the calendar's busy times by freebusy.query */
+static void gcal_busy(void *ctx, time_t from, time_t to, json_t **blocks,
+                      struct provider_result *res)
+{
+	struct gcal_ctx *g = ctx;
+	char url[URL_LEN], a[TIMEFMT_LEN], b[TIMEFMT_LEN], why[300];
+	struct rest_res rr;
+	json_t *body;
+	gw_rc rc;
+
+	*blocks = NULL;
+	res->outcome = PROVIDER_SENT;
+	res->retry_after = -1;
+	res->detail[0] = '\0';
+	res->out = NULL;
+	timefmt_rfc3339(from, a);
+	timefmt_rfc3339(to, b);
+	body = json_pack("{s:s, s:s, s:[{s:s}]}", "timeMin", a, "timeMax", b, "items", "id",
+	                 g->calendar_raw);
+	if(!body) {
+		set(res, PROVIDER_TRANSIENT, -1, "Google Calendar freebusy.query", "out of memory");
+		return;
+	}
+	snprintf(url, sizeof(url), "%s/freeBusy", g->api_base);
+	if(!api(g, "POST", url, body, "Google Calendar freebusy.query", &rr, res)) {
+		json_decref(body);
+		return;
+	}
+	json_decref(body);
+	if(rr.status < 200 || rr.status > 299) {
+		classify(&rr, "Google Calendar freebusy.query", res);
+	} else if((rc = gcal_busy_parse(rr.json, g->calendar_raw, from, to, blocks, why,
+	                                sizeof(why)))) {
+		set(res, PROVIDER_TRANSIENT, -1, "Google Calendar freebusy.query",
+		    rc == GW_ENOMEM ? "out of memory" : why);
+	} else {
+		set(res, PROVIDER_SENT, -1, "Google Calendar freebusy.query", "done");
+	}
+	rest_res_free(&rr);
+}
+
 const struct provider_ops gcal_provider_ops = {
         .name = "google",
         .open = gcal_open,
         .send = gcal_send,
+        .busy = gcal_busy,
         .close = gcal_close,
 };

@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "common/gw.h"
 #include "common/provider.h"
@@ -40,6 +41,12 @@
  * payload field at fault in err. */
 gw_rc gcal_event_body(const json_t *payload, const char *event_id, json_t **out,
                       struct gw_err *err);
+
+/* gcal_busy_parse - the busy blocks of calendar (its id as sent) in a freebusy.query answer
+ * (borrowed), clipped to [from, to): *blocks a new array of [start, end] pairs. GW_EINVAL with
+ * why filled when the answer names no such calendar, reports errors for it or is malformed. */
+gw_rc gcal_busy_parse(const json_t *answer, const char *calendar, time_t from, time_t to,
+                      json_t **blocks, char *why, size_t n);
 
 /* The Google Calendar provider ("google"). */
 extern const struct provider_ops gcal_provider_ops;

@@ -35,9 +35,20 @@
  * RFC 4918 9.7.1) and other 4xx permanent; no answer transient. The detail carries the status
  * and the server's words (bounded by rest.c), never the password.
  *
+ * Busy times (RFC 4791 7.8 calendar-query, 9.9 CALDAV:time-range): REPORT on the collection,
+ * Depth: 1, asking for the VEVENTs that overlap [from, to) with their calendar-data; the 207
+ * multistatus (RFC 4918 13) is scanned for each calendar-data element (any namespace prefix,
+ * XML entities and CDATA undone) and each one parsed with libical. An event is busy unless
+ * STATUS:CANCELLED or TRANSP:TRANSPARENT (RFC 5545 3.8.1.11, 3.8.2.7); a recurring one is
+ * expanded in the range with icalcomponent_foreach_recurrence (RRULE, RDATE, EXDATE), less the
+ * instances an overriding VEVENT (RECURRENCE-ID) of the same resource replaces. The gateway's
+ * own events (their UID ends in "@ordinatus", lc_book) are left out.
+ *
  * Threading: a context belongs to one worker thread.
  */
 #include "caldav.h"
+
+#include <libical/ical.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -374,9 +385,255 @@ static void caldav_send(void *ctx, const char *kind, const json_t *payload,
 	free(body);
 }
 
+/* BUSY_MAX_OVERRIDES - RECURRENCE-IDs of one resource remembered to skip their instances */
+#define BUSY_MAX_OVERRIDES 64
+#define OWN_UID_SUFFIX     "@ordinatus"
+
+struct busy_walk {
+	json_t *blocks;                       /* borrowed: the list appended to */
+	time_t from, to;                      /* the range */
+	time_t skip[BUSY_MAX_OVERRIDES];      /* instance starts an override replaces */
+	int nskip;
+	bool nomem;
+};
+
+/* add_span - icalcomponent_foreach_recurrence's callback: one instance */
+static void add_span(icalcomponent *comp, struct icaltime_span *span, void *data)
+{
+	struct busy_walk *w = data;
+	time_t s = span->start, e = span->end;
+	int k;
+
+	(void)comp;
+	for(k = 0; k < w->nskip; k++)
+		if(w->skip[k] == s && icalcomponent_get_first_property(comp,
+		                                                       ICAL_RECURRENCEID_PROPERTY) ==
+		                              NULL)
+			return; /* an override of this instance says where it went */
+	if(s < w->from)
+		s = w->from;
+	if(e > w->to)
+		e = w->to;
+	if(e > s && json_array_append_new(w->blocks, json_pack("[I, I]", (json_int_t)s,
+	                                                       (json_int_t)e)))
+		w->nomem = true;
+}
+
+/* to_utc - an iCalendar time as Unix time (floating times read as UTC) */
+static time_t to_utc(struct icaltimetype t)
+{
+	return icaltime_as_timet_with_zone(t, t.zone ? t.zone : icaltimezone_get_utc_timezone());
+}
+
+/* busy_object - the busy blocks of one calendar object (a VCALENDAR text) */
+static gw_rc busy_object(const char *text, struct busy_walk *w, char *why, size_t n)
+{
+	icalcomponent *cal = icalparser_parse_string(text), *ev;
+	struct icaltimetype a = icaltime_from_timet_with_zone(w->from, 0,
+	                                                      icaltimezone_get_utc_timezone());
+	struct icaltimetype b = icaltime_from_timet_with_zone(w->to, 0,
+	                                                      icaltimezone_get_utc_timezone());
+
+	if(!cal || icalcomponent_isa(cal) != ICAL_VCALENDAR_COMPONENT) {
+		if(cal)
+			icalcomponent_free(cal);
+		snprintf(why, n, "a calendar-data is not a VCALENDAR: %.100s",
+		         icalerror_strerror(icalerrno));
+		return GW_EINVAL;
+	}
+	w->nskip = 0;
+	for(ev = icalcomponent_get_first_component(cal, ICAL_VEVENT_COMPONENT); ev;
+	    ev = icalcomponent_get_next_component(cal, ICAL_VEVENT_COMPONENT)) {
+		if(icalcomponent_get_first_property(ev, ICAL_RECURRENCEID_PROPERTY) &&
+		   w->nskip < BUSY_MAX_OVERRIDES)
+			w->skip[w->nskip++] = to_utc(icalcomponent_get_recurrenceid(ev));
+	}
+	for(ev = icalcomponent_get_first_component(cal, ICAL_VEVENT_COMPONENT); ev;
+	    ev = icalcomponent_get_next_component(cal, ICAL_VEVENT_COMPONENT)) {
+		icalproperty *tr = icalcomponent_get_first_property(ev, ICAL_TRANSP_PROPERTY);
+		const char *uid = icalcomponent_get_uid(ev);
+		size_t ul = uid ? strlen(uid) : 0, sl = strlen(OWN_UID_SUFFIX);
+
+		if(icalcomponent_get_status(ev) == ICAL_STATUS_CANCELLED)
+			continue;
+		if(tr && icalproperty_get_transp(tr) == ICAL_TRANSP_TRANSPARENT)
+			continue;
+		if(ul > sl && strcmp(uid + ul - sl, OWN_UID_SUFFIX) == 0)
+			continue; /* the gateway's own booking */
+		if(icaltime_is_null_time(icalcomponent_get_dtstart(ev)))
+			continue;
+		icalcomponent_foreach_recurrence(ev, a, b, add_span, w);
+		if(w->nomem)
+			break;
+	}
+	icalcomponent_free(cal);
+	return w->nomem ? GW_ENOMEM : GW_OK;
+}
+
+/* xml_text - the text of an element (entities and CDATA undone) into a new malloc'd string */
+static char *xml_text(const char *p, size_t len)
+{
+	static const struct {
+		const char *ent;
+		char c;
+	} ents[] = {{"&lt;", '<'},   {"&gt;", '>'},   {"&amp;", '&'},  {"&quot;", '"'},
+	            {"&apos;", '\''}, {"&#13;", '\r'}, {"&#xD;", '\r'}, {"&#xd;", '\r'},
+	            {"&#10;", '\n'}, {"&#xA;", '\n'}};
+	char *out = malloc(len + 1), *o = out;
+	size_t i = 0, k;
+
+	if(!out)
+		return NULL;
+	while(i < len) {
+		if(len - i >= 9 && strncmp(p + i, "<![CDATA[", 9) == 0) {
+			const char *end = memmem(p + i + 9, len - i - 9, "]]>", 3);
+			size_t m = end ? (size_t)(end - (p + i + 9)) : len - i - 9;
+			memcpy(o, p + i + 9, m);
+			o += m;
+			i += 9 + m + (end ? 3 : 0);
+			continue;
+		}
+		if(p[i] == '&') {
+			for(k = 0; k < sizeof(ents) / sizeof(ents[0]); k++) {
+				size_t el = strlen(ents[k].ent);
+				if(len - i >= el && strncmp(p + i, ents[k].ent, el) == 0) {
+					*o++ = ents[k].c;
+					i += el;
+					break;
+				}
+			}
+			if(k < sizeof(ents) / sizeof(ents[0]))
+				continue;
+		}
+		*o++ = p[i++];
+	}
+	*o = '\0';
+	return out;
+}
+
+/* caldav_busy_parse - the busy blocks of a calendar-query multistatus */
+gw_rc caldav_busy_parse(const char *xml, size_t len, time_t from, time_t to, json_t *blocks,
+                        char *why, size_t n)
+{
+	struct busy_walk w = {.blocks = blocks, .from = from, .to = to};
+	const char *p = xml, *end = xml + len;
+	gw_rc rc = GW_OK;
+
+	why[0] = '\0';
+	if(!xml || !memmem(xml, len, "multistatus", 11)) {
+		snprintf(why, n, "the answer is not a multistatus");
+		return GW_EINVAL;
+	}
+	/* each <prefix:calendar-data ...>text</prefix:calendar-data> */
+	while(p < end && (p = memchr(p, '<', (size_t)(end - p))) != NULL) {
+		const char *name = p + 1, *ne = name, *local, *gt, *close;
+		char tag[80];
+		char *text;
+		int tl;
+
+		while(ne < end && *ne != '>' && *ne != '/' && *ne != ' ' && *ne != '\t' &&
+		      *ne != '\r' && *ne != '\n')
+			ne++;
+		local = memchr(name, ':', (size_t)(ne - name));
+		local = local ? local + 1 : name;
+		p = ne;
+		if(ne - local != 13 || strncmp(local, "calendar-data", 13) != 0)
+			continue;
+		gt = memchr(ne, '>', (size_t)(end - ne));
+		if(!gt)
+			break;
+		p = gt + 1;
+		if(gt[-1] == '/')
+			continue; /* <C:calendar-data/>: nothing */
+		tl = snprintf(tag, sizeof(tag), "</%.*s>", (int)(ne - name), name);
+		if(tl < 0 || (size_t)tl >= sizeof(tag))
+			continue;
+		close = memmem(gt + 1, (size_t)(end - gt - 1), tag, (size_t)tl);
+		if(!close) {
+			snprintf(why, n, "a calendar-data element is not closed");
+			return GW_EINVAL;
+		}
+		if(!(text = xml_text(gt + 1, (size_t)(close - (gt + 1)))))
+			return GW_ENOMEM;
+		rc = busy_object(text, &w, why, n);
+		free(text);
+		if(rc)
+			return rc;
+		p = close + tl;
+	}
+	return GW_OK;
+}
+
+/* caldav_busy - the collection's busy times by a time-range calendar-query */
+static void caldav_busy(void *ctx, time_t from, time_t to, json_t **blocks,
+                        struct provider_result *res)
+{
+	static const char *const what = "CalDAV calendar-query";
+	struct caldav_ctx *c = ctx;
+	const char *headers[3] = {c->auth, "Depth: 1", NULL};
+	struct rest_req q = {.method = "REPORT", .url = NULL, .headers = headers};
+	char url[URL_LEN], body[900], a[20], b[20], why[300];
+	struct tm tm;
+	struct rest_res rr;
+	json_t *list;
+	gw_rc rc;
+
+	*blocks = NULL;
+	res->outcome = PROVIDER_SENT;
+	res->retry_after = -1;
+	res->detail[0] = '\0';
+	res->out = NULL;
+	/* RFC 4791 9.9: start and end in UTC "date with UTC time" form */
+	gmtime_r(&from, &tm);
+	strftime(a, sizeof(a), "%Y%m%dT%H%M%SZ", &tm);
+	gmtime_r(&to, &tm);
+	strftime(b, sizeof(b), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(body, sizeof(body),
+	         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
+	         "<C:calendar-query xmlns:D=\"DAV:\" xmlns:C=\"urn:ietf:params:xml:ns:caldav\">"
+	         "<D:prop><D:getetag/><C:calendar-data/></D:prop>"
+	         "<C:filter><C:comp-filter name=\"VCALENDAR\"><C:comp-filter name=\"VEVENT\">"
+	         "<C:time-range start=\"%s\" end=\"%s\"/>"
+	         "</C:comp-filter></C:comp-filter></C:filter></C:calendar-query>",
+	         a, b);
+	snprintf(url, sizeof(url), "%s/", c->collection);
+	q.url = url;
+	q.body = body;
+	q.body_len = strlen(body);
+	q.content_type = "application/xml; charset=utf-8";
+	if(rest_call(c->rest, &q, &rr)) {
+		set(res, PROVIDER_TRANSIENT, -1, what, rr.detail);
+		rest_res_free(&rr);
+		return;
+	}
+	if(rr.status != 207) {
+		if(rr.status >= 200 && rr.status <= 299)
+			set(res, PROVIDER_TRANSIENT, -1, what, "the answer is not 207 Multi-Status");
+		else
+			classify(&rr, what, res);
+		rest_res_free(&rr);
+		return;
+	}
+	if(!(list = json_array())) {
+		set(res, PROVIDER_TRANSIENT, -1, what, "out of memory");
+		rest_res_free(&rr);
+		return;
+	}
+	rc = caldav_busy_parse(rr.body, rr.body_len, from, to, list, why, sizeof(why));
+	rest_res_free(&rr);
+	if(rc) {
+		set(res, PROVIDER_TRANSIENT, -1, what, rc == GW_ENOMEM ? "out of memory" : why);
+		json_decref(list);
+		return;
+	}
+	set(res, PROVIDER_SENT, -1, what, "done");
+	*blocks = list;
+}
+
 const struct provider_ops caldav_provider_ops = {
         .name = "caldav",
         .open = caldav_open,
         .send = caldav_send,
+        .busy = caldav_busy,
         .close = caldav_close,
 };

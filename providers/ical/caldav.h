@@ -37,4 +37,11 @@ gw_rc caldav_object(const json_t *payload, time_t now, char **out, struct gw_err
 /* The CalDAV provider ("caldav"). */
 extern const struct provider_ops caldav_provider_ops;
 
+/* caldav_busy_parse - append to blocks (borrowed array) the busy blocks in [from, to) of a
+ * calendar-query 207 multistatus (xml, len bytes, borrowed): every calendar-data parsed with
+ * libical, recurring events expanded, cancelled, transparent and the gateway's own events left
+ * out. GW_EINVAL with why filled when it is not a multistatus or a calendar-data is broken. */
+gw_rc caldav_busy_parse(const char *xml, size_t len, time_t from, time_t to, json_t *blocks,
+                        char *why, size_t n);
+
 #endif

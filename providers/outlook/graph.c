@@ -55,6 +55,15 @@
  * permanent with Graph's {"error": {"code", "message"}} in the detail (bounded by rest.c); no
  * answer (refused, dropped, timeout) transient. Never a token in a detail.
  *
+ * Busy times (learn.microsoft.com/graph/api/user-list-calendarview, .../calendar-list-
+ * calendarview): GET {api}/me/calendarView (or {api}/me/calendars/{id}/calendarView) with
+ * startDateTime and endDateTime (ISO 8601, UTC), $select of the members read and
+ * Prefer: outlook.timezone="UTC", so every start and end comes back as UTC wall clock. The view
+ * has every single event, occurrence and exception in the range (recurring series expanded by
+ * Graph). Pages follow @odata.nextLink (an absolute URL, used as given) up to BUSY_PAGES. An
+ * event is busy unless showAs is "free" or it isCancelled; the gateway's own events (their
+ * transactionId is an ical_event_key(): 52 base32hex characters) are left out.
+ *
  * Threading: a context belongs to one worker thread.
  */
 #include "graph.h"
@@ -72,6 +81,7 @@
 #define GRAPH_TIMEOUT         30
 #define GRAPH_SCOPE           "offline_access Calendars.ReadWrite"
 #define URL_LEN               3000
+#define BUSY_PAGES            50 /* pages of a calendar view read at most */
 
 struct graph_ctx {
 	struct rest *rest;   /* one handle: connections to Graph are reused */
@@ -459,9 +469,141 @@ out:
 	json_decref(patch);
 }
 
+/* own_event - a transactionId the gateway chose (ical_event_key: 52 base32hex characters) */
+static bool own_event(const char *tid)
+{
+	size_t i;
+
+	if(!tid || strlen(tid) != ICAL_EVENT_KEY_LEN - 1)
+		return false;
+	for(i = 0; tid[i]; i++)
+		if(!((tid[i] >= '0' && tid[i] <= '9') || (tid[i] >= 'a' && tid[i] <= 'v')))
+			return false;
+	return true;
+}
+
+/* utc_parse - a dateTimeTimeZone in UTC ("2026-12-02T09:00:00.0000000", "UTC") as Unix time */
+static gw_rc utc_parse(const json_t *dt, time_t *out)
+{
+	const char *v = pstr(dt, "dateTime"), *zone = pstr(dt, "timeZone");
+	char buf[32];
+
+	if(!v || strlen(v) < 19 || (zone && strcmp(zone, "UTC") != 0 && strcmp(zone, "Etc/GMT")))
+		return GW_EINVAL;
+	snprintf(buf, sizeof(buf), "%.19sZ", v);
+	return timefmt_parse(buf, out);
+}
+
+/* graph_busy_parse - append one calendarView page's busy blocks */
+gw_rc graph_busy_parse(const json_t *page, time_t from, time_t to, json_t *blocks, char *why,
+                       size_t n)
+{
+	const json_t *value = json_object_get(page, "value"), *ev;
+	size_t i;
+
+	why[0] = '\0';
+	if(!json_is_array(value)) {
+		snprintf(why, n, "the calendar view has no value list");
+		return GW_EINVAL;
+	}
+	json_array_foreach(value, i, ev)
+	{
+		const char *show = pstr(ev, "showAs");
+		time_t s = 0, e = 0;
+
+		if(json_is_true(json_object_get(ev, "isCancelled")) || (show && !strcmp(show, "free")) ||
+		   own_event(pstr(ev, "transactionId")))
+			continue;
+		if(utc_parse(json_object_get(ev, "start"), &s) ||
+		   utc_parse(json_object_get(ev, "end"), &e)) {
+			snprintf(why, n, "event %zu of the calendar view has no usable UTC start and end",
+			         i);
+			return GW_EINVAL;
+		}
+		if(s < from)
+			s = from;
+		if(e > to)
+			e = to;
+		if(e > s &&
+		   json_array_append_new(blocks, json_pack("[I, I]", (json_int_t)s, (json_int_t)e)))
+			return GW_ENOMEM;
+	}
+	return GW_OK;
+}
+
+/* graph_busy - the calendar's busy times from its calendar view, every page */
+static void graph_busy(void *ctx, time_t from, time_t to, json_t **blocks,
+                       struct provider_result *res)
+{
+	static const char *const prefer[] = {"Prefer: outlook.timezone=\"UTC\"", NULL};
+	static const char *const what = "Microsoft Graph calendarView";
+	struct graph_ctx *g = ctx;
+	char url[URL_LEN], a[TIMEFMT_LEN], b[TIMEFMT_LEN], why[300];
+	json_t *list = json_array();
+	int page;
+	gw_rc rc;
+
+	*blocks = NULL;
+	res->outcome = PROVIDER_SENT;
+	res->retry_after = -1;
+	res->detail[0] = '\0';
+	res->out = NULL;
+	if(!list) {
+		set(res, PROVIDER_TRANSIENT, -1, what, "out of memory");
+		return;
+	}
+	timefmt_rfc3339(from, a);
+	timefmt_rfc3339(to, b);
+	if(g->calendar[0])
+		snprintf(url, sizeof(url), "%s/me/calendars/%s/calendarView?startDateTime=%s"
+		         "&endDateTime=%s&$select=start,end,showAs,isCancelled,transactionId&$top=100",
+		         g->api_base, g->calendar, a, b);
+	else
+		snprintf(url, sizeof(url), "%s/me/calendarView?startDateTime=%s&endDateTime=%s"
+		         "&$select=start,end,showAs,isCancelled,transactionId&$top=100",
+		         g->api_base, a, b);
+	for(page = 0; page < BUSY_PAGES; page++) {
+		struct rest_res rr;
+		struct rest_req q = {.method = "GET", .url = url, .headers = prefer};
+		const char *next;
+
+		/* with the Prefer header: a fresh token once on a 401 */
+		if(!bearer_call(&g->auth, &q, what, &rr, res))
+			goto fail;
+		if(rr.status < 200 || rr.status > 299) {
+			classify(&rr, what, res);
+			rest_res_free(&rr);
+			goto fail;
+		}
+		if((rc = graph_busy_parse(rr.json, from, to, list, why, sizeof(why)))) {
+			set(res, PROVIDER_TRANSIENT, -1, what, rc == GW_ENOMEM ? "out of memory" : why);
+			rest_res_free(&rr);
+			goto fail;
+		}
+		next = pstr(rr.json, "@odata.nextLink");
+		if(!next) {
+			rest_res_free(&rr);
+			set(res, PROVIDER_SENT, -1, what, "done");
+			*blocks = list;
+			return;
+		}
+		if(strlen(next) >= sizeof(url) || strncmp(next, "http", 4) != 0) {
+			set(res, PROVIDER_TRANSIENT, -1, what, "an unusable @odata.nextLink");
+			rest_res_free(&rr);
+			goto fail;
+		}
+		snprintf(url, sizeof(url), "%s", next);
+		rest_res_free(&rr);
+	}
+	set(res, PROVIDER_TRANSIENT, -1, what, "more pages than the gateway reads");
+fail:
+	json_decref(list);
+}
+
 const struct provider_ops graph_provider_ops = {
         .name = "outlook",
         .open = graph_open,
         .send = graph_send,
+        .busy = graph_busy,
         .close = graph_close,
 };

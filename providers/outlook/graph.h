@@ -22,9 +22,17 @@
 #define GRAPH_H
 
 #include <jansson.h>
+#include <time.h>
 
 #include "common/gw.h"
 #include "common/provider.h"
+
+/* graph_busy_parse - append to blocks (borrowed array) the busy blocks of one calendarView page
+ * (borrowed; times in UTC, as Prefer: outlook.timezone="UTC" asks) as [start, end] pairs
+ * clipped to [from, to): showAs "free", isCancelled and the gateway's own events (its
+ * transactionId) left out. GW_EINVAL with why filled on a malformed page. */
+gw_rc graph_busy_parse(const json_t *page, time_t from, time_t to, json_t *blocks, char *why,
+                       size_t n);
 
 #define GRAPH_EVENT_ID_MAX 500 /* longer ids than this are not stored (Graph's are ~150) */
 

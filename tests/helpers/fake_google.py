@@ -37,6 +37,17 @@ Google's own error bodies:
                          of a cancelled one is 410 deleted, of an unknown one 404. sendUpdates,
                          when present, must be all, externalOnly or none.
 
+  POST /calendar/v3/freeBusy
+                         (developers.google.com/workspace/calendar/api/v3/reference/freebusy/
+                         query) Bearer as above, Content-Type application/json, a body with
+                         timeMin and timeMax (RFC 3339, timeMin < timeMax) and items [{"id"}],
+                         else 400. Answers {"kind": "calendar#freeBusy", "timeMin", "timeMax",
+                         "calendars": {id: {"busy": [{"start", "end"}]}}}: the confirmed,
+                         opaque events of that calendar overlapping the range (the gateway's
+                         own included, as Google does), merged, in UTC; with
+                         {"freebusy_error": "reason"} set, {"errors": [{"domain": "global",
+                         "reason"}], "busy": []} for every calendar instead.
+
 Test controls (not Google's): POST /_control with JSON
   {"inject": {"method": "POST", "path": "/events", "status": 429, "retry_after": "120",
               "times": 1, "drop": false, "delay": 0}}
@@ -47,11 +58,16 @@ Test controls (not Google's): POST /_control with JSON
   {"revoke": "RT"}               that refresh token is refused from now on (invalid_grant)
   {"add_refresh_token": "RT"}    a new grant
   {"deny": true|false}           the authorization endpoint answers error=access_denied
+  {"add_event": {"calendar": id, "event": {...}}}  an event made in Google (the trainer's
+                                 dentist appointment): start/end {"dateTime"}, optional
+                                 "transparency": "transparent", "status"
+  {"freebusy_error": "reason"|null}  freeBusy reports that error for every calendar
 and GET /_state: {"events": {calendarId: {eventId: event}}, "token_calls": n, "log": [...],
 "issued": [refresh tokens issued by the code grant]}.
 """
 import argparse
 import base64
+import datetime
 import hashlib
 import json
 import re
@@ -186,6 +202,15 @@ class Handler(BaseHTTPRequestHandler):
                 REFRESH.add(c["add_refresh_token"])
             if "deny" in c:
                 CLIENT["deny"] = bool(c["deny"])
+            if c.get("add_event"):
+                ev = dict(c["add_event"]["event"])
+                ev.setdefault("id", secrets.token_hex(13))
+                ev.setdefault("status", "confirmed")
+                STATE["events"].setdefault(c["add_event"]["calendar"], {})[ev["id"]] = ev
+            if "freebusy_error" in c:
+                CLIENT["freebusy_error"] = c["freebusy_error"]
+            if "freebusy_calls" in c:
+                STATE["freebusy_calls"] = 0
         self.send_json(200, {"ok": True})
 
     def redirect(self, location):
@@ -276,7 +301,61 @@ class Handler(BaseHTTPRequestHandler):
                      "scope": "https://www.googleapis.com/auth/calendar.events",
                      "token_type": "Bearer"}
 
+    def freebusy(self, raw):
+        """developers.google.com/workspace/calendar/api/v3/reference/freebusy/query"""
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        if ctype != "application/json":
+            return 400, gerror(400, "parseError", "This API does not support parsing "
+                               "form-encoded input.")
+        try:
+            q = json.loads(raw)
+            tmin, tmax = parse_time(q["timeMin"]), parse_time(q["timeMax"])
+            ids = [it["id"] for it in q["items"]]
+        except (ValueError, KeyError, TypeError):
+            return 400, gerror(400, "badRequest", "Bad Request")
+        if tmin >= tmax or not ids:
+            return 400, gerror(400, "timeRangeEmpty", "The specified time range is empty.")
+        out = {}
+        with LOCK:
+            STATE["freebusy_calls"] = STATE.get("freebusy_calls", 0) + 1
+            STATE.setdefault("freebusy_bodies", []).append(q)
+            for cid in ids:
+                if CLIENT.get("freebusy_error"):
+                    out[cid] = {"errors": [{"domain": "global",
+                                            "reason": CLIENT["freebusy_error"]}], "busy": []}
+                    continue
+                spans = []
+                for ev in STATE["events"].get(cid, {}).values():
+                    if ev.get("status") == "cancelled" or ev.get("transparency") == "transparent":
+                        continue
+                    try:
+                        a = parse_time(ev["start"]["dateTime"])
+                        b = parse_time(ev["end"]["dateTime"])
+                    except (KeyError, ValueError, TypeError):
+                        continue
+                    a, b = max(a, tmin), min(b, tmax)
+                    if a < b:
+                        spans.append([a, b])
+                spans.sort()
+                merged = []
+                for a, b in spans:
+                    if merged and a <= merged[-1][1]:
+                        merged[-1][1] = max(merged[-1][1], b)
+                    else:
+                        merged.append([a, b])
+                out[cid] = {"busy": [{"start": fmt_time(a), "end": fmt_time(b)}
+                                     for a, b in merged]}
+        return 200, {"kind": "calendar#freeBusy", "timeMin": q["timeMin"],
+                     "timeMax": q["timeMax"], "calendars": out}
+
     def calendar(self, path, query, raw):
+        if path == "/calendar/v3/freeBusy" and self.command == "POST":
+            auth = self.headers.get("Authorization") or ""
+            with LOCK:
+                ok = auth.startswith("Bearer ") and TOKENS.get(auth[7:], 0) > time.time()
+            if not ok:
+                return 401, BODIES[401]
+            return self.freebusy(raw)
         m = re.fullmatch(r"/calendar/v3/calendars/([^/]+)/events(?:/([^/]+))?", path)
         if not m:
             return 404, BODIES[404]
@@ -339,6 +418,17 @@ class Handler(BaseHTTPRequestHandler):
                 cur["status"] = "cancelled"
                 return 204, None
         return 400, BODIES[400]
+
+
+def parse_time(s):
+    """RFC 3339 to Unix seconds"""
+    if not isinstance(s, str):
+        raise ValueError(s)
+    return int(datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp())
+
+
+def fmt_time(t):
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def main():

@@ -33,6 +33,15 @@ bodies:
       removes the event (204). An event with attendees counts an invitation per attendee in
       "invitations" (Graph sends them; the gateway must never cause one).
 
+  GET /v1.0/me/calendarView, /v1.0/me/calendars/{id}/calendarView
+      (learn.microsoft.com/graph/api/user-list-calendarview) Bearer as above; startDateTime and
+      endDateTime required (ISO 8601; else 400 ErrorInvalidParameter). The events of that
+      calendar overlapping the range, {"value": [{"id", "start", "end", "showAs",
+      "isCancelled", "transactionId"}]}, "page_size" (control; default 100) per page with an
+      absolute "@odata.nextLink" ($skiptoken) to the next. Times are given back in UTC only
+      when the request has Prefer: outlook.timezone="UTC" (the log records the Prefer header);
+      without it, in "Pacific Standard Time" as Graph's default for such a mailbox would be.
+
 Test controls (not Microsoft's): POST /_control with JSON
   {"inject": {"method": "POST", "path": "/events", "status": 429, "retry_after": "120",
               "times": 1, "drop": false, "delay": 0}}
@@ -43,11 +52,14 @@ Test controls (not Microsoft's): POST /_control with JSON
   {"revoke": "RT"}               that grant (every refresh token issued from RT) is refused
   {"add_refresh_token": "RT"}    a new grant
   {"delete_event": "ID"}         the event is deleted (as the trainer would in Outlook)
+  {"add_event": {"calendar": "default", "event": {...}}}  an event the trainer made in Outlook
+  {"page_size": n}               calendarView page size
 and GET /_state: {"events": {calendar: {id: event}}, "token_calls": n, "invitations": n,
 "log": [...]}.
 """
 import argparse
 import base64
+import datetime
 import json
 import re
 import secrets
@@ -151,6 +163,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(200, STATE)
         inj = self.injection(url.path, False)
         entry = {"method": self.command, "path": url.path, "query": url.query,
+                 "prefer": self.headers.get("Prefer"),
                  "injected": inj and {k: v for k, v in inj.items() if k != "times"}}
         with LOCK:
             STATE["log"].append(entry)
@@ -163,6 +176,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(status, body, headers)
         if re.fullmatch(r"/[^/]+/oauth2/v2\.0/token", url.path) and self.command == "POST":
             status, obj = self.token(raw)
+        elif url.path.endswith("/calendarView") and self.command == "GET":
+            status, obj = self.calendar_view(url.path, url.query)
         else:
             status, obj = self.graph(url.path, raw)
         entry["status"] = status
@@ -188,6 +203,12 @@ class Handler(BaseHTTPRequestHandler):
                 REVOKED.add(REFRESH.get(c["revoke"], c["revoke"]))
             if c.get("add_refresh_token"):
                 REFRESH[c["add_refresh_token"]] = c["add_refresh_token"]
+            if c.get("add_event"):
+                ev = dict(c["add_event"]["event"])
+                ev.setdefault("id", new_id())
+                STATE["events"].setdefault(c["add_event"]["calendar"], {})[ev["id"]] = ev
+            if c.get("page_size"):
+                CLIENT["page_size"] = int(c["page_size"])
             if c.get("delete_event"):
                 for evs in STATE["events"].values():
                     evs.pop(c["delete_event"], None)
@@ -255,6 +276,58 @@ class Handler(BaseHTTPRequestHandler):
                               "expected type 'Edm.DateTime'." % t["dateTime"])
         return None
 
+    def calendar_view(self, path, query):
+        """learn.microsoft.com/graph/api/user-list-calendarview"""
+        m = re.fullmatch(r"/v1\.0/me/(?:calendars/([^/]+)/)?calendarView", path)
+        if not m:
+            return 400, gerror("BadRequest", "Resource not found for the segment.")
+        auth = self.headers.get("Authorization") or ""
+        with LOCK:
+            ok = auth.startswith("Bearer ") and TOKENS.get(auth[7:], 0) > time.time()
+        if not ok:
+            return 401, BODIES[401]
+        q = dict(urllib.parse.parse_qsl(query))
+        try:
+            a, b = utc_seconds(q["startDateTime"]), utc_seconds(q["endDateTime"])
+        except (KeyError, ValueError):
+            return 400, gerror("ErrorInvalidParameter", "This request requires a time window "
+                               "specified by the query string parameters StartDateTime and "
+                               "EndDateTime.")
+        utc = (self.headers.get("Prefer") or "").replace(" ", "") == 'outlook.timezone="UTC"'
+        cal = urllib.parse.unquote(m.group(1)) if m.group(1) else "default"
+        skip = int(q.get("$skiptoken") or 0)
+        size = CLIENT.get("page_size", 100)
+        with LOCK:
+            if cal not in STATE["events"]:
+                return 404, BODIES[404]
+            found = []
+            for ev in STATE["events"][cal].values():
+                try:
+                    s = utc_seconds(ev["start"]["dateTime"], ev["start"].get("timeZone"))
+                    e = utc_seconds(ev["end"]["dateTime"], ev["end"].get("timeZone"))
+                except (KeyError, ValueError, TypeError):
+                    continue
+                if s < b and e > a:
+                    found.append((s, e, ev))
+        found.sort(key=lambda x: x[0])
+        out = []
+        for s, e, ev in found[skip:skip + size]:
+            zone = "UTC" if utc else "Pacific Standard Time"
+            shift = 0 if utc else -8 * 3600
+            out.append({"id": ev["id"], "showAs": ev.get("showAs", "busy"),
+                        "isCancelled": bool(ev.get("isCancelled")),
+                        "transactionId": ev.get("transactionId"),
+                        "start": {"dateTime": wall(s + shift), "timeZone": zone},
+                        "end": {"dateTime": wall(e + shift), "timeZone": zone}})
+        page = {"value": out}
+        if skip + size < len(found):
+            nq = dict(q)
+            nq["$skiptoken"] = str(skip + size)
+            page["@odata.nextLink"] = "http://%s:%d%s?%s" % (
+                self.server.server_address[0], self.server.server_address[1], path,
+                urllib.parse.urlencode(nq))
+        return 200, page
+
     def graph(self, path, raw):
         m = re.fullmatch(r"/v1\.0/me/(?:calendars/([^/]+)/)?events(?:/([^/]+))?", path)
         if not m:
@@ -319,6 +392,22 @@ class Handler(BaseHTTPRequestHandler):
                 del home[eid]
                 return 204, None
         return 405, BODIES[400]
+
+
+def utc_seconds(v, zone="UTC"):
+    """ISO 8601 (with Z or offset, or wall clock in zone UTC) to Unix seconds"""
+    if zone not in (None, "UTC"):
+        raise ValueError(zone)
+    v = v.replace("Z", "+00:00")
+    d = datetime.datetime.fromisoformat(v[:19] + v[19:].lstrip("0123456789."))
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=datetime.timezone.utc)
+    return int(d.timestamp())
+
+
+def wall(t):
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%S.0000000")
 
 
 def main():

@@ -53,6 +53,7 @@ ROUTES = [
     ("PUT", "/v1/orgs/{org}/providers/smtp"), ("PUT", "/v1/orgs/{org}/providers/google"),
     ("GET", "/v1/orgs/{org}/providers"), ("DELETE", "/v1/orgs/{org}/providers/zoho"),
     ("PUT", "/v1/test/clock"), ("GET", "/v1/feeds/{tok}.ics"),
+    ("POST", "/v1/test/busy-refresh"),
 ]
 
 ODD_VALUES = [None, True, -1, 0, 2 ** 63, -2 ** 63 - 1, 1.5, "", " ", "x" * 5000, "\u0000",

@@ -118,12 +118,92 @@ static void test_open(void **state)
 	json_decref(c);
 }
 
+#define MS_HEAD                                                                               \
+	"<?xml version=\"1.0\"?><D:multistatus xmlns:D=\"DAV:\" "                                 \
+	"xmlns:C=\"urn:ietf:params:xml:ns:caldav\"><D:response><D:href>/a.ics</D:href><D:propstat>" \
+	"<D:prop><C:calendar-data>"
+#define MS_TAIL "</C:calendar-data></D:prop></D:propstat></D:response></D:multistatus>"
+#define VC(ev)                                                                                \
+	"BEGIN:VCALENDAR&#13;\nVERSION:2.0&#13;\nPRODID:-//t//t//EN&#13;\n" ev "END:VCALENDAR&#13;\n"
+#define VE(uid, dts, dte, more)                                                               \
+	"BEGIN:VEVENT&#13;\nUID:" uid "&#13;\nDTSTAMP:20261130T080000Z&#13;\nDTSTART:" dts           \
+	"&#13;\nDTEND:" dte "&#13;\n" more "END:VEVENT&#13;\n"
+
+/* calendar-query multistatus + iCalendar -> blocks: canned 207 answers as Radicale and others
+ * send them (the C: prefix, &#13; for CR, CDATA), the range 2026-12-02T00:00Z .. 03T00:00Z;
+ * "" for a refused answer */
+static void test_busy_parse(void **state)
+{
+	static const struct {
+		const char *name, *xml, *want;
+	} cases[] = {
+	    {"one event", MS_HEAD VC(VE("a@x", "20261202T100000Z", "20261202T110000Z", "")) MS_TAIL,
+	     "[[1796205600, 1796209200]]"},
+	    {"daily, three times from Tuesday: Wednesday's instance",
+	     MS_HEAD VC(VE("r@x", "20261201T080000Z", "20261201T083000Z",
+	                   "RRULE:FREQ=DAILY;COUNT=3&#13;\n")) MS_TAIL,
+	     "[[1796198400, 1796200200]]"},
+	    {"daily with Wednesday excluded",
+	     MS_HEAD VC(VE("r@x", "20261201T080000Z", "20261201T083000Z",
+	                   "RRULE:FREQ=DAILY;COUNT=3&#13;\nEXDATE:20261202T080000Z&#13;\n")) MS_TAIL,
+	     "[]"},
+	    {"an override moves Wednesday's instance",
+	     MS_HEAD VC(VE("r@x", "20261201T080000Z", "20261201T083000Z",
+	                   "RRULE:FREQ=DAILY;COUNT=3&#13;\n")
+	                VE("r@x", "20261202T120000Z", "20261202T123000Z",
+	                   "RECURRENCE-ID:20261202T080000Z&#13;\n")) MS_TAIL,
+	     "[[1796212800, 1796214600]]"},
+	    {"transparent, cancelled and the gateway's own are not busy",
+	     MS_HEAD VC(VE("t@x", "20261202T100000Z", "20261202T110000Z", "TRANSP:TRANSPARENT&#13;\n")
+	                VE("c@x", "20261202T100000Z", "20261202T110000Z", "STATUS:CANCELLED&#13;\n")
+	                VE("abc@ordinatus", "20261202T100000Z", "20261202T110000Z", "")) MS_TAIL,
+	     "[]"},
+	    {"clipped, in a zone, another prefix and CDATA",
+	     "<multistatus xmlns=\"DAV:\"><response><propstat><prop>"
+	     "<cal:calendar-data xmlns:cal=\"urn:ietf:params:xml:ns:caldav\"><![CDATA["
+	     "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:z@x\r\n"
+	     "DTSTAMP:20261130T080000Z\r\nDTSTART;TZID=Europe/Berlin:20261202T003000\r\n"
+	     "DTEND;TZID=Europe/Berlin:20261202T020000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+	     "]]></cal:calendar-data></prop></propstat></response></multistatus>",
+	     "[[1796169600, 1796173200]]"},
+	    {"empty multistatus", "<D:multistatus xmlns:D=\"DAV:\"></D:multistatus>", "[]"},
+	    {"not a multistatus", "<html>no</html>", ""},
+	    {"not closed", MS_HEAD "BEGIN:VCALENDAR", ""},
+	    {"not iCalendar", MS_HEAD "hello" MS_TAIL, ""},
+	};
+	size_t i;
+
+	(void)state;
+	for(i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *blocks = json_array();
+		char why[300];
+		gw_rc rc;
+
+		rc = caldav_busy_parse(cases[i].xml, strlen(cases[i].xml), 1796169600, 1796256000,
+		                       blocks, why, sizeof(why));
+		if(!cases[i].want[0]) {
+			if(rc == GW_OK)
+				fail_msg("%s: accepted", cases[i].name);
+			assert_true(why[0]);
+		} else {
+			json_t *want = json_loads(cases[i].want, 0, NULL);
+			char *got = json_dumps(blocks, JSON_COMPACT);
+			if(rc != GW_OK || !json_equal(blocks, want))
+				fail_msg("%s: rc %d, %s %s", cases[i].name, rc, got, why);
+			free(got);
+			json_decref(want);
+		}
+		json_decref(blocks);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_object),
 	        cmocka_unit_test(test_refused),
 	        cmocka_unit_test(test_open),
+	        cmocka_unit_test(test_busy_parse),
 	};
 	int failed;
 

@@ -178,12 +178,71 @@ static void test_open(void **state)
 	json_decref(c);
 }
 
+/* freeBusy answers -> blocks: a table of canned answers (the freebusy.query response shape) and
+ * the blocks wanted ("" for a refused answer), the range 2026-12-02T00:00Z .. 03T00:00Z */
+static void test_busy_parse(void **state)
+{
+	static const struct {
+		const char *name, *answer, *want;
+	} cases[] = {
+	    {"two blocks",
+	     "{\"calendars\": {\"primary\": {\"busy\": ["
+	     "{\"start\": \"2026-12-02T10:00:00Z\", \"end\": \"2026-12-02T11:00:00Z\"},"
+	     "{\"start\": \"2026-12-02T14:00:00+01:00\", \"end\": \"2026-12-02T14:30:00+01:00\"}"
+	     "]}}}",
+	     "[[1796205600, 1796209200], [1796216400, 1796218200]]"},
+	    {"none", "{\"calendars\": {\"primary\": {\"busy\": []}}}", "[]"},
+	    {"no busy member", "{\"calendars\": {\"primary\": {}}}", "[]"},
+	    {"clipped to the range",
+	     "{\"calendars\": {\"primary\": {\"busy\": ["
+	     "{\"start\": \"2026-12-01T23:00:00Z\", \"end\": \"2026-12-02T01:00:00Z\"},"
+	     "{\"start\": \"2026-12-03T00:00:00Z\", \"end\": \"2026-12-03T01:00:00Z\"}]}}}",
+	     "[[1796169600, 1796173200]]"},
+	    {"calendar errors",
+	     "{\"calendars\": {\"primary\": {\"errors\": [{\"domain\": \"global\","
+	     " \"reason\": \"notFound\"}], \"busy\": []}}}",
+	     ""},
+	    {"another calendar", "{\"calendars\": {\"x@example.com\": {\"busy\": []}}}", ""},
+	    {"bad time",
+	     "{\"calendars\": {\"primary\": {\"busy\": [{\"start\": \"soon\","
+	     " \"end\": \"2026-12-02T11:00:00Z\"}]}}}",
+	     ""},
+	    {"busy not a list", "{\"calendars\": {\"primary\": {\"busy\": 5}}}", ""},
+	};
+	size_t i;
+
+	(void)state;
+	for(i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *answer = json_loads(cases[i].answer, 0, NULL), *blocks = NULL;
+		char why[200];
+		gw_rc rc;
+
+		assert_non_null(answer);
+		rc = gcal_busy_parse(answer, "primary", 1796169600, 1796256000, &blocks, why,
+		                     sizeof(why));
+		if(!cases[i].want[0]) {
+			if(rc == GW_OK)
+				fail_msg("%s: accepted", cases[i].name);
+			assert_null(blocks);
+			assert_true(why[0]);
+		} else {
+			json_t *want = json_loads(cases[i].want, 0, NULL);
+			if(rc != GW_OK || !json_equal(blocks, want))
+				fail_msg("%s: rc %d, %s", cases[i].name, rc,
+				         blocks ? json_dumps(blocks, JSON_COMPACT) : why);
+			json_decref(want);
+		}
+		json_decref(blocks);
+		json_decref(answer);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_event_id),     cmocka_unit_test(test_event_times),
 	        cmocka_unit_test(test_event_fields), cmocka_unit_test(test_event_refused),
-	        cmocka_unit_test(test_open),
+	        cmocka_unit_test(test_open),         cmocka_unit_test(test_busy_parse),
 	};
 
 	int failed;

@@ -153,6 +153,77 @@ static void test_open(void **state)
 	json_decref(c);
 }
 
+/* calendarView pages -> blocks: canned pages (the list calendarView response in UTC) and the
+ * blocks wanted ("" for a refused page), the range 2026-12-02T00:00Z .. 03T00:00Z */
+static void test_busy_parse(void **state)
+{
+	static const struct {
+		const char *name, *page, *want;
+	} cases[] = {
+	    {"busy, tentative and oof count",
+	     "{\"value\": ["
+	     "{\"showAs\": \"busy\", \"start\": {\"dateTime\": \"2026-12-02T10:00:00.0000000\","
+	     " \"timeZone\": \"UTC\"}, \"end\": {\"dateTime\": \"2026-12-02T11:00:00.0000000\","
+	     " \"timeZone\": \"UTC\"}},"
+	     "{\"showAs\": \"tentative\", \"start\": {\"dateTime\": \"2026-12-02T12:00:00\","
+	     " \"timeZone\": \"UTC\"}, \"end\": {\"dateTime\": \"2026-12-02T12:30:00\","
+	     " \"timeZone\": \"UTC\"}},"
+	     "{\"showAs\": \"oof\", \"start\": {\"dateTime\": \"2026-12-01T20:00:00\","
+	     " \"timeZone\": \"UTC\"}, \"end\": {\"dateTime\": \"2026-12-02T01:00:00\","
+	     " \"timeZone\": \"UTC\"}}]}",
+	     "[[1796205600, 1796209200], [1796212800, 1796214600], [1796169600, 1796173200]]"},
+	    {"free, cancelled and the gateway's own are not busy",
+	     "{\"value\": ["
+	     "{\"showAs\": \"free\", \"start\": {\"dateTime\": \"2026-12-02T10:00:00\","
+	     " \"timeZone\": \"UTC\"}, \"end\": {\"dateTime\": \"2026-12-02T11:00:00\","
+	     " \"timeZone\": \"UTC\"}},"
+	     "{\"showAs\": \"busy\", \"isCancelled\": true, \"start\": {\"dateTime\":"
+	     " \"2026-12-02T10:00:00\", \"timeZone\": \"UTC\"}, \"end\": {\"dateTime\":"
+	     " \"2026-12-02T11:00:00\", \"timeZone\": \"UTC\"}},"
+	     "{\"showAs\": \"busy\", \"transactionId\":"
+	     " \"0123456789abcdefghijklmnopqrstuv0123456789abcdefghij\", \"start\": {\"dateTime\":"
+	     " \"2026-12-02T10:00:00\", \"timeZone\": \"UTC\"}, \"end\": {\"dateTime\":"
+	     " \"2026-12-02T11:00:00\", \"timeZone\": \"UTC\"}}]}",
+	     "[]"},
+	    {"another client's transactionId is busy",
+	     "{\"value\": [{\"transactionId\": \"my-app-1\", \"start\": {\"dateTime\":"
+	     " \"2026-12-02T10:00:00\", \"timeZone\": \"UTC\"}, \"end\": {\"dateTime\":"
+	     " \"2026-12-02T11:00:00\", \"timeZone\": \"UTC\"}}]}",
+	     "[[1796205600, 1796209200]]"},
+	    {"empty", "{\"value\": []}", "[]"},
+	    {"no value", "{\"error\": {}}", ""},
+	    {"not UTC",
+	     "{\"value\": [{\"start\": {\"dateTime\": \"2026-12-02T10:00:00\", \"timeZone\":"
+	     " \"Pacific Standard Time\"}, \"end\": {\"dateTime\": \"2026-12-02T11:00:00\","
+	     " \"timeZone\": \"Pacific Standard Time\"}}]}",
+	     ""},
+	    {"no end", "{\"value\": [{\"start\": {\"dateTime\": \"2026-12-02T10:00:00\"}}]}", ""},
+	};
+	size_t i;
+
+	(void)state;
+	for(i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *page = json_loads(cases[i].page, 0, NULL), *blocks = json_array();
+		char why[200];
+		gw_rc rc;
+
+		assert_non_null(page);
+		rc = graph_busy_parse(page, 1796169600, 1796256000, blocks, why, sizeof(why));
+		if(!cases[i].want[0]) {
+			if(rc == GW_OK)
+				fail_msg("%s: accepted", cases[i].name);
+			assert_true(why[0]);
+		} else {
+			json_t *want = json_loads(cases[i].want, 0, NULL);
+			if(rc != GW_OK || !json_equal(blocks, want))
+				fail_msg("%s: rc %d, %s", cases[i].name, rc, why);
+			json_decref(want);
+		}
+		json_decref(blocks);
+		json_decref(page);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -160,6 +231,7 @@ int main(void)
 	        cmocka_unit_test(test_event_fields),
 	        cmocka_unit_test(test_event_refused),
 	        cmocka_unit_test(test_open),
+	        cmocka_unit_test(test_busy_parse),
 	};
 	int failed;
 

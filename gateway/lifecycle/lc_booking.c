@@ -191,7 +191,11 @@ static gw_rc build_ics(const json_t *b, const char *method, char **ics, struct g
 	ev.dtstamp = clock_now();
 	ev.summary = summary;
 	ev.description = desc;
-	ev.location = json_string_value(json_object_get(b, "session_link"));
+	/* the invite goes to the customer: with Zoho Assist, the join URL, never the
+	 * technician's (session_link) */
+	ev.location = json_string_value(json_object_get(b, "session_join_url"));
+	if(!ev.location || !ev.location[0])
+		ev.location = json_string_value(json_object_get(b, "session_link"));
 	ev.organizer_email = json_string_value(json_object_get(tr, "email"));
 	ev.organizer_name = json_string_value(json_object_get(tr, "name"));
 	ev.attendee_email = json_string_value(json_object_get(cu, "email"));

@@ -205,6 +205,13 @@ try:
          "the session moved")
     got = wait_mails("session_link", "cleo@example.test", 2)
     c.eq(len(got), 2, "a session_link email for the new time")
+    conf = wait_mails("confirmation", "cleo@example.test", 2)
+    ics = ""
+    for part in (conf[-1].walk() if len(conf) >= 2 else []):
+        if part.get_content_type() == "text/calendar":
+            ics = part.get_content().replace("\r\n ", "").replace("\n ", "")
+    c.check("role=A" in ics and "role=V" not in ics and tech not in text_of(conf[-1]),
+            "the customer's new invite and confirmation carry the join URL, not the technician's")
 
     # ---- cancel: the session deleted ----
     gw.ok("POST", O + "/bookings/%d/cancel" % b1, {"reason": "ill"}, T1)

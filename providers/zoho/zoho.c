@@ -101,7 +101,7 @@ gw_rc zoho_session_body(const json_t *payload, const char *department_id, json_t
 {
 	const char *tzid = pstr(payload, "timezone"), *title = pstr(payload, "title");
 	const char *email = pstr(json_object_get(payload, "customer"), "email");
-	char off[16];
+	char off[32]; /* "+05:30"; room for any int the compiler imagines */
 	time_t s = 0, e = 0;
 	json_t *b;
 

@@ -21,7 +21,7 @@
 
 struct store; /* opaque */
 
-#define STORE_SCHEMA_VERSION 9
+#define STORE_SCHEMA_VERSION 10
 
 /* roles, stored as a bit set */
 enum {
@@ -225,6 +225,17 @@ struct store_result {
 	 * "calendar_reconnect:{cal_conn_id}": one email per connection and revocation. NULL: none.
 	 * malloc'd by the dispatcher, which frees it once the result is recorded */
 	char *cal_reconnect;
+	/* the Zoho Assist result hook (store_zoho_hook), applied in the finishing transaction:
+	 * zoho_hook 1 stores the session (id, technician URL as session_link, customer join URL)
+	 * on the booking and enqueues zoho_email (payload JSON text, malloc'd by the dispatcher,
+	 * NULL: none) with dedupe key zoho_email_key; 2 clears them (the session was deleted);
+	 * 0 nothing */
+	int zoho_hook;
+	char zoho_session_id[128];
+	char zoho_tech_url[1024];
+	char zoho_join_url[1024];
+	char zoho_email_key[96];
+	char *zoho_email;
 };
 
 /* store_outbox_finish - record results of leased rows owned by owner, each with its attempt row,
@@ -273,6 +284,14 @@ gw_rc store_outbox_depth(struct store *st, time_t now, int64_t *pending, time_t 
 /* store_outbox_tune - pragmas for a connection that leases and finishes all day (a dispatch
  * worker's): memory-mapped reads and a larger page cache. */
 gw_rc store_outbox_tune(struct store *st);
+
+/* ---- Zoho Assist sessions (store_calendar.c) ---- */
+/* store_zoho_ref - {"session_id": text|null} of the booking's Zoho Assist session (new
+ * reference). GW_ENOTFOUND when the booking is gone. */
+gw_rc store_zoho_ref(struct store *st, int64_t booking, json_t **out);
+/* store_zoho_hook - what a finished Zoho Assist delivery leaves behind (see zoho_hook); inside
+ * the caller's transaction (store_outbox_finish). */
+gw_rc store_zoho_hook(struct store *st, const struct store_result *r, time_t now);
 
 /* ---- calendar connections (store_calendar.c) ---- */
 /* store_calendar_put - connect user's calendar (replacing any connection, which gets a new id):

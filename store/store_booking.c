@@ -229,7 +229,7 @@ gw_rc store_booking_create(struct store *st, const struct store_booking_new *b, 
 	" b.paid_at, b.payment_reference, b.org_id, r.customer_name, r.customer_email, u.name,"    \
 	" u.email, u.timezone, u.notify_on_confirm, t.name, b.cancel_reason, b.confirmed_at,"      \
 	" b.cancelled_at, b.no_show_note, b.completion_note, b.checked_in_at, b.hold_expires_at,"  \
-	" b.created_at"
+	" b.created_at, b.session_join_url"
 #define BOOKING_FROM                                                                           \
 	" FROM bookings b JOIN requests r ON r.id = b.request_id JOIN users u ON u.id = b.trainer_id" \
 	" LEFT JOIN session_types t ON t.id = r.session_type_id"
@@ -293,6 +293,7 @@ static json_t *booking_json(sqlite3_stmt *s)
 	json_object_set_new(b, "checked_in_at", store_col_time(s, 33));
 	json_object_set_new(b, "hold_expires_at", store_col_time(s, 34));
 	json_object_set_new(b, "created_at", store_col_time(s, 35));
+	json_object_set_new(b, "session_join_url", store_col_text(s, 36));
 	return b;
 }
 

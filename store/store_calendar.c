@@ -336,3 +336,71 @@ gw_rc store_calendar_hold_check(struct store *st, int64_t outbox_id, time_t now)
 	sqlite3_bind_int64(s, 2, now);
 	return step_done(st, s);
 }
+
+/* row_zoho - the row of store_zoho_ref */
+static json_t *row_zoho(sqlite3_stmt *s)
+{
+	return json_pack("{s:o}", "session_id", store_col_text(s, 0));
+}
+
+/* store_zoho_ref - the booking's Zoho Assist schedule_id */
+gw_rc store_zoho_ref(struct store *st, int64_t booking, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT zoho_session_id FROM bookings WHERE id = ?1");
+
+	*out = NULL;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, booking);
+	return store_one(s, row_zoho, out);
+}
+
+/* store_zoho_hook - a Zoho Assist session written (its id and both URLs on the booking, and
+ * the customer's session_link email enqueued, in this transaction: docs/design.md rule 3) or
+ * deleted (all three cleared) */
+gw_rc store_zoho_hook(struct store *st, const struct store_result *r, time_t now)
+{
+	sqlite3_stmt *u = store_stmt(st, "UPDATE bookings SET zoho_session_id = ?2,"
+	                                 " session_link = ?3, session_join_url = ?4, updated_at = ?5"
+	                                 " WHERE id = (SELECT booking_id FROM outbox WHERE id = ?1)"
+	                                 " RETURNING org_id, id");
+	struct store_effect e = {0};
+	int64_t org = 0, booking = 0;
+	bool inserted;
+	int x;
+
+	if(!u)
+		return GW_EDB;
+	sqlite3_bind_int64(u, 1, r->id);
+	if(r->zoho_hook == 1) {
+		sqlite3_bind_text(u, 2, r->zoho_session_id, -1, SQLITE_TRANSIENT);
+		store_bind_text(u, 3, r->zoho_tech_url[0] ? r->zoho_tech_url : NULL);
+		store_bind_text(u, 4, r->zoho_join_url[0] ? r->zoho_join_url : NULL);
+	} else {
+		sqlite3_bind_null(u, 2);
+		sqlite3_bind_null(u, 3);
+		sqlite3_bind_null(u, 4);
+	}
+	sqlite3_bind_int64(u, 5, now);
+	x = sqlite3_step(u);
+	if(x == SQLITE_ROW) {
+		org = sqlite3_column_int64(u, 0);
+		booking = sqlite3_column_int64(u, 1);
+	}
+	while(x == SQLITE_ROW)
+		x = sqlite3_step(u);
+	sqlite3_reset(u);
+	sqlite3_clear_bindings(u);
+	if(x != SQLITE_DONE)
+		return store_write_rc(st, x);
+	if(org <= 0 || r->zoho_hook != 1 || !r->zoho_email || !r->zoho_email_key[0])
+		return GW_OK;
+	e.org_id = org;
+	e.kind = "session_link";
+	e.provider_class = "email";
+	e.dedupe_key = r->zoho_email_key;
+	e.booking_id = booking;
+	e.payload = r->zoho_email;
+	e.not_before = now;
+	return store_outbox_enqueue(st, &e, now, &inserted, NULL);
+}

@@ -302,7 +302,18 @@ static const char *const m9[] = {
     NULL,
 };
 
-static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7, m8, m9};
+static const char *const m10[] = {
+    /* 10: the booking's Zoho Assist scheduled session (providers/zoho): its schedule_id, for
+     * the later update and delete, and the customer's join URL (customer_url), which the
+     * session_link email and every later reminder carry; session_link holds the technician
+     * URL (the trainer's "Open in Zoho Assist") */
+    "ALTER TABLE bookings ADD COLUMN zoho_session_id TEXT;",
+    "ALTER TABLE bookings ADD COLUMN session_join_url TEXT;",
+    NULL,
+};
+
+static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7, m8, m9,
+                                                 m10};
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count the migrations");
 

@@ -215,6 +215,8 @@ static gw_rc finish_rows(struct store *st, const char *owner, const struct store
 			if(rc)
 				break;
 		}
+		if(r[i].zoho_hook && (rc = store_zoho_hook(st, &r[i], now)))
+			break;
 		if(r[i].outcome == STORE_HELD && (rc = store_calendar_hold_check(st, r[i].id, now)))
 			break;
 		if(!tried)

@@ -60,6 +60,7 @@
 #include "providers/google/gcal.h"
 #include "providers/ical/caldav.h"
 #include "providers/outlook/graph.h"
+#include "providers/zoho/zoho.h"
 #include "smtp/smtp.h"
 #include "store/store.h"
 
@@ -525,6 +526,148 @@ out:
 	return text;
 }
 
+/* What zoho_for found for a Zoho Assist row. */
+enum zoho_found {
+	ZOHO_OK,    /* *out is the organisation's Zoho context */
+	ZOHO_NONE,  /* no Zoho provider configured: nothing to call */
+	ZOHO_ERROR, /* settings unreadable or unusable: try again later */
+};
+
+/* zoho_for - the worker's Zoho Assist context for org, opened from the stored settings
+ * (secrets opened) and reopened only when they changed, so its access token lives as long as
+ * the settings */
+static enum zoho_found zoho_for(struct worker *w, int64_t org, struct ctx_entry **out,
+                                char *detail, size_t dlen)
+{
+	enum zoho_found found = ZOHO_ERROR;
+	struct ctx_entry *e;
+	json_t *cfg = NULL;
+	char *text = NULL;
+	bool cached;
+	gw_rc rc;
+
+	*out = NULL;
+	rc = store_provider_get(w->st, org, "zoho", &cfg);
+	if(rc == GW_ENOTFOUND) {
+		snprintf(detail, dlen, "no Zoho Assist provider is configured for this organisation");
+		return ZOHO_NONE;
+	}
+	if(rc) {
+		snprintf(detail, dlen, "cannot read the provider settings: %s", gw_rc_name(rc));
+		return ZOHO_ERROR;
+	}
+	text = json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS);
+	if(!text) {
+		snprintf(detail, dlen, "out of memory");
+		goto out;
+	}
+	e = cache_slot(w, org, 0, &cached);
+	if(cached && (e->checked == w->batch_no || strcmp(e->config_text, text) == 0)) {
+		e->checked = w->batch_no;
+		*out = e;
+		found = ZOHO_OK;
+		goto out;
+	}
+	ctx_clear(e);
+	if(open_secrets(cfg)) {
+		snprintf(detail, dlen, "cannot decrypt the Zoho secrets (wrong master key?)");
+		goto out;
+	}
+	if(config.allow_outbound)
+		json_object_set_new(cfg, "allow_outbound", json_deep_copy(config.allow_outbound));
+	if((rc = zoho_provider_ops.open(cfg, config.data_dir, &e->ctx))) {
+		snprintf(detail, dlen, "cannot open provider zoho: %s (check its settings)",
+		         gw_rc_name(rc));
+		e->ctx = NULL;
+		goto out;
+	}
+	e->org = org;
+	e->ops = &zoho_provider_ops;
+	e->config_text = text;
+	e->checked = w->batch_no;
+	text = NULL;
+	*out = e;
+	found = ZOHO_OK;
+out:
+	free(text);
+	json_decref(cfg);
+	return found;
+}
+
+/* session_link_email - the customer's session_link email (payload JSON text, malloc'd) for
+ * Zoho row l whose session has join_url; NULL when it cannot be made (logged: the session is
+ * stored all the same) */
+static char *session_link_email(struct worker *w, const struct store_lease *l, const char *key,
+                                const char *join_url)
+{
+	json_t *b = NULL, *orgj = NULL, *install = NULL, *url = NULL, *email = NULL, *ctx = NULL;
+	struct tpl_env env = {0};
+	char *text = NULL;
+	gw_rc rc;
+
+	if((rc = store_booking_get(w->st, l->org_id, l->booking_id, &b)) ||
+	   (rc = store_org_get(w->st, l->org_id, &orgj)))
+		goto out;
+	store_meta_get(w->st, "install_id", &install);
+	store_meta_get(w->st, "public_url", &url);
+	env.org_id = l->org_id;
+	env.org_name = json_string_value(json_object_get(orgj, "name"));
+	env.org_timezone = json_string_value(json_object_get(orgj, "timezone"));
+	env.install_id = json_is_string(install) ? json_string_value(install) : "ordinatus";
+	env.public_url = json_is_string(url) ? json_string_value(url) : "http://127.0.0.1:8080";
+	env.now = clock_now();
+	ctx = json_pack("{s:O, s:O, s:O, s:O, s:s}", "booking", b, "customer",
+	                json_object_get(b, "customer"), "trainer", json_object_get(b, "trainer"),
+	                "session_type", json_object_get(b, "session_type"), "join_url", join_url);
+	if(!ctx) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	if((rc = tpl_booking(&env, "session_link", key, ctx, &email)))
+		goto out;
+	text = json_dumps(email, JSON_COMPACT | JSON_SORT_KEYS);
+	rc = text ? GW_OK : GW_ENOMEM;
+out:
+	if(rc)
+		log_event("error", "session_link_email_failed",
+		          json_pack("{s:I, s:s}", "outbox_id", (json_int_t)l->id, "error",
+		                    gw_rc_name(rc)));
+	json_decref(ctx);
+	json_decref(email);
+	json_decref(url);
+	json_decref(install);
+	json_decref(orgj);
+	json_decref(b);
+	return text;
+}
+
+/* zoho_result - the Zoho result hook of a sent row: the session (id, technician URL, join
+ * URL) for the booking and the customer's session_link email, or the session cleared */
+static void zoho_result(struct worker *w, const struct store_lease *l, const json_t *payload,
+                        const json_t *out, struct store_result *r)
+{
+	const char *sid = json_string_value(json_object_get(out, "session_id"));
+	const char *join = json_string_value(json_object_get(out, "customer_url"));
+
+	if(!l->booking_id)
+		return;
+	if(json_is_true(json_object_get(out, "deleted"))) {
+		r->zoho_hook = 2;
+		return;
+	}
+	if(!sid || !join)
+		return;
+	r->zoho_hook = 1;
+	snprintf(r->zoho_session_id, sizeof(r->zoho_session_id), "%s", sid);
+	snprintf(r->zoho_tech_url, sizeof(r->zoho_tech_url), "%s",
+	         json_string_value(json_object_get(out, "technician_url")));
+	snprintf(r->zoho_join_url, sizeof(r->zoho_join_url), "%s", join);
+	snprintf(r->zoho_email_key, sizeof(r->zoho_email_key), "session_link:%lld:%lld",
+	         (long long)l->booking_id,
+	         (long long)json_integer_value(json_object_get(payload, "sequence")));
+	r->zoho_email = session_link_email(w, l, r->zoho_email_key, join);
+}
+
 /* row_sequence - the booking sequence a reminder was made for: the payload's "sequence", else
  * the last field of its dedupe key "reminder:{booking}:{offset}:{sequence}"; -1 if neither */
 static int row_sequence(const struct store_lease *l, const json_t *payload)
@@ -632,6 +775,10 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 	r->cal_conn_id = 0;
 	r->cal_revoked = false;
 	r->cal_reconnect = NULL;
+	r->zoho_hook = 0;
+	r->zoho_session_id[0] = r->zoho_tech_url[0] = r->zoho_join_url[0] = '\0';
+	r->zoho_email_key[0] = '\0';
+	r->zoho_email = NULL;
 	/* "none" until a provider is chosen: the one name the row, its attempts, the effects list
 	 * and the metrics give a row that no provider handled (a calendar row without a connected
 	 * calendar, an expired reminder) */
@@ -695,20 +842,34 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 		}
 		goto send;
 	}
-	/* Zoho Assist rows are recorded with their dedupe keys; until Zoho Assist sessions can be
-	 * created there is nothing to call: say so on the row instead of retrying for days. */
+	/* A Zoho Assist row goes through the organisation's Zoho provider, with the session id the
+	 * booking holds (providers never read the store) */
 	if(w->pc == PC_ZOHO) {
-		json_t *zcfg = NULL;
-		/* dead, with the reason, so an admin can retry it once sessions can be created */
-		r->outcome = STORE_DEAD;
-		if(store_provider_get(w->st, l->org_id, "zoho", &zcfg) == GW_OK)
-			snprintf(detail, dlen, "Zoho Assist sessions cannot be created by this version of "
-			                       "the gateway yet; the settings are stored");
-		else
-			snprintf(detail, dlen,
-			         "no Zoho Assist provider is configured for this organisation");
-		json_decref(zcfg);
-		goto done;
+		switch(zoho_for(w, l->org_id, &e, detail, dlen)) {
+		case ZOHO_NONE:
+			/* dead, with the reason, so an admin can retry it once one is configured */
+			r->outcome = STORE_DEAD;
+			goto done;
+		case ZOHO_ERROR:
+			pres.outcome = PROVIDER_TRANSIENT;
+			pres.retry_after = -1;
+			outcome_of(l, &pres, now, r);
+			goto done;
+		case ZOHO_OK:
+			break;
+		}
+		rc = l->booking_id ? store_zoho_ref(w->st, l->booking_id, &ref) : GW_ENOTFOUND;
+		if(rc == GW_OK) {
+			json_object_set_new(payload, "stored", ref);
+		} else if(rc != GW_ENOTFOUND) {
+			snprintf(detail, dlen, "cannot read the booking's session: %s",
+			         gw_rc_name(rc));
+			pres.outcome = PROVIDER_TRANSIENT;
+			pres.retry_after = -1;
+			outcome_of(l, &pres, now, r);
+			goto done;
+		}
+		goto send;
 	}
 	if(provider_for(w, l->org_id, &e, detail, dlen)) {
 		pres.outcome = PROVIDER_TRANSIENT;
@@ -744,6 +905,8 @@ send:
 		r->cal_revoked = true;
 		r->cal_reconnect = reconnect_email(w, l, payload, conn_id, e->ops->name, detail);
 	}
+	if(w->pc == PC_ZOHO && pres.outcome == PROVIDER_SENT)
+		zoho_result(w, l, payload, pres.out, r);
 	*slow_fail = r->outcome == STORE_RETRY && t0 >= SLOW_FAIL_MS;
 done:
 	r->detail = detail[0] ? detail : NULL;
@@ -916,6 +1079,8 @@ static void *worker_main(void *arg)
 		for(i = 0; i < n; i++) {
 			free(res[i].cal_reconnect);
 			res[i].cal_reconnect = NULL;
+			free(res[i].zoho_email);
+			res[i].zoho_email = NULL;
 		}
 		store_leases_free(leases, n);
 		leases = next;

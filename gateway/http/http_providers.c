@@ -135,6 +135,9 @@ static const struct pfield zoho_fields[] = {
         {"refresh_token", F_SECRET, true, NULL, NULL},
         {"accounts_url", F_URL, false, "https://accounts.zoho.com", NULL},
         {"api_base", F_URL, false, "https://assist.zoho.com/api/v2", NULL},
+        {"department_id", F_TEXT, false, NULL, NULL},
+        {"connect_timeout", F_SECS, false, NULL, NULL},
+        {"timeout", F_SECS, false, NULL, NULL},
         {NULL, F_TEXT, false, NULL, NULL},
 };
 

@@ -191,7 +191,11 @@ static gw_rc build_ics(const json_t *b, const char *method, char **ics, struct g
 	ev.dtstamp = clock_now();
 	ev.summary = summary;
 	ev.description = desc;
-	ev.location = json_string_value(json_object_get(b, "session_link"));
+	/* the invite goes to the customer: with Zoho Assist, the join URL, never the
+	 * technician's (session_link) */
+	ev.location = json_string_value(json_object_get(b, "session_join_url"));
+	if(!ev.location || !ev.location[0])
+		ev.location = json_string_value(json_object_get(b, "session_link"));
 	ev.organizer_email = json_string_value(json_object_get(tr, "email"));
 	ev.organizer_name = json_string_value(json_object_get(tr, "name"));
 	ev.attendee_email = json_string_value(json_object_get(cu, "email"));
@@ -290,22 +294,60 @@ static gw_rc calendar_effect(struct store *st, const json_t *b, const char *acti
 	                  json_integer_value(json_object_get(b, "id")), payload, 0, 0, NULL, err);
 }
 
-/* zoho_effect - the remote session row, when the organisation delivers by Zoho Assist */
-static gw_rc zoho_effect(struct store *st, const json_t *b, struct gw_err *err)
+/* zoho_effect - the remote session row (providers/zoho/zoho.h), when the organisation
+ * delivers by Zoho Assist: "create" on confirm (dedupe zoho:{booking}), "update" on a
+ * reschedule (zoho:{booking}:{sequence}), "delete" on a cancel (zoho_cancel:{booking}). The
+ * title is "{session type} with {customer}", the time zone the trainer's (the org's when the
+ * trainer has none). */
+static gw_rc zoho_effect(struct store *st, const json_t *b, const char *action,
+                         const json_t *settings, struct gw_err *err)
 {
-	char key[64];
+	const json_t *tr = json_object_get(b, "trainer"), *cu = json_object_get(b, "customer");
+	const json_t *stype = json_object_get(b, "session_type");
+	const char *tname =
+	        json_is_object(stype) ? json_string_value(json_object_get(stype, "name")) : NULL;
+	const char *tz = json_string_value(json_object_get(tr, "timezone"));
+	long long id = json_integer_value(json_object_get(b, "id"));
+	char key[96], title[420];
+	json_t *payload;
 
-	snprintf(key, sizeof(key), "zoho:%lld",
-	         (long long)json_integer_value(json_object_get(b, "id")));
+	(void)settings;
+	if(strcmp(action, "create") == 0)
+		snprintf(key, sizeof(key), "zoho:%lld", id);
+	else if(strcmp(action, "update") == 0)
+		snprintf(key, sizeof(key), "zoho:%lld:%lld", id,
+		         (long long)json_integer_value(json_object_get(b, "sequence")));
+	else
+		snprintf(key, sizeof(key), "zoho_cancel:%lld", id);
+	snprintf(title, sizeof(title), "%.200s with %.200s", tname ? tname : "Training session",
+	         json_string_value(json_object_get(cu, "name")));
+	payload = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:s, s:O, s:O}", "action", action,
+	                    "org_id", json_object_get(b, "org_id"), "booking_id",
+	                    json_object_get(b, "id"), "sequence", json_object_get(b, "sequence"),
+	                    "start", json_object_get(b, "start"), "end", json_object_get(b, "end"),
+	                    "title", title, "customer", cu, "trainer", tr);
+	if(payload && tz && tz[0])
+		json_object_set_new(payload, "timezone", json_string(tz));
 	return lc_enqueue(st, json_integer_value(json_object_get(b, "org_id")), "zoho_session",
-	                  "zoho", key, json_integer_value(json_object_get(b, "request_id")),
-	                  json_integer_value(json_object_get(b, "id")),
-	                  json_pack("{s:O, s:O, s:O, s:O, s:O}", "booking_id",
-	                            json_object_get(b, "id"), "start", json_object_get(b, "start"),
-	                            "end", json_object_get(b, "end"), "customer",
-	                            json_object_get(b, "customer"), "trainer",
-	                            json_object_get(b, "trainer")),
-	                  0, 0, NULL, err);
+	                  "zoho", key, json_integer_value(json_object_get(b, "request_id")), id,
+	                  payload, 0, 0, NULL, err);
+}
+
+/* zoho_wanted - a reschedule or cancel of b needs a Zoho row: the organisation delivers by
+ * Zoho Assist, or the booking has a session (the method changed since) */
+static bool zoho_wanted(struct store *st, const json_t *b, const json_t *settings)
+{
+	json_t *ref = NULL;
+	bool has;
+
+	if(strcmp(json_string_value(json_object_get(settings, "delivery_method")),
+	          "zoho_assist") == 0)
+		return true;
+	if(store_zoho_ref(st, json_integer_value(json_object_get(b, "id")), &ref))
+		return false;
+	has = json_is_string(json_object_get(ref, "session_id"));
+	json_decref(ref);
+	return has;
 }
 
 /* manage_link - a fresh manage link of booking b for one customer email: ctx gains manage_url,
@@ -390,7 +432,9 @@ static gw_rc confirm_effects(struct store *st, const struct tpl_env *tenv, const
 		goto out;
 	if(first && strcmp(json_string_value(json_object_get(settings, "delivery_method")),
 	                   "zoho_assist") == 0)
-		rc = zoho_effect(st, b, err);
+		rc = zoho_effect(st, b, "create", settings, err);
+	else if(!first && zoho_wanted(st, b, settings))
+		rc = zoho_effect(st, b, "update", settings, err);
 out:
 	free(ics);
 	json_decref(ctx);
@@ -542,8 +586,9 @@ static gw_rc act_in_tx(struct store *st, const struct tpl_env *tenv, const json_
 		}
 		break;
 	case ACT_CANCEL: {
+		/* zoho_session: a session create or move not sent yet is not wanted any more */
 		static const char *const gone[] = {"reminder", "close_reminder", "confirmation",
-		                                   "trainer_confirmation", NULL};
+		                                   "trainer_confirmation", "zoho_session", NULL};
 		store_request_set_status(st, req, "booked", "closed", now);
 		if((rc = store_outbox_skip_booking(st, id, gone, "booking cancelled")))
 			break;
@@ -555,6 +600,9 @@ static gw_rc act_in_tx(struct store *st, const struct tpl_env *tenv, const json_
 			json_object_set_new(ctx, "ics", json_string(ics));
 			json_object_set_new(ctx, "ics_method", json_string("CANCEL"));
 			if((rc = calendar_effect(st, nb, "delete", settings, err)))
+				break;
+			if(zoho_wanted(st, nb, settings) &&
+			   (rc = zoho_effect(st, nb, "delete", settings, err)))
 				break;
 		}
 		snprintf(key, sizeof(key), "cancellation:%lld", (long long)id);

@@ -85,7 +85,8 @@ gw_rc tpl_scheduling_link(const struct tpl_env *env, const char *dedupe_key,
                           json_t **out);
 
 /* tpl_booking - every booking email. kind is one of "confirmation", "trainer_confirmation",
- * "reminder", "close_reminder", "survey", "no_show", "cancellation". ctx (borrowed):
+ * "reminder", "close_reminder", "survey", "no_show", "cancellation", "session_link". ctx
+ * (borrowed); a booking's session_join_url, when set, is the link customer emails show:
  *   { "booking":  {id, start, end (RFC 3339), length_minutes, sequence, session_link|null},
  *     "customer": {name, email},
  *     "trainer":  {id, name, email, timezone},
@@ -94,6 +95,7 @@ gw_rc tpl_scheduling_link(const struct tpl_env *env, const char *dedupe_key,
  *     "no_show_policy": "no_refund" | "contact_support",   (no_show)
  *     "reason": "...",              (cancellation, optional)
  *     "hours_before": 24,           (reminder)
+ *     "join_url": "...",            (session_link: the customer's Zoho Assist join URL)
  *     "complete_url": "...",        (close_reminder: where the trainer closes the booking)
  *     "manage_url": "...",          (confirmation, reminder, optional: the customer's own
  *                                   {public_url}/b/{token} page)

@@ -576,7 +576,27 @@ static gw_rc r_cancellation(const struct tpl_env *env, const json_t *ctx, const 
 	return GW_OK;
 }
 
+/* r_session_link - "Your session link: {date}" to the customer: the Zoho Assist join URL */
+static gw_rc r_session_link(const struct tpl_env *env, const json_t *ctx, const struct bk *b,
+                            struct out *o)
+{
+	const char *url = str_at(ctx, "join_url");
+
+	if(!url)
+		return GW_EINVAL;
+	subject(o, "Your session link: %s", b->when);
+	para(o, "Hello %s,", b->cname);
+	para(o, "Your session with %s takes place in Zoho Assist, a remote support service.",
+	     b->tname);
+	details(o, b, 1, 0, 0, 0);
+	link_para(o, "At the start time, join the session here:", url, "Join the session");
+	para(o, "Your reminders will carry the same link.");
+	sign_off(env, o);
+	return GW_OK;
+}
+
 static const struct kind_def kinds[] = {
+    {"session_link", TO_CUSTOMER, NULL, r_session_link},
     {"confirmation", TO_CUSTOMER, "REQUEST", r_confirmation},
     {"trainer_confirmation", TO_TRAINER, "REQUEST", r_trainer_confirmation},
     {"reminder", TO_CUSTOMER, NULL, r_reminder},
@@ -620,6 +640,10 @@ static gw_rc bk_read(const struct tpl_env *env, const json_t *ctx, enum rcpt to,
 	b->length = json_is_integer(len) ? (long long)json_integer_value(len)
 	                                  : (long long)(b->end - b->start) / 60;
 	b->session_link = str_at(booking, "session_link");
+	/* a Zoho Assist session: session_link is the technician's URL, the customer joins by
+	 * session_join_url */
+	if(to == TO_CUSTOMER && str_at(booking, "session_join_url"))
+		b->session_link = str_at(booking, "session_join_url");
 	b->stname = str_at(stype, "name");
 	if(json_is_integer(json_object_get(stype, "price_cents")))
 		fmt_price(json_integer_value(json_object_get(stype, "price_cents")),

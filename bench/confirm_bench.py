@@ -78,6 +78,7 @@ def run_mode(mode, n):
         gw.ok("PUT", "/v1/test/clock", {"now": "2026-11-30T00:00:00Z"})
         org = gw.org("Bench", "UTC")
         O = "/v1/orgs/%d" % org["id"]
+        gw.intake_limits(org["id"])  # N intakes from 127.0.0.1 on purpose
         A = gw.user(org["id"], "admin@bench.test", ["org_admin"])["token"]
         tr = gw.user(org["id"], "t@bench.test", ["trainer"], ["yoga"], token=A)
         T = tr["token"]
@@ -98,12 +99,15 @@ def run_mode(mode, n):
             gw.ok("PUT", O + "/users/%d/calendar" % tr["id"],
                   {"provider": "google", "refresh_token": RT}, T)
         if mode == "zoho":
-            p, url = start_fake("fake_zoho.py", [])
+            p, url = start_fake("fake_zoho.py", ["--client-id", "zoho-bench", "--client-secret",
+                                                 "zoho-secret", "--refresh-token", "zoho-rt"])
             if p is None:
                 return None
             fakes.append(p)
-            zcfg = json.loads(p.stdout.readline() or "{}")
-            gw.ok("PUT", O + "/providers/zoho", dict(zcfg, accounts_url=url, api_base=url), A)
+            gw.ok("PUT", O + "/providers/zoho", {"client_id": "zoho-bench",
+                                                 "client_secret": "zoho-secret",
+                                                 "refresh_token": "zoho-rt",
+                                                 "accounts_url": url, "api_base": url}, A)
             gw.ok("PATCH", O + "/settings", {"delivery_method": "zoho_assist"}, A)
         links = Links(gw)
         bookings = []

@@ -23,15 +23,6 @@
 
 #define TOKEN_MARGIN_MS 60000 /* refresh a minute before the token runs out */
 
-/* wipe_free - free a string holding a secret */
-static void wipe_free(char *s)
-{
-	if(s) {
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
-	}
-}
-
 /* bearer_clear - free and wipe */
 void bearer_clear(struct bearer *b)
 {
@@ -39,8 +30,8 @@ void bearer_clear(struct bearer *b)
 		return;
 	free(b->token_url);
 	free(b->client_id);
-	wipe_free(b->client_secret);
-	wipe_free(b->refresh_token);
+	provider_wipe_free(b->client_secret);
+	provider_wipe_free(b->refresh_token);
 	OPENSSL_cleanse(b->access, sizeof(b->access));
 	memset(b, 0, sizeof(*b));
 }
@@ -125,7 +116,7 @@ bool bearer_answer(struct bearer *b, const struct rest_res *rr, struct provider_
 			char *copy = strdup(rt);
 
 			if(copy) {
-				wipe_free(b->refresh_token);
+				provider_wipe_free(b->refresh_token);
 				b->refresh_token = copy;
 			}
 		}
@@ -133,7 +124,8 @@ bool bearer_answer(struct bearer *b, const struct rest_res *rr, struct provider_
 	}
 	if(is_revoked(b, err))
 		set(res, PROVIDER_AUTH_REVOKED, -1, b->who,
-		    "refused the calendar grant (the trainer must reconnect the calendar)", rr->detail);
+		    "refused the calendar grant (the trainer must reconnect the calendar)",
+		    rr->detail);
 	else if(rr->status == 429 || rr->status >= 500)
 		set(res, PROVIDER_TRANSIENT, rr->retry_after, b->who, "token endpoint", rr->detail);
 	else
@@ -146,10 +138,17 @@ bool bearer_answer(struct bearer *b, const struct rest_res *rr, struct provider_
 /* refresh - a new access token */
 static bool refresh(struct bearer *b, struct provider_result *res)
 {
-	const char *fields[] = {"grant_type", "refresh_token",    "client_id",
-	                        b->client_id, "client_secret",    b->client_secret,
-	                        "refresh_token", b->refresh_token, b->scope ? "scope" : NULL,
-	                        b->scope,     NULL};
+	const char *fields[] = {"grant_type",
+	                        "refresh_token",
+	                        "client_id",
+	                        b->client_id,
+	                        "client_secret",
+	                        b->client_secret,
+	                        "refresh_token",
+	                        b->refresh_token,
+	                        b->scope ? "scope" : NULL,
+	                        b->scope,
+	                        NULL};
 	struct rest_res rr;
 	bool ok;
 
@@ -182,7 +181,8 @@ bool bearer_call(struct bearer *b, struct rest_req *q, const char *what, struct 
 		if(rest_call(b->rest, q, rr)) {
 			res->outcome = rr->refused ? PROVIDER_PERMANENT : PROVIDER_TRANSIENT;
 			res->retry_after = -1;
-			snprintf(res->detail, sizeof(res->detail), "%.120s: %.380s", what, rr->detail);
+			snprintf(res->detail, sizeof(res->detail), "%.120s: %.380s", what,
+			         rr->detail);
 			rest_res_free(rr);
 			return false;
 		}

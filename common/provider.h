@@ -25,18 +25,20 @@ enum provider_outcome {
 
 struct provider_result {
 	enum provider_outcome outcome;
-	int retry_after;   /* seconds the far side asked us to wait, or -1 */
-	char detail[512];  /* provider's own words: SMTP reply, HTTP status and error body. No secrets */
-	json_t *out;       /* new reference or NULL: values for the result hook (event_id, join_url) */
+	int retry_after;  /* seconds the far side asked us to wait, or -1 */
+	char detail[512]; /* provider's own words: SMTP reply, HTTP status and error body. No
+	                     secrets */
+	json_t *out; /* new reference or NULL: values for the result hook (event_id, join_url) */
 };
 
 struct provider_ops {
 	const char *name; /* "maildir", "smtp", "google", "outlook", "caldav", "zoho" */
-	/* open - make a context from the organisation's provider config (borrowed) and the data dir.
-	 * *ctx is owned by the caller and freed with close(). */
+	/* open - make a context from the organisation's provider config (borrowed) and the data
+	 * dir. *ctx is owned by the caller and freed with close(). */
 	gw_rc (*open)(const json_t *config, const char *data_dir, void **ctx);
 	/* send - deliver one effect. payload is borrowed. Fills res (res->out new reference). */
-	void (*send)(void *ctx, const char *kind, const json_t *payload, struct provider_result *res);
+	void (*send)(void *ctx, const char *kind, const json_t *payload,
+	             struct provider_result *res);
 	/* busy - the calendar's busy times in [from, to): *blocks a new JSON array of
 	 * [start, end] (Unix seconds) pairs, clipped to the range, the gateway's own events
 	 * left out where the far side names them. res->outcome PROVIDER_SENT when the list is
@@ -47,5 +49,23 @@ struct provider_ops {
 	/* close - free a context; accepts NULL. */
 	void (*close)(void *ctx);
 };
+
+/* Small helpers every provider uses (provider.c). */
+
+/* provider_str - the string member k of o, or NULL (borrowed). */
+const char *provider_str(const json_t *o, const char *k);
+
+/* provider_cfg_str - the non-empty string member k of a provider config, or NULL (borrowed). */
+const char *provider_cfg_str(const json_t *c, const char *k);
+
+/* provider_cfg_secs - the member k of a config as seconds in 1..3600, or def. */
+long provider_cfg_secs(const json_t *c, const char *k, long def);
+
+/* provider_set - fill res: outcome, retry_after (-1: none) and "what: detail", bounded. */
+void provider_set(struct provider_result *res, enum provider_outcome o, int retry_after,
+                  const char *what, const char *detail);
+
+/* provider_wipe_free - wipe and free a malloc'd string holding a secret; accepts NULL. */
+void provider_wipe_free(char *s);
 
 #endif

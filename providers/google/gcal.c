@@ -65,10 +65,10 @@
 #define URL_LEN              2600
 
 struct gcal_ctx {
-	struct rest *rest;   /* one handle: connections to Google are reused */
-	struct bearer auth;  /* the access token from the trainer's refresh token (bearer.h) */
-	char *api_base;      /* from strdup(), without a trailing '/' */
-	char calendar[800];  /* the calendar id, percent-encoded for the path */
+	struct rest *rest;      /* one handle: connections to Google are reused */
+	struct bearer auth;     /* the access token from the trainer's refresh token (bearer.h) */
+	char *api_base;         /* from strdup(), without a trailing '/' */
+	char calendar[800];     /* the calendar id, percent-encoded for the path */
 	char calendar_raw[300]; /* the calendar id as freeBusy's items and answer name it */
 };
 
@@ -97,19 +97,14 @@ static gw_rc local_time(const char *tzid, time_t t, char *buf, size_t n)
 	return GW_OK;
 }
 
-/* pstr - a string member of the payload, or NULL */
-static const char *pstr(const json_t *o, const char *k)
-{
-	return json_string_value(json_object_get(o, k));
-}
-
 /* gcal_event_body - the Events resource of a booking */
 gw_rc gcal_event_body(const json_t *payload, const char *event_id, json_t **out, struct gw_err *err)
 {
 	const json_t *cu = json_object_get(payload, "customer");
-	const char *tzid = pstr(payload, "timezone"), *uid = pstr(payload, "uid");
-	const char *summary = pstr(payload, "summary"), *desc = pstr(payload, "description");
-	const char *loc = pstr(payload, "location");
+	const char *tzid = provider_str(payload, "timezone"), *uid = provider_str(payload, "uid");
+	const char *summary = provider_str(payload, "summary"),
+	           *desc = provider_str(payload, "description");
+	const char *loc = provider_str(payload, "location");
 	char s_local[40], e_local[40], num[32], seq[32];
 	time_t s = 0, e = 0;
 	json_t *ev, *priv;
@@ -117,9 +112,10 @@ gw_rc gcal_event_body(const json_t *payload, const char *event_id, json_t **out,
 	*out = NULL;
 	if(!tzid || !tz_valid(tzid))
 		tzid = "UTC";
-	if(!pstr(payload, "start") || timefmt_parse(pstr(payload, "start"), &s))
+	if(!provider_str(payload, "start") || timefmt_parse(provider_str(payload, "start"), &s))
 		return gw_err_set(err, GW_EINVAL, "start", "the payload has no usable start");
-	if(!pstr(payload, "end") || timefmt_parse(pstr(payload, "end"), &e) || e <= s)
+	if(!provider_str(payload, "end") || timefmt_parse(provider_str(payload, "end"), &e) ||
+	   e <= s)
 		return gw_err_set(err, GW_EINVAL, "end", "the payload has no usable end");
 	if(!summary || !uid)
 		return gw_err_set(err, GW_EINVAL, summary ? "uid" : "summary",
@@ -144,10 +140,11 @@ gw_rc gcal_event_body(const json_t *payload, const char *event_id, json_t **out,
 		json_object_set_new(ev, "description", json_string(desc));
 	if(loc && loc[0])
 		json_object_set_new(ev, "location", json_string(loc));
-	if(pstr(cu, "email")) {
-		json_t *a = json_pack("{s:s}", "email", pstr(cu, "email"));
-		if(a && pstr(cu, "name"))
-			json_object_set_new(a, "displayName", json_string(pstr(cu, "name")));
+	if(provider_str(cu, "email")) {
+		json_t *a = json_pack("{s:s}", "email", provider_str(cu, "email"));
+		if(a && provider_str(cu, "name"))
+			json_object_set_new(a, "displayName",
+			                    json_string(provider_str(cu, "name")));
 		json_object_set_new(ev, "attendees", json_pack("[o*]", a));
 	}
 	if(event_id)
@@ -169,24 +166,6 @@ static void gcal_close(void *ctx)
 	free(g);
 }
 
-/* cfg_str - a non-empty string member of config, or NULL */
-static const char *cfg_str(const json_t *c, const char *k)
-{
-	const char *s = json_string_value(json_object_get(c, k));
-
-	return s && s[0] ? s : NULL;
-}
-
-/* cfg_secs - a number of seconds (1..3600) or def */
-static long cfg_secs(const json_t *c, const char *k, long def)
-{
-	const json_t *v = json_object_get(c, k);
-
-	if(json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 3600)
-		return (long)json_integer_value(v);
-	return def;
-}
-
 /* gcal_open - a context for one trainer's connection */
 static gw_rc gcal_open(const json_t *config, const char *data_dir, void **ctx)
 {
@@ -199,12 +178,12 @@ static gw_rc gcal_open(const json_t *config, const char *data_dir, void **ctx)
 
 	(void)data_dir;
 	*ctx = NULL;
-	cid = cfg_str(config, "client_id");
-	csec = cfg_str(config, "client_secret");
-	rt = cfg_str(config, "refresh_token");
-	turl = cfg_str(config, "token_url");
-	api = cfg_str(config, "api_base");
-	cal = cfg_str(config, "calendar_id");
+	cid = provider_cfg_str(config, "client_id");
+	csec = provider_cfg_str(config, "client_secret");
+	rt = provider_cfg_str(config, "refresh_token");
+	turl = provider_cfg_str(config, "token_url");
+	api = provider_cfg_str(config, "api_base");
+	cal = provider_cfg_str(config, "calendar_id");
 	if(!turl)
 		turl = "https://oauth2.googleapis.com/token";
 	if(!api)
@@ -216,8 +195,9 @@ static gw_rc gcal_open(const json_t *config, const char *data_dir, void **ctx)
 	g = calloc(1, sizeof(*g));
 	if(!g)
 		return GW_ENOMEM;
-	ro.connect_timeout_ms = cfg_secs(config, "connect_timeout", GCAL_CONNECT_TIMEOUT) * 1000;
-	ro.timeout_ms = cfg_secs(config, "timeout", GCAL_TIMEOUT) * 1000;
+	ro.connect_timeout_ms =
+	        provider_cfg_secs(config, "connect_timeout", GCAL_CONNECT_TIMEOUT) * 1000;
+	ro.timeout_ms = provider_cfg_secs(config, "timeout", GCAL_TIMEOUT) * 1000;
 	/* the operator's --allow-outbound ranges, which the dispatcher adds to the config */
 	if(netguard_from_json(json_object_get(config, "allow_outbound"), &guard)) {
 		rc = GW_ECONFIG;
@@ -248,15 +228,6 @@ static gw_rc gcal_open(const json_t *config, const char *data_dir, void **ctx)
 out:
 	gcal_close(g);
 	return rc;
-}
-
-/* set - fill a provider result */
-static void set(struct provider_result *res, enum provider_outcome o, int retry_after,
-                const char *what, const char *detail)
-{
-	res->outcome = o;
-	res->retry_after = retry_after;
-	snprintf(res->detail, sizeof(res->detail), "%.120s: %.380s", what, detail);
 }
 
 /* api - one Calendar API call with a valid access token, refreshed once on a 401. true with
@@ -290,15 +261,15 @@ static bool rate_limited(const struct rest_res *rr)
 static void classify(const struct rest_res *rr, const char *what, struct provider_result *res)
 {
 	if(rr->status >= 200 && rr->status <= 299)
-		set(res, PROVIDER_SENT, -1, what, "done");
+		provider_set(res, PROVIDER_SENT, -1, what, "done");
 	else if(rr->status == 429 || (rr->status == 403 && rate_limited(rr)))
-		set(res, PROVIDER_TRANSIENT, rr->retry_after, what, rr->detail);
+		provider_set(res, PROVIDER_TRANSIENT, rr->retry_after, what, rr->detail);
 	else if(rr->status >= 500)
-		set(res, PROVIDER_TRANSIENT, rr->retry_after, what, rr->detail);
+		provider_set(res, PROVIDER_TRANSIENT, rr->retry_after, what, rr->detail);
 	else if(rr->status == 401)
-		set(res, PROVIDER_AUTH, -1, what, rr->detail);
+		provider_set(res, PROVIDER_AUTH, -1, what, rr->detail);
 	else
-		set(res, PROVIDER_PERMANENT, -1, what, rr->detail);
+		provider_set(res, PROVIDER_PERMANENT, -1, what, rr->detail);
 }
 
 /* event_url - {api}/calendars/{cal}/events[/{id}]?sendUpdates=none */
@@ -361,8 +332,8 @@ static void do_delete(struct gcal_ctx *g, const char *id, struct provider_result
 	if(!api(g, "DELETE", url, NULL, "Google Calendar events.delete", &rr, res))
 		return;
 	if(rr.status == 404 || rr.status == 410)
-		set(res, PROVIDER_SENT, -1, "Google Calendar events.delete",
-		    "the event was already gone");
+		provider_set(res, PROVIDER_SENT, -1, "Google Calendar events.delete",
+		             "the event was already gone");
 	else
 		classify(&rr, "Google Calendar events.delete", res);
 	rest_res_free(&rr);
@@ -374,7 +345,7 @@ static void gcal_send(void *ctx, const char *kind, const json_t *payload,
 {
 	struct gcal_ctx *g = ctx;
 	struct gw_err err = {0};
-	const char *action = pstr(payload, "action");
+	const char *action = provider_str(payload, "action");
 	json_t *body = NULL, *patch = NULL;
 	char id[ICAL_EVENT_KEY_LEN];
 	long status = 0;
@@ -387,26 +358,28 @@ static void gcal_send(void *ctx, const char *kind, const json_t *payload,
 	res->out = NULL;
 	if(!action ||
 	   (strcmp(action, "create") && strcmp(action, "update") && strcmp(action, "delete"))) {
-		set(res, PROVIDER_PERMANENT, -1, "unusable calendar payload", "no action");
+		provider_set(res, PROVIDER_PERMANENT, -1, "unusable calendar payload", "no action");
 		return;
 	}
 	if(!json_is_integer(json_object_get(payload, "org_id")) ||
-	   !json_is_integer(json_object_get(payload, "booking_id")) || !pstr(payload, "uid")) {
-		set(res, PROVIDER_PERMANENT, -1, "unusable calendar payload",
-		    "no org_id, booking_id or uid");
+	   !json_is_integer(json_object_get(payload, "booking_id")) ||
+	   !provider_str(payload, "uid")) {
+		provider_set(res, PROVIDER_PERMANENT, -1, "unusable calendar payload",
+		             "no org_id, booking_id or uid");
 		return;
 	}
 	ical_event_key(json_integer_value(json_object_get(payload, "org_id")),
 	               json_integer_value(json_object_get(payload, "booking_id")),
-	               pstr(payload, "uid"), id);
+	               provider_str(payload, "uid"), id);
 	if(strcmp(action, "delete") == 0) {
 		do_delete(g, id, res);
 		goto out;
 	}
 	if((rc = gcal_event_body(payload, id, &body, &err)) ||
 	   (rc = gcal_event_body(payload, NULL, &patch, &err))) {
-		set(res, rc == GW_ENOMEM ? PROVIDER_TRANSIENT : PROVIDER_PERMANENT, -1,
-		    "unusable calendar payload", err.message[0] ? err.message : "out of memory");
+		provider_set(res, rc == GW_ENOMEM ? PROVIDER_TRANSIENT : PROVIDER_PERMANENT, -1,
+		             "unusable calendar payload",
+		             err.message[0] ? err.message : "out of memory");
 		goto out;
 	}
 	if(strcmp(action, "create") == 0) {
@@ -440,8 +413,8 @@ gw_rc gcal_busy_parse(const json_t *answer, const char *calendar, time_t from, t
 		return GW_EINVAL;
 	}
 	if(json_array_size(errs) > 0) {
-		const char *reason = json_string_value(json_object_get(json_array_get(errs, 0),
-		                                                       "reason"));
+		const char *reason =
+		        json_string_value(json_object_get(json_array_get(errs, 0), "reason"));
 		snprintf(why, n, "Google reports an error for calendar %.200s: %.100s", calendar,
 		         reason ? reason : "unknown");
 		return GW_EINVAL;
@@ -467,8 +440,8 @@ gw_rc gcal_busy_parse(const json_t *answer, const char *calendar, time_t from, t
 			s = from;
 		if(e > to)
 			e = to;
-		if(e > s && json_array_append_new(list, json_pack("[I, I]", (json_int_t)s,
-		                                                  (json_int_t)e))) {
+		if(e > s &&
+		   json_array_append_new(list, json_pack("[I, I]", (json_int_t)s, (json_int_t)e))) {
 			json_decref(list);
 			return GW_ENOMEM;
 		}
@@ -497,7 +470,8 @@ static void gcal_busy(void *ctx, time_t from, time_t to, json_t **blocks,
 	body = json_pack("{s:s, s:s, s:[{s:s}]}", "timeMin", a, "timeMax", b, "items", "id",
 	                 g->calendar_raw);
 	if(!body) {
-		set(res, PROVIDER_TRANSIENT, -1, "Google Calendar freebusy.query", "out of memory");
+		provider_set(res, PROVIDER_TRANSIENT, -1, "Google Calendar freebusy.query",
+		             "out of memory");
 		return;
 	}
 	snprintf(url, sizeof(url), "%s/freeBusy", g->api_base);
@@ -510,10 +484,10 @@ static void gcal_busy(void *ctx, time_t from, time_t to, json_t **blocks,
 		classify(&rr, "Google Calendar freebusy.query", res);
 	} else if((rc = gcal_busy_parse(rr.json, g->calendar_raw, from, to, blocks, why,
 	                                sizeof(why)))) {
-		set(res, PROVIDER_TRANSIENT, -1, "Google Calendar freebusy.query",
-		    rc == GW_ENOMEM ? "out of memory" : why);
+		provider_set(res, PROVIDER_TRANSIENT, -1, "Google Calendar freebusy.query",
+		             rc == GW_ENOMEM ? "out of memory" : why);
 	} else {
-		set(res, PROVIDER_SENT, -1, "Google Calendar freebusy.query", "done");
+		provider_set(res, PROVIDER_SENT, -1, "Google Calendar freebusy.query", "done");
 	}
 	rest_res_free(&rr);
 }

@@ -72,36 +72,33 @@ struct caldav_ctx {
 	char auth[2000];   /* "Authorization: Basic ..."; wiped on close */
 };
 
-/* pstr - a string member, or NULL */
-static const char *pstr(const json_t *o, const char *k)
-{
-	return json_string_value(json_object_get(o, k));
-}
-
 /* caldav_object - the VCALENDAR of a booking */
 gw_rc caldav_object(const json_t *payload, time_t now, char **out, struct gw_err *err)
 {
 	const json_t *tr = json_object_get(payload, "trainer");
 	struct ical_event ev = {0};
 	const json_t *seq = json_object_get(payload, "sequence");
-	const char *loc = pstr(payload, "location");
+	const char *loc = provider_str(payload, "location");
 
 	*out = NULL;
-	ev.uid = pstr(payload, "uid");
-	if(!pstr(payload, "start") || timefmt_parse(pstr(payload, "start"), &ev.start))
+	ev.uid = provider_str(payload, "uid");
+	if(!provider_str(payload, "start") ||
+	   timefmt_parse(provider_str(payload, "start"), &ev.start))
 		return gw_err_set(err, GW_EINVAL, "start", "the payload has no usable start");
-	if(!pstr(payload, "end") || timefmt_parse(pstr(payload, "end"), &ev.end))
+	if(!provider_str(payload, "end") || timefmt_parse(provider_str(payload, "end"), &ev.end))
 		return gw_err_set(err, GW_EINVAL, "end", "the payload has no usable end");
 	if(!json_is_integer(seq) || json_integer_value(seq) < 0 ||
 	   json_integer_value(seq) > 1000000)
 		return gw_err_set(err, GW_EINVAL, "sequence", "the payload has no usable sequence");
 	ev.sequence = (int)json_integer_value(seq);
 	ev.dtstamp = now;
-	ev.summary = pstr(payload, "summary");
-	ev.description = pstr(payload, "description");
+	ev.summary = provider_str(payload, "summary");
+	ev.description = provider_str(payload, "description");
 	ev.location = loc && loc[0] ? loc : NULL;
-	ev.organizer_email = pstr(tr, "email");
-	ev.organizer_name = pstr(tr, "name") && pstr(tr, "name")[0] ? pstr(tr, "name") : NULL;
+	ev.organizer_email = provider_str(tr, "email");
+	ev.organizer_name = provider_str(tr, "name") && provider_str(tr, "name")[0]
+	                            ? provider_str(tr, "name")
+	                            : NULL;
 	/* RFC 4791 4.1: calendar object resources carry no METHOD */
 	return ical_build(&ev, 1, NULL, out, err);
 }
@@ -117,16 +114,6 @@ static void caldav_close(void *ctx)
 	free(c->collection);
 	OPENSSL_cleanse(c->auth, sizeof(c->auth));
 	free(c);
-}
-
-/* cfg_secs - a number of seconds (1..3600) or def */
-static long cfg_secs(const json_t *c, const char *k, long def)
-{
-	const json_t *v = json_object_get(c, k);
-
-	if(json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 3600)
-		return (long)json_integer_value(v);
-	return def;
 }
 
 /* basic_auth - the Authorization header line for user and password into buf */
@@ -154,7 +141,8 @@ static gw_rc caldav_open(const json_t *config, const char *data_dir, void **ctx)
 	struct rest_opts ro = {0};
 	struct netguard guard;
 	struct caldav_ctx *c = NULL;
-	const char *url = pstr(config, "calendar_id"), *text = pstr(config, "credentials");
+	const char *url = provider_str(config, "calendar_id"),
+	           *text = provider_str(config, "credentials");
 	json_t *cred = NULL;
 	size_t n;
 	gw_rc rc;
@@ -164,7 +152,7 @@ static gw_rc caldav_open(const json_t *config, const char *data_dir, void **ctx)
 	if(!url || (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) || !text)
 		return GW_ECONFIG;
 	cred = json_loads(text, 0, NULL);
-	if(!pstr(cred, "username") || !pstr(cred, "password")) {
+	if(!provider_str(cred, "username") || !provider_str(cred, "password")) {
 		rc = GW_ECONFIG;
 		goto out;
 	}
@@ -173,8 +161,9 @@ static gw_rc caldav_open(const json_t *config, const char *data_dir, void **ctx)
 		rc = GW_ENOMEM;
 		goto out;
 	}
-	ro.connect_timeout_ms = cfg_secs(config, "connect_timeout", CALDAV_CONNECT_TIMEOUT) * 1000;
-	ro.timeout_ms = cfg_secs(config, "timeout", CALDAV_TIMEOUT) * 1000;
+	ro.connect_timeout_ms =
+	        provider_cfg_secs(config, "connect_timeout", CALDAV_CONNECT_TIMEOUT) * 1000;
+	ro.timeout_ms = provider_cfg_secs(config, "timeout", CALDAV_TIMEOUT) * 1000;
 	/* the operator's --allow-outbound ranges, which the dispatcher adds to the config */
 	if(netguard_from_json(json_object_get(config, "allow_outbound"), &guard)) {
 		rc = GW_ECONFIG;
@@ -183,7 +172,7 @@ static gw_rc caldav_open(const json_t *config, const char *data_dir, void **ctx)
 	ro.guard = &guard;
 	if((rc = rest_create(&ro, &c->rest)))
 		goto out;
-	if((rc = basic_auth(pstr(cred, "username"), pstr(cred, "password"), c->auth,
+	if((rc = basic_auth(provider_str(cred, "username"), provider_str(cred, "password"), c->auth,
 	                    sizeof(c->auth))))
 		goto out;
 	if(!(c->collection = strdup(url))) {
@@ -201,29 +190,20 @@ out:
 	return rc;
 }
 
-/* set - fill a provider result */
-static void set(struct provider_result *res, enum provider_outcome o, int retry_after,
-                const char *what, const char *detail)
-{
-	res->outcome = o;
-	res->retry_after = retry_after;
-	snprintf(res->detail, sizeof(res->detail), "%.120s: %.380s", what, detail);
-}
-
 /* classify - the outcome of an answer the action does not handle itself */
 static void classify(const struct rest_res *rr, const char *what, struct provider_result *res)
 {
 	if(rr->status >= 200 && rr->status <= 299)
-		set(res, PROVIDER_SENT, -1, what, "done");
+		provider_set(res, PROVIDER_SENT, -1, what, "done");
 	else if(rr->status == 401)
-		set(res, PROVIDER_AUTH_REVOKED, -1,
-		    "the CalDAV server refused the username or password (the trainer must "
-		    "reconnect the calendar)",
-		    rr->detail);
+		provider_set(res, PROVIDER_AUTH_REVOKED, -1,
+		             "the CalDAV server refused the username or password (the trainer must "
+		             "reconnect the calendar)",
+		             rr->detail);
 	else if(rr->status == 429 || rr->status >= 500)
-		set(res, PROVIDER_TRANSIENT, rr->retry_after, what, rr->detail);
+		provider_set(res, PROVIDER_TRANSIENT, rr->retry_after, what, rr->detail);
 	else
-		set(res, PROVIDER_PERMANENT, -1, what, rr->detail);
+		provider_set(res, PROVIDER_PERMANENT, -1, what, rr->detail);
 }
 
 /* call - one request with Basic auth and an optional condition header; false with res filled
@@ -241,7 +221,7 @@ static bool call(struct caldav_ctx *c, const char *method, const char *url, cons
 		q.content_type = "text/calendar; charset=utf-8";
 	}
 	if(rest_call(c->rest, &q, rr)) {
-		set(res, PROVIDER_TRANSIENT, -1, what, rr->detail);
+		provider_set(res, PROVIDER_TRANSIENT, -1, what, rr->detail);
 		rest_res_free(rr);
 		return false;
 	}
@@ -261,8 +241,8 @@ static bool fresh_etag(struct caldav_ctx *c, const char *url, char *etag, size_t
 		snprintf(etag, n, "%s", rr.etag);
 		ok = true;
 	} else if(rr.status == 200) {
-		set(res, PROVIDER_PERMANENT, -1, "CalDAV GET",
-		    "the server gives no ETag, so a change cannot be made safely");
+		provider_set(res, PROVIDER_PERMANENT, -1, "CalDAV GET",
+		             "the server gives no ETag, so a change cannot be made safely");
 	} else if(rr.status == 404) {
 		etag[0] = '\0'; /* gone again meanwhile: create it */
 		ok = true;
@@ -291,7 +271,7 @@ static void put(struct caldav_ctx *c, const char *url, const char *body, const c
 		return;
 	*status = rr.status;
 	if(rr.status == 412)
-		set(res, PROVIDER_TRANSIENT, -1, "CalDAV PUT", rr.detail);
+		provider_set(res, PROVIDER_TRANSIENT, -1, "CalDAV PUT", rr.detail);
 	else
 		classify(&rr, "CalDAV PUT", res);
 	if(rr.status >= 200 && rr.status <= 299)
@@ -317,8 +297,9 @@ static void write_event(struct caldav_ctx *c, const char *url, const char *body,
 			return;
 		put(c, url, body, cur, &status, etag, n, res);
 		if(status == 412)
-			set(res, PROVIDER_TRANSIENT, -1, "CalDAV PUT",
-			    "the resource changed again while it was written (HTTP 412): later");
+			provider_set(res, PROVIDER_TRANSIENT, -1, "CalDAV PUT",
+			             "the resource changed again while it was written (HTTP 412): "
+			             "later");
 	}
 }
 
@@ -328,8 +309,8 @@ static void caldav_send(void *ctx, const char *kind, const json_t *payload,
 {
 	struct caldav_ctx *c = ctx;
 	struct gw_err err = {0};
-	const char *action = pstr(payload, "action"), *uid = pstr(payload, "uid");
-	const char *stored_etag = pstr(json_object_get(payload, "stored"), "etag");
+	const char *action = provider_str(payload, "action"), *uid = provider_str(payload, "uid");
+	const char *stored_etag = provider_str(json_object_get(payload, "stored"), "etag");
 	char name[600], url[URL_LEN], etag[REST_ETAG_LEN] = "", esc[560];
 	char *body = NULL;
 	struct rest_res rr;
@@ -343,25 +324,27 @@ static void caldav_send(void *ctx, const char *kind, const json_t *payload,
 	res->out = NULL;
 	if(!action ||
 	   (strcmp(action, "create") && strcmp(action, "update") && strcmp(action, "delete"))) {
-		set(res, PROVIDER_PERMANENT, -1, "unusable calendar payload", "no action");
+		provider_set(res, PROVIDER_PERMANENT, -1, "unusable calendar payload", "no action");
 		return;
 	}
 	if(!uid || !uid[0] || rest_escape(uid, esc, sizeof(esc))) {
-		set(res, PROVIDER_PERMANENT, -1, "unusable calendar payload", "no usable uid");
+		provider_set(res, PROVIDER_PERMANENT, -1, "unusable calendar payload",
+		             "no usable uid");
 		return;
 	}
 	snprintf(name, sizeof(name), "%s.ics", esc);
 	k = snprintf(url, sizeof(url), "%s/%s", c->collection, name);
 	if(k < 0 || (size_t)k >= sizeof(url)) {
-		set(res, PROVIDER_PERMANENT, -1, "unusable calendar payload", "URL too long");
+		provider_set(res, PROVIDER_PERMANENT, -1, "unusable calendar payload",
+		             "URL too long");
 		return;
 	}
 	if(strcmp(action, "delete") == 0) {
 		if(!call(c, "DELETE", url, NULL, NULL, "CalDAV DELETE", &rr, res))
 			return;
 		if(rr.status == 404 || rr.status == 410)
-			set(res, PROVIDER_SENT, -1, "CalDAV DELETE",
-			    "the resource was already gone");
+			provider_set(res, PROVIDER_SENT, -1, "CalDAV DELETE",
+			             "the resource was already gone");
 		else
 			classify(&rr, "CalDAV DELETE", res);
 		rest_res_free(&rr);
@@ -370,8 +353,9 @@ static void caldav_send(void *ctx, const char *kind, const json_t *payload,
 		return;
 	}
 	if((rc = caldav_object(payload, clock_now(), &body, &err))) {
-		set(res, rc == GW_ENOMEM ? PROVIDER_TRANSIENT : PROVIDER_PERMANENT, -1,
-		    "unusable calendar payload", err.message[0] ? err.message : "out of memory");
+		provider_set(res, rc == GW_ENOMEM ? PROVIDER_TRANSIENT : PROVIDER_PERMANENT, -1,
+		             "unusable calendar payload",
+		             err.message[0] ? err.message : "out of memory");
 		return;
 	}
 	/* a create never trusts an old ETag: If-None-Match first */
@@ -390,9 +374,9 @@ static void caldav_send(void *ctx, const char *kind, const json_t *payload,
 #define OWN_UID_SUFFIX     "@ordinatus"
 
 struct busy_walk {
-	json_t *blocks;                       /* borrowed: the list appended to */
-	time_t from, to;                      /* the range */
-	time_t skip[BUSY_MAX_OVERRIDES];      /* instance starts an override replaces */
+	json_t *blocks;                  /* borrowed: the list appended to */
+	time_t from, to;                 /* the range */
+	time_t skip[BUSY_MAX_OVERRIDES]; /* instance starts an override replaces */
 	int nskip;
 	bool nomem;
 };
@@ -406,16 +390,15 @@ static void add_span(icalcomponent *comp, struct icaltime_span *span, void *data
 
 	(void)comp;
 	for(k = 0; k < w->nskip; k++)
-		if(w->skip[k] == s && icalcomponent_get_first_property(comp,
-		                                                       ICAL_RECURRENCEID_PROPERTY) ==
-		                              NULL)
+		if(w->skip[k] == s &&
+		   icalcomponent_get_first_property(comp, ICAL_RECURRENCEID_PROPERTY) == NULL)
 			return; /* an override of this instance says where it went */
 	if(s < w->from)
 		s = w->from;
 	if(e > w->to)
 		e = w->to;
-	if(e > s && json_array_append_new(w->blocks, json_pack("[I, I]", (json_int_t)s,
-	                                                       (json_int_t)e)))
+	if(e > s &&
+	   json_array_append_new(w->blocks, json_pack("[I, I]", (json_int_t)s, (json_int_t)e)))
 		w->nomem = true;
 }
 
@@ -429,10 +412,10 @@ static time_t to_utc(struct icaltimetype t)
 static gw_rc busy_object(const char *text, struct busy_walk *w, char *why, size_t n)
 {
 	icalcomponent *cal = icalparser_parse_string(text), *ev;
-	struct icaltimetype a = icaltime_from_timet_with_zone(w->from, 0,
-	                                                      icaltimezone_get_utc_timezone());
-	struct icaltimetype b = icaltime_from_timet_with_zone(w->to, 0,
-	                                                      icaltimezone_get_utc_timezone());
+	struct icaltimetype a =
+	        icaltime_from_timet_with_zone(w->from, 0, icaltimezone_get_utc_timezone());
+	struct icaltimetype b =
+	        icaltime_from_timet_with_zone(w->to, 0, icaltimezone_get_utc_timezone());
 
 	if(!cal || icalcomponent_isa(cal) != ICAL_VCALENDAR_COMPONENT) {
 		if(cal)
@@ -476,9 +459,9 @@ static char *xml_text(const char *p, size_t len)
 	static const struct {
 		const char *ent;
 		char c;
-	} ents[] = {{"&lt;", '<'},   {"&gt;", '>'},   {"&amp;", '&'},  {"&quot;", '"'},
+	} ents[] = {{"&lt;", '<'},    {"&gt;", '>'},   {"&amp;", '&'},  {"&quot;", '"'},
 	            {"&apos;", '\''}, {"&#13;", '\r'}, {"&#xD;", '\r'}, {"&#xd;", '\r'},
-	            {"&#10;", '\n'}, {"&#xA;", '\n'}};
+	            {"&#10;", '\n'},  {"&#xA;", '\n'}};
 	char *out = malloc(len + 1), *o = out;
 	size_t i = 0, k;
 
@@ -602,31 +585,33 @@ static void caldav_busy(void *ctx, time_t from, time_t to, json_t **blocks,
 	q.body_len = strlen(body);
 	q.content_type = "application/xml; charset=utf-8";
 	if(rest_call(c->rest, &q, &rr)) {
-		set(res, PROVIDER_TRANSIENT, -1, what, rr.detail);
+		provider_set(res, PROVIDER_TRANSIENT, -1, what, rr.detail);
 		rest_res_free(&rr);
 		return;
 	}
 	if(rr.status != 207) {
 		if(rr.status >= 200 && rr.status <= 299)
-			set(res, PROVIDER_TRANSIENT, -1, what, "the answer is not 207 Multi-Status");
+			provider_set(res, PROVIDER_TRANSIENT, -1, what,
+			             "the answer is not 207 Multi-Status");
 		else
 			classify(&rr, what, res);
 		rest_res_free(&rr);
 		return;
 	}
 	if(!(list = json_array())) {
-		set(res, PROVIDER_TRANSIENT, -1, what, "out of memory");
+		provider_set(res, PROVIDER_TRANSIENT, -1, what, "out of memory");
 		rest_res_free(&rr);
 		return;
 	}
 	rc = caldav_busy_parse(rr.body, rr.body_len, from, to, list, why, sizeof(why));
 	rest_res_free(&rr);
 	if(rc) {
-		set(res, PROVIDER_TRANSIENT, -1, what, rc == GW_ENOMEM ? "out of memory" : why);
+		provider_set(res, PROVIDER_TRANSIENT, -1, what,
+		             rc == GW_ENOMEM ? "out of memory" : why);
 		json_decref(list);
 		return;
 	}
-	set(res, PROVIDER_SENT, -1, what, "done");
+	provider_set(res, PROVIDER_SENT, -1, what, "done");
 	*blocks = list;
 }
 

@@ -96,12 +96,6 @@ struct graph_ctx {
  * AADSTS65001) */
 static const char *const revoked_codes[] = {"invalid_grant", "interaction_required", NULL};
 
-/* pstr - a string member, or NULL */
-static const char *pstr(const json_t *o, const char *k)
-{
-	return json_string_value(json_object_get(o, k));
-}
-
 /* utc_wall - t as the dateTime of a dateTimeTimeZone in UTC ("2026-12-02T09:00:00") */
 static gw_rc utc_wall(time_t t, char *buf, size_t n)
 {
@@ -118,16 +112,18 @@ static gw_rc utc_wall(time_t t, char *buf, size_t n)
 gw_rc graph_event_body(const json_t *payload, const char *transaction_id, json_t **out,
                        struct gw_err *err)
 {
-	const char *summary = pstr(payload, "summary"), *desc = pstr(payload, "description");
-	const char *loc = pstr(payload, "location");
+	const char *summary = provider_str(payload, "summary"),
+	           *desc = provider_str(payload, "description");
+	const char *loc = provider_str(payload, "location");
 	char s_utc[32], e_utc[32];
 	time_t s = 0, e = 0;
 	json_t *ev;
 
 	*out = NULL;
-	if(!pstr(payload, "start") || timefmt_parse(pstr(payload, "start"), &s))
+	if(!provider_str(payload, "start") || timefmt_parse(provider_str(payload, "start"), &s))
 		return gw_err_set(err, GW_EINVAL, "start", "the payload has no usable start");
-	if(!pstr(payload, "end") || timefmt_parse(pstr(payload, "end"), &e) || e <= s)
+	if(!provider_str(payload, "end") || timefmt_parse(provider_str(payload, "end"), &e) ||
+	   e <= s)
 		return gw_err_set(err, GW_EINVAL, "end", "the payload has no usable end");
 	if(!summary)
 		return gw_err_set(err, GW_EINVAL, "summary", "the payload has no summary");
@@ -160,24 +156,6 @@ static void graph_close(void *ctx)
 	free(g);
 }
 
-/* cfg_str - a non-empty string member of config, or NULL */
-static const char *cfg_str(const json_t *c, const char *k)
-{
-	const char *s = json_string_value(json_object_get(c, k));
-
-	return s && s[0] ? s : NULL;
-}
-
-/* cfg_secs - a number of seconds (1..3600) or def */
-static long cfg_secs(const json_t *c, const char *k, long def)
-{
-	const json_t *v = json_object_get(c, k);
-
-	if(json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 3600)
-		return (long)json_integer_value(v);
-	return def;
-}
-
 /* graph_open - a context for one trainer's connection */
 static gw_rc graph_open(const json_t *config, const char *data_dir, void **ctx)
 {
@@ -191,13 +169,13 @@ static gw_rc graph_open(const json_t *config, const char *data_dir, void **ctx)
 
 	(void)data_dir;
 	*ctx = NULL;
-	cid = cfg_str(config, "client_id");
-	csec = cfg_str(config, "client_secret");
-	rt = cfg_str(config, "refresh_token");
-	turl = cfg_str(config, "token_url");
-	api = cfg_str(config, "api_base");
-	cal = cfg_str(config, "calendar_id");
-	tenant = cfg_str(config, "tenant");
+	cid = provider_cfg_str(config, "client_id");
+	csec = provider_cfg_str(config, "client_secret");
+	rt = provider_cfg_str(config, "refresh_token");
+	turl = provider_cfg_str(config, "token_url");
+	api = provider_cfg_str(config, "api_base");
+	cal = provider_cfg_str(config, "calendar_id");
+	tenant = provider_cfg_str(config, "tenant");
 	if(!turl) {
 		snprintf(deftoken, sizeof(deftoken),
 		         "https://login.microsoftonline.com/%.200s/oauth2/v2.0/token",
@@ -211,8 +189,9 @@ static gw_rc graph_open(const json_t *config, const char *data_dir, void **ctx)
 	g = calloc(1, sizeof(*g));
 	if(!g)
 		return GW_ENOMEM;
-	ro.connect_timeout_ms = cfg_secs(config, "connect_timeout", GRAPH_CONNECT_TIMEOUT) * 1000;
-	ro.timeout_ms = cfg_secs(config, "timeout", GRAPH_TIMEOUT) * 1000;
+	ro.connect_timeout_ms =
+	        provider_cfg_secs(config, "connect_timeout", GRAPH_CONNECT_TIMEOUT) * 1000;
+	ro.timeout_ms = provider_cfg_secs(config, "timeout", GRAPH_TIMEOUT) * 1000;
 	/* the operator's --allow-outbound ranges, which the dispatcher adds to the config */
 	if(netguard_from_json(json_object_get(config, "allow_outbound"), &guard)) {
 		rc = GW_ECONFIG;
@@ -221,8 +200,8 @@ static gw_rc graph_open(const json_t *config, const char *data_dir, void **ctx)
 	ro.guard = &guard;
 	if((rc = rest_create(&ro, &g->rest)))
 		goto out;
-	if((rc = bearer_init(&g->auth, g->rest, "Microsoft", GRAPH_SCOPE, revoked_codes, true,
-	                     turl, cid, csec, rt)))
+	if((rc = bearer_init(&g->auth, g->rest, "Microsoft", GRAPH_SCOPE, revoked_codes, true, turl,
+	                     cid, csec, rt)))
 		goto out;
 	g->api_base = strdup(api);
 	if(!g->api_base) {
@@ -241,15 +220,6 @@ static gw_rc graph_open(const json_t *config, const char *data_dir, void **ctx)
 out:
 	graph_close(g);
 	return rc;
-}
-
-/* set - fill a provider result */
-static void set(struct provider_result *res, enum provider_outcome o, int retry_after,
-                const char *what, const char *detail)
-{
-	res->outcome = o;
-	res->retry_after = retry_after;
-	snprintf(res->detail, sizeof(res->detail), "%.120s: %.380s", what, detail);
 }
 
 /* usable_token - an id or token that can go into a URL path or a header: visible ASCII,
@@ -296,13 +266,13 @@ static bool not_there(const struct rest_res *rr)
 static void classify(const struct rest_res *rr, const char *what, struct provider_result *res)
 {
 	if(rr->status >= 200 && rr->status <= 299)
-		set(res, PROVIDER_SENT, -1, what, "done");
+		provider_set(res, PROVIDER_SENT, -1, what, "done");
 	else if(rr->status == 429 || rr->status >= 500)
-		set(res, PROVIDER_TRANSIENT, rr->retry_after, what, rr->detail);
+		provider_set(res, PROVIDER_TRANSIENT, rr->retry_after, what, rr->detail);
 	else if(rr->status == 401)
-		set(res, PROVIDER_AUTH, -1, what, rr->detail);
+		provider_set(res, PROVIDER_AUTH, -1, what, rr->detail);
 	else
-		set(res, PROVIDER_PERMANENT, -1, what, rr->detail);
+		provider_set(res, PROVIDER_PERMANENT, -1, what, rr->detail);
 }
 
 /* event_url - {api}/me/events/{id}, or the collection to create in */
@@ -344,15 +314,16 @@ static void do_create(struct graph_ctx *g, const json_t *body, char *id,
 
 	id[0] = '\0';
 	if(event_url(g, NULL, url, sizeof(url))) {
-		set(res, PROVIDER_PERMANENT, -1, "Microsoft Graph create event", "URL too long");
+		provider_set(res, PROVIDER_PERMANENT, -1, "Microsoft Graph create event",
+		             "URL too long");
 		return;
 	}
 	if(!api(g, "POST", url, body, "Microsoft Graph create event", &rr, res))
 		return;
 	classify(&rr, "Microsoft Graph create event", res);
 	if(res->outcome == PROVIDER_SENT && !keep_id(&rr, id))
-		set(res, PROVIDER_TRANSIENT, -1, "Microsoft Graph create event",
-		    "the answer has no usable event id");
+		provider_set(res, PROVIDER_TRANSIENT, -1, "Microsoft Graph create event",
+		             "the answer has no usable event id");
 	rest_res_free(&rr);
 }
 
@@ -384,15 +355,15 @@ static void do_delete(struct graph_ctx *g, const char *id, struct provider_resul
 	struct rest_res rr;
 
 	if(event_url(g, id, url, sizeof(url))) {
-		set(res, PROVIDER_SENT, -1, "Microsoft Graph delete event",
-		    "the stored id is not Graph's: nothing to delete");
+		provider_set(res, PROVIDER_SENT, -1, "Microsoft Graph delete event",
+		             "the stored id is not Graph's: nothing to delete");
 		return;
 	}
 	if(!api(g, "DELETE", url, NULL, "Microsoft Graph delete event", &rr, res))
 		return;
 	if(not_there(&rr))
-		set(res, PROVIDER_SENT, -1, "Microsoft Graph delete event",
-		    "the event was already gone");
+		provider_set(res, PROVIDER_SENT, -1, "Microsoft Graph delete event",
+		             "the event was already gone");
 	else
 		classify(&rr, "Microsoft Graph delete event", res);
 	rest_res_free(&rr);
@@ -404,8 +375,8 @@ static void graph_send(void *ctx, const char *kind, const json_t *payload,
 {
 	struct graph_ctx *g = ctx;
 	struct gw_err err = {0};
-	const char *action = pstr(payload, "action");
-	const char *stored = pstr(json_object_get(payload, "stored"), "event_id");
+	const char *action = provider_str(payload, "action");
+	const char *stored = provider_str(json_object_get(payload, "stored"), "event_id");
 	json_t *body = NULL, *patch = NULL;
 	char key[ICAL_EVENT_KEY_LEN], id[GRAPH_EVENT_ID_MAX + 1] = "";
 	bool gone = false;
@@ -418,13 +389,14 @@ static void graph_send(void *ctx, const char *kind, const json_t *payload,
 	res->out = NULL;
 	if(!action ||
 	   (strcmp(action, "create") && strcmp(action, "update") && strcmp(action, "delete"))) {
-		set(res, PROVIDER_PERMANENT, -1, "unusable calendar payload", "no action");
+		provider_set(res, PROVIDER_PERMANENT, -1, "unusable calendar payload", "no action");
 		return;
 	}
 	if(!json_is_integer(json_object_get(payload, "org_id")) ||
-	   !json_is_integer(json_object_get(payload, "booking_id")) || !pstr(payload, "uid")) {
-		set(res, PROVIDER_PERMANENT, -1, "unusable calendar payload",
-		    "no org_id, booking_id or uid");
+	   !json_is_integer(json_object_get(payload, "booking_id")) ||
+	   !provider_str(payload, "uid")) {
+		provider_set(res, PROVIDER_PERMANENT, -1, "unusable calendar payload",
+		             "no org_id, booking_id or uid");
 		return;
 	}
 	if(stored && !stored[0])
@@ -433,17 +405,18 @@ static void graph_send(void *ctx, const char *kind, const json_t *payload,
 		if(stored)
 			do_delete(g, stored, res);
 		else
-			set(res, PROVIDER_SENT, -1, "Microsoft Graph delete event",
-			    "no event was stored for this booking: nothing to delete");
+			provider_set(res, PROVIDER_SENT, -1, "Microsoft Graph delete event",
+			             "no event was stored for this booking: nothing to delete");
 		return;
 	}
 	ical_event_key(json_integer_value(json_object_get(payload, "org_id")),
 	               json_integer_value(json_object_get(payload, "booking_id")),
-	               pstr(payload, "uid"), key);
+	               provider_str(payload, "uid"), key);
 	if((rc = graph_event_body(payload, key, &body, &err)) ||
 	   (rc = graph_event_body(payload, NULL, &patch, &err))) {
-		set(res, rc == GW_ENOMEM ? PROVIDER_TRANSIENT : PROVIDER_PERMANENT, -1,
-		    "unusable calendar payload", err.message[0] ? err.message : "out of memory");
+		provider_set(res, rc == GW_ENOMEM ? PROVIDER_TRANSIENT : PROVIDER_PERMANENT, -1,
+		             "unusable calendar payload",
+		             err.message[0] ? err.message : "out of memory");
 		goto out;
 	}
 	if(strcmp(action, "create") == 0) {
@@ -485,7 +458,7 @@ static bool own_event(const char *tid)
 /* utc_parse - a dateTimeTimeZone in UTC ("2026-12-02T09:00:00.0000000", "UTC") as Unix time */
 static gw_rc utc_parse(const json_t *dt, time_t *out)
 {
-	const char *v = pstr(dt, "dateTime"), *zone = pstr(dt, "timeZone");
+	const char *v = provider_str(dt, "dateTime"), *zone = provider_str(dt, "timeZone");
 	char buf[32];
 
 	if(!v || strlen(v) < 19 || (zone && strcmp(zone, "UTC") != 0 && strcmp(zone, "Etc/GMT")))
@@ -508,15 +481,16 @@ gw_rc graph_busy_parse(const json_t *page, time_t from, time_t to, json_t *block
 	}
 	json_array_foreach(value, i, ev)
 	{
-		const char *show = pstr(ev, "showAs");
+		const char *show = provider_str(ev, "showAs");
 		time_t s = 0, e = 0;
 
-		if(json_is_true(json_object_get(ev, "isCancelled")) || (show && !strcmp(show, "free")) ||
-		   own_event(pstr(ev, "transactionId")))
+		if(json_is_true(json_object_get(ev, "isCancelled")) ||
+		   (show && !strcmp(show, "free")) || own_event(provider_str(ev, "transactionId")))
 			continue;
 		if(utc_parse(json_object_get(ev, "start"), &s) ||
 		   utc_parse(json_object_get(ev, "end"), &e)) {
-			snprintf(why, n, "event %zu of the calendar view has no usable UTC start and end",
+			snprintf(why, n,
+			         "event %zu of the calendar view has no usable UTC start and end",
 			         i);
 			return GW_EINVAL;
 		}
@@ -549,17 +523,20 @@ static void graph_busy(void *ctx, time_t from, time_t to, json_t **blocks,
 	res->detail[0] = '\0';
 	res->out = NULL;
 	if(!list) {
-		set(res, PROVIDER_TRANSIENT, -1, what, "out of memory");
+		provider_set(res, PROVIDER_TRANSIENT, -1, what, "out of memory");
 		return;
 	}
 	timefmt_rfc3339(from, a);
 	timefmt_rfc3339(to, b);
 	if(g->calendar[0])
-		snprintf(url, sizeof(url), "%s/me/calendars/%s/calendarView?startDateTime=%s"
-		         "&endDateTime=%s&$select=start,end,showAs,isCancelled,transactionId&$top=100",
+		snprintf(url, sizeof(url),
+		         "%s/me/calendars/%s/calendarView?startDateTime=%s"
+		         "&endDateTime=%s&$select=start,end,showAs,isCancelled,transactionId&$top="
+		         "100",
 		         g->api_base, g->calendar, a, b);
 	else
-		snprintf(url, sizeof(url), "%s/me/calendarView?startDateTime=%s&endDateTime=%s"
+		snprintf(url, sizeof(url),
+		         "%s/me/calendarView?startDateTime=%s&endDateTime=%s"
 		         "&$select=start,end,showAs,isCancelled,transactionId&$top=100",
 		         g->api_base, a, b);
 	for(page = 0; page < BUSY_PAGES; page++) {
@@ -576,26 +553,28 @@ static void graph_busy(void *ctx, time_t from, time_t to, json_t **blocks,
 			goto fail;
 		}
 		if((rc = graph_busy_parse(rr.json, from, to, list, why, sizeof(why)))) {
-			set(res, PROVIDER_TRANSIENT, -1, what, rc == GW_ENOMEM ? "out of memory" : why);
+			provider_set(res, PROVIDER_TRANSIENT, -1, what,
+			             rc == GW_ENOMEM ? "out of memory" : why);
 			rest_res_free(&rr);
 			goto fail;
 		}
-		next = pstr(rr.json, "@odata.nextLink");
+		next = provider_str(rr.json, "@odata.nextLink");
 		if(!next) {
 			rest_res_free(&rr);
-			set(res, PROVIDER_SENT, -1, what, "done");
+			provider_set(res, PROVIDER_SENT, -1, what, "done");
 			*blocks = list;
 			return;
 		}
 		if(strlen(next) >= sizeof(url) || strncmp(next, "http", 4) != 0) {
-			set(res, PROVIDER_TRANSIENT, -1, what, "an unusable @odata.nextLink");
+			provider_set(res, PROVIDER_TRANSIENT, -1, what,
+			             "an unusable @odata.nextLink");
 			rest_res_free(&rr);
 			goto fail;
 		}
 		snprintf(url, sizeof(url), "%s", next);
 		rest_res_free(&rr);
 	}
-	set(res, PROVIDER_TRANSIENT, -1, what, "more pages than the gateway reads");
+	provider_set(res, PROVIDER_TRANSIENT, -1, what, "more pages than the gateway reads");
 fail:
 	json_decref(list);
 }

@@ -69,12 +69,6 @@ struct zoho_ctx {
 	int64_t access_until_ms;
 };
 
-/* pstr - a string member, or NULL */
-static const char *pstr(const json_t *o, const char *k)
-{
-	return json_string_value(json_object_get(o, k));
-}
-
 /* utc_offset - "+05:30" of tzid at t */
 static gw_rc utc_offset(const char *tzid, time_t t, char *buf, size_t n)
 {
@@ -99,8 +93,9 @@ static gw_rc utc_offset(const char *tzid, time_t t, char *buf, size_t n)
 gw_rc zoho_session_body(const json_t *payload, const char *department_id, json_t **out,
                         struct gw_err *err)
 {
-	const char *tzid = pstr(payload, "timezone"), *title = pstr(payload, "title");
-	const char *email = pstr(json_object_get(payload, "customer"), "email");
+	const char *tzid = provider_str(payload, "timezone"),
+	           *title = provider_str(payload, "title");
+	const char *email = provider_str(json_object_get(payload, "customer"), "email");
 	char off[32]; /* "+05:30"; room for any int the compiler imagines */
 	time_t s = 0, e = 0;
 	json_t *b;
@@ -108,9 +103,10 @@ gw_rc zoho_session_body(const json_t *payload, const char *department_id, json_t
 	*out = NULL;
 	if(!tzid || !tz_valid(tzid))
 		tzid = "UTC";
-	if(!pstr(payload, "start") || timefmt_parse(pstr(payload, "start"), &s))
+	if(!provider_str(payload, "start") || timefmt_parse(provider_str(payload, "start"), &s))
 		return gw_err_set(err, GW_EINVAL, "start", "the payload has no usable start");
-	if(!pstr(payload, "end") || timefmt_parse(pstr(payload, "end"), &e) || e <= s)
+	if(!provider_str(payload, "end") || timefmt_parse(provider_str(payload, "end"), &e) ||
+	   e <= s)
 		return gw_err_set(err, GW_EINVAL, "end", "the payload has no usable end");
 	if(!title || !title[0])
 		return gw_err_set(err, GW_EINVAL, "title", "the payload has no title");
@@ -121,8 +117,8 @@ gw_rc zoho_session_body(const json_t *payload, const char *department_id, json_t
 	/* reminder 0: the gateway sends the customer's reminders itself */
 	b = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:i}", "mode", "SCHEDULE", "title",
 	              title, "notes", "Booked through Ordinatus.", "customer_email", email,
-	              "schedule_time", (json_int_t)s * 1000, "schedule_upto",
-	              (json_int_t)e * 1000, "utc_offset", off, "time_zone", tzid, "reminder", 0);
+	              "schedule_time", (json_int_t)s * 1000, "schedule_upto", (json_int_t)e * 1000,
+	              "utc_offset", off, "time_zone", tzid, "reminder", 0);
 	if(!b)
 		return GW_ENOMEM;
 	if(department_id && department_id[0] &&
@@ -152,7 +148,8 @@ gw_rc zoho_session_parse(const json_t *answer, json_t **out)
 {
 	const json_t *r = json_object_get(answer, "representation");
 	const json_t *idv = json_object_get(r, "schedule_id");
-	const char *tech = pstr(r, "technician_url"), *cust = pstr(r, "customer_url");
+	const char *tech = provider_str(r, "technician_url"),
+	           *cust = provider_str(r, "customer_url");
 	char id[64];
 
 	*out = NULL;
@@ -173,22 +170,13 @@ gw_rc zoho_session_parse(const json_t *answer, json_t **out)
 /* zoho_token_error - the meaning of a token answer without an access token */
 enum provider_outcome zoho_token_error(long status, const json_t *answer)
 {
-	const char *e = pstr(answer, "error");
+	const char *e = provider_str(answer, "error");
 
 	if(status == 429 || status >= 500 || status == 0)
 		return PROVIDER_TRANSIENT;
 	if(e && strcmp(e, "Access Denied") == 0) /* Zoho's throttling of token requests */
 		return PROVIDER_TRANSIENT;
 	return PROVIDER_PERMANENT;
-}
-
-/* wipe_free - free a string holding a secret */
-static void wipe_free(char *s)
-{
-	if(s) {
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
-	}
 }
 
 /* zoho_close - free a context */
@@ -200,31 +188,13 @@ static void zoho_close(void *ctx)
 		return;
 	rest_destroy(z->rest);
 	free(z->client_id);
-	wipe_free(z->client_secret);
-	wipe_free(z->refresh_token);
+	provider_wipe_free(z->client_secret);
+	provider_wipe_free(z->refresh_token);
 	free(z->token_url);
 	free(z->api);
 	free(z->department_id);
 	OPENSSL_cleanse(z->access, sizeof(z->access));
 	free(z);
-}
-
-/* cfg_str - a non-empty string member of config, or NULL */
-static const char *cfg_str(const json_t *c, const char *k)
-{
-	const char *s = json_string_value(json_object_get(c, k));
-
-	return s && s[0] ? s : NULL;
-}
-
-/* cfg_secs - seconds (1..3600) or def */
-static long cfg_secs(const json_t *c, const char *k, long def)
-{
-	const json_t *v = json_object_get(c, k);
-
-	if(json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 3600)
-		return (long)json_integer_value(v);
-	return def;
 }
 
 /* joined - base without trailing '/' followed by tail unless base already ends with it */
@@ -257,12 +227,12 @@ static gw_rc zoho_open(const json_t *config, const char *data_dir, void **ctx)
 
 	(void)data_dir;
 	*ctx = NULL;
-	cid = cfg_str(config, "client_id");
-	csec = cfg_str(config, "client_secret");
-	rt = cfg_str(config, "refresh_token");
-	acc = cfg_str(config, "accounts_url");
-	api = cfg_str(config, "api_base");
-	dep = cfg_str(config, "department_id");
+	cid = provider_cfg_str(config, "client_id");
+	csec = provider_cfg_str(config, "client_secret");
+	rt = provider_cfg_str(config, "refresh_token");
+	acc = provider_cfg_str(config, "accounts_url");
+	api = provider_cfg_str(config, "api_base");
+	dep = provider_cfg_str(config, "department_id");
 	if(!acc)
 		acc = "https://accounts.zoho.com";
 	if(!api)
@@ -272,8 +242,9 @@ static gw_rc zoho_open(const json_t *config, const char *data_dir, void **ctx)
 	z = calloc(1, sizeof(*z));
 	if(!z)
 		return GW_ENOMEM;
-	ro.connect_timeout_ms = cfg_secs(config, "connect_timeout", ZOHO_CONNECT_TIMEOUT) * 1000;
-	ro.timeout_ms = cfg_secs(config, "timeout", ZOHO_TIMEOUT) * 1000;
+	ro.connect_timeout_ms =
+	        provider_cfg_secs(config, "connect_timeout", ZOHO_CONNECT_TIMEOUT) * 1000;
+	ro.timeout_ms = provider_cfg_secs(config, "timeout", ZOHO_TIMEOUT) * 1000;
 	/* the operator's --allow-outbound ranges, which the dispatcher adds to the config */
 	if(netguard_from_json(json_object_get(config, "allow_outbound"), &guard)) {
 		rc = GW_ECONFIG;
@@ -300,15 +271,6 @@ out:
 	return rc;
 }
 
-/* set - fill a provider result */
-static void set(struct provider_result *res, enum provider_outcome o, int retry_after,
-                const char *what, const char *detail)
-{
-	res->outcome = o;
-	res->retry_after = retry_after;
-	snprintf(res->detail, sizeof(res->detail), "%.160s: %.340s", what, detail);
-}
-
 /* refresh - a new access token; false with res filled when none came */
 static bool refresh(struct zoho_ctx *z, struct provider_result *res)
 {
@@ -322,15 +284,15 @@ static bool refresh(struct zoho_ctx *z, struct provider_result *res)
 
 	z->access[0] = '\0';
 	if(rest_form_post(z->rest, z->token_url, fields, &rr)) {
-		set(res, PROVIDER_TRANSIENT, -1, "Zoho token endpoint", rr.detail);
+		provider_set(res, PROVIDER_TRANSIENT, -1, "Zoho token endpoint", rr.detail);
 		goto fail;
 	}
-	tok = pstr(rr.json, "access_token");
-	err = pstr(rr.json, "error");
+	tok = provider_str(rr.json, "access_token");
+	err = provider_str(rr.json, "error");
 	if(rr.status >= 200 && rr.status <= 299 && !err && tok) {
 		if(!tok[0] || strlen(tok) >= sizeof(z->access) || strpbrk(tok, "\r\n ")) {
-			set(res, PROVIDER_TRANSIENT, -1, "Zoho token endpoint",
-			    "the answer has no usable access_token");
+			provider_set(res, PROVIDER_TRANSIENT, -1, "Zoho token endpoint",
+			             "the answer has no usable access_token");
 			goto fail;
 		}
 		snprintf(z->access, sizeof(z->access), "%s", tok);
@@ -348,15 +310,18 @@ static bool refresh(struct zoho_ctx *z, struct provider_result *res)
 		snprintf(why, sizeof(why), "HTTP %ld: error %.200s", rr.status, err ? err : "?");
 	switch(zoho_token_error(rr.status, rr.json)) {
 	case PROVIDER_TRANSIENT:
-		set(res, PROVIDER_TRANSIENT, rr.retry_after, "Zoho token endpoint", why);
+		provider_set(res, PROVIDER_TRANSIENT, rr.retry_after, "Zoho token endpoint", why);
 		break;
 	default:
-		set(res, PROVIDER_PERMANENT, -1,
-		    err && (strcmp(err, "invalid_code") == 0 || strcmp(err, "invalid_grant") == 0)
-		            ? "Zoho refused the organisation's refresh token (generate a new one and "
-		              "PUT /v1/orgs/{org}/providers/zoho)"
-		            : "Zoho token endpoint refused the organisation's client settings",
-		    why);
+		provider_set(
+		        res, PROVIDER_PERMANENT, -1,
+		        err && (strcmp(err, "invalid_code") == 0 ||
+		                strcmp(err, "invalid_grant") == 0)
+		                ? "Zoho refused the organisation's refresh token (generate a new "
+		                  "one and "
+		                  "PUT /v1/orgs/{org}/providers/zoho)"
+		                : "Zoho token endpoint refused the organisation's client settings",
+		        why);
 		break;
 	}
 fail:
@@ -382,7 +347,7 @@ static bool api_call(struct zoho_ctx *z, const char *method, const char *url, co
 		snprintf(auth, sizeof(auth), "Authorization: Zoho-oauthtoken %s", z->access);
 		if(rest_call(z->rest, &q, rr)) {
 			OPENSSL_cleanse(auth, sizeof(auth));
-			set(res, PROVIDER_TRANSIENT, -1, what, rr->detail);
+			provider_set(res, PROVIDER_TRANSIENT, -1, what, rr->detail);
 			rest_res_free(rr);
 			return false;
 		}
@@ -398,21 +363,21 @@ static bool api_call(struct zoho_ctx *z, const char *method, const char *url, co
 static void classify(const struct rest_res *rr, const char *what, struct provider_result *res)
 {
 	if(rr->status >= 200 && rr->status <= 299)
-		set(res, PROVIDER_SENT, -1, what, "done");
+		provider_set(res, PROVIDER_SENT, -1, what, "done");
 	else if(rr->status == 429 || rr->status >= 500)
-		set(res, PROVIDER_TRANSIENT, rr->retry_after, what, rr->detail);
+		provider_set(res, PROVIDER_TRANSIENT, rr->retry_after, what, rr->detail);
 	else if(rr->status == 401)
-		set(res, PROVIDER_AUTH, -1, what, rr->detail);
+		provider_set(res, PROVIDER_AUTH, -1, what, rr->detail);
 	else
-		set(res, PROVIDER_PERMANENT, -1, what, rr->detail);
+		provider_set(res, PROVIDER_PERMANENT, -1, what, rr->detail);
 }
 
 /* write_session - POST (id NULL) or PUT the session; *status the HTTP status (0: none) */
 static void write_session(struct zoho_ctx *z, const json_t *body, const char *id,
                           struct provider_result *res, long *status)
 {
-	const char *what = id ? "Zoho Assist update scheduled session"
-	                      : "Zoho Assist schedule session";
+	const char *what =
+	        id ? "Zoho Assist update scheduled session" : "Zoho Assist schedule session";
 	char url[URL_LEN];
 	struct rest_res rr;
 
@@ -424,8 +389,9 @@ static void write_session(struct zoho_ctx *z, const json_t *body, const char *id
 	classify(&rr, what, res);
 	if(res->outcome == PROVIDER_SENT && zoho_session_parse(rr.json, &res->out)) {
 		/* done on Zoho's side, but nothing to link the booking to: say so, try again */
-		set(res, PROVIDER_TRANSIENT, -1, what,
-		    "the answer has no usable schedule_id, technician_url or customer_url");
+		provider_set(
+		        res, PROVIDER_TRANSIENT, -1, what,
+		        "the answer has no usable schedule_id, technician_url or customer_url");
 	}
 	rest_res_free(&rr);
 }
@@ -435,8 +401,8 @@ static void zoho_send(void *ctx, const char *kind, const json_t *payload,
                       struct provider_result *res)
 {
 	struct zoho_ctx *z = ctx;
-	const char *action = pstr(payload, "action");
-	const char *sid = pstr(json_object_get(payload, "stored"), "session_id");
+	const char *action = provider_str(payload, "action");
+	const char *sid = provider_str(json_object_get(payload, "stored"), "session_id");
 	struct gw_err err = {0};
 	char url[URL_LEN], esc[200];
 	struct rest_res rr;
@@ -455,8 +421,8 @@ static void zoho_send(void *ctx, const char *kind, const json_t *payload,
 		sid = NULL;
 	if(strcmp(action, "delete") == 0) {
 		if(!sid) {
-			set(res, PROVIDER_SENT, -1, "Zoho Assist delete scheduled session",
-			    "no session was scheduled: nothing to delete");
+			provider_set(res, PROVIDER_SENT, -1, "Zoho Assist delete scheduled session",
+			             "no session was scheduled: nothing to delete");
 			return;
 		}
 		snprintf(url, sizeof(url), "%s/session/schedule/%s", z->api, esc);
@@ -464,8 +430,8 @@ static void zoho_send(void *ctx, const char *kind, const json_t *payload,
 		             res))
 			return;
 		if(rr.status == 404)
-			set(res, PROVIDER_SENT, -1, "Zoho Assist delete scheduled session",
-			    "the session was already gone");
+			provider_set(res, PROVIDER_SENT, -1, "Zoho Assist delete scheduled session",
+			             "the session was already gone");
 		else
 			classify(&rr, "Zoho Assist delete scheduled session", res);
 		rest_res_free(&rr);
@@ -474,12 +440,14 @@ static void zoho_send(void *ctx, const char *kind, const json_t *payload,
 		return;
 	}
 	if(strcmp(action, "create") && strcmp(action, "update")) {
-		set(res, PROVIDER_PERMANENT, -1, "unusable Zoho Assist payload", "unknown action");
+		provider_set(res, PROVIDER_PERMANENT, -1, "unusable Zoho Assist payload",
+		             "unknown action");
 		return;
 	}
 	if((rc = zoho_session_body(payload, z->department_id, &body, &err))) {
-		set(res, rc == GW_ENOMEM ? PROVIDER_TRANSIENT : PROVIDER_PERMANENT, -1,
-		    "unusable Zoho Assist payload", err.message[0] ? err.message : "out of memory");
+		provider_set(res, rc == GW_ENOMEM ? PROVIDER_TRANSIENT : PROVIDER_PERMANENT, -1,
+		             "unusable Zoho Assist payload",
+		             err.message[0] ? err.message : "out of memory");
 		return;
 	}
 	if(strcmp(action, "update") == 0 && sid) {

@@ -920,9 +920,11 @@ static void wait_for_work(unsigned long seen)
 {
 	struct timespec ts;
 
-	/* waits are on the monotonic clock: a step of the wall clock (NTP, a resumed machine)
-	 * neither stretches nor cuts them */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	/* pthread_cond_timedwait on CLOCK_REALTIME (the deadlines of every wait in the
+	 * gateway): a wall-clock step can stretch or cut one idle wait, which the caller's
+	 * loop survives; pthread_cond_clockwait on the monotonic clock would be immune, but
+	 * libfaketime does not intercept it, and make check-dates runs the gateway under it */
+	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += IDLE_MAX_MS / 1000;
 	ts.tv_nsec += (long)(IDLE_MAX_MS % 1000) * 1000000L;
 	if(ts.tv_nsec >= 1000000000L) {
@@ -931,7 +933,7 @@ static void wait_for_work(unsigned long seen)
 	}
 	pthread_mutex_lock(&wake_lock);
 	while(wake_gen == seen && !atomic_load(&stopping)) {
-		if(pthread_cond_clockwait(&wake_cond, &wake_lock, CLOCK_MONOTONIC, &ts) != 0)
+		if(pthread_cond_timedwait(&wake_cond, &wake_lock, &ts) != 0)
 			break;
 	}
 	pthread_mutex_unlock(&wake_lock);
@@ -1245,11 +1247,11 @@ void dispatch_stop(void)
 
 	atomic_store(&stopping, 1);
 	dispatch_wake();
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += config.drain_secs > 0 ? config.drain_secs : 20;
 	pthread_mutex_lock(&wake_lock);
 	while(running > 0) {
-		if(pthread_cond_clockwait(&done_cond, &wake_lock, CLOCK_MONOTONIC, &ts) != 0)
+		if(pthread_cond_timedwait(&done_cond, &wake_lock, &ts) != 0)
 			break;
 	}
 	left = running;

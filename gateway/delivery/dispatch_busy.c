@@ -131,22 +131,22 @@ static void *busy_main(void *arg)
 		log_event("error", "busy_open_failed", json_pack("{s:s}", "error", err.message));
 		return NULL;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &next); /* the first round at once */
+	clock_gettime(CLOCK_REALTIME, &next); /* the first round at once */
 	while(!atomic_load(&stop_flag)) {
 		int64_t users[WAKE_MAX];
 		struct timespec now;
 		int n, k;
 
-		clock_gettime(CLOCK_MONOTONIC, &now);
+		clock_gettime(CLOCK_REALTIME, &now);
 		if(now.tv_sec >= next.tv_sec) {
 			dispatch_busy_refresh(st, 0, NULL);
-			clock_gettime(CLOCK_MONOTONIC, &next);
+			clock_gettime(CLOCK_REALTIME, &next);
 			next.tv_sec += BUSY_INTERVAL;
 		}
 		/* monotonic: a step of the wall clock neither stretches nor cuts the wait */
 		pthread_mutex_lock(&wake_lock);
 		while(!atomic_load(&stop_flag) && nwaiting == 0) {
-			if(pthread_cond_clockwait(&wake_cond, &wake_lock, CLOCK_MONOTONIC, &next) != 0)
+			if(pthread_cond_timedwait(&wake_cond, &wake_lock, &next) != 0)
 				break;
 		}
 		n = nwaiting;

@@ -795,13 +795,13 @@ static void *reaper(void *arg)
 				atomic_fetch_add(&reaped_total, 1);
 			}
 		}
-		clock_gettime(CLOCK_MONOTONIC, &ts);
+		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 200 * 1000000L;
 		if(ts.tv_nsec >= 1000000000L) {
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
 		}
-		pthread_cond_clockwait(&reaper_cond, &conn_lock, CLOCK_MONOTONIC, &ts);
+		pthread_cond_timedwait(&reaper_cond, &conn_lock, &ts);
 	}
 	pthread_mutex_unlock(&conn_lock);
 	return NULL;

@@ -299,12 +299,12 @@ static void *sched_main(void *arg)
 		else
 			log_event("info", "tick", res);
 		res = NULL;
-		/* monotonic: a step of the wall clock does not move the next tick */
-		clock_gettime(CLOCK_MONOTONIC, &ts);
+		/* CLOCK_REALTIME with pthread_cond_timedwait, as every wait (see dispatch.c) */
+		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 60 * interval_minutes(st);
 		pthread_mutex_lock(&stop_lock);
 		while(!atomic_load(&stop_flag)) {
-			if(pthread_cond_clockwait(&stop_cond, &stop_lock, CLOCK_MONOTONIC, &ts) != 0)
+			if(pthread_cond_timedwait(&stop_cond, &stop_lock, &ts) != 0)
 				break;
 		}
 		pthread_mutex_unlock(&stop_lock);

@@ -1,7 +1,7 @@
 /*
  * fuzz_answer.c - libFuzzer harness for what the REST providers read from the far side: the
  * token endpoint's answer (common/bearer.c, for a provider that rotates refresh tokens and one
- * that does not), the Retry-After header (an HTTP-date or seconds) and the cleaning of an error
+ * that does not; Zoho's own token errors), Zoho Assist's session answer, the Retry-After header (an HTTP-date or seconds) and the cleaning of an error
  * body into a delivery's detail. Whatever the bytes: no crash, leak or out-of-bounds read, a
  * detail always NUL-terminated and without control characters, and never an access token
  * taken from a refusal.
@@ -17,6 +17,7 @@
 
 #include "common/bearer.h"
 #include "common/rest.h"
+#include "providers/zoho/zoho.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -51,6 +52,14 @@ static void one_answer(long status, int retry_after, const char *body, size_t le
 				abort();
 		} else if(!b.access[0] || status < 200 || status > 299) {
 			abort();
+		}
+		if(rotate == 0 && rr.json) {
+			json_t *session = NULL;
+
+			(void)zoho_token_error(status, rr.json);
+			if(zoho_session_parse(rr.json, &session) == GW_OK && !session)
+				abort();
+			json_decref(session);
 		}
 		json_decref(rr.json);
 		bearer_clear(&b);

@@ -9,6 +9,7 @@ import email.policy
 import json
 import mailbox
 import os
+import re
 import shutil
 import signal
 import socket
@@ -158,6 +159,35 @@ class Gateway:
         return self.ok("PATCH", "/v1/orgs/%d/settings" % org,
                        {"intake_per_address_per_minute": per_address,
                         "intake_per_org_per_minute": per_org}, self.admin_token)
+
+    def book(self, org_path, trainer_token, session_type_id, skills, name, email, start,
+             length=60):
+        """A confirmed booking made the way people make one: the public intake, the trainer's
+        claim, session type and scheduling link, the customer's booking (with the token read
+        from the scheduling-link email) and payment, the trainer's confirm. The booking's id."""
+        req = self.ok("POST", org_path + "/requests",
+                      {"customer": {"name": name, "email": email}, "skills": list(skills)})
+        self.ok("POST", org_path + "/requests/%d/claim" % req["id"], token=trainer_token)
+        self.ok("PATCH", org_path + "/requests/%d" % req["id"],
+                {"session_type_id": session_type_id}, trainer_token)
+        self.ok("POST", org_path + "/requests/%d/scheduling-link" % req["id"],
+                token=trainer_token)
+        tok = None
+        deadline = time.monotonic() + 10
+        while tok is None and time.monotonic() < deadline:
+            for m in self.maildir():
+                if str(m["X-Ordinatus-Kind"]) == "scheduling_link" and email in str(m["To"]):
+                    tok = re.search(r"/s/([A-Za-z0-9_-]+)",
+                                    m.get_body(("plain",)).get_content()).group(1)
+            time.sleep(0.05)
+        if tok is None:
+            raise AssertionError("no scheduling link reached " + email)
+        b = self.ok("POST", "/v1/schedule/%s/booking" % tok,
+                    {"start": start, "length_minutes": length})
+        self.ok("POST", "/v1/schedule/%s/payment" % tok, {"reference": "pay-" + email})
+        self.ok("POST", org_path + "/bookings/%d/confirm-payment" % b["booking_id"],
+                token=trainer_token)
+        return b["booking_id"]
 
     def user(self, org, email, roles, skills=(), token=None, **extra):
         body = {"email": email, "name": extra.pop("name", email.split("@")[0].title()),

@@ -158,23 +158,7 @@ try:
                                            "api_base": FURL + "/calendar/v3", "timeout": 2}, A)
 
     def book(name, email, start):
-        req = gw.ok("POST", O + "/requests", {"customer": {"name": name, "email": email},
-                                              "skills": ["yoga"]})
-        gw.ok("POST", O + "/requests/%d/claim" % req["id"], token=T1)
-        gw.ok("PATCH", O + "/requests/%d" % req["id"], {"session_type_id": st["id"]}, T1)
-        gw.ok("POST", O + "/requests/%d/scheduling-link" % req["id"], token=T1)
-        tok = None
-        deadline = time.monotonic() + 10
-        while tok is None and time.monotonic() < deadline:
-            for m in gw.maildir():
-                if str(m["X-Ordinatus-Kind"]) == "scheduling_link" and email in str(m["To"]):
-                    tok = re.search(r"/s/([A-Za-z0-9_-]+)",
-                                    m.get_body(("plain",)).get_content()).group(1)
-            time.sleep(0.05)
-        b = gw.ok("POST", "/v1/schedule/%s/booking" % tok, {"start": start, "length_minutes": 60})
-        gw.ok("POST", "/v1/schedule/%s/payment" % tok, {"reference": "pay-" + email})
-        gw.ok("POST", O + "/bookings/%d/confirm-payment" % b["booking_id"], token=T1)
-        return b["booking_id"]
+        return gw.book(O, T1, st["id"], ["yoga"], name, email, start)
 
     # ---- confirm: one event, at the right local times ----
     b1 = book("Cleo Customer", "cleo@example.test", "2026-12-02T09:00:00Z")

@@ -11,7 +11,6 @@ is refreshed once; reschedule -> the session moved (429 with Retry-After first: 
 """
 import json
 import os
-import re
 import subprocess
 import time
 import urllib.request
@@ -114,21 +113,7 @@ try:
     gw.ok("PATCH", O + "/settings", {"delivery_method": "zoho_assist", "reminder_hours": [24]}, A)
 
     def book(name, email, start):
-        req = gw.ok("POST", O + "/requests", {"customer": {"name": name, "email": email},
-                                              "skills": ["yoga"]})
-        gw.ok("POST", O + "/requests/%d/claim" % req["id"], token=T1)
-        gw.ok("PATCH", O + "/requests/%d" % req["id"], {"session_type_id": st["id"]}, T1)
-        gw.ok("POST", O + "/requests/%d/scheduling-link" % req["id"], token=T1)
-        tok = None
-        deadline = time.monotonic() + 10
-        while tok is None and time.monotonic() < deadline:
-            for m in mails("scheduling_link", email):
-                tok = re.search(r"/s/([A-Za-z0-9_-]+)", text_of(m)).group(1)
-            time.sleep(0.05)
-        b = gw.ok("POST", "/v1/schedule/%s/booking" % tok, {"start": start, "length_minutes": 60})
-        gw.ok("POST", "/v1/schedule/%s/payment" % tok, {"reference": "pay-" + email})
-        gw.ok("POST", O + "/bookings/%d/confirm-payment" % b["booking_id"], token=T1)
-        return b["booking_id"]
+        return gw.book(O, T1, st["id"], ["yoga"], name, email, start)
 
     # ---- no Zoho provider configured: dead, with the reason (as before) ----
     b0 = book("Nina Nobody", "nina@example.test", "2026-12-01T09:00:00Z")

@@ -754,6 +754,32 @@ static void outcome_of(const struct store_lease *l, const struct provider_result
 	r->next_attempt_at = now + wait;
 }
 
+/* retry_later - the row's result for a failure before any provider call (the detail says
+ * what): transient, on the backoff schedule */
+static void retry_later(const struct store_lease *l, time_t now, struct store_result *r)
+{
+	const struct provider_result pres = {.outcome = PROVIDER_TRANSIENT, .retry_after = -1};
+
+	outcome_of(l, &pres, now, r);
+}
+
+/* attach_stored - what an earlier delivery left on the row's booking (an event id, an ETag, a
+ * session id: get reads it) as the payload's "stored", for the provider, which never reads the
+ * store. false with detail filled when it cannot be read. */
+static bool attach_stored(struct worker *w, const struct store_lease *l, json_t *payload,
+                          gw_rc (*get)(struct store *, int64_t, json_t **), const char *what,
+                          char *detail, size_t dlen)
+{
+	json_t *ref = NULL;
+	gw_rc rc = l->booking_id ? get(w->st, l->booking_id, &ref) : GW_ENOTFOUND;
+
+	if(rc == GW_OK)
+		json_object_set_new(payload, "stored", ref);
+	else if(rc != GW_ENOTFOUND)
+		snprintf(detail, dlen, "cannot read the booking's %s: %s", what, gw_rc_name(rc));
+	return rc == GW_OK || rc == GW_ENOTFOUND;
+}
+
 /* deliver - send one leased row and fill its result; *slow_fail when it failed transiently
  * after SLOW_FAIL_MS or more (the far side is unreachable) */
 static void deliver(struct worker *w, const struct store_lease *l, struct store_result *r,
@@ -761,7 +787,7 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 {
 	struct provider_result pres;
 	struct ctx_entry *e = NULL;
-	json_t *payload = NULL, *ref = NULL;
+	json_t *payload = NULL;
 	time_t now = clock_now();
 	int64_t t0, conn_id = 0;
 	gw_rc rc;
@@ -820,24 +846,14 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 			r->outcome = STORE_HELD;
 			goto done;
 		case CAL_ERROR:
-			pres.outcome = PROVIDER_TRANSIENT;
-			pres.retry_after = -1;
-			outcome_of(l, &pres, now, r);
+			retry_later(l, now, r);
 			goto done;
 		case CAL_OK:
 			break;
 		}
-		/* what the last delivery left on the booking (Graph's event id, a CalDAV ETag) for
-		 * this one: providers never read the store */
-		rc = l->booking_id ? store_calendar_ref(w->st, l->booking_id, &ref) : GW_ENOTFOUND;
-		if(rc == GW_OK) {
-			json_object_set_new(payload, "stored", ref);
-		} else if(rc != GW_ENOTFOUND) {
-			snprintf(detail, dlen, "cannot read the booking's event: %s",
-			         gw_rc_name(rc));
-			pres.outcome = PROVIDER_TRANSIENT;
-			pres.retry_after = -1;
-			outcome_of(l, &pres, now, r);
+		/* what the last delivery left on the booking (Graph's event id, a CalDAV ETag) */
+		if(!attach_stored(w, l, payload, store_calendar_ref, "event", detail, dlen)) {
+			retry_later(l, now, r);
 			goto done;
 		}
 		goto send;
@@ -851,30 +867,19 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 			r->outcome = STORE_DEAD;
 			goto done;
 		case ZOHO_ERROR:
-			pres.outcome = PROVIDER_TRANSIENT;
-			pres.retry_after = -1;
-			outcome_of(l, &pres, now, r);
+			retry_later(l, now, r);
 			goto done;
 		case ZOHO_OK:
 			break;
 		}
-		rc = l->booking_id ? store_zoho_ref(w->st, l->booking_id, &ref) : GW_ENOTFOUND;
-		if(rc == GW_OK) {
-			json_object_set_new(payload, "stored", ref);
-		} else if(rc != GW_ENOTFOUND) {
-			snprintf(detail, dlen, "cannot read the booking's session: %s",
-			         gw_rc_name(rc));
-			pres.outcome = PROVIDER_TRANSIENT;
-			pres.retry_after = -1;
-			outcome_of(l, &pres, now, r);
+		if(!attach_stored(w, l, payload, store_zoho_ref, "session", detail, dlen)) {
+			retry_later(l, now, r);
 			goto done;
 		}
 		goto send;
 	}
 	if(provider_for(w, l->org_id, &e, detail, dlen)) {
-		pres.outcome = PROVIDER_TRANSIENT;
-		pres.retry_after = -1;
-		outcome_of(l, &pres, now, r);
+		retry_later(l, now, r);
 		goto done;
 	}
 send:

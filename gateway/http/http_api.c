@@ -422,6 +422,21 @@ static const char *const request_states[] = {"new",    "claimed",   "scheduling"
                                              "booked", "cancelled", "closed",
                                              NULL};
 
+/* request_actions - each request of list (an array or one request) gets "actions": what the
+ * caller may do to it now (lc_request_actions), so that pages offer only what is allowed */
+static gw_rc request_actions(struct http_req *r, json_t *list)
+{
+	json_t *one[1] = {list}, *x;
+	size_t i, n = json_is_array(list) ? json_array_size(list) : 1;
+
+	for(i = 0; i < n; i++) {
+		x = json_is_array(list) ? json_array_get(list, i) : one[0];
+		if(json_object_set_new(x, "actions", lc_request_actions(x, &r->actor)))
+			return GW_ENOMEM;
+	}
+	return GW_OK;
+}
+
 /* request_list - GET /v1/orgs/{org}/requests?status= */
 static gw_rc request_list(struct http_req *r, json_t **out)
 {
@@ -431,8 +446,10 @@ static gw_rc request_list(struct http_req *r, json_t **out)
 	if(rc || (rc = http_query_enum(r, "status", request_states, &status)))
 		return rc;
 	/* an org admin sees every request; a trainer the unclaimed ones that match and their own */
-	return store_request_list(r->st, r->id[0], status,
-	                          (r->user.roles & ANY_ADMIN) ? 0 : r->user.id, out);
+	if((rc = store_request_list(r->st, r->id[0], status,
+	                            (r->user.roles & ANY_ADMIN) ? 0 : r->user.id, out)))
+		return rc;
+	return request_actions(r, *out);
 }
 
 /* request_get - GET /v1/orgs/{org}/requests/{id} */
@@ -456,6 +473,10 @@ static gw_rc request_get(struct http_req *r, json_t **out)
 			json_decref(req);
 			return rc;
 		}
+	}
+	if((rc = request_actions(r, req))) {
+		json_decref(req);
+		return rc;
 	}
 	*out = req;
 	return GW_OK;
@@ -649,6 +670,8 @@ static const struct http_route routes[] = {
     {"POST", "/v1/orgs/{id}/bookings/{id}/notes", "booking_note_add", http_booking_notes,
      HTTP_BODY_REQUIRED},
     {"GET", "/v1/orgs/{id}/bookings/{id}/effects", "booking_effects", http_booking_effects,
+     HTTP_BODY_NONE},
+    {"GET", "/v1/orgs/{id}/bookings/{id}/slots", "booking_slots", http_booking_slots,
      HTTP_BODY_NONE},
     {"POST", "/v1/orgs/{id}/bookings/{id}/{s}", "booking_act", http_booking_act,
      HTTP_BODY_OPTIONAL},

@@ -1,7 +1,7 @@
 /*
  * http_booking.c - HTTP handlers of the booking lifecycle: availability, scheduling links and
  * the customer's schedule pages, bookings and their transitions, notes, effects, customer
- * history, the kiosk's check-in, the payout report, surveys, the trainer's feed, the cancel of
+ * history, the free slots a booking can move to, the kiosk's check-in, the payout report, surveys, the trainer's feed, the cancel of
  * a request, and the customer's manage page.
  *
  * Entry points: the http_* handlers declared in http_routes.h.
@@ -17,6 +17,7 @@
 #include "providers/ical/ical.h"
 #include "common/jsonv.h"
 #include "common/timefmt.h"
+#include "gateway/lifecycle/lc_slots.h"
 
 #define ADMINS (ROLE_ORG_ADMIN | ROLE_PLATFORM_ADMIN)
 
@@ -237,6 +238,25 @@ gw_rc http_manage_act(struct http_req *r, json_t **out)
 static const char *const booking_states[] = {"pending_payment", "confirmed", "completed",
                                              "no_show", "cancelled", NULL};
 
+/* booking_actions - each booking of list (an array or one booking) gets "actions": what the
+ * caller may do to it at now (lc_booking_actions), so that pages offer only what the guard
+ * table allows and never decide it themselves */
+static gw_rc booking_actions(struct http_req *r, json_t *list, time_t now)
+{
+	json_t *settings = NULL, *x;
+	size_t i, n = json_is_array(list) ? json_array_size(list) : 1;
+	gw_rc rc = lc_org_settings(r->st, r->id[0], &settings);
+
+	for(i = 0; !rc && i < n; i++) {
+		x = json_is_array(list) ? json_array_get(list, i) : list;
+		if(json_object_set_new(x, "actions",
+		                       lc_booking_actions(x, settings, now, &r->actor)))
+			rc = GW_ENOMEM;
+	}
+	json_decref(settings);
+	return rc;
+}
+
 /* http_booking_list - GET /v1/orgs/{org}/bookings?status=&trainer_id=&awaiting_completion= */
 gw_rc http_booking_list(struct http_req *r, json_t **out)
 {
@@ -262,7 +282,9 @@ gw_rc http_booking_list(struct http_req *r, json_t **out)
 	f.status = status;
 	f.awaiting_completion = aw && strcmp(aw, "true") == 0;
 	f.now = clock_now();
-	return store_booking_list(r->st, r->id[0], &f, out);
+	if((rc = store_booking_list(r->st, r->id[0], &f, out)))
+		return rc;
+	return booking_actions(r, *out, f.now);
 }
 
 /* booking_for - the booking if the caller may see it */
@@ -285,7 +307,60 @@ static gw_rc booking_for(struct http_req *r, json_t **b)
 /* http_booking_get - GET /v1/orgs/{org}/bookings/{id} */
 gw_rc http_booking_get(struct http_req *r, json_t **out)
 {
-	return booking_for(r, out);
+	gw_rc rc = booking_for(r, out);
+
+	if(!rc && (rc = booking_actions(r, *out, clock_now()))) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+/* http_booking_slots - GET /v1/orgs/{org}/bookings/{id}/slots: where the owner trainer or an
+ * org admin can move the booking to (the schedule view's rule for its trainer and length, its
+ * own time counted free); 409 invalid_state for a booking that can no longer move. Costs one
+ * slot computation of 14 days. */
+gw_rc http_booking_slots(struct http_req *r, json_t **out)
+{
+	struct lc_booking_facts f;
+	struct lc_slot *slots = NULL;
+	json_t *b = NULL, *settings = NULL, *list = NULL;
+	size_t n = 0, i;
+	gw_rc rc = booking_for(r, &b);
+
+	if(rc || (rc = lc_org_settings(r->st, r->id[0], &settings)))
+		goto out;
+	lc_booking_facts_of(b, settings, clock_now(), &f);
+	if((rc = lc_booking_guard(LC_B_RESCHEDULE, &f, &r->actor, &r->err)) ||
+	   (rc = lc_booking_slots(r->st, b, &slots, &n, &r->err)))
+		goto out;
+	if(!(list = json_array())) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	for(i = 0; i < n && i < LC_VIEW_SLOTS_MAX; i++) {
+		char a[TIMEFMT_LEN], e[TIMEFMT_LEN];
+
+		timefmt_rfc3339(slots[i].start, a);
+		timefmt_rfc3339(slots[i].end, e);
+		if(json_array_append_new(list, json_pack("{s:s, s:s}", "start", a, "end", e))) {
+			rc = GW_ENOMEM;
+			goto out;
+		}
+	}
+	*out = json_pack("{s:O, s:O, s:O, s:o, s:b}", "booking_id", json_object_get(b, "id"),
+	                 "start", json_object_get(b, "start"), "length_minutes",
+	                 json_object_get(b, "length_minutes"), "slots", list,
+	                 "truncated", n > LC_VIEW_SLOTS_MAX);
+	list = NULL;
+	if(!*out)
+		rc = GW_ENOMEM;
+out:
+	free(slots);
+	json_decref(b);
+	json_decref(settings);
+	json_decref(list);
+	return rc;
 }
 
 /* http_booking_act - POST /v1/orgs/{org}/bookings/{id}/{action} */
@@ -385,7 +460,9 @@ gw_rc http_customer_bookings(struct http_req *r, json_t **out)
 	f.customer_email = email;
 	f.newest_first = true;
 	f.now = clock_now();
-	return store_booking_list(r->st, r->id[0], &f, out);
+	if((rc = store_booking_list(r->st, r->id[0], &f, out)))
+		return rc;
+	return booking_actions(r, *out, f.now);
 }
 
 /* kiosk_view - what a front-desk kiosk is shown of each booking: the customer's first name,

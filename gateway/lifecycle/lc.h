@@ -43,6 +43,12 @@ enum lc_action {
 gw_rc lc_request_guard(enum lc_action action, const char *status, const struct lc_actor *actor,
                        int64_t claimer);
 
+/* lc_request_actions - what actor may do to request req (as store_request_get shows it,
+ * borrowed) now, by the guards the transitions use: a new array of names among "claim",
+ * "session-type" (PATCH), "scheduling-link" and "cancel", for pages to offer only what the
+ * lifecycle allows. NULL when out of memory. */
+json_t *lc_request_actions(const json_t *req, const struct lc_actor *actor);
+
 /* lc_intake - validate a public request body (borrowed) and, in one transaction, write the
  * request and one new_request email per matching trainer. *out: {id, status, matched_trainers}
  * (new reference). */
@@ -127,6 +133,13 @@ time_t lc_change_cutoff_at(time_t start, int hours);
  * Pure: the state x action x role table of docs/design.md. */
 gw_rc lc_booking_guard(enum lc_booking_action action, const struct lc_booking_facts *f,
                        const struct lc_actor *actor, struct gw_err *err);
+
+/* lc_booking_actions - what actor may do to booking b (as store_booking_get shows it, borrowed)
+ * at now under the effective settings: a new array of the names of POST .../bookings/{id}/
+ * {action} that lc_booking_guard allows ("no-show": the customer's no-show). NULL when out of
+ * memory. */
+json_t *lc_booking_actions(const json_t *b, const json_t *settings, time_t now,
+                           const struct lc_actor *actor);
 
 /* lc_link_send - the claiming trainer sends (or resends) the scheduling link: a new token, the
  * old one revoked, request -> scheduling, a scheduling_link email. */

@@ -4,6 +4,7 @@
 #   make run        install what is missing, build, initialise ./var, serve on 127.0.0.1:8080
 #   make check      install what is missing, build with -Werror, run every test, then again
 #                   under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+#   make browser    the browser tests (tests/browser: headless Debian chromium, playwright-core)
 #   make check-dates   make check with the date moved ahead 400 days, then to a DST night
 #   make clean
 
@@ -50,7 +51,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
 REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 
-.PHONY: all deps run check check-build unit integration check-asan check-dates bench fuzz fuzz-replay \
+.PHONY: all deps run check check-build unit integration browser check-asan check-dates bench fuzz fuzz-replay \
 	clean
 
 all: $(BUILD)/ordinatus
@@ -113,6 +114,12 @@ fuzz:
 integration: $(BUILD)/ordinatus
 	@ORDINATUS_BIN=$(abspath $(BUILD)/ordinatus) sh tests/run_integration.sh
 
+# the pages in headless chromium; make check runs them once, in the plain half only (the pages
+# and the browser are the same under ASan, and the gateway code they reach is covered there by
+# the integration tests)
+browser: $(BUILD)/ordinatus
+	@ORDINATUS_BIN=$(abspath $(BUILD)/ordinatus) sh tests/run_browser.sh
+
 check-build:
 	@$(MAKE) --no-print-directory WERROR=1 all $(UNIT_BINS) $(REPLAY_BINS)
 
@@ -120,6 +127,7 @@ check: deps
 	@$(MAKE) --no-print-directory WERROR=1 check-build
 	@$(MAKE) --no-print-directory WERROR=1 unit
 	@$(MAKE) --no-print-directory WERROR=1 integration
+	@$(MAKE) --no-print-directory WERROR=1 browser
 	@$(MAKE) --no-print-directory check-asan
 
 # ASAN_OPTIONS given by the caller are kept (check-dates needs verify_asan_link_order=0)

@@ -56,12 +56,45 @@ static gw_rc org_create(struct http_req *r, json_t **out)
 	return store_org_get(r->st, id, out);
 }
 
-/* org_get - GET /v1/orgs/{org} */
+/* org_get - GET /v1/orgs/{org}: the organisation, with what its staff pages show every
+ * member: how sessions are delivered, and which calendar providers a trainer can connect
+ * (those configured with a client_id; never their settings) */
 static gw_rc org_get(struct http_req *r, json_t **out)
 {
+	static const char *const oauth[] = {"google", "outlook"};
+	json_t *settings = NULL, *prov = NULL, *cals = NULL;
+	size_t i;
 	gw_rc rc = http_require_org(r, r->id[0], ANY_ADMIN | ROLE_TRAINER | ROLE_KIOSK);
 
-	return rc ? rc : store_org_get(r->st, r->id[0], out);
+	if(rc || (rc = store_org_get(r->st, r->id[0], out)))
+		return rc;
+	if((rc = lc_org_settings(r->st, r->id[0], &settings)) ||
+	   (rc = store_provider_list(r->st, r->id[0], &prov)))
+		goto out;
+	if(!(cals = json_array())) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	for(i = 0; i < GW_ARRAY_LEN(oauth); i++) {
+		const char *id = json_string_value(
+		        json_object_get(json_object_get(prov, oauth[i]), "client_id"));
+		if(id && *id && json_array_append_new(cals, json_string(oauth[i]))) {
+			rc = GW_ENOMEM;
+			goto out;
+		}
+	}
+	if(json_object_set(*out, "delivery_method", json_object_get(settings, "delivery_method")) ||
+	   json_object_set(*out, "calendar_providers", cals))
+		rc = GW_ENOMEM;
+out:
+	json_decref(settings);
+	json_decref(prov);
+	json_decref(cals);
+	if(rc) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 /* org_exists - GW_ENOTFOUND for an unknown organisation */

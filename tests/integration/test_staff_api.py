@@ -28,6 +28,14 @@ try:
     week = [{"day": d, "start": "09:00", "end": "12:00"} for d in ("mon", "tue", "wed")]
     gw.ok("PUT", O + "/users/%d/availability" % t1["id"], {"weekly": week}, T1)
 
+    o = gw.ok("GET", O, token=T1)
+    c.eq((o["delivery_method"], o["calendar_providers"]), ("manual", []),
+         "a trainer reads the delivery method; no calendar provider is configured")
+    gw.ok("PUT", O + "/providers/google", {"client_id": "cid", "client_secret": "sec"}, A)
+    o = gw.ok("GET", O, token=T1)
+    c.eq(o["calendar_providers"], ["google"], "a configured Google is one a trainer can connect")
+    c.check("client_secret" not in str(o) and "cid" not in str(o), "and none of its settings")
+
     # ---- requests ----
     req = gw.ok("POST", O + "/requests", {"customer": {"name": "Nina New", "email": "n@x.test"},
                                           "skills": ["yoga"]})

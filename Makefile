@@ -45,7 +45,13 @@ $(shell mkdir -p $(BUILD) && (printf '%s\n' '$(FLAGS_TEXT)' | cmp -s - $(FLAGS_S
 
 LIB_SRCS := $(sort $(wildcard common/*.c store/*.c smtp/*.c providers/*/*.c gateway/*.c gateway/*/*.c))
 LIB_SRCS := $(filter-out gateway/main.c,$(LIB_SRCS))
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/web_assets.o
+# the pages and assets embedded into the binary; the list's stamp rebuilds the table when a file
+# is added or removed, the files themselves when one changes
+WEB_FILES := $(sort $(wildcard web/*.html web/static/*))
+WEB_STAMP := $(BUILD)/web.stamp
+$(shell mkdir -p $(BUILD) && (printf '%s\n' '$(WEB_FILES)' | cmp -s - $(WEB_STAMP) || \
+	printf '%s\n' '$(WEB_FILES)' > $(WEB_STAMP)))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
@@ -61,6 +67,13 @@ deps:
 
 $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/web_assets.c: scripts/web_assets.sh $(WEB_FILES) $(WEB_STAMP)
+	@mkdir -p $(dir $@)
+	sh scripts/web_assets.sh web > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/web_assets.o: $(BUILD)/web_assets.c $(FLAGS_STAMP)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libordinatus.a: $(LIB_OBJS)

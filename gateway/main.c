@@ -127,6 +127,7 @@ static void usage(FILE *f)
 	           "  serve  --data DIR [--listen HOST:PORT] [--public-url URL] [--test-clock]\n"
 	           "         [--workers N] [--log-level L] [--allow-outbound CIDR]...\n"
 	           "         [--allow-plain-auth] [--retention-days N] [--trust-proxy CIDR]... [limits]\n"
+	           "         [--web DIR]\n"
 	           "                                         run the HTTP API and delivery workers\n"
 	           "  tick   --data DIR [--at RFC3339]      run one scheduler tick; prints what it did\n"
 	           "  outbox --data DIR [list [--status S] | retry ID]\n"
@@ -251,6 +252,7 @@ static int cmd_serve(int argc, char **argv)
 	                                     {"max-connections-per-address", required_argument,
 	                                      NULL, 'C'},
 	                                     {"header-timeout", required_argument, NULL, 'H'},
+	                                     {"web", required_argument, NULL, 'W'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
 	struct http_config hc = {.listen_fd = -1};
@@ -284,6 +286,15 @@ static int cmd_serve(int argc, char **argv)
 		case 'v': level = optarg; break;
 		case 'p': plain_auth = true; break;
 		case 'r': retention_arg = optarg; break;
+		case 'W':
+			/* the pages from this folder instead of those built in (working on web/) */
+			if(access(optarg, R_OK | X_OK) != 0) {
+				fprintf(stderr, "ordinatus: --web %s: %s\n", optarg, strerror(errno));
+				json_decref(allow);
+				return 2;
+			}
+			hc.web_dir = optarg;
+			break;
 		case 'a':
 			/* every range is checked here, before anything starts (exit 2) */
 			if(netguard_cidr_parse(optarg, &cidr) ||
@@ -336,14 +347,16 @@ static int cmd_serve(int argc, char **argv)
 			        "usage: ordinatus serve --data DIR [--listen HOST:PORT] [--public-url URL]\n"
 			        "                       [--test-clock] [--workers N] [--log-level L]\n"
 			        "     [--trust-proxy CIDR]... [--token-route-limit N]\n"
-			        "     [--max-connections-per-address N] [--header-timeout S]\n\n"
+			        "     [--max-connections-per-address N] [--header-timeout S] [--web DIR]\n\n"
 			        "Serves the HTTP API (default 127.0.0.1:8080), runs the delivery workers and\n"
 			        "logs JSON lines to stderr. --public-url is the base of links in emails\n"
 			        "(default http://HOST:PORT). --test-clock enables PUT /v1/test/clock and\n"
 			        "POST /v1/test/tick, /v1/test/busy-refresh: never in production. --workers: delivery workers per\n"
 			        "provider class, 1..16 (default 2). --log-level: debug, info (default: one\n"
 			        "line per request and per delivery), warn or error. One gateway serves a\n"
-			        "data folder and a port at a time. SIGTERM drains and exits 0.\n\n"
+			        "data folder and a port at a time. SIGTERM drains and exits 0.\n"
+			        "--web DIR serves the pages from DIR (a copy of web/) instead of those\n"
+			        "built in, read on every request: for working on the pages.\n\n"
 			        "Outbound guard: providers connect to public addresses only;\n"
 			        "--allow-outbound CIDR (repeatable, IPv4 or IPv6) allows a range more, for\n"
 			        "example a relay on the operator's network. --allow-plain-auth lets an\n"

@@ -42,6 +42,7 @@
 
 #include "common/clock.h"
 #include "http_routes.h"
+#include "http_static.h"
 #include "common/jsonv.h"
 #include "common/log.h"
 
@@ -374,7 +375,8 @@ static void client_addr(struct http_req *r)
 static bool token_route(const struct http_route *route)
 {
 	static const char *const prefixes[] = {"/v1/schedule/", "/v1/survey/", "/v1/feeds/",
-	                                       "/v1/manage/", "/oauth/"};
+	                                       "/v1/manage/", "/oauth/", "/s/", "/survey/", "/b/",
+	                                       "/login/"};
 	size_t i;
 
 	for(i = 0; i < GW_ARRAY_LEN(prefixes); i++)
@@ -509,7 +511,10 @@ out:
 	ms = clock_mono_ms() - rs->start_ms;
 	http_routes_count(route, status, ms);
 	log_request(method, route, status, ms);
-	if(!rc && r.location) {
+	if(!rc && r.page) {
+		ret = http_static_send(c, r.page);
+		r.page = NULL;
+	} else if(!rc && r.location) {
 		ret = send_redirect(c, status, r.location);
 	} else if(!rc && r.text) {
 		ret = send_text(c, status, r.text, r.content_type);
@@ -521,6 +526,7 @@ out:
 	json_decref(r.body);
 	free(r.text);
 	free(r.location);
+	http_page_free(r.page);
 	return ret;
 }
 

@@ -47,6 +47,7 @@ struct http_config {
 	const unsigned char *master_key;
 	const json_t *allow_outbound; /* serve --allow-outbound CIDR strings, or NULL (borrowed) */
 	bool test_clock;
+	const char *web_dir;    /* serve --web: pages read from this folder, or NULL: embedded */
 	bool allow_plain_auth; /* serve --allow-plain-auth: SMTP AUTH over security "none" */
 	int threads;
 	const struct cidr4 *trusted; /* --trust-proxy ranges (ntrusted of them) */
@@ -76,6 +77,7 @@ struct http_req {
 	char *text;            /* malloc'd non-JSON answer (e.g. /metrics), or NULL */
 	const char *content_type; /* of text */
 	char *location;        /* malloc'd Location of a redirect (r->status 302), or NULL */
+	struct http_page *page; /* malloc'd page or asset answer (http_static.c), or NULL */
 	char client[NETADDR_LEN]; /* the client's address (the peer, or X-Forwarded-For from a
 	                           * trusted proxy) */
 	unsigned retry_after;     /* seconds, for a GW_ERATE answer */

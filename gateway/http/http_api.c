@@ -17,6 +17,7 @@
 #include "common/crypto.h"
 #include "gateway/delivery/dispatch.h"
 #include "http_routes.h"
+#include "http_static.h"
 #include "common/jsonv.h"
 #include "gateway/scheduler/scheduler.h"
 #include "gateway/lifecycle/settings.h"
@@ -719,6 +720,19 @@ static const struct http_route routes[] = {
     {"DELETE", "/v1/orgs/{id}/providers/{s}", "provider_delete", http_provider_delete,
      HTTP_BODY_NONE},
     {"POST", "/v1/survey/{s}", "survey_answer", http_survey_answer, HTTP_BODY_REQUIRED},
+    /* the pages (web/, http_static.c): HEAD is served by each GET route */
+    {"GET", "/", "page_index", http_static_page, HTTP_BODY_NONE},
+    {"GET", "/login", "page_login", http_static_page, HTTP_BODY_NONE},
+    {"GET", "/login/{s}", "page_login_link", http_static_page, HTTP_BODY_NONE},
+    {"GET", "/requests/{id}", "page_request", http_static_page, HTTP_BODY_NONE},
+    {"GET", "/s/{s}", "page_schedule", http_static_page, HTTP_BODY_NONE},
+    {"GET", "/survey/{s}", "page_survey", http_static_page, HTTP_BODY_NONE},
+    {"GET", "/b/{s}", "page_manage", http_static_page, HTTP_BODY_NONE},
+    {"GET", "/dashboard", "page_dashboard", http_static_page, HTTP_BODY_NONE},
+    {"GET", "/calendar", "page_calendar", http_static_page, HTTP_BODY_NONE},
+    {"GET", "/admin", "page_admin", http_static_page, HTTP_BODY_NONE},
+    {"GET", "/kiosk", "page_kiosk", http_static_page, HTTP_BODY_NONE},
+    {"GET", "/static/{s}", "static_asset", http_static_asset, HTTP_BODY_NONE},
 };
 
 #define NROUTES GW_ARRAY_LEN(routes)

@@ -663,6 +663,10 @@ static const struct http_route routes[] = {
     {"DELETE", "/v1/orgs/{id}/providers/{s}", "provider_delete", http_provider_delete,
      HTTP_BODY_NONE},
     {"POST", "/v1/survey/{s}", "survey_answer", http_survey_answer, HTTP_BODY_REQUIRED},
+    {"POST", "/v1/auth/sign-in", "auth_sign_in", http_auth_sign_in, HTTP_BODY_REQUIRED},
+    {"POST", "/v1/auth/login", "auth_login", http_auth_login, HTTP_BODY_REQUIRED},
+    {"GET", "/v1/auth/session", "auth_session", http_auth_session, HTTP_BODY_NONE},
+    {"POST", "/v1/auth/sign-out", "auth_sign_out", http_auth_sign_out, HTTP_BODY_NONE},
 };
 
 #define NROUTES GW_ARRAY_LEN(routes)

@@ -81,7 +81,17 @@ struct http_req {
 	char client[NETADDR_LEN]; /* the client's address (the peer, or X-Forwarded-For from a
 	                           * trusted proxy) */
 	unsigned retry_after;     /* seconds, for a GW_ERATE answer */
+	/* cookie sessions (http_auth.c): authed by the session cookie rather than a bearer
+	 * token, that session's hash and CSRF token; and a Set-Cookie value to send with the
+	 * answer, whatever it is (malloc'd, or NULL) */
+	bool via_cookie;
+	char session_hash[CRYPTO_HASH_HEX];
+	char csrf[CRYPTO_TOKEN_LEN];
+	char *set_cookie;
 };
+
+/* The session cookie's name (README "Signing in to the pages"). */
+#define HTTP_SESSION_COOKIE "ordinatus_session"
 
 /* http_parse_listen - "HOST:PORT" (IPv4 or localhost) into *sa; GW_EINVAL naming listen. */
 struct sockaddr_in;
@@ -123,6 +133,11 @@ gw_rc http_require_org(struct http_req *r, int64_t org, int roles);
  * monotonic clock. */
 gw_rc http_rate_limit(struct http_req *r, enum rl_kind kind, const char *key,
                       unsigned per_minute);
+
+/* http_rate_limit_burst - http_rate_limit with a burst other than per_minute: burst requests
+ * at once, then per_minute a minute. */
+gw_rc http_rate_limit_burst(struct http_req *r, enum rl_kind kind, const char *key,
+                            unsigned per_minute, unsigned burst);
 
 /* Handlers (http_api.c): fill *out (new reference) and r->status, or return an error. */
 typedef gw_rc (*http_handler)(struct http_req *r, json_t **out);

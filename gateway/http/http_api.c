@@ -733,6 +733,10 @@ static const struct http_route routes[] = {
     {"GET", "/admin", "page_admin", http_static_page, HTTP_BODY_NONE},
     {"GET", "/kiosk", "page_kiosk", http_static_page, HTTP_BODY_NONE},
     {"GET", "/static/{s}", "static_asset", http_static_asset, HTTP_BODY_NONE},
+    {"POST", "/v1/auth/sign-in", "auth_sign_in", http_auth_sign_in, HTTP_BODY_REQUIRED},
+    {"POST", "/v1/auth/login", "auth_login", http_auth_login, HTTP_BODY_REQUIRED},
+    {"GET", "/v1/auth/session", "auth_session", http_auth_session, HTTP_BODY_NONE},
+    {"POST", "/v1/auth/sign-out", "auth_sign_out", http_auth_sign_out, HTTP_BODY_NONE},
 };
 
 #define NROUTES GW_ARRAY_LEN(routes)

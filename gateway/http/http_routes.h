@@ -79,6 +79,22 @@ gw_rc http_calendar_list(struct http_req *r, json_t **out);
 gw_rc http_calendar_connect(struct http_req *r, json_t **out);
 gw_rc http_oauth_callback(struct http_req *r, json_t **out);
 
+/* Handlers of sign-in and sessions (http_auth.c). */
+gw_rc http_auth_sign_in(struct http_req *r, json_t **out);
+gw_rc http_auth_login(struct http_req *r, json_t **out);
+gw_rc http_auth_session(struct http_req *r, json_t **out);
+gw_rc http_auth_sign_out(struct http_req *r, json_t **out);
+
+/* http_auth_cookie - authenticate r by its session cookie, if it sends one: a live session
+ * makes r authed (via_cookie, session_hash and csrf set); none, or a stale one, leaves r
+ * unauthenticated. GW_OK unless the store fails. */
+gw_rc http_auth_cookie(struct http_req *r);
+
+/* http_auth_csrf - a state-changing request authed by its cookie must come from the public
+ * URL's origin (when it sends Origin) and carry X-CSRF-Token equal to its session's token:
+ * GW_OK, or GW_EFORBIDDEN with the message set. */
+gw_rc http_auth_csrf(struct http_req *r);
+
 /* http_routes_metrics - append Prometheus text of the HTTP counters to buf (see tpl_buf). */
 struct tpl_buf;
 void http_routes_metrics(struct tpl_buf *buf);

@@ -257,7 +257,6 @@ async function section(id, fn) {
 (async () => {
   s = await staffSession();
   header(s);
-  if (s.isAdmin) document.getElementById("nav-admin").hidden = false;
   await Promise.all([
     section("new-requests", async () => {
       try {

@@ -25,7 +25,7 @@ export function el(tag, attrs = {}, ...kids) {
     else if (v === true) e.setAttribute(k, "");
     else e.setAttribute(k, String(v));
   }
-  for (const k of kids.flat()) {
+  for (const k of kids.flat(Infinity)) {
     if (k === undefined || k === null || k === false) continue;
     e.append(k instanceof Node ? k : document.createTextNode(String(k)));
   }
@@ -34,7 +34,7 @@ export function el(tag, attrs = {}, ...kids) {
 
 /* clear - empty a node and append kids */
 export function clear(node, ...kids) {
-  node.replaceChildren(...kids.flat().filter((k) => k !== null && k !== undefined && k !== false));
+  node.replaceChildren(...kids.flat(Infinity).filter((k) => k !== null && k !== undefined && k !== false));
   return node;
 }
 
@@ -181,15 +181,17 @@ export function money(cents, currency) {
   }
 }
 
-/* header - the page header of common.js when it has one */
+/* header - the page header of common.js: the organisation, the staff pages, the user and
+ * Sign out */
 export function header(s) {
-  const h = common.header || common.pageHeader || common.renderHeader;
-  if (typeof h === "function") {
-    try {
-      h(s);
-    } catch {
-      /* the page works without it */
-    }
+  const nav = [["/dashboard", "Dashboard"], ["/calendar", "Calendar"]];
+  if (s.isAdmin) nav.push(["/admin", "Admin"]);
+  const render = common.renderHeader;
+  if (typeof render === "function") {
+    render({ org: (s.orgInfo && s.orgInfo.name) || "Ordinatus", user: s.user, nav });
+  }
+  for (const a of document.querySelectorAll("#site-header nav a")) {
+    if (a.getAttribute("href") === location.pathname) a.setAttribute("aria-current", "page");
   }
 }
 

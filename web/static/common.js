@@ -224,10 +224,11 @@ export function fmtTime(iso, zone) {
   return fmt(zone, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(new Date(iso));
 }
 
-/* fmtDay - "Monday 30 November 2026" in zone */
+/* fmtDay - "Monday 30 November 2026" in zone (built from the parts: the same on every ICU) */
 export function fmtDay(iso, zone) {
-  return fmt(zone, { weekday: "long", day: "numeric", month: "long", year: "numeric" })
-    .format(new Date(iso));
+  const p = Object.fromEntries(fmt(zone, { weekday: "long", day: "numeric", month: "long",
+    year: "numeric" }).formatToParts(new Date(iso)).map((x) => [x.type, x.value]));
+  return `${p.weekday} ${p.day} ${p.month} ${p.year}`;
 }
 
 /* fmtWhen - "Monday 30 November 2026, 09:30–10:30" in zone */

@@ -183,10 +183,12 @@ export async function startGateway({ testClock = true, publicUrl, extraArgs = []
   gw.org = (name = "Acme Training", timezone = "Europe/Berlin") =>
     ok("POST", "/v1/orgs", { name, timezone }, adminToken);
   /* user - a user of org with roles; the answer carries its bearer token */
-  gw.user = (org, email, roles, extra = {}) => ok("POST", `/v1/orgs/${org}/users`, {
-    email, name: extra.name || email.split("@")[0], roles, skills: extra.skills || [],
-    timezone: extra.timezone || "Europe/Berlin", ...extra,
-  }, extra.token || adminToken);
+  gw.user = (org, email, roles, extra = {}) => {
+    const { token, ...rest } = extra;
+    return ok("POST", `/v1/orgs/${org}/users`, {
+      email, name: email.split("@")[0], skills: [], timezone: "Europe/Berlin", ...rest, roles,
+    }, token || adminToken);
+  };
   /* intakeLimits - raise an org's public intake limits for tests that file many requests */
   gw.intakeLimits = (org, perAddress = 1000, perOrg = 10000) =>
     ok("PATCH", `/v1/orgs/${org}/settings`, {

@@ -257,12 +257,14 @@ static gw_rc booking_actions(struct http_req *r, json_t *list, time_t now)
 	return rc;
 }
 
-/* http_booking_list - GET /v1/orgs/{org}/bookings?status=&trainer_id=&awaiting_completion= */
+/* http_booking_list - GET /v1/orgs/{org}/bookings?status=&trainer_id=&awaiting_completion=
+ * &from=&to= */
 gw_rc http_booking_list(struct http_req *r, json_t **out)
 {
 	struct store_booking_filter f = {0};
 	const char *status = NULL, *tid = http_query(r, "trainer_id");
 	const char *aw = http_query(r, "awaiting_completion");
+	const char *from = http_query(r, "from"), *to = http_query(r, "to");
 	gw_rc rc = http_require_org(r, r->id[0], ADMINS | ROLE_TRAINER);
 
 	if(rc || (rc = http_query_enum(r, "status", booking_states, &status)))
@@ -276,6 +278,11 @@ gw_rc http_booking_list(struct http_req *r, json_t **out)
 	if(aw && strcmp(aw, "true") != 0 && strcmp(aw, "false") != 0)
 		return gw_err_set(&r->err, GW_EINVAL, "awaiting_completion",
 		                  "awaiting_completion must be true or false");
+	/* from and to bound the start ([from, to)): the week a calendar page shows */
+	if(from && (timefmt_parse(from, &f.start_from) || f.start_from <= 0))
+		return gw_err_set(&r->err, GW_EINVAL, "from", "from must be " TIMEFMT_WANTED);
+	if(to && (timefmt_parse(to, &f.start_to) || f.start_to <= 0))
+		return gw_err_set(&r->err, GW_EINVAL, "to", "to must be " TIMEFMT_WANTED);
 	/* a trainer sees their own bookings only */
 	if(!(r->user.roles & ADMINS))
 		f.trainer_id = r->user.id;

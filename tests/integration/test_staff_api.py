@@ -56,6 +56,11 @@ try:
     b1 = gw.book(O, T1, st["id"], ["yoga"], "Cara", "cara@x.test", "2026-12-01T10:00:00Z")
     b2 = gw.book(O, T1, st["id"], ["yoga"], "Dan", "dan@x.test", "2026-12-01T09:00:00Z")
     B1 = O + "/bookings/%d" % b1
+    week = gw.ok("GET", O + "/bookings?from=2026-12-01T09:30:00Z&to=2026-12-08T00:00:00Z",
+                 token=A)
+    c.eq([x["id"] for x in week], [b1], "from and to bound the start: [from, to)")
+    r = gw.call("GET", O + "/bookings?from=monday", token=A)
+    c.eq((r.status, r.json and r.json.get("field")), (400, "from"), "a bad from is 400 by name")
     c.eq(gw.ok("GET", B1, token=T1)["actions"], ["cancel", "reschedule"],
          "before the start the trainer may cancel or move")
     c.eq(gw.ok("GET", B1, token=A)["actions"], ["complete", "no-show", "cancel", "reschedule"],

@@ -2,10 +2,15 @@
  * http.c - the libmicrohttpd server: request state, body limit, routing, auth, errors.
  *
  * Entry points: http_parse_listen(), http_bind(), http_start(), http_stop(), http_status(),
- * http_query(), http_query_enum(), http_require_org(), http_rate_limit().
+ * http_query(), http_query_enum(), http_require_org(), http_rate_limit(),
+ * http_rate_limit_burst().
  * Threading: MHD's thread pool; per-request state lives in *req_cls from the first callback to
  * the completion callback (libmicrohttpd examples); per-thread store connections are opened on
  * first use and closed by a pthread key destructor.
+ *
+ * Authentication: a bearer token, or else the session cookie (http_auth.c) on the routes that
+ * are not public; a state-changing call made with the cookie passes its CSRF check before its
+ * body is read.
  *
  * Abuse bounds (README "Limits"):
  * - rate limits: token buckets (common/ratelimit.h) on the monotonic clock; the link routes here,

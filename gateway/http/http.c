@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "gateway/delivery/dispatch.h"
 #include "http_routes.h"
 #include "common/jsonv.h"
 #include "common/log.h"
@@ -55,6 +56,7 @@ struct req_state {
 	size_t len;
 	int too_large;
 	int64_t start_ms;
+	bool wake; /* dispatch_wake() when the answer has gone */
 };
 
 /* One TCP connection, tracked from MHD's STARTED notification to its CLOSED one. */
@@ -557,6 +559,7 @@ out:
 		ret = send_json(c, status, out, NULL, rc == GW_ERATE ? r.retry_after : 0,
 		                r.set_cookie);
 	}
+	rs->wake = r.wake_after;
 	json_decref(out);
 	json_decref(r.body);
 	free(r.text);
@@ -664,6 +667,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	(void)toe;
 	conn_phase(c, PHASE_HEAD); /* a kept-alive connection waits for its next request's head */
 	if(rs) {
+		if(rs->wake)
+			dispatch_wake();
 		free(rs->body);
 		free(rs);
 		*req_cls = NULL;

@@ -392,14 +392,19 @@ static void test_lc_sign_in(void **state)
 	struct lc_session s, s2;
 	char *payload = NULL, *tok, token[64], key[64];
 	sqlite3_stmt *q = NULL;
+	bool queued;
 	size_t i;
 
-	for(i = 0; i < GW_ARRAY_LEN(nobody); i++)
-		CHECK_RC(lc_sign_in(f->st, &env, f->org1, nobody[i], &err), GW_OK, nobody[i]);
+	for(i = 0; i < GW_ARRAY_LEN(nobody); i++) {
+		queued = true;
+		CHECK_RC(lc_sign_in(f->st, &env, f->org1, nobody[i], &queued, &err), GW_OK, nobody[i]);
+		CHECK(!queued, "%s: nothing queued", nobody[i]);
+	}
 	CHECK(q_int(f->peek, "SELECT count(*) FROM sign_in_links", 0) == 0, "no link for nobody");
 	CHECK(q_int(f->peek, "SELECT count(*) FROM outbox", 0) == 0, "no email for nobody");
 
-	assert_int_equal(lc_sign_in(f->st, &env, f->org1, "Ana@example.com", &err), GW_OK);
+	assert_int_equal(lc_sign_in(f->st, &env, f->org1, "Ana@example.com", &queued, &err), GW_OK);
+	assert_true(queued);
 	CHECK(q_int(f->peek, "SELECT count(*) FROM sign_in_links WHERE user_id = ?1",
 	            f->user[ANA]) == 1, "one link for Ana");
 	assert_int_equal(sqlite3_prepare_v2(f->peek, "SELECT payload, dedupe_key FROM outbox"

@@ -130,7 +130,8 @@ gw_rc http_auth_session(struct http_req *r, json_t **out)
 		if(MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, HTTP_SESSION_COOKIE) &&
 		   !r->authed)
 			set_cookie(r, "", 0);
-		return gw_err_set(&r->err, GW_EUNAUTH, "", "not signed in (no session, or it ended)");
+		return gw_err_set(&r->err, GW_EUNAUTH, "",
+		                  "not signed in (no session, or it ended)");
 	}
 	*out = session_body(&r->user, r->csrf);
 	return *out ? GW_OK : GW_ENOMEM;

@@ -23,11 +23,12 @@
 
 /* decoy - render and serialise the email a user would get, and drop it: the work of the
  * answer for an address that may not sign in, so that its time does not tell */
-static gw_rc decoy(const struct lc_env *env, const char *email, const char *token,
-                   time_t expires)
+static gw_rc decoy(const struct lc_env *env, const char *email, const char *token, time_t expires)
 {
-	struct tpl_env tenv = {.org_name = "-", .org_timezone = "UTC",
-	                       .install_id = "-", .public_url = env->public_url,
+	struct tpl_env tenv = {.org_name = "-",
+	                       .org_timezone = "UTC",
+	                       .install_id = "-",
+	                       .public_url = env->public_url,
 	                       .now = clock_now()};
 	json_t *user = json_pack("{s:s, s:s}", "email", email, "name", "");
 	json_t *payload = NULL;
@@ -122,8 +123,9 @@ gw_rc lc_login(struct store *st, const char *token, struct lc_session *out, stru
 		goto clear;
 	rc = store_auth_link_take(st, hash, now, &uid);
 	if(rc == GW_EEXPIRED) {
-		rc = gw_err_set(err, rc, "", "this sign-in link was used already or has expired; "
-		                             "ask for a new one");
+		rc = gw_err_set(err, rc, "",
+		                "this sign-in link was used already or has expired; "
+		                "ask for a new one");
 		goto fail;
 	}
 	if(rc == GW_ENOTFOUND) {

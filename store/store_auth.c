@@ -37,8 +37,7 @@ static json_t *row_signer(sqlite3_stmt *s)
 
 /* store_auth_signer - the user a sign-in request names, if it may sign in. The organisation
  * narrows the rows to a few through users_org_email before lower() is applied. */
-gw_rc store_auth_signer(struct store *st, int64_t org, const char *email, int roles,
-                        json_t **out)
+gw_rc store_auth_signer(struct store *st, int64_t org, const char *email, int roles, json_t **out)
 {
 	sqlite3_stmt *s = store_stmt(st, "SELECT id, org_id, email, name FROM users"
 	                                 " WHERE org_id = ?1 AND lower(email) = lower(?2)"
@@ -80,14 +79,13 @@ gw_rc store_auth_link_add(struct store *st, int64_t org, int64_t user, const cha
 }
 
 /* store_auth_link_take - use a link once */
-gw_rc store_auth_link_take(struct store *st, const char *token_hash, time_t now,
-                           int64_t *user)
+gw_rc store_auth_link_take(struct store *st, const char *token_hash, time_t now, int64_t *user)
 {
-	sqlite3_stmt *s = store_stmt(
-	        st, "UPDATE sign_in_links SET used_at = ?2"
-	            " WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2"
-	            " AND user_id IN (SELECT id FROM users WHERE active = 1)"
-	            " RETURNING user_id");
+	sqlite3_stmt *s =
+	        store_stmt(st, "UPDATE sign_in_links SET used_at = ?2"
+	                       " WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2"
+	                       " AND user_id IN (SELECT id FROM users WHERE active = 1)"
+	                       " RETURNING user_id");
 	sqlite3_stmt *e = store_stmt(st, "SELECT 1 FROM sign_in_links WHERE token_hash = ?1");
 	int r;
 

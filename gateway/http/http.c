@@ -2,10 +2,15 @@
  * http.c - the libmicrohttpd server: request state, body limit, routing, auth, errors.
  *
  * Entry points: http_parse_listen(), http_bind(), http_start(), http_stop(), http_status(),
- * http_query(), http_query_enum(), http_require_org(), http_rate_limit().
+ * http_query(), http_query_enum(), http_require_org(), http_rate_limit(),
+ * http_rate_limit_burst().
  * Threading: MHD's thread pool; per-request state lives in *req_cls from the first callback to
  * the completion callback (libmicrohttpd examples); per-thread store connections are opened on
  * first use and closed by a pthread key destructor.
+ *
+ * Authentication: a bearer token, or else the session cookie (http_auth.c) on the routes that
+ * are not public; a state-changing call made with the cookie passes its CSRF check before its
+ * body is read.
  *
  * Abuse bounds (README "Limits"):
  * - rate limits: token buckets (common/ratelimit.h) on the monotonic clock; the link routes here,
@@ -41,6 +46,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "gateway/delivery/dispatch.h"
 #include "http_routes.h"
 #include "http_static.h"
 #include "common/jsonv.h"
@@ -51,6 +57,7 @@ struct req_state {
 	size_t len;
 	int too_large;
 	int64_t start_ms;
+	bool wake; /* dispatch_wake() when the answer has gone */
 };
 
 /* One TCP connection, tracked from MHD's STARTED notification to its CLOSED one. */
@@ -556,6 +563,7 @@ out:
 		ret = send_json(c, status, out, NULL, rc == GW_ERATE ? r.retry_after : 0,
 		                r.set_cookie);
 	}
+	rs->wake = r.wake_after;
 	json_decref(out);
 	json_decref(r.body);
 	free(r.text);
@@ -664,6 +672,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	(void)toe;
 	conn_phase(c, PHASE_HEAD); /* a kept-alive connection waits for its next request's head */
 	if(rs) {
+		if(rs->wake)
+			dispatch_wake();
 		free(rs->body);
 		free(rs);
 		*req_cls = NULL;

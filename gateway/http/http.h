@@ -88,6 +88,7 @@ struct http_req {
 	char session_hash[CRYPTO_HASH_HEX];
 	char csrf[CRYPTO_TOKEN_LEN];
 	char *set_cookie;
+	bool wake_after; /* wake the dispatcher once the answer has gone (http_auth.c) */
 };
 
 /* The session cookie's name (README "Signing in to the pages"). */

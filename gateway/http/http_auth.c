@@ -75,6 +75,7 @@ gw_rc http_auth_sign_in(struct http_req *r, json_t **out)
 	const char *email;
 	char key[256];
 	long long org;
+	bool queued;
 	size_t i;
 	gw_rc rc;
 
@@ -89,9 +90,10 @@ gw_rc http_auth_sign_in(struct http_req *r, json_t **out)
 	rc = http_rate_limit_burst(r, RL_SIGN_IN, key, SIGN_IN_PER_MINUTE, SIGN_IN_BURST);
 	if(rc)
 		return rc;
-	rc = lc_sign_in(r->st, &env, org, email, &r->err);
+	rc = lc_sign_in(r->st, &env, org, email, &queued, &r->err);
 	if(rc)
 		return rc;
+	r->wake_after = queued; /* after the answer: the send does not slow it down */
 	r->status = 202;
 	*out = json_object();
 	return *out ? GW_OK : GW_ENOMEM;
@@ -128,7 +130,8 @@ gw_rc http_auth_session(struct http_req *r, json_t **out)
 		if(MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, HTTP_SESSION_COOKIE) &&
 		   !r->authed)
 			set_cookie(r, "", 0);
-		return gw_err_set(&r->err, GW_EUNAUTH, "", "not signed in (no session, or it ended)");
+		return gw_err_set(&r->err, GW_EUNAUTH, "",
+		                  "not signed in (no session, or it ended)");
 	}
 	*out = session_body(&r->user, r->csrf);
 	return *out ? GW_OK : GW_ENOMEM;

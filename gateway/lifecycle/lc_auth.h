@@ -19,11 +19,13 @@
 #define LC_SESSION_SECS (12 * 60 * 60) /* a session lasts this long from the login (fixed) */
 
 /* lc_sign_in - when email names an active trainer or org admin of org, record a new sign-in
- * link and enqueue its sign_in email (dedupe key "sign_in:{user}:{link}"), in one transaction;
- * otherwise write nothing. Either way GW_OK: the caller's answer must not tell the two apart.
- * An error is only a failure of the store. */
+ * link and enqueue its sign_in email (dedupe key "sign_in:{user}:{link}"), in one transaction,
+ * and set *queued; otherwise write nothing (the email is rendered all the same, so both take
+ * about as long). Either way GW_OK: the caller's answer must not tell the two apart, and the
+ * caller wakes the dispatcher (dispatch_wake) only after that answer has gone. An error is
+ * only a failure of the store. */
 gw_rc lc_sign_in(struct store *st, const struct lc_env *env, int64_t org, const char *email,
-                 struct gw_err *err);
+                 bool *queued, struct gw_err *err);
 
 /* The session lc_login opened: the cookie value and CSRF token (random, shown once: the
  * store keeps the cookie's hash), until when it lasts, and its user. */

@@ -371,6 +371,16 @@ try:
     c.check(ck is not None and ck[1].get("max-age") == "0",
             "the answer clears the stale cookie (Max-Age=0)")
 
+
+    # ---- a sent sign_in email keeps no working link in the outbox after the next tick ----
+    gw.ok("POST", "/v1/test/tick")
+    payloads = [p for (p,) in gw.rows("SELECT payload FROM outbox WHERE kind = 'sign_in'"
+                                      " AND status = 'sent'")]
+    c.check(len(payloads) >= 10, "sent sign_in rows (%d)" % len(payloads))
+    c.eq([p for p in payloads if "/login/redacted" not in p], [],
+         "every sent sign_in payload has its link redacted")
+    c.eq([t for t in (tok, otok, btok, t0tok, t1tok) if any(t in p for p in payloads)], [],
+         "no link token is left in the outbox")
 finally:
     log = gw.read_log()
     gw.stop()

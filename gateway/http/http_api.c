@@ -717,6 +717,8 @@ static const struct http_route routes[] = {
     {"GET", "/v1/survey/{s}", "survey_get", http_survey_get, HTTP_BODY_NONE},
     {"PUT", "/v1/orgs/{id}/providers/{s}", "provider_put", http_provider_put, HTTP_BODY_REQUIRED},
     {"GET", "/v1/orgs/{id}/providers", "provider_list", http_provider_list, HTTP_BODY_NONE},
+    {"POST", "/v1/orgs/{id}/providers/smtp/test", "test_email", http_test_email,
+     HTTP_BODY_OPTIONAL},
     {"DELETE", "/v1/orgs/{id}/providers/{s}", "provider_delete", http_provider_delete,
      HTTP_BODY_NONE},
     {"POST", "/v1/survey/{s}", "survey_answer", http_survey_answer, HTTP_BODY_REQUIRED},

@@ -1,7 +1,7 @@
 /*
  * http_booking.c - HTTP handlers of the booking lifecycle: availability, scheduling links and
  * the customer's schedule pages, bookings and their transitions, notes, effects, customer
- * history, the free slots a booking can move to, the kiosk's check-in, the payout report, surveys, the trainer's feed, the cancel of
+ * history, the free slots a booking can move to, the admin's test email, the kiosk's check-in, the payout report, surveys, the trainer's feed, the cancel of
  * a request, and the customer's manage page.
  *
  * Entry points: the http_* handlers declared in http_routes.h.
@@ -320,6 +320,21 @@ gw_rc http_booking_get(struct http_req *r, json_t **out)
 		json_decref(*out);
 		*out = NULL;
 	}
+	return rc;
+}
+
+/* http_test_email - POST /v1/orgs/{org}/providers/smtp/test: the admin's test email, 202 */
+gw_rc http_test_email(struct http_req *r, json_t **out)
+{
+	struct lc_env env = env_of(r);
+	gw_rc rc = http_require_org(r, r->id[0], ROLE_ORG_ADMIN);
+
+	if(rc)
+		return rc;
+	if(r->body && json_object_size(r->body))
+		return gw_err_set(&r->err, GW_EINVAL, "", "this call takes no fields");
+	if(!(rc = lc_test_email(r->st, &env, r->id[0], &r->actor, out, &r->err)))
+		r->status = 202;
 	return rc;
 }
 

@@ -48,6 +48,7 @@ gw_rc http_booking_list(struct http_req *r, json_t **out);
 gw_rc http_booking_get(struct http_req *r, json_t **out);
 gw_rc http_booking_act(struct http_req *r, json_t **out);
 gw_rc http_booking_slots(struct http_req *r, json_t **out);
+gw_rc http_test_email(struct http_req *r, json_t **out);
 gw_rc http_booking_notes(struct http_req *r, json_t **out);
 gw_rc http_booking_effects(struct http_req *r, json_t **out);
 gw_rc http_customer_bookings(struct http_req *r, json_t **out);

@@ -91,6 +91,12 @@ gw_rc lc_enqueue_email(struct store *st, int64_t org, const char *kind, const ch
                        int64_t request, int64_t booking, json_t *payload, time_t not_before,
                        time_t deadline, bool *inserted, struct gw_err *err);
 
+/* lc_test_email - the acting org admin's test email to themself (kind test_email, dedupe key
+ * test_email:{user}:{random}) through the outbox, in one transaction. *out: {kind, to,
+ * dedupe_key} (new reference). GW_EFORBIDDEN for anyone but an org admin of org. */
+gw_rc lc_test_email(struct store *st, const struct lc_env *env, int64_t org,
+                    const struct lc_actor *actor, json_t **out, struct gw_err *err);
+
 /* ---- bookings (lc_booking.c) ---- */
 
 enum lc_booking_action {

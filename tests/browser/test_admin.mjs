@@ -3,9 +3,10 @@
 // provider saved from its form with the password write-only, a dead delivery (a local SMTP
 // server answering 550) shown with its error and retried with Retry once the server accepts,
 // Awaiting Completion with Mark Complete, the booking panel (previous bookings, check-in,
-// Undo Checkout once allowed, the delivery timeline), users and roles, and the payout chart.
-import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync } from "node:fs";
+// Undo Checkout once allowed, the delivery timeline), users and roles, the payout chart, and
+// DKIM set from the SMTP form (the DNS record shown) with Send Test Email signed by it.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkA11y, Checks, launch, ROOT, shot, sleep } from "./harness.mjs";
@@ -145,6 +146,44 @@ try {
     c.eq(st, "sent", "the retried delivery is sent");
     c.check(readdirSync(mailDir).some((n) => n.endsWith(".eml")),
       "the SMTP server received it");
+  });
+
+  await c.step("DKIM from the SMTP form: the DNS record shown; Send Test Email signed", async () => {
+    const key = spawnSync("openssl", ["genpkey", "-algorithm", "RSA", "-pkeyopt",
+      "rsa_keygen_bits:2048"], { encoding: "utf8" }).stdout;
+    const f = page.locator("#prov-smtp");
+    c.check(/set: leave empty to keep it|not set/.test(await f.innerText()),
+      "secrets show only whether they are set");
+    await f.getByLabel("DKIM domain").fill("by.test");
+    await f.getByLabel("DKIM selector").fill("s2026");
+    await f.getByLabel("DKIM private key (PEM)").fill(key);
+    await f.getByRole("button", { name: "Save Email (SMTP server)" }).click();
+    await page.getByText("Email (SMTP server) saved.").waitFor();
+    const rec = page.locator("#dkim-record");
+    await rec.waitFor();
+    const t = await rec.innerText();
+    c.check(t.includes("s2026._domainkey.by.test") && /v=DKIM1; k=rsa; p=[A-Za-z0-9+/]{300,}/
+      .test(t), "the TXT record to publish: " + t.slice(0, 80));
+    c.check(!(await page.locator("#prov-smtp").innerText()).includes("PRIVATE KEY"),
+      "the private key never comes back");
+    const before = readdirSync(mailDir).filter((n) => n.endsWith(".eml")).length;
+    await page.locator("#prov-smtp").getByRole("button", { name: "Send Test Email" }).click();
+    await page.getByText("A test email is on its way to ada@by.test").waitFor();
+    const end = Date.now() + 15000;
+    let got = [];
+    while (Date.now() < end) {
+      got = readdirSync(mailDir).filter((n) => n.endsWith(".eml")).sort();
+      if (got.length > before) break;
+      await sleep(100);
+    }
+    c.check(got.length > before, "the SMTP server received the test email");
+    const eml = got.length > before ? readFileSync(join(mailDir, got[got.length - 1]), "utf8") : "";
+    c.check(/Subject: Test email from Berlin Yoga/.test(eml) && /^To: .*ada@by\.test/m.test(eml),
+      "to the admin, \"Test email from Berlin Yoga\"");
+    c.check(/^DKIM-Signature: .*d=by\.test/m.test(eml) && /s=s2026/.test(eml),
+      "signed with the organisation's DKIM key");
+    await checkA11y(page, "admin providers");
+    await shot(page, "admin-providers");
     // back to the maildir for the rest of the test
     await gw.ok("DELETE", O + "/providers/smtp", undefined, admin.token);
     await smtp.stop();

@@ -2,6 +2,8 @@
 answer carries (what the caller may do now, by the guards the calls apply and the gateway's
 clock), and the free times a booking can move to (GET .../bookings/{id}/slots), which refuses,
 as the reschedule does, a booking that can no longer move."""
+import time
+
 from gwtest import Checks, Gateway
 
 c = Checks("staff_api")
@@ -110,6 +112,31 @@ try:
          "(undo needs allow_undo_completion)")
     gw.ok("PATCH", O + "/settings", {"allow_undo_completion": True}, A)
     c.eq(gw.ok("GET", B1, token=A)["actions"], ["undo-complete"], "with undo allowed: Undo")
+
+    # ---- the admin's test email ----
+    before = len([m for m in gw.maildir() if str(m["X-Ordinatus-Kind"]) == "test_email"])
+    r = gw.call("POST", O + "/providers/smtp/test", {}, A)
+    c.eq((r.status, r.json and r.json.get("to")), (202, "admin@by.test"),
+         "an admin's test email is accepted for their own address")
+    r2 = gw.call("POST", O + "/providers/smtp/test", None, A)
+    c.eq(r2.status, 202, "and a second one (each click is its own email)")
+    c.eq(gw.call("POST", O + "/providers/smtp/test", {}, T1).status, 403, "a trainer: 403")
+    c.eq(gw.call("POST", O + "/providers/smtp/test", {}, gw.admin_token).status, 403,
+         "the platform admin (no address of the organisation): 403")
+    c.eq(gw.call("POST", O + "/providers/smtp/test", {"to": "x@y.test"}, A).status, 400,
+         "it takes no fields (no address of one's choosing)")
+    got = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        got = [m for m in gw.maildir() if str(m["X-Ordinatus-Kind"]) == "test_email"]
+        if len(got) >= before + 2:
+            break
+        time.sleep(0.05)
+    c.eq(len(got), before + 2, "two test emails were delivered (maildir: no SMTP server set)")
+    c.check(got and "admin@by.test" in str(got[-1]["To"]) and
+            str(got[-1]["Subject"]) == "Test email from Berlin Yoga", "to the admin, subject")
+    rows = gw.rows("SELECT kind, status FROM outbox WHERE kind = 'test_email'")
+    c.eq(sorted(rows), [("test_email", "sent")] * 2, "through the outbox, sent")
 finally:
     gw.stop()
 c.done()

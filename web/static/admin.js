@@ -224,12 +224,25 @@ function providerForm(name, title, fields, cfg) {
     });
     buttons.append(del);
   }
-  f.append(buttons, out);
-  if (name === "smtp" && cfg && cfg.dkim && cfg.dkim.dns_record) {
-    f.append(el("div", { class: "staff-field" },
-      el("p", { text: `DKIM DNS record to publish (TXT at ${cfg.dkim.dns_name || ""}):` }),
-      el("pre", { class: "adm-error-text", tabindex: 0, text: cfg.dkim.dns_record })));
+  if (name === "smtp" && isSet) {
+    const test = el("button", { type: "button", class: "btn", text: "Send Test Email" });
+    test.addEventListener("click", async () => {
+      await act(test, out, () => api("POST", `${s.base}/providers/smtp/test`, {}),
+        `A test email is on its way to ${s.user.email}; Deliveries shows how it went.`);
+      await loadDeliveries();
+    });
+    buttons.append(test);
   }
+  f.append(buttons, out);
+  const rec = name === "smtp" && cfg && cfg.dkim && cfg.dkim.dns_record;
+  if (rec) {
+    f.append(el("div", { class: "staff-field", id: "dkim-record" },
+      el("p", {}, "DKIM: publish this TXT record in DNS at ", el("code", { text: rec.name }),
+        ":"),
+      el("pre", { class: "adm-record", tabindex: 0, "aria-label": "DKIM TXT record",
+        text: rec.value })));
+  }
+
   f.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     clearFieldErrors(f);

@@ -1,8 +1,9 @@
 /*
  * http_booking.c - HTTP handlers of the booking lifecycle: availability, scheduling links and
  * the customer's schedule pages, bookings and their transitions, notes, effects, customer
- * history, the free slots a booking can move to, the admin's test email, the kiosk's check-in, the payout report, surveys, the trainer's feed, the cancel of
- * a request, and the customer's manage page.
+ * history, the free slots a booking can move to, the admin's test email, the kiosk's
+ * check-in, the payout report, surveys, the trainer's feed, the cancel of a request, and the
+ * customer's manage page.
  *
  * Entry points: the http_* handlers declared in http_routes.h.
  * Threading: MHD's threads, each with its own store connection.

@@ -148,7 +148,7 @@ try {
       "the SMTP server received it");
   });
 
-  await c.step("DKIM from the SMTP form: the DNS record shown; Send Test Email signed", async () => {
+  await c.step("DKIM set from the SMTP form, its DNS record; Send Test Email", async () => {
     const key = spawnSync("openssl", ["genpkey", "-algorithm", "RSA", "-pkeyopt",
       "rsa_keygen_bits:2048"], { encoding: "utf8" }).stdout;
     const f = page.locator("#prov-smtp");
@@ -249,7 +249,8 @@ try {
     await page.getByText("Nora New added.").waitFor();
     const users = await gw.ok("GET", O + "/users", undefined, admin.token);
     const nora = users.find((u) => u.email === "nora@by.test");
-    c.eq(nora && [nora.roles, nora.skills.sort()], [["trainer"], ["pilates", "yoga"]], "Nora is a trainer");
+    c.eq(nora && [nora.roles, nora.skills.sort()], [["trainer"], ["pilates", "yoga"]],
+      "Nora is a trainer");
     const row = page.locator(`tr[data-user="${nora.id}"]`);
     await row.getByLabel("Admin").check();
     await row.getByRole("button", { name: "Save Nora New" }).click();

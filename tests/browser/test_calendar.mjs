@@ -118,7 +118,8 @@ try {
     await ap.goto(week);
     await ap.locator(`.wk-block[data-booking="${b2}"]`).waitFor();
     const label = await ap.locator(`.wk-block[data-booking="${b2}"]`).textContent();
-    c.check(/Dora Cust/.test(label) && /Tom Trainer/.test(label), "Tom's block names him: " + label);
+    c.check(/Dora Cust/.test(label) && /Tom Trainer/.test(label),
+      "Tom's block names him: " + label);
     c.eq(await ap.locator(".wk-block").count(), 3, "three sessions of two trainers");
     await checkA11y(ap, "calendar (admin)");
     await shot(ap, "calendar-admin");

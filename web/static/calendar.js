@@ -113,7 +113,9 @@ async function render() {
       `${DAY_NAMES[i]} ${d[2]}/${d[1]}`));
   }
   const hourCol = el("div", { class: "wk-hours", "aria-hidden": "true" });
-  for (let h = h0; h < h1; h++) hourCol.append(el("div", { class: "wk-hour-label", text: `${z2(h)}:00` }));
+  for (let h = h0; h < h1; h++) {
+    hourCol.append(el("div", { class: "wk-hour-label", text: `${z2(h)}:00` }));
+  }
   grid.append(hourCol);
   for (let i = 0; i < 7; i++) {
     const d = addDays(monday, i);
@@ -266,7 +268,8 @@ async function trainerSelect() {
   if (!s.isAdmin) return;
   let users = [];
   try {
-    users = (await api("GET", `${s.base}/users`)).filter((u) => (u.roles || []).includes("trainer"));
+    users = (await api("GET", `${s.base}/users`))
+      .filter((u) => (u.roles || []).includes("trainer"));
   } catch {
     return;
   }

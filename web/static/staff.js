@@ -34,7 +34,8 @@ export function el(tag, attrs = {}, ...kids) {
 
 /* clear - empty a node and append kids */
 export function clear(node, ...kids) {
-  node.replaceChildren(...kids.flat(Infinity).filter((k) => k !== null && k !== undefined && k !== false));
+  const keep = (k) => k !== null && k !== undefined && k !== false;
+  node.replaceChildren(...kids.flat(Infinity).filter(keep));
   return node;
 }
 
@@ -198,7 +199,9 @@ export function header(s) {
 /* fieldError - a message next to the form control named field (aria-describedby, aria-invalid),
  * the typed value kept; msg null clears it. Falls back to the form's first control. */
 export function fieldError(form, field, message) {
-  const ctl = (field && (form.elements.namedItem(field) || form.querySelector(`[data-field="${field}"]`))) ||
+  const named = field && (form.elements.namedItem(field) ||
+    form.querySelector(`[data-field="${field}"]`));
+  const ctl = named ||
     form.querySelector("input, select, textarea, fieldset");
   const target = ctl instanceof RadioNodeList ? ctl[0] : ctl;
   if (!target) return;

@@ -274,6 +274,8 @@ gw_rc http_static_asset(struct http_req *r, json_t **out)
 	page->not_modified =
 	    inm_match(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-None-Match"),
 	              page->etag);
+	if(page->not_modified)
+		r->status = 304; /* what the log and the metrics count */
 	r->page = page;
 	page = NULL;
 out:

@@ -35,26 +35,27 @@ static const struct {
 	const char *file;
 	const char *title;
 } pages[] = {
-    {"", "index.html", "Ordinatus"},
-    {"login", "login.html", "Sign in"},
-    {"requests", "request.html", "Request"},
-    {"s", "schedule.html", "Choose a time"},
-    {"survey", "survey.html", "Your feedback"},
-    {"b", "manage.html", "Your booking"},
-    {"dashboard", "dashboard.html", "Dashboard"},
-    {"calendar", "calendar.html", "Calendar"},
-    {"admin", "admin.html", "Administration"},
-    {"kiosk", "kiosk.html", "Check in"},
+        {"", "index.html", "Ordinatus"},
+        {"login", "login.html", "Sign in"},
+        {"requests", "request.html", "Request"},
+        {"s", "schedule.html", "Choose a time"},
+        {"survey", "survey.html", "Your feedback"},
+        {"b", "manage.html", "Your booking"},
+        {"dashboard", "dashboard.html", "Dashboard"},
+        {"calendar", "calendar.html", "Calendar"},
+        {"admin", "admin.html", "Administration"},
+        {"kiosk", "kiosk.html", "Check in"},
 };
 
 /* The stand-in for a page web/ does not have yet: the shared layout, no script. */
 static const char standin_fmt[] =
-    "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-    "<title>%s - Ordinatus</title>\n<link rel=\"stylesheet\" href=\"/static/style.css\">\n"
-    "</head>\n<body>\n<header class=\"site-header\"><a class=\"brand\" href=\"/\">Ordinatus</a>"
-    "</header>\n<main id=\"main\">\n<h1>%s</h1>\n<p>This page is not available yet.</p>\n"
-    "<p><a href=\"/\">Home</a></p>\n</main>\n</body>\n</html>\n";
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        "<title>%s - Ordinatus</title>\n<link rel=\"icon\" href=\"/static/favicon.svg\">\n"
+        "<link rel=\"stylesheet\" href=\"/static/style.css\">\n"
+        "</head>\n<body>\n<header class=\"site-header\"><a class=\"brand\" href=\"/\">Ordinatus</a>"
+        "</header>\n<main id=\"main\">\n<h1>%s</h1>\n<p>This page is not available yet.</p>\n"
+        "<p><a href=\"/\">Home</a></p>\n</main>\n</body>\n</html>\n";
 
 /* media_type - the Content-Type of a file name by its extension */
 static const char *media_type(const char *name)
@@ -62,11 +63,16 @@ static const char *media_type(const char *name)
 	static const struct {
 		const char *ext, *type;
 	} types[] = {
-	    {".html", "text/html; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
-	    {".js", "text/javascript; charset=utf-8"}, {".mjs", "text/javascript; charset=utf-8"},
-	    {".svg", "image/svg+xml"}, {".png", "image/png"}, {".ico", "image/x-icon"},
-	    {".json", "application/json"}, {".txt", "text/plain; charset=utf-8"},
-	    {".woff2", "font/woff2"},
+	        {".html", "text/html; charset=utf-8"},
+	        {".css", "text/css; charset=utf-8"},
+	        {".js", "text/javascript; charset=utf-8"},
+	        {".mjs", "text/javascript; charset=utf-8"},
+	        {".svg", "image/svg+xml"},
+	        {".png", "image/png"},
+	        {".ico", "image/x-icon"},
+	        {".json", "application/json"},
+	        {".txt", "text/plain; charset=utf-8"},
+	        {".woff2", "font/woff2"},
 	};
 	const char *dot = strrchr(name, '.');
 	size_t i;
@@ -86,8 +92,8 @@ static bool name_ok(const char *s)
 		return false;
 	for(i = 0; s[i]; i++) {
 		char ch = s[i];
-		if(!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		     ch == '.' || ch == '-' || ch == '_'))
+		if(!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		     (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '_'))
 			return false;
 	}
 	return true;
@@ -207,7 +213,8 @@ gw_rc http_static_page(struct http_req *r, json_t **out)
 
 	(void)out;
 	for(i = 0; i < GW_ARRAY_LEN(pages); i++)
-		if(strlen(pages[i].segment) == seglen && strncmp(pages[i].segment, seg, seglen) == 0)
+		if(strlen(pages[i].segment) == seglen &&
+		   strncmp(pages[i].segment, seg, seglen) == 0)
 			break;
 	if(i == GW_ARRAY_LEN(pages))
 		return gw_err_set(&r->err, GW_ENOTFOUND, "", "no such page");
@@ -271,9 +278,10 @@ gw_rc http_static_asset(struct http_req *r, json_t **out)
 	}
 	page->type = media_type(name);
 	etag_of(page->data, page->len, page->etag, sizeof(page->etag));
-	page->not_modified =
-	    inm_match(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-None-Match"),
-	              page->etag);
+	page->not_modified = inm_match(
+	        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-None-Match"), page->etag);
+	if(page->not_modified)
+		r->status = 304; /* what the log and the metrics count */
 	r->page = page;
 	page = NULL;
 out:

@@ -28,11 +28,11 @@ extern const size_t http_web_nassets;
 struct http_page {
 	const unsigned char *data; /* borrowed (embedded) or owned (buf) */
 	size_t len;
-	unsigned char *buf;        /* malloc'd copy read from the --web folder, or NULL */
-	const char *type;          /* Content-Type, static string */
-	bool html;                 /* a page: never cached; else an asset: cached with an ETag */
-	bool not_modified;         /* If-None-Match matched: 304 without a body */
-	char etag[24];             /* "\"<16 hex>\"" of the content */
+	unsigned char *buf; /* malloc'd copy read from the --web folder, or NULL */
+	const char *type;   /* Content-Type, static string */
+	bool html;          /* a page: never cached; else an asset: cached with an ETag */
+	bool not_modified;  /* If-None-Match matched: 304 without a body */
+	char etag[24];      /* "\"<16 hex>\"" of the content */
 };
 
 /* http_static_page - GET /, /login, /s/{s}, ... : the page of the path's first segment; a page

@@ -85,6 +85,12 @@ try {
   const page = await ctx.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
+  // a CSP refusal is a console error ("Refused to ..."); answers of 4xx are expected here
+  page.on("console", (m) => {
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) {
+      errors.push(m.text());
+    }
+  });
 
   // ---- the scheduling page, in New York, keyboard only ----
   const ann = await link("Ann Archer", "ann@example.test");
@@ -397,7 +403,7 @@ try {
     await dctx.close();
   });
 
-  t.eq(errors, [], "no script errors on any page");
+  t.eq(errors, [], "no script errors or CSP refusals on any page");
   await ctx.close();
 } catch (e) {
   t.check(false, "unexpected: " + (e && e.stack ? e.stack : e));

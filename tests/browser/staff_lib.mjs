@@ -35,6 +35,20 @@ export async function orgSetup(gw) {
   return { org, O, admin, tia, tom, st };
 }
 
+/* pageErrors - script errors and console errors (a CSP refusal is one: "Refused to ...") of
+ * every page watched; answers of 4xx are expected in these tests and left out */
+export const pageErrors = [];
+
+/* watch - collect page's errors into pageErrors */
+export function watch(page, who = "") {
+  page.on("pageerror", (e) => pageErrors.push(`${who}: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) {
+      pageErrors.push(`${who}: ${m.text()}`);
+    }
+  });
+}
+
 /* signIn - a new browser context signed in as email: the sign-in link is asked for, read from
  * the sign_in email and followed; resolves when the login page has moved on */
 export async function signIn(browser, gw, org, email, opts = {}) {
@@ -42,7 +56,7 @@ export async function signIn(browser, gw, org, email, opts = {}) {
     viewport: { width: 1280, height: 800 } });
   const page = await ctx.newPage();
   page.setDefaultTimeout(10000);
-  page.on("pageerror", (e) => console.log(`  page error (${email}): ${e.message}`));
+  watch(page, email);
   const before = gw.maildir().filter((m) => m.kind === "sign_in" && m.to.includes(email)).length;
   const r = await gw.api("POST", "/v1/auth/sign-in", { email, org });
   if (r.status !== 202) throw new Error("sign-in answered " + r.status);

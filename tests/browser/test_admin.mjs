@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkA11y, Checks, launch, ROOT, shot, sleep } from "./harness.mjs";
-import { bookConfirmed, gateway, orgSetup, signIn, tabTo } from "./staff_lib.mjs";
+import { bookConfirmed, gateway, orgSetup, signIn, tabTo, pageErrors } from "./staff_lib.mjs";
 
 const c = new Checks("admin");
 const gw = await gateway();
@@ -274,6 +274,7 @@ try {
     await checkA11y(page, "admin payouts");
     await shot(page, "admin-payouts");
   });
+  c.eq(pageErrors, [], "no script error or CSP refusal on any page");
 } catch (e) {
   c.check(false, "unexpected: " + (e && e.stack ? e.stack : e));
 } finally {

@@ -4,7 +4,7 @@
 // Complete once the test clock passed the end, a completed session that can no longer move,
 // previous and next week, and the admin's view of every trainer with its trainer filter.
 import { checkA11y, Checks, launch, shot } from "./harness.mjs";
-import { bookConfirmed, gateway, orgSetup, signIn, tabTo } from "./staff_lib.mjs";
+import { bookConfirmed, gateway, orgSetup, signIn, tabTo, pageErrors } from "./staff_lib.mjs";
 
 const c = new Checks("calendar");
 const gw = await gateway();
@@ -128,6 +128,7 @@ try {
     await ap.locator(`.wk-block[data-booking="${b2}"]`).waitFor();
     c.eq(await ap.locator(".wk-block").count(), 1, "only Tom's with the filter");
   });
+  c.eq(pageErrors, [], "no script error or CSP refusal on any page");
 } catch (e) {
   c.check(false, "unexpected: " + (e && e.stack ? e.stack : e));
 } finally {

@@ -5,7 +5,7 @@
 // Complete only once the test clock has passed the end; notes; availability with a bad and a
 // good save). Every page through axe-core, keyboard-only actions, screenshots.
 import { checkA11y, Checks, launch, shot } from "./harness.mjs";
-import { customerBooks, gateway, orgSetup, signIn, tabTo } from "./staff_lib.mjs";
+import { customerBooks, gateway, orgSetup, signIn, tabTo, pageErrors } from "./staff_lib.mjs";
 
 const c = new Checks("staff");
 const gw = await gateway();
@@ -208,6 +208,7 @@ try {
     c.eq(await a.getAttribute("href"), `${O}/users/${tia.id}/calendar/connect?provider=google`,
       "Connect Google Calendar links to the consent flow");
   });
+  c.eq(pageErrors, [], "no script error or CSP refusal on any page");
 } catch (e) {
   c.check(false, "unexpected: " + (e && e.stack ? e.stack : e));
 } finally {

@@ -93,6 +93,12 @@ try:
          "after the end the trainer may complete it")
     gw.ok("POST", B1 + "/complete", token=T1)
     c.eq(gw.ok("GET", B1, token=T1)["actions"], [], "a completed booking: nothing for a trainer")
+    # the completion's survey email goes out in the background: let the outbox settle first,
+    # so the snapshot sees only what the refusals below could change
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and gw.rows(
+            "SELECT 1 FROM outbox WHERE status IN ('pending', 'leased')"):
+        time.sleep(0.05)
     before = gw.snapshot()
     r = gw.call("GET", B1 + "/slots", token=T1)
     c.eq((r.status, r.json and r.json["error"]), (409, "invalid_state"),

@@ -384,6 +384,11 @@ try {
       t.eq(new URL(lp.url()).pathname, "/dashboard", "the link lands on the dashboard");
       const s = await lp.evaluate(async () => (await fetch("/v1/auth/session")).status);
       t.eq(s, 200, "the browser has a session");
+      await lp.goto(gw.url + "/login");
+      t.check((await textOf(lp, "[role=status]")).includes("You are signed in as tia@by.test"),
+        "signed in, /login says so");
+      t.eq(await lp.getAttribute("[role=status] a", "href"), "/dashboard", "with the way on");
+      await a11y(lp, "login-signed-in");
       await lctx.close();
       await page.goto(url);
       t.check((await textOf(page, "[role=alert]")).includes("already used or has expired"),

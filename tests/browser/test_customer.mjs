@@ -36,11 +36,16 @@ async function waitText(page, sel, want) {
 
 /* a11y - axe over the page as it is (a violation fails the check, listing them) and its shots */
 async function a11y(page, name) {
-  try {
-    t.check(await checkA11y(page, name), `axe: ${name}`);
-  } catch (e) {
-    t.check(false, String(e.message));
+  const size = page.viewportSize();
+  for (const [w, hgt, tag] of [[size.width, size.height, ""], [390, 844, " (phone)"]]) {
+    await page.setViewportSize({ width: w, height: hgt });
+    try {
+      t.check(await checkA11y(page, name + tag), `axe: ${name}${tag}`);
+    } catch (e) {
+      t.check(false, String(e.message));
+    }
   }
+  await page.setViewportSize(size);
   await shot(page, name);
 }
 

@@ -36,11 +36,16 @@ async function waitText(page, sel, want) {
 
 /* a11y - axe over the page as it is (a violation fails the check, listing them) and its shots */
 async function a11y(page, name) {
-  try {
-    t.check(await checkA11y(page, name), `axe: ${name}`);
-  } catch (e) {
-    t.check(false, String(e.message));
+  const size = page.viewportSize();
+  for (const [w, hgt, tag] of [[size.width, size.height, ""], [390, 844, " (phone)"]]) {
+    await page.setViewportSize({ width: w, height: hgt });
+    try {
+      t.check(await checkA11y(page, name + tag), `axe: ${name}${tag}`);
+    } catch (e) {
+      t.check(false, String(e.message));
+    }
   }
+  await page.setViewportSize(size);
   await shot(page, name);
 }
 
@@ -384,12 +389,43 @@ try {
       t.eq(new URL(lp.url()).pathname, "/dashboard", "the link lands on the dashboard");
       const s = await lp.evaluate(async () => (await fetch("/v1/auth/session")).status);
       t.eq(s, 200, "the browser has a session");
+      await lp.goto(gw.url + "/login");
+      t.check((await textOf(lp, "[role=status]")).includes("You are signed in as tia@by.test"),
+        "signed in, /login says so");
+      t.eq(await lp.getAttribute("[role=status] a", "href"), "/dashboard", "with the way on");
+      await a11y(lp, "login-signed-in");
       await lctx.close();
       await page.goto(url);
       t.check((await textOf(page, "[role=alert]")).includes("already used or has expired"),
         "a reused link shows the message");
       t.check(await page.locator("#email").count() === 1, "and the form");
       await a11y(page, "login-used");
+    });
+
+    await t.step("kiosk: an org admin's session runs it without a token", async () => {
+      const hal = await link("Hal Hart", "hal@example.test");
+      await book(hal.token, "2026-12-01T12:00:00Z", true);
+      await gw.setClock("2026-12-01T11:45:00Z");
+      await gw.ok("POST", "/v1/auth/sign-in", { email: "ada@by.test", org: org.id });
+      const m = await gw.waitMail((x) => x.kind === "sign_in" && x.to.includes("ada@by.test"));
+      const actx = await browser.newContext();
+      const ap = await actx.newPage();
+      await ap.goto(m.links.find((u) => u.includes("/login/")));
+      await ap.waitForURL(gw.url + "/admin");
+      t.eq(new URL(ap.url()).pathname, "/admin", "an org admin who is not a trainer: /admin");
+      await ap.goto(gw.url + "/kiosk");
+      await ap.locator("#email").waitFor();
+      t.eq(await ap.locator("#token").count(), 0, "no token asked with an admin's session");
+      await ap.fill("#email", "hal@example.test");
+      await ap.keyboard.press("Enter");
+      await ap.getByText("Confirm check-in").waitFor();
+      await ap.click("text=Confirm check-in");
+      t.eq(await waitText(ap, "h1", "You are checked in"), "You are checked in",
+        "checked in with the cookie (and its CSRF token)");
+      const hb = (await gw.api("GET", "/v1/schedule/" + hal.token)).json.bookings[0];
+      t.eq((await gw.ok("GET", `${O}/bookings/${hb.booking_id}`, undefined, A)).status,
+        "completed", "the booking is logged completed");
+      await actx.close();
     });
   }
 

@@ -3,8 +3,8 @@
 // link /login/{token} signs in with POST /v1/auth/login (a GET of the link never uses it up),
 // then goes to /dashboard, or /admin for an org admin who is not a trainer.
 import {
-  api, busy, clearErrors, fieldError, focusHeading, h, pathToken, setSession, setTitle, show,
-  showApiError,
+  api, busy, clearErrors, fieldError, focusHeading, h, pathToken, renderHeader, session,
+  setSession, setTitle, show, showApiError,
 } from "./common.js";
 
 const app = document.getElementById("app");
@@ -64,11 +64,25 @@ async function follow(token) {
     return form(h("div", { class: "notice error", role: "alert" }, h("p", {}, text)));
   }
   setSession(s);
-  const roles = (s.user && s.user.roles) || [];
-  location.replace(roles.includes("trainer") || !roles.includes("org_admin") ? "/dashboard"
-    : "/admin");
+  location.replace(home(s.user));
+}
+
+/* home - where a signed-in user's work is */
+function home(user) {
+  const roles = (user && user.roles) || [];
+  return roles.includes("trainer") || !roles.includes("org_admin") ? "/dashboard" : "/admin";
+}
+
+/* start - the form; signed in already, a way on beside it */
+async function start() {
+  const s = await session();
+  if (!s || !s.user) return form();
+  renderHeader({ user: s.user });
+  form(h("div", { class: "notice", role: "status" }, h("p", {},
+    `You are signed in as ${s.user.email || s.user.name}. `,
+    h("a", { href: home(s.user) }, "Continue"), ", or sign in as someone else below.")));
 }
 
 const token = location.pathname.startsWith("/login/") ? pathToken() : "";
 if (token) follow(token);
-else form();
+else start();

@@ -120,7 +120,7 @@ function renderPicker() {
       h("legend", {}, `Free times (${state.length ? state.length + " minutes, " : ""}next 14 days)`),
       groups));
     if (v.truncated) parts.push(h("p", { class: "muted" }, "Only the first times are shown."));
-    parts.push(h("div", { class: "actions" }, h("button", { type: "submit" }, "Book")));
+    parts.push(h("div", { class: "actions sticky" }, h("button", { type: "submit" }, "Book")));
   }
   form.append(...parts);
   form.addEventListener("change", (e) => {

@@ -219,6 +219,12 @@ try:
          "the cookie lists requests")
 
     claim = OP + "/requests/%d/claim" % rid
+    # the intake's emails go out in the background: let the outbox settle first, so that the
+    # snapshot sees only what the refused calls below could write
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and gw.rows(
+            "SELECT 1 FROM outbox WHERE status IN ('pending', 'leased')"):
+        time.sleep(0.05)
     before = gw.snapshot()
     r = gw.call("POST", claim, headers=CK)
     c.eq((r.status, r.json), (403, {"error": "forbidden", "message":

@@ -3,7 +3,8 @@
 // its message, the session type, Send then Resend Scheduling Link with the time it was sent),
 // and the dashboard (New Requests, My Requests, My Upcoming Sessions; Confirm Payment, and Mark
 // Complete only once the test clock has passed the end; notes; availability with a bad and a
-// good save). Every page through axe-core, keyboard-only actions, screenshots.
+// good save), Cancel Request with a reason, and the calendar connection. Every page through
+// axe-core, keyboard-only actions, screenshots.
 import { checkA11y, Checks, launch, shot } from "./harness.mjs";
 import { customerBooks, gateway, orgSetup, signIn, tabTo, pageErrors } from "./staff_lib.mjs";
 
@@ -196,7 +197,28 @@ try {
     await shot(tiaP, "staff-dashboard-after");
   });
 
+  await c.step("Cancel Request with a reason", async () => {
+    const req = await gw.ok("POST", O + "/requests", { customer: { name: "Paul Pass",
+      email: "paul@c.test" }, skills: ["yoga"] });
+    await gw.ok("POST", `${O}/requests/${req.id}/claim`, undefined, tia.token);
+    await tiaP.goto(`${gw.url}/requests/${req.id}`);
+    await tiaP.getByRole("button", { name: "Cancel Request" }).click();
+    const dlg = tiaP.getByRole("dialog");
+    await dlg.getByLabel("Reason (optional)").fill("The customer found another studio.");
+    await checkA11y(tiaP, "request cancel dialog");
+    await dlg.getByRole("button", { name: "Cancel Request" }).click();
+    await tiaP.getByText("The request is cancelled.").waitFor();
+    c.eq(await tiaP.locator("#status").innerText(), "Cancelled", "status Cancelled");
+    const r = await gw.ok("GET", `${O}/requests/${req.id}`, undefined, env.admin.token);
+    c.eq([r.status, r.cancel_reason], ["cancelled", "The customer found another studio."],
+      "cancelled with its reason");
+    c.eq(await tiaP.getByRole("button", { name: /Claim|Scheduling Link|Cancel Request/ }).count(),
+      0, "no action is left on a cancelled request");
+  });
+
   await c.step("calendar connection: its state and the configured providers", async () => {
+    await tiaP.goto(gw.url + "/dashboard");
+    await tiaP.locator("#calendar-status").waitFor();
     const text = await tiaP.locator("#calendar-conn").innerText();
     c.check(/No calendar connected/.test(text), "no calendar yet");
     c.eq(await tiaP.locator("#calendar-conn a").count(), 0, "no provider, no connect button");

@@ -3,7 +3,7 @@
 // This Request, the Session Type while claimed, Send or Resend Scheduling Link). Which buttons
 // show is what the API answers in the request's "actions".
 import {
-  act, api, clear, el, errorText, fmt, header, label, say, showError, staffSession,
+  act, api, clear, dialog, el, errorText, fmt, header, label, say, showError, staffSession,
 } from "./staff.js";
 
 const main = document.getElementById("content");
@@ -132,6 +132,34 @@ async function render() {
         text: `Sent ${fmt(req.link_sent_at, s.zone)}; it works until ` +
           `${fmt(req.link_expires_at, s.zone)}. Resending replaces it.` }));
     }
+  }
+  if (actions.has("cancel")) {
+    const b = el("button", { type: "button", class: "btn btn-quiet", id: "cancel-request",
+      text: "Cancel Request" });
+    b.addEventListener("click", () => {
+      const { dlg, body } = dialog("Cancel this request?");
+      const ta = el("textarea", { id: "cancel-reason", name: "reason", rows: 3,
+        maxlength: 1000 });
+      const region = el("p", { class: "staff-msg", role: "status", hidden: true });
+      const yes = el("button", { type: "submit", class: "btn btn-primary",
+        text: "Cancel Request" });
+      const f = el("form", { class: "staff-note-form" },
+        el("p", { text: "The scheduling link stops working. The customer is not emailed." }),
+        el("label", { for: "cancel-reason", text: "Reason (optional)" }), ta, yes, region);
+      f.addEventListener("submit", async (ev) => {
+        ev.preventDefault();
+        const r = await act(yes, region, () => api("POST", `${s.base}/requests/${id}/cancel`,
+          ta.value.trim() ? { reason: ta.value.trim() } : {}));
+        if (r) {
+          dlg.close();
+          await render();
+          say(msg, "The request is cancelled.", "ok");
+        }
+      });
+      body.append(f);
+      ta.focus();
+    });
+    buttons.append(b);
   }
   if (buttons.childNodes.length) next.append(buttons);
   if (!actions.size) {

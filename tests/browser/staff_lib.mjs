@@ -2,7 +2,7 @@
 // share on top of harness.mjs: an organisation with an admin, two trainers and a session type,
 // sign-in from the emailed link in a browser context, a customer who books and pays through
 // the API, and keyboard-only activation of a control.
-import { startGateway } from "./harness.mjs";
+import { checkA11y, startGateway } from "./harness.mjs";
 
 export const WEB = process.env.ORDINATUS_WEB_DIR; // serve --web DIR while developing pages
 
@@ -103,4 +103,17 @@ export async function tabTo(page, locator, max = 80) {
     if (await page.evaluate((t) => document.activeElement === t, target)) return true;
   }
   return false;
+}
+
+/* a11y - axe-core at the laptop width the page has, then at the phone width (390x844) */
+export async function a11y(page, name) {
+  const before = page.viewportSize();
+  await checkA11y(page, name);
+  await page.setViewportSize({ width: 390, height: 844 });
+  try {
+    await checkA11y(page, name + " (phone)");
+  } finally {
+    if (before) await page.setViewportSize(before);
+  }
+  return true;
 }

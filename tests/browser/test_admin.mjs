@@ -9,8 +9,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { checkA11y, Checks, launch, ROOT, shot, sleep } from "./harness.mjs";
-import { bookConfirmed, gateway, orgSetup, signIn, tabTo, pageErrors } from "./staff_lib.mjs";
+import { Checks, launch, ROOT, shot, sleep } from "./harness.mjs";
+import { a11y, bookConfirmed, gateway, orgSetup, signIn, tabTo, pageErrors } from "./staff_lib.mjs";
 
 const c = new Checks("admin");
 const gw = await gateway();
@@ -58,7 +58,7 @@ try {
     page = (await signIn(browser, gw, env.org.id, "ada@by.test")).page;
     c.eq(new URL(page.url()).pathname, "/admin", "an admin who is no trainer lands on /admin");
     await page.locator("#settings-form").waitFor();
-    await checkA11y(page, "admin");
+    await a11y(page, "admin");
     await shot(page, "admin");
   });
 
@@ -76,7 +76,7 @@ try {
     c.eq(await input.inputValue(), "24, soon", "what was typed stays");
     let st = await gw.ok("GET", O + "/settings", undefined, admin.token);
     c.eq(st.reminder_hours, [24], "nothing was stored");
-    await checkA11y(page, "admin settings error");
+    await a11y(page, "admin settings error");
     await shot(page, "admin-settings-error");
     await input.fill("48, 2");
     const save = page.getByRole("button", { name: "Save Settings" });
@@ -125,7 +125,7 @@ try {
     await row.waitFor();
     const t = await row.innerText();
     c.check(/dead/.test(t) && /550/.test(t), "Deliveries shows it dead with its error: " + t);
-    await checkA11y(page, "admin deliveries");
+    await a11y(page, "admin deliveries");
     await shot(page, "admin-deliveries");
   });
 
@@ -182,7 +182,7 @@ try {
       "to the admin, \"Test email from Berlin Yoga\"");
     c.check(/^DKIM-Signature: .*d=by\.test/m.test(eml) && /s=s2026/.test(eml),
       "signed with the organisation's DKIM key");
-    await checkA11y(page, "admin providers");
+    await a11y(page, "admin providers");
     await shot(page, "admin-providers");
     // back to the maildir for the rest of the test
     await gw.ok("DELETE", O + "/providers/smtp", undefined, admin.token);
@@ -222,7 +222,7 @@ try {
     await dlg.locator("#panel-status", { hasText: "Completed" }).waitFor();
     c.eq(await dlg.getByRole("button", { name: /^Undo Checkout/ }).count(), 0,
       "no Undo Checkout while the organisation does not allow it");
-    await checkA11y(page, "admin booking panel");
+    await a11y(page, "admin booking panel");
     await shot(page, "admin-booking");
     await page.keyboard.press("Escape");
     await page.getByLabel("Admins may undo a completion (Undo Checkout)").check();
@@ -271,7 +271,7 @@ try {
       "data-completed"), "1", "the bar of the week of Monday 30 November (Berlin)");
     c.check((await page.locator("#payout-table").innerText()).includes("1 done, 1 no-show"),
       "the figures' table");
-    await checkA11y(page, "admin payouts");
+    await a11y(page, "admin payouts");
     await shot(page, "admin-payouts");
   });
   c.eq(pageErrors, [], "no script error or CSP refusal on any page");

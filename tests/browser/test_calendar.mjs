@@ -3,8 +3,8 @@
 // from the keyboard, a reschedule to a free time from the dialog (the block moves), Mark
 // Complete once the test clock passed the end, a completed session that can no longer move,
 // previous and next week, and the admin's view of every trainer with its trainer filter.
-import { checkA11y, Checks, launch, shot } from "./harness.mjs";
-import { bookConfirmed, gateway, orgSetup, signIn, tabTo, pageErrors } from "./staff_lib.mjs";
+import { Checks, launch, shot } from "./harness.mjs";
+import { a11y, bookConfirmed, gateway, orgSetup, signIn, tabTo, pageErrors } from "./staff_lib.mjs";
 
 const c = new Checks("calendar");
 const gw = await gateway();
@@ -47,7 +47,7 @@ try {
     c.eq(await page.locator(`.wk-block[data-booking="${b2}"]`).count(), 0, "Tom's is not shown");
     c.check(/Week of 30 Nov 2026 to 6 Dec 2026/.test(await page.locator("#week-title").innerText()),
       "the week's title");
-    await checkA11y(page, "calendar (trainer)");
+    await a11y(page, "calendar (trainer)");
     await shot(page, "calendar-trainer");
   });
 
@@ -71,7 +71,7 @@ try {
     await dlg.locator("#move-day").waitFor();
     c.eq(await dlg.getByRole("button", { name: "Mark Complete" }).count(), 0,
       "no Mark Complete before the end");
-    await checkA11y(page, "calendar dialog");
+    await a11y(page, "calendar dialog");
     await shot(page, "calendar-dialog");
     await dlg.locator("#move-day").selectOption({ label: "Mon, 30 Nov 2026" });
     await dlg.getByRole("button", { name: "Move to Mon, 30 Nov 2026, 16:00" }).click();
@@ -121,7 +121,7 @@ try {
     c.check(/Dora Cust/.test(label) && /Tom Trainer/.test(label),
       "Tom's block names him: " + label);
     c.eq(await ap.locator(".wk-block").count(), 3, "three sessions of two trainers");
-    await checkA11y(ap, "calendar (admin)");
+    await a11y(ap, "calendar (admin)");
     await shot(ap, "calendar-admin");
     await ap.getByLabel("Trainer").selectOption({ label: "Tom Trainer" });
     await ap.waitForURL(new RegExp(`trainer=${tom.id}`));

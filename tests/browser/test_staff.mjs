@@ -5,8 +5,8 @@
 // Complete only once the test clock has passed the end; notes; availability with a bad and a
 // good save), Cancel Request with a reason, and the calendar connection. Every page through
 // axe-core, keyboard-only actions, screenshots.
-import { checkA11y, Checks, launch, shot } from "./harness.mjs";
-import { customerBooks, gateway, orgSetup, signIn, tabTo, pageErrors } from "./staff_lib.mjs";
+import { Checks, launch, shot } from "./harness.mjs";
+import { a11y, customerBooks, gateway, orgSetup, signIn, tabTo, pageErrors } from "./staff_lib.mjs";
 
 const c = new Checks("staff");
 const gw = await gateway();
@@ -54,7 +54,7 @@ try {
       c.check(text.includes(want), `the request page shows ${want}`);
     }
     c.eq(await tiaP.locator("#status").innerText(), "New", "status New");
-    await checkA11y(tiaP, "request (new)");
+    await a11y(tiaP, "request (new)");
     await shot(tiaP, "staff-request-new");
   });
 
@@ -71,7 +71,7 @@ try {
       "and no claim button any more");
     const r = await gw.ok("GET", `${O}/requests/${reqId}`, undefined, env.admin.token);
     c.eq([r.status, r.trainer_id], ["claimed", tia.id], "the request is Tia's");
-    await checkA11y(tomP, "request (lost race)");
+    await a11y(tomP, "request (lost race)");
     await shot(tomP, "staff-request-lost");
   });
 
@@ -81,7 +81,7 @@ try {
     await tiaP.getByText("Session type saved.").waitFor();
     const r = await gw.ok("GET", `${O}/requests/${reqId}`, undefined, env.admin.token);
     c.eq(r.session_type_id, env.st.id, "the select PATCHed the session type");
-    await checkA11y(tiaP, "request (claimed)");
+    await a11y(tiaP, "request (claimed)");
     await shot(tiaP, "staff-request-claimed");
     await tiaP.getByRole("button", { name: "Send Scheduling Link" }).click();
     await tiaP.locator("#status", { hasText: "Customer Scheduling" }).waitFor();
@@ -125,7 +125,7 @@ try {
     for (const h of ["New Requests", "My Requests", "My Upcoming Sessions"]) {
       c.eq(await tiaP.getByRole("heading", { name: h, exact: true }).count(), 1, "heading " + h);
     }
-    await checkA11y(tiaP, "dashboard");
+    await a11y(tiaP, "dashboard");
     await shot(tiaP, "staff-dashboard");
   });
 
@@ -152,7 +152,7 @@ try {
     await dlg.getByText("Bring a mat.").waitFor();
     const notes = await gw.ok("GET", `${O}/bookings/${bookingId}/notes`, undefined, tia.token);
     c.check(JSON.stringify(notes).includes("Bring a mat."), "the note is stored for Tia");
-    await checkA11y(tiaP, "dashboard notes dialog");
+    await a11y(tiaP, "dashboard notes dialog");
     await tiaP.keyboard.press("Escape");
     await dlg.waitFor({ state: "detached" });
   });
@@ -172,7 +172,7 @@ try {
     c.eq(await last.getByLabel("From").inputValue(), "15:00", "what was typed stays");
     let av = await gw.ok("GET", `${O}/users/${tia.id}/availability`, undefined, tia.token);
     c.eq(av.weekly.length, 5, "nothing was stored");
-    await checkA11y(tiaP, "dashboard availability error");
+    await a11y(tiaP, "dashboard availability error");
     await last.getByLabel("Until").fill("18:00");
     await form.getByRole("button", { name: "Save Availability" }).click();
     await form.getByText("Availability saved.").waitFor();
@@ -205,7 +205,7 @@ try {
     await tiaP.getByRole("button", { name: "Cancel Request" }).click();
     const dlg = tiaP.getByRole("dialog");
     await dlg.getByLabel("Reason (optional)").fill("The customer found another studio.");
-    await checkA11y(tiaP, "request cancel dialog");
+    await a11y(tiaP, "request cancel dialog");
     await dlg.getByRole("button", { name: "Cancel Request" }).click();
     await tiaP.getByText("The request is cancelled.").waitFor();
     c.eq(await tiaP.locator("#status").innerText(), "Cancelled", "status Cancelled");

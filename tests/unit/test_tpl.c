@@ -54,7 +54,7 @@ static const char base_ctx[] =
 #define NY_START "Tuesday 1 December 2026, 04:00 (America/New_York)"
 #define NY_RANGE "Tuesday 1 December 2026, 04:00 to 05:00 (America/New_York)"
 #define JOIN_TEXT "https://assist.example/join?s=1&t=2"
-#define JOIN_HREF "<a href=\"https://assist.example/join?s=1&amp;t=2\">"
+#define JOIN_HREF "<a href=\"https://assist.example/join?s=1&amp;t=2\" "
 
 /* A kind rendered from base_ctx with extra's keys replacing the base's. */
 struct ok_case {
@@ -89,8 +89,8 @@ static const struct ok_case ok_cases[] = {
      "Your session is confirmed: " BERLIN_START,
      NULL,
      {"Length: 90 minutes", "Tuesday 1 December 2026, 10:00 to 11:30 (Europe/Berlin)"},
-     {"Length: 90 minutes"},
-     {"invitation", "Join", "EUR", "<a href"}},
+     {">Length</th>", ">90 minutes</td>"},
+     {"invitation", "Join", "EUR", "assist.example", "tpl-button"}},
     {"confirmation across midnight",
      "confirmation",
      "{\"booking\": {\"id\": 7, \"start\": \"2026-12-01T22:30:00Z\","
@@ -150,7 +150,8 @@ static const struct ok_case ok_cases[] = {
      NULL,
      {"You can cancel or move your session until Monday 30 November 2026, 10:00 "
       "(Europe/Berlin) here:\nhttps://book.example/b/tok_M1"},
-     {"<a href=\"https://book.example/b/tok_M1\">Manage your booking</a>",
+     {"<a href=\"https://book.example/b/tok_M1\" class=\"tpl-button\" ",
+      ">Manage your booking</a>",
       "Monday 30 November 2026, 10:00 (Europe/Berlin)"},
      {NULL}},
     {"reminder with the manage link, past the cutoff",
@@ -160,7 +161,7 @@ static const struct ok_case ok_cases[] = {
      "Reminder: your session starts in 2 hours",
      NULL,
      {"Your booking, and whom to contact about it:\nhttps://book.example/b/tok_R2"},
-     {"<a href=\"https://book.example/b/tok_R2\">"},
+     {"<a href=\"https://book.example/b/tok_R2\" "},
      {"cancel or move", "until"}},
     {"reminder 1 hour",
      "reminder",
@@ -188,7 +189,8 @@ static const struct ok_case ok_cases[] = {
      NULL,
      {"Hello Tom Trainer,", "has ended", "mark it complete", "no-show", NY_RANGE,
       "https://book.example/bookings/7?a=1&b=2"},
-     {"<a href=\"https://book.example/bookings/7?a=1&amp;b=2\">", NY_RANGE},
+     {"<a href=\"https://book.example/bookings/7?a=1&amp;b=2\" class=\"tpl-button\" ",
+      NY_RANGE},
      {"Europe/Berlin", JOIN_TEXT}},
     {"survey",
      "survey",
@@ -198,7 +200,7 @@ static const struct ok_case ok_cases[] = {
      NULL,
      {"Thank you for your session with Tom Trainer on " BERLIN_START,
       "How was your session?", "https://book.example/survey/tok123"},
-     {"<a href=\"https://book.example/survey/tok123\">"},
+     {"<a href=\"https://book.example/survey/tok123\" class=\"tpl-button\" "},
      {"America/New_York"}},
     {"no_show, no refund",
      "no_show",
@@ -606,6 +608,25 @@ static void test_header_text(void **state)
 	json_decref(ctx);
 }
 
+/* only_calendar_hrefs - every href of html is an "Add to Google Calendar" or "Add to Outlook"
+ * link, and there is no other anchor */
+static void only_calendar_hrefs(const char *html)
+{
+	const char *p = html;
+	size_t hrefs = 0, anchors = 0;
+
+	while((p = strstr(p, "href=\""))) {
+		p += 6;
+		if(strncmp(p, "https://calendar.google.com/calendar/render?", 44) != 0 &&
+		   strncmp(p, "https://outlook.live.com/calendar/0/deeplink/compose?", 53) != 0)
+			fail_msg("a link that is not a calendar link: %.80s", p);
+		hrefs++;
+	}
+	for(p = html; (p = strstr(p, "<a ")); p += 3)
+		anchors++;
+	assert_int_equal(hrefs, anchors);
+}
+
 /* test_links - only http(s) links become anchors */
 static void test_links(void **state)
 {
@@ -634,11 +655,11 @@ static void test_links(void **state)
 		snprintf(want, sizeof(want), "Join: %s\n", cases[i].link);
 		assert_non_null(strstr(text, want));
 		if(cases[i].anchor) {
-			snprintf(want, sizeof(want), "<a href=\"%s\">", cases[i].link);
+			snprintf(want, sizeof(want), "<a href=\"%s\" ", cases[i].link);
 			assert_non_null(strstr(html, want));
 		} else {
-			assert_null(strstr(html, "<a "));
-			assert_null(strstr(html, "href"));
+			/* no link but the calendar ones: the session link is shown as text */
+			only_calendar_hrefs(html);
 		}
 		free(msg);
 		free(text);
@@ -725,7 +746,7 @@ static void test_scheduling_link(void **state)
 	assert_non_null(strstr(text, link));
 	assert_non_null(strstr(text, "Monday 23 November 2026, 09:00 (Europe/Berlin)"));
 	assert_non_null(strstr(html, "Hello Ada &lt;Lovelace&gt;,"));
-	assert_non_null(strstr(html, "<a href=\"https://book.example/s/tok_ABC?x=1&amp;y=2\">"));
+	assert_non_null(strstr(html, "<a href=\"https://book.example/s/tok_ABC?x=1&amp;y=2\" "));
 	assert_non_null(strstr(html, "Monday 23 November 2026, 09:00 (Europe/Berlin)"));
 	assert_non_null(strstr(html, "50.00 EUR"));
 	assert_null(strstr(html, "<Lovelace>"));
@@ -799,7 +820,7 @@ static void test_intake_notices(void **state)
 	assert_non_null(strstr(text, "Customer: Ada <Lovelace> <ada@example.com>"));
 	assert_non_null(strstr(text, "Skills asked: chess, go"));
 	assert_non_null(strstr(text, "https://book.example/requests/5"));
-	assert_non_null(strstr(html, "<a href=\"https://book.example/requests/5\">"));
+	assert_non_null(strstr(html, "<a href=\"https://book.example/requests/5\" "));
 	assert_non_null(strstr(html, "Hello Olga &lt;Admin&gt;,"));
 	assert_null(strstr(html, "<Admin>"));
 	free(msg);

@@ -5,6 +5,8 @@
 #   make check      install what is missing, build with -Werror, run every test, then again
 #                   under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 #   make check-dates   make check with the date moved ahead 400 days, then to a DST night
+#   make email-shots   every email kind rendered and screenshotted in chromium, light and dark,
+#                   into build/artifacts/emails/ (make check runs it)
 #   make clean
 
 CC      ?= cc
@@ -51,7 +53,7 @@ FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
 REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 
 .PHONY: all deps run check check-build unit integration check-asan check-dates bench fuzz fuzz-replay \
-	clean
+	email-shots clean
 
 all: $(BUILD)/ordinatus
 
@@ -86,6 +88,16 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libordinatus.a $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libordinatus.a $(LDFLAGS) $(LDLIBS) -lcmocka
 
+$(BUILD)/email_shots/render_emails: tests/email_shots/render_emails.c $(BUILD)/libordinatus.a \
+		$(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libordinatus.a $(LDFLAGS) $(LDLIBS)
+
+# every email kind's HTML part from the real templates, screenshotted light and dark
+email-shots: $(BUILD)/email_shots/render_emails
+	@/usr/bin/python3 tests/email_shots/test_email_shots.py $(BUILD)/email_shots/render_emails \
+		$(BUILD)/artifacts/emails
+
 run: deps
 	@$(MAKE) --no-print-directory all
 	@if [ ! -f $(DATA)/ordinatus.db ]; then \
@@ -114,12 +126,14 @@ integration: $(BUILD)/ordinatus
 	@ORDINATUS_BIN=$(abspath $(BUILD)/ordinatus) sh tests/run_integration.sh
 
 check-build:
-	@$(MAKE) --no-print-directory WERROR=1 all $(UNIT_BINS) $(REPLAY_BINS)
+	@$(MAKE) --no-print-directory WERROR=1 all $(UNIT_BINS) $(REPLAY_BINS) \
+		$(BUILD)/email_shots/render_emails
 
 check: deps
 	@$(MAKE) --no-print-directory WERROR=1 check-build
 	@$(MAKE) --no-print-directory WERROR=1 unit
 	@$(MAKE) --no-print-directory WERROR=1 integration
+	@$(MAKE) --no-print-directory WERROR=1 email-shots
 	@$(MAKE) --no-print-directory check-asan
 
 # ASAN_OPTIONS given by the caller are kept (check-dates needs verify_asan_link_order=0)

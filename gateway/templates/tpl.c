@@ -381,6 +381,8 @@ static void preheader_of(const char *text, char *buf, size_t n)
 				while(len > 60 && p[len] != ' ')
 					len--;
 			}
+			while(len && (p[len - 1] == '\n' || p[len - 1] == ' '))
+				len--;
 			if(len >= n)
 				len = n - 1;
 			memcpy(buf, p, len);

@@ -519,7 +519,8 @@ static void add_param(struct tpl_buf *u, const char *name, const char *value, in
 }
 
 /* calendar_links - "Add to Google Calendar" and "Add to Outlook" beside the attached .ics: the
- * event's title, its start and end in UTC, a line about it, and the join link as its location.
+ * event's title, its start and end in UTC, a line about it (trainer, customer, organisation),
+ * and the join link as its location.
  * Google: calendar/render?action=TEMPLATE with dates=START/END in UTC basic format; Outlook on
  * the web: calendar/0/deeplink/compose with path=/calendar/action/compose, rru=addevent and
  * startdt/enddt in UTC ISO 8601. Neither carries the manage link (its token is a secret). */
@@ -539,7 +540,8 @@ static void calendar_links(const struct tpl_env *env, const struct bk *b, struct
 	utc_compact(end, ge, sizeof(ge));
 	snprintf(dates, sizeof(dates), "%s/%s", gs, ge);
 	tpl_buf_addf(&title, "%s with %s", b->stname ? b->stname : "Session", b->tname);
-	tpl_buf_addf(&about, "Your session with %s, booked with %s.", b->tname, env->org_name);
+	tpl_buf_addf(&about, "Session with %s for %s, booked with %s.", b->tname, b->cname,
+	             env->org_name);
 	if(where)
 		tpl_buf_addf(&about, " Join: %s", where);
 	if(title.oom || about.oom) {

@@ -362,8 +362,8 @@ static char *strip_tags(const char *s, size_t n)
 	return out;
 }
 
-/* preheader_of - the first paragraph of a text part that is not the greeting, at most ~140
- * characters cut at a space, one line; into buf (n bytes) */
+/* preheader_of - the first paragraph of a text part that is not the greeting, up to a link on a
+ * line of its own, at most ~140 characters cut at a space, one line; into buf (n bytes) */
 static void preheader_of(const char *text, char *buf, size_t n)
 {
 	const char *p = text, *end;
@@ -373,8 +373,14 @@ static void preheader_of(const char *text, char *buf, size_t n)
 	while(p && *p) {
 		while(*p == '\n')
 			p++;
+		const char *url;
+
 		end = strstr(p, "\n\n");
 		len = end ? (size_t)(end - p) : strlen(p);
+		/* the words only: a link on a line of its own stays out of the preview */
+		url = strstr(p, "\nhttp");
+		if(url && (size_t)(url - p) < len)
+			len = (size_t)(url - p);
 		if(len && strncmp(p, "Hello", 5) != 0 && strncmp(p, "Hi ", 3) != 0) {
 			if(len > 140) {
 				len = 140;
@@ -393,6 +399,24 @@ static void preheader_of(const char *text, char *buf, size_t n)
 			return;
 		}
 		p = end;
+	}
+}
+
+/* add_styled - n bytes of a hand-written body, each bare <p> given the layout's paragraph
+ * style (Outlook's Word engine does not pass a cell's font on to a paragraph) */
+static void add_styled(struct tpl_buf *b, const char *s, size_t n)
+{
+	const char *end = s + n, *p;
+
+	while(s < end) {
+		p = memmem(s, (size_t)(end - s), "<p>", 3);
+		if(!p) {
+			tpl_buf_addf(b, "%.*s", (int)(end - s), s);
+			return;
+		}
+		tpl_buf_addf(b, "%.*s", (int)(p - s), s);
+		tpl_buf_add(b, "<p class=\"tpl-text\" style=\"" TPL_P_STYLE TPL_TEXT "\">");
+		s = p + 3;
 	}
 }
 
@@ -442,16 +466,16 @@ static gw_rc lay_out(const struct tpl_env *env, const char *subject, const char 
 
 		if((size_t)(a - b) >= plen && memcmp(a - plen, "<p>", plen) == 0 &&
 		   strncmp(close, "</p>", 4) == 0) {
-			tpl_buf_addf(&body, "%.*s", (int)(a - plen - b), b);
+			add_styled(&body, b, (size_t)(a - plen - b));
 			close += 4;
-			tpl_buf_addf(&after, "%.*s", (int)(e - close), close);
+			add_styled(&after, close, (size_t)(e - close));
 		} else {
-			tpl_buf_addf(&body, "%.*s", (int)(e - b), b);
+			add_styled(&body, b, (size_t)(e - b));
 		}
 		l.action_url = url;
 		l.action_label = label;
 	} else {
-		tpl_buf_addf(&body, "%.*s", (int)(e - b), b);
+		add_styled(&body, b, (size_t)(e - b));
 	}
 	preheader_of(text, pre, sizeof(pre));
 	l.title = subject;

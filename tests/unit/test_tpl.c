@@ -981,14 +981,15 @@ static void test_invalid(void **state)
 static char *html_unescape_n(const char *s, size_t n)
 {
 	static const char *const ent[][2] = {
-	    {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#39;", "'"}};
+	        {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#39;", "'"}};
 	char *out = malloc(n + 1);
 	size_t i = 0, o = 0, k;
 
 	assert_non_null(out);
 	while(i < n) {
 		for(k = 0; k < GW_ARRAY_LEN(ent); k++)
-			if(n - i >= strlen(ent[k][0]) && memcmp(s + i, ent[k][0], strlen(ent[k][0])) == 0)
+			if(n - i >= strlen(ent[k][0]) &&
+			   memcmp(s + i, ent[k][0], strlen(ent[k][0])) == 0)
 				break;
 		if(k < GW_ARRAY_LEN(ent)) {
 			out[o++] = ent[k][1][0];
@@ -1009,7 +1010,7 @@ static char *pct_decode(const char *s, size_t n)
 
 	assert_non_null(out);
 	for(i = 0; i < n; i++) {
-		if(s[i] == '%' && i + 2 < n + 1 && hex_val(s[i + 1]) >= 0 && hex_val(s[i + 2]) >= 0) {
+		if(s[i] == '%' && i + 2 < n && hex_val(s[i + 1]) >= 0 && hex_val(s[i + 2]) >= 0) {
 			out[o++] = (char)(hex_val(s[i + 1]) * 16 + hex_val(s[i + 2]));
 			i += 2;
 		} else {
@@ -1111,9 +1112,11 @@ static int check_colours(const char *name, const char *s, const char *open, cons
 			continue;
 		}
 		if(fg >= 0 && bg < 0)
-			fail_msg("%s: a text colour without a background colour: %.*s", name, (int)n, p);
+			fail_msg("%s: a text colour without a background colour: %.*s", name,
+			         (int)n, p);
 		if(fg >= 0 && contrast(fg, bg) < 4.5)
-			fail_msg("%s: contrast %.2f below 4.5: %.*s", name, contrast(fg, bg), (int)n, p);
+			fail_msg("%s: contrast %.2f below 4.5: %.*s", name, contrast(fg, bg),
+			         (int)n, p);
 		checked += fg >= 0;
 		p = end;
 	}
@@ -1127,32 +1130,32 @@ struct layout_case {
 	const char *label;  /* the button's words */
 };
 
-#define SAMPLE_JOIN "https://assist.example/join?s=1&t=2"
+#define SAMPLE_JOIN   "https://assist.example/join?s=1&t=2"
 #define SAMPLE_MANAGE "https://book.example/b/tok_manage"
-#define SAMPLE_SCHED "https://book.example/s/tok_sched?x=1&y=2"
+#define SAMPLE_SCHED  "https://book.example/s/tok_sched?x=1&y=2"
 
 static const struct layout_case layout_cases[] = {
-    {"new_request", "https://book.example/requests/5", "Claim This Request"},
-    {"request_received", NULL, NULL},
-    {"unmatched_request", "https://book.example/requests/5", "Open the request"},
-    {"scheduling_link", SAMPLE_SCHED, "Choose a time"},
-    {"confirmation", SAMPLE_MANAGE, "Manage your booking"},
-    {"trainer_confirmation", "https://book.example/dashboard", "Open your dashboard"},
-    {"reminder", SAMPLE_JOIN, "Join the session"},
-    {"close_reminder", "https://book.example/bookings/7", "Mark complete or no-show"},
-    {"survey", "https://book.example/survey/tok_survey", "Rate your session"},
-    {"no_show", NULL, NULL},
-    {"cancellation", NULL, NULL},
-    {"session_link", SAMPLE_JOIN, "Join the session"},
-    {"calendar_reconnect", "https://book.example/dashboard", "Reconnect your calendar"},
-    {"hand_written", "https://book.example/login/tok_login?a=1&b=2", "Sign in"},
+        {"new_request", "https://book.example/requests/5", "Claim This Request"},
+        {"request_received", NULL, NULL},
+        {"unmatched_request", "https://book.example/requests/5", "Open the request"},
+        {"scheduling_link", SAMPLE_SCHED, "Choose a time"},
+        {"confirmation", SAMPLE_MANAGE, "Manage your booking"},
+        {"trainer_confirmation", "https://book.example/dashboard", "Open your dashboard"},
+        {"reminder", SAMPLE_JOIN, "Join the session"},
+        {"close_reminder", "https://book.example/bookings/7", "Mark complete or no-show"},
+        {"survey", "https://book.example/survey/tok_survey", "Rate your session"},
+        {"no_show", NULL, NULL},
+        {"cancellation", NULL, NULL},
+        {"session_link", SAMPLE_JOIN, "Join the session"},
+        {"calendar_reconnect", "https://book.example/dashboard", "Reconnect your calendar"},
+        {"hand_written", "https://book.example/login/tok_login?a=1&b=2", "Sign in"},
 };
 
 /* Names with markup and quotes everywhere a person's name or a session type goes. */
-#define EVIL_CUSTOMER "Eve <script>\"x'"
+#define EVIL_CUSTOMER      "Eve <script>\"x'"
 #define EVIL_CUSTOMER_HTML "Eve &lt;script&gt;&quot;x&#39;"
-#define EVIL_TRAINER "O'Brien & <b>Co</b>"
-#define EVIL_TRAINER_HTML "O&#39;Brien &amp; &lt;b&gt;Co&lt;/b&gt;"
+#define EVIL_TRAINER       "O'Brien & <b>Co</b>"
+#define EVIL_TRAINER_HTML  "O&#39;Brien &amp; &lt;b&gt;Co&lt;/b&gt;"
 
 /* render_kind - one kind rendered with the evil names: *text and *html decoded from the built
  * message (caller frees both); the payload new reference */
@@ -1191,16 +1194,17 @@ static json_t *render_kind(const struct tpl_env *env, const char *kind, char **t
 	else if(strcmp(kind, "hand_written") == 0)
 		/* an HTML body written by hand, as a template outside this directory may write it:
 		 * laid out by tpl_email like every other */
-		rc = tpl_email(env, "sign_in", "sign_in:1", "tom@example.com", EVIL_TRAINER,
-		               "Your sign-in link",
-		               "Hello O'Brien,\n\nUse this link within 15 minutes to sign in.\n\n"
-		               "https://book.example/login/tok_login?a=1&b=2\n",
-		               "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Your sign-in "
-		               "link</title></head>\n<body>\n<p>Hello " EVIL_TRAINER_HTML ",</p>\n"
-		               "<p>Use this link within 15 minutes to sign in.</p>\n"
-		               "<p><a href=\"https://book.example/login/tok_login?a=1&amp;b=2\">Sign "
-		               "in</a></p>\n</body></html>\n",
-		               &payload);
+		rc = tpl_email(
+		        env, "sign_in", "sign_in:1", "tom@example.com", EVIL_TRAINER,
+		        "Your sign-in link",
+		        "Hello O'Brien,\n\nUse this link within 15 minutes to sign in.\n\n"
+		        "https://book.example/login/tok_login?a=1&b=2\n",
+		        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Your sign-in "
+		        "link</title></head>\n<body>\n<p>Hello " EVIL_TRAINER_HTML ",</p>\n"
+		        "<p>Use this link within 15 minutes to sign in.</p>\n"
+		        "<p><a href=\"https://book.example/login/tok_login?a=1&amp;b=2\">Sign "
+		        "in</a></p>\n</body></html>\n",
+		        &payload);
 	else
 		rc = tpl_booking(env, kind, "layout:7", ctx, &payload);
 	if(rc)
@@ -1219,8 +1223,9 @@ static json_t *render_kind(const struct tpl_env *env, const char *kind, char **t
  * nothing is loaded from outside */
 static void check_hrefs(const char *kind, const char *html, const char *action)
 {
-	static const char *const bad[] = {"src=", "SRC=", "<link", "<img", "@import", "url(",
-	                                  "<script", "<iframe", "<object", "<video", "<audio"};
+	static const char *const bad[] = {"src=",    "SRC=",   "<link",   "<img",
+	                                  "@import", "url(",   "<script", "<iframe",
+	                                  "<object", "<video", "<audio"};
 	const char *p = html, *end;
 	size_t i;
 
@@ -1302,9 +1307,10 @@ static void test_layout(void **state)
 		assert_true(p && p < head_end);
 		assert_null(strstr(p + 1, "<style"));
 		assert_non_null(strstr(html, "@media (prefers-color-scheme: dark)"));
-		assert_non_null(strstr(html, "<meta name=\"color-scheme\" content=\"light dark\">"));
 		assert_non_null(
-		    strstr(html, "<meta name=\"supported-color-schemes\" content=\"light dark\">"));
+		        strstr(html, "<meta name=\"color-scheme\" content=\"light dark\">"));
+		assert_non_null(strstr(
+		        html, "<meta name=\"supported-color-schemes\" content=\"light dark\">"));
 		n = check_colours(c->kind, head_end, "style=\"", "\"");
 		assert_true(n >= 5);
 		p = strstr(html, "<style>");
@@ -1332,11 +1338,12 @@ static void test_calendar_links(void **state)
 {
 	struct tpl_env env = test_env();
 	json_t *ctx = make_ctx(
-	    "{\"customer\": {\"name\": \"Ann & Bob+Co\", \"email\": \"ann@example.com\"},"
-	    " \"trainer\": {\"id\": 3, \"name\": \"Tom & Jerry+Co\", \"email\": \"tom@example.com\","
-	    "  \"timezone\": \"America/New_York\"},"
-	    " \"session_type\": {\"name\": \"Chess & Go = 100%\", \"price_cents\": 5000,"
-	    "  \"currency\": \"EUR\"}, \"hours_before\": 24}");
+	        "{\"customer\": {\"name\": \"Ann & Bob+Co\", \"email\": \"ann@example.com\"},"
+	        " \"trainer\": {\"id\": 3, \"name\": \"Tom & Jerry+Co\", \"email\": "
+	        "\"tom@example.com\","
+	        "  \"timezone\": \"America/New_York\"},"
+	        " \"session_type\": {\"name\": \"Chess & Go = 100%\", \"price_cents\": 5000,"
+	        "  \"currency\": \"EUR\"}, \"hours_before\": 24}");
 	static const char *const kinds[] = {"confirmation", "reminder"};
 	json_t *payload;
 	char *msg, *text, *html, *g, *o, *v;
@@ -1422,26 +1429,41 @@ static void test_hand_written(void **state)
 	const char *html;
 
 	(void)state;
-	assert_int_equal(tpl_email(&env, "sign_in", "sign_in:1", "a@example.com", "A", "Sign in",
-	                           "Hello A,\n\nUse this link to sign in.\n",
-	                           "<p>Hello A,</p>\n<p>Use <a href=\"https://book.example/login/x\">"
-	                           "this link</a> to sign in.</p>",
-	                           &p),
-	                 GW_OK);
+	assert_int_equal(
+	        tpl_email(&env, "sign_in", "sign_in:1", "a@example.com", "A", "Sign in",
+	                  "Hello A,\n\nUse this link to sign in.\n",
+	                  "<p>Hello A,</p>\n<p>Use <a href=\"https://book.example/login/x\">"
+	                  "this link</a> to sign in.</p>",
+	                  &p),
+	        GW_OK);
 	html = json_string_value(json_object_get(p, "html"));
 	/* the link inside a sentence stays; the button follows the body */
-	assert_non_null(strstr(html, "<p>Use <a href=\"https://book.example/login/x\">this link</a>"));
+	assert_non_null(
+	        strstr(html, "\">Use <a href=\"https://book.example/login/x\">this link</a>"));
+	/* its paragraphs styled like the layout's own */
+	assert_null(strstr(html, "<p>"));
+	assert_non_null(strstr(html, "<p class=\"tpl-text\" style=\"font-family:"));
 	assert_non_null(strstr(html, "class=\"tpl-button\""));
 	assert_non_null(strstr(html, ">this link</a></td>"));
 	/* the preheader: the text's first paragraph after the greeting */
 	assert_non_null(strstr(html, ">Use this link to sign in.</div>"));
 	json_decref(p);
 	p = NULL;
-	assert_int_equal(tpl_email(&env, "sign_in", "sign_in:2", "a@example.com", "A", "Hi",
-	                           "text", "<p>html</p>", &p),
+	/* without the link that stands on a line of its own */
+	assert_int_equal(
+	        tpl_email(&env, "sign_in", "sign_in:3", "a@example.com", "A", "Sign in",
+	                  "Hello A,\n\nSign in to Acme here:\nhttps://book.example/login/t\n",
+	                  "<p>x</p>", &p),
+	        GW_OK);
+	html = json_string_value(json_object_get(p, "html"));
+	assert_non_null(strstr(html, ">Sign in to Acme here:</div>"));
+	json_decref(p);
+	p = NULL;
+	assert_int_equal(tpl_email(&env, "sign_in", "sign_in:2", "a@example.com", "A", "Hi", "text",
+	                           "<p>html</p>", &p),
 	                 GW_OK);
 	html = json_string_value(json_object_get(p, "html"));
-	assert_non_null(strstr(html, "<p>html</p>"));
+	assert_non_null(strstr(html, "\">html</p>"));
 	assert_non_null(strstr(html, "Acme Training</td>"));
 	assert_null(strstr(html, "tpl-button"));
 	json_decref(p);

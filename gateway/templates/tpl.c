@@ -192,6 +192,16 @@ void tpl_html_link(struct tpl_buf *h, const char *url, const char *label)
 	tpl_buf_add(h, "</a>");
 }
 
+/* tpl_html_link_p - a paragraph: intro, then the link on a line of its own */
+void tpl_html_link_p(struct tpl_buf *h, const char *intro, const char *url, const char *label)
+{
+	tpl_buf_add(h, "<p class=\"tpl-text\" style=\"" TPL_P_STYLE TPL_TEXT "\">");
+	tpl_buf_html(h, intro);
+	tpl_buf_add(h, "<br>\n");
+	tpl_html_link(h, url, label);
+	tpl_buf_add(h, "</p>\n");
+}
+
 /* tpl_facts_open - start the table of facts */
 void tpl_facts_open(struct tpl_buf *h)
 {
@@ -340,8 +350,7 @@ static char *html_unescape(const char *s, size_t n)
 	return out;
 }
 
-/* strip_tags - the text of an HTML fragment (n bytes), tags dropped, entities kept as they
- * are (they are shown escaped again); caller frees */
+/* strip_tags - the text of an HTML fragment (n bytes), tags dropped; caller frees */
 static char *strip_tags(const char *s, size_t n)
 {
 	char *out = malloc(n + 1);
@@ -420,6 +429,25 @@ static void add_styled(struct tpl_buf *b, const char *s, size_t n)
 	}
 }
 
+/* sign_off_len - n less a closing paragraph that holds only the organisation's name (with the
+ * white space after it): the layout's foot says it already */
+static size_t sign_off_len(const struct tpl_env *env, const char *s, size_t n)
+{
+	struct tpl_buf want = {0};
+	size_t m = n, w;
+
+	while(m && (s[m - 1] == '\n' || s[m - 1] == ' ' || s[m - 1] == '\t' || s[m - 1] == '\r'))
+		m--;
+	tpl_buf_add(&want, "<p>");
+	tpl_buf_html(&want, env->org_name);
+	tpl_buf_add(&want, "</p>");
+	w = want.p ? want.len : 0;
+	if(w && m >= w && memcmp(s + m - w, want.p, w) == 0)
+		n = m - w;
+	tpl_buf_free(&want);
+	return n;
+}
+
 /* lay_out - html that tpl_layout did not make, laid out by it (see tpl_email); *out caller
  * frees */
 static gw_rc lay_out(const struct tpl_env *env, const char *subject, const char *text,
@@ -453,12 +481,21 @@ static gw_rc lay_out(const struct tpl_env *env, const char *subject, const char 
 		if(url && tpl_is_web_url(url)) {
 			const char *lab = strchr(hend, '>');
 
+			char *words = NULL;
+
+			/* the link's words as text: tags dropped, entities undone (the button
+			 * escapes them again) */
 			if(lab && lab < lend)
-				label = strip_tags(lab + 1, (size_t)(lend - lab - 1));
+				words = strip_tags(lab + 1, (size_t)(lend - lab - 1));
+			if(words)
+				label = html_unescape(words, strlen(words));
+			free(words);
 			break;
 		}
 		a = hend;
 	}
+	if(env->org_name)
+		e = b + sign_off_len(env, b, (size_t)(e - b));
 	if(url && label && a && a < e) {
 		/* a link alone in its paragraph gives its place to the button */
 		size_t plen = strlen("<p>");

@@ -103,11 +103,13 @@ void tpl_layout(const struct tpl_env *env, const struct tpl_layout *l, struct tp
 
 /* Pieces of a body, styled for tpl_layout (text escaped here). tpl_html_p - one paragraph;
  * tpl_html_muted - one paragraph in the secondary colour; tpl_html_link - a link in the body's
- * link colour (escaped text instead when url is not http(s)); tpl_facts_open/close - the short
+ * link colour (escaped text instead when url is not http(s)); tpl_html_link_p - a paragraph of
+ * intro, then that link on a line of its own; tpl_facts_open/close - the short
  * table of facts; tpl_fact - one row of it; tpl_fact_link - one row whose value is a link. */
 void tpl_html_p(struct tpl_buf *h, const char *text);
 void tpl_html_muted(struct tpl_buf *h, const char *text);
 void tpl_html_link(struct tpl_buf *h, const char *url, const char *label);
+void tpl_html_link_p(struct tpl_buf *h, const char *intro, const char *url, const char *label);
 void tpl_facts_open(struct tpl_buf *h);
 void tpl_fact(struct tpl_buf *h, const char *label, const char *value);
 void tpl_fact_link(struct tpl_buf *h, const char *label, const char *url, const char *text);

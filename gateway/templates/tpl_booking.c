@@ -234,12 +234,7 @@ static void link_para(struct out *o, const char *intro, const char *url, const c
 	struct tpl_buf *h = html(o);
 
 	tpl_buf_addf(&o->t, "%s\n%s\n\n", intro, url);
-	tpl_buf_add(h, "<p class=\"tpl-text\" style=\"margin:0 0 16px;color:#1f2937;"
-	               "background-color:#ffffff\">");
-	tpl_buf_html(h, intro);
-	tpl_buf_add(h, "<br>\n");
-	tpl_html_link(h, url, label);
-	tpl_buf_add(h, "</p>\n");
+	tpl_html_link_p(h, intro, url, label);
 }
 
 /* action - the email's one action: "intro" and the link in the text part; the button in the

@@ -1203,7 +1203,7 @@ static json_t *render_kind(const struct tpl_env *env, const char *kind, char **t
 		        "link</title></head>\n<body>\n<p>Hello " EVIL_TRAINER_HTML ",</p>\n"
 		        "<p>Use this link within 15 minutes to sign in.</p>\n"
 		        "<p><a href=\"https://book.example/login/tok_login?a=1&amp;b=2\">Sign "
-		        "in</a></p>\n</body></html>\n",
+		        "in</a></p>\n<p>Acme Training</p>\n</body></html>\n",
 		        &payload);
 	else
 		rc = tpl_booking(env, kind, "layout:7", ctx, &payload);
@@ -1449,7 +1449,20 @@ static void test_hand_written(void **state)
 	assert_non_null(strstr(html, ">Use this link to sign in.</div>"));
 	json_decref(p);
 	p = NULL;
-	/* without the link that stands on a line of its own */
+	/* the words of a link alone in its paragraph, escaped once on the button */
+	assert_int_equal(tpl_email(&env, "sign_in", "sign_in:4", "a@example.com", "A", "Sign in",
+	                           "Sign in.\n",
+	                           "<body><p><a href=\"https://book.example/login/y\">Sign in to "
+	                           "<b>O&#39;Brien &amp; Co</b></a></p></body>",
+	                           &p),
+	                 GW_OK);
+	html = json_string_value(json_object_get(p, "html"));
+	assert_non_null(strstr(html, ">Sign in to O&#39;Brien &amp; Co</a></td>"));
+	assert_null(strstr(html, "&amp;amp;"));
+	assert_null(strstr(html, "&amp;#39;"));
+	json_decref(p);
+	p = NULL;
+	/* the preview line without the link that stands on a line of its own */
 	assert_int_equal(
 	        tpl_email(&env, "sign_in", "sign_in:3", "a@example.com", "A", "Sign in",
 	                  "Hello A,\n\nSign in to Acme here:\nhttps://book.example/login/t\n",
@@ -1478,6 +1491,10 @@ static void test_hand_written(void **state)
 		for(q = h; (q = strstr(q, "tok_login")); q++)
 			links++;
 		assert_int_equal(links, 1);
+		/* its closing "Acme Training" gave way to the layout's foot */
+		for(links = 0, q = h; (q = strstr(q, "Acme Training")); q++)
+			links++;
+		assert_int_equal(links, 2);
 		free(text);
 		free(h);
 	}

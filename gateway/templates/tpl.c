@@ -455,7 +455,7 @@ static gw_rc lay_out(const struct tpl_env *env, const char *subject, const char 
 {
 	struct tpl_buf body = {0}, after = {0}, doc = {0};
 	struct tpl_layout l = {0};
-	const char *b = html, *e, *a, *href, *hend, *lend;
+	const char *b = html, *e, *a, *href, *hend = NULL, *lend = NULL;
 	char *url = NULL, *label = NULL, pre[200];
 	gw_rc rc = GW_OK;
 

@@ -72,23 +72,31 @@ void tpl_buf_addf(struct tpl_buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-/* tpl_buf_html - append HTML-escaped text */
+/* tpl_buf_html - append HTML-escaped text; runs of plain characters are copied at once */
 void tpl_buf_html(struct tpl_buf *b, const char *s)
 {
-	char one[2] = {0, 0};
+	size_t run;
 
-	for(; s && *s; s++) {
+	while(s && *s) {
+		run = strcspn(s, "&<>\"'\n");
+		if(run) {
+			if(tpl_buf_grow(b, run))
+				return;
+			memcpy(b->p + b->len, s, run);
+			b->len += run;
+			b->p[b->len] = '\0';
+			s += run;
+			continue;
+		}
 		switch(*s) {
 		case '&': tpl_buf_add(b, "&amp;"); break;
 		case '<': tpl_buf_add(b, "&lt;"); break;
 		case '>': tpl_buf_add(b, "&gt;"); break;
 		case '"': tpl_buf_add(b, "&quot;"); break;
 		case '\'': tpl_buf_add(b, "&#39;"); break;
-		case '\n': tpl_buf_add(b, "<br>\n"); break;
-		default:
-			one[0] = *s;
-			tpl_buf_add(b, one);
+		default: tpl_buf_add(b, "<br>\n"); break; /* '\n' */
 		}
+		s++;
 	}
 }
 

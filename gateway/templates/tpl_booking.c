@@ -687,6 +687,7 @@ static gw_rc r_survey(const struct tpl_env *env, const json_t *ctx, const struct
 	preheader(o, "Tell us in a minute: rate your session from 1 to 5.");
 	para(o, "Hello %s,", b->cname);
 	para(o, "Thank you for your session with %s on %s.", b->tname, b->when);
+	details(o, b, 1, 0, 0, 0);
 	action(o, "How was your session? Tell us in a minute:", url, "Rate your session");
 	sign_off(env, o);
 	return GW_OK;
@@ -733,6 +734,7 @@ static gw_rc r_cancellation(const struct tpl_env *env, const json_t *ctx, const 
 	para(o, "Your session with %s on %s has been cancelled.", b->tname, b->range);
 	if(reason)
 		para(o, "Reason: %s", reason);
+	details(o, b, 1, 0, 0, 0);
 	if(b->ics)
 		note(o, "The attached calendar update removes the session from your calendar.");
 	sign_off(env, o);

@@ -154,11 +154,14 @@ try:
     week = [{"day": d, "start": "08:00", "end": "18:00"} for d in ("mon", "tue", "wed", "thu",
                                                                     "fri")]
     gw.ok("PUT", O + "/users/%d/availability" % tia["id"], {"weekly": week}, T)
+    # a request nobody claims: its new_request email is sent (a claimed one's may expire unsent)
+    dee = gw.ok("POST", O + "/requests", {"customer": {"name": "Dee", "email": "dee@example.test"},
+                                          "skills": ["yoga"]})
+    check_layout("new_request", wait_kind("new_request", "tia@acme.test"),
+                 r"https?://\S+/requests/%d\b" % dee["id"])
+
     bid = gw.book(O, T, st["id"], ["yoga"], CUSTOMER, "ann@example.test", "2026-12-02T09:00:00Z")
     booking = gw.ok("GET", O + "/bookings/%d" % bid, token=T)
-
-    check_layout("new_request", wait_kind("new_request", "tia@acme.test"),
-                 r"https?://\S+/requests/\d+")
     raw, p, text = check_layout("scheduling_link", wait_kind("scheduling_link", "ann@"),
                                 r"https?://\S+/s/[A-Za-z0-9_-]+")
     if p:

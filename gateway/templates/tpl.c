@@ -213,7 +213,8 @@ void tpl_html_link_p(struct tpl_buf *h, const char *intro, const char *url, cons
 /* tpl_facts_open - start the table of facts */
 void tpl_facts_open(struct tpl_buf *h)
 {
-	tpl_buf_add(h, "<table role=\"presentation\" class=\"tpl-facts\" width=\"100%\" "
+	/* a data table (row headers), unlike the layout's tables: no role="presentation" */
+	tpl_buf_add(h, "<table class=\"tpl-facts\" width=\"100%\" "
 	               "border=\"0\" cellspacing=\"0\" cellpadding=\"0\" style=\"width:100%;margin:0 0 20px;"
 	               "border-collapse:collapse\">\n");
 }
@@ -275,6 +276,7 @@ static void button(struct tpl_buf *h, const char *url, const char *label)
 void tpl_layout(const struct tpl_env *env, const struct tpl_layout *l, struct tpl_buf *h)
 {
 	const char *org = env->org_name ? env->org_name : "";
+	int i;
 
 	tpl_buf_add(h, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 	               TPL_LAYOUT_MARK "\n"
@@ -293,6 +295,10 @@ void tpl_layout(const struct tpl_env *env, const struct tpl_layout *l, struct tp
 		               "opacity:0;mso-hide:all;font-size:1px;line-height:1px;"
 		               "color:#f3f4f6;background-color:#f3f4f6\">");
 		tpl_buf_html(h, l->preheader);
+		/* zero-width non-joiners and spaces after it: the inbox shows them, not the body's
+		 * first words, after the preview line */
+		for(i = 0; i < 60; i++)
+			tpl_buf_add(h, "&zwnj;&nbsp;");
 		tpl_buf_add(h, "</div>\n");
 	}
 	tpl_buf_add(h, "<table role=\"presentation\" class=\"tpl-bg\" width=\"100%\" border=\"0\" "

@@ -6,6 +6,8 @@
 #                   under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 #   make browser    the browser tests (tests/browser: headless Debian chromium, playwright-core)
 #   make check-dates   make check with the date moved ahead 400 days, then to a DST night
+#   make email-shots   every email kind rendered and screenshotted in chromium, light and dark,
+#                   into build/artifacts/emails/ (make check runs it)
 #   make clean
 
 CC      ?= cc
@@ -57,8 +59,8 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
 REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 
-.PHONY: all deps run check check-build unit integration browser check-asan check-dates bench fuzz fuzz-replay \
-	clean
+.PHONY: all deps run check check-build unit integration browser check-asan check-dates bench fuzz \
+	fuzz-replay email-shots clean
 
 all: $(BUILD)/ordinatus
 
@@ -100,6 +102,16 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libordinatus.a $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libordinatus.a $(LDFLAGS) $(LDLIBS) -lcmocka
 
+$(BUILD)/email_shots/render_emails: tests/email_shots/render_emails.c $(BUILD)/libordinatus.a \
+		$(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libordinatus.a $(LDFLAGS) $(LDLIBS)
+
+# every email kind's HTML part from the real templates, screenshotted light and dark
+email-shots: $(BUILD)/email_shots/render_emails
+	@/usr/bin/python3 tests/email_shots/test_email_shots.py $(BUILD)/email_shots/render_emails \
+		$(BUILD)/artifacts/emails
+
 run: deps
 	@$(MAKE) --no-print-directory all
 	@if [ ! -f $(DATA)/ordinatus.db ]; then \
@@ -134,13 +146,15 @@ browser: $(BUILD)/ordinatus
 	@ORDINATUS_BIN=$(abspath $(BUILD)/ordinatus) sh tests/run_browser.sh
 
 check-build:
-	@$(MAKE) --no-print-directory WERROR=1 all $(UNIT_BINS) $(REPLAY_BINS)
+	@$(MAKE) --no-print-directory WERROR=1 all $(UNIT_BINS) $(REPLAY_BINS) \
+		$(BUILD)/email_shots/render_emails
 
 check: deps
 	@$(MAKE) --no-print-directory WERROR=1 check-build
 	@$(MAKE) --no-print-directory WERROR=1 unit
 	@$(MAKE) --no-print-directory WERROR=1 integration
 	@$(MAKE) --no-print-directory WERROR=1 browser
+	@$(MAKE) --no-print-directory WERROR=1 email-shots
 	@$(MAKE) --no-print-directory check-asan
 
 # ASAN_OPTIONS given by the caller are kept (check-dates needs verify_asan_link_order=0)

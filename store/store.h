@@ -21,7 +21,7 @@
 
 struct store; /* opaque */
 
-#define STORE_SCHEMA_VERSION 10
+#define STORE_SCHEMA_VERSION 11
 
 /* roles, stored as a bit set */
 enum {
@@ -161,10 +161,26 @@ struct store_effect {
 	const char *provider_class; /* "email", "calendar", "zoho" */
 	const char *dedupe_key;
 	int64_t request_id, booking_id; /* 0: none */
-	const char *payload;        /* JSON text, rendered at enqueue time */
+	const char *payload;        /* JSON text, rendered at enqueue time; with body_id: a JSON
+	                             * object of placeholder -> string, what this row's copy of the
+	                             * body has in place of each placeholder */
 	time_t not_before;          /* first attempt at */
 	time_t deadline;            /* 0: none; past it the row expires unsent */
+	int64_t body_id;            /* 0: payload is the whole payload; else store_outbox_body */
 };
+
+/* store_outbox_body - store a payload shared by many rows (a fan-out: rendered once), JSON
+ * text whose string values may hold placeholders; *id names it in store_effect.body_id. A
+ * leased row of the body gets the body with every placeholder of its own payload replaced by
+ * its text (JSON-escaped). Placeholders must not occur in the body otherwise (make them
+ * random). Call inside the transaction that enqueues the rows. */
+gw_rc store_outbox_body(struct store *st, int64_t org, const char *payload, time_t now,
+                        int64_t *id);
+
+/* store_outbox_expand - body with every key of fills (JSON object text of string values)
+ * replaced by its value JSON-escaped: what the lease hands over for a row of a body. *out
+ * malloc'd: caller frees. GW_EINVAL when fills is not such an object. */
+gw_rc store_outbox_expand(const char *body, const char *fills, char **out);
 
 /* store_outbox_enqueue - insert the effect unless its dedupe key exists (then a no-op with
  * *inserted false). Call inside a transaction with the state change that causes it. */
@@ -181,6 +197,7 @@ struct store_lease {
 	time_t created_at;
 	time_t next_attempt_at; /* when it was due */
 	char dedupe_key[160];   /* truncated past 159 bytes (keys are short) */
+	int64_t body_id;        /* a fan-out row: payload is its body expanded (0: none) */
 };
 
 /* store_outbox_lease - lease up to max due rows (pending and due, or leased with an expired
@@ -284,6 +301,10 @@ gw_rc store_outbox_depth(struct store *st, time_t now, int64_t *pending, time_t 
 /* store_outbox_tune - pragmas for a connection that leases and finishes all day (a dispatch
  * worker's): memory-mapped reads and a larger page cache. */
 gw_rc store_outbox_tune(struct store *st);
+/* store_checkpoint - copy what the WAL holds back into the database as far as no reader needs
+ * it (SQLITE_CHECKPOINT_PASSIVE: never waits). Connections of store_open do not checkpoint on
+ * commit; the dispatcher's writer does (store_outbox_tune), and calls this when idle. */
+gw_rc store_checkpoint(struct store *st);
 
 /* ---- Zoho Assist sessions (store_calendar.c) ---- */
 /* store_zoho_ref - {"session_id": text|null} of the booking's Zoho Assist session (new

@@ -19,57 +19,175 @@
 gw_rc store_outbox_enqueue(struct store *st, const struct store_effect *e, time_t now,
                            bool *inserted, int64_t *id)
 {
-	sqlite3_stmt *d = store_stmt(st, "INSERT OR IGNORE INTO dedupe_keys(org_id, key, outbox_id,"
-	                                 " created_at) VALUES(?1, ?2, 0, ?3)");
+	/* Two statements, not three: the row first, then its dedupe key naming it. A key that
+	 * exists already (rare: a repeated tick, a racing request) undoes the row, inside the
+	 * caller's transaction. */
 	sqlite3_stmt *s =
 	        store_stmt(st, "INSERT INTO outbox(org_id, kind, provider_class, dedupe_key,"
 	                       " request_id, booking_id, payload, status, next_attempt_at,"
-	                       " deadline_at, created_at)"
-	                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10)");
-	sqlite3_stmt *u = store_stmt(st, "UPDATE dedupe_keys SET outbox_id = ?3"
-	                                 " WHERE org_id = ?1 AND key = ?2");
+	                       " deadline_at, created_at, body_id)"
+	                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?11)");
+	sqlite3_stmt *d = store_stmt(st, "INSERT OR IGNORE INTO dedupe_keys(org_id, key, outbox_id,"
+	                                 " created_at) VALUES(?1, ?2, ?3, ?4)");
+	sqlite3_stmt *x = store_stmt(st, "DELETE FROM outbox WHERE id = ?1");
+	int64_t row;
 	int r;
 
 	*inserted = false;
 	if(id)
 		*id = 0;
-	if(!d || !s || !u)
+	if(!d || !s || !x)
 		return GW_EDB;
-	sqlite3_bind_int64(d, 1, e->org_id);
-	sqlite3_bind_text(d, 2, e->dedupe_key, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(d, 3, now);
-	r = sqlite3_step(d);
-	sqlite3_reset(d);
-	if(r != SQLITE_DONE)
-		return store_rc(r) ? store_rc(r) : GW_EDB;
-	if(sqlite3_changes(st->db) == 0)
-		return GW_OK; /* the key exists: enqueueing it again is a no-op */
 	sqlite3_bind_int64(s, 1, e->org_id);
-	sqlite3_bind_text(s, 2, e->kind, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 3, e->provider_class, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 4, e->dedupe_key, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, e->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, e->provider_class, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, e->dedupe_key, -1, SQLITE_STATIC);
 	store_bind_id(s, 5, e->request_id);
 	store_bind_id(s, 6, e->booking_id);
-	sqlite3_bind_text(s, 7, e->payload, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 7, e->payload, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 8, e->not_before > now ? e->not_before : now);
 	if(e->deadline > 0)
 		sqlite3_bind_int64(s, 9, e->deadline);
 	sqlite3_bind_int64(s, 10, now);
+	store_bind_id(s, 11, e->body_id);
+	r = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s); /* the borrowed texts must not outlive the call */
+	if(r != SQLITE_DONE)
+		return store_rc(r) ? store_rc(r) : GW_EDB;
+	row = sqlite3_last_insert_rowid(st->db);
+	sqlite3_bind_int64(d, 1, e->org_id);
+	sqlite3_bind_text(d, 2, e->dedupe_key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(d, 3, row);
+	sqlite3_bind_int64(d, 4, now);
+	r = sqlite3_step(d);
+	sqlite3_reset(d);
+	sqlite3_clear_bindings(d);
+	if(r != SQLITE_DONE)
+		return store_rc(r) ? store_rc(r) : GW_EDB;
+	if(sqlite3_changes(st->db) == 0) {
+		/* the key exists: enqueueing it again is a no-op */
+		sqlite3_bind_int64(x, 1, row);
+		r = sqlite3_step(x);
+		sqlite3_reset(x);
+		return r == SQLITE_DONE ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
+	}
+	if(id)
+		*id = row;
+	*inserted = true;
+	return GW_OK;
+}
+
+/* store_outbox_body - one shared body of a fan-out */
+gw_rc store_outbox_body(struct store *st, int64_t org, const char *payload, time_t now,
+                        int64_t *id)
+{
+	sqlite3_stmt *s = store_stmt(st, "INSERT INTO outbox_bodies(org_id, payload, created_at)"
+	                                 " VALUES(?1, ?2, ?3)");
+	int r;
+
+	*id = 0;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, org);
+	sqlite3_bind_text(s, 2, payload, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 3, now);
 	r = sqlite3_step(s);
 	sqlite3_reset(s);
 	if(r != SQLITE_DONE)
 		return store_rc(r) ? store_rc(r) : GW_EDB;
-	sqlite3_bind_int64(u, 1, e->org_id);
-	sqlite3_bind_text(u, 2, e->dedupe_key, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(u, 3, sqlite3_last_insert_rowid(st->db));
-	if(id)
-		*id = sqlite3_last_insert_rowid(st->db);
-	r = sqlite3_step(u);
-	sqlite3_reset(u);
-	if(r != SQLITE_DONE)
-		return store_rc(r) ? store_rc(r) : GW_EDB;
-	*inserted = true;
+	*id = sqlite3_last_insert_rowid(st->db);
 	return GW_OK;
+}
+
+/* store_outbox_expand - a body with one row's fills in place of its placeholders */
+gw_rc store_outbox_expand(const char *body, const char *fills, char **out)
+{
+	json_t *f = json_loads(fills, 0, NULL), *v;
+	const char *key, *p, *hit;
+	char *enc = NULL;
+	size_t cap = strlen(body) + 1, len = 0, klen, vlen;
+	char *buf = NULL, *nb;
+	gw_rc rc = GW_OK;
+
+	*out = NULL;
+	if(!json_is_object(f)) {
+		rc = GW_EINVAL;
+		goto out;
+	}
+	buf = malloc(cap);
+	if(!buf) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	memcpy(buf, body, cap);
+	len = cap - 1;
+	json_object_foreach(f, key, v) {
+		char *res;
+		size_t rlen = 0, rcap;
+
+		klen = strlen(key);
+		if(!json_is_string(v) || klen < 8) {
+			rc = GW_EINVAL;
+			goto out;
+		}
+		if(!strstr(buf, key))
+			continue;
+		/* the value as it stands inside a JSON string: jansson's encoding, quotes cut */
+		enc = json_dumps(v, JSON_ENCODE_ANY);
+		if(!enc) {
+			rc = GW_ENOMEM;
+			goto out;
+		}
+		vlen = strlen(enc) - 2;
+		rcap = len + 1 + (vlen > klen ? (vlen - klen) * 8 : 0);
+		res = malloc(rcap);
+		if(!res) {
+			rc = GW_ENOMEM;
+			goto out;
+		}
+		for(p = buf; (hit = strstr(p, key)) != NULL; p = hit + klen) {
+			size_t pre = (size_t)(hit - p);
+
+			if(rlen + pre + vlen + 1 > rcap) {
+				rcap = (rlen + pre + vlen + 1) * 2;
+				nb = realloc(res, rcap);
+				if(!nb) {
+					free(res);
+					rc = GW_ENOMEM;
+					goto out;
+				}
+				res = nb;
+			}
+			memcpy(res + rlen, p, pre);
+			memcpy(res + rlen + pre, enc + 1, vlen);
+			rlen += pre + vlen;
+		}
+		if(rlen + strlen(p) + 1 > rcap) {
+			rcap = rlen + strlen(p) + 1;
+			nb = realloc(res, rcap);
+			if(!nb) {
+				free(res);
+				rc = GW_ENOMEM;
+				goto out;
+			}
+			res = nb;
+		}
+		memcpy(res + rlen, p, strlen(p) + 1);
+		rlen += strlen(p);
+		free(buf);
+		buf = res;
+		len = rlen;
+		free(enc);
+		enc = NULL;
+	}
+	*out = buf;
+	buf = NULL;
+out:
+	free(enc);
+	free(buf);
+	json_decref(f);
+	return rc;
 }
 
 /* store_leases_free - free a lease array */
@@ -105,7 +223,35 @@ void store_leases_free(struct store_lease *l, int n)
 	"  ORDER BY at, id LIMIT ?4)"                                                  \
 	" RETURNING id, org_id, ifnull(booking_id, 0), ifnull(request_id, 0), kind,"   \
 	" provider_class, payload, attempts, ifnull(deadline_at, 0), created_at,"      \
-	" next_attempt_at, dedupe_key"
+	" next_attempt_at, dedupe_key, body_id"
+
+/* body_text - the shared body of a fan-out row (one read per body and lease: *cache_id and
+ * *cache hold the last one, malloc'd, freed by the caller) */
+static gw_rc body_text(struct store *st, int64_t body, int64_t *cache_id, char **cache)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT payload FROM outbox_bodies WHERE id = ?1");
+	gw_rc rc = GW_OK;
+	int r;
+
+	if(*cache && *cache_id == body)
+		return GW_OK;
+	if(!s)
+		return GW_EDB;
+	free(*cache);
+	*cache = NULL;
+	sqlite3_bind_int64(s, 1, body);
+	r = sqlite3_step(s);
+	if(r == SQLITE_ROW) {
+		*cache = strdup((const char *)sqlite3_column_text(s, 0));
+		*cache_id = body;
+		if(!*cache)
+			rc = GW_ENOMEM;
+	} else {
+		rc = r == SQLITE_DONE ? GW_ENOTFOUND : (store_rc(r) ? store_rc(r) : GW_EDB);
+	}
+	sqlite3_reset(s);
+	return rc;
+}
 
 /* lease_rows - the lease UPDATE inside the caller's transaction; l has room for max */
 static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass, const char *self,
@@ -113,7 +259,9 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 {
 	sqlite3_stmt *s = store_stmt(st, LEASE_SQL);
 	gw_rc rc = GW_OK;
-	int r;
+	int64_t body_id = 0;
+	char *body = NULL;
+	int r, i;
 
 	*got = 0;
 	if(!s)
@@ -139,6 +287,7 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 		x->created_at = (time_t)sqlite3_column_int64(s, 9);
 		x->next_attempt_at = (time_t)sqlite3_column_int64(s, 10);
 		snprintf(x->dedupe_key, sizeof(x->dedupe_key), "%s", sqlite3_column_text(s, 11));
+		x->body_id = sqlite3_column_int64(s, 12);
 		(*got)++;
 		if(!x->payload) {
 			rc = GW_ENOMEM;
@@ -148,6 +297,28 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 	sqlite3_reset(s);
 	if(!rc && r != SQLITE_DONE && r != SQLITE_ROW)
 		rc = store_rc(r) ? store_rc(r) : GW_EDB;
+	/* a fan-out row: its body with its own fills (the RETURNING statement is done: reads
+	 * are free again) */
+	for(i = 0; !rc && i < *got; i++) {
+		struct store_lease *x = &l[i];
+		char *whole = NULL;
+
+		if(!x->body_id)
+			continue;
+		rc = body_text(st, x->body_id, &body_id, &body);
+		if(!rc)
+			rc = store_outbox_expand(body, x->payload, &whole);
+		if(rc == GW_EINVAL || rc == GW_ENOTFOUND) {
+			/* a damaged row: handed over as it is; the provider refuses it (dead) */
+			rc = GW_OK;
+			continue;
+		}
+		if(rc)
+			break;
+		free(x->payload);
+		x->payload = whole;
+	}
+	free(body);
 	return rc;
 }
 
@@ -544,10 +715,21 @@ gw_rc store_outbox_tune(struct store *st)
 	/* In WAL mode a connection drops its page cache whenever another connection committed,
 	 * and the workers commit all the time: every lease would read its pages again with
 	 * pread(). Mapped, those reads are memory loads from the OS page cache. */
-	int r = sqlite3_exec(st->db, "PRAGMA mmap_size = 268435456; PRAGMA cache_size = -8192;",
+	/* and this connection checkpoints the WAL that every connection writes (store_open turns
+	 * it off for the others) */
+	int r = sqlite3_exec(st->db, "PRAGMA mmap_size = 268435456; PRAGMA cache_size = -8192;"
+	                             " PRAGMA wal_autocheckpoint = 1000;",
 	                     NULL, NULL, NULL);
 
 	return r == SQLITE_OK ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
+}
+
+/* store_checkpoint - a passive checkpoint of the WAL */
+gw_rc store_checkpoint(struct store *st)
+{
+	int r = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+
+	return r == SQLITE_OK || r == SQLITE_BUSY ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
 }
 
 /* store_outbox_redact - drop the secrets of finished email payloads, then the payloads */

@@ -1077,6 +1077,12 @@ static void *worker_main(void *arg)
 		seen = wake_gen;
 		pthread_mutex_unlock(&wake_lock);
 		if(n == 0 && (record_and_lease(w, NULL, 0, &leases, &n) || n == 0)) {
+			if(w->index == 0 && w->pc == PC_EMAIL) {
+				/* nothing to send: a good moment to fold the WAL back */
+				pthread_mutex_lock(&write_lock);
+				store_checkpoint(wst);
+				pthread_mutex_unlock(&write_lock);
+			}
 			wait_for_work(seen);
 			continue;
 		}

@@ -624,7 +624,7 @@ static int64_t enqueue(struct fixture *f, int64_t org, const char *key, int64_t 
                        time_t not_before, time_t now, const char *payload, bool *inserted)
 {
 	struct store_effect e = {org, "new_request", "email", key, request, 0, payload,
-	                         not_before, 0};
+	                         not_before, 0, 0};
 	bool ins = false;
 	int64_t id = -1;
 
@@ -969,7 +969,7 @@ static void test_outbox_expire_request(void **state)
 {
 	struct fixture *f = *state;
 	struct store_effect other_kind = {f->org1, "scheduling_link", "email", "sl:10:1", 10, 0,
-	                                  "{}", 0, 0};
+	                                  "{}", 0, 0, 0};
 	struct store_lease *l = NULL;
 	int64_t a, b, c, d, e = 0;
 	bool ins;

@@ -21,7 +21,7 @@
 
 struct store; /* opaque */
 
-#define STORE_SCHEMA_VERSION 11
+#define STORE_SCHEMA_VERSION 12
 
 /* roles, stored as a bit set */
 enum {
@@ -198,7 +198,14 @@ struct store_lease {
 	time_t next_attempt_at; /* when it was due */
 	char dedupe_key[160];   /* truncated past 159 bytes (keys are short) */
 	int64_t body_id;        /* a fan-out row: payload is its body expanded (0: none) */
+	int priority;           /* store_outbox_priority of its kind */
 };
+
+/* store_outbox_priority - the delivery priority of a kind: 0 urgent (sign-in links, scheduling
+ * links, confirmations, reminders, cancellations, session links, ...: everything a person
+ * waits for), 1 bulk (new_request, unmatched_request, survey). A lease takes urgent rows
+ * first, and organisations take turns within a priority. */
+int store_outbox_priority(const char *kind);
 
 /* store_outbox_lease - lease up to max due rows (pending and due, or leased with an expired
  * lease) for owner until now + lease_secs, in one transaction. *out malloc'd array. */

@@ -331,8 +331,19 @@ static const char *const m11[] = {
     NULL,
 };
 
+static const char *const m12[] = {
+    /* 12: delivery order (store_outbox_priority: 0 urgent, 1 bulk) and the queue index the
+     * lease reads by class, priority and organisation, in due order (store_outbox.c) */
+    "ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;",
+    "UPDATE outbox SET priority = 1"
+    " WHERE kind IN ('new_request', 'unmatched_request', 'survey');",
+    "CREATE INDEX outbox_queue ON outbox(provider_class, priority, org_id, next_attempt_at)"
+    " WHERE status = 'pending';",
+    NULL,
+};
+
 static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7, m8, m9,
-                                                 m10, m11};
+                                                 m10, m11, m12};
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count the migrations");
 

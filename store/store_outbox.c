@@ -25,8 +25,9 @@ gw_rc store_outbox_enqueue(struct store *st, const struct store_effect *e, time_
 	sqlite3_stmt *s =
 	        store_stmt(st, "INSERT INTO outbox(org_id, kind, provider_class, dedupe_key,"
 	                       " request_id, booking_id, payload, status, next_attempt_at,"
-	                       " deadline_at, created_at, body_id)"
-	                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?11)");
+	                       " deadline_at, created_at, body_id, priority)"
+	                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?11,"
+	                       " ?12)");
 	sqlite3_stmt *d = store_stmt(st, "INSERT OR IGNORE INTO dedupe_keys(org_id, key, outbox_id,"
 	                                 " created_at) VALUES(?1, ?2, ?3, ?4)");
 	sqlite3_stmt *x = store_stmt(st, "DELETE FROM outbox WHERE id = ?1");
@@ -50,6 +51,7 @@ gw_rc store_outbox_enqueue(struct store *st, const struct store_effect *e, time_
 		sqlite3_bind_int64(s, 9, e->deadline);
 	sqlite3_bind_int64(s, 10, now);
 	store_bind_id(s, 11, e->body_id);
+	sqlite3_bind_int(s, 12, store_outbox_priority(e->kind));
 	r = sqlite3_step(s);
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s); /* the borrowed texts must not outlive the call */
@@ -202,28 +204,217 @@ void store_leases_free(struct store_lease *l, int n)
 	free(l);
 }
 
-/* Two index ranges, each read in index order and cut at the batch size (so a backlog of
- * 100,000 due rows costs a lease no more than 10 do): pending rows that are due (outbox_due),
- * and leased rows whose lease ran out because their worker died (outbox_lease), unless the
- * owner is one of the caller's own live workers. The two are merged by due time. RETURNING
- * hands back what was leased in the same statement. */
+/* Which rows go first (docs/design.md, README "Delivery order"): every kind is urgent (0)
+ * but these, bulk (1): the fan-out to trainers, the admins' unmatched-request notice and the
+ * satisfaction survey. A bulk row is leased only when no urgent row of its class is due. */
+static const char *const bulk_kinds[] = {"new_request", "unmatched_request", "survey", NULL};
+
+/* store_outbox_priority - 0 urgent, 1 bulk */
+int store_outbox_priority(const char *kind)
+{
+	int i;
+
+	for(i = 0; kind && bulk_kinds[i]; i++)
+		if(strcmp(kind, bulk_kinds[i]) == 0)
+			return 1;
+	return 0;
+}
+
+#define LEASE_PRIORITIES 2
+#define LEASE_ORGS_MAX   256 /* organisations served per priority in one lease */
+
+/* The lease (all inside the caller's transaction), with the partial index
+ * outbox_queue(provider_class, priority, org_id, next_attempt_at) WHERE status = 'pending':
+ *   1. leased rows whose lease ran out because their worker died (outbox_lease), oldest first,
+ *      unless the owner is one of the caller's own live workers;
+ *   2. then per priority, urgent first: the organisations with pending rows of the class (a
+ *      skip-scan of the index: one seek per organisation), and from each, in due order, an
+ *      equal share of the room left (rounds until the batch is full or every organisation is
+ *      out of due rows): a 10,000-row fan-out of one organisation takes no more of a batch
+ *      than another organisation's one email;
+ *   3. one UPDATE of the chosen ids, RETURNING the rows, put in batch order: urgent first,
+ *      then each organisation's first row, each one's second, ... (organisations take turns
+ *      within the batch as well, so that a worker sending it in order serves them alike).
+ * Cost: O(organisations with pending rows of the class + batch) index seeks, whatever the
+ * backlog (bench/fanout.sh queues 10,000 rows). */
+#define LEASE_STALE_SQL                                                                \
+	"SELECT id FROM outbox INDEXED BY outbox_lease"                              \
+	" WHERE status = 'leased' AND lease_expires_at <= ?1"                          \
+	" AND (?2 IS NULL OR provider_class = ?2)"                                    \
+	" AND (?3 IS NULL OR substr(lease_owner, 1, length(?3)) <> ?3)"               \
+	" ORDER BY lease_expires_at, id LIMIT ?4"
+#define LEASE_CLASSES_SQL                                                              \
+	"WITH RECURSIVE c(cls) AS (SELECT (SELECT min(provider_class) FROM outbox"     \
+	"  WHERE status = 'pending')"                                                  \
+	" UNION ALL SELECT (SELECT min(provider_class) FROM outbox"                    \
+	"  WHERE status = 'pending' AND provider_class > c.cls) FROM c"                \
+	"  WHERE c.cls IS NOT NULL)"                                                   \
+	" SELECT cls FROM c WHERE cls IS NOT NULL LIMIT 16"
+#define LEASE_ORGS_SQL                                                                 \
+	"WITH RECURSIVE o(org) AS (SELECT (SELECT min(org_id) FROM outbox"             \
+	"  WHERE status = 'pending' AND provider_class = ?1 AND priority = ?2)"        \
+	" UNION ALL SELECT (SELECT min(org_id) FROM outbox WHERE status = 'pending'"   \
+	"  AND provider_class = ?1 AND priority = ?2 AND org_id > o.org) FROM o"       \
+	"  WHERE o.org IS NOT NULL)"                                                   \
+	" SELECT org FROM o WHERE org IS NOT NULL LIMIT ?3"
+#define LEASE_ORG_ROWS_SQL                                                             \
+	"SELECT id, next_attempt_at FROM outbox WHERE status = 'pending'"              \
+	" AND provider_class = ?1 AND priority = ?2 AND org_id = ?3"                   \
+	" AND next_attempt_at <= ?4 AND (next_attempt_at, id) > (?5, ?6)"              \
+	" ORDER BY next_attempt_at, id LIMIT ?7"
 #define LEASE_SQL                                                                      \
 	"UPDATE outbox SET status = 'leased', lease_owner = ?1, lease_expires_at = ?2" \
-	" WHERE id IN (SELECT id FROM ("                                               \
-	"  SELECT id, at FROM (SELECT id, next_attempt_at AS at FROM outbox"           \
-	"   WHERE status = 'pending' AND next_attempt_at <= ?3"                        \
-	"   AND (?5 IS NULL OR provider_class = ?5)"                                   \
-	"   ORDER BY next_attempt_at, id LIMIT ?4)"                                    \
-	"  UNION ALL"                                                                  \
-	"  SELECT id, at FROM (SELECT id, lease_expires_at AS at FROM outbox"          \
-	"   WHERE status = 'leased' AND lease_expires_at <= ?3"                        \
-	"   AND (?5 IS NULL OR provider_class = ?5)"                                   \
-	"   AND (?6 IS NULL OR substr(lease_owner, 1, length(?6)) <> ?6)"              \
-	"   ORDER BY lease_expires_at, id LIMIT ?4))"                                  \
-	"  ORDER BY at, id LIMIT ?4)"                                                  \
+	" WHERE id IN (SELECT value FROM json_each(?3))"                               \
 	" RETURNING id, org_id, ifnull(booking_id, 0), ifnull(request_id, 0), kind,"   \
 	" provider_class, payload, attempts, ifnull(deadline_at, 0), created_at,"      \
-	" next_attempt_at, dedupe_key, body_id"
+	" next_attempt_at, dedupe_key, body_id, priority"
+
+/* A row chosen for the lease, and where it goes in the batch: by priority (-1: a dead
+ * worker's), then its rank in its organisation's queue, then the organisation's turn. */
+struct lease_pick {
+	int64_t id;
+	int prio, rank, turn;
+};
+
+/* pick_cmp - qsort order of struct lease_pick */
+static int pick_cmp(const void *a, const void *b)
+{
+	const struct lease_pick *x = a, *y = b;
+
+	if(x->prio != y->prio)
+		return x->prio < y->prio ? -1 : 1;
+	if(x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	return (x->turn > y->turn) - (x->turn < y->turn);
+}
+
+/* One organisation's queue during a lease: where its next row starts. */
+struct lease_org {
+	int64_t org;
+	int64_t at, id; /* the last row taken: (next_attempt_at, id) */
+	int taken;
+	bool more;
+};
+
+/* pick_org_rows - up to q more due rows of one organisation's queue into ids */
+static gw_rc pick_org_rows(struct store *st, const char *cls, int prio, struct lease_org *o,
+                           int turn, time_t now, int q, struct lease_pick *ids, int *nids)
+{
+	sqlite3_stmt *s = store_stmt(st, LEASE_ORG_ROWS_SQL);
+	int r, got = 0;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_text(s, 1, cls, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, prio);
+	sqlite3_bind_int64(s, 3, o->org);
+	sqlite3_bind_int64(s, 4, now);
+	sqlite3_bind_int64(s, 5, o->at);
+	sqlite3_bind_int64(s, 6, o->id);
+	sqlite3_bind_int(s, 7, q);
+	while((r = sqlite3_step(s)) == SQLITE_ROW) {
+		o->id = sqlite3_column_int64(s, 0);
+		o->at = sqlite3_column_int64(s, 1);
+		ids[*nids].id = o->id;
+		ids[*nids].prio = prio;
+		ids[*nids].rank = o->taken + got;
+		ids[*nids].turn = turn;
+		(*nids)++;
+		got++;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if(r != SQLITE_DONE)
+		return store_rc(r) ? store_rc(r) : GW_EDB;
+	o->taken += got;
+	o->more = got == q;
+	return GW_OK;
+}
+
+/* pick_class - the ids of up to max due pending rows of class cls into ids, urgent first and
+ * organisations taking turns (ids has room for max) */
+static gw_rc pick_class(struct store *st, const char *cls, time_t now, int max,
+                        struct lease_pick *ids, int *nids)
+{
+	struct lease_org *orgs = NULL;
+	sqlite3_stmt *s;
+	gw_rc rc = GW_OK;
+	int prio, norgs, i, r;
+
+	orgs = calloc(LEASE_ORGS_MAX, sizeof(*orgs));
+	if(!orgs)
+		return GW_ENOMEM;
+	for(prio = 0; prio < LEASE_PRIORITIES && *nids < max; prio++) {
+		int active;
+
+		s = store_stmt(st, LEASE_ORGS_SQL);
+		if(!s) {
+			rc = GW_EDB;
+			goto out;
+		}
+		norgs = 0;
+		sqlite3_bind_text(s, 1, cls, -1, SQLITE_STATIC);
+		sqlite3_bind_int(s, 2, prio);
+		sqlite3_bind_int(s, 3, LEASE_ORGS_MAX);
+		while((r = sqlite3_step(s)) == SQLITE_ROW) {
+			memset(&orgs[norgs], 0, sizeof(orgs[norgs]));
+			orgs[norgs].org = sqlite3_column_int64(s, 0);
+			orgs[norgs].at = INT64_MIN;
+			orgs[norgs].more = true;
+			norgs++;
+		}
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+		if(r != SQLITE_DONE) {
+			rc = store_rc(r) ? store_rc(r) : GW_EDB;
+			goto out;
+		}
+		/* rounds: each organisation still holding due rows gets an equal share of what is
+		 * left; one that has fewer drops out, and the next round shares its room */
+		active = norgs;
+		while(active > 0 && *nids < max) {
+			int q = (max - *nids + active - 1) / active;
+
+			for(i = 0; i < norgs && *nids < max; i++) {
+				if(!orgs[i].more)
+					continue;
+				if(q > max - *nids)
+					q = max - *nids;
+				rc = pick_org_rows(st, cls, prio, &orgs[i], i, now, q, ids, nids);
+				if(rc)
+					goto out;
+				if(!orgs[i].more)
+					active--;
+			}
+		}
+	}
+out:
+	free(orgs);
+	return rc;
+}
+
+/* lease_order - where a leased row goes in the batch: its position in the chosen ids */
+static int lease_order(const struct lease_pick *ids, int n, int64_t id)
+{
+	int i;
+
+	for(i = 0; i < n; i++)
+		if(ids[i].id == id)
+			return i;
+	return n;
+}
+
+/* lease_cmp_pos - qsort by the position lease_rows stored in attempts' place */
+struct lease_pos {
+	int pos;
+	struct store_lease l;
+};
+static int lease_cmp_pos(const void *a, const void *b)
+{
+	const struct lease_pos *x = a, *y = b;
+
+	return (x->pos > y->pos) - (x->pos < y->pos);
+}
 
 /* body_text - the shared body of a fan-out row (one read per body and lease: *cache_id and
  * *cache hold the last one, malloc'd, freed by the caller) */
@@ -253,25 +444,98 @@ static gw_rc body_text(struct store *st, int64_t body, int64_t *cache_id, char *
 	return rc;
 }
 
-/* lease_rows - the lease UPDATE inside the caller's transaction; l has room for max */
+/* lease_rows - the lease inside the caller's transaction; l has room for max */
 static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass, const char *self,
                         time_t now, int lease_secs, int max, struct store_lease *l, int *got)
 {
-	sqlite3_stmt *s = store_stmt(st, LEASE_SQL);
-	gw_rc rc = GW_OK;
+	sqlite3_stmt *s;
+	struct id_list {
+		struct lease_pick *v;
+		int n;
+	} ids = {NULL, 0};
+	struct lease_pos *sorted = NULL;
+	char classes[16][16];
+	int nclasses = 0, c, r, i;
 	int64_t body_id = 0;
-	char *body = NULL;
-	int r, i;
+	char *body = NULL, *list = NULL;
+	size_t cap, used;
+	gw_rc rc = GW_OK;
 
 	*got = 0;
-	if(!s)
-		return GW_EDB;
+	ids.v = calloc((size_t)max, sizeof(*ids.v));
+	if(!ids.v)
+		return GW_ENOMEM;
+	/* 1. leases of dead workers */
+	s = store_stmt(st, LEASE_STALE_SQL);
+	if(!s) {
+		rc = GW_EDB;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, now);
+	store_bind_text(s, 2, pclass);
+	store_bind_text(s, 3, self);
+	sqlite3_bind_int(s, 4, max);
+	while((r = sqlite3_step(s)) == SQLITE_ROW) {
+		ids.v[ids.n].id = sqlite3_column_int64(s, 0);
+		ids.v[ids.n].prio = -1;
+		ids.v[ids.n].rank = ids.n;
+		ids.n++;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if(r != SQLITE_DONE) {
+		rc = store_rc(r) ? store_rc(r) : GW_EDB;
+		goto out;
+	}
+	/* 2. due rows, by priority and organisation, of the class (or of every class) */
+	if(pclass) {
+		snprintf(classes[0], sizeof(classes[0]), "%s", pclass);
+		nclasses = 1;
+	} else {
+		s = store_stmt(st, LEASE_CLASSES_SQL);
+		if(!s) {
+			rc = GW_EDB;
+			goto out;
+		}
+		while((r = sqlite3_step(s)) == SQLITE_ROW && nclasses < 16)
+			snprintf(classes[nclasses++], sizeof(classes[0]), "%s",
+			         sqlite3_column_text(s, 0));
+		sqlite3_reset(s);
+		if(r != SQLITE_DONE && r != SQLITE_ROW) {
+			rc = store_rc(r) ? store_rc(r) : GW_EDB;
+			goto out;
+		}
+	}
+	for(c = 0; c < nclasses && ids.n < max; c++) {
+		rc = pick_class(st, classes[c], now, max, ids.v, &ids.n);
+		if(rc)
+			goto out;
+	}
+	if(ids.n == 0)
+		goto out;
+	qsort(ids.v, (size_t)ids.n, sizeof(*ids.v), pick_cmp);
+	/* 3. lease them: the ids as a JSON array for json_each */
+	cap = (size_t)ids.n * 21 + 3;
+	list = malloc(cap);
+	if(!list) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	used = 0;
+	list[used++] = '[';
+	for(i = 0; i < ids.n; i++)
+		used += (size_t)snprintf(list + used, cap - used, "%s%lld", i ? "," : "",
+		                         (long long)ids.v[i].id);
+	list[used++] = ']';
+	list[used] = '\0';
+	s = store_stmt(st, LEASE_SQL);
+	if(!s) {
+		rc = GW_EDB;
+		goto out;
+	}
 	sqlite3_bind_text(s, 1, owner, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(s, 2, now + lease_secs);
-	sqlite3_bind_int64(s, 3, now);
-	sqlite3_bind_int(s, 4, max);
-	store_bind_text(s, 5, pclass);
-	store_bind_text(s, 6, self);
+	sqlite3_bind_text(s, 3, list, -1, SQLITE_STATIC);
 	while((r = sqlite3_step(s)) == SQLITE_ROW && *got < max) {
 		struct store_lease *x = &l[*got];
 		x->id = sqlite3_column_int64(s, 0);
@@ -288,6 +552,7 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 		x->next_attempt_at = (time_t)sqlite3_column_int64(s, 10);
 		snprintf(x->dedupe_key, sizeof(x->dedupe_key), "%s", sqlite3_column_text(s, 11));
 		x->body_id = sqlite3_column_int64(s, 12);
+		x->priority = sqlite3_column_int(s, 13);
 		(*got)++;
 		if(!x->payload) {
 			rc = GW_ENOMEM;
@@ -295,8 +560,24 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 		}
 	}
 	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
 	if(!rc && r != SQLITE_DONE && r != SQLITE_ROW)
 		rc = store_rc(r) ? store_rc(r) : GW_EDB;
+	if(rc)
+		goto out;
+	/* RETURNING comes in no set order: back into the order chosen above */
+	sorted = calloc((size_t)*got, sizeof(*sorted));
+	if(!sorted) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	for(i = 0; i < *got; i++) {
+		sorted[i].pos = lease_order(ids.v, ids.n, l[i].id);
+		sorted[i].l = l[i];
+	}
+	qsort(sorted, (size_t)*got, sizeof(*sorted), lease_cmp_pos);
+	for(i = 0; i < *got; i++)
+		l[i] = sorted[i].l;
 	/* a fan-out row: its body with its own fills (the RETURNING statement is done: reads
 	 * are free again) */
 	for(i = 0; !rc && i < *got; i++) {
@@ -318,7 +599,11 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 		free(x->payload);
 		x->payload = whole;
 	}
+out:
+	free(sorted);
+	free(list);
 	free(body);
+	free(ids.v);
 	return rc;
 }
 

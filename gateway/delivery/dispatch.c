@@ -21,7 +21,9 @@
  * no longer confirmed, or whose sequence is not the booking's (it was rescheduled), is skipped
  * (docs/design.md; Cal.com's "Reminder still shows up for cancelled events"); a close reminder of a
  * booking that is no longer confirmed likewise. A batch stops at half the lease: the rest goes
- * back untried, so a slow far side never lets a lease run out under a live worker. When a send
+ * back untried, so a slow far side never lets a lease run out under a live worker; so do the
+ * bulk rows of a batch (new_request fan-outs) when new rows arrived meanwhile (dispatch_wake),
+ * so that an urgent email waits for one message per worker, not for a batch. When a send
  * to an organisation's provider fails slowly (a timeout: the server is unreachable), the rest of
  * that organisation's rows in the batch are not tried but recorded as failed with it, as an MTA
  * defers the mail of a dead destination.
@@ -977,16 +979,30 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 	int64_t budget_end = clock_mono_ms() + (int64_t)config.lease_secs * 500;
 	int64_t down_org = -1; /* an organisation whose server failed slowly in this batch */
 	const char *down_detail = "", *down_provider = "none";
+	unsigned long gen0, gen;
+	bool give_way = false;
 	int i;
 
 	w->batch_no++;
+	pthread_mutex_lock(&wake_lock);
+	gen0 = wake_gen;
+	pthread_mutex_unlock(&wake_lock);
 	for(i = 0; i < n; i++) {
 		struct store_lease *l = &leases[i];
 		struct store_result *r = &res[i];
 		bool slow = false;
 		int64_t t0 = clock_mono_ms();
 
-		if(atomic_load(&stopping) || clock_mono_ms() >= budget_end) {
+		if(l->priority > 0 && !give_way) {
+			/* bulk rows give way when new rows came in since the lease (an urgent one may
+			 * be among them): the rest goes back untried, in its place, and the next lease
+			 * (at once) takes what is most urgent */
+			pthread_mutex_lock(&wake_lock);
+			gen = wake_gen;
+			pthread_mutex_unlock(&wake_lock);
+			give_way = gen != gen0;
+		}
+		if(atomic_load(&stopping) || clock_mono_ms() >= budget_end || give_way) {
 			/* On stop (or at half the lease), what was leased but not started goes back
 			 * untouched; a send already begun is finished and recorded. */
 			memset(r, 0, sizeof(*r));

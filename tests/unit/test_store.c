@@ -730,6 +730,91 @@ static void test_outbox_lease(void **state)
 	}
 }
 
+/* ---- delivery order: urgent first, organisations take turns ---- */
+
+struct order_row {
+	int org;          /* 1 or 2 */
+	const char *kind; /* its priority comes from the kind */
+	time_t due;       /* offset from T0 */
+	const char *tag;  /* in the payload */
+};
+
+struct order_case {
+	const char *name;
+	struct order_row rows[12];
+	int max;          /* batch */
+	const char *want; /* tags leased, in order, space-separated */
+};
+
+#define NR "new_request"
+static const struct order_case order_cases[] = {
+    {"urgent before bulk, whatever came first",
+     {{1, NR, 0, "b1"}, {1, NR, 0, "b2"}, {1, "reminder", 5, "r"}, {1, "sign_in", 9, "s"}},
+     4, "r s b1 b2"},
+    {"within a priority, due order",
+     {{1, NR, 3, "b3"}, {1, NR, 1, "b1"}, {1, NR, 2, "b2"}}, 3, "b1 b2 b3"},
+    {"a fan-out of one organisation shares the batch with another's",
+     {{1, NR, 0, "a1"}, {1, NR, 0, "a2"}, {1, NR, 0, "a3"}, {1, NR, 0, "a4"}, {1, NR, 0, "a5"},
+      {1, NR, 0, "a6"}, {2, NR, 9, "o1"}, {2, NR, 9, "o2"}},
+     4, "a1 o1 a2 o2"},
+    {"a small queue's room goes to the other organisation",
+     {{1, NR, 0, "a1"}, {1, NR, 0, "a2"}, {1, NR, 0, "a3"}, {1, NR, 0, "a4"}, {2, NR, 9, "o1"}},
+     4, "a1 o1 a2 a3"},
+    {"urgent of both organisations, then bulk",
+     {{1, NR, 0, "a1"}, {1, NR, 0, "a2"}, {2, "confirmation", 9, "oc"},
+      {1, "scheduling_link", 8, "as"}, {2, "survey", 1, "os"}},
+     5, "as oc a1 os a2"},
+    {"rows not yet due wait, urgent or not",
+     {{1, "reminder", 100, "later"}, {1, NR, 0, "b1"}, {2, NR, 100, "o-later"}}, 4, "b1"},
+};
+
+static void test_outbox_order(void **state)
+{
+	struct fixture *f = *state;
+	size_t i, j;
+
+	for(i = 0; i < GW_ARRAY_LEN(order_cases); i++) {
+		const struct order_case *c = &order_cases[i];
+		struct store_lease *l = NULL;
+		char got[200] = "", key[64], payload[64];
+		int n = 0, k;
+
+		print_message("case: %s\n", c->name);
+		for(j = 0; j < GW_ARRAY_LEN(c->rows) && c->rows[j].kind; j++) {
+			const struct order_row *r = &c->rows[j];
+			struct store_effect e = {0};
+			bool ins;
+
+			snprintf(key, sizeof(key), "order:%zu:%zu", i, j);
+			snprintf(payload, sizeof(payload), "{\"tag\":\"%s\"}", r->tag);
+			e.org_id = r->org == 1 ? f->org1 : f->org2;
+			e.kind = r->kind;
+			e.provider_class = "email";
+			e.dedupe_key = key;
+			e.payload = payload;
+			e.not_before = T0 + r->due;
+			assert_int_equal(store_outbox_enqueue(f->st, &e, T0, &ins, NULL), GW_OK);
+		}
+		assert_int_equal(store_outbox_lease_class(f->st, "w", "email", NULL, T0 + 10, 60,
+		                                          c->max, &l, &n),
+		                 GW_OK);
+		for(k = 0; k < n; k++) {
+			json_t *p = json_loads(l[k].payload, 0, NULL);
+			snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", k ? " " : "",
+			         json_string_value(json_object_get(p, "tag")));
+			json_decref(p);
+		}
+		CHECK(strcmp(got, c->want) == 0, "%s: leased \"%s\", want \"%s\"", c->name, got,
+		      c->want);
+		store_leases_free(l, n);
+		/* the next case starts from an empty queue */
+		assert_int_equal(sqlite3_exec(f->peek, "UPDATE outbox SET status = 'sent'", NULL,
+		                              NULL, NULL),
+		                 SQLITE_OK);
+	}
+}
+#undef NR
+
 struct finish_case {
 	const char *name;
 	enum store_outcome outcome;
@@ -968,8 +1053,9 @@ static void test_outbox_retry(void **state)
 static void test_outbox_expire_request(void **state)
 {
 	struct fixture *f = *state;
+	/* not due yet: an urgent kind would otherwise be leased ahead of c */
 	struct store_effect other_kind = {f->org1, "scheduling_link", "email", "sl:10:1", 10, 0,
-	                                  "{}", 0, 0, 0};
+	                                  "{}", T0 + 10, 0, 0};
 	struct store_lease *l = NULL;
 	int64_t a, b, c, d, e = 0;
 	bool ins;
@@ -1061,6 +1147,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_request_claim, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_dedupe, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_lease, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_finish, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_retry_cycle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_retry, setup, teardown),

@@ -15,7 +15,9 @@ Baselines of the same run: a bare SQLite table (id, payload) in a fresh database
 pragmas, N rows inserted in one transaction (executemany of one prepared INSERT), timed the same
 way, with rows of the size the gateway stores per trainer (its fills: the body is stored once)
 and of the size of a whole new_request payload (FULL_SIZE: what each row held before). Printed:
-the median of each, and the ratio intake / baseline.
+the median of each, wall time and CPU time (the gateway's, from /proc, over the intake call;
+the baseline's own), and the ratios intake / baseline. On a shared machine the CPU figures are
+the steadier ones: wall time includes waiting for a core.
 """
 import argparse
 import os
@@ -35,8 +37,15 @@ from gwtest import Gateway  # noqa: E402
 FULL_SIZE = 953  # bytes of a whole new_request payload (JSON) for these trainers
 
 
+def cpu_secs(pid):
+    """user + system CPU seconds of a process so far (/proc/PID/stat fields 14 and 15)"""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def baseline(n, size, runs):
-    out = []
+    out, cpus = [], []
     with tempfile.TemporaryDirectory(prefix="ordinatus-fanout-base-") as d:
         db = sqlite3.connect(os.path.join(d, "base.db"), isolation_level=None)
         db.execute("PRAGMA journal_mode = WAL")
@@ -44,13 +53,15 @@ def baseline(n, size, runs):
         db.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, payload TEXT NOT NULL)")
         row = "x" * size
         for _ in range(runs):
+            c0 = time.process_time()
             t0 = time.perf_counter()
             db.execute("BEGIN IMMEDIATE")
             db.executemany("INSERT INTO t(payload) VALUES(?)", ((row,) for _ in range(n)))
             db.execute("COMMIT")
             out.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
         db.close()
-    return out
+    return out, cpus
 
 
 def intake(n, runs):
@@ -68,13 +79,15 @@ def intake(n, runs):
                 ((org, "trainer%05d@fanout.test" % i, "Trainer %05d" % i,
                   secrets.token_hex(32), now) for i in range(n)))
         gw.start()
-        times = []
+        times, cpus = [], []
         for r in range(runs):
             body = {"customer": {"name": "Cleo %d" % r, "email": "cleo%d@example.test" % r},
                     "skills": ["yoga"]}
+            c0 = cpu_secs(gw.proc.pid)
             t0 = time.perf_counter()
             res = gw.call("POST", "/v1/orgs/%d/requests" % org, body)
             times.append(time.perf_counter() - t0)
+            cpus.append(cpu_secs(gw.proc.pid) - c0)
             if res.status != 201 or res.json["matched_trainers"] != n:
                 raise RuntimeError("intake answered %d %r" % (res.status, res.json))
             rows = gw.rows("SELECT count(*) FROM outbox WHERE kind = 'new_request'"
@@ -88,7 +101,7 @@ def intake(n, runs):
                 time.sleep(0.1)
         size = gw.rows("SELECT avg(length(payload)) FROM outbox"
                        " WHERE kind = 'new_request' AND payload_state IS NULL")[0][0]
-        return times, int(size)
+        return times, cpus, int(size)
     finally:
         gw.stop(expect_code=None)
         gw.cleanup()
@@ -101,16 +114,18 @@ def main():
     a = ap.parse_args()
     print("fanout: public intake matching N trainers, median of %d runs (ms)" % a.runs)
     for n in (int(x) for x in a.trainers.split(",")):
-        t, size = intake(n, a.runs)
-        b = baseline(n, size, a.runs)
-        bf = baseline(n, FULL_SIZE, a.runs)
-        ti, tb, tf = (statistics.median(x) * 1000 for x in (t, b, bf))
-        print("  %6d trainers: intake %7.1f ms (runs %s; target < 100 ms)" %
-              (n, ti, " ".join("%.0f" % (x * 1000) for x in t)))
-        print("          bare SQLite insert of %d rows of %4d bytes %6.1f ms   ratio %.2f" %
-              (n, size, tb, ti / tb))
-        print("          bare SQLite insert of %d rows of %4d bytes %6.1f ms   ratio %.2f" %
-              (n, FULL_SIZE, tf, ti / tf))
+        t, tc, size = intake(n, a.runs)
+        b, bc = baseline(n, size, a.runs)
+        bf, bfc = baseline(n, FULL_SIZE, a.runs)
+        med = [statistics.median(x) * 1000 for x in (t, tc, b, bc, bf, bfc)]
+        print("  %6d trainers: intake %7.1f ms wall (runs %s; target < 100 ms), %6.1f ms CPU"
+              " of the gateway" % (n, med[0], " ".join("%.0f" % (x * 1000) for x in t), med[1]))
+        print("          bare SQLite insert of %d rows of %4d bytes %6.1f ms wall %6.1f ms CPU"
+              "   ratio wall %.2f  CPU %.2f" % (n, size, med[2], med[3], med[0] / med[2],
+                                               med[1] / max(med[3], 0.01)))
+        print("          bare SQLite insert of %d rows of %4d bytes %6.1f ms wall %6.1f ms CPU"
+              "   ratio wall %.2f  CPU %.2f" % (n, FULL_SIZE, med[4], med[5], med[0] / med[4],
+                                               med[1] / max(med[5], 0.01)))
     return 0
 
 

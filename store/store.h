@@ -308,6 +308,20 @@ gw_rc store_outbox_depth(struct store *st, time_t now, int64_t *pending, time_t 
 /* store_outbox_tune - pragmas for a connection that leases and finishes all day (a dispatch
  * worker's): memory-mapped reads and a larger page cache. */
 gw_rc store_outbox_tune(struct store *st);
+/* One line of a dispatch worker's sent journal: a row its server accepted (250 after DATA). */
+struct store_journal_entry {
+	int64_t id;
+	char provider[16]; /* "" when unknown */
+	int64_t started_ms, finished_ms;
+};
+
+/* store_outbox_journal_sent - in one transaction: each of the n rows still leased by owner
+ * (a worker of a process that died) becomes sent, with its attempt row; rows recorded since,
+ * or leased by someone else now, are left alone. *recorded counts the rows changed. */
+gw_rc store_outbox_journal_sent(struct store *st, const char *owner,
+                                const struct store_journal_entry *j, int n, time_t now,
+                                int *recorded);
+
 /* store_checkpoint - copy what the WAL holds back into the database as far as no reader needs
  * it (SQLITE_CHECKPOINT_PASSIVE: never waits). Connections of store_open do not checkpoint on
  * commit; the dispatcher's writer does (store_outbox_tune), and calls this when idle. */

@@ -1009,6 +1009,69 @@ gw_rc store_outbox_tune(struct store *st)
 	return r == SQLITE_OK ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
 }
 
+/* store_outbox_journal_sent - rows a dead worker sent but did not record */
+gw_rc store_outbox_journal_sent(struct store *st, const char *owner,
+                                const struct store_journal_entry *j, int n, time_t now,
+                                int *recorded)
+{
+	sqlite3_stmt *u = store_stmt(
+	        st, "UPDATE outbox SET status = 'sent', lease_owner = NULL, lease_expires_at = NULL,"
+	            " attempts = attempts + 1, provider = ifnull(?3, provider), sent_at = ?4"
+	            " WHERE id = ?1 AND status = 'leased' AND lease_owner = ?2 RETURNING attempts");
+	sqlite3_stmt *a = store_stmt(
+	        st, "INSERT INTO delivery_attempts(outbox_id, attempt, provider, started_ms,"
+	            " finished_ms, outcome, detail) VALUES(?1, ?2, ?3, ?4, ?5, 'sent',"
+	            " 'recorded at restart from the sent journal of a worker that died')");
+	gw_rc rc;
+	int i, x;
+
+	*recorded = 0;
+	if(!u || !a)
+		return GW_EDB;
+	rc = store_begin(st);
+	if(rc)
+		return rc;
+	for(i = 0; i < n; i++) {
+		int attempt;
+
+		sqlite3_reset(u);
+		sqlite3_bind_int64(u, 1, j[i].id);
+		sqlite3_bind_text(u, 2, owner, -1, SQLITE_STATIC);
+		store_bind_text(u, 3, j[i].provider[0] ? j[i].provider : NULL);
+		sqlite3_bind_int64(u, 4, now);
+		x = sqlite3_step(u);
+		if(x == SQLITE_DONE)
+			continue; /* recorded already, or no longer this owner's */
+		if(x != SQLITE_ROW) {
+			rc = store_rc(x) ? store_rc(x) : GW_EDB;
+			break;
+		}
+		attempt = sqlite3_column_int(u, 0);
+		sqlite3_reset(u);
+		sqlite3_reset(a);
+		sqlite3_bind_int64(a, 1, j[i].id);
+		sqlite3_bind_int(a, 2, attempt);
+		store_bind_text(a, 3, j[i].provider[0] ? j[i].provider : NULL);
+		sqlite3_bind_int64(a, 4, j[i].started_ms);
+		sqlite3_bind_int64(a, 5, j[i].finished_ms);
+		x = sqlite3_step(a);
+		sqlite3_reset(a);
+		if(x != SQLITE_DONE) {
+			rc = store_rc(x) ? store_rc(x) : GW_EDB;
+			break;
+		}
+		(*recorded)++;
+	}
+	sqlite3_reset(u);
+	sqlite3_clear_bindings(u);
+	sqlite3_clear_bindings(a);
+	if(rc) {
+		store_rollback(st);
+		return rc;
+	}
+	return store_commit(st);
+}
+
 /* store_checkpoint - a passive checkpoint of the WAL */
 gw_rc store_checkpoint(struct store *st)
 {

@@ -44,7 +44,10 @@
 #include "dispatch.h"
 #include "dispatch_int.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <signal.h>
@@ -52,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -94,6 +98,7 @@ static int running; /* workers not yet finished; under wake_lock */
 static atomic_int stopping;
 static struct dispatch_config config;
 static char self_prefix[300]; /* "host:pid:": the owners of this process's leases */
+static char journal_dir[PATH_MAX]; /* DATA/outbox-journal, or "" (no data folder: none) */
 
 struct ctx_entry {
 	int64_t org;
@@ -114,6 +119,7 @@ struct worker {
 	struct ctx_entry cache[CTX_CACHE];
 	int ncache, evict;
 	unsigned long batch_no;
+	int jfd; /* the sent journal (email workers), or -1 */
 };
 
 static struct worker *workers[MAX_WORKERS];
@@ -972,6 +978,175 @@ static void log_result(const struct store_lease *l, const struct store_result *r
 	log_event(level, "delivery", f);
 }
 
+/* ---- the sent journal ----
+ * Between the server's 250 and the commit that records a batch, a kill -9 would lose what was
+ * sent, and the rows would go out again: up to a batch per worker. So each email worker
+ * appends "id provider started_ms finished_ms" to its own file DATA/outbox-journal/{owner}.log
+ * (one write(2), no fsync) as soon as a send returns sent, before its next message, and empties
+ * the file once the batch is committed. The next dispatch_start of this host reads the
+ * journals of dead processes and records their rows sent before it gives their leases back:
+ * after a kill only the message whose reply was in flight can go out twice, one per
+ * connection. A power loss can lose the journal's last writes (and, with synchronous=NORMAL,
+ * the last commits): then up to a batch per worker goes out twice, as without it. */
+
+/* journal_path - the journal file of owner into buf */
+static void journal_path(const char *owner, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/%s.log", journal_dir, owner);
+}
+
+/* journal_open - the worker's journal, empty (email workers with a data folder) */
+static void journal_open(struct worker *w)
+{
+	char path[PATH_MAX + 512];
+
+	w->jfd = -1;
+	if(!journal_dir[0] || w->pc != PC_EMAIL)
+		return;
+	journal_path(w->owner, path, sizeof(path));
+	w->jfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	if(w->jfd < 0)
+		log_event("warn", "dispatch_journal_unavailable",
+		          json_pack("{s:s, s:s}", "path", path, "error", strerror(errno)));
+}
+
+/* journal_note - a sent row, written before the worker's next message */
+static void journal_note(struct worker *w, const struct store_lease *l,
+                         const struct store_result *r)
+{
+	char line[128];
+	int n;
+
+	if(w->jfd < 0 || r->outcome != STORE_SENT)
+		return;
+	n = snprintf(line, sizeof(line), "%lld %.15s %lld %lld\n", (long long)l->id,
+	             r->provider ? r->provider : "", (long long)r->started_ms,
+	             (long long)r->finished_ms);
+	if(n > 0 && write(w->jfd, line, (size_t)n) != n)
+		log_event("warn", "dispatch_journal_write_failed",
+		          json_pack("{s:I, s:s}", "outbox_id", (json_int_t)l->id, "error",
+		                    strerror(errno)));
+}
+
+/* journal_reset - the batch is recorded: the journal starts afresh */
+static void journal_reset(struct worker *w)
+{
+	if(w->jfd >= 0 && ftruncate(w->jfd, 0) != 0)
+		log_event("warn", "dispatch_journal_truncate_failed",
+		          json_pack("{s:s}", "error", strerror(errno)));
+}
+
+/* journal_close - a worker that stops cleanly: every row it had is recorded or given back */
+static void journal_close(struct worker *w)
+{
+	char path[PATH_MAX + 512];
+
+	if(w->jfd < 0)
+		return;
+	close(w->jfd);
+	w->jfd = -1;
+	journal_path(w->owner, path, sizeof(path));
+	unlink(path);
+}
+
+/* journal_replay_file - record the sent rows of one dead owner's journal; 0 when done */
+static int journal_replay_file(struct store *st, const char *path, const char *owner)
+{
+	struct store_journal_entry *j = NULL;
+	FILE *f = fopen(path, "re");
+	char line[256];
+	int n = 0, cap = 0, recorded = 0, bad = 0;
+	gw_rc rc;
+
+	if(!f)
+		return -1;
+	while(fgets(line, sizeof(line), f)) {
+		struct store_journal_entry e = {0};
+		long long id, t0, t1;
+		char prov[16] = "";
+
+		/* a line cut short by the kill has no newline: never sent as far as we know */
+		if(!strchr(line, '\n') ||
+		   sscanf(line, "%lld %15s %lld %lld", &id, prov, &t0, &t1) != 4 || id <= 0) {
+			bad++;
+			continue;
+		}
+		if(n == cap) {
+			struct store_journal_entry *nj;
+			cap = cap ? cap * 2 : 64;
+			nj = realloc(j, (size_t)cap * sizeof(*j));
+			if(!nj) {
+				free(j);
+				fclose(f);
+				return -1;
+			}
+			j = nj;
+		}
+		e.id = id;
+		snprintf(e.provider, sizeof(e.provider), "%s", prov);
+		e.started_ms = t0;
+		e.finished_ms = t1;
+		j[n++] = e;
+	}
+	fclose(f);
+	rc = n ? store_outbox_journal_sent(st, owner, j, n, clock_now(), &recorded) : GW_OK;
+	free(j);
+	if(rc) {
+		log_event("error", "dispatch_journal_replay_failed",
+		          json_pack("{s:s, s:s, s:s}", "owner", owner, "error", gw_rc_name(rc),
+		                    "cause", store_errmsg(st)));
+		return -1;
+	}
+	log_event("info", "dispatch_journal_replayed",
+	          json_pack("{s:s, s:i, s:i, s:i}", "owner", owner, "lines", n, "recorded_sent",
+	                    recorded, "unreadable_lines", bad));
+	return 0;
+}
+
+static bool owner_dead(const char *owner, const char *host);
+
+/* journal_replay - at start, before the dead leases are given back: what the dead processes
+ * of this host sent is recorded as sent, and their journals removed */
+static void journal_replay(const char *host)
+{
+	struct store *st = NULL;
+	struct gw_err err = {0};
+	struct dirent *de;
+	DIR *d;
+
+	if(!journal_dir[0])
+		return;
+	if(mkdir(journal_dir, 0700) != 0 && errno != EEXIST) {
+		log_event("warn", "dispatch_journal_unavailable",
+		          json_pack("{s:s, s:s}", "path", journal_dir, "error", strerror(errno)));
+		journal_dir[0] = '\0';
+		return;
+	}
+	d = opendir(journal_dir);
+	if(!d)
+		return;
+	if(store_open(config.db_path, false, &st, &err)) {
+		closedir(d);
+		return;
+	}
+	while((de = readdir(d)) != NULL) {
+		char owner[400], path[PATH_MAX + 512];
+		size_t len = strlen(de->d_name);
+
+		if(len <= 4 || strcmp(de->d_name + len - 4, ".log") != 0 || len - 4 >= sizeof(owner))
+			continue;
+		memcpy(owner, de->d_name, len - 4);
+		owner[len - 4] = '\0';
+		if(!owner_dead(owner, host))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", journal_dir, de->d_name);
+		if(journal_replay_file(st, path, owner) == 0)
+			unlink(path);
+	}
+	closedir(d);
+	store_close(st);
+}
+
 /* run_batch - send n leased rows, filling res (recorded by record_and_lease) */
 static void run_batch(struct worker *w, struct store_lease *leases, int n, struct store_result *res,
                       char (*details)[DETAIL_LEN])
@@ -1031,6 +1206,7 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 				down_provider = r->provider;
 			}
 		}
+		journal_note(w, l, r);
 		dispatch_count_outcome(l->kind, r->provider ? r->provider : "none", r->outcome);
 		log_result(l, r, clock_mono_ms() - t0);
 	}
@@ -1062,6 +1238,8 @@ static gw_rc record_and_lease(struct worker *w, const struct store_result *res, 
 			store_outbox_release(wst, w->owner);
 	}
 	pthread_mutex_unlock(&write_lock);
+	if(n)
+		journal_reset(w); /* recorded (or given back): nothing in it is unrecorded now */
 	return rc;
 }
 
@@ -1080,6 +1258,7 @@ static void *worker_main(void *arg)
 		          json_pack("{s:i, s:s}", "worker", w->index, "error", err.message));
 		goto out;
 	}
+	journal_open(w);
 	res = calloc((size_t)config.batch, sizeof(*res));
 	details = calloc((size_t)config.batch, sizeof(*details));
 	if(!res || !details)
@@ -1120,7 +1299,10 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&write_lock);
 	store_outbox_release(wst, w->owner);
 	pthread_mutex_unlock(&write_lock);
+	journal_close(w);
 out:
+	if(w->jfd >= 0)
+		close(w->jfd);
 	for(i = 0; i < w->ncache; i++)
 		ctx_clear(&w->cache[i]);
 	free(res);
@@ -1199,6 +1381,7 @@ static gw_rc start_worker(enum pclass pc, int index, const char *host, struct gw
 		return gw_err_set(err, GW_ENOMEM, "", "out of memory");
 	w->index = index;
 	w->pc = pc;
+	w->jfd = -1;
 	snprintf(w->owner, sizeof(w->owner), "%s:%ld:%s:%d:%lld", host, (long)getpid(),
 	         pclass_names[pc], index, (long long)clock_mono_ms());
 	pthread_mutex_lock(&wake_lock);
@@ -1240,6 +1423,10 @@ gw_rc dispatch_start(const struct dispatch_config *cfg, struct gw_err *err)
 	host[sizeof(host) - 1] = '\0';
 	snprintf(self_prefix, sizeof(self_prefix), "%s:%ld:", host, (long)getpid());
 	atomic_store(&stopping, 0);
+	journal_dir[0] = '\0';
+	if(config.data_dir && config.data_dir[0])
+		snprintf(journal_dir, sizeof(journal_dir), "%s/outbox-journal", config.data_dir);
+	journal_replay(host); /* first: their sent rows must not go back to pending */
 	reclaim_dead_leases(host);
 	if(store_open(config.db_path, false, &wst, err))
 		return err->message[0] ? GW_EDB

@@ -815,6 +815,48 @@ static void test_outbox_order(void **state)
 }
 #undef NR
 
+/* ---- the sent journal of a dead worker ---- */
+
+static void test_outbox_journal(void **state)
+{
+	struct fixture *f = *state;
+	struct store_lease *l = NULL;
+	struct store_journal_entry j[3] = {{0}};
+	int64_t a, b, c;
+	int n = 0, recorded = -1;
+	struct row r;
+
+	a = enqueue(f, f->org1, "j:a", 0, 0, T0, "{}", NULL);
+	b = enqueue(f, f->org1, "j:b", 0, 0, T0, "{}", NULL);
+	c = enqueue(f, f->org1, "j:c", 0, 0, T0, "{}", NULL);
+	assert_int_equal(store_outbox_lease(f->st, "dead:1", T0, 60, 3, &l, &n), GW_OK);
+	assert_int_equal(n, 3);
+	store_leases_free(l, n);
+	/* c was taken over by another worker since (its lease ran out): not the dead one's */
+	assert_int_equal(sqlite3_exec(f->peek, "UPDATE outbox SET lease_owner = 'other:2'"
+	                                       " WHERE dedupe_key = 'j:c'", NULL, NULL, NULL),
+	                 SQLITE_OK);
+	j[0].id = a;
+	snprintf(j[0].provider, sizeof(j[0].provider), "smtp");
+	j[0].started_ms = 1000;
+	j[0].finished_ms = 1005;
+	j[1].id = c;
+	j[2].id = a; /* a line twice: recorded once */
+	assert_int_equal(store_outbox_journal_sent(f->st, "dead:1", j, 3, T0 + 5, &recorded),
+	                 GW_OK);
+	assert_int_equal(recorded, 1);
+	row_get(f->peek, a, &r);
+	assert_string_equal(r.status, "sent");
+	assert_int_equal(r.attempts, 1);
+	assert_string_equal(r.provider, "smtp");
+	assert_int_equal(r.sent_at, T0 + 5);
+	row_get(f->peek, b, &r);
+	assert_string_equal(r.status, "leased"); /* not in the journal: given back later */
+	row_get(f->peek, c, &r);
+	assert_string_equal(r.status, "leased");
+	assert_string_equal(r.owner, "other:2");
+}
+
 struct finish_case {
 	const char *name;
 	enum store_outcome outcome;
@@ -1148,6 +1190,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_outbox_dedupe, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_lease, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_journal, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_finish, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_retry_cycle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_retry, setup, teardown),

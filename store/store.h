@@ -289,13 +289,27 @@ gw_rc store_outbox_next_due(struct store *st, time_t *at);
 gw_rc store_outbox_lease_class(struct store *st, const char *owner, const char *pclass,
                                const char *self, time_t now, int lease_secs, int max,
                                struct store_lease **out, int *n);
+/* A lease for connection number index (0-based) to an organisation's server: only the rows of
+ * organisations whose provider settings `provider` allow more connections than index
+ * (max_connections, def when unset or when the organisation has no such settings). */
+struct store_slot {
+	int index;
+	const char *provider; /* provider_configs name, e.g. "smtp" */
+	int def;
+};
+
+/* store_outbox_max_connections - the largest max_connections of every organisation's
+ * settings `provider` (def for settings without it); def when there are none. */
+gw_rc store_outbox_max_connections(struct store *st, const char *provider, int def, int *out);
+
 /* store_outbox_cycle - store_outbox_finish of r (n results; n may be 0) and then
  * store_outbox_lease_class of up to max rows (out NULL or max 0: none), in ONE transaction: a
  * worker that records a batch and takes the next pays for one commit, and the index pages both
  * touch are written once. */
 gw_rc store_outbox_cycle(struct store *st, const char *owner, const struct store_result *r,
                          int n, time_t now, const char *pclass, const char *self,
-                         int lease_secs, int max, struct store_lease **out, int *m);
+                         int lease_secs, int max, struct store_lease **out, int *m,
+                         const struct store_slot *slot);
 /* store_outbox_lease_owners - JSON array (new reference) of the distinct owners of leased rows. */
 gw_rc store_outbox_lease_owners(struct store *st, json_t **out);
 /* store_outbox_booking_state - a booking's status (copied into status, n bytes) and sequence,

@@ -331,10 +331,52 @@ static gw_rc pick_org_rows(struct store *st, const char *cls, int prio, struct l
 	return GW_OK;
 }
 
+/* org_connections - the max_connections of org's settings slot->provider (slot->def) */
+static gw_rc org_connections(struct store *st, int64_t org, const struct store_slot *slot,
+                             int *cap)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT json_extract(config, '$.max_connections')"
+	                                 " FROM provider_configs WHERE org_id = ?1 AND name = ?2");
+	int r;
+
+	*cap = slot->def;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, org);
+	sqlite3_bind_text(s, 2, slot->provider, -1, SQLITE_STATIC);
+	r = sqlite3_step(s);
+	if(r == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_INTEGER)
+		*cap = sqlite3_column_int(s, 0);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return r == SQLITE_ROW || r == SQLITE_DONE ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
+}
+
+/* store_outbox_max_connections - the largest max_connections of a provider's settings */
+gw_rc store_outbox_max_connections(struct store *st, const char *provider, int def, int *out)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT max(ifnull(json_extract(config,"
+	                                 " '$.max_connections'), ?2)) FROM provider_configs"
+	                                 " WHERE name = ?1");
+	int r;
+
+	*out = def;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_text(s, 1, provider, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, def);
+	r = sqlite3_step(s);
+	if(r == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_INTEGER)
+		*out = sqlite3_column_int(s, 0);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return r == SQLITE_ROW ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
+}
+
 /* pick_class - the ids of up to max due pending rows of class cls into ids, urgent first and
  * organisations taking turns (ids has room for max) */
-static gw_rc pick_class(struct store *st, const char *cls, time_t now, int max,
-                        struct lease_pick *ids, int *nids)
+static gw_rc pick_class(struct store *st, const char *cls, const struct store_slot *slot,
+                        time_t now, int max, struct lease_pick *ids, int *nids)
 {
 	struct lease_org *orgs = NULL;
 	sqlite3_stmt *s;
@@ -369,9 +411,22 @@ static gw_rc pick_class(struct store *st, const char *cls, time_t now, int max,
 			rc = store_rc(r) ? store_rc(r) : GW_EDB;
 			goto out;
 		}
+		/* an organisation that allows no more connections than the caller's number is
+		 * served by the other connections */
+		active = norgs;
+		for(i = 0; slot && i < norgs; i++) {
+			int cap;
+
+			rc = org_connections(st, orgs[i].org, slot, &cap);
+			if(rc)
+				goto out;
+			if(cap <= slot->index) {
+				orgs[i].more = false;
+				active--;
+			}
+		}
 		/* rounds: each organisation still holding due rows gets an equal share of what is
 		 * left; one that has fewer drops out, and the next round shares its room */
-		active = norgs;
 		while(active > 0 && *nids < max) {
 			int q = (max - *nids + active - 1) / active;
 
@@ -446,7 +501,8 @@ static gw_rc body_text(struct store *st, int64_t body, int64_t *cache_id, char *
 
 /* lease_rows - the lease inside the caller's transaction; l has room for max */
 static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass, const char *self,
-                        time_t now, int lease_secs, int max, struct store_lease *l, int *got)
+                        const struct store_slot *slot, time_t now, int lease_secs, int max,
+                        struct store_lease *l, int *got)
 {
 	sqlite3_stmt *s;
 	struct id_list {
@@ -507,7 +563,7 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 		}
 	}
 	for(c = 0; c < nclasses && ids.n < max; c++) {
-		rc = pick_class(st, classes[c], now, max, ids.v, &ids.n);
+		rc = pick_class(st, classes[c], slot, now, max, ids.v, &ids.n);
 		if(rc)
 			goto out;
 	}
@@ -701,7 +757,8 @@ static gw_rc finish_rows(struct store *st, const char *owner, const struct store
 gw_rc store_outbox_lease(struct store *st, const char *owner, time_t now, int lease_secs, int max,
                          struct store_lease **out, int *n)
 {
-	return store_outbox_cycle(st, owner, NULL, 0, now, NULL, NULL, lease_secs, max, out, n);
+	return store_outbox_cycle(st, owner, NULL, 0, now, NULL, NULL, lease_secs, max, out, n,
+	                          NULL);
 }
 
 /* store_outbox_lease_class - lease a batch of due rows of one provider class */
@@ -709,20 +766,21 @@ gw_rc store_outbox_lease_class(struct store *st, const char *owner, const char *
                                const char *self, time_t now, int lease_secs, int max,
                                struct store_lease **out, int *n)
 {
-	return store_outbox_cycle(st, owner, NULL, 0, now, pclass, self, lease_secs, max, out, n);
+	return store_outbox_cycle(st, owner, NULL, 0, now, pclass, self, lease_secs, max, out, n,
+	                          NULL);
 }
 
 /* store_outbox_finish - record a batch of results in one transaction */
 gw_rc store_outbox_finish(struct store *st, const char *owner, const struct store_result *r, int n,
                           time_t now)
 {
-	return store_outbox_cycle(st, owner, r, n, now, NULL, NULL, 0, 0, NULL, NULL);
+	return store_outbox_cycle(st, owner, r, n, now, NULL, NULL, 0, 0, NULL, NULL, NULL);
 }
 
 /* store_outbox_cycle - finish one batch and lease the next in one transaction */
 gw_rc store_outbox_cycle(struct store *st, const char *owner, const struct store_result *r, int n,
                          time_t now, const char *pclass, const char *self, int lease_secs, int max,
-                         struct store_lease **out, int *m)
+                         struct store_lease **out, int *m, const struct store_slot *slot)
 {
 	struct store_lease *l = NULL;
 	int got = 0;
@@ -743,7 +801,7 @@ gw_rc store_outbox_cycle(struct store *st, const char *owner, const struct store
 	if(n > 0)
 		rc = finish_rows(st, owner, r, n, now);
 	if(!rc && l)
-		rc = lease_rows(st, owner, pclass, self, now, lease_secs, max, l, &got);
+		rc = lease_rows(st, owner, pclass, self, slot, now, lease_secs, max, l, &got);
 	if(rc) {
 		store_rollback(st);
 		goto out;

@@ -70,7 +70,10 @@
 #include "smtp/smtp.h"
 #include "store/store.h"
 
-#define MAX_WORKERS  40
+#define MAX_WORKERS  80
+#define CONNS_DEFAULT 8  /* max_connections of SMTP settings without it (and the maildir) */
+#define CONNS_MAX     64 /* its upper bound (API.md) */
+#define GROW_EVERY_MS 2000 /* how often the email pool looks for a larger max_connections */
 #define CTX_CACHE    8
 #define IDLE_MAX_MS  2000 /* an idle worker looks again at least this often (other processes) */
 #define SLOW_FAIL_MS 5000 /* a transient failure this slow means the far side is unreachable */
@@ -122,8 +125,12 @@ struct worker {
 	int jfd; /* the sent journal (email workers), or -1 */
 };
 
+/* The pools: workers[] grows while the engine runs (grow_email_pool) under pool_lock. */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct worker *workers[MAX_WORKERS];
 static int nworkers;
+static int nemail;            /* email workers started; under pool_lock */
+static char pool_host[256];   /* this host's name, for the owners of workers started later */
 
 /* dispatch_backoff - the retry schedule */
 int dispatch_backoff(int attempts, double rnd)
@@ -1219,6 +1226,9 @@ static gw_rc record_and_lease(struct worker *w, const struct store_result *res, 
                               struct store_lease **next, int *m)
 {
 	bool more = !atomic_load(&stopping);
+	/* email worker number i is connection number i to each organisation's server: it
+	 * takes the rows of organisations whose max_connections is above i */
+	struct store_slot slot = {w->index, "smtp", CONNS_DEFAULT};
 	gw_rc rc;
 	int tries = 0;
 
@@ -1228,7 +1238,7 @@ static gw_rc record_and_lease(struct worker *w, const struct store_result *res, 
 	do {
 		rc = store_outbox_cycle(wst, w->owner, res, n, clock_now(), pclass_names[w->pc],
 		                        self_prefix, config.lease_secs, more ? config.batch : 0,
-		                        more ? next : NULL, m);
+		                        more ? next : NULL, m, w->pc == PC_EMAIL ? &slot : NULL);
 	} while(rc == GW_EBUSY && ++tries < 3);
 	if(rc) {
 		log_event("error", n ? "dispatch_finish_failed" : "dispatch_lease_failed",
@@ -1243,6 +1253,39 @@ static gw_rc record_and_lease(struct worker *w, const struct store_result *res, 
 	return rc;
 }
 
+static gw_rc start_worker(enum pclass pc, int index, const char *host, struct gw_err *err);
+
+/* email_pool_size - how many email workers the settings ask for: the largest max_connections
+ * (CONNS_DEFAULT for settings without it and for organisations on the maildir), at least
+ * serve --workers, at most CONNS_MAX */
+static int email_pool_size(struct store *st)
+{
+	int n = CONNS_DEFAULT;
+
+	if(store_outbox_max_connections(st, "smtp", CONNS_DEFAULT, &n))
+		n = CONNS_DEFAULT;
+	if(n < CONNS_DEFAULT)
+		n = CONNS_DEFAULT;
+	if(n < config.workers)
+		n = config.workers;
+	return n > CONNS_MAX ? CONNS_MAX : n;
+}
+
+/* grow_email_pool - start the email workers a raised max_connections asks for (never stops
+ * any: a lowered one leaves the workers above it idle, as their leases skip the
+ * organisation) */
+static void grow_email_pool(struct store *st)
+{
+	struct gw_err err = {0};
+	int want = email_pool_size(st);
+
+	pthread_mutex_lock(&pool_lock);
+	while(nemail < want && !atomic_load(&stopping) &&
+	      start_worker(PC_EMAIL, nemail, pool_host, &err) == GW_OK)
+		;
+	pthread_mutex_unlock(&pool_lock);
+}
+
 /* worker_main - lease, send, record, until stopped */
 static void *worker_main(void *arg)
 {
@@ -1251,6 +1294,7 @@ static void *worker_main(void *arg)
 	struct store_result *res = NULL;
 	char(*details)[DETAIL_LEN] = NULL;
 	struct gw_err err = {0};
+	int64_t grown_at;
 	int n = 0, i;
 
 	if(store_open(config.db_path, false, &w->st, &err)) {
@@ -1259,6 +1303,7 @@ static void *worker_main(void *arg)
 		goto out;
 	}
 	journal_open(w);
+	grown_at = clock_mono_ms();
 	res = calloc((size_t)config.batch, sizeof(*res));
 	details = calloc((size_t)config.batch, sizeof(*details));
 	if(!res || !details)
@@ -1271,6 +1316,10 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&wake_lock);
 		seen = wake_gen;
 		pthread_mutex_unlock(&wake_lock);
+		if(w->pc == PC_EMAIL && w->index == 0 && clock_mono_ms() - grown_at >= GROW_EVERY_MS) {
+			grow_email_pool(w->st);
+			grown_at = clock_mono_ms();
+		}
 		if(n == 0 && (record_and_lease(w, NULL, 0, &leases, &n) || n == 0)) {
 			if(w->index == 0 && w->pc == PC_EMAIL) {
 				/* nothing to send: a good moment to fold the WAL back */
@@ -1395,6 +1444,8 @@ static gw_rc start_worker(enum pclass pc, int index, const char *host, struct gw
 		return gw_err_set(err, GW_EIO, "", "cannot start a dispatch worker");
 	}
 	workers[nworkers++] = w;
+	if(pc == PC_EMAIL)
+		nemail++;
 	return GW_OK;
 }
 
@@ -1434,18 +1485,23 @@ gw_rc dispatch_start(const struct dispatch_config *cfg, struct gw_err *err)
 	if(store_outbox_tune(wst))
 		log_event("warn", "dispatch_tune_failed",
 		          json_pack("{s:s}", "cause", store_errmsg(wst)));
-	counts[PC_EMAIL] = config.workers;
+	snprintf(pool_host, sizeof(pool_host), "%s", host);
+	nemail = 0;
+	counts[PC_EMAIL] = email_pool_size(wst);
 	counts[PC_CALENDAR] = config.calendar_workers;
 	counts[PC_ZOHO] = config.zoho_workers;
+	pthread_mutex_lock(&pool_lock);
 	for(c = 0; c < PC_COUNT; c++) {
 		for(i = 0; i < counts[c]; i++) {
 			rc = start_worker((enum pclass)c, i, host, err);
 			if(rc) {
+				pthread_mutex_unlock(&pool_lock);
 				dispatch_stop();
 				return rc;
 			}
 		}
 	}
+	pthread_mutex_unlock(&pool_lock);
 	log_event("info", "dispatch_started",
 	          json_pack("{s:i, s:i, s:i, s:i}", "email_workers", counts[PC_EMAIL],
 	                    "calendar_workers", counts[PC_CALENDAR], "zoho_workers",
@@ -1474,6 +1530,7 @@ void dispatch_stop(void)
 		log_event("warn", "dispatch_drain_timeout",
 		          json_pack("{s:i, s:s}", "workers_still_sending", left, "message",
 		                    "their rows stay leased until the next start gives them back"));
+	pthread_mutex_lock(&pool_lock); /* no worker starts now: stopping is set */
 	for(i = 0; i < nworkers; i++) {
 		int done;
 
@@ -1488,6 +1545,8 @@ void dispatch_stop(void)
 		free(workers[i]);
 	}
 	nworkers = 0;
+	nemail = 0;
+	pthread_mutex_unlock(&pool_lock);
 	if(left == 0) {
 		/* a worker left behind may still finish its batch through it: then it stays open */
 		store_close(wst);

@@ -1,6 +1,6 @@
 """Crash test, duplicates bounded: intake makes TRAINERS x REQUESTS new_request emails and the
 REQUESTS customers' request_received (300 by default) for a real SMTP server
-(tests/helpers/smtp_server.py on 127.0.0.1); the gateway runs WORKERS SMTP connections and is
+(tests/helpers/smtp_server.py on 127.0.0.1); the organisation's SMTP settings allow WORKERS connections and is
 killed with SIGKILL KILLS times while it sends, and restarted each time. In the end every email
 has arrived, and the ones that arrived twice are at most one per connection per kill (the
 reply that was in flight: the sent journal records every other), each with its original's
@@ -41,7 +41,7 @@ log = open(os.path.join(tmp, "sink.log"), "ab")
 sink = subprocess.Popen(["/usr/bin/python3", SERVER, "--dir", sink_dir], stdout=subprocess.PIPE,
                         stderr=log)
 port = int(sink.stdout.readline())
-gw = Gateway(extra_args=["--workers", str(a.workers)])
+gw = Gateway()
 rnd = random.Random(12)
 t_start = time.monotonic()
 
@@ -63,7 +63,8 @@ try:
     for i in range(a.trainers):
         gw.user(org["id"], "t%03d@crash.test" % i, ["trainer"], ["run"], token=A)
     gw.ok("PUT", O + "/providers/smtp", {"host": "127.0.0.1", "port": port, "security": "none",
-                                         "from_address": "bookings@crash.test"}, A)
+                                         "from_address": "bookings@crash.test",
+                                         "max_connections": a.workers}, A)
     for i in range(a.requests):
         r = gw.ok("POST", O + "/requests", {"customer": {"name": "C%d" % i,
                                                          "email": "c%d@example.test" % i},

@@ -857,6 +857,47 @@ static void test_outbox_journal(void **state)
 	assert_string_equal(r.owner, "other:2");
 }
 
+/* ---- connections: a lease for connection number i skips organisations allowing i or fewer */
+
+static void test_outbox_slots(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		int index;
+		int want; /* rows leased: bit 0 org1's, bit 1 org2's */
+	} cases[] = {{0, 3}, {1, 3}, {2, 2}, {7, 2}, {8, 0}};
+	json_t *cfg = json_pack("{s:s, s:i}", "host", "mx.example.test", "max_connections", 2);
+	int max = 0;
+	size_t i;
+
+	assert_int_equal(store_provider_put(f->st, f->org1, "smtp", cfg), GW_OK);
+	json_decref(cfg);
+	assert_int_equal(store_outbox_max_connections(f->st, "smtp", 8, &max), GW_OK);
+	assert_int_equal(max, 2);
+	for(i = 0; i < GW_ARRAY_LEN(cases); i++) {
+		struct store_slot slot = {cases[i].index, "smtp", 8};
+		struct store_lease *l = NULL;
+		char k1[32], k2[32];
+		int n = 0, got = 0, j;
+
+		snprintf(k1, sizeof(k1), "slot:%zu:1", i);
+		snprintf(k2, sizeof(k2), "slot:%zu:2", i);
+		enqueue(f, f->org1, k1, 0, 0, T0, "{}", NULL);
+		enqueue(f, f->org2, k2, 0, 0, T0, "{}", NULL); /* no settings: 8 */
+		assert_int_equal(store_outbox_cycle(f->st, "w", NULL, 0, T0, "email", NULL, 60, 10, &l,
+		                                    &n, &slot),
+		                 GW_OK);
+		for(j = 0; j < n; j++)
+			got |= l[j].org_id == f->org1 ? 1 : 2;
+		CHECK(got == cases[i].want, "connection %d: leased the rows of %d, want %d",
+		      cases[i].index, got, cases[i].want);
+		store_leases_free(l, n);
+		assert_int_equal(sqlite3_exec(f->peek, "UPDATE outbox SET status = 'sent'", NULL,
+		                              NULL, NULL),
+		                 SQLITE_OK);
+	}
+}
+
 struct finish_case {
 	const char *name;
 	enum store_outcome outcome;
@@ -1191,6 +1232,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_outbox_lease, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_journal, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_slots, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_finish, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_retry_cycle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_retry, setup, teardown),

@@ -337,8 +337,9 @@ gw_rc store_outbox_journal_sent(struct store *st, const char *owner,
                                 int *recorded);
 
 /* store_checkpoint - copy what the WAL holds back into the database as far as no reader needs
- * it (SQLITE_CHECKPOINT_PASSIVE: never waits). Connections of store_open do not checkpoint on
- * commit; the dispatcher's writer does (store_outbox_tune), and calls this when idle. */
+ * it (SQLITE_CHECKPOINT_PASSIVE: never waits for readers or writers). Connections of
+ * store_open do not checkpoint on commit (a commit that did would hold the write lock while it
+ * copies and syncs): the dispatcher's checkpoint thread calls this twice a second. */
 gw_rc store_checkpoint(struct store *st);
 
 /* ---- Zoho Assist sessions (store_calendar.c) ---- */

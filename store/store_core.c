@@ -652,9 +652,9 @@ gw_rc store_open(const char *path, bool create, struct store **out, struct gw_er
 	sqlite3_extended_result_codes(st->db, 1);
 	sqlite3_busy_timeout(st->db, 10000);
 	/* wal_autocheckpoint=0: a commit never copies the WAL back into the database (which took
-	 * an intake's fan-out of 10,000 rows from 5 to 20-50 ms); the dispatcher's writer
-	 * connection checkpoints instead (store_outbox_tune, store_checkpoint), off every
-	 * request's path. cache_size: room for a big transaction's pages (32 MB at most, taken
+	 * an intake's fan-out of 10,000 rows from 5 to 20-50 ms, and stalled every dispatch worker
+	 * waiting to record its batch); the dispatcher's checkpoint thread does it instead
+	 * (store_checkpoint), off every request's and every send's path. cache_size: room for a big transaction's pages (32 MB at most, taken
 	 * as used) so that it does not spill them into the WAL before its commit. */
 	rc = exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 	              " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"

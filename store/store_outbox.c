@@ -1058,10 +1058,7 @@ gw_rc store_outbox_tune(struct store *st)
 	/* In WAL mode a connection drops its page cache whenever another connection committed,
 	 * and the workers commit all the time: every lease would read its pages again with
 	 * pread(). Mapped, those reads are memory loads from the OS page cache. */
-	/* and this connection checkpoints the WAL that every connection writes (store_open turns
-	 * it off for the others) */
-	int r = sqlite3_exec(st->db, "PRAGMA mmap_size = 268435456; PRAGMA cache_size = -8192;"
-	                             " PRAGMA wal_autocheckpoint = 1000;",
+	int r = sqlite3_exec(st->db, "PRAGMA mmap_size = 268435456; PRAGMA cache_size = -8192;",
 	                     NULL, NULL, NULL);
 
 	return r == SQLITE_OK ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;

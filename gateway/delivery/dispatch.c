@@ -1321,12 +1321,6 @@ static void *worker_main(void *arg)
 			grown_at = clock_mono_ms();
 		}
 		if(n == 0 && (record_and_lease(w, NULL, 0, &leases, &n) || n == 0)) {
-			if(w->index == 0 && w->pc == PC_EMAIL) {
-				/* nothing to send: a good moment to fold the WAL back */
-				pthread_mutex_lock(&write_lock);
-				store_checkpoint(wst);
-				pthread_mutex_unlock(&write_lock);
-			}
 			wait_for_work(seen);
 			continue;
 		}
@@ -1363,6 +1357,46 @@ out:
 	running--;
 	pthread_cond_broadcast(&done_cond);
 	pthread_mutex_unlock(&wake_lock);
+	return NULL;
+}
+
+/* ---- the checkpoint thread ----
+ * No connection checkpoints on commit (store_open): this thread, on a connection of its own,
+ * copies the WAL back into the database every CHECKPOINT_MS (a passive checkpoint: it waits for
+ * no reader and no writer), so that neither a request nor a worker recording its batch pays for
+ * it while others wait on the write lock. */
+#define CHECKPOINT_MS 500
+static pthread_t ckpt_thread;
+static int ckpt_running; /* under wake_lock */
+
+/* checkpoint_main - checkpoint until stopped */
+static void *checkpoint_main(void *arg)
+{
+	struct store *st = NULL;
+	struct gw_err err = {0};
+	struct timespec ts;
+
+	(void)arg;
+	if(store_open(config.db_path, false, &st, &err))
+		return NULL;
+	pthread_mutex_lock(&wake_lock);
+	while(!atomic_load(&stopping)) {
+		pthread_mutex_unlock(&wake_lock);
+		if(store_checkpoint(st))
+			log_event("warn", "dispatch_checkpoint_failed",
+			          json_pack("{s:s}", "cause", store_errmsg(st)));
+		/* CLOCK_REALTIME deadlines, as every wait here (wait_for_work says why) */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (long)CHECKPOINT_MS * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_mutex_lock(&wake_lock);
+		if(!atomic_load(&stopping))
+			pthread_cond_timedwait(&done_cond, &wake_lock, &ts);
+	}
+	pthread_mutex_unlock(&wake_lock);
+	store_checkpoint(st);
+	store_close(st);
 	return NULL;
 }
 
@@ -1502,6 +1536,11 @@ gw_rc dispatch_start(const struct dispatch_config *cfg, struct gw_err *err)
 		}
 	}
 	pthread_mutex_unlock(&pool_lock);
+	if(pthread_create(&ckpt_thread, NULL, checkpoint_main, NULL) == 0) {
+		pthread_mutex_lock(&wake_lock);
+		ckpt_running = 1;
+		pthread_mutex_unlock(&wake_lock);
+	}
 	log_event("info", "dispatch_started",
 	          json_pack("{s:i, s:i, s:i, s:i}", "email_workers", counts[PC_EMAIL],
 	                    "calendar_workers", counts[PC_CALENDAR], "zoho_workers",
@@ -1517,6 +1556,13 @@ void dispatch_stop(void)
 
 	atomic_store(&stopping, 1);
 	dispatch_wake();
+	pthread_mutex_lock(&wake_lock);
+	pthread_cond_broadcast(&done_cond); /* the checkpoint thread waits on it */
+	pthread_mutex_unlock(&wake_lock);
+	if(ckpt_running) {
+		pthread_join(ckpt_thread, NULL);
+		ckpt_running = 0;
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += config.drain_secs > 0 ? config.drain_secs : 20;
 	pthread_mutex_lock(&wake_lock);

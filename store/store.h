@@ -161,9 +161,9 @@ struct store_effect {
 	const char *provider_class; /* "email", "calendar", "zoho" */
 	const char *dedupe_key;
 	int64_t request_id, booking_id; /* 0: none */
-	const char *payload;        /* JSON text, rendered at enqueue time; with body_id: a JSON
-	                             * object of placeholder -> string, what this row's copy of the
-	                             * body has in place of each placeholder */
+	const char *payload;            /* JSON text, rendered at enqueue time; with body_id: a JSON
+	                                 * object of placeholder -> string, what this row's copy of the
+	                                 * body has in place of each placeholder */
 	time_t not_before;          /* first attempt at */
 	time_t deadline;            /* 0: none; past it the row expires unsent */
 	int64_t body_id;            /* 0: payload is the whole payload; else store_outbox_body */
@@ -306,10 +306,9 @@ gw_rc store_outbox_max_connections(struct store *st, const char *provider, int d
  * store_outbox_lease_class of up to max rows (out NULL or max 0: none), in ONE transaction: a
  * worker that records a batch and takes the next pays for one commit, and the index pages both
  * touch are written once. */
-gw_rc store_outbox_cycle(struct store *st, const char *owner, const struct store_result *r,
-                         int n, time_t now, const char *pclass, const char *self,
-                         int lease_secs, int max, struct store_lease **out, int *m,
-                         const struct store_slot *slot);
+gw_rc store_outbox_cycle(struct store *st, const char *owner, const struct store_result *r, int n,
+                         time_t now, const char *pclass, const char *self, int lease_secs, int max,
+                         struct store_lease **out, int *m, const struct store_slot *slot);
 /* store_outbox_lease_owners - JSON array (new reference) of the distinct owners of leased rows. */
 gw_rc store_outbox_lease_owners(struct store *st, json_t **out);
 /* store_outbox_booking_state - a booking's status (copied into status, n bytes) and sequence,

@@ -654,8 +654,9 @@ gw_rc store_open(const char *path, bool create, struct store **out, struct gw_er
 	/* wal_autocheckpoint=0: a commit never copies the WAL back into the database (which took
 	 * an intake's fan-out of 10,000 rows from 5 to 20-50 ms, and stalled every dispatch worker
 	 * waiting to record its batch); the dispatcher's checkpoint thread does it instead
-	 * (store_checkpoint), off every request's and every send's path. cache_size: room for a big transaction's pages (32 MB at most, taken
-	 * as used) so that it does not spill them into the WAL before its commit. */
+	 * (store_checkpoint), off every request's and every send's path. cache_size: room for a
+	 * big transaction's pages (32 MB at most, taken as used) so that it does not spill them
+	 * into the WAL before its commit. */
 	rc = exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 	              " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
 	              " PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-32768;",

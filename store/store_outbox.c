@@ -81,8 +81,7 @@ gw_rc store_outbox_enqueue(struct store *st, const struct store_effect *e, time_
 }
 
 /* store_outbox_body - one shared body of a fan-out */
-gw_rc store_outbox_body(struct store *st, int64_t org, const char *payload, time_t now,
-                        int64_t *id)
+gw_rc store_outbox_body(struct store *st, int64_t org, const char *payload, time_t now, int64_t *id)
 {
 	sqlite3_stmt *s = store_stmt(st, "INSERT INTO outbox_bodies(org_id, payload, created_at)"
 	                                 " VALUES(?1, ?2, ?3)");
@@ -124,7 +123,8 @@ gw_rc store_outbox_expand(const char *body, const char *fills, char **out)
 	}
 	memcpy(buf, body, cap);
 	len = cap - 1;
-	json_object_foreach(f, key, v) {
+	json_object_foreach(f, key, v)
+	{
 		char *res;
 		size_t rlen = 0, rcap;
 
@@ -228,39 +228,41 @@ int store_outbox_priority(const char *kind)
  *   1. leased rows whose lease ran out because their worker died (outbox_lease), oldest first,
  *      unless the owner is one of the caller's own live workers;
  *   2. then per priority, urgent first: the organisations with pending rows of the class (a
- *      skip-scan of the index: one seek per organisation), and from each, in due order, an
- *      equal share of the room left (rounds until the batch is full or every organisation is
- *      out of due rows): a 10,000-row fan-out of one organisation takes no more of a batch
- *      than another organisation's one email;
+ *      skip-scan of the index: one seek per organisation; at most LEASE_ORGS_MAX, starting
+ *      after where the last lease's turn ended and wrapping round), and from each, in due
+ *      order, an equal share of the room left (rounds until the batch is full or every
+ *      organisation is out of due rows): a 10,000-row fan-out of one organisation takes no
+ *      more of a batch than another organisation's one email;
  *   3. one UPDATE of the chosen ids, RETURNING the rows, put in batch order: urgent first,
  *      then each organisation's first row, each one's second, ... (organisations take turns
  *      within the batch as well, so that a worker sending it in order serves them alike).
  * Cost: O(organisations with pending rows of the class + batch) index seeks, whatever the
  * backlog (bench/fanout.sh queues 10,000 rows). */
-#define LEASE_STALE_SQL                                                                \
-	"SELECT id FROM outbox INDEXED BY outbox_lease"                              \
-	" WHERE status = 'leased' AND lease_expires_at <= ?1"                          \
-	" AND (?2 IS NULL OR provider_class = ?2)"                                    \
-	" AND (?3 IS NULL OR substr(lease_owner, 1, length(?3)) <> ?3)"               \
+#define LEASE_STALE_SQL                                                 \
+	"SELECT id FROM outbox INDEXED BY outbox_lease"                 \
+	" WHERE status = 'leased' AND lease_expires_at <= ?1"           \
+	" AND (?2 IS NULL OR provider_class = ?2)"                      \
+	" AND (?3 IS NULL OR substr(lease_owner, 1, length(?3)) <> ?3)" \
 	" ORDER BY lease_expires_at, id LIMIT ?4"
-#define LEASE_CLASSES_SQL                                                              \
-	"WITH RECURSIVE c(cls) AS (SELECT (SELECT min(provider_class) FROM outbox"     \
-	"  WHERE status = 'pending')"                                                  \
-	" UNION ALL SELECT (SELECT min(provider_class) FROM outbox"                    \
-	"  WHERE status = 'pending' AND provider_class > c.cls) FROM c"                \
-	"  WHERE c.cls IS NOT NULL)"                                                   \
+#define LEASE_CLASSES_SQL                                                          \
+	"WITH RECURSIVE c(cls) AS (SELECT (SELECT min(provider_class) FROM outbox" \
+	"  WHERE status = 'pending')"                                              \
+	" UNION ALL SELECT (SELECT min(provider_class) FROM outbox"                \
+	"  WHERE status = 'pending' AND provider_class > c.cls) FROM c"            \
+	"  WHERE c.cls IS NOT NULL)"                                               \
 	" SELECT cls FROM c WHERE cls IS NOT NULL LIMIT 16"
-#define LEASE_ORGS_SQL                                                                 \
-	"WITH RECURSIVE o(org) AS (SELECT (SELECT min(org_id) FROM outbox"             \
-	"  WHERE status = 'pending' AND provider_class = ?1 AND priority = ?2)"        \
-	" UNION ALL SELECT (SELECT min(org_id) FROM outbox WHERE status = 'pending'"   \
-	"  AND provider_class = ?1 AND priority = ?2 AND org_id > o.org) FROM o"       \
-	"  WHERE o.org IS NOT NULL)"                                                   \
+#define LEASE_ORGS_SQL                                                               \
+	"WITH RECURSIVE o(org) AS (SELECT (SELECT min(org_id) FROM outbox"           \
+	"  WHERE status = 'pending' AND provider_class = ?1 AND priority = ?2"       \
+	"  AND org_id > ?4 AND org_id <= ?5)"                                        \
+	" UNION ALL SELECT (SELECT min(org_id) FROM outbox WHERE status = 'pending'" \
+	"  AND provider_class = ?1 AND priority = ?2 AND org_id > o.org"             \
+	"  AND org_id <= ?5) FROM o WHERE o.org IS NOT NULL)"                        \
 	" SELECT org FROM o WHERE org IS NOT NULL LIMIT ?3"
-#define LEASE_ORG_ROWS_SQL                                                             \
-	"SELECT id, next_attempt_at FROM outbox WHERE status = 'pending'"              \
-	" AND provider_class = ?1 AND priority = ?2 AND org_id = ?3"                   \
-	" AND next_attempt_at <= ?4 AND (next_attempt_at, id) > (?5, ?6)"              \
+#define LEASE_ORG_ROWS_SQL                                                \
+	"SELECT id, next_attempt_at FROM outbox WHERE status = 'pending'" \
+	" AND provider_class = ?1 AND priority = ?2 AND org_id = ?3"      \
+	" AND next_attempt_at <= ?4 AND (next_attempt_at, id) > (?5, ?6)" \
 	" ORDER BY next_attempt_at, id LIMIT ?7"
 #define LEASE_SQL                                                                      \
 	"UPDATE outbox SET status = 'leased', lease_owner = ?1, lease_expires_at = ?2" \
@@ -332,8 +334,7 @@ static gw_rc pick_org_rows(struct store *st, const char *cls, int prio, struct l
 }
 
 /* org_connections - the max_connections of org's settings slot->provider (slot->def) */
-static gw_rc org_connections(struct store *st, int64_t org, const struct store_slot *slot,
-                             int *cap)
+static gw_rc org_connections(struct store *st, int64_t org, const struct store_slot *slot, int *cap)
 {
 	sqlite3_stmt *s = store_stmt(st, "SELECT json_extract(config, '$.max_connections')"
 	                                 " FROM provider_configs WHERE org_id = ?1 AND name = ?2");
@@ -381,36 +382,61 @@ static gw_rc pick_class(struct store *st, const char *cls, const struct store_sl
 	struct lease_org *orgs = NULL;
 	sqlite3_stmt *s;
 	gw_rc rc = GW_OK;
-	int prio, norgs, i, r;
+	int prio, norgs, i, r, round, full_at;
+	int64_t *turn = NULL;
 
+	/* the class's place in the turns (a class not seen yet takes a free slot, else the
+	 * last: it then shares it, which only makes the turns less even) */
+	for(i = 0; i < (int)GW_ARRAY_LEN(st->lease_turn) && !turn; i++) {
+		if(!st->lease_turn[i].cls[0])
+			snprintf(st->lease_turn[i].cls, sizeof(st->lease_turn[i].cls), "%s", cls);
+		if(strcmp(st->lease_turn[i].cls, cls) == 0)
+			turn = st->lease_turn[i].after;
+	}
+	if(!turn)
+		turn = st->lease_turn[GW_ARRAY_LEN(st->lease_turn) - 1].after;
 	orgs = calloc(LEASE_ORGS_MAX, sizeof(*orgs));
 	if(!orgs)
 		return GW_ENOMEM;
 	for(prio = 0; prio < LEASE_PRIORITIES && *nids < max; prio++) {
 		int active;
 
-		s = store_stmt(st, LEASE_ORGS_SQL);
-		if(!s) {
-			rc = GW_EDB;
-			goto out;
-		}
+		/* at most LEASE_ORGS_MAX organisations per lease: those after the last one the
+		 * previous lease reached, then from the start again (wrapping round), so that past
+		 * that many every organisation still gets its turn */
+		int64_t after = turn[prio], lo[2] = {after, INT64_MIN};
+		int64_t hi[2] = {INT64_MAX, after};
+		int pass;
+
 		norgs = 0;
-		sqlite3_bind_text(s, 1, cls, -1, SQLITE_STATIC);
-		sqlite3_bind_int(s, 2, prio);
-		sqlite3_bind_int(s, 3, LEASE_ORGS_MAX);
-		while((r = sqlite3_step(s)) == SQLITE_ROW) {
-			memset(&orgs[norgs], 0, sizeof(orgs[norgs]));
-			orgs[norgs].org = sqlite3_column_int64(s, 0);
-			orgs[norgs].at = INT64_MIN;
-			orgs[norgs].more = true;
-			norgs++;
+		for(pass = 0; pass < 2 && norgs < LEASE_ORGS_MAX; pass++) {
+			if(pass == 1 && after == INT64_MIN)
+				break;
+			s = store_stmt(st, LEASE_ORGS_SQL);
+			if(!s) {
+				rc = GW_EDB;
+				goto out;
+			}
+			sqlite3_bind_text(s, 1, cls, -1, SQLITE_STATIC);
+			sqlite3_bind_int(s, 2, prio);
+			sqlite3_bind_int(s, 3, LEASE_ORGS_MAX - norgs);
+			sqlite3_bind_int64(s, 4, lo[pass]);
+			sqlite3_bind_int64(s, 5, hi[pass]);
+			while((r = sqlite3_step(s)) == SQLITE_ROW) {
+				memset(&orgs[norgs], 0, sizeof(orgs[norgs]));
+				orgs[norgs].org = sqlite3_column_int64(s, 0);
+				orgs[norgs].at = INT64_MIN;
+				orgs[norgs].more = true;
+				norgs++;
+			}
+			sqlite3_reset(s);
+			sqlite3_clear_bindings(s);
+			if(r != SQLITE_DONE) {
+				rc = store_rc(r) ? store_rc(r) : GW_EDB;
+				goto out;
+			}
 		}
-		sqlite3_reset(s);
-		sqlite3_clear_bindings(s);
-		if(r != SQLITE_DONE) {
-			rc = store_rc(r) ? store_rc(r) : GW_EDB;
-			goto out;
-		}
+		full_at = -1;
 		/* an organisation that allows no more connections than the caller's number is
 		 * served by the other connections */
 		active = norgs;
@@ -427,6 +453,7 @@ static gw_rc pick_class(struct store *st, const char *cls, const struct store_sl
 		}
 		/* rounds: each organisation still holding due rows gets an equal share of what is
 		 * left; one that has fewer drops out, and the next round shares its room */
+		round = 0;
 		while(active > 0 && *nids < max) {
 			int q = (max - *nids + active - 1) / active;
 
@@ -440,8 +467,20 @@ static gw_rc pick_class(struct store *st, const char *cls, const struct store_sl
 					goto out;
 				if(!orgs[i].more)
 					active--;
+				if(round == 0 && *nids >= max && full_at < 0)
+					full_at = i;
 			}
+			round++;
 		}
+		/* where the next lease starts: after the last organisation served when the batch
+		 * filled before every one had its turn, after the last one listed when there were
+		 * more than could be listed, else at the beginning */
+		if(full_at >= 0 && full_at < norgs - 1)
+			turn[prio] = orgs[full_at].org;
+		else if(norgs == LEASE_ORGS_MAX)
+			turn[prio] = orgs[norgs - 1].org;
+		else
+			turn[prio] = INT64_MIN;
 	}
 out:
 	free(orgs);
@@ -1070,9 +1109,10 @@ gw_rc store_outbox_journal_sent(struct store *st, const char *owner,
                                 int *recorded)
 {
 	sqlite3_stmt *u = store_stmt(
-	        st, "UPDATE outbox SET status = 'sent', lease_owner = NULL, lease_expires_at = NULL,"
-	            " attempts = attempts + 1, provider = ifnull(?3, provider), sent_at = ?4"
-	            " WHERE id = ?1 AND status = 'leased' AND lease_owner = ?2 RETURNING attempts");
+	        st,
+	        "UPDATE outbox SET status = 'sent', lease_owner = NULL, lease_expires_at = NULL,"
+	        " attempts = attempts + 1, provider = ifnull(?3, provider), sent_at = ?4"
+	        " WHERE id = ?1 AND status = 'leased' AND lease_owner = ?2 RETURNING attempts");
 	sqlite3_stmt *a = store_stmt(
 	        st, "INSERT INTO delivery_attempts(outbox_id, attempt, provider, started_ms,"
 	            " finished_ms, outcome, detail) VALUES(?1, ?2, ?3, ?4, ?5, 'sent',"

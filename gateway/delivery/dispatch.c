@@ -70,9 +70,9 @@
 #include "smtp/smtp.h"
 #include "store/store.h"
 
-#define MAX_WORKERS  80
-#define CONNS_DEFAULT 8  /* max_connections of SMTP settings without it (and the maildir) */
-#define CONNS_MAX     64 /* its upper bound (API.md) */
+#define MAX_WORKERS   80
+#define CONNS_DEFAULT 8    /* max_connections of SMTP settings without it (and the maildir) */
+#define CONNS_MAX     64   /* its upper bound (API.md) */
 #define GROW_EVERY_MS 2000 /* how often the email pool looks for a larger max_connections */
 #define CTX_CACHE    8
 #define IDLE_MAX_MS  2000 /* an idle worker looks again at least this often (other processes) */
@@ -129,8 +129,8 @@ struct worker {
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct worker *workers[MAX_WORKERS];
 static int nworkers;
-static int nemail;            /* email workers started; under pool_lock */
-static char pool_host[256];   /* this host's name, for the owners of workers started later */
+static int nemail;          /* email workers started; under pool_lock */
+static char pool_host[256]; /* this host's name, for the owners of workers started later */
 
 /* dispatch_backoff - the retry schedule */
 int dispatch_backoff(int attempts, double rnd)
@@ -1140,7 +1140,8 @@ static void journal_replay(const char *host)
 		char owner[400], path[PATH_MAX + 512];
 		size_t len = strlen(de->d_name);
 
-		if(len <= 4 || strcmp(de->d_name + len - 4, ".log") != 0 || len - 4 >= sizeof(owner))
+		if(len <= 4 || strcmp(de->d_name + len - 4, ".log") != 0 ||
+		   len - 4 >= sizeof(owner))
 			continue;
 		memcpy(owner, de->d_name, len - 4);
 		owner[len - 4] = '\0';
@@ -1176,9 +1177,9 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 		int64_t t0 = clock_mono_ms();
 
 		if(l->priority > 0 && !give_way) {
-			/* bulk rows give way when new rows came in since the lease (an urgent one may
-			 * be among them): the rest goes back untried, in its place, and the next lease
-			 * (at once) takes what is most urgent */
+			/* bulk rows give way when new rows came in since the lease (an urgent one
+			 * may be among them): the rest goes back untried, in its place, and the
+			 * next lease (at once) takes what is most urgent */
 			pthread_mutex_lock(&wake_lock);
 			gen = wake_gen;
 			pthread_mutex_unlock(&wake_lock);
@@ -1316,7 +1317,8 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&wake_lock);
 		seen = wake_gen;
 		pthread_mutex_unlock(&wake_lock);
-		if(w->pc == PC_EMAIL && w->index == 0 && clock_mono_ms() - grown_at >= GROW_EVERY_MS) {
+		if(w->pc == PC_EMAIL && w->index == 0 &&
+		   clock_mono_ms() - grown_at >= GROW_EVERY_MS) {
 			grow_email_pool(w->st);
 			grown_at = clock_mono_ms();
 		}

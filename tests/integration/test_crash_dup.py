@@ -1,7 +1,8 @@
 """Crash test, duplicates bounded: intake makes TRAINERS x REQUESTS new_request emails and the
 REQUESTS customers' request_received (300 by default) for a real SMTP server
-(tests/helpers/smtp_server.py on 127.0.0.1); the organisation's SMTP settings allow WORKERS connections and is
-killed with SIGKILL KILLS times while it sends, and restarted each time. In the end every email
+(tests/helpers/smtp_server.py on 127.0.0.1); the organisation's SMTP settings allow WORKERS
+connections, and the gateway is killed with SIGKILL KILLS times while it sends, and restarted
+each time. In the end every email
 has arrived, and the ones that arrived twice are at most one per connection per kill (the
 reply that was in flight: the sent journal records every other), each with its original's
 Message-ID. Counts and the time taken are printed.

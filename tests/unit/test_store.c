@@ -898,6 +898,48 @@ static void test_outbox_slots(void **state)
 	}
 }
 
+/* ---- more organisations than one lease lists: they still take turns ---- */
+
+static void test_outbox_many_orgs(void **state)
+{
+	struct fixture *f = *state;
+	enum { ORGS = 300, ROWS = 2, BATCH = 64, LEASES = (ORGS + BATCH - 1) / BATCH };
+	static int64_t org_ids[ORGS];
+	static bool served[ORGS];
+	int i, k, n, nserved = 0;
+
+	for(i = 0; i < ORGS; i++) {
+		char name[32], key[32];
+
+		snprintf(name, sizeof(name), "Org %d", i);
+		assert_int_equal(store_org_create(f->st, name, "UTC", &org_ids[i]), GW_OK);
+		for(k = 0; k < ROWS; k++) {
+			snprintf(key, sizeof(key), "many:%d:%d", i, k);
+			enqueue(f, org_ids[i], key, 0, 0, T0, "{}", NULL);
+		}
+	}
+	/* every organisation has its turn within ORGS / BATCH leases, the ones past the first
+	 * LEASE_ORGS_MAX (256) listed included */
+	for(k = 0; k < LEASES; k++) {
+		struct store_lease *l = NULL;
+
+		n = 0;
+		assert_int_equal(store_outbox_lease_class(f->st, "w", "email", NULL, T0, 60, BATCH,
+		                                          &l, &n),
+		                 GW_OK);
+		for(i = 0; i < n; i++) {
+			int o = (int)(l[i].org_id - org_ids[0]);
+			if(o >= 0 && o < ORGS && !served[o]) {
+				served[o] = true;
+				nserved++;
+			}
+		}
+		store_leases_free(l, n);
+	}
+	CHECK(nserved == ORGS, "%d of %d organisations served in %d leases of %d", nserved, ORGS,
+	      LEASES, BATCH);
+}
+
 struct finish_case {
 	const char *name;
 	enum store_outcome outcome;
@@ -1233,6 +1275,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_outbox_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_journal, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_slots, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_many_orgs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_finish, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_retry_cycle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_retry, setup, teardown),

@@ -108,6 +108,13 @@ gw_rc store_org_admins(struct store *st, int64_t org, json_t **out);
  * *out: array of {id, email, name, timezone}. */
 gw_rc store_trainers_matching(struct store *st, int64_t org, const json_t *skills,
                               json_t **out);
+/* store_trainers_each - the trainers of store_trainers_matching, in id order, handed to fn one
+ * at a time as they are read (strings borrowed for the call; no JSON per trainer: an intake
+ * matching 10,000 trainers). fn may write on st (not to users). A non-zero rc of fn stops and
+ * is returned. *count: trainers handed over. */
+typedef gw_rc (*store_trainer_fn)(void *arg, int64_t id, const char *email, const char *name);
+gw_rc store_trainers_each(struct store *st, int64_t org, const json_t *skills,
+                          store_trainer_fn fn, void *arg, size_t *count);
 
 /* ---- session types ---- */
 struct store_session_type_new {

@@ -258,50 +258,47 @@ static void json_text(struct tpl_buf *b, const char *s)
 	tpl_buf_add(b, "\"");
 }
 
-/* fanout - inside the intake's transaction: the new_request email of every matched trainer.
- * The email is rendered once (tpl_new_request for a trainer made of placeholders) and stored
- * once (store_outbox_body); each trainer's row holds only its fills: the name (as text and
- * HTML-escaped, as the template writes it), the address and the Message-ID of its own dedupe
- * key. A leased row is the body with its fills in place, the same bytes tpl_new_request makes
- * for that trainer (tests/unit/test_lc.c compares them). Cost: one render and per trainer two
- * row inserts (row, dedupe key) of about 300 bytes, where a render and a 1 KB row each took
- * 3x as long (bench/fanout.sh). */
-static gw_rc fanout(struct store *st, const struct tpl_env *tenv, int64_t org, int64_t id,
-                    const json_t *request, const json_t *trainers, struct gw_err *err)
+struct fanout {
+	struct store *st;
+	const struct tpl_env *tenv;
+	int64_t org, id;
+	const json_t *request;
+	struct gw_err *err;
+	char ph[PH_COUNT][PH_LEN];
+	struct store_effect e; /* the rows' common part; body_id 0 until the first trainer */
+	struct tpl_buf html, fills;
+	char key[96], mid[128];
+	time_t now;
+};
+
+/* fanout_body - render the email once, for a trainer made of placeholders, and store it */
+static gw_rc fanout_body(struct fanout *f)
 {
 	static const char letters[PH_COUNT] = {'n', 'h', 'a', 'm'};
-	char ph[PH_COUNT][PH_LEN], tok[CRYPTO_TOKEN_LEN], key[96], mid[128];
-	json_t *fake = NULL, *payload = NULL, *trainer;
-	struct tpl_buf html = {0}, fills = {0};
+	char tok[CRYPTO_TOKEN_LEN];
+	json_t *fake = NULL, *payload = NULL;
 	char *body = NULL, *h = NULL;
-	time_t now = clock_now();
-	struct store_effect e = {0};
-	int64_t body_id = 0;
-	bool ins;
-	size_t i;
 	gw_rc rc;
 	int k;
 
-	if(json_array_size(trainers) == 0)
-		return GW_OK;
 	if((rc = crypto_token("", tok, sizeof(tok))))
 		return rc;
 	for(k = 0; k < PH_COUNT; k++)
-		snprintf(ph[k], sizeof(ph[k]), "zz%.43s%c", tok, letters[k]);
-	fake = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)0, "email", ph[PH_ADDR], "name",
-	                 ph[PH_NAME], "timezone", "UTC");
+		snprintf(f->ph[k], sizeof(f->ph[k]), "zz%.43s%c", tok, letters[k]);
+	fake = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)0, "email", f->ph[PH_ADDR],
+	                 "name", f->ph[PH_NAME], "timezone", "UTC");
 	if(!fake) {
 		rc = GW_ENOMEM;
 		goto out;
 	}
-	snprintf(key, sizeof(key), "new_request:%lld:0", (long long)id);
-	if((rc = tpl_new_request(tenv, key, request, fake, &payload)))
+	snprintf(f->key, sizeof(f->key), "new_request:%lld:0", (long long)f->id);
+	if((rc = tpl_new_request(f->tenv, f->key, f->request, fake, &payload)))
 		goto out;
 	/* the HTML body has the name HTML-escaped: a placeholder of its own */
-	h = replace_all(json_string_value(json_object_get(payload, "html")), ph[PH_NAME],
-	                ph[PH_HTML]);
+	h = replace_all(json_string_value(json_object_get(payload, "html")), f->ph[PH_NAME],
+	                f->ph[PH_HTML]);
 	if(!h || json_object_set_new(payload, "html", json_string(h)) ||
-	   json_object_set_new(payload, "message_id", json_string(ph[PH_MID]))) {
+	   json_object_set_new(payload, "message_id", json_string(f->ph[PH_MID]))) {
 		rc = GW_ENOMEM;
 		goto out;
 	}
@@ -310,58 +307,86 @@ static gw_rc fanout(struct store *st, const struct tpl_env *tenv, int64_t org, i
 		rc = GW_ENOMEM;
 		goto out;
 	}
-	if((rc = store_outbox_body(st, org, body, now, &body_id))) {
-		gw_err_cause(err, "fan-out body: %s", store_errmsg(st));
-		goto out;
-	}
-	e.org_id = org;
-	e.kind = "new_request";
-	e.provider_class = "email";
-	e.dedupe_key = key;
-	e.request_id = id;
-	e.body_id = body_id;
-	json_array_foreach(trainers, i, trainer) {
-		const char *name = json_string_value(json_object_get(trainer, "name"));
-
-		snprintf(key, sizeof(key), "new_request:%lld:%lld", (long long)id,
-		         (long long)json_integer_value(json_object_get(trainer, "id")));
-		tpl_message_id(tenv, key, mid, sizeof(mid));
-		const char *vals[PH_COUNT];
-
-		html.len = 0;
-		tpl_buf_add(&html, "");
-		tpl_buf_html(&html, name);
-		vals[PH_NAME] = name ? name : "";
-		vals[PH_HTML] = html.p ? html.p : "";
-		vals[PH_ADDR] = json_string_value(json_object_get(trainer, "email"));
-		vals[PH_MID] = mid;
-		/* {"placeholder":"value",...}: written here, not through jansson (10,000 times) */
-		fills.len = 0;
-		for(k = 0; k < PH_COUNT; k++) {
-			tpl_buf_add(&fills, k ? "," : "{");
-			json_text(&fills, ph[k]);
-			tpl_buf_add(&fills, ":");
-			json_text(&fills, vals[k]);
-		}
-		tpl_buf_add(&fills, "}");
-		if(fills.oom || html.oom) {
-			rc = GW_ENOMEM;
-			goto out;
-		}
-		e.payload = fills.p;
-		rc = store_outbox_enqueue(st, &e, now, &ins, NULL);
-		if(rc) {
-			gw_err_cause(err, "enqueue %s: %s", key, store_errmsg(st));
-			goto out;
-		}
-	}
+	if((rc = store_outbox_body(f->st, f->org, body, f->now, &f->e.body_id)))
+		gw_err_cause(f->err, "fan-out body: %s", store_errmsg(f->st));
 out:
-	tpl_buf_free(&html);
-	tpl_buf_free(&fills);
 	free(h);
 	free(body);
 	json_decref(payload);
 	json_decref(fake);
+	return rc;
+}
+
+/* fanout_trainer - store_trainers_each callback: one trainer's row (the body first, once) */
+static gw_rc fanout_trainer(void *arg, int64_t trainer, const char *email, const char *name)
+{
+	struct fanout *f = arg;
+	const char *vals[PH_COUNT];
+	bool ins;
+	gw_rc rc;
+	int k;
+
+	if(!f->e.body_id && (rc = fanout_body(f)))
+		return rc;
+	snprintf(f->key, sizeof(f->key), "new_request:%lld:%lld", (long long)f->id,
+	         (long long)trainer);
+	tpl_message_id(f->tenv, f->key, f->mid, sizeof(f->mid));
+	f->html.len = 0;
+	tpl_buf_add(&f->html, "");
+	tpl_buf_html(&f->html, name);
+	vals[PH_NAME] = name ? name : "";
+	vals[PH_HTML] = f->html.p ? f->html.p : "";
+	vals[PH_ADDR] = email ? email : "";
+	vals[PH_MID] = f->mid;
+	/* {"placeholder":"value",...}: written here, not through jansson (10,000 times) */
+	f->fills.len = 0;
+	for(k = 0; k < PH_COUNT; k++) {
+		tpl_buf_add(&f->fills, k ? "," : "{");
+		json_text(&f->fills, f->ph[k]);
+		tpl_buf_add(&f->fills, ":");
+		json_text(&f->fills, vals[k]);
+	}
+	tpl_buf_add(&f->fills, "}");
+	if(f->fills.oom || f->html.oom)
+		return GW_ENOMEM;
+	f->e.dedupe_key = f->key;
+	f->e.payload = f->fills.p;
+	rc = store_outbox_enqueue(f->st, &f->e, f->now, &ins, NULL);
+	if(rc)
+		gw_err_cause(f->err, "enqueue %s: %s", f->key, store_errmsg(f->st));
+	return rc;
+}
+
+/* fanout - inside the intake's transaction: the new_request email of every trainer matching
+ * skills (*matched: how many). The email is rendered once (tpl_new_request for a trainer made
+ * of placeholders) and stored once (store_outbox_body) when the first trainer is read; each
+ * trainer's row holds only its fills: the name (as text and HTML-escaped, as the template
+ * writes it), the address and the Message-ID of its own dedupe key. A leased row is the body
+ * with its fills in place, the same payload tpl_new_request makes for that trainer
+ * (tests/unit/test_lc.c compares them). Per trainer: no JSON, two row inserts (row, dedupe key)
+ * of about 300 bytes, where a render and a 1 KB row each took 3x as long (bench/fanout.sh). */
+static gw_rc fanout(struct store *st, const struct tpl_env *tenv, int64_t org, int64_t id,
+                    const json_t *request, const json_t *skills, size_t *matched,
+                    struct gw_err *err)
+{
+	struct fanout f;
+	gw_rc rc;
+
+	memset(&f, 0, sizeof(f));
+	f.st = st;
+	f.tenv = tenv;
+	f.org = org;
+	f.id = id;
+	f.request = request;
+	f.err = err;
+	f.now = clock_now();
+	f.e.org_id = org;
+	f.e.kind = "new_request";
+	f.e.provider_class = "email";
+	f.e.request_id = id;
+	rc = store_trainers_each(st, org, skills, fanout_trainer, &f, matched);
+	tpl_buf_free(&f.html);
+	tpl_buf_free(&f.fills);
 	return rc;
 }
 
@@ -370,11 +395,12 @@ gw_rc lc_intake(struct store *st, const struct lc_env *env, int64_t org, json_t 
                 json_t **out, struct gw_err *err)
 {
 	struct store_request_new rq = {0};
-	json_t *cust, *skills = NULL, *answers, *stype = NULL, *trainers = NULL, *request = NULL;
+	json_t *cust, *skills = NULL, *answers, *stype = NULL, *request = NULL;
 	json_t *orgj = NULL, *empty;
 	long long stid = 0;
 	bool here, began = false;
 	struct tpl_env tenv = {0};
+	size_t matched = 0;
 	gw_rc rc = GW_OK;
 	int64_t id = 0;
 
@@ -444,9 +470,6 @@ gw_rc lc_intake(struct store *st, const struct lc_env *env, int64_t org, json_t 
 	json_decref(empty);
 	if(rc)
 		goto out;
-	rc = store_trainers_matching(st, org, skills, &trainers);
-	if(rc)
-		goto out;
 	rc = store_request_get(st, org, id, &request);
 	if(rc)
 		goto out;
@@ -454,9 +477,9 @@ gw_rc lc_intake(struct store *st, const struct lc_env *env, int64_t org, json_t 
 	orgj = NULL;
 	if((rc = lc_tpl_env(st, env, org, &orgj, &tenv)))
 		goto out;
-	if((rc = fanout(st, &tenv, org, id, request, trainers, err)))
+	if((rc = fanout(st, &tenv, org, id, request, skills, &matched, err)))
 		goto out;
-	if((rc = intake_notices(st, &tenv, org, id, request, json_array_size(trainers), err)))
+	if((rc = intake_notices(st, &tenv, org, id, request, matched, err)))
 		goto out;
 	rc = store_commit(st);
 	began = false;
@@ -464,7 +487,7 @@ gw_rc lc_intake(struct store *st, const struct lc_env *env, int64_t org, json_t 
 		goto out;
 	dispatch_wake();
 	*out = json_pack("{s:I, s:s, s:I}", "id", (json_int_t)id, "status", "new",
-	                 "matched_trainers", (json_int_t)json_array_size(trainers));
+	                 "matched_trainers", (json_int_t)matched);
 	if(!*out)
 		rc = GW_ENOMEM;
 out:
@@ -472,7 +495,6 @@ out:
 		store_rollback(st);
 	json_decref(skills);
 	json_decref(stype);
-	json_decref(trainers);
 	json_decref(request);
 	json_decref(orgj);
 	return rc;

@@ -13,6 +13,11 @@
  *                                      payloads (JSON parse, MIME build, libcurl); prints
  *                                      "provider MSGS SECONDS"
  *
+ *   smtp_bench cycle DB BATCH          the store's part of the engine alone: lease BATCH rows,
+ *                                      record them sent and lease the next (store_outbox_cycle,
+ *                                      as a worker does) until no row is left; prints "cycle
+ *                                      ROWS SECONDS" (nothing is sent)
+ *
  * The bench message is a real "New request available" email (tpl_new_request) built by the
  * gateway's MIME builder (smtp_mime_build), so the three contenders move the same bytes.
  * Threading: the curl mode runs CONNS threads; the others are single-threaded.
@@ -120,6 +125,59 @@ static int cmd_fill(const char *db, int64_t org, long n)
 	return 0;
 fail:
 	fprintf(stderr, "smtp_bench: fill failed: %s\n", store_errmsg(st));
+	store_close(st);
+	return 1;
+}
+
+/* cmd_cycle - lease and record every pending row, batch by batch, on one connection */
+static int cmd_cycle(const char *db, int batch)
+{
+	struct store *st = NULL;
+	struct gw_err err = {0};
+	struct store_lease *l = NULL;
+	struct store_result *res = calloc((size_t)batch, sizeof(*res));
+	time_t now = clock_now();
+	int n = 0, i;
+	long total = 0;
+	int64_t t0;
+
+	if(!res || store_open(db, false, &st, &err) || store_outbox_tune(st)) {
+		fprintf(stderr, "smtp_bench: %s\n", err.message);
+		free(res);
+		store_close(st);
+		return 1;
+	}
+	t0 = clock_mono_ms();
+	if(store_outbox_cycle(st, "bench", NULL, 0, now, "email", NULL, 600, batch, &l, &n, NULL))
+		goto fail;
+	while(n > 0) {
+		struct store_lease *next = NULL;
+		int m = 0;
+
+		for(i = 0; i < n; i++) {
+			memset(&res[i], 0, sizeof(res[i]));
+			res[i].id = l[i].id;
+			res[i].outcome = STORE_SENT;
+			res[i].provider = "smtp";
+			res[i].detail = "250 2.0.0 Ok: queued";
+			res[i].started_ms = res[i].finished_ms = clock_now_ms();
+		}
+		if(store_outbox_cycle(st, "bench", res, n, now, "email", NULL, 600, batch, &next, &m,
+		                      NULL))
+			goto fail;
+		total += n;
+		store_leases_free(l, n);
+		l = next;
+		n = m;
+	}
+	printf("cycle %ld %.3f\n", total, (double)(clock_mono_ms() - t0) / 1000.0);
+	free(res);
+	store_close(st);
+	return 0;
+fail:
+	fprintf(stderr, "smtp_bench: cycle failed: %s\n", store_errmsg(st));
+	store_leases_free(l, n);
+	free(res);
 	store_close(st);
 	return 1;
 }
@@ -255,9 +313,12 @@ int main(int argc, char **argv)
 	}
 	if(argc == 5 && strcmp(argv[1], "fill") == 0)
 		return cmd_fill(argv[2], strtoll(argv[3], NULL, 10), strtol(argv[4], NULL, 10));
+	if(argc == 4 && strcmp(argv[1], "cycle") == 0)
+		return cmd_cycle(argv[2], (int)strtol(argv[3], NULL, 10));
 	if(argc == 5 && (strcmp(argv[1], "curl") == 0 || strcmp(argv[1], "provider") == 0))
 		return cmd_curl((int)strtol(argv[2], NULL, 10), (int)strtol(argv[3], NULL, 10),
 		                strtol(argv[4], NULL, 10), strcmp(argv[1], "provider") == 0);
-	fprintf(stderr, "usage: smtp_bench size | fill DB ORG N | curl|provider PORT CONNS N\n");
+	fprintf(stderr, "usage: smtp_bench size | fill DB ORG N | cycle DB BATCH |"
+	                " curl|provider PORT CONNS N\n");
 	return 2;
 }

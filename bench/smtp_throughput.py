@@ -11,15 +11,22 @@ one run and against the same sink, with the same number of connections and the s
                 from the first lease to the last row recorded sent (lease, send, finish:
                 the whole engine, SQLite included)
 
-Prints each rate, the ratio outbox / smtp-source (issue target 0.8) and outbox / libcurl
-(docs/design.md target 0.9). Each is the best of --runs runs. usage:
-  smtp_throughput.py [--messages N] [--conns C] [--runs R]
+Prints each rate with the CPU time per message of the sending process (the gateway's from
+/proc; smtp_bench's from its rusage), the ratio outbox / libcurl (target 0.9) and the others;
+each the median of --runs runs. Then the latency case: bench/delay_proxy.py in front of the
+sink holds every reply --delay-ms (5) late, and the outbox sends --delay-messages with 8 and 32
+connections: throughput against the bound connections / (4 round trips x delay), target 0.9.
+usage:
+  smtp_throughput.py [--messages N] [--conns C] [--runs R] [--delay-ms D]
+                     [--delay-conns 8,32] [--delay-messages N]
 Only 127.0.0.1 is used; every process it starts is stopped by its pid; its temp folder is
 removed. Run through bench/smtp_throughput.sh (it installs postfix and builds what is needed).
 """
 import argparse
 import json
 import os
+import resource
+import statistics
 import shutil
 import signal
 import socket
@@ -74,6 +81,18 @@ def call(url, method, path, body=None, token=None):
         return json.loads(r.read())
 
 
+def cpu_secs(pid):
+    """user + system CPU seconds of a process so far (/proc/PID/stat fields 14 and 15)"""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def run_source(port, conns, n, size):
     t0 = time.perf_counter()
     subprocess.run(["/usr/sbin/smtp-source", "-d", "-s", str(conns), "-m", str(n), "-l",
@@ -83,9 +102,11 @@ def run_source(port, conns, n, size):
 
 
 def run_curl(port, conns, n, mode="curl"):
+    """(messages per second, CPU seconds per message of the sending process)"""
+    c0 = children_cpu()
     out = subprocess.run([BENCH, mode, str(port), str(conns), str(n)], check=True,
                          capture_output=True, text=True).stdout.split()
-    return int(out[1]) / float(out[2])
+    return int(out[1]) / float(out[2]), (children_cpu() - c0) / n
 
 
 def run_outbox(tmp, sink_port, conns, n):
@@ -99,7 +120,7 @@ def run_outbox(tmp, sink_port, conns, n):
     log = open(os.path.join(tmp, "serve.log"), "ab")
     # the sink listens on loopback, which the outbound guard refuses unless allowed
     args = [BIN, "serve", "--data", data, "--listen", "127.0.0.1:%d" % port, "--workers",
-            str(conns), "--allow-outbound", "127.0.0.0/8"]
+            str(min(conns, 16)), "--allow-outbound", "127.0.0.0/8"]  # the pool: max_connections
     gw = subprocess.Popen(args, stdout=log, stderr=log)
     try:
         wait_port(port)
@@ -107,7 +128,8 @@ def run_outbox(tmp, sink_port, conns, n):
                    token)
         call(url, "PUT", "/v1/orgs/%d/providers/smtp" % org["id"],
              {"host": "127.0.0.1", "port": sink_port, "security": "none",
-              "from_address": "bookings@bench.test", "from_name": "Bench Training"}, token)
+              "from_address": "bookings@bench.test", "from_name": "Bench Training",
+              "max_connections": conns}, token)
     finally:
         stop(gw)
     subprocess.run([BENCH, "fill", os.path.join(data, "ordinatus.db"), str(org["id"]), str(n)],
@@ -116,6 +138,7 @@ def run_outbox(tmp, sink_port, conns, n):
     gw = subprocess.Popen(args, stdout=log, stderr=log)
     try:
         first = None
+        cpu0 = cpu_secs(gw.pid)
         deadline = time.time() + 120
         while time.time() < deadline:
             # index ranges of outbox_due (status, next_attempt_at): cheap to ask often
@@ -132,10 +155,11 @@ def run_outbox(tmp, sink_port, conns, n):
             time.sleep(0.01)
         else:
             raise RuntimeError("the outbox did not drain: %d of %d sent" % (sent, n))
+        cpu = cpu_secs(gw.pid) - cpu0
         bad = db.execute("SELECT count(*) FROM outbox WHERE status <> 'sent'").fetchone()[0]
         if bad:
             raise RuntimeError("%d rows not sent" % bad)
-        return n / (now - first)
+        return n / (now - first), cpu / n
     finally:
         db.close()
         stop(gw)
@@ -143,11 +167,22 @@ def run_outbox(tmp, sink_port, conns, n):
         shutil.rmtree(data, ignore_errors=True)
 
 
+def start_proxy(upstream, delay_ms):
+    p = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "bench", "delay_proxy.py"),
+                          str(upstream), str(delay_ms)], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL)
+    return p, int(p.stdout.readline())
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--messages", type=int, default=20000)
     ap.add_argument("--conns", type=int, default=8)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--delay-ms", type=float, default=5.0,
+                    help="the latency case: every reply this late (0: skip it)")
+    ap.add_argument("--delay-conns", default="8,32")
+    ap.add_argument("--delay-messages", type=int, default=4000)
     a = ap.parse_args()
     size = int(subprocess.run([BENCH, "size"], check=True, capture_output=True,
                               text=True).stdout)
@@ -158,6 +193,7 @@ def main():
         sink_args += ["-u", "nobody"]  # smtp-sink refuses to run as root without it
     sink = subprocess.Popen(sink_args + ["127.0.0.1:%d" % sink_port, "1024"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proxy = None
     try:
         wait_port(sink_port)
         src, crl, prv, obx = [], [], [], []
@@ -166,24 +202,44 @@ def main():
             crl.append(run_curl(sink_port, a.conns, a.messages))
             prv.append(run_curl(sink_port, a.conns, a.messages, "provider"))
             obx.append(run_outbox(tmp, sink_port, a.conns, a.messages))
-        s, c, p, o = max(src), max(crl), max(prv), max(obx)
-        print("smtp_throughput: %d messages of %d bytes, %d connections, best of %d runs" %
-              (a.messages, size, a.conns, a.runs))
+        med = statistics.median
+        s = med(src)
+        c, cc = med(x[0] for x in crl), med(x[1] for x in crl)
+        p, pc = med(x[0] for x in prv), med(x[1] for x in prv)
+        o, oc = med(x[0] for x in obx), med(x[1] for x in obx)
+        print("smtp_throughput: %d messages of %d bytes, %d connections, median of %d runs "
+              "(a shared 2-core machine: runs vary)" % (a.messages, size, a.conns, a.runs))
         print("  smtp-source (pipelining)  %8.0f msg/s   runs: %s" %
               (s, " ".join("%.0f" % x for x in src)))
-        print("  bare libcurl              %8.0f msg/s   runs: %s" %
-              (c, " ".join("%.0f" % x for x in crl)))
-        print("  SMTP provider alone       %8.0f msg/s   runs: %s" %
-              (p, " ".join("%.0f" % x for x in prv)))
-        print("  outbox -> smtp-sink       %8.0f msg/s   runs: %s" %
-              (o, " ".join("%.0f" % x for x in obx)))
-        print("  ratio outbox/smtp-source  %8.2f   (issue target 0.8)" % (o / s))
-        print("  ratio outbox/libcurl      %8.2f   (docs/design.md target 0.9)" % (o / c))
+        print("  bare libcurl              %8.0f msg/s   %5.1f us CPU/msg   runs: %s" %
+              (c, cc * 1e6, " ".join("%.0f" % x[0] for x in crl)))
+        print("  SMTP provider alone       %8.0f msg/s   %5.1f us CPU/msg   runs: %s" %
+              (p, pc * 1e6, " ".join("%.0f" % x[0] for x in prv)))
+        print("  outbox -> smtp-sink       %8.0f msg/s   %5.1f us CPU/msg   runs: %s" %
+              (o, oc * 1e6, " ".join("%.0f" % x[0] for x in obx)))
+        print("  ratio outbox/libcurl      %8.2f   (target 0.9)" % (o / c))
+        print("  ratio outbox/smtp-source  %8.2f" % (o / s))
         print("  ratio libcurl/smtp-source %8.2f   (the ceiling without SMTP pipelining)" %
               (c / s))
         print("  ratio outbox/provider     %8.2f   (what the engine costs: lease, finish, "
               "threads)" % (o / p))
+        print("  CPU per message outbox/libcurl %5.2f" % (oc / cc))
+        if a.delay_ms > 0:
+            proxy, pport = start_proxy(sink_port, a.delay_ms)
+            print("latency: every reply %.0f ms late (bench/delay_proxy.py in front of "
+                  "smtp-sink), %d messages" % (a.delay_ms, a.delay_messages))
+            for conns in (int(x) for x in a.delay_conns.split(",")):
+                bound = conns / (4 * a.delay_ms / 1000.0)
+                runs = [run_outbox(tmp, pport, conns, a.delay_messages)[0]
+                        for _ in range(a.runs)]
+                cr = run_curl(pport, conns, a.delay_messages)[0]
+                print("  %2d connections: outbox %7.0f msg/s (runs %s), bare libcurl %7.0f "
+                      "msg/s, bound conns/(4 x delay) %6.0f: ratio outbox/bound %.2f "
+                      "(target 0.9), libcurl/bound %.2f" %
+                      (conns, med(runs), " ".join("%.0f" % x for x in runs), cr, bound,
+                       med(runs) / bound, cr / bound))
     finally:
+        stop(proxy)
         stop(sink)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

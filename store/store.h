@@ -21,7 +21,7 @@
 
 struct store; /* opaque */
 
-#define STORE_SCHEMA_VERSION 11
+#define STORE_SCHEMA_VERSION 13
 
 /* roles, stored as a bit set */
 enum {
@@ -108,6 +108,13 @@ gw_rc store_org_admins(struct store *st, int64_t org, json_t **out);
  * *out: array of {id, email, name, timezone}. */
 gw_rc store_trainers_matching(struct store *st, int64_t org, const json_t *skills,
                               json_t **out);
+/* store_trainers_each - the trainers of store_trainers_matching, in id order, handed to fn one
+ * at a time as they are read (strings borrowed for the call; no JSON per trainer: an intake
+ * matching 10,000 trainers). fn may write on st (not to users). A non-zero rc of fn stops and
+ * is returned. *count: trainers handed over. */
+typedef gw_rc (*store_trainer_fn)(void *arg, int64_t id, const char *email, const char *name);
+gw_rc store_trainers_each(struct store *st, int64_t org, const json_t *skills,
+                          store_trainer_fn fn, void *arg, size_t *count);
 
 /* ---- session types ---- */
 struct store_session_type_new {
@@ -161,10 +168,26 @@ struct store_effect {
 	const char *provider_class; /* "email", "calendar", "zoho" */
 	const char *dedupe_key;
 	int64_t request_id, booking_id; /* 0: none */
-	const char *payload;        /* JSON text, rendered at enqueue time */
+	const char *payload;            /* JSON text, rendered at enqueue time; with body_id: a JSON
+	                                 * object of placeholder -> string, what this row's copy of the
+	                                 * body has in place of each placeholder */
 	time_t not_before;          /* first attempt at */
 	time_t deadline;            /* 0: none; past it the row expires unsent */
+	int64_t body_id;            /* 0: payload is the whole payload; else store_outbox_body */
 };
+
+/* store_outbox_body - store a payload shared by many rows (a fan-out: rendered once), JSON
+ * text whose string values may hold placeholders; *id names it in store_effect.body_id. A
+ * leased row of the body gets the body with every placeholder of its own payload replaced by
+ * its text (JSON-escaped). Placeholders must not occur in the body otherwise (make them
+ * random). Call inside the transaction that enqueues the rows. */
+gw_rc store_outbox_body(struct store *st, int64_t org, const char *payload, time_t now,
+                        int64_t *id);
+
+/* store_outbox_expand - body with every key of fills (JSON object text of string values)
+ * replaced by its value JSON-escaped: what the lease hands over for a row of a body. *out
+ * malloc'd: caller frees. GW_EINVAL when fills is not such an object. */
+gw_rc store_outbox_expand(const char *body, const char *fills, char **out);
 
 /* store_outbox_enqueue - insert the effect unless its dedupe key exists (then a no-op with
  * *inserted false). Call inside a transaction with the state change that causes it. */
@@ -181,7 +204,15 @@ struct store_lease {
 	time_t created_at;
 	time_t next_attempt_at; /* when it was due */
 	char dedupe_key[160];   /* truncated past 159 bytes (keys are short) */
+	int64_t body_id;        /* a fan-out row: payload is its body expanded (0: none) */
+	int priority;           /* store_outbox_priority of its kind */
 };
+
+/* store_outbox_priority - the delivery priority of a kind: 0 urgent (sign-in links, scheduling
+ * links, confirmations, reminders, cancellations, session links, ...: everything a person
+ * waits for), 1 bulk (new_request, unmatched_request, survey). A lease takes urgent rows
+ * first, and organisations take turns within a priority. */
+int store_outbox_priority(const char *kind);
 
 /* store_outbox_lease - lease up to max due rows (pending and due, or leased with an expired
  * lease) for owner until now + lease_secs, in one transaction. *out malloc'd array. */
@@ -265,13 +296,26 @@ gw_rc store_outbox_next_due(struct store *st, time_t *at);
 gw_rc store_outbox_lease_class(struct store *st, const char *owner, const char *pclass,
                                const char *self, time_t now, int lease_secs, int max,
                                struct store_lease **out, int *n);
+/* A lease for connection number index (0-based) to an organisation's server: only the rows of
+ * organisations whose provider settings `provider` allow more connections than index
+ * (max_connections, def when unset or when the organisation has no such settings). */
+struct store_slot {
+	int index;
+	const char *provider; /* provider_configs name, e.g. "smtp" */
+	int def;
+};
+
+/* store_outbox_max_connections - the largest max_connections of every organisation's
+ * settings `provider` (def for settings without it); def when there are none. */
+gw_rc store_outbox_max_connections(struct store *st, const char *provider, int def, int *out);
+
 /* store_outbox_cycle - store_outbox_finish of r (n results; n may be 0) and then
  * store_outbox_lease_class of up to max rows (out NULL or max 0: none), in ONE transaction: a
  * worker that records a batch and takes the next pays for one commit, and the index pages both
  * touch are written once. */
-gw_rc store_outbox_cycle(struct store *st, const char *owner, const struct store_result *r,
-                         int n, time_t now, const char *pclass, const char *self,
-                         int lease_secs, int max, struct store_lease **out, int *m);
+gw_rc store_outbox_cycle(struct store *st, const char *owner, const struct store_result *r, int n,
+                         time_t now, const char *pclass, const char *self, int lease_secs, int max,
+                         struct store_lease **out, int *m, const struct store_slot *slot);
 /* store_outbox_lease_owners - JSON array (new reference) of the distinct owners of leased rows. */
 gw_rc store_outbox_lease_owners(struct store *st, json_t **out);
 /* store_outbox_booking_state - a booking's status (copied into status, n bytes) and sequence,
@@ -284,6 +328,25 @@ gw_rc store_outbox_depth(struct store *st, time_t now, int64_t *pending, time_t 
 /* store_outbox_tune - pragmas for a connection that leases and finishes all day (a dispatch
  * worker's): memory-mapped reads and a larger page cache. */
 gw_rc store_outbox_tune(struct store *st);
+/* One line of a dispatch worker's sent journal: a row its server accepted (250 after DATA). */
+struct store_journal_entry {
+	int64_t id;
+	char provider[16]; /* "" when unknown */
+	int64_t started_ms, finished_ms;
+};
+
+/* store_outbox_journal_sent - in one transaction: each of the n rows still leased by owner
+ * (a worker of a process that died) becomes sent, with its attempt row; rows recorded since,
+ * or leased by someone else now, are left alone. *recorded counts the rows changed. */
+gw_rc store_outbox_journal_sent(struct store *st, const char *owner,
+                                const struct store_journal_entry *j, int n, time_t now,
+                                int *recorded);
+
+/* store_checkpoint - copy what the WAL holds back into the database as far as no reader needs
+ * it (SQLITE_CHECKPOINT_PASSIVE: never waits for readers or writers). Connections of
+ * store_open do not checkpoint on commit (a commit that did would hold the write lock while it
+ * copies and syncs): the dispatcher's checkpoint thread calls this twice a second. */
+gw_rc store_checkpoint(struct store *st);
 
 /* ---- Zoho Assist sessions (store_calendar.c) ---- */
 /* store_zoho_ref - {"session_id": text|null} of the booking's Zoho Assist session (new

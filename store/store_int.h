@@ -19,6 +19,10 @@ struct store {
 		sqlite3_stmt *stmt; /* owned */
 	} cache[STORE_STMT_CACHE];
 	int ncache;
+	struct {
+		char cls[16];     /* provider class, "" unused */
+		int64_t after[2]; /* per priority: the lease's organisations start after this one */
+	} lease_turn[4];          /* store_outbox.c: they take turns beyond LEASE_ORGS_MAX */
 };
 
 /* store_stmt - a prepared, reset statement for the static SQL text sql (cached per

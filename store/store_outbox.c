@@ -19,57 +19,177 @@
 gw_rc store_outbox_enqueue(struct store *st, const struct store_effect *e, time_t now,
                            bool *inserted, int64_t *id)
 {
-	sqlite3_stmt *d = store_stmt(st, "INSERT OR IGNORE INTO dedupe_keys(org_id, key, outbox_id,"
-	                                 " created_at) VALUES(?1, ?2, 0, ?3)");
+	/* Two statements, not three: the row first, then its dedupe key naming it. A key that
+	 * exists already (rare: a repeated tick, a racing request) undoes the row, inside the
+	 * caller's transaction. */
 	sqlite3_stmt *s =
 	        store_stmt(st, "INSERT INTO outbox(org_id, kind, provider_class, dedupe_key,"
 	                       " request_id, booking_id, payload, status, next_attempt_at,"
-	                       " deadline_at, created_at)"
-	                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10)");
-	sqlite3_stmt *u = store_stmt(st, "UPDATE dedupe_keys SET outbox_id = ?3"
-	                                 " WHERE org_id = ?1 AND key = ?2");
+	                       " deadline_at, created_at, body_id, priority)"
+	                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?11,"
+	                       " ?12)");
+	sqlite3_stmt *d = store_stmt(st, "INSERT OR IGNORE INTO dedupe_keys(org_id, key, outbox_id,"
+	                                 " created_at) VALUES(?1, ?2, ?3, ?4)");
+	sqlite3_stmt *x = store_stmt(st, "DELETE FROM outbox WHERE id = ?1");
+	int64_t row;
 	int r;
 
 	*inserted = false;
 	if(id)
 		*id = 0;
-	if(!d || !s || !u)
+	if(!d || !s || !x)
 		return GW_EDB;
-	sqlite3_bind_int64(d, 1, e->org_id);
-	sqlite3_bind_text(d, 2, e->dedupe_key, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(d, 3, now);
-	r = sqlite3_step(d);
-	sqlite3_reset(d);
-	if(r != SQLITE_DONE)
-		return store_rc(r) ? store_rc(r) : GW_EDB;
-	if(sqlite3_changes(st->db) == 0)
-		return GW_OK; /* the key exists: enqueueing it again is a no-op */
 	sqlite3_bind_int64(s, 1, e->org_id);
-	sqlite3_bind_text(s, 2, e->kind, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 3, e->provider_class, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 4, e->dedupe_key, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, e->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, e->provider_class, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, e->dedupe_key, -1, SQLITE_STATIC);
 	store_bind_id(s, 5, e->request_id);
 	store_bind_id(s, 6, e->booking_id);
-	sqlite3_bind_text(s, 7, e->payload, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 7, e->payload, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 8, e->not_before > now ? e->not_before : now);
 	if(e->deadline > 0)
 		sqlite3_bind_int64(s, 9, e->deadline);
 	sqlite3_bind_int64(s, 10, now);
+	store_bind_id(s, 11, e->body_id);
+	sqlite3_bind_int(s, 12, store_outbox_priority(e->kind));
+	r = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s); /* the borrowed texts must not outlive the call */
+	if(r != SQLITE_DONE)
+		return store_rc(r) ? store_rc(r) : GW_EDB;
+	row = sqlite3_last_insert_rowid(st->db);
+	sqlite3_bind_int64(d, 1, e->org_id);
+	sqlite3_bind_text(d, 2, e->dedupe_key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(d, 3, row);
+	sqlite3_bind_int64(d, 4, now);
+	r = sqlite3_step(d);
+	sqlite3_reset(d);
+	sqlite3_clear_bindings(d);
+	if(r != SQLITE_DONE)
+		return store_rc(r) ? store_rc(r) : GW_EDB;
+	if(sqlite3_changes(st->db) == 0) {
+		/* the key exists: enqueueing it again is a no-op */
+		sqlite3_bind_int64(x, 1, row);
+		r = sqlite3_step(x);
+		sqlite3_reset(x);
+		return r == SQLITE_DONE ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
+	}
+	if(id)
+		*id = row;
+	*inserted = true;
+	return GW_OK;
+}
+
+/* store_outbox_body - one shared body of a fan-out */
+gw_rc store_outbox_body(struct store *st, int64_t org, const char *payload, time_t now, int64_t *id)
+{
+	sqlite3_stmt *s = store_stmt(st, "INSERT INTO outbox_bodies(org_id, payload, created_at)"
+	                                 " VALUES(?1, ?2, ?3)");
+	int r;
+
+	*id = 0;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, org);
+	sqlite3_bind_text(s, 2, payload, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 3, now);
 	r = sqlite3_step(s);
 	sqlite3_reset(s);
 	if(r != SQLITE_DONE)
 		return store_rc(r) ? store_rc(r) : GW_EDB;
-	sqlite3_bind_int64(u, 1, e->org_id);
-	sqlite3_bind_text(u, 2, e->dedupe_key, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(u, 3, sqlite3_last_insert_rowid(st->db));
-	if(id)
-		*id = sqlite3_last_insert_rowid(st->db);
-	r = sqlite3_step(u);
-	sqlite3_reset(u);
-	if(r != SQLITE_DONE)
-		return store_rc(r) ? store_rc(r) : GW_EDB;
-	*inserted = true;
+	*id = sqlite3_last_insert_rowid(st->db);
 	return GW_OK;
+}
+
+/* store_outbox_expand - a body with one row's fills in place of its placeholders */
+gw_rc store_outbox_expand(const char *body, const char *fills, char **out)
+{
+	json_t *f = json_loads(fills, 0, NULL), *v;
+	const char *key, *p, *hit;
+	char *enc = NULL;
+	size_t cap = strlen(body) + 1, len = 0, klen, vlen;
+	char *buf = NULL, *nb;
+	gw_rc rc = GW_OK;
+
+	*out = NULL;
+	if(!json_is_object(f)) {
+		rc = GW_EINVAL;
+		goto out;
+	}
+	buf = malloc(cap);
+	if(!buf) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	memcpy(buf, body, cap);
+	len = cap - 1;
+	json_object_foreach(f, key, v)
+	{
+		char *res;
+		size_t rlen = 0, rcap;
+
+		klen = strlen(key);
+		if(!json_is_string(v) || klen < 8) {
+			rc = GW_EINVAL;
+			goto out;
+		}
+		if(!strstr(buf, key))
+			continue;
+		/* the value as it stands inside a JSON string: jansson's encoding, quotes cut */
+		enc = json_dumps(v, JSON_ENCODE_ANY);
+		if(!enc) {
+			rc = GW_ENOMEM;
+			goto out;
+		}
+		vlen = strlen(enc) - 2;
+		rcap = len + 1 + (vlen > klen ? (vlen - klen) * 8 : 0);
+		res = malloc(rcap);
+		if(!res) {
+			rc = GW_ENOMEM;
+			goto out;
+		}
+		for(p = buf; (hit = strstr(p, key)) != NULL; p = hit + klen) {
+			size_t pre = (size_t)(hit - p);
+
+			if(rlen + pre + vlen + 1 > rcap) {
+				rcap = (rlen + pre + vlen + 1) * 2;
+				nb = realloc(res, rcap);
+				if(!nb) {
+					free(res);
+					rc = GW_ENOMEM;
+					goto out;
+				}
+				res = nb;
+			}
+			memcpy(res + rlen, p, pre);
+			memcpy(res + rlen + pre, enc + 1, vlen);
+			rlen += pre + vlen;
+		}
+		if(rlen + strlen(p) + 1 > rcap) {
+			rcap = rlen + strlen(p) + 1;
+			nb = realloc(res, rcap);
+			if(!nb) {
+				free(res);
+				rc = GW_ENOMEM;
+				goto out;
+			}
+			res = nb;
+		}
+		memcpy(res + rlen, p, strlen(p) + 1);
+		rlen += strlen(p);
+		free(buf);
+		buf = res;
+		len = rlen;
+		free(enc);
+		enc = NULL;
+	}
+	*out = buf;
+	buf = NULL;
+out:
+	free(enc);
+	free(buf);
+	json_decref(f);
+	return rc;
 }
 
 /* store_leases_free - free a lease array */
@@ -84,46 +204,433 @@ void store_leases_free(struct store_lease *l, int n)
 	free(l);
 }
 
-/* Two index ranges, each read in index order and cut at the batch size (so a backlog of
- * 100,000 due rows costs a lease no more than 10 do): pending rows that are due (outbox_due),
- * and leased rows whose lease ran out because their worker died (outbox_lease), unless the
- * owner is one of the caller's own live workers. The two are merged by due time. RETURNING
- * hands back what was leased in the same statement. */
+/* Which rows go first (docs/design.md, README "Delivery order"): every kind is urgent (0)
+ * but these, bulk (1): the fan-out to trainers, the admins' unmatched-request notice and the
+ * satisfaction survey. A bulk row is leased only when no urgent row of its class is due. */
+static const char *const bulk_kinds[] = {"new_request", "unmatched_request", "survey", NULL};
+
+/* store_outbox_priority - 0 urgent, 1 bulk */
+int store_outbox_priority(const char *kind)
+{
+	int i;
+
+	for(i = 0; kind && bulk_kinds[i]; i++)
+		if(strcmp(kind, bulk_kinds[i]) == 0)
+			return 1;
+	return 0;
+}
+
+#define LEASE_PRIORITIES 2
+#define LEASE_ORGS_MAX   256 /* organisations served per priority in one lease */
+
+/* The lease (all inside the caller's transaction), with the partial index
+ * outbox_queue(provider_class, priority, org_id, next_attempt_at) WHERE status = 'pending':
+ *   1. leased rows whose lease ran out because their worker died (outbox_lease), oldest first,
+ *      unless the owner is one of the caller's own live workers;
+ *   2. then per priority, urgent first: the organisations with pending rows of the class (a
+ *      skip-scan of the index: one seek per organisation; at most LEASE_ORGS_MAX, starting
+ *      after where the last lease's turn ended and wrapping round), and from each, in due
+ *      order, an equal share of the room left (rounds until the batch is full or every
+ *      organisation is out of due rows): a 10,000-row fan-out of one organisation takes no
+ *      more of a batch than another organisation's one email;
+ *   3. one UPDATE of the chosen ids, RETURNING the rows, put in batch order: urgent first,
+ *      then each organisation's first row, each one's second, ... (organisations take turns
+ *      within the batch as well, so that a worker sending it in order serves them alike).
+ * Cost: O(organisations with pending rows of the class + batch) index seeks, whatever the
+ * backlog (bench/fanout.sh queues 10,000 rows). */
+#define LEASE_STALE_SQL                                                 \
+	"SELECT id FROM outbox INDEXED BY outbox_lease"                 \
+	" WHERE status = 'leased' AND lease_expires_at <= ?1"           \
+	" AND (?2 IS NULL OR provider_class = ?2)"                      \
+	" AND (?3 IS NULL OR substr(lease_owner, 1, length(?3)) <> ?3)" \
+	" ORDER BY lease_expires_at, id LIMIT ?4"
+#define LEASE_CLASSES_SQL                                                          \
+	"WITH RECURSIVE c(cls) AS (SELECT (SELECT min(provider_class) FROM outbox" \
+	"  WHERE status = 'pending')"                                              \
+	" UNION ALL SELECT (SELECT min(provider_class) FROM outbox"                \
+	"  WHERE status = 'pending' AND provider_class > c.cls) FROM c"            \
+	"  WHERE c.cls IS NOT NULL)"                                               \
+	" SELECT cls FROM c WHERE cls IS NOT NULL LIMIT 16"
+#define LEASE_ORGS_SQL                                                               \
+	"WITH RECURSIVE o(org) AS (SELECT (SELECT min(org_id) FROM outbox"           \
+	"  WHERE status = 'pending' AND provider_class = ?1 AND priority = ?2"       \
+	"  AND org_id > ?4 AND org_id <= ?5)"                                        \
+	" UNION ALL SELECT (SELECT min(org_id) FROM outbox WHERE status = 'pending'" \
+	"  AND provider_class = ?1 AND priority = ?2 AND org_id > o.org"             \
+	"  AND org_id <= ?5) FROM o WHERE o.org IS NOT NULL)"                        \
+	" SELECT org FROM o WHERE org IS NOT NULL LIMIT ?3"
+#define LEASE_ORG_ROWS_SQL                                                \
+	"SELECT id, next_attempt_at FROM outbox WHERE status = 'pending'" \
+	" AND provider_class = ?1 AND priority = ?2 AND org_id = ?3"      \
+	" AND next_attempt_at <= ?4 AND (next_attempt_at, id) > (?5, ?6)" \
+	" ORDER BY next_attempt_at, id LIMIT ?7"
 #define LEASE_SQL                                                                      \
 	"UPDATE outbox SET status = 'leased', lease_owner = ?1, lease_expires_at = ?2" \
-	" WHERE id IN (SELECT id FROM ("                                               \
-	"  SELECT id, at FROM (SELECT id, next_attempt_at AS at FROM outbox"           \
-	"   WHERE status = 'pending' AND next_attempt_at <= ?3"                        \
-	"   AND (?5 IS NULL OR provider_class = ?5)"                                   \
-	"   ORDER BY next_attempt_at, id LIMIT ?4)"                                    \
-	"  UNION ALL"                                                                  \
-	"  SELECT id, at FROM (SELECT id, lease_expires_at AS at FROM outbox"          \
-	"   WHERE status = 'leased' AND lease_expires_at <= ?3"                        \
-	"   AND (?5 IS NULL OR provider_class = ?5)"                                   \
-	"   AND (?6 IS NULL OR substr(lease_owner, 1, length(?6)) <> ?6)"              \
-	"   ORDER BY lease_expires_at, id LIMIT ?4))"                                  \
-	"  ORDER BY at, id LIMIT ?4)"                                                  \
+	" WHERE id IN (SELECT value FROM json_each(?3))"                               \
 	" RETURNING id, org_id, ifnull(booking_id, 0), ifnull(request_id, 0), kind,"   \
 	" provider_class, payload, attempts, ifnull(deadline_at, 0), created_at,"      \
-	" next_attempt_at, dedupe_key"
+	" next_attempt_at, dedupe_key, body_id, priority"
 
-/* lease_rows - the lease UPDATE inside the caller's transaction; l has room for max */
-static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass, const char *self,
-                        time_t now, int lease_secs, int max, struct store_lease *l, int *got)
+/* A row chosen for the lease, and where it goes in the batch: by priority (-1: a dead
+ * worker's), then its rank in its organisation's queue, then the organisation's turn. */
+struct lease_pick {
+	int64_t id;
+	int prio, rank, turn;
+};
+
+/* pick_cmp - qsort order of struct lease_pick */
+static int pick_cmp(const void *a, const void *b)
 {
-	sqlite3_stmt *s = store_stmt(st, LEASE_SQL);
+	const struct lease_pick *x = a, *y = b;
+
+	if(x->prio != y->prio)
+		return x->prio < y->prio ? -1 : 1;
+	if(x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	return (x->turn > y->turn) - (x->turn < y->turn);
+}
+
+/* One organisation's queue during a lease: where its next row starts. */
+struct lease_org {
+	int64_t org;
+	int64_t at, id; /* the last row taken: (next_attempt_at, id) */
+	int taken;
+	bool more;
+};
+
+/* pick_org_rows - up to q more due rows of one organisation's queue into ids */
+static gw_rc pick_org_rows(struct store *st, const char *cls, int prio, struct lease_org *o,
+                           int turn, time_t now, int q, struct lease_pick *ids, int *nids)
+{
+	sqlite3_stmt *s = store_stmt(st, LEASE_ORG_ROWS_SQL);
+	int r, got = 0;
+
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_text(s, 1, cls, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, prio);
+	sqlite3_bind_int64(s, 3, o->org);
+	sqlite3_bind_int64(s, 4, now);
+	sqlite3_bind_int64(s, 5, o->at);
+	sqlite3_bind_int64(s, 6, o->id);
+	sqlite3_bind_int(s, 7, q);
+	while((r = sqlite3_step(s)) == SQLITE_ROW) {
+		o->id = sqlite3_column_int64(s, 0);
+		o->at = sqlite3_column_int64(s, 1);
+		ids[*nids].id = o->id;
+		ids[*nids].prio = prio;
+		ids[*nids].rank = o->taken + got;
+		ids[*nids].turn = turn;
+		(*nids)++;
+		got++;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if(r != SQLITE_DONE)
+		return store_rc(r) ? store_rc(r) : GW_EDB;
+	o->taken += got;
+	o->more = got == q;
+	return GW_OK;
+}
+
+/* org_connections - the max_connections of org's settings slot->provider (slot->def) */
+static gw_rc org_connections(struct store *st, int64_t org, const struct store_slot *slot, int *cap)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT json_extract(config, '$.max_connections')"
+	                                 " FROM provider_configs WHERE org_id = ?1 AND name = ?2");
+	int r;
+
+	*cap = slot->def;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_int64(s, 1, org);
+	sqlite3_bind_text(s, 2, slot->provider, -1, SQLITE_STATIC);
+	r = sqlite3_step(s);
+	if(r == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_INTEGER)
+		*cap = sqlite3_column_int(s, 0);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return r == SQLITE_ROW || r == SQLITE_DONE ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
+}
+
+/* store_outbox_max_connections - the largest max_connections of a provider's settings */
+gw_rc store_outbox_max_connections(struct store *st, const char *provider, int def, int *out)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT max(ifnull(json_extract(config,"
+	                                 " '$.max_connections'), ?2)) FROM provider_configs"
+	                                 " WHERE name = ?1");
+	int r;
+
+	*out = def;
+	if(!s)
+		return GW_EDB;
+	sqlite3_bind_text(s, 1, provider, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, def);
+	r = sqlite3_step(s);
+	if(r == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_INTEGER)
+		*out = sqlite3_column_int(s, 0);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return r == SQLITE_ROW ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
+}
+
+/* pick_class - the ids of up to max due pending rows of class cls into ids, urgent first and
+ * organisations taking turns (ids has room for max) */
+static gw_rc pick_class(struct store *st, const char *cls, const struct store_slot *slot,
+                        time_t now, int max, struct lease_pick *ids, int *nids)
+{
+	struct lease_org *orgs = NULL;
+	sqlite3_stmt *s;
+	gw_rc rc = GW_OK;
+	int prio, norgs, i, r, round, full_at;
+	int64_t *turn = NULL;
+
+	/* the class's place in the turns (a class not seen yet takes a free slot, else the
+	 * last: it then shares it, which only makes the turns less even) */
+	for(i = 0; i < (int)GW_ARRAY_LEN(st->lease_turn) && !turn; i++) {
+		if(!st->lease_turn[i].cls[0])
+			snprintf(st->lease_turn[i].cls, sizeof(st->lease_turn[i].cls), "%s", cls);
+		if(strcmp(st->lease_turn[i].cls, cls) == 0)
+			turn = st->lease_turn[i].after;
+	}
+	if(!turn)
+		turn = st->lease_turn[GW_ARRAY_LEN(st->lease_turn) - 1].after;
+	orgs = calloc(LEASE_ORGS_MAX, sizeof(*orgs));
+	if(!orgs)
+		return GW_ENOMEM;
+	for(prio = 0; prio < LEASE_PRIORITIES && *nids < max; prio++) {
+		int active;
+
+		/* at most LEASE_ORGS_MAX organisations per lease: those after the last one the
+		 * previous lease reached, then from the start again (wrapping round), so that past
+		 * that many every organisation still gets its turn */
+		int64_t after = turn[prio], lo[2] = {after, INT64_MIN};
+		int64_t hi[2] = {INT64_MAX, after};
+		int pass;
+
+		norgs = 0;
+		for(pass = 0; pass < 2 && norgs < LEASE_ORGS_MAX; pass++) {
+			if(pass == 1 && after == INT64_MIN)
+				break;
+			s = store_stmt(st, LEASE_ORGS_SQL);
+			if(!s) {
+				rc = GW_EDB;
+				goto out;
+			}
+			sqlite3_bind_text(s, 1, cls, -1, SQLITE_STATIC);
+			sqlite3_bind_int(s, 2, prio);
+			sqlite3_bind_int(s, 3, LEASE_ORGS_MAX - norgs);
+			sqlite3_bind_int64(s, 4, lo[pass]);
+			sqlite3_bind_int64(s, 5, hi[pass]);
+			while((r = sqlite3_step(s)) == SQLITE_ROW) {
+				memset(&orgs[norgs], 0, sizeof(orgs[norgs]));
+				orgs[norgs].org = sqlite3_column_int64(s, 0);
+				orgs[norgs].at = INT64_MIN;
+				orgs[norgs].more = true;
+				norgs++;
+			}
+			sqlite3_reset(s);
+			sqlite3_clear_bindings(s);
+			if(r != SQLITE_DONE) {
+				rc = store_rc(r) ? store_rc(r) : GW_EDB;
+				goto out;
+			}
+		}
+		full_at = -1;
+		/* an organisation that allows no more connections than the caller's number is
+		 * served by the other connections */
+		active = norgs;
+		for(i = 0; slot && i < norgs; i++) {
+			int cap;
+
+			rc = org_connections(st, orgs[i].org, slot, &cap);
+			if(rc)
+				goto out;
+			if(cap <= slot->index) {
+				orgs[i].more = false;
+				active--;
+			}
+		}
+		/* rounds: each organisation still holding due rows gets an equal share of what is
+		 * left; one that has fewer drops out, and the next round shares its room */
+		round = 0;
+		while(active > 0 && *nids < max) {
+			int q = (max - *nids + active - 1) / active;
+
+			for(i = 0; i < norgs && *nids < max; i++) {
+				if(!orgs[i].more)
+					continue;
+				if(q > max - *nids)
+					q = max - *nids;
+				rc = pick_org_rows(st, cls, prio, &orgs[i], i, now, q, ids, nids);
+				if(rc)
+					goto out;
+				if(!orgs[i].more)
+					active--;
+				if(round == 0 && *nids >= max && full_at < 0)
+					full_at = i;
+			}
+			round++;
+		}
+		/* where the next lease starts: after the last organisation served when the batch
+		 * filled before every one had its turn, after the last one listed when there were
+		 * more than could be listed, else at the beginning */
+		if(full_at >= 0 && full_at < norgs - 1)
+			turn[prio] = orgs[full_at].org;
+		else if(norgs == LEASE_ORGS_MAX)
+			turn[prio] = orgs[norgs - 1].org;
+		else
+			turn[prio] = INT64_MIN;
+	}
+out:
+	free(orgs);
+	return rc;
+}
+
+/* lease_order - where a leased row goes in the batch: its position in the chosen ids */
+static int lease_order(const struct lease_pick *ids, int n, int64_t id)
+{
+	int i;
+
+	for(i = 0; i < n; i++)
+		if(ids[i].id == id)
+			return i;
+	return n;
+}
+
+/* lease_cmp_pos - qsort by the position lease_rows stored in attempts' place */
+struct lease_pos {
+	int pos;
+	struct store_lease l;
+};
+static int lease_cmp_pos(const void *a, const void *b)
+{
+	const struct lease_pos *x = a, *y = b;
+
+	return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* body_text - the shared body of a fan-out row (one read per body and lease: *cache_id and
+ * *cache hold the last one, malloc'd, freed by the caller) */
+static gw_rc body_text(struct store *st, int64_t body, int64_t *cache_id, char **cache)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT payload FROM outbox_bodies WHERE id = ?1");
 	gw_rc rc = GW_OK;
 	int r;
 
-	*got = 0;
+	if(*cache && *cache_id == body)
+		return GW_OK;
 	if(!s)
 		return GW_EDB;
+	free(*cache);
+	*cache = NULL;
+	sqlite3_bind_int64(s, 1, body);
+	r = sqlite3_step(s);
+	if(r == SQLITE_ROW) {
+		*cache = strdup((const char *)sqlite3_column_text(s, 0));
+		*cache_id = body;
+		if(!*cache)
+			rc = GW_ENOMEM;
+	} else {
+		rc = r == SQLITE_DONE ? GW_ENOTFOUND : (store_rc(r) ? store_rc(r) : GW_EDB);
+	}
+	sqlite3_reset(s);
+	return rc;
+}
+
+/* lease_rows - the lease inside the caller's transaction; l has room for max */
+static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass, const char *self,
+                        const struct store_slot *slot, time_t now, int lease_secs, int max,
+                        struct store_lease *l, int *got)
+{
+	sqlite3_stmt *s;
+	struct id_list {
+		struct lease_pick *v;
+		int n;
+	} ids = {NULL, 0};
+	struct lease_pos *sorted = NULL;
+	char classes[16][16];
+	int nclasses = 0, c, r, i;
+	int64_t body_id = 0;
+	char *body = NULL, *list = NULL;
+	size_t cap, used;
+	gw_rc rc = GW_OK;
+
+	*got = 0;
+	ids.v = calloc((size_t)max, sizeof(*ids.v));
+	if(!ids.v)
+		return GW_ENOMEM;
+	/* 1. leases of dead workers */
+	s = store_stmt(st, LEASE_STALE_SQL);
+	if(!s) {
+		rc = GW_EDB;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, now);
+	store_bind_text(s, 2, pclass);
+	store_bind_text(s, 3, self);
+	sqlite3_bind_int(s, 4, max);
+	while((r = sqlite3_step(s)) == SQLITE_ROW) {
+		ids.v[ids.n].id = sqlite3_column_int64(s, 0);
+		ids.v[ids.n].prio = -1;
+		ids.v[ids.n].rank = ids.n;
+		ids.n++;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if(r != SQLITE_DONE) {
+		rc = store_rc(r) ? store_rc(r) : GW_EDB;
+		goto out;
+	}
+	/* 2. due rows, by priority and organisation, of the class (or of every class) */
+	if(pclass) {
+		snprintf(classes[0], sizeof(classes[0]), "%s", pclass);
+		nclasses = 1;
+	} else {
+		s = store_stmt(st, LEASE_CLASSES_SQL);
+		if(!s) {
+			rc = GW_EDB;
+			goto out;
+		}
+		while((r = sqlite3_step(s)) == SQLITE_ROW && nclasses < 16)
+			snprintf(classes[nclasses++], sizeof(classes[0]), "%s",
+			         sqlite3_column_text(s, 0));
+		sqlite3_reset(s);
+		if(r != SQLITE_DONE && r != SQLITE_ROW) {
+			rc = store_rc(r) ? store_rc(r) : GW_EDB;
+			goto out;
+		}
+	}
+	for(c = 0; c < nclasses && ids.n < max; c++) {
+		rc = pick_class(st, classes[c], slot, now, max, ids.v, &ids.n);
+		if(rc)
+			goto out;
+	}
+	if(ids.n == 0)
+		goto out;
+	qsort(ids.v, (size_t)ids.n, sizeof(*ids.v), pick_cmp);
+	/* 3. lease them: the ids as a JSON array for json_each */
+	cap = (size_t)ids.n * 21 + 3;
+	list = malloc(cap);
+	if(!list) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	used = 0;
+	list[used++] = '[';
+	for(i = 0; i < ids.n; i++)
+		used += (size_t)snprintf(list + used, cap - used, "%s%lld", i ? "," : "",
+		                         (long long)ids.v[i].id);
+	list[used++] = ']';
+	list[used] = '\0';
+	s = store_stmt(st, LEASE_SQL);
+	if(!s) {
+		rc = GW_EDB;
+		goto out;
+	}
 	sqlite3_bind_text(s, 1, owner, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(s, 2, now + lease_secs);
-	sqlite3_bind_int64(s, 3, now);
-	sqlite3_bind_int(s, 4, max);
-	store_bind_text(s, 5, pclass);
-	store_bind_text(s, 6, self);
+	sqlite3_bind_text(s, 3, list, -1, SQLITE_STATIC);
 	while((r = sqlite3_step(s)) == SQLITE_ROW && *got < max) {
 		struct store_lease *x = &l[*got];
 		x->id = sqlite3_column_int64(s, 0);
@@ -139,6 +646,8 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 		x->created_at = (time_t)sqlite3_column_int64(s, 9);
 		x->next_attempt_at = (time_t)sqlite3_column_int64(s, 10);
 		snprintf(x->dedupe_key, sizeof(x->dedupe_key), "%s", sqlite3_column_text(s, 11));
+		x->body_id = sqlite3_column_int64(s, 12);
+		x->priority = sqlite3_column_int(s, 13);
 		(*got)++;
 		if(!x->payload) {
 			rc = GW_ENOMEM;
@@ -146,8 +655,50 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 		}
 	}
 	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
 	if(!rc && r != SQLITE_DONE && r != SQLITE_ROW)
 		rc = store_rc(r) ? store_rc(r) : GW_EDB;
+	if(rc)
+		goto out;
+	/* RETURNING comes in no set order: back into the order chosen above */
+	sorted = calloc((size_t)*got, sizeof(*sorted));
+	if(!sorted) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	for(i = 0; i < *got; i++) {
+		sorted[i].pos = lease_order(ids.v, ids.n, l[i].id);
+		sorted[i].l = l[i];
+	}
+	qsort(sorted, (size_t)*got, sizeof(*sorted), lease_cmp_pos);
+	for(i = 0; i < *got; i++)
+		l[i] = sorted[i].l;
+	/* a fan-out row: its body with its own fills (the RETURNING statement is done: reads
+	 * are free again) */
+	for(i = 0; !rc && i < *got; i++) {
+		struct store_lease *x = &l[i];
+		char *whole = NULL;
+
+		if(!x->body_id)
+			continue;
+		rc = body_text(st, x->body_id, &body_id, &body);
+		if(!rc)
+			rc = store_outbox_expand(body, x->payload, &whole);
+		if(rc == GW_EINVAL || rc == GW_ENOTFOUND) {
+			/* a damaged row: handed over as it is; the provider refuses it (dead) */
+			rc = GW_OK;
+			continue;
+		}
+		if(rc)
+			break;
+		free(x->payload);
+		x->payload = whole;
+	}
+out:
+	free(sorted);
+	free(list);
+	free(body);
+	free(ids.v);
 	return rc;
 }
 
@@ -245,7 +796,8 @@ static gw_rc finish_rows(struct store *st, const char *owner, const struct store
 gw_rc store_outbox_lease(struct store *st, const char *owner, time_t now, int lease_secs, int max,
                          struct store_lease **out, int *n)
 {
-	return store_outbox_cycle(st, owner, NULL, 0, now, NULL, NULL, lease_secs, max, out, n);
+	return store_outbox_cycle(st, owner, NULL, 0, now, NULL, NULL, lease_secs, max, out, n,
+	                          NULL);
 }
 
 /* store_outbox_lease_class - lease a batch of due rows of one provider class */
@@ -253,20 +805,21 @@ gw_rc store_outbox_lease_class(struct store *st, const char *owner, const char *
                                const char *self, time_t now, int lease_secs, int max,
                                struct store_lease **out, int *n)
 {
-	return store_outbox_cycle(st, owner, NULL, 0, now, pclass, self, lease_secs, max, out, n);
+	return store_outbox_cycle(st, owner, NULL, 0, now, pclass, self, lease_secs, max, out, n,
+	                          NULL);
 }
 
 /* store_outbox_finish - record a batch of results in one transaction */
 gw_rc store_outbox_finish(struct store *st, const char *owner, const struct store_result *r, int n,
                           time_t now)
 {
-	return store_outbox_cycle(st, owner, r, n, now, NULL, NULL, 0, 0, NULL, NULL);
+	return store_outbox_cycle(st, owner, r, n, now, NULL, NULL, 0, 0, NULL, NULL, NULL);
 }
 
 /* store_outbox_cycle - finish one batch and lease the next in one transaction */
 gw_rc store_outbox_cycle(struct store *st, const char *owner, const struct store_result *r, int n,
                          time_t now, const char *pclass, const char *self, int lease_secs, int max,
-                         struct store_lease **out, int *m)
+                         struct store_lease **out, int *m, const struct store_slot *slot)
 {
 	struct store_lease *l = NULL;
 	int got = 0;
@@ -287,7 +840,7 @@ gw_rc store_outbox_cycle(struct store *st, const char *owner, const struct store
 	if(n > 0)
 		rc = finish_rows(st, owner, r, n, now);
 	if(!rc && l)
-		rc = lease_rows(st, owner, pclass, self, now, lease_secs, max, l, &got);
+		rc = lease_rows(st, owner, pclass, self, slot, now, lease_secs, max, l, &got);
 	if(rc) {
 		store_rollback(st);
 		goto out;
@@ -548,6 +1101,78 @@ gw_rc store_outbox_tune(struct store *st)
 	                     NULL, NULL, NULL);
 
 	return r == SQLITE_OK ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
+}
+
+/* store_outbox_journal_sent - rows a dead worker sent but did not record */
+gw_rc store_outbox_journal_sent(struct store *st, const char *owner,
+                                const struct store_journal_entry *j, int n, time_t now,
+                                int *recorded)
+{
+	sqlite3_stmt *u = store_stmt(
+	        st,
+	        "UPDATE outbox SET status = 'sent', lease_owner = NULL, lease_expires_at = NULL,"
+	        " attempts = attempts + 1, provider = ifnull(?3, provider), sent_at = ?4"
+	        " WHERE id = ?1 AND status = 'leased' AND lease_owner = ?2 RETURNING attempts");
+	sqlite3_stmt *a = store_stmt(
+	        st, "INSERT INTO delivery_attempts(outbox_id, attempt, provider, started_ms,"
+	            " finished_ms, outcome, detail) VALUES(?1, ?2, ?3, ?4, ?5, 'sent',"
+	            " 'recorded at restart from the sent journal of a worker that died')");
+	gw_rc rc;
+	int i, x;
+
+	*recorded = 0;
+	if(!u || !a)
+		return GW_EDB;
+	rc = store_begin(st);
+	if(rc)
+		return rc;
+	for(i = 0; i < n; i++) {
+		int attempt;
+
+		sqlite3_reset(u);
+		sqlite3_bind_int64(u, 1, j[i].id);
+		sqlite3_bind_text(u, 2, owner, -1, SQLITE_STATIC);
+		store_bind_text(u, 3, j[i].provider[0] ? j[i].provider : NULL);
+		sqlite3_bind_int64(u, 4, now);
+		x = sqlite3_step(u);
+		if(x == SQLITE_DONE)
+			continue; /* recorded already, or no longer this owner's */
+		if(x != SQLITE_ROW) {
+			rc = store_rc(x) ? store_rc(x) : GW_EDB;
+			break;
+		}
+		attempt = sqlite3_column_int(u, 0);
+		sqlite3_reset(u);
+		sqlite3_reset(a);
+		sqlite3_bind_int64(a, 1, j[i].id);
+		sqlite3_bind_int(a, 2, attempt);
+		store_bind_text(a, 3, j[i].provider[0] ? j[i].provider : NULL);
+		sqlite3_bind_int64(a, 4, j[i].started_ms);
+		sqlite3_bind_int64(a, 5, j[i].finished_ms);
+		x = sqlite3_step(a);
+		sqlite3_reset(a);
+		if(x != SQLITE_DONE) {
+			rc = store_rc(x) ? store_rc(x) : GW_EDB;
+			break;
+		}
+		(*recorded)++;
+	}
+	sqlite3_reset(u);
+	sqlite3_clear_bindings(u);
+	sqlite3_clear_bindings(a);
+	if(rc) {
+		store_rollback(st);
+		return rc;
+	}
+	return store_commit(st);
+}
+
+/* store_checkpoint - a passive checkpoint of the WAL */
+gw_rc store_checkpoint(struct store *st)
+{
+	int r = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+
+	return r == SQLITE_OK || r == SQLITE_BUSY ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
 }
 
 /* store_outbox_redact - drop the secrets of finished email payloads, then the payloads */

@@ -21,7 +21,9 @@
  * no longer confirmed, or whose sequence is not the booking's (it was rescheduled), is skipped
  * (docs/design.md; Cal.com's "Reminder still shows up for cancelled events"); a close reminder of a
  * booking that is no longer confirmed likewise. A batch stops at half the lease: the rest goes
- * back untried, so a slow far side never lets a lease run out under a live worker. When a send
+ * back untried, so a slow far side never lets a lease run out under a live worker; so do the
+ * bulk rows of a batch (new_request fan-outs) when new rows arrived meanwhile (dispatch_wake),
+ * so that an urgent email waits for one message per worker, not for a batch. When a send
  * to an organisation's provider fails slowly (a timeout: the server is unreachable), the rest of
  * that organisation's rows in the batch are not tried but recorded as failed with it, as an MTA
  * defers the mail of a dead destination.
@@ -42,7 +44,10 @@
 #include "dispatch.h"
 #include "dispatch_int.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <signal.h>
@@ -50,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -64,7 +70,10 @@
 #include "smtp/smtp.h"
 #include "store/store.h"
 
-#define MAX_WORKERS  40
+#define MAX_WORKERS   80
+#define CONNS_DEFAULT 8    /* max_connections of SMTP settings without it (and the maildir) */
+#define CONNS_MAX     64   /* its upper bound (API.md) */
+#define GROW_EVERY_MS 2000 /* how often the email pool looks for a larger max_connections */
 #define CTX_CACHE    8
 #define IDLE_MAX_MS  2000 /* an idle worker looks again at least this often (other processes) */
 #define SLOW_FAIL_MS 5000 /* a transient failure this slow means the far side is unreachable */
@@ -92,6 +101,7 @@ static int running; /* workers not yet finished; under wake_lock */
 static atomic_int stopping;
 static struct dispatch_config config;
 static char self_prefix[300]; /* "host:pid:": the owners of this process's leases */
+static char journal_dir[PATH_MAX]; /* DATA/outbox-journal, or "" (no data folder: none) */
 
 struct ctx_entry {
 	int64_t org;
@@ -112,10 +122,15 @@ struct worker {
 	struct ctx_entry cache[CTX_CACHE];
 	int ncache, evict;
 	unsigned long batch_no;
+	int jfd; /* the sent journal (email workers), or -1 */
 };
 
+/* The pools: workers[] grows while the engine runs (grow_email_pool) under pool_lock. */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct worker *workers[MAX_WORKERS];
 static int nworkers;
+static int nemail;          /* email workers started; under pool_lock */
+static char pool_host[256]; /* this host's name, for the owners of workers started later */
 
 /* dispatch_backoff - the retry schedule */
 int dispatch_backoff(int attempts, double rnd)
@@ -970,6 +985,176 @@ static void log_result(const struct store_lease *l, const struct store_result *r
 	log_event(level, "delivery", f);
 }
 
+/* ---- the sent journal ----
+ * Between the server's 250 and the commit that records a batch, a kill -9 would lose what was
+ * sent, and the rows would go out again: up to a batch per worker. So each email worker
+ * appends "id provider started_ms finished_ms" to its own file DATA/outbox-journal/{owner}.log
+ * (one write(2), no fsync) as soon as a send returns sent, before its next message, and empties
+ * the file once the batch is committed. The next dispatch_start of this host reads the
+ * journals of dead processes and records their rows sent before it gives their leases back:
+ * after a kill only the message whose reply was in flight can go out twice, one per
+ * connection. A power loss can lose the journal's last writes (and, with synchronous=NORMAL,
+ * the last commits): then up to a batch per worker goes out twice, as without it. */
+
+/* journal_path - the journal file of owner into buf */
+static void journal_path(const char *owner, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/%s.log", journal_dir, owner);
+}
+
+/* journal_open - the worker's journal, empty (email workers with a data folder) */
+static void journal_open(struct worker *w)
+{
+	char path[PATH_MAX + 512];
+
+	w->jfd = -1;
+	if(!journal_dir[0] || w->pc != PC_EMAIL)
+		return;
+	journal_path(w->owner, path, sizeof(path));
+	w->jfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	if(w->jfd < 0)
+		log_event("warn", "dispatch_journal_unavailable",
+		          json_pack("{s:s, s:s}", "path", path, "error", strerror(errno)));
+}
+
+/* journal_note - a sent row, written before the worker's next message */
+static void journal_note(struct worker *w, const struct store_lease *l,
+                         const struct store_result *r)
+{
+	char line[128];
+	int n;
+
+	if(w->jfd < 0 || r->outcome != STORE_SENT)
+		return;
+	n = snprintf(line, sizeof(line), "%lld %.15s %lld %lld\n", (long long)l->id,
+	             r->provider ? r->provider : "", (long long)r->started_ms,
+	             (long long)r->finished_ms);
+	if(n > 0 && write(w->jfd, line, (size_t)n) != n)
+		log_event("warn", "dispatch_journal_write_failed",
+		          json_pack("{s:I, s:s}", "outbox_id", (json_int_t)l->id, "error",
+		                    strerror(errno)));
+}
+
+/* journal_reset - the batch is recorded: the journal starts afresh */
+static void journal_reset(struct worker *w)
+{
+	if(w->jfd >= 0 && ftruncate(w->jfd, 0) != 0)
+		log_event("warn", "dispatch_journal_truncate_failed",
+		          json_pack("{s:s}", "error", strerror(errno)));
+}
+
+/* journal_close - a worker that stops cleanly: every row it had is recorded or given back */
+static void journal_close(struct worker *w)
+{
+	char path[PATH_MAX + 512];
+
+	if(w->jfd < 0)
+		return;
+	close(w->jfd);
+	w->jfd = -1;
+	journal_path(w->owner, path, sizeof(path));
+	unlink(path);
+}
+
+/* journal_replay_file - record the sent rows of one dead owner's journal; 0 when done */
+static int journal_replay_file(struct store *st, const char *path, const char *owner)
+{
+	struct store_journal_entry *j = NULL;
+	FILE *f = fopen(path, "re");
+	char line[256];
+	int n = 0, cap = 0, recorded = 0, bad = 0;
+	gw_rc rc;
+
+	if(!f)
+		return -1;
+	while(fgets(line, sizeof(line), f)) {
+		struct store_journal_entry e = {0};
+		long long id, t0, t1;
+		char prov[16] = "";
+
+		/* a line cut short by the kill has no newline: never sent as far as we know */
+		if(!strchr(line, '\n') ||
+		   sscanf(line, "%lld %15s %lld %lld", &id, prov, &t0, &t1) != 4 || id <= 0) {
+			bad++;
+			continue;
+		}
+		if(n == cap) {
+			struct store_journal_entry *nj;
+			cap = cap ? cap * 2 : 64;
+			nj = realloc(j, (size_t)cap * sizeof(*j));
+			if(!nj) {
+				free(j);
+				fclose(f);
+				return -1;
+			}
+			j = nj;
+		}
+		e.id = id;
+		snprintf(e.provider, sizeof(e.provider), "%s", prov);
+		e.started_ms = t0;
+		e.finished_ms = t1;
+		j[n++] = e;
+	}
+	fclose(f);
+	rc = n ? store_outbox_journal_sent(st, owner, j, n, clock_now(), &recorded) : GW_OK;
+	free(j);
+	if(rc) {
+		log_event("error", "dispatch_journal_replay_failed",
+		          json_pack("{s:s, s:s, s:s}", "owner", owner, "error", gw_rc_name(rc),
+		                    "cause", store_errmsg(st)));
+		return -1;
+	}
+	log_event("info", "dispatch_journal_replayed",
+	          json_pack("{s:s, s:i, s:i, s:i}", "owner", owner, "lines", n, "recorded_sent",
+	                    recorded, "unreadable_lines", bad));
+	return 0;
+}
+
+static bool owner_dead(const char *owner, const char *host);
+
+/* journal_replay - at start, before the dead leases are given back: what the dead processes
+ * of this host sent is recorded as sent, and their journals removed */
+static void journal_replay(const char *host)
+{
+	struct store *st = NULL;
+	struct gw_err err = {0};
+	struct dirent *de;
+	DIR *d;
+
+	if(!journal_dir[0])
+		return;
+	if(mkdir(journal_dir, 0700) != 0 && errno != EEXIST) {
+		log_event("warn", "dispatch_journal_unavailable",
+		          json_pack("{s:s, s:s}", "path", journal_dir, "error", strerror(errno)));
+		journal_dir[0] = '\0';
+		return;
+	}
+	d = opendir(journal_dir);
+	if(!d)
+		return;
+	if(store_open(config.db_path, false, &st, &err)) {
+		closedir(d);
+		return;
+	}
+	while((de = readdir(d)) != NULL) {
+		char owner[400], path[PATH_MAX + 512];
+		size_t len = strlen(de->d_name);
+
+		if(len <= 4 || strcmp(de->d_name + len - 4, ".log") != 0 ||
+		   len - 4 >= sizeof(owner))
+			continue;
+		memcpy(owner, de->d_name, len - 4);
+		owner[len - 4] = '\0';
+		if(!owner_dead(owner, host))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", journal_dir, de->d_name);
+		if(journal_replay_file(st, path, owner) == 0)
+			unlink(path);
+	}
+	closedir(d);
+	store_close(st);
+}
+
 /* run_batch - send n leased rows, filling res (recorded by record_and_lease) */
 static void run_batch(struct worker *w, struct store_lease *leases, int n, struct store_result *res,
                       char (*details)[DETAIL_LEN])
@@ -977,16 +1162,30 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 	int64_t budget_end = clock_mono_ms() + (int64_t)config.lease_secs * 500;
 	int64_t down_org = -1; /* an organisation whose server failed slowly in this batch */
 	const char *down_detail = "", *down_provider = "none";
+	unsigned long gen0, gen;
+	bool give_way = false;
 	int i;
 
 	w->batch_no++;
+	pthread_mutex_lock(&wake_lock);
+	gen0 = wake_gen;
+	pthread_mutex_unlock(&wake_lock);
 	for(i = 0; i < n; i++) {
 		struct store_lease *l = &leases[i];
 		struct store_result *r = &res[i];
 		bool slow = false;
 		int64_t t0 = clock_mono_ms();
 
-		if(atomic_load(&stopping) || clock_mono_ms() >= budget_end) {
+		if(l->priority > 0 && !give_way) {
+			/* bulk rows give way when new rows came in since the lease (an urgent one
+			 * may be among them): the rest goes back untried, in its place, and the
+			 * next lease (at once) takes what is most urgent */
+			pthread_mutex_lock(&wake_lock);
+			gen = wake_gen;
+			pthread_mutex_unlock(&wake_lock);
+			give_way = gen != gen0;
+		}
+		if(atomic_load(&stopping) || clock_mono_ms() >= budget_end || give_way) {
 			/* On stop (or at half the lease), what was leased but not started goes back
 			 * untouched; a send already begun is finished and recorded. */
 			memset(r, 0, sizeof(*r));
@@ -1015,6 +1214,7 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 				down_provider = r->provider;
 			}
 		}
+		journal_note(w, l, r);
 		dispatch_count_outcome(l->kind, r->provider ? r->provider : "none", r->outcome);
 		log_result(l, r, clock_mono_ms() - t0);
 	}
@@ -1027,6 +1227,9 @@ static gw_rc record_and_lease(struct worker *w, const struct store_result *res, 
                               struct store_lease **next, int *m)
 {
 	bool more = !atomic_load(&stopping);
+	/* email worker number i is connection number i to each organisation's server: it
+	 * takes the rows of organisations whose max_connections is above i */
+	struct store_slot slot = {w->index, "smtp", CONNS_DEFAULT};
 	gw_rc rc;
 	int tries = 0;
 
@@ -1036,7 +1239,7 @@ static gw_rc record_and_lease(struct worker *w, const struct store_result *res, 
 	do {
 		rc = store_outbox_cycle(wst, w->owner, res, n, clock_now(), pclass_names[w->pc],
 		                        self_prefix, config.lease_secs, more ? config.batch : 0,
-		                        more ? next : NULL, m);
+		                        more ? next : NULL, m, w->pc == PC_EMAIL ? &slot : NULL);
 	} while(rc == GW_EBUSY && ++tries < 3);
 	if(rc) {
 		log_event("error", n ? "dispatch_finish_failed" : "dispatch_lease_failed",
@@ -1046,7 +1249,42 @@ static gw_rc record_and_lease(struct worker *w, const struct store_result *res, 
 			store_outbox_release(wst, w->owner);
 	}
 	pthread_mutex_unlock(&write_lock);
+	if(n)
+		journal_reset(w); /* recorded (or given back): nothing in it is unrecorded now */
 	return rc;
+}
+
+static gw_rc start_worker(enum pclass pc, int index, const char *host, struct gw_err *err);
+
+/* email_pool_size - how many email workers the settings ask for: the largest max_connections
+ * (CONNS_DEFAULT for settings without it and for organisations on the maildir), at least
+ * serve --workers, at most CONNS_MAX */
+static int email_pool_size(struct store *st)
+{
+	int n = CONNS_DEFAULT;
+
+	if(store_outbox_max_connections(st, "smtp", CONNS_DEFAULT, &n))
+		n = CONNS_DEFAULT;
+	if(n < CONNS_DEFAULT)
+		n = CONNS_DEFAULT;
+	if(n < config.workers)
+		n = config.workers;
+	return n > CONNS_MAX ? CONNS_MAX : n;
+}
+
+/* grow_email_pool - start the email workers a raised max_connections asks for (never stops
+ * any: a lowered one leaves the workers above it idle, as their leases skip the
+ * organisation) */
+static void grow_email_pool(struct store *st)
+{
+	struct gw_err err = {0};
+	int want = email_pool_size(st);
+
+	pthread_mutex_lock(&pool_lock);
+	while(nemail < want && !atomic_load(&stopping) &&
+	      start_worker(PC_EMAIL, nemail, pool_host, &err) == GW_OK)
+		;
+	pthread_mutex_unlock(&pool_lock);
 }
 
 /* worker_main - lease, send, record, until stopped */
@@ -1057,6 +1295,7 @@ static void *worker_main(void *arg)
 	struct store_result *res = NULL;
 	char(*details)[DETAIL_LEN] = NULL;
 	struct gw_err err = {0};
+	int64_t grown_at;
 	int n = 0, i;
 
 	if(store_open(config.db_path, false, &w->st, &err)) {
@@ -1064,6 +1303,8 @@ static void *worker_main(void *arg)
 		          json_pack("{s:i, s:s}", "worker", w->index, "error", err.message));
 		goto out;
 	}
+	journal_open(w);
+	grown_at = clock_mono_ms();
 	res = calloc((size_t)config.batch, sizeof(*res));
 	details = calloc((size_t)config.batch, sizeof(*details));
 	if(!res || !details)
@@ -1076,6 +1317,11 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&wake_lock);
 		seen = wake_gen;
 		pthread_mutex_unlock(&wake_lock);
+		if(w->pc == PC_EMAIL && w->index == 0 &&
+		   clock_mono_ms() - grown_at >= GROW_EVERY_MS) {
+			grow_email_pool(w->st);
+			grown_at = clock_mono_ms();
+		}
 		if(n == 0 && (record_and_lease(w, NULL, 0, &leases, &n) || n == 0)) {
 			wait_for_work(seen);
 			continue;
@@ -1098,7 +1344,10 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&write_lock);
 	store_outbox_release(wst, w->owner);
 	pthread_mutex_unlock(&write_lock);
+	journal_close(w);
 out:
+	if(w->jfd >= 0)
+		close(w->jfd);
 	for(i = 0; i < w->ncache; i++)
 		ctx_clear(&w->cache[i]);
 	free(res);
@@ -1110,6 +1359,46 @@ out:
 	running--;
 	pthread_cond_broadcast(&done_cond);
 	pthread_mutex_unlock(&wake_lock);
+	return NULL;
+}
+
+/* ---- the checkpoint thread ----
+ * No connection checkpoints on commit (store_open): this thread, on a connection of its own,
+ * copies the WAL back into the database every CHECKPOINT_MS (a passive checkpoint: it waits for
+ * no reader and no writer), so that neither a request nor a worker recording its batch pays for
+ * it while others wait on the write lock. */
+#define CHECKPOINT_MS 500
+static pthread_t ckpt_thread;
+static int ckpt_running; /* under wake_lock */
+
+/* checkpoint_main - checkpoint until stopped */
+static void *checkpoint_main(void *arg)
+{
+	struct store *st = NULL;
+	struct gw_err err = {0};
+	struct timespec ts;
+
+	(void)arg;
+	if(store_open(config.db_path, false, &st, &err))
+		return NULL;
+	pthread_mutex_lock(&wake_lock);
+	while(!atomic_load(&stopping)) {
+		pthread_mutex_unlock(&wake_lock);
+		if(store_checkpoint(st))
+			log_event("warn", "dispatch_checkpoint_failed",
+			          json_pack("{s:s}", "cause", store_errmsg(st)));
+		/* CLOCK_REALTIME deadlines, as every wait here (wait_for_work says why) */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (long)CHECKPOINT_MS * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_mutex_lock(&wake_lock);
+		if(!atomic_load(&stopping))
+			pthread_cond_timedwait(&done_cond, &wake_lock, &ts);
+	}
+	pthread_mutex_unlock(&wake_lock);
+	store_checkpoint(st);
+	store_close(st);
 	return NULL;
 }
 
@@ -1177,6 +1466,7 @@ static gw_rc start_worker(enum pclass pc, int index, const char *host, struct gw
 		return gw_err_set(err, GW_ENOMEM, "", "out of memory");
 	w->index = index;
 	w->pc = pc;
+	w->jfd = -1;
 	snprintf(w->owner, sizeof(w->owner), "%s:%ld:%s:%d:%lld", host, (long)getpid(),
 	         pclass_names[pc], index, (long long)clock_mono_ms());
 	pthread_mutex_lock(&wake_lock);
@@ -1190,6 +1480,8 @@ static gw_rc start_worker(enum pclass pc, int index, const char *host, struct gw
 		return gw_err_set(err, GW_EIO, "", "cannot start a dispatch worker");
 	}
 	workers[nworkers++] = w;
+	if(pc == PC_EMAIL)
+		nemail++;
 	return GW_OK;
 }
 
@@ -1218,6 +1510,10 @@ gw_rc dispatch_start(const struct dispatch_config *cfg, struct gw_err *err)
 	host[sizeof(host) - 1] = '\0';
 	snprintf(self_prefix, sizeof(self_prefix), "%s:%ld:", host, (long)getpid());
 	atomic_store(&stopping, 0);
+	journal_dir[0] = '\0';
+	if(config.data_dir && config.data_dir[0])
+		snprintf(journal_dir, sizeof(journal_dir), "%s/outbox-journal", config.data_dir);
+	journal_replay(host); /* first: their sent rows must not go back to pending */
 	reclaim_dead_leases(host);
 	if(store_open(config.db_path, false, &wst, err))
 		return err->message[0] ? GW_EDB
@@ -1225,17 +1521,27 @@ gw_rc dispatch_start(const struct dispatch_config *cfg, struct gw_err *err)
 	if(store_outbox_tune(wst))
 		log_event("warn", "dispatch_tune_failed",
 		          json_pack("{s:s}", "cause", store_errmsg(wst)));
-	counts[PC_EMAIL] = config.workers;
+	snprintf(pool_host, sizeof(pool_host), "%s", host);
+	nemail = 0;
+	counts[PC_EMAIL] = email_pool_size(wst);
 	counts[PC_CALENDAR] = config.calendar_workers;
 	counts[PC_ZOHO] = config.zoho_workers;
+	pthread_mutex_lock(&pool_lock);
 	for(c = 0; c < PC_COUNT; c++) {
 		for(i = 0; i < counts[c]; i++) {
 			rc = start_worker((enum pclass)c, i, host, err);
 			if(rc) {
+				pthread_mutex_unlock(&pool_lock);
 				dispatch_stop();
 				return rc;
 			}
 		}
+	}
+	pthread_mutex_unlock(&pool_lock);
+	if(pthread_create(&ckpt_thread, NULL, checkpoint_main, NULL) == 0) {
+		pthread_mutex_lock(&wake_lock);
+		ckpt_running = 1;
+		pthread_mutex_unlock(&wake_lock);
 	}
 	log_event("info", "dispatch_started",
 	          json_pack("{s:i, s:i, s:i, s:i}", "email_workers", counts[PC_EMAIL],
@@ -1252,6 +1558,13 @@ void dispatch_stop(void)
 
 	atomic_store(&stopping, 1);
 	dispatch_wake();
+	pthread_mutex_lock(&wake_lock);
+	pthread_cond_broadcast(&done_cond); /* the checkpoint thread waits on it */
+	pthread_mutex_unlock(&wake_lock);
+	if(ckpt_running) {
+		pthread_join(ckpt_thread, NULL);
+		ckpt_running = 0;
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += config.drain_secs > 0 ? config.drain_secs : 20;
 	pthread_mutex_lock(&wake_lock);
@@ -1265,6 +1578,7 @@ void dispatch_stop(void)
 		log_event("warn", "dispatch_drain_timeout",
 		          json_pack("{s:i, s:s}", "workers_still_sending", left, "message",
 		                    "their rows stay leased until the next start gives them back"));
+	pthread_mutex_lock(&pool_lock); /* no worker starts now: stopping is set */
 	for(i = 0; i < nworkers; i++) {
 		int done;
 
@@ -1279,6 +1593,8 @@ void dispatch_stop(void)
 		free(workers[i]);
 	}
 	nworkers = 0;
+	nemail = 0;
+	pthread_mutex_unlock(&pool_lock);
 	if(left == 0) {
 		/* a worker left behind may still finish its batch through it: then it stays open */
 		store_close(wst);

@@ -60,6 +60,7 @@ enum ftype {
 	F_HOST,   /* a host name or IP literal */
 	F_PORT,   /* 1..65535 */
 	F_SECS,   /* 1..3600 seconds */
+	F_CONNS,  /* 1..64 connections */
 	F_ENUM,   /* one of choices */
 	F_URL,    /* https URL (http on loopback) */
 	F_CAPEM,  /* PEM certificates, nothing else (used in memory: CURLOPT_CAINFO_BLOB) */
@@ -96,6 +97,7 @@ static const struct pfield smtp_fields[] = {
         {"dkim", F_DKIM, false, NULL, NULL},
         {"connect_timeout", F_SECS, false, NULL, NULL},
         {"timeout", F_SECS, false, NULL, NULL},
+        {"max_connections", F_CONNS, false, NULL, NULL}, /* absent: 8 (gateway/delivery) */
         {NULL, F_TEXT, false, NULL, NULL},
 };
 
@@ -581,7 +583,9 @@ static gw_rc check_fields(struct http_req *r, const struct pfield *fields, const
 			break;
 		case F_PORT:
 		case F_SECS:
-			rc = jv_int(body, f->name, false, 1, f->type == F_PORT ? 65535 : 3600, &n,
+		case F_CONNS:
+			rc = jv_int(body, f->name, false, 1,
+			            f->type == F_PORT ? 65535 : f->type == F_CONNS ? 64 : 3600, &n,
 			            &here, &r->err);
 			if(!rc)
 				val = json_integer(n);

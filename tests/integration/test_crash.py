@@ -105,6 +105,10 @@ try:
             "every duplicate carries the same Message-ID")
     c.eq(len({mid for v in by_email.values() for mid in v}), TOTAL, "one Message-ID per email")
     c.eq(total, TOTAL + ndup, "arrivals = emails + duplicates")
+    # the sent journal: only a reply in flight at the kill goes out twice, one per connection
+    # (the settings' default max_connections: 8)
+    c.check(ndup <= 8 * len(kills), "duplicates %d <= connections x kills = %d" %
+            (ndup, 8 * len(kills)))
     for i, (a, s, lz) in enumerate(kills):
         print("  kill %d: %d arrived, %d rows recorded sent, %d rows left leased" % (i + 1, a, s,
                                                                                      lz))

@@ -532,7 +532,7 @@ static void test_lease_rules(void **state)
 	r.outcome = STORE_SENT;
 	r.provider = "maildir";
 	assert_int_equal(
-	        store_outbox_cycle(f->st, "w", &r, 1, T0 + 20, NULL, NULL, 60, 5, &next, &m),
+	        store_outbox_cycle(f->st, "w", &r, 1, T0 + 20, NULL, NULL, 60, 5, &next, &m, NULL),
 	        GW_OK);
 	assert_int_equal(m, 1);
 	assert_int_equal(next[0].id, l[0].id == a ? b : a);

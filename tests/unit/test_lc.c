@@ -25,6 +25,7 @@
 #include "common/clock.h"
 #include "common/crypto.h"
 #include "gateway/lifecycle/lc.h"
+#include "gateway/templates/tpl.h"
 #include "store/store.h"
 
 #define T0 ((time_t)1780000000)
@@ -724,6 +725,87 @@ static void test_request_patch(void **state)
 	}
 }
 
+/* ---- the fan-out: rendered once, each row expanded by the lease ---- */
+
+/* trainer names that the fills must carry through JSON and HTML escaping unchanged */
+static const char *const fanout_names[] = {
+    "Tia Trainer",
+    "Zo\xc3\xab <b>&amp; \"Quote\" 'o'",
+    "Back\\slash / tab\tend",
+    "Line\nbreak",
+    "",
+};
+
+static void test_fanout_payloads(void **state)
+{
+	struct fixture *f = *state;
+	json_t *skills = load("[\"fanout\"]"), *out = NULL, *request = NULL, *hold = NULL;
+	int64_t ids[GW_ARRAY_LEN(fanout_names)], req;
+	struct store_lease *l = NULL;
+	struct tpl_env tenv;
+	struct gw_err err = {0};
+	size_t i, found = 0;
+	int n = 0, j;
+
+	for(i = 0; i < GW_ARRAY_LEN(fanout_names); i++) {
+		struct store_user_new u = {0};
+		char email[64], hash[80];
+
+		snprintf(email, sizeof(email), "fan%zu@x.test", i);
+		snprintf(hash, sizeof(hash), "fanout-hash-%zu", i);
+		u.email = email;
+		u.name = fanout_names[i];
+		u.timezone = "UTC";
+		u.roles = ROLE_TRAINER;
+		u.skills = skills;
+		u.token_hash = hash;
+		assert_int_equal(store_user_create(f->st, f->org1, &u, &ids[i]), GW_OK);
+	}
+	{
+		json_t *body = load("{" CUST ", \"skills\": [\"fanout\"]}");
+		CHECK_RC(lc_intake(f->st, &f->env, f->org1, body, &out, &err), GW_OK, "intake");
+		json_decref(body);
+	}
+	req = json_integer_value(json_object_get(out, "id"));
+	assert_int_equal(json_integer_value(json_object_get(out, "matched_trainers")),
+	                 (json_int_t)GW_ARRAY_LEN(fanout_names));
+	assert_int_equal(store_request_get(f->st, f->org1, req, &request), GW_OK);
+	assert_int_equal(lc_tpl_env(f->st, &f->env, f->org1, &hold, &tenv), GW_OK);
+	assert_int_equal(store_outbox_lease(f->st, "test", T0, 60, 100, &l, &n), GW_OK);
+	for(j = 0; j < n; j++) {
+		json_t *got, *want = NULL, *trainer;
+		int64_t tid;
+
+		if(strcmp(l[j].kind, "new_request") != 0 || l[j].request_id != req)
+			continue;
+		/* what the lease hands over is what tpl_new_request renders for that trainer */
+		tid = strtoll(strrchr(l[j].dedupe_key, ':') + 1, NULL, 10);
+		for(i = 0; i < GW_ARRAY_LEN(fanout_names) && ids[i] != tid; i++)
+			;
+		assert_true(i < GW_ARRAY_LEN(fanout_names));
+		got = json_loads(l[j].payload, 0, NULL);
+		CHECK(got != NULL, "trainer %zu: the leased payload is not JSON: %s", i, l[j].payload);
+		trainer = json_pack("{s:I, s:o, s:s, s:s}", "id", (json_int_t)tid, "email",
+		                    json_sprintf("fan%zu@x.test", i), "name", fanout_names[i],
+		                    "timezone", "UTC");
+		assert_int_equal(tpl_new_request(&tenv, l[j].dedupe_key, request, trainer, &want),
+		                 GW_OK);
+		CHECK(json_equal(got, want), "trainer %zu (%s): leased %s, rendered %s", i,
+		      fanout_names[i], l[j].payload, json_dumps(want, JSON_COMPACT));
+		json_decref(got);
+		json_decref(want);
+		json_decref(trainer);
+		found++;
+	}
+	CHECK(found == GW_ARRAY_LEN(fanout_names), "%zu fan-out rows leased, want %zu", found,
+	      GW_ARRAY_LEN(fanout_names));
+	store_leases_free(l, n);
+	json_decref(hold);
+	json_decref(request);
+	json_decref(out);
+	json_decref(skills);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -731,6 +813,7 @@ int main(void)
 	    cmocka_unit_test(test_request_actions),
 	    cmocka_unit_test_setup_teardown(test_intake_table, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_invalid, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fanout_payloads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_claim, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_request_patch, setup, teardown),
 	};

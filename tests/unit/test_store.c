@@ -624,7 +624,7 @@ static int64_t enqueue(struct fixture *f, int64_t org, const char *key, int64_t 
                        time_t not_before, time_t now, const char *payload, bool *inserted)
 {
 	struct store_effect e = {org, "new_request", "email", key, request, 0, payload,
-	                         not_before, 0};
+	                         not_before, 0, 0};
 	bool ins = false;
 	int64_t id = -1;
 
@@ -728,6 +728,216 @@ static void test_outbox_lease(void **state)
 		}
 		store_leases_free(l, n);
 	}
+}
+
+/* ---- delivery order: urgent first, organisations take turns ---- */
+
+struct order_row {
+	int org;          /* 1 or 2 */
+	const char *kind; /* its priority comes from the kind */
+	time_t due;       /* offset from T0 */
+	const char *tag;  /* in the payload */
+};
+
+struct order_case {
+	const char *name;
+	struct order_row rows[12];
+	int max;          /* batch */
+	const char *want; /* tags leased, in order, space-separated */
+};
+
+#define NR "new_request"
+static const struct order_case order_cases[] = {
+    {"urgent before bulk, whatever came first",
+     {{1, NR, 0, "b1"}, {1, NR, 0, "b2"}, {1, "reminder", 5, "r"}, {1, "sign_in", 9, "s"}},
+     4, "r s b1 b2"},
+    {"within a priority, due order",
+     {{1, NR, 3, "b3"}, {1, NR, 1, "b1"}, {1, NR, 2, "b2"}}, 3, "b1 b2 b3"},
+    {"a fan-out of one organisation shares the batch with another's",
+     {{1, NR, 0, "a1"}, {1, NR, 0, "a2"}, {1, NR, 0, "a3"}, {1, NR, 0, "a4"}, {1, NR, 0, "a5"},
+      {1, NR, 0, "a6"}, {2, NR, 9, "o1"}, {2, NR, 9, "o2"}},
+     4, "a1 o1 a2 o2"},
+    {"a small queue's room goes to the other organisation",
+     {{1, NR, 0, "a1"}, {1, NR, 0, "a2"}, {1, NR, 0, "a3"}, {1, NR, 0, "a4"}, {2, NR, 9, "o1"}},
+     4, "a1 o1 a2 a3"},
+    {"urgent of both organisations, then bulk",
+     {{1, NR, 0, "a1"}, {1, NR, 0, "a2"}, {2, "confirmation", 9, "oc"},
+      {1, "scheduling_link", 8, "as"}, {2, "survey", 1, "os"}},
+     5, "as oc a1 os a2"},
+    {"rows not yet due wait, urgent or not",
+     {{1, "reminder", 100, "later"}, {1, NR, 0, "b1"}, {2, NR, 100, "o-later"}}, 4, "b1"},
+};
+
+static void test_outbox_order(void **state)
+{
+	struct fixture *f = *state;
+	size_t i, j;
+
+	for(i = 0; i < GW_ARRAY_LEN(order_cases); i++) {
+		const struct order_case *c = &order_cases[i];
+		struct store_lease *l = NULL;
+		char got[200] = "", key[64], payload[64];
+		int n = 0, k;
+
+		print_message("case: %s\n", c->name);
+		for(j = 0; j < GW_ARRAY_LEN(c->rows) && c->rows[j].kind; j++) {
+			const struct order_row *r = &c->rows[j];
+			struct store_effect e = {0};
+			bool ins;
+
+			snprintf(key, sizeof(key), "order:%zu:%zu", i, j);
+			snprintf(payload, sizeof(payload), "{\"tag\":\"%s\"}", r->tag);
+			e.org_id = r->org == 1 ? f->org1 : f->org2;
+			e.kind = r->kind;
+			e.provider_class = "email";
+			e.dedupe_key = key;
+			e.payload = payload;
+			e.not_before = T0 + r->due;
+			assert_int_equal(store_outbox_enqueue(f->st, &e, T0, &ins, NULL), GW_OK);
+		}
+		assert_int_equal(store_outbox_lease_class(f->st, "w", "email", NULL, T0 + 10, 60,
+		                                          c->max, &l, &n),
+		                 GW_OK);
+		for(k = 0; k < n; k++) {
+			json_t *p = json_loads(l[k].payload, 0, NULL);
+			snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", k ? " " : "",
+			         json_string_value(json_object_get(p, "tag")));
+			json_decref(p);
+		}
+		CHECK(strcmp(got, c->want) == 0, "%s: leased \"%s\", want \"%s\"", c->name, got,
+		      c->want);
+		store_leases_free(l, n);
+		/* the next case starts from an empty queue */
+		assert_int_equal(sqlite3_exec(f->peek, "UPDATE outbox SET status = 'sent'", NULL,
+		                              NULL, NULL),
+		                 SQLITE_OK);
+	}
+}
+#undef NR
+
+/* ---- the sent journal of a dead worker ---- */
+
+static void test_outbox_journal(void **state)
+{
+	struct fixture *f = *state;
+	struct store_lease *l = NULL;
+	struct store_journal_entry j[3] = {{0}};
+	int64_t a, b, c;
+	int n = 0, recorded = -1;
+	struct row r;
+
+	a = enqueue(f, f->org1, "j:a", 0, 0, T0, "{}", NULL);
+	b = enqueue(f, f->org1, "j:b", 0, 0, T0, "{}", NULL);
+	c = enqueue(f, f->org1, "j:c", 0, 0, T0, "{}", NULL);
+	assert_int_equal(store_outbox_lease(f->st, "dead:1", T0, 60, 3, &l, &n), GW_OK);
+	assert_int_equal(n, 3);
+	store_leases_free(l, n);
+	/* c was taken over by another worker since (its lease ran out): not the dead one's */
+	assert_int_equal(sqlite3_exec(f->peek, "UPDATE outbox SET lease_owner = 'other:2'"
+	                                       " WHERE dedupe_key = 'j:c'", NULL, NULL, NULL),
+	                 SQLITE_OK);
+	j[0].id = a;
+	snprintf(j[0].provider, sizeof(j[0].provider), "smtp");
+	j[0].started_ms = 1000;
+	j[0].finished_ms = 1005;
+	j[1].id = c;
+	j[2].id = a; /* a line twice: recorded once */
+	assert_int_equal(store_outbox_journal_sent(f->st, "dead:1", j, 3, T0 + 5, &recorded),
+	                 GW_OK);
+	assert_int_equal(recorded, 1);
+	row_get(f->peek, a, &r);
+	assert_string_equal(r.status, "sent");
+	assert_int_equal(r.attempts, 1);
+	assert_string_equal(r.provider, "smtp");
+	assert_int_equal(r.sent_at, T0 + 5);
+	row_get(f->peek, b, &r);
+	assert_string_equal(r.status, "leased"); /* not in the journal: given back later */
+	row_get(f->peek, c, &r);
+	assert_string_equal(r.status, "leased");
+	assert_string_equal(r.owner, "other:2");
+}
+
+/* ---- connections: a lease for connection number i skips organisations allowing i or fewer */
+
+static void test_outbox_slots(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		int index;
+		int want; /* rows leased: bit 0 org1's, bit 1 org2's */
+	} cases[] = {{0, 3}, {1, 3}, {2, 2}, {7, 2}, {8, 0}};
+	json_t *cfg = json_pack("{s:s, s:i}", "host", "mx.example.test", "max_connections", 2);
+	int max = 0;
+	size_t i;
+
+	assert_int_equal(store_provider_put(f->st, f->org1, "smtp", cfg), GW_OK);
+	json_decref(cfg);
+	assert_int_equal(store_outbox_max_connections(f->st, "smtp", 8, &max), GW_OK);
+	assert_int_equal(max, 2);
+	for(i = 0; i < GW_ARRAY_LEN(cases); i++) {
+		struct store_slot slot = {cases[i].index, "smtp", 8};
+		struct store_lease *l = NULL;
+		char k1[32], k2[32];
+		int n = 0, got = 0, j;
+
+		snprintf(k1, sizeof(k1), "slot:%zu:1", i);
+		snprintf(k2, sizeof(k2), "slot:%zu:2", i);
+		enqueue(f, f->org1, k1, 0, 0, T0, "{}", NULL);
+		enqueue(f, f->org2, k2, 0, 0, T0, "{}", NULL); /* no settings: 8 */
+		assert_int_equal(store_outbox_cycle(f->st, "w", NULL, 0, T0, "email", NULL, 60, 10, &l,
+		                                    &n, &slot),
+		                 GW_OK);
+		for(j = 0; j < n; j++)
+			got |= l[j].org_id == f->org1 ? 1 : 2;
+		CHECK(got == cases[i].want, "connection %d: leased the rows of %d, want %d",
+		      cases[i].index, got, cases[i].want);
+		store_leases_free(l, n);
+		assert_int_equal(sqlite3_exec(f->peek, "UPDATE outbox SET status = 'sent'", NULL,
+		                              NULL, NULL),
+		                 SQLITE_OK);
+	}
+}
+
+/* ---- more organisations than one lease lists: they still take turns ---- */
+
+static void test_outbox_many_orgs(void **state)
+{
+	struct fixture *f = *state;
+	enum { ORGS = 300, ROWS = 2, BATCH = 64, LEASES = (ORGS + BATCH - 1) / BATCH };
+	static int64_t org_ids[ORGS];
+	static bool served[ORGS];
+	int i, k, n, nserved = 0;
+
+	for(i = 0; i < ORGS; i++) {
+		char name[32], key[32];
+
+		snprintf(name, sizeof(name), "Org %d", i);
+		assert_int_equal(store_org_create(f->st, name, "UTC", &org_ids[i]), GW_OK);
+		for(k = 0; k < ROWS; k++) {
+			snprintf(key, sizeof(key), "many:%d:%d", i, k);
+			enqueue(f, org_ids[i], key, 0, 0, T0, "{}", NULL);
+		}
+	}
+	/* every organisation has its turn within ORGS / BATCH leases, the ones past the first
+	 * LEASE_ORGS_MAX (256) listed included */
+	for(k = 0; k < LEASES; k++) {
+		struct store_lease *l = NULL;
+
+		n = 0;
+		assert_int_equal(store_outbox_lease_class(f->st, "w", "email", NULL, T0, 60, BATCH,
+		                                          &l, &n),
+		                 GW_OK);
+		for(i = 0; i < n; i++) {
+			int o = (int)(l[i].org_id - org_ids[0]);
+			if(o >= 0 && o < ORGS && !served[o]) {
+				served[o] = true;
+				nserved++;
+			}
+		}
+		store_leases_free(l, n);
+	}
+	CHECK(nserved == ORGS, "%d of %d organisations served in %d leases of %d", nserved, ORGS,
+	      LEASES, BATCH);
 }
 
 struct finish_case {
@@ -968,8 +1178,9 @@ static void test_outbox_retry(void **state)
 static void test_outbox_expire_request(void **state)
 {
 	struct fixture *f = *state;
+	/* not due yet: an urgent kind would otherwise be leased ahead of c */
 	struct store_effect other_kind = {f->org1, "scheduling_link", "email", "sl:10:1", 10, 0,
-	                                  "{}", 0, 0};
+	                                  "{}", T0 + 10, 0, 0};
 	struct store_lease *l = NULL;
 	int64_t a, b, c, d, e = 0;
 	bool ins;
@@ -1061,6 +1272,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_request_claim, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_dedupe, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_lease, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_journal, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_slots, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_many_orgs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_finish, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_retry_cycle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_retry, setup, teardown),

@@ -77,6 +77,9 @@ $(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c $(BUILD)/libordinatus.a $(FL
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< fuzz/replay.c $(BUILD)/libordinatus.a $(LDFLAGS) $(LDLIBS)
 
+# the harnesses' shared headers (the .d files of a two-source link name only one source)
+$(REPLAY_BINS) $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%): $(wildcard fuzz/*.h)
+
 $(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(BUILD)/libordinatus.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libordinatus.a \

@@ -6,10 +6,10 @@
  * The fixture, made through the handlers themselves under a fixed test clock (2026-12-01 08:00
  * UTC, so a run does not depend on the date): organisation 1 (Europe/Berlin) with an org admin,
  * a trainer (user 3, skill "python", available every day), a kiosk and a session type;
- * Google provider settings; organisation 2 with a trainer; request 1 booked and confirmed (booking 1, its manage link),
- * request 2 completed with its survey link, request 3 new. The scheduling, manage and survey
- * tokens are read back from the emails in the outbox, as a customer would get them.
- * Inputs change the fixture (a valid body is a real transition): it is made again every
+ * Google provider settings; organisation 2 with a trainer; request 1 booked and confirmed (booking
+ * 1, its manage link), request 2 completed with its survey link, request 3 new. The scheduling,
+ * manage and survey tokens are read back from the emails in the outbox, as a customer would get
+ * them. Inputs change the fixture (a valid body is a real transition): it is made again every
  * FUZZ_HTTP_RESET inputs so a long run keeps reaching the validators of every state.
  *
  * libmicrohttpd's MHD_lookup_connection_value is defined here: the handlers' query and header
@@ -44,8 +44,8 @@
 #include "store/store.h"
 
 #define FUZZ_HTTP_RESET 256
-#define FUZZ_NOW 1796112000 /* 2026-12-01T08:00:00Z */
-#define FUZZ_QUERY_MAX 16
+#define FUZZ_NOW        1796112000 /* 2026-12-01T08:00:00Z */
+#define FUZZ_QUERY_MAX  16
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -67,8 +67,8 @@ static struct {
 } fz;
 
 /* MHD_lookup_connection_value - the current call's query arguments; no headers */
-const char *MHD_lookup_connection_value(struct MHD_Connection *connection,
-                                        enum MHD_ValueKind kind, const char *key)
+const char *MHD_lookup_connection_value(struct MHD_Connection *connection, enum MHD_ValueKind kind,
+                                        const char *key)
 {
 	size_t i;
 
@@ -248,17 +248,16 @@ static void token_in_outbox(const char *kind, const char *marker, char *buf, siz
 
 	buf[0] = '\0';
 	if(sqlite3_open_v2(fz.db, &db, SQLITE_OPEN_READONLY, NULL) ||
-	   sqlite3_prepare_v2(db, "SELECT payload FROM outbox WHERE kind = ? ORDER BY id DESC",
-	                      -1, &q, NULL) ||
+	   sqlite3_prepare_v2(db, "SELECT payload FROM outbox WHERE kind = ? ORDER BY id DESC", -1,
+	                      &q, NULL) ||
 	   sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC) || sqlite3_step(q) != SQLITE_ROW)
 		abort();
 	text = (const char *)sqlite3_column_text(q, 0);
 	p = text ? strstr(text, marker) : NULL;
 	if(!p)
 		abort();
-	for(p += strlen(marker); i + 1 < n && (isalnum((unsigned char)*p) || *p == '_' ||
-	                                       *p == '-');
-	    p++)
+	for(p += strlen(marker);
+	    i + 1 < n && (isalnum((unsigned char)*p) || *p == '_' || *p == '-'); p++)
 		buf[i++] = *p;
 	buf[i] = '\0';
 	sqlite3_finalize(q);
@@ -300,8 +299,8 @@ static void book_request(int64_t request)
 static void fixture_make(void)
 {
 	static const char *const intake =
-	    "{\"customer\": {\"name\": \"Cara Customer\", \"email\": \"cara@example.org\"},"
-	    " \"session_type_id\": 1, \"skills\": [\"python\"]}";
+	        "{\"customer\": {\"name\": \"Cara Customer\", \"email\": \"cara@example.org\"},"
+	        " \"session_type_id\": 1, \"skills\": [\"python\"]}";
 	struct store_user_new pa = {0};
 	struct gw_err err = {0};
 	char token[64], hash[CRYPTO_HASH_HEX];
@@ -323,8 +322,8 @@ static void fixture_make(void)
 	pa.roles = ROLE_PLATFORM_ADMIN;
 	pa.timezone = "UTC";
 	pa.token_hash = hash;
-	if(store_user_create(fz.st, 0, &pa, &id) || store_user_by_token(fz.st, hash,
-	                                                                &fz.user[AS_PLATFORM]))
+	if(store_user_create(fz.st, 0, &pa, &id) ||
+	   store_user_by_token(fz.st, hash, &fz.user[AS_PLATFORM]))
 		abort();
 	json_decref(call_json("POST", "/v1/orgs", AS_PLATFORM,
 	                      "{\"name\": \"Acme\", \"timezone\": \"Europe/Berlin\"}", 201));
@@ -332,16 +331,19 @@ static void fixture_make(void)
 	                      "{\"name\": \"Other\", \"timezone\": \"UTC\"}", 201));
 	user_of(call_json("POST", "/v1/orgs/1/users", AS_PLATFORM,
 	                  "{\"email\": \"admin@acme.example\", \"name\": \"Ada Admin\","
-	                  " \"roles\": [\"org_admin\"]}", 201),
+	                  " \"roles\": [\"org_admin\"]}",
+	                  201),
 	        &fz.user[AS_ADMIN]);
 	user_of(call_json("POST", "/v1/orgs/1/users", AS_PLATFORM,
 	                  "{\"email\": \"tom@acme.example\", \"name\": \"Tom Trainer\","
 	                  " \"roles\": [\"trainer\"], \"skills\": [\"python\"],"
-	                  " \"timezone\": \"Europe/Berlin\"}", 201),
+	                  " \"timezone\": \"Europe/Berlin\"}",
+	                  201),
 	        &fz.user[AS_TRAINER]);
 	user_of(call_json("POST", "/v1/orgs/1/users", AS_PLATFORM,
 	                  "{\"email\": \"desk@acme.example\", \"name\": \"Front Desk\","
-	                  " \"roles\": [\"kiosk\"]}", 201),
+	                  " \"roles\": [\"kiosk\"]}",
+	                  201),
 	        &fz.user[AS_KIOSK]);
 	user_of(call_json("POST", "/v1/orgs/2/users", AS_PLATFORM,
 	                  "{\"email\": \"olga@other.example\", \"name\": \"Olga Other\","
@@ -351,7 +353,8 @@ static void fixture_make(void)
 	json_decref(call_json("POST", "/v1/orgs/1/session-types", AS_ADMIN,
 	                      "{\"name\": \"Python 1:1\", \"skills\": [\"python\"],"
 	                      " \"lengths\": [60, 90], \"price_cents\": 5000,"
-	                      " \"currency\": \"EUR\"}", 201));
+	                      " \"currency\": \"EUR\"}",
+	                      201));
 	json_decref(call_json("PUT", "/v1/orgs/1/providers/google", AS_ADMIN,
 	                      "{\"client_id\": \"cid\", \"client_secret\": \"secret\"}", 200));
 	json_decref(call_json("PUT", "/v1/orgs/1/users/3/availability", AS_TRAINER,
@@ -360,29 +363,30 @@ static void fixture_make(void)
 	                      "\"20:00\"}, {\"day\": \"wed\", \"start\": \"08:00\", \"end\": "
 	                      "\"20:00\"}, {\"day\": \"thu\", \"start\": \"08:00\", \"end\": "
 	                      "\"20:00\"}, {\"day\": \"fri\", \"start\": \"08:00\", \"end\": "
-	                      "\"20:00\"}]}", 200));
+	                      "\"20:00\"}]}",
+	                      200));
 	json_decref(call_json("POST", "/v1/orgs/1/requests", AS_ANON, intake, 201));
 	json_decref(call_json("POST", "/v1/orgs/1/requests", AS_ANON, intake, 201));
 	json_decref(call_json("POST", "/v1/orgs/1/requests", AS_ANON, intake, 201));
 	/* request 2: booked, paid, confirmed and completed: its survey link */
 	book_request(2);
-	json_decref(call_json("POST", "/v1/orgs/1/bookings/1/confirm-payment", AS_TRAINER, NULL,
-	                      200));
+	json_decref(
+	        call_json("POST", "/v1/orgs/1/bookings/1/confirm-payment", AS_TRAINER, NULL, 200));
 	json_decref(call_json("POST", "/v1/orgs/1/bookings/1/complete", AS_ADMIN, NULL, 200));
 	token_in_outbox("survey", "/survey/", fz.survey_token, sizeof(fz.survey_token));
 	/* request 1: booked, paid and confirmed (booking 2): its manage link; its scheduling link
 	 * stays the last one sent */
 	book_request(1);
-	json_decref(call_json("POST", "/v1/orgs/1/bookings/2/confirm-payment", AS_TRAINER, NULL,
-	                      200));
+	json_decref(
+	        call_json("POST", "/v1/orgs/1/bookings/2/confirm-payment", AS_TRAINER, NULL, 200));
 	token_in_outbox("confirmation", "/b/", fz.manage_token, sizeof(fz.manage_token));
 }
 
 /* fixture_drop - close the store and remove its folder */
 static void fixture_drop(void)
 {
-	static const char *const files[] = {"ordinatus.db", "ordinatus.db-wal",
-	                                    "ordinatus.db-shm", NULL};
+	static const char *const files[] = {"ordinatus.db", "ordinatus.db-wal", "ordinatus.db-shm",
+	                                    NULL};
 	char path[160];
 	size_t i;
 
@@ -445,8 +449,10 @@ static void path_fill(const char *t, char *buf, size_t n)
 		const char *tok = NULL;
 
 		if(t[0] == '{' && t[1] && t[2] == '}') {
-			tok = t[1] == 'S' ? fz.sched_token : t[1] == 'M' ? fz.manage_token
-			                                : t[1] == 'V' ? fz.survey_token : NULL;
+			tok = t[1] == 'S'   ? fz.sched_token
+			      : t[1] == 'M' ? fz.manage_token
+			      : t[1] == 'V' ? fz.survey_token
+			                    : NULL;
 		}
 		if(tok) {
 			w += (size_t)snprintf(buf + w, n - w, "%s", tok);

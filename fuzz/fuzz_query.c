@@ -19,22 +19,22 @@ static const struct {
 	const char *method, *path;
 	bool list; /* a 200 answer is a JSON array */
 } routes[] = {
-    {"GET", "/v1/orgs/1/requests", true},
-    {"GET", "/v1/orgs/1/outbox", true},
-    {"GET", "/v1/orgs/1/bookings", true},
-    {"GET", "/v1/orgs/1/reports/payouts", true},
-    {"GET", "/v1/schedule/{S}", false},
-    {"GET", "/v1/orgs/1/users/3/calendar/connect", false},
-    {"GET", "/oauth/callback", false},
-    {"GET", "/v1/orgs/1/users/3/availability", false},
-    {"GET", "/v1/manage/{M}", false},
-    {"GET", "/v1/survey/{V}", false},
-    {"GET", "/v1/orgs/1/customers/cara@example.org/bookings", true},
-    {"GET", "/v1/orgs/1/requests/1", false},
-    {"GET", "/v1/orgs/1/bookings/2/effects", true},
-    {"GET", "/v1/orgs/1/users", true},
-    {"GET", "/v1/orgs/1/calendar-connections", true},
-    {"GET", "/metrics", false},
+        {"GET", "/v1/orgs/1/requests", true},
+        {"GET", "/v1/orgs/1/outbox", true},
+        {"GET", "/v1/orgs/1/bookings", true},
+        {"GET", "/v1/orgs/1/reports/payouts", true},
+        {"GET", "/v1/schedule/{S}", false},
+        {"GET", "/v1/orgs/1/users/3/calendar/connect", false},
+        {"GET", "/oauth/callback", false},
+        {"GET", "/v1/orgs/1/users/3/availability", false},
+        {"GET", "/v1/manage/{M}", false},
+        {"GET", "/v1/survey/{V}", false},
+        {"GET", "/v1/orgs/1/customers/cara@example.org/bookings", true},
+        {"GET", "/v1/orgs/1/requests/1", false},
+        {"GET", "/v1/orgs/1/bookings/2/effects", true},
+        {"GET", "/v1/orgs/1/users", true},
+        {"GET", "/v1/orgs/1/calendar-connections", true},
+        {"GET", "/metrics", false},
 };
 
 /* state_of - the organisation's requests and bookings as the admin lists them (new reference) */
@@ -68,8 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	query_set((const char *)data + 2, size - 2);
 	status = call(routes[i].method, path, role, NULL, 0, &out);
 	if(getenv("FUZZ_HTTP_SHOW")) /* to see what a saved input reaches */
-		fprintf(stderr, "%s %s as %d: %d %s %s\n", routes[i].method, path, (int)role, status,
-		        fz.last_err.field, fz.last_err.message);
+		fprintf(stderr, "%s %s as %d: %d %s %s\n", routes[i].method, path, (int)role,
+		        status, fz.last_err.field, fz.last_err.message);
 	if(status == 200 && routes[i].list && !json_is_array(out))
 		abort();
 	json_decref(out);

@@ -19,35 +19,35 @@
 static const struct {
 	const char *method, *path;
 } routes[] = {
-    {"POST", "/v1/orgs"},
-    {"POST", "/v1/orgs/1/users"},
-    {"PATCH", "/v1/orgs/1/users/3"},
-    {"PATCH", "/v1/orgs/1/settings"},
-    {"POST", "/v1/orgs/1/session-types"},
-    {"POST", "/v1/orgs/1/requests"},
-    {"PATCH", "/v1/orgs/1/requests/3"},
-    {"POST", "/v1/orgs/1/requests/3/cancel"},
-    {"PUT", "/v1/test/clock"},
-    {"POST", "/v1/test/tick"},
-    {"PUT", "/v1/orgs/1/users/3/availability"},
-    {"PUT", "/v1/orgs/1/users/3/calendar"},
-    {"POST", "/v1/orgs/1/requests/1/scheduling-link"},
-    {"POST", "/v1/schedule/{S}/booking"},
-    {"POST", "/v1/schedule/{S}/payment"},
-    {"POST", "/v1/manage/{M}/cancel"},
-    {"POST", "/v1/manage/{M}/reschedule"},
-    {"POST", "/v1/orgs/1/bookings/2/notes"},
-    {"POST", "/v1/orgs/1/bookings/2/complete"},
-    {"POST", "/v1/orgs/1/bookings/2/no-show"},
-    {"POST", "/v1/orgs/1/bookings/2/cancel"},
-    {"POST", "/v1/orgs/1/bookings/2/reschedule"},
-    {"POST", "/v1/orgs/1/bookings/1/undo-complete"},
-    {"POST", "/v1/orgs/1/checkin"},
-    {"PUT", "/v1/orgs/1/providers/smtp"},
-    {"PUT", "/v1/orgs/1/providers/google"},
-    {"PUT", "/v1/orgs/1/providers/outlook"},
-    {"PUT", "/v1/orgs/1/providers/zoho"},
-    {"POST", "/v1/survey/{V}"},
+        {"POST", "/v1/orgs"},
+        {"POST", "/v1/orgs/1/users"},
+        {"PATCH", "/v1/orgs/1/users/3"},
+        {"PATCH", "/v1/orgs/1/settings"},
+        {"POST", "/v1/orgs/1/session-types"},
+        {"POST", "/v1/orgs/1/requests"},
+        {"PATCH", "/v1/orgs/1/requests/3"},
+        {"POST", "/v1/orgs/1/requests/3/cancel"},
+        {"PUT", "/v1/test/clock"},
+        {"POST", "/v1/test/tick"},
+        {"PUT", "/v1/orgs/1/users/3/availability"},
+        {"PUT", "/v1/orgs/1/users/3/calendar"},
+        {"POST", "/v1/orgs/1/requests/1/scheduling-link"},
+        {"POST", "/v1/schedule/{S}/booking"},
+        {"POST", "/v1/schedule/{S}/payment"},
+        {"POST", "/v1/manage/{M}/cancel"},
+        {"POST", "/v1/manage/{M}/reschedule"},
+        {"POST", "/v1/orgs/1/bookings/2/notes"},
+        {"POST", "/v1/orgs/1/bookings/2/complete"},
+        {"POST", "/v1/orgs/1/bookings/2/no-show"},
+        {"POST", "/v1/orgs/1/bookings/2/cancel"},
+        {"POST", "/v1/orgs/1/bookings/2/reschedule"},
+        {"POST", "/v1/orgs/1/bookings/1/undo-complete"},
+        {"POST", "/v1/orgs/1/checkin"},
+        {"PUT", "/v1/orgs/1/providers/smtp"},
+        {"PUT", "/v1/orgs/1/providers/google"},
+        {"PUT", "/v1/orgs/1/providers/outlook"},
+        {"PUT", "/v1/orgs/1/providers/zoho"},
+        {"POST", "/v1/survey/{V}"},
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -65,8 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	query_clear();
 	status = call(routes[i].method, path, role, (const char *)data + 2, size - 2, NULL);
 	if(getenv("FUZZ_HTTP_SHOW")) /* to see what a saved input reaches */
-		fprintf(stderr, "%s %s as %d: %d %s %s\n", routes[i].method, path, (int)role, status,
-		        fz.last_err.field, fz.last_err.message);
+		fprintf(stderr, "%s %s as %d: %d %s %s\n", routes[i].method, path, (int)role,
+		        status, fz.last_err.field, fz.last_err.message);
 	if(status == 404 || status == 405) {
 		/* the route itself must exist: a 404 is the handler's (an id of another
 		 * organisation), never a path the table lacks */

@@ -3,7 +3,8 @@
  * the body of PATCH /v1/orgs/{org}/settings against a stored object that is not the defaults.
  *
  * Beyond "no crash, no leak", it checks what the contract promises of a PATCH:
- * - a refused patch says why (a message) and leaves the stored settings as they were, with no result;
+ * - a refused patch says why (a message) and leaves the stored settings as they were, with no
+ * result;
  * - an accepted one stores only known settings (the keys of settings_defaults()), and storing
  *   it again (the result patched onto itself) is accepted and changes nothing: values come
  *   back normalised, never in a form the validator would refuse on the next PATCH.
@@ -53,15 +54,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if(!stored || !before || !defaults)
 		abort();
 	if(settings_patch(stored, patch, &next, &err)) {
-		/* refused: a reason, no result, the stored object untouched (the field is named too,
-		 * except for the empty key "", which has no name to give) */
+		/* refused: a reason, no result, the stored object untouched (the field is named
+		 * too, except for the empty key "", which has no name to give) */
 		if(next || !err.message[0] || !json_equal(stored, before))
 			abort();
 		goto out;
 	}
 	if(!next || !json_equal(stored, before))
 		abort();
-	json_object_foreach(next, key, v) {
+	json_object_foreach(next, key, v)
+	{
 		if(!json_object_get(defaults, key))
 			abort();
 	}

@@ -37,7 +37,7 @@
 
 #include "smtp/smtp.h"
 
-#define PASSWORD "s3cret-Pass.word"
+#define PASSWORD   "s3cret-Pass.word"
 #define SCRIPT_MAX 8192
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -50,11 +50,10 @@ static struct {
 	int port;
 	char script[SCRIPT_MAX]; /* this input's replies */
 	size_t len;
-	bool pending;   /* a script waits to be played */
+	bool pending;     /* a script waits to be played */
 	bool client_done; /* the provider returned: stop waiting for its connection */
-	bool played;    /* the server is finished with the script */
-} srv = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, 0, {0}, 0, false, false,
-         false};
+	bool played;      /* the server is finished with the script */
+} srv = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, 0, {0}, 0, false, false, false};
 
 /* send_all - write n bytes, giving up on an error (the client may have gone) */
 static void send_all(int fd, const char *p, size_t n)

@@ -12,28 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum conf_kind { CONF_VALUE, CONF_LIST, CONF_FLAG };
-
-/* the keys, as serve's long options with '_' for '-' */
-static const struct {
-	const char *key;
-	enum conf_kind kind;
-} keys[] = {
-    {"data", CONF_VALUE},
-    {"listen", CONF_VALUE},
-    {"public_url", CONF_VALUE},
-    {"workers", CONF_VALUE},
-    {"log_level", CONF_VALUE},
-    {"trust_proxy", CONF_LIST},
-    {"allow_outbound", CONF_LIST},
-    {"allow_plain_auth", CONF_FLAG},
-    {"retention_days", CONF_VALUE},
-    {"token_route_limit", CONF_VALUE},
-    {"max_connections_per_address", CONF_VALUE},
-    {"header_timeout", CONF_VALUE},
-    {"test_clock", CONF_FLAG},
-};
-
 /* conf_free - free every entry */
 void conf_free(struct conf *c)
 {
@@ -79,8 +57,8 @@ static int flag_value(const char *v, size_t n)
 	return -1;
 }
 
-/* add - append an entry for option (the key with '-' for '_') and value (n bytes, or NULL) */
-static gw_rc add(struct conf *c, const char *key, const char *value, size_t n, int line)
+/* add - append an entry for option and value (n bytes, or NULL) */
+static gw_rc add(struct conf *c, const char *option, const char *value, size_t n, int line)
 {
 	struct conf_entry *v = realloc(c->v, (c->n + 1) * sizeof(*v));
 	struct conf_entry *e;
@@ -91,8 +69,8 @@ static gw_rc add(struct conf *c, const char *key, const char *value, size_t n, i
 	c->v = v;
 	e = &c->v[c->n];
 	memset(e, 0, sizeof(*e));
-	for(i = 0; key[i] && i + 1 < sizeof(e->option); i++)
-		e->option[i] = key[i] == '_' ? '-' : key[i];
+	for(i = 0; option[i] && i + 1 < sizeof(e->option); i++)
+		e->option[i] = option[i];
 	e->line = line;
 	if(value) {
 		e->value = strndup(value, n);
@@ -104,12 +82,12 @@ static gw_rc add(struct conf *c, const char *key, const char *value, size_t n, i
 }
 
 /* parse_line - one line [s, e) (its end of line removed) */
-static gw_rc parse_line(struct conf *c, const char *s, const char *e, int line, int seen[],
-                        struct gw_err *err)
+static gw_rc parse_line(struct conf *c, const struct conf_key *keys, size_t nkeys, const char *s,
+                        const char *e, int line, int seen[], struct gw_err *err)
 {
 	const char *eq, *ks, *ke, *vs, *ve, *p;
-	char key[CONF_KEY_MAX];
-	size_t i, k = GW_ARRAY_LEN(keys);
+	char key[CONF_KEY_MAX], option[CONF_KEY_MAX];
+	size_t i, k = nkeys;
 	int flag;
 
 	for(p = s; p < e; p++) {
@@ -130,27 +108,32 @@ static gw_rc parse_line(struct conf *c, const char *s, const char *e, int line, 
 	trim(&ks, &ke);
 	if(ke == ks || (size_t)(ke - ks) >= sizeof(key))
 		return gw_err_set(err, GW_EINVAL, "", "expected 'key = value'");
-	for(i = 0; ks + i < ke; i++)
+	/* the key as the documentation writes it ('_'), and the option it stands for ('-') */
+	for(i = 0; ks + i < ke; i++) {
 		key[i] = ks[i] == '-' ? '_' : ks[i];
-	key[i] = '\0';
-	for(i = 0; i < GW_ARRAY_LEN(keys); i++)
-		if(strcmp(keys[i].key, key) == 0)
+		option[i] = ks[i] == '_' ? '-' : ks[i];
+	}
+	key[i] = option[i] = '\0';
+	for(i = 0; i < nkeys; i++)
+		if(strcmp(keys[i].option, option) == 0)
 			k = i;
-	if(k == GW_ARRAY_LEN(keys))
+	if(k == nkeys)
 		return gw_err_set(err, GW_EINVAL, "", "unknown key '%s'", key);
 	vs = eq + 1;
 	ve = e;
 	trim(&vs, &ve);
 	if(vs < ve && *vs == '"') {
-		/* quoted: kept as written up to the closing quote; only blanks or a comment after */
+		/* quoted: kept as written up to the closing quote; only blanks or a comment after
+		 */
 		const char *q = memchr(vs + 1, '"', (size_t)(ve - vs - 1));
 		if(!q)
-			return gw_err_set(err, GW_EINVAL, "", "%s: the value's closing '\"' is missing",
-			                  key);
+			return gw_err_set(err, GW_EINVAL, "",
+			                  "%s: the value's closing '\"' is missing", key);
 		for(p = q + 1; p < ve && is_space(*p); p++)
 			;
 		if(p < ve && *p != '#')
-			return gw_err_set(err, GW_EINVAL, "", "%s: text after the quoted value", key);
+			return gw_err_set(err, GW_EINVAL, "", "%s: text after the quoted value",
+			                  key);
 		vs++;
 		ve = q;
 	} else {
@@ -173,20 +156,23 @@ static gw_rc parse_line(struct conf *c, const char *s, const char *e, int line, 
 		flag = flag_value(vs, (size_t)(ve - vs));
 		if(flag < 0)
 			return gw_err_set(err, GW_EINVAL, "", "%s must be true or false", key);
-		return flag ? add(c, key, NULL, 0, line) : GW_OK;
+		return flag ? add(c, option, NULL, 0, line) : GW_OK;
 	}
-	return add(c, key, vs, (size_t)(ve - vs), line);
+	return add(c, option, vs, (size_t)(ve - vs), line);
 }
 
 /* conf_parse - every line of text */
-gw_rc conf_parse(const char *text, size_t len, struct conf *out, int *line, struct gw_err *err)
+gw_rc conf_parse(const char *text, size_t len, const struct conf_key *keys, size_t nkeys,
+                 struct conf *out, int *line, struct gw_err *err)
 {
-	int seen[GW_ARRAY_LEN(keys)] = {0};
+	int seen[CONF_KEYS_MAX] = {0};
 	const char *s = text, *end = text + len;
 	gw_rc rc = GW_OK;
 
 	memset(out, 0, sizeof(*out));
 	*line = 0;
+	if(nkeys > CONF_KEYS_MAX)
+		return gw_err_set(err, GW_EINVAL, "", "too many keys");
 	while(s < end) {
 		const char *nl = memchr(s, '\n', (size_t)(end - s));
 		const char *e = nl ? nl : end;
@@ -199,7 +185,7 @@ gw_rc conf_parse(const char *text, size_t len, struct conf *out, int *line, stru
 		}
 		if(e > s && e[-1] == '\r')
 			e--;
-		rc = parse_line(out, s, e, *line, seen, err);
+		rc = parse_line(out, keys, nkeys, s, e, *line, seen, err);
 		if(rc)
 			goto out;
 		s = nl ? nl + 1 : end;
@@ -210,7 +196,8 @@ out:
 }
 
 /* conf_load - read and parse the file */
-gw_rc conf_load(const char *path, struct conf *out, int *line, struct gw_err *err)
+gw_rc conf_load(const char *path, const struct conf_key *keys, size_t nkeys, struct conf *out,
+                int *line, struct gw_err *err)
 {
 	FILE *f = NULL;
 	char *buf = NULL;
@@ -235,10 +222,11 @@ gw_rc conf_load(const char *path, struct conf *out, int *line, struct gw_err *er
 		goto out;
 	}
 	if(n > CONF_FILE_MAX) {
-		rc = gw_err_set(err, GW_EINVAL, "", "%s is larger than %d bytes", path, CONF_FILE_MAX);
+		rc = gw_err_set(err, GW_EINVAL, "", "%s is larger than %d bytes", path,
+		                CONF_FILE_MAX);
 		goto out;
 	}
-	rc = conf_parse(buf, n, out, line, err);
+	rc = conf_parse(buf, n, keys, nkeys, out, line, err);
 out:
 	free(buf);
 	if(f)

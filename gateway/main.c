@@ -27,6 +27,7 @@
 #include "common/crypto.h"
 #include "gateway/delivery/dispatch.h"
 #include "gateway/http/http.h"
+#include "gateway/http/http_routes.h"
 #include "common/log.h"
 #include "common/netguard.h"
 #include "gateway/scheduler/scheduler.h"
@@ -127,15 +128,15 @@ static void usage(FILE *f)
 	           "  init   --data DIR                      create DIR, its database and key file;\n"
 	           "                                         prints the platform admin token once\n"
 	           "  serve  [--config FILE] --data DIR [--listen HOST:PORT] [--public-url URL]\n"
-	           "         [--test-clock]\n"
-	           "         [--workers N] [--log-level L] [--allow-outbound CIDR]...\n"
+	           "         [--test-clock] [--workers N] [--log-level L] [--allow-outbound CIDR]...\n"
 	           "         [--allow-plain-auth] [--retention-days N] [--trust-proxy CIDR]... [limits]\n"
 	           "                                         run the HTTP API and delivery workers\n"
 	           "  tick   --data DIR [--at RFC3339]      run one scheduler tick; prints what it did\n"
 	           "  outbox --data DIR [list [--status S] | retry ID]\n"
 	           "                                         list deliveries, retry a dead one\n"
 	           "  backup --data DIR --to FILE            a consistent copy of the database while\n"
-	           "                                         the gateway serves (FILE must not exist)\n\n"
+	           "                                         the gateway serves (FILE must not exist)\n"
+	           "  routes                                 the HTTP route table as JSON\n\n"
 	           "'ordinatus COMMAND --help' tells more; 'ordinatus --version' the version.\n");
 }
 
@@ -255,6 +256,9 @@ static const struct option serve_opts[] = {
     {"config", required_argument, NULL, 'c'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
+
+/* the letters of the serve options that may repeat (their values add up) */
+#define SERVE_REPEATABLE "aX"
 
 /* Where each serve option's value came from: NULL for the command line, else "FILE:LINE" of
  * the configuration file, for the messages that refuse a value (exit 2). */
@@ -541,6 +545,8 @@ out:
 static int cmd_serve(int argc, char **argv)
 {
 	struct serve_origin from;
+	struct conf_key keys[CONF_KEYS_MAX];
+	size_t nkeys = 0;
 	struct conf cf = {0};
 	struct gw_err err = {0};
 	bool on_cli[128] = {false};
@@ -560,7 +566,17 @@ static int cmd_serve(int argc, char **argv)
 			config = optarg;
 	}
 	opterr = 1;
-	if(config && conf_load(config, &cf, &line, &err)) {
+	/* the file's keys: every option but --config and --help; a flag is a true/false key */
+	for(i = 0; serve_opts[i].name && nkeys < CONF_KEYS_MAX; i++) {
+		if(serve_opts[i].val == 'c' || serve_opts[i].val == 'h')
+			continue;
+		keys[nkeys].option = serve_opts[i].name;
+		keys[nkeys].kind = serve_opts[i].has_arg == no_argument ? CONF_FLAG
+		                   : strchr(SERVE_REPEATABLE, serve_opts[i].val) ? CONF_LIST
+		                                                                  : CONF_VALUE;
+		nkeys++;
+	}
+	if(config && conf_load(config, keys, nkeys, &cf, &line, &err)) {
 		if(line)
 			fprintf(stderr, "ordinatus: %s:%d: %s\n", config, line, err.message);
 		else
@@ -773,7 +789,6 @@ out:
 	return status;
 }
 
-/* main - dispatch to a command */
 /* cmd_backup - ordinatus backup --data DIR --to FILE */
 static int cmd_backup(int argc, char **argv)
 {
@@ -830,6 +845,45 @@ static int cmd_backup(int argc, char **argv)
 	return 0;
 }
 
+/* cmd_routes - ordinatus routes: the route table as JSON, one object per route in table order
+ * ({method, pattern, name, body}); what the authorization matrix test is generated from */
+static int cmd_routes(int argc, char **argv)
+{
+	static const char *const bodies[] = {"none", "required", "optional"};
+	const struct http_route *r;
+	json_t *list = json_array();
+	char *text = NULL;
+	size_t i;
+	int status = 1;
+
+	(void)argv;
+	if(argc > 1) {
+		fprintf(stderr, "usage: ordinatus routes\n\nPrints the HTTP route table as JSON: "
+		                "method, path pattern, metrics name and\nwhether the route takes a "
+		                "body.\n");
+		json_decref(list);
+		return strcmp(argv[1], "--help") == 0 ? 0 : 2;
+	}
+	for(i = 0; list && (r = http_route_at(i)) != NULL; i++) {
+		if(json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "method", r->method,
+		                                         "pattern", r->pattern, "name", r->name,
+		                                         "body", bodies[r->body])))
+			goto out;
+	}
+	text = list ? json_dumps(list, JSON_INDENT(1)) : NULL;
+	if(!text)
+		goto out;
+	printf("%s\n", text);
+	status = 0;
+out:
+	if(status)
+		fprintf(stderr, "ordinatus: out of memory\n");
+	free(text);
+	json_decref(list);
+	return status;
+}
+
+/* main - dispatch to a command */
 int main(int argc, char **argv)
 {
 	/* whatever the gateway creates (database, its -wal and -shm, maildir files, backups) is
@@ -858,6 +912,8 @@ int main(int argc, char **argv)
 		return cmd_outbox(argc - 1, argv + 1);
 	if(strcmp(argv[1], "backup") == 0)
 		return cmd_backup(argc - 1, argv + 1);
+	if(strcmp(argv[1], "routes") == 0)
+		return cmd_routes(argc - 1, argv + 1);
 	fprintf(stderr, "ordinatus: unknown command '%s'\n\n", argv[1]);
 	usage(stderr);
 	return 2;

@@ -36,7 +36,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BIN = os.environ.get("ORDINATUS_BIN", os.path.join(ROOT, "build", "ordinatus"))
 PEAK_SECONDS = float(os.environ.get("PEAK_SECONDS", "60"))
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
-WORKERS = int(os.environ.get("SOAK_WORKERS", "4"))
+WORKERS = int(os.environ.get("SOAK_WORKERS", "8"))
 TRAINERS_PER_WORKER = 2
 SAMPLE_SECONDS = 10
 WARMUP_SECONDS = 60
@@ -51,10 +51,13 @@ def free_port():
 
 
 class Client:
-    """One keep-alive HTTP/1.1 connection."""
+    """One keep-alive HTTP/1.1 connection, from source (a 127.0.0.x address) when given: each
+    worker is its own client address, as customers are, so that the per-address intake limit
+    (at most 1,000 a minute) holds for each as it would in life."""
 
-    def __init__(self, port):
+    def __init__(self, port, source=None):
         self.port = port
+        self.source = (source, 0) if source else None
         self.conn = None
 
     def call(self, method, path, body=None, token=None):
@@ -67,7 +70,8 @@ class Client:
             headers["Authorization"] = "Bearer " + token
         for attempt in range(2):
             if self.conn is None:
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60,
+                                                       source_address=self.source)
             try:
                 self.conn.request(method, path, data, headers)
                 r = self.conn.getresponse()
@@ -140,7 +144,7 @@ def worker(idx, port, plan, dbpath, phase_end, rate, results):
     """Cycles until phase_end (time.time()); rate cycles/s for this worker (0: flat out).
     Puts {cycles, requests, errors, first_errors, lat} into results."""
     random.seed(idx * 7919 + int(rate * 1000))
-    cl = Client(port)
+    cl = Client(port, "127.0.0.%d" % (2 + idx))
     db = sqlite3.connect(dbpath, timeout=30)
     me = plan["workers"][idx]
     base = plan["base"]

@@ -304,12 +304,17 @@ def main():
         print("soak: %.1f cycles/s (half the peak) for %.0f s" % (rate, SOAK_SECONDS),
               flush=True)
         procs, results, end = run_phase(port, plan, dbpath, SOAK_SECONDS, rate / WORKERS)
-        series = []
+        series, wals = [], []
         t0 = time.time()
         while time.time() < end:
             time.sleep(SAMPLE_SECONDS)
             series.append((round(time.time() - t0), rss_kb(gw.pid)))
-            print("  t=%4ds rss=%6d kB" % series[-1], flush=True)
+            try:
+                wal = os.path.getsize(dbpath + "-wal") // 1024
+            except OSError:
+                wal = 0
+            wals.append(wal)
+            print("  t=%4ds rss=%6d kB  wal=%7d kB" % (series[-1] + (wal,)), flush=True)
         soak = collect(procs, results)
 
         # ---- deliveries: wait for the backlog to drain, then count ----
@@ -336,6 +341,7 @@ def main():
         first, last = rss[:third], rss[-third:]
         growth = (sum(last) / len(last)) / max(1, sum(first) / len(first)) - 1.0
         print("rss (kB, every %d s): %s" % (SAMPLE_SECONDS, " ".join(str(kb) for _, kb in series)))
+        print("wal file (kB, every %d s): %s" % (SAMPLE_SECONDS, " ".join(str(w) for w in wals)))
         print("rss after %d s of warm-up: first third mean %d kB, last third mean %d kB: %+.1f%%"
               % (WARMUP_SECONDS, sum(first) / len(first), sum(last) / len(last), growth * 100))
         bad = peak["errors"] + soak["errors"]

@@ -8,12 +8,20 @@
 #   make check-dates   make check with the date moved ahead 400 days, then to a DST night
 #   make email-shots   every email kind rendered and screenshotted in chromium, light and dark,
 #                   into build/artifacts/emails/ (make check runs it)
+#   make install    the binary, ordinatus(8), the systemd unit and the sample configuration
+#                   under PREFIX (/usr/local), staged under DESTDIR when given
 #   make clean
 
 CC      ?= cc
 BUILD   ?= build
 DATA    ?= var
 LISTEN  ?= 127.0.0.1:8080
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(PREFIX)/etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+INSTALL_BIN ?= $(BUILD)/ordinatus
 PKGS    := libmicrohttpd libcurl jansson sqlite3 libical openssl opendkim
 
 WARN := -std=c11 -Wall -Wextra -Wpedantic -Wformat=2 -Wshadow -Wpointer-arith -Wcast-qual \
@@ -60,7 +68,7 @@ FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
 REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 
 .PHONY: all deps run check check-build unit integration browser check-asan check-dates bench fuzz \
-	fuzz-replay email-shots clean
+	fuzz-replay email-shots clean install uninstall
 
 all: $(BUILD)/ordinatus
 
@@ -92,6 +100,9 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libordinatus.a
 $(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c $(BUILD)/libordinatus.a $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< fuzz/replay.c $(BUILD)/libordinatus.a $(LDFLAGS) $(LDLIBS)
+
+# the harnesses' shared headers (the .d files of a two-source link name only one source)
+$(REPLAY_BINS) $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%): $(wildcard fuzz/*.h)
 
 $(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(BUILD)/libordinatus.a
 	@mkdir -p $(dir $@)
@@ -174,6 +185,30 @@ check-dates: deps
 
 bench: $(BUILD)/ordinatus
 	@for b in bench/*.sh; do [ -f "$$b" ] && ORDINATUS_BIN=$(abspath $(BUILD)/ordinatus) sh "$$b"; done
+
+# install - the paths in the unit and the man page are the ones installed to; an existing
+# ordinatus.conf is never overwritten (the sample beside it always is). INSTALL_BIN: another
+# built binary to install (tests/integration/test_install.py installs the one it tests).
+install: $(INSTALL_BIN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/ordinatus
+	install -m 0755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/ordinatus
+	sed -e 's|/usr/local/etc|$(SYSCONFDIR)|g' -e 's|/usr/local/lib/systemd/system|$(UNITDIR)|g' \
+		docs/ordinatus.8 > $(DESTDIR)$(MANDIR)/man8/ordinatus.8
+	chmod 0644 $(DESTDIR)$(MANDIR)/man8/ordinatus.8
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		contrib/ordinatus.service.in > $(DESTDIR)$(UNITDIR)/ordinatus.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/ordinatus.service
+	install -m 0644 contrib/ordinatus.conf.sample \
+		$(DESTDIR)$(SYSCONFDIR)/ordinatus/ordinatus.conf.sample
+	[ -e $(DESTDIR)$(SYSCONFDIR)/ordinatus/ordinatus.conf ] || install -m 0644 \
+		contrib/ordinatus.conf.sample $(DESTDIR)$(SYSCONFDIR)/ordinatus/ordinatus.conf
+
+# uninstall - what install put there, except ordinatus.conf (the operator's) and any data
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/ordinatus $(DESTDIR)$(MANDIR)/man8/ordinatus.8 \
+		$(DESTDIR)$(UNITDIR)/ordinatus.service \
+		$(DESTDIR)$(SYSCONFDIR)/ordinatus/ordinatus.conf.sample
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -1,5 +1,6 @@
 /*
- * main.c - the ordinatus command: init, serve, outbox (the contract's "Command line").
+ * main.c - the ordinatus command: init, serve, tick, outbox, backup (the contract's "Command
+ * line"); serve reads a configuration file too (--config, gateway/conf.h), under its options.
  *
  * Entry point: main(). Threading: serve starts the HTTP pool and the dispatch workers, then
  * waits for SIGTERM/SIGINT in the main thread and drains: stop taking requests, let in-flight
@@ -22,9 +23,11 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "gateway/conf.h"
 #include "common/crypto.h"
 #include "gateway/delivery/dispatch.h"
 #include "gateway/http/http.h"
+#include "gateway/http/http_routes.h"
 #include "common/log.h"
 #include "common/netguard.h"
 #include "gateway/scheduler/scheduler.h"
@@ -124,8 +127,8 @@ static void usage(FILE *f)
 	           "commands:\n"
 	           "  init   --data DIR                      create DIR, its database and key file;\n"
 	           "                                         prints the platform admin token once\n"
-	           "  serve  --data DIR [--listen HOST:PORT] [--public-url URL] [--test-clock]\n"
-	           "         [--workers N] [--log-level L] [--allow-outbound CIDR]...\n"
+	           "  serve  [--config FILE] --data DIR [--listen HOST:PORT] [--public-url URL]\n"
+	           "         [--test-clock] [--workers N] [--log-level L] [--allow-outbound CIDR]...\n"
 	           "         [--allow-plain-auth] [--retention-days N] [--trust-proxy CIDR]... [limits]\n"
 	           "         [--web DIR]\n"
 	           "                                         run the HTTP API and delivery workers\n"
@@ -133,7 +136,8 @@ static void usage(FILE *f)
 	           "  outbox --data DIR [list [--status S] | retry ID]\n"
 	           "                                         list deliveries, retry a dead one\n"
 	           "  backup --data DIR --to FILE            a consistent copy of the database while\n"
-	           "                                         the gateway serves (FILE must not exist)\n\n"
+	           "                                         the gateway serves (FILE must not exist)\n"
+	           "  routes                                 the HTTP route table as JSON\n\n"
 	           "'ordinatus COMMAND --help' tells more; 'ordinatus --version' the version.\n");
 }
 
@@ -235,26 +239,48 @@ static int load_key(const struct paths *p, unsigned char key[CRYPTO_KEY_LEN])
 	return 0;
 }
 
-/* cmd_serve - ordinatus serve */
-static int cmd_serve(int argc, char **argv)
+/* serve's options; a configuration file key is one of their names with '_' for '-' */
+static const struct option serve_opts[] = {
+    {"data", required_argument, NULL, 'd'},
+    {"listen", required_argument, NULL, 'l'},
+    {"public-url", required_argument, NULL, 'u'},
+    {"test-clock", no_argument, NULL, 't'},
+    {"workers", required_argument, NULL, 'w'},
+    {"log-level", required_argument, NULL, 'v'},
+    {"allow-outbound", required_argument, NULL, 'a'},
+    {"allow-plain-auth", no_argument, NULL, 'p'},
+    {"retention-days", required_argument, NULL, 'r'},
+    {"trust-proxy", required_argument, NULL, 'X'},
+    {"token-route-limit", required_argument, NULL, 'T'},
+    {"max-connections-per-address", required_argument, NULL, 'C'},
+    {"header-timeout", required_argument, NULL, 'H'},
+    {"web", required_argument, NULL, 'W'},
+    {"config", required_argument, NULL, 'c'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0}};
+
+/* the letters of the serve options that may repeat (their values add up) */
+#define SERVE_REPEATABLE "aX"
+
+/* Where each serve option's value came from: NULL for the command line, else "FILE:LINE" of
+ * the configuration file, for the messages that refuse a value (exit 2). */
+struct serve_origin {
+	int nfile;              /* the first nfile options parsed come from the file, in order */
+	char **where;           /* [nfile] "FILE:LINE: key" (malloc'd) */
+	const char *of[128];    /* by option letter: where its last value came from */
+};
+
+/* bad_option - name the file line a refused value came from; returns 2 (the exit status) */
+static int bad_option(const char *where)
 {
-	static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
-	                                     {"listen", required_argument, NULL, 'l'},
-	                                     {"public-url", required_argument, NULL, 'u'},
-	                                     {"test-clock", no_argument, NULL, 't'},
-	                                     {"workers", required_argument, NULL, 'w'},
-	                                     {"log-level", required_argument, NULL, 'v'},
-	                                     {"allow-outbound", required_argument, NULL, 'a'},
-	                                     {"allow-plain-auth", no_argument, NULL, 'p'},
-	                                     {"retention-days", required_argument, NULL, 'r'},
-	                                     {"trust-proxy", required_argument, NULL, 'X'},
-	                                     {"token-route-limit", required_argument, NULL, 'T'},
-	                                     {"max-connections-per-address", required_argument,
-	                                      NULL, 'C'},
-	                                     {"header-timeout", required_argument, NULL, 'H'},
-	                                     {"web", required_argument, NULL, 'W'},
-	                                     {"help", no_argument, NULL, 'h'},
-	                                     {NULL, 0, NULL, 0}};
+	if(where)
+		fprintf(stderr, "ordinatus: in %s\n", where);
+	return 2;
+}
+
+/* serve_run - ordinatus serve, with argv the file's options followed by the command line's */
+static int serve_run(int argc, char **argv, struct serve_origin *from)
+{
 	struct http_config hc = {.listen_fd = -1};
 	struct cidr4 trusted[HTTP_MAX_TRUSTED];
 	size_t ntrusted = 0;
@@ -274,10 +300,18 @@ static int cmd_serve(int argc, char **argv)
 	bool test_clock = false, plain_auth = false;
 	int c, workers = 2, sig = 0, status = 1, retention = STORE_RETENTION_DAYS;
 	json_t *allow = json_array();
+	const char *where;
 	sigset_t set;
+	int k = 0;
 
-	while((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	optind = 0; /* a fresh scan (cmd_serve scanned the command line first) */
+	while((c = getopt_long(argc, argv, "", serve_opts, NULL)) != -1) {
+		where = k < from->nfile ? from->where[k] : NULL;
+		k++;
+		if(c > 0 && c < 128)
+			from->of[c] = where;
 		switch(c) {
+		case 'c': break; /* read by cmd_serve */
 		case 'd': data = optarg; break;
 		case 'l': listen = optarg; break;
 		case 'u': public_url = optarg; break;
@@ -304,7 +338,7 @@ static int cmd_serve(int argc, char **argv)
 				        "10.0.0.0/8 or fd00::/8 (at most %d): '%s'\n",
 				        NETGUARD_MAX, optarg);
 				json_decref(allow);
-				return 2;
+				return bad_option(where);
 			}
 			json_array_append_new(allow, json_string(optarg));
 			break;
@@ -312,11 +346,13 @@ static int cmd_serve(int argc, char **argv)
 			if(ntrusted == HTTP_MAX_TRUSTED) {
 				fprintf(stderr, "ordinatus: at most %d --trust-proxy ranges\n",
 				        HTTP_MAX_TRUSTED);
-				return 2;
+				json_decref(allow);
+				return bad_option(where);
 			}
 			if(cidr4_parse(optarg, &trusted[ntrusted], &err)) {
 				fprintf(stderr, "ordinatus: --trust-proxy: %s\n", err.message);
-				return 2;
+				json_decref(allow);
+				return bad_option(where);
 			}
 			ntrusted++;
 			break;
@@ -324,7 +360,8 @@ static int cmd_serve(int argc, char **argv)
 			if(parse_int(optarg, 1, 1000000, &token_limit)) {
 				fprintf(stderr, "ordinatus: --token-route-limit must be a whole "
 				                "number of requests a minute from 1 to 1000000\n");
-				return 2;
+				json_decref(allow);
+				return bad_option(where);
 			}
 			break;
 		case 'C':
@@ -332,22 +369,28 @@ static int cmd_serve(int argc, char **argv)
 				fprintf(stderr, "ordinatus: --max-connections-per-address must be "
 				                "a whole number from 1 to %d\n",
 				        HTTP_DEF_CONNS_TOTAL);
-				return 2;
+				json_decref(allow);
+				return bad_option(where);
 			}
 			break;
 		case 'H':
 			if(parse_int(optarg, 1, 300, &header_secs)) {
 				fprintf(stderr, "ordinatus: --header-timeout must be a whole "
 				                "number of seconds from 1 to 300\n");
-				return 2;
+				json_decref(allow);
+				return bad_option(where);
 			}
 			break;
 		default:
 			fprintf(c == 'h' ? stdout : stderr,
-			        "usage: ordinatus serve --data DIR [--listen HOST:PORT] [--public-url URL]\n"
-			        "                       [--test-clock] [--workers N] [--log-level L]\n"
+			        "usage: ordinatus serve [--config FILE] --data DIR [--listen HOST:PORT]\n"
+			        "     [--public-url URL] [--test-clock] [--workers N] [--log-level L]\n"
+			        "     [--allow-outbound CIDR]... [--allow-plain-auth] [--retention-days N]\n"
 			        "     [--trust-proxy CIDR]... [--token-route-limit N]\n"
 			        "     [--max-connections-per-address N] [--header-timeout S] [--web DIR]\n\n"
+			        "--config FILE: 'key = value' lines ('#' comments) naming these options\n"
+			        "with '_' for '-' (data, listen, public_url, trust_proxy, ...); options\n"
+			        "given here win over the file. A bad line is exit 2, naming FILE:LINE.\n\n"
 			        "Serves the HTTP API (default 127.0.0.1:8080), runs the delivery workers and\n"
 			        "logs JSON lines to stderr. --public-url is the base of links in emails\n"
 			        "(default http://HOST:PORT). --test-clock enables PUT /v1/test/clock and\n"
@@ -372,7 +415,7 @@ static int cmd_serve(int argc, char **argv)
 			        "address, trusted proxies exempt (default 64). --header-timeout:\n"
 			        "seconds to receive a request's headers (default 10; body: 30).\n");
 			json_decref(allow);
-			return c == 'h' ? 0 : 2;
+			return c == 'h' ? 0 : bad_option(where);
 		}
 	}
 	/* every argument is checked before anything is written or started (exit 2) */
@@ -382,7 +425,8 @@ static int cmd_serve(int argc, char **argv)
 	}
 	if(http_parse_listen(listen, &sa, &err)) {
 		fprintf(stderr, "ordinatus: %s (for example 127.0.0.1:8080)\n", err.message);
-		return 2;
+		json_decref(allow);
+		return bad_option(from->of['l']);
 	}
 	if(!allow) {
 		fprintf(stderr, "ordinatus: out of memory\n");
@@ -391,26 +435,31 @@ static int cmd_serve(int argc, char **argv)
 	if(retention_arg && parse_int(retention_arg, 1, 3650, &retention)) {
 		fprintf(stderr, "ordinatus: --retention-days must be a whole number from 1 to 3650\n");
 		json_decref(allow);
-		return 2;
+		return bad_option(from->of['r']);
 	}
 	if(workers_arg && parse_int(workers_arg, 1, 16, &workers)) {
 		fprintf(stderr, "ordinatus: --workers must be a whole number from 1 to 16\n");
-		return 2;
+		json_decref(allow);
+		return bad_option(from->of['w']);
 	}
 	if(gw_enum_check(level, "--log-level", log_levels, &err)) {
 		fprintf(stderr, "ordinatus: %s\n", err.message);
-		return 2;
+		json_decref(allow);
+		return bad_option(from->of['v']);
 	}
 	if(public_url && check_public_url(public_url, url, sizeof(url))) {
 		fprintf(stderr, "ordinatus: --public-url must be an http:// or https:// URL with a "
 		                "host and no query (for example https://book.example.com)\n");
-		return 2;
+		json_decref(allow);
+		return bad_option(from->of['u']);
 	}
 	if(!public_url)
 		snprintf(url, sizeof(url), "http://%s", listen);
 	public_url = url;
-	if(set_paths(&p, data) || load_key(&p, key))
-		return 2;
+	if(set_paths(&p, data) || load_key(&p, key)) {
+		json_decref(allow);
+		return bad_option(from->of['d']);
+	}
 	log_set_level(level);
 	/* one gateway per data folder and per port, before anything starts (exit 1) */
 	if(lock_data(p.data) < 0 || http_bind(listen, &hc.listen_fd, &err)) {
@@ -500,6 +549,100 @@ out:
 		log_event("info", "stopped", NULL);
 	OPENSSL_cleanse(key, sizeof(key));
 	json_decref(allow);
+	return status;
+}
+
+/* cmd_serve - ordinatus serve [--config FILE] [options]: the file's lines become options put
+ * before the command line's, so that a command-line value wins (getopt keeps the last one);
+ * a repeatable option given on the command line drops the file's lines for it. */
+static int cmd_serve(int argc, char **argv)
+{
+	struct serve_origin from;
+	struct conf_key keys[CONF_KEYS_MAX];
+	size_t nkeys = 0;
+	struct conf cf = {0};
+	struct gw_err err = {0};
+	bool on_cli[128] = {false};
+	const char *config = NULL;
+	char **args = NULL;
+	int c, line = 0, nargs = 0, status = 2;
+	size_t i, j;
+
+	memset(&from, 0, sizeof(from));
+	/* the command line first: --config, and which options it sets (messages come later) */
+	opterr = 0;
+	optind = 0;
+	while((c = getopt_long(argc, argv, "", serve_opts, NULL)) != -1) {
+		if(c > 0 && c < 128)
+			on_cli[c] = true;
+		if(c == 'c')
+			config = optarg;
+	}
+	opterr = 1;
+	/* the file's keys: every option but --config and --help; a flag is a true/false key */
+	for(i = 0; serve_opts[i].name && nkeys < CONF_KEYS_MAX; i++) {
+		if(serve_opts[i].val == 'c' || serve_opts[i].val == 'h')
+			continue;
+		keys[nkeys].option = serve_opts[i].name;
+		keys[nkeys].kind = serve_opts[i].has_arg == no_argument ? CONF_FLAG
+		                   : strchr(SERVE_REPEATABLE, serve_opts[i].val) ? CONF_LIST
+		                                                                  : CONF_VALUE;
+		nkeys++;
+	}
+	if(config && conf_load(config, keys, nkeys, &cf, &line, &err)) {
+		if(line)
+			fprintf(stderr, "ordinatus: %s:%d: %s\n", config, line, err.message);
+		else
+			fprintf(stderr, "ordinatus: --config: %s\n", err.message[0] ? err.message :
+			                                                 "out of memory");
+		goto out;
+	}
+	args = calloc((size_t)argc + cf.n + 1, sizeof(*args));
+	from.where = calloc(cf.n + 1, sizeof(*from.where));
+	if(!args || !from.where) {
+		fprintf(stderr, "ordinatus: out of memory\n");
+		status = 1;
+		goto out;
+	}
+	args[nargs++] = argv[0];
+	for(i = 0; i < cf.n; i++) {
+		const struct option *o = NULL;
+		char *a = NULL, *w = NULL;
+
+		for(j = 0; serve_opts[j].name; j++)
+			if(strcmp(serve_opts[j].name, cf.v[i].option) == 0)
+				o = &serve_opts[j];
+		if(!o || on_cli[o->val])
+			continue; /* the command line sets it: the file's value is not used */
+		if(asprintf(&a, "--%s%s%s", o->name, cf.v[i].value ? "=" : "",
+		            cf.v[i].value ? cf.v[i].value : "") < 0)
+			a = NULL;
+		if(asprintf(&w, "%s:%d: %s", config, cf.v[i].line, o->name) < 0)
+			w = NULL;
+		for(j = 0; w && w[j]; j++) /* the key as the file spells it */
+			if(j > strlen(config) && w[j] == '-')
+				w[j] = '_';
+		if(!a || !w) {
+			free(a);
+			free(w);
+			fprintf(stderr, "ordinatus: out of memory\n");
+			status = 1;
+			goto out;
+		}
+		args[nargs++] = a;
+		from.where[from.nfile++] = w;
+	}
+	for(c = 1; c < argc; c++)
+		args[nargs++] = argv[c];
+	status = serve_run(nargs, args, &from);
+out:
+	for(c = 0; c < from.nfile; c++) {
+		free(args[c + 1]);
+		free(from.where[c]);
+	}
+	free(args);
+	free(from.where);
+	conf_free(&cf);
 	return status;
 }
 
@@ -659,7 +802,6 @@ out:
 	return status;
 }
 
-/* main - dispatch to a command */
 /* cmd_backup - ordinatus backup --data DIR --to FILE */
 static int cmd_backup(int argc, char **argv)
 {
@@ -716,6 +858,45 @@ static int cmd_backup(int argc, char **argv)
 	return 0;
 }
 
+/* cmd_routes - ordinatus routes: the route table as JSON, one object per route in table order
+ * ({method, pattern, name, body}); what the authorization matrix test is generated from */
+static int cmd_routes(int argc, char **argv)
+{
+	static const char *const bodies[] = {"none", "required", "optional"};
+	const struct http_route *r;
+	json_t *list = json_array();
+	char *text = NULL;
+	size_t i;
+	int status = 1;
+
+	(void)argv;
+	if(argc > 1) {
+		fprintf(stderr, "usage: ordinatus routes\n\nPrints the HTTP route table as JSON: "
+		                "method, path pattern, metrics name and\nwhether the route takes a "
+		                "body.\n");
+		json_decref(list);
+		return strcmp(argv[1], "--help") == 0 ? 0 : 2;
+	}
+	for(i = 0; list && (r = http_route_at(i)) != NULL; i++) {
+		if(json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "method", r->method,
+		                                         "pattern", r->pattern, "name", r->name,
+		                                         "body", bodies[r->body])))
+			goto out;
+	}
+	text = list ? json_dumps(list, JSON_INDENT(1)) : NULL;
+	if(!text)
+		goto out;
+	printf("%s\n", text);
+	status = 0;
+out:
+	if(status)
+		fprintf(stderr, "ordinatus: out of memory\n");
+	free(text);
+	json_decref(list);
+	return status;
+}
+
+/* main - dispatch to a command */
 int main(int argc, char **argv)
 {
 	/* whatever the gateway creates (database, its -wal and -shm, maildir files, backups) is
@@ -744,6 +925,8 @@ int main(int argc, char **argv)
 		return cmd_outbox(argc - 1, argv + 1);
 	if(strcmp(argv[1], "backup") == 0)
 		return cmd_backup(argc - 1, argv + 1);
+	if(strcmp(argv[1], "routes") == 0)
+		return cmd_routes(argc - 1, argv + 1);
 	fprintf(stderr, "ordinatus: unknown command '%s'\n\n", argv[1]);
 	usage(stderr);
 	return 2;

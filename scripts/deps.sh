@@ -9,7 +9,7 @@ set -eu
 PKGS="build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
 libsqlite3-dev sqlite3 libical-dev libssl-dev libcmocka-dev libopendkim-dev
 python3 python3-aiosmtpd python3-icalendar python3-dkim python3-requests python3-yaml curl openssl
-tzdata faketime radicale chromium"
+tzdata faketime radicale chromium groff-base man-db"
 
 missing=""
 for p in $PKGS; do

@@ -10,6 +10,7 @@
 #define HTTP_ROUTES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "http.h"
@@ -29,6 +30,9 @@ struct http_route {
  * path has none: 404, else 405 with that Allow header). */
 const struct http_route *http_route_find(const char *method, const char *path,
                                          struct http_req *r, char *allow, size_t n);
+
+/* http_route_at - route i of the table (0, 1, ...), NULL past its end. Borrowed, constant. */
+const struct http_route *http_route_at(size_t i);
 
 /* http_routes_count - count one answered request (metrics). */
 void http_routes_count(const struct http_route *route, int status, int64_t ms);

@@ -344,6 +344,42 @@ out:
 	return rc;
 }
 
+/* fanout_whole - one trainer's row rendered whole, without the shared body: a trainer without
+ * a name, whom the layout greets with "Hello," where a placeholder would leave "Hello ," */
+static gw_rc fanout_whole(struct fanout *f, int64_t trainer, const char *email)
+{
+	json_t *t = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)trainer, "email",
+	                      email ? email : "", "name", "", "timezone", "UTC");
+	json_t *payload = NULL;
+	int64_t body_id = f->e.body_id;
+	char *text = NULL;
+	bool ins;
+	gw_rc rc;
+
+	if(!t)
+		return GW_ENOMEM;
+	rc = tpl_new_request(f->tenv, f->key, f->request, t, &payload);
+	if(rc)
+		goto out;
+	text = json_dumps(payload, JSON_COMPACT);
+	if(!text) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	f->e.dedupe_key = f->key;
+	f->e.payload = text;
+	f->e.body_id = 0;
+	rc = store_outbox_enqueue(f->st, &f->e, f->now, &ins, NULL);
+	f->e.body_id = body_id;
+	if(rc)
+		gw_err_cause(f->err, "enqueue %s: %s", f->key, store_errmsg(f->st));
+out:
+	free(text);
+	json_decref(payload);
+	json_decref(t);
+	return rc;
+}
+
 /* fanout_trainer - store_trainers_each callback: one trainer's row (the body first, once) */
 static gw_rc fanout_trainer(void *arg, int64_t trainer, const char *email, const char *name)
 {
@@ -353,10 +389,12 @@ static gw_rc fanout_trainer(void *arg, int64_t trainer, const char *email, const
 	gw_rc rc;
 	int k;
 
-	if(!f->e.body_id && (rc = fanout_body(f)))
+	if(name && *name && !f->e.body_id && (rc = fanout_body(f)))
 		return rc;
 	snprintf(f->key, sizeof(f->key), "new_request:%lld:%lld", (long long)f->id,
 	         (long long)trainer);
+	if(!name || !*name)
+		return fanout_whole(f, trainer, email);
 	tpl_message_id(f->tenv, f->key, f->mid, sizeof(f->mid));
 	f->html.len = 0;
 	tpl_buf_add(&f->html, "");

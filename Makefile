@@ -4,7 +4,10 @@
 #   make run        install what is missing, build, initialise ./var, serve on 127.0.0.1:8080
 #   make check      install what is missing, build with -Werror, run every test, then again
 #                   under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+#   make browser    the browser tests (tests/browser: headless Debian chromium, playwright-core)
 #   make check-dates   make check with the date moved ahead 400 days, then to a DST night
+#   make email-shots   every email kind rendered and screenshotted in chromium, light and dark,
+#                   into build/artifacts/emails/ (make check runs it)
 #   make install    the binary, ordinatus(8), the systemd unit and the sample configuration
 #                   under PREFIX (/usr/local), staged under DESTDIR when given
 #   make clean
@@ -52,14 +55,20 @@ $(shell mkdir -p $(BUILD) && (printf '%s\n' '$(FLAGS_TEXT)' | cmp -s - $(FLAGS_S
 
 LIB_SRCS := $(sort $(wildcard common/*.c store/*.c smtp/*.c providers/*/*.c gateway/*.c gateway/*/*.c))
 LIB_SRCS := $(filter-out gateway/main.c,$(LIB_SRCS))
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/web_assets.o
+# the pages and assets embedded into the binary; the list's stamp rebuilds the table when a file
+# is added or removed, the files themselves when one changes
+WEB_FILES := $(sort $(wildcard web/*.html web/static/*))
+WEB_STAMP := $(BUILD)/web.stamp
+$(shell mkdir -p $(BUILD) && (printf '%s\n' '$(WEB_FILES)' | cmp -s - $(WEB_STAMP) || \
+	printf '%s\n' '$(WEB_FILES)' > $(WEB_STAMP)))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
 REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 
-.PHONY: all deps run check check-build unit integration check-asan check-dates bench fuzz fuzz-replay \
-	clean install uninstall
+.PHONY: all deps run check check-build unit integration browser check-asan check-dates bench fuzz \
+	fuzz-replay email-shots clean install uninstall
 
 all: $(BUILD)/ordinatus
 
@@ -68,6 +77,13 @@ deps:
 
 $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/web_assets.c: scripts/web_assets.sh $(WEB_FILES) $(WEB_STAMP)
+	@mkdir -p $(dir $@)
+	sh scripts/web_assets.sh web > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/web_assets.o: $(BUILD)/web_assets.c $(FLAGS_STAMP)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libordinatus.a: $(LIB_OBJS)
@@ -97,6 +113,16 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libordinatus.a $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libordinatus.a $(LDFLAGS) $(LDLIBS) -lcmocka
 
+$(BUILD)/email_shots/render_emails: tests/email_shots/render_emails.c $(BUILD)/libordinatus.a \
+		$(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libordinatus.a $(LDFLAGS) $(LDLIBS)
+
+# every email kind's HTML part from the real templates, screenshotted light and dark
+email-shots: $(BUILD)/email_shots/render_emails
+	@/usr/bin/python3 tests/email_shots/test_email_shots.py $(BUILD)/email_shots/render_emails \
+		$(BUILD)/artifacts/emails
+
 run: deps
 	@$(MAKE) --no-print-directory all
 	@if [ ! -f $(DATA)/ordinatus.db ]; then \
@@ -124,13 +150,22 @@ fuzz:
 integration: $(BUILD)/ordinatus
 	@ORDINATUS_BIN=$(abspath $(BUILD)/ordinatus) sh tests/run_integration.sh
 
+# the pages in headless chromium; make check runs them once, in the plain half only (the pages
+# and the browser are the same under ASan, and the gateway code they reach is covered there by
+# the integration tests)
+browser: $(BUILD)/ordinatus
+	@ORDINATUS_BIN=$(abspath $(BUILD)/ordinatus) sh tests/run_browser.sh
+
 check-build:
-	@$(MAKE) --no-print-directory WERROR=1 all $(UNIT_BINS) $(REPLAY_BINS)
+	@$(MAKE) --no-print-directory WERROR=1 all $(UNIT_BINS) $(REPLAY_BINS) \
+		$(BUILD)/email_shots/render_emails
 
 check: deps
 	@$(MAKE) --no-print-directory WERROR=1 check-build
 	@$(MAKE) --no-print-directory WERROR=1 unit
 	@$(MAKE) --no-print-directory WERROR=1 integration
+	@$(MAKE) --no-print-directory WERROR=1 browser
+	@$(MAKE) --no-print-directory WERROR=1 email-shots
 	@$(MAKE) --no-print-directory check-asan
 
 # ASAN_OPTIONS given by the caller are kept (check-dates needs verify_asan_link_order=0)

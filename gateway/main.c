@@ -130,6 +130,7 @@ static void usage(FILE *f)
 	           "  serve  [--config FILE] --data DIR [--listen HOST:PORT] [--public-url URL]\n"
 	           "         [--test-clock] [--workers N] [--log-level L] [--allow-outbound CIDR]...\n"
 	           "         [--allow-plain-auth] [--retention-days N] [--trust-proxy CIDR]... [limits]\n"
+	           "         [--web DIR]\n"
 	           "                                         run the HTTP API and delivery workers\n"
 	           "  tick   --data DIR [--at RFC3339]      run one scheduler tick; prints what it did\n"
 	           "  outbox --data DIR [list [--status S] | retry ID]\n"
@@ -253,6 +254,7 @@ static const struct option serve_opts[] = {
     {"token-route-limit", required_argument, NULL, 'T'},
     {"max-connections-per-address", required_argument, NULL, 'C'},
     {"header-timeout", required_argument, NULL, 'H'},
+    {"web", required_argument, NULL, 'W'},
     {"config", required_argument, NULL, 'c'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
@@ -318,6 +320,15 @@ static int serve_run(int argc, char **argv, struct serve_origin *from)
 		case 'v': level = optarg; break;
 		case 'p': plain_auth = true; break;
 		case 'r': retention_arg = optarg; break;
+		case 'W':
+			/* the pages from this folder instead of those built in (working on web/) */
+			if(access(optarg, R_OK | X_OK) != 0) {
+				fprintf(stderr, "ordinatus: --web %s: %s\n", optarg, strerror(errno));
+				json_decref(allow);
+				return bad_option(where);
+			}
+			hc.web_dir = optarg;
+			break;
 		case 'a':
 			/* every range is checked here, before anything starts (exit 2) */
 			if(netguard_cidr_parse(optarg, &cidr) ||
@@ -376,7 +387,7 @@ static int serve_run(int argc, char **argv, struct serve_origin *from)
 			        "     [--public-url URL] [--test-clock] [--workers N] [--log-level L]\n"
 			        "     [--allow-outbound CIDR]... [--allow-plain-auth] [--retention-days N]\n"
 			        "     [--trust-proxy CIDR]... [--token-route-limit N]\n"
-			        "     [--max-connections-per-address N] [--header-timeout S]\n\n"
+			        "     [--max-connections-per-address N] [--header-timeout S] [--web DIR]\n\n"
 			        "--config FILE: 'key = value' lines ('#' comments) naming these options\n"
 			        "with '_' for '-' (data, listen, public_url, trust_proxy, ...); options\n"
 			        "given here win over the file. A bad line is exit 2, naming FILE:LINE.\n\n"
@@ -386,7 +397,9 @@ static int serve_run(int argc, char **argv, struct serve_origin *from)
 			        "POST /v1/test/tick, /v1/test/busy-refresh: never in production. --workers: delivery workers per\n"
 			        "provider class, 1..16 (default 2). --log-level: debug, info (default: one\n"
 			        "line per request and per delivery), warn or error. One gateway serves a\n"
-			        "data folder and a port at a time. SIGTERM drains and exits 0.\n\n"
+			        "data folder and a port at a time. SIGTERM drains and exits 0.\n"
+			        "--web DIR serves the pages from DIR (a copy of web/) instead of those\n"
+			        "built in, read on every request: for working on the pages.\n\n"
 			        "Outbound guard: providers connect to public addresses only;\n"
 			        "--allow-outbound CIDR (repeatable, IPv4 or IPv6) allows a range more, for\n"
 			        "example a relay on the operator's network. --allow-plain-auth lets an\n"

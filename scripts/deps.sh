@@ -1,12 +1,15 @@
 #!/bin/sh
 # deps.sh - install what the build and the tests need on a Debian machine, as root.
 # Does nothing (and needs no network) when every package is already present.
+# The browser tests also need Node.js (20 or later: the machine's own; Debian's nodejs and npm
+# only when none is there) and tests/browser/node_modules, installed by `npm ci` from the
+# committed package-lock.json.
 set -eu
 
 PKGS="build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
 libsqlite3-dev sqlite3 libical-dev libssl-dev libcmocka-dev libopendkim-dev
 python3 python3-aiosmtpd python3-icalendar python3-dkim python3-requests python3-yaml curl openssl
-tzdata faketime radicale groff-base man-db"
+tzdata faketime radicale chromium groff-base man-db"
 
 missing=""
 for p in $PKGS; do
@@ -15,7 +18,22 @@ for p in $PKGS; do
 	fi
 done
 
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	missing="$missing nodejs npm"
+fi
+
+# npm ci into tests/browser when what is installed is not what package-lock.json names
+browser_modules() {
+	dir=$(dirname "$0")/../tests/browser
+	if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.ci" 2>/dev/null; then
+		echo "deps.sh: npm ci in tests/browser" >&2
+		(cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts >/dev/null) &&
+			cp "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.ci"
+	fi
+}
+
 if [ -z "$missing" ]; then
+	browser_modules
 	exit 0
 fi
 
@@ -29,3 +47,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -q >/dev/null
 # shellcheck disable=SC2086
 apt-get install -y -q --no-install-recommends $missing >/dev/null
+browser_modules

@@ -21,7 +21,7 @@
 
 struct store; /* opaque */
 
-#define STORE_SCHEMA_VERSION 10
+#define STORE_SCHEMA_VERSION 11
 
 /* roles, stored as a bit set */
 enum {
@@ -515,6 +515,34 @@ typedef char *(*store_redact_fn)(const char *payload);
  * At most limit rows of each per call; *redacted and *pruned count them. Dedupe keys stay. */
 gw_rc store_outbox_redact(struct store *st, time_t now, time_t keep_secs, int limit,
                           store_redact_fn redact, int *redacted, int *pruned);
+
+/* ---- sign-in links and browser sessions (store_auth.c, migration 11) ---- */
+/* store_auth_signer - the active user of org whose address is email (compared lower-cased)
+ * and who holds one of roles (bits): *out {id, org_id, email, name}, new reference;
+ * GW_ENOTFOUND when there is none (unknown address, other organisation, inactive, role). */
+gw_rc store_auth_signer(struct store *st, int64_t org, const char *email, int roles,
+                        json_t **out);
+/* store_auth_link_add - record a sign-in link (the SHA-256 hex of its token) of user in org,
+ * valid until expires_at; links that ended a day or more before now are purged first. *id:
+ * the link's id (its dedupe key). Inside the caller's transaction. */
+gw_rc store_auth_link_add(struct store *st, int64_t org, int64_t user, const char *token_hash,
+                          time_t now, time_t expires_at, int64_t *id);
+/* store_auth_link_take - use the link once (one conditional UPDATE: of two racing callers
+ * exactly one gets GW_OK): *user its user, who must still be active. GW_EEXPIRED when it was
+ * used, expired at or before now, or its user was deactivated; GW_ENOTFOUND when unknown. */
+gw_rc store_auth_link_take(struct store *st, const char *token_hash, time_t now,
+                           int64_t *user);
+/* store_session_create - a session of user (the SHA-256 hex of its cookie value) with its CSRF
+ * token, until expires_at; sessions that ended before now are purged first. */
+gw_rc store_session_create(struct store *st, int64_t user, const char *session_hash,
+                           const char *csrf, time_t now, time_t expires_at);
+/* store_session_user - the active user of the live (expires_at after now) session whose
+ * cookie hashes to session_hash, and its CSRF token (copied into csrf, n bytes); GW_EUNAUTH
+ * when there is none. */
+gw_rc store_session_user(struct store *st, const char *session_hash, time_t now,
+                         struct store_user *out, char *csrf, size_t n);
+/* store_session_end - delete the session (no session is fine: GW_OK). */
+gw_rc store_session_end(struct store *st, const char *session_hash);
 
 /* store_meta_get / store_meta_put - small settings of the installation (e.g. "public_url"). */
 gw_rc store_meta_get(struct store *st, const char *key, json_t **out);

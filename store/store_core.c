@@ -312,8 +312,44 @@ static const char *const m10[] = {
     NULL,
 };
 
+static const char *const m11[] = {
+    /* 11: sign-in by emailed link and browser sessions (store_auth.c). A link is stored as the
+     * SHA-256 of its token, valid until expires_at and used once (used_at set by one
+     * conditional UPDATE); used and expired links stay a day so that a second try says "expired"
+     * rather than "unknown", then are purged. A session is stored as the SHA-256 of its cookie
+     * value with its CSRF token (sent to the page in JSON, so not a secret of the same kind),
+     * valid until expires_at. Deactivating a user, or taking away both roles that may sign in
+     * (org_admin 2, trainer 4), ends their sessions and unused links in the same statement. */
+    "CREATE TABLE sign_in_links("
+    " id INTEGER PRIMARY KEY,"
+    " token_hash TEXT NOT NULL UNIQUE,"
+    " org_id INTEGER NOT NULL REFERENCES orgs(id),"
+    " user_id INTEGER NOT NULL REFERENCES users(id),"
+    " created_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL,"
+    " used_at INTEGER);",
+    "CREATE INDEX sign_in_links_expiry ON sign_in_links(expires_at);",
+    "CREATE INDEX sign_in_links_user ON sign_in_links(user_id);",
+    "CREATE TABLE sessions("
+    " id INTEGER PRIMARY KEY,"
+    " session_hash TEXT NOT NULL UNIQUE,"
+    " user_id INTEGER NOT NULL REFERENCES users(id),"
+    " csrf_token TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL);",
+    "CREATE INDEX sessions_user ON sessions(user_id);",
+    "CREATE INDEX sessions_expiry ON sessions(expires_at);",
+    "CREATE TRIGGER users_end_sessions AFTER UPDATE OF active, roles ON users"
+    " WHEN NEW.active = 0 OR (NEW.roles & 6) = 0"
+    " BEGIN"
+    " DELETE FROM sessions WHERE user_id = NEW.id;"
+    " DELETE FROM sign_in_links WHERE user_id = NEW.id AND used_at IS NULL;"
+    " END;",
+    NULL,
+};
+
 static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7, m8, m9,
-                                                 m10};
+                                                 m10, m11};
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count the migrations");
 

@@ -2,10 +2,15 @@
  * http.c - the libmicrohttpd server: request state, body limit, routing, auth, errors.
  *
  * Entry points: http_parse_listen(), http_bind(), http_start(), http_stop(), http_status(),
- * http_query(), http_query_enum(), http_require_org(), http_rate_limit().
+ * http_query(), http_query_enum(), http_require_org(), http_rate_limit(),
+ * http_rate_limit_burst().
  * Threading: MHD's thread pool; per-request state lives in *req_cls from the first callback to
  * the completion callback (libmicrohttpd examples); per-thread store connections are opened on
  * first use and closed by a pthread key destructor.
+ *
+ * Authentication: a bearer token, or else the session cookie (http_auth.c) on the routes that
+ * are not public; a state-changing call made with the cookie passes its CSRF check before its
+ * body is read.
  *
  * Abuse bounds (README "Limits"):
  * - rate limits: token buckets (common/ratelimit.h) on the monotonic clock; the link routes here,
@@ -41,7 +46,9 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "gateway/delivery/dispatch.h"
 #include "http_routes.h"
+#include "http_static.h"
 #include "common/jsonv.h"
 #include "common/log.h"
 
@@ -50,6 +57,7 @@ struct req_state {
 	size_t len;
 	int too_large;
 	int64_t start_ms;
+	bool wake; /* dispatch_wake() when the answer has gone */
 };
 
 /* One TCP connection, tracked from MHD's STARTED notification to its CLOSED one. */
@@ -186,7 +194,8 @@ gw_rc http_require_org(struct http_req *r, int64_t org, int roles)
 /* send_json - queue a JSON response; allow: the Allow header of a 405, or NULL; retry_after:
  * the Retry-After seconds of a 429, or 0 */
 static enum MHD_Result send_json(struct MHD_Connection *c, int status, json_t *body,
-                                 const char *allow, unsigned retry_after)
+                                 const char *allow, unsigned retry_after,
+                                 const char *set_cookie)
 {
 	char *text = json_dumps(body, JSON_COMPACT);
 	struct MHD_Response *resp;
@@ -208,6 +217,8 @@ static enum MHD_Result send_json(struct MHD_Connection *c, int status, json_t *b
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	if(allow)
 		MHD_add_response_header(resp, "Allow", allow);
+	if(set_cookie)
+		MHD_add_response_header(resp, "Set-Cookie", set_cookie);
 	if(retry_after) {
 		char secs[16];
 
@@ -269,15 +280,35 @@ static json_t *error_body(gw_rc rc, const struct gw_err *err)
 	return b;
 }
 
-/* authenticate - resolve the bearer token, if any */
-static gw_rc authenticate(struct http_req *r)
+/* cookie_route - does the route look at the session cookie? Not the public ones, which work
+ * for anyone (the links, the intake, sign-in and login themselves): a page of the same origin
+ * posting to them sends the cookie along without the CSRF token, and needs neither. */
+static bool cookie_route(const struct http_route *route)
+{
+	static const char *const public_prefixes[] = {"/v1/schedule/", "/v1/survey/", "/v1/feeds/",
+	                                              "/v1/manage/", "/oauth/", "/v1/test/",
+	                                              "/v1/auth/sign-in", "/v1/auth/login",
+	                                              "/healthz", "/metrics"};
+	size_t i;
+
+	for(i = 0; i < GW_ARRAY_LEN(public_prefixes); i++)
+		if(strncmp(route->pattern, public_prefixes[i], strlen(public_prefixes[i])) == 0)
+			return false;
+	/* the public intake */
+	return !(strcmp(route->method, "POST") == 0 &&
+	         strcmp(route->pattern, "/v1/orgs/{id}/requests") == 0);
+}
+
+/* authenticate - resolve the bearer token, if any; else the session cookie, where the route
+ * takes it. A bearer token wins over a cookie sent with it. */
+static gw_rc authenticate(struct http_req *r, const struct http_route *route)
 {
 	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
 	char hash[CRYPTO_HASH_HEX];
 	gw_rc rc;
 
 	if(!h)
-		return GW_OK;
+		return cookie_route(route) ? http_auth_cookie(r) : GW_OK;
 	if(strncasecmp(h, "Bearer ", 7) != 0 || strlen(h + 7) == 0 || strlen(h + 7) > 200)
 		return gw_err_set(&r->err, GW_EUNAUTH, "", "the Authorization header must be "
 		                                           "\"Bearer TOKEN\"");
@@ -314,9 +345,16 @@ static void log_request(const char *method, const struct http_route *route, int 
 gw_rc http_rate_limit(struct http_req *r, enum rl_kind kind, const char *key,
                       unsigned per_minute)
 {
+	return http_rate_limit_burst(r, kind, key, per_minute, per_minute);
+}
+
+/* http_rate_limit_burst - http_rate_limit with its own burst */
+gw_rc http_rate_limit_burst(struct http_req *r, enum rl_kind kind, const char *key,
+                            unsigned per_minute, unsigned burst)
+{
 	unsigned secs = 1;
 
-	if(!limits || rl_take(limits, kind, key, per_minute, per_minute, clock_mono_ms(), &secs) ==
+	if(!limits || rl_take(limits, kind, key, per_minute, burst, clock_mono_ms(), &secs) ==
 	                   GW_OK)
 		return GW_OK;
 	r->retry_after = secs;
@@ -370,11 +408,13 @@ static void client_addr(struct http_req *r)
 	netaddr_format(addr, r->client);
 }
 
-/* token_route - the routes whose path holds a secret token: limited per client address */
+/* token_route - the routes whose path holds a secret token, and the sign-in and login (a link
+ * token in the body, an address to probe): limited per client address */
 static bool token_route(const struct http_route *route)
 {
 	static const char *const prefixes[] = {"/v1/schedule/", "/v1/survey/", "/v1/feeds/",
-	                                       "/v1/manage/", "/oauth/"};
+	                                       "/v1/manage/", "/oauth/", "/s/", "/survey/", "/b/",
+	                                       "/login/", "/v1/auth/sign-in", "/v1/auth/login"};
 	size_t i;
 
 	for(i = 0; i < GW_ARRAY_LEN(prefixes); i++)
@@ -468,7 +508,7 @@ static enum MHD_Result handle(struct MHD_Connection *c, const char *url, const c
 		ms = clock_mono_ms() - rs->start_ms;
 		http_routes_count(NULL, status, ms);
 		log_request(method, NULL, status, ms);
-		ret = send_json(c, status, body, allow[0] ? allow : NULL, 0);
+		ret = send_json(c, status, body, allow[0] ? allow : NULL, 0, NULL);
 		json_decref(body);
 		return ret;
 	}
@@ -477,8 +517,10 @@ static enum MHD_Result handle(struct MHD_Connection *c, const char *url, const c
 		rc = GW_EDB;
 		goto out;
 	}
-	rc = authenticate(&r);
+	rc = authenticate(&r, route);
 	if(rc)
+		goto out;
+	if(r.via_cookie && (rc = http_auth_csrf(&r)))
 		goto out;
 	if(route->body == HTTP_BODY_REQUIRED ||
 	   (route->body == HTTP_BODY_OPTIONAL && rs->len > 0)) {
@@ -509,18 +551,25 @@ out:
 	ms = clock_mono_ms() - rs->start_ms;
 	http_routes_count(route, status, ms);
 	log_request(method, route, status, ms);
-	if(!rc && r.location) {
+	if(!rc && r.page) {
+		ret = http_static_send(c, r.page);
+		r.page = NULL;
+	} else if(!rc && r.location) {
 		ret = send_redirect(c, status, r.location);
 	} else if(!rc && r.text) {
 		ret = send_text(c, status, r.text, r.content_type);
 		r.text = NULL;
 	} else {
-		ret = send_json(c, status, out, NULL, rc == GW_ERATE ? r.retry_after : 0);
+		ret = send_json(c, status, out, NULL, rc == GW_ERATE ? r.retry_after : 0,
+		                r.set_cookie);
 	}
+	rs->wake = r.wake_after;
 	json_decref(out);
 	json_decref(r.body);
 	free(r.text);
 	free(r.location);
+	http_page_free(r.page);
+	free(r.set_cookie);
 	return ret;
 }
 
@@ -560,7 +609,7 @@ static bool head_limits(struct MHD_Connection *c, const char *url, const char *m
 	ms = clock_mono_ms() - rs->start_ms;
 	http_routes_count(NULL, status, ms);
 	log_request(method, NULL, status, ms);
-	*ret = send_json(c, status, body, NULL, 0);
+	*ret = send_json(c, status, body, NULL, 0, NULL);
 	json_decref(body);
 	return true;
 }
@@ -623,6 +672,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	(void)toe;
 	conn_phase(c, PHASE_HEAD); /* a kept-alive connection waits for its next request's head */
 	if(rs) {
+		if(rs->wake)
+			dispatch_wake();
 		free(rs->body);
 		free(rs);
 		*req_cls = NULL;

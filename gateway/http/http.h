@@ -47,6 +47,7 @@ struct http_config {
 	const unsigned char *master_key;
 	const json_t *allow_outbound; /* serve --allow-outbound CIDR strings, or NULL (borrowed) */
 	bool test_clock;
+	const char *web_dir;    /* serve --web: pages read from this folder, or NULL: embedded */
 	bool allow_plain_auth; /* serve --allow-plain-auth: SMTP AUTH over security "none" */
 	int threads;
 	const struct cidr4 *trusted; /* --trust-proxy ranges (ntrusted of them) */
@@ -76,10 +77,22 @@ struct http_req {
 	char *text;            /* malloc'd non-JSON answer (e.g. /metrics), or NULL */
 	const char *content_type; /* of text */
 	char *location;        /* malloc'd Location of a redirect (r->status 302), or NULL */
+	struct http_page *page; /* malloc'd page or asset answer (http_static.c), or NULL */
 	char client[NETADDR_LEN]; /* the client's address (the peer, or X-Forwarded-For from a
 	                           * trusted proxy) */
 	unsigned retry_after;     /* seconds, for a GW_ERATE answer */
+	/* cookie sessions (http_auth.c): authed by the session cookie rather than a bearer
+	 * token, that session's hash and CSRF token; and a Set-Cookie value to send with the
+	 * answer, whatever it is (malloc'd, or NULL) */
+	bool via_cookie;
+	char session_hash[CRYPTO_HASH_HEX];
+	char csrf[CRYPTO_TOKEN_LEN];
+	char *set_cookie;
+	bool wake_after; /* wake the dispatcher once the answer has gone (http_auth.c) */
 };
+
+/* The session cookie's name (README "Signing in to the pages"). */
+#define HTTP_SESSION_COOKIE "ordinatus_session"
 
 /* http_parse_listen - "HOST:PORT" (IPv4 or localhost) into *sa; GW_EINVAL naming listen. */
 struct sockaddr_in;
@@ -121,6 +134,11 @@ gw_rc http_require_org(struct http_req *r, int64_t org, int roles);
  * monotonic clock. */
 gw_rc http_rate_limit(struct http_req *r, enum rl_kind kind, const char *key,
                       unsigned per_minute);
+
+/* http_rate_limit_burst - http_rate_limit with a burst other than per_minute: burst requests
+ * at once, then per_minute a minute. */
+gw_rc http_rate_limit_burst(struct http_req *r, enum rl_kind kind, const char *key,
+                            unsigned per_minute, unsigned burst);
 
 /* Handlers (http_api.c): fill *out (new reference) and r->status, or return an error. */
 typedef gw_rc (*http_handler)(struct http_req *r, json_t **out);

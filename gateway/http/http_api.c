@@ -17,6 +17,7 @@
 #include "common/crypto.h"
 #include "gateway/delivery/dispatch.h"
 #include "http_routes.h"
+#include "http_static.h"
 #include "common/jsonv.h"
 #include "gateway/scheduler/scheduler.h"
 #include "gateway/lifecycle/settings.h"
@@ -56,12 +57,45 @@ static gw_rc org_create(struct http_req *r, json_t **out)
 	return store_org_get(r->st, id, out);
 }
 
-/* org_get - GET /v1/orgs/{org} */
+/* org_get - GET /v1/orgs/{org}: the organisation, with what its staff pages show every
+ * member: how sessions are delivered, and which calendar providers a trainer can connect
+ * (those configured with a client_id; never their settings) */
 static gw_rc org_get(struct http_req *r, json_t **out)
 {
+	static const char *const oauth[] = {"google", "outlook"};
+	json_t *settings = NULL, *prov = NULL, *cals = NULL;
+	size_t i;
 	gw_rc rc = http_require_org(r, r->id[0], ANY_ADMIN | ROLE_TRAINER | ROLE_KIOSK);
 
-	return rc ? rc : store_org_get(r->st, r->id[0], out);
+	if(rc || (rc = store_org_get(r->st, r->id[0], out)))
+		return rc;
+	if((rc = lc_org_settings(r->st, r->id[0], &settings)) ||
+	   (rc = store_provider_list(r->st, r->id[0], &prov)))
+		goto out;
+	if(!(cals = json_array())) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	for(i = 0; i < GW_ARRAY_LEN(oauth); i++) {
+		const char *id = json_string_value(
+		        json_object_get(json_object_get(prov, oauth[i]), "client_id"));
+		if(id && *id && json_array_append_new(cals, json_string(oauth[i]))) {
+			rc = GW_ENOMEM;
+			goto out;
+		}
+	}
+	if(json_object_set(*out, "delivery_method", json_object_get(settings, "delivery_method")) ||
+	   json_object_set(*out, "calendar_providers", cals))
+		rc = GW_ENOMEM;
+out:
+	json_decref(settings);
+	json_decref(prov);
+	json_decref(cals);
+	if(rc) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 /* org_exists - GW_ENOTFOUND for an unknown organisation */
@@ -422,6 +456,21 @@ static const char *const request_states[] = {"new",    "claimed",   "scheduling"
                                              "booked", "cancelled", "closed",
                                              NULL};
 
+/* request_actions - each request of list (an array or one request) gets "actions": what the
+ * caller may do to it now (lc_request_actions), so that pages offer only what is allowed */
+static gw_rc request_actions(struct http_req *r, json_t *list)
+{
+	json_t *one[1] = {list}, *x;
+	size_t i, n = json_is_array(list) ? json_array_size(list) : 1;
+
+	for(i = 0; i < n; i++) {
+		x = json_is_array(list) ? json_array_get(list, i) : one[0];
+		if(json_object_set_new(x, "actions", lc_request_actions(x, &r->actor)))
+			return GW_ENOMEM;
+	}
+	return GW_OK;
+}
+
 /* request_list - GET /v1/orgs/{org}/requests?status= */
 static gw_rc request_list(struct http_req *r, json_t **out)
 {
@@ -431,8 +480,10 @@ static gw_rc request_list(struct http_req *r, json_t **out)
 	if(rc || (rc = http_query_enum(r, "status", request_states, &status)))
 		return rc;
 	/* an org admin sees every request; a trainer the unclaimed ones that match and their own */
-	return store_request_list(r->st, r->id[0], status,
-	                          (r->user.roles & ANY_ADMIN) ? 0 : r->user.id, out);
+	if((rc = store_request_list(r->st, r->id[0], status,
+	                            (r->user.roles & ANY_ADMIN) ? 0 : r->user.id, out)))
+		return rc;
+	return request_actions(r, *out);
 }
 
 /* request_get - GET /v1/orgs/{org}/requests/{id} */
@@ -456,6 +507,10 @@ static gw_rc request_get(struct http_req *r, json_t **out)
 			json_decref(req);
 			return rc;
 		}
+	}
+	if((rc = request_actions(r, req))) {
+		json_decref(req);
+		return rc;
 	}
 	*out = req;
 	return GW_OK;
@@ -650,6 +705,8 @@ static const struct http_route routes[] = {
      HTTP_BODY_REQUIRED},
     {"GET", "/v1/orgs/{id}/bookings/{id}/effects", "booking_effects", http_booking_effects,
      HTTP_BODY_NONE},
+    {"GET", "/v1/orgs/{id}/bookings/{id}/slots", "booking_slots", http_booking_slots,
+     HTTP_BODY_NONE},
     {"POST", "/v1/orgs/{id}/bookings/{id}/{s}", "booking_act", http_booking_act,
      HTTP_BODY_OPTIONAL},
     {"GET", "/v1/orgs/{id}/customers/{s}/bookings", "customer_bookings", http_customer_bookings,
@@ -660,9 +717,28 @@ static const struct http_route routes[] = {
     {"GET", "/v1/survey/{s}", "survey_get", http_survey_get, HTTP_BODY_NONE},
     {"PUT", "/v1/orgs/{id}/providers/{s}", "provider_put", http_provider_put, HTTP_BODY_REQUIRED},
     {"GET", "/v1/orgs/{id}/providers", "provider_list", http_provider_list, HTTP_BODY_NONE},
+    {"POST", "/v1/orgs/{id}/providers/smtp/test", "test_email", http_test_email,
+     HTTP_BODY_OPTIONAL},
     {"DELETE", "/v1/orgs/{id}/providers/{s}", "provider_delete", http_provider_delete,
      HTTP_BODY_NONE},
     {"POST", "/v1/survey/{s}", "survey_answer", http_survey_answer, HTTP_BODY_REQUIRED},
+    /* the pages (web/, http_static.c): HEAD is served by each GET route */
+    {"GET", "/", "page_index", http_static_page, HTTP_BODY_NONE},
+    {"GET", "/login", "page_login", http_static_page, HTTP_BODY_NONE},
+    {"GET", "/login/{s}", "page_login_link", http_static_page, HTTP_BODY_NONE},
+    {"GET", "/requests/{id}", "page_request", http_static_page, HTTP_BODY_NONE},
+    {"GET", "/s/{s}", "page_schedule", http_static_page, HTTP_BODY_NONE},
+    {"GET", "/survey/{s}", "page_survey", http_static_page, HTTP_BODY_NONE},
+    {"GET", "/b/{s}", "page_manage", http_static_page, HTTP_BODY_NONE},
+    {"GET", "/dashboard", "page_dashboard", http_static_page, HTTP_BODY_NONE},
+    {"GET", "/calendar", "page_calendar", http_static_page, HTTP_BODY_NONE},
+    {"GET", "/admin", "page_admin", http_static_page, HTTP_BODY_NONE},
+    {"GET", "/kiosk", "page_kiosk", http_static_page, HTTP_BODY_NONE},
+    {"GET", "/static/{s}", "static_asset", http_static_asset, HTTP_BODY_NONE},
+    {"POST", "/v1/auth/sign-in", "auth_sign_in", http_auth_sign_in, HTTP_BODY_REQUIRED},
+    {"POST", "/v1/auth/login", "auth_login", http_auth_login, HTTP_BODY_REQUIRED},
+    {"GET", "/v1/auth/session", "auth_session", http_auth_session, HTTP_BODY_NONE},
+    {"POST", "/v1/auth/sign-out", "auth_sign_out", http_auth_sign_out, HTTP_BODY_NONE},
 };
 
 #define NROUTES GW_ARRAY_LEN(routes)

@@ -1,8 +1,9 @@
 /*
  * http_booking.c - HTTP handlers of the booking lifecycle: availability, scheduling links and
  * the customer's schedule pages, bookings and their transitions, notes, effects, customer
- * history, the kiosk's check-in, the payout report, surveys, the trainer's feed, the cancel of
- * a request, and the customer's manage page.
+ * history, the free slots a booking can move to, the admin's test email, the kiosk's
+ * check-in, the payout report, surveys, the trainer's feed, the cancel of a request, and the
+ * customer's manage page.
  *
  * Entry points: the http_* handlers declared in http_routes.h.
  * Threading: MHD's threads, each with its own store connection.
@@ -17,6 +18,7 @@
 #include "providers/ical/ical.h"
 #include "common/jsonv.h"
 #include "common/timefmt.h"
+#include "gateway/lifecycle/lc_slots.h"
 
 #define ADMINS (ROLE_ORG_ADMIN | ROLE_PLATFORM_ADMIN)
 
@@ -237,12 +239,33 @@ gw_rc http_manage_act(struct http_req *r, json_t **out)
 static const char *const booking_states[] = {"pending_payment", "confirmed", "completed",
                                              "no_show", "cancelled", NULL};
 
-/* http_booking_list - GET /v1/orgs/{org}/bookings?status=&trainer_id=&awaiting_completion= */
+/* booking_actions - each booking of list (an array or one booking) gets "actions": what the
+ * caller may do to it at now (lc_booking_actions), so that pages offer only what the guard
+ * table allows and never decide it themselves */
+static gw_rc booking_actions(struct http_req *r, json_t *list, time_t now)
+{
+	json_t *settings = NULL, *x;
+	size_t i, n = json_is_array(list) ? json_array_size(list) : 1;
+	gw_rc rc = lc_org_settings(r->st, r->id[0], &settings);
+
+	for(i = 0; !rc && i < n; i++) {
+		x = json_is_array(list) ? json_array_get(list, i) : list;
+		if(json_object_set_new(x, "actions",
+		                       lc_booking_actions(x, settings, now, &r->actor)))
+			rc = GW_ENOMEM;
+	}
+	json_decref(settings);
+	return rc;
+}
+
+/* http_booking_list - GET /v1/orgs/{org}/bookings?status=&trainer_id=&awaiting_completion=
+ * &from=&to= */
 gw_rc http_booking_list(struct http_req *r, json_t **out)
 {
 	struct store_booking_filter f = {0};
 	const char *status = NULL, *tid = http_query(r, "trainer_id");
 	const char *aw = http_query(r, "awaiting_completion");
+	const char *from = http_query(r, "from"), *to = http_query(r, "to");
 	gw_rc rc = http_require_org(r, r->id[0], ADMINS | ROLE_TRAINER);
 
 	if(rc || (rc = http_query_enum(r, "status", booking_states, &status)))
@@ -256,13 +279,20 @@ gw_rc http_booking_list(struct http_req *r, json_t **out)
 	if(aw && strcmp(aw, "true") != 0 && strcmp(aw, "false") != 0)
 		return gw_err_set(&r->err, GW_EINVAL, "awaiting_completion",
 		                  "awaiting_completion must be true or false");
+	/* from and to bound the start ([from, to)): the week a calendar page shows */
+	if(from && (timefmt_parse(from, &f.start_from) || f.start_from <= 0))
+		return gw_err_set(&r->err, GW_EINVAL, "from", "from must be " TIMEFMT_WANTED);
+	if(to && (timefmt_parse(to, &f.start_to) || f.start_to <= 0))
+		return gw_err_set(&r->err, GW_EINVAL, "to", "to must be " TIMEFMT_WANTED);
 	/* a trainer sees their own bookings only */
 	if(!(r->user.roles & ADMINS))
 		f.trainer_id = r->user.id;
 	f.status = status;
 	f.awaiting_completion = aw && strcmp(aw, "true") == 0;
 	f.now = clock_now();
-	return store_booking_list(r->st, r->id[0], &f, out);
+	if((rc = store_booking_list(r->st, r->id[0], &f, out)))
+		return rc;
+	return booking_actions(r, *out, f.now);
 }
 
 /* booking_for - the booking if the caller may see it */
@@ -285,7 +315,75 @@ static gw_rc booking_for(struct http_req *r, json_t **b)
 /* http_booking_get - GET /v1/orgs/{org}/bookings/{id} */
 gw_rc http_booking_get(struct http_req *r, json_t **out)
 {
-	return booking_for(r, out);
+	gw_rc rc = booking_for(r, out);
+
+	if(!rc && (rc = booking_actions(r, *out, clock_now()))) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+/* http_test_email - POST /v1/orgs/{org}/providers/smtp/test: the admin's test email, 202 */
+gw_rc http_test_email(struct http_req *r, json_t **out)
+{
+	struct lc_env env = env_of(r);
+	gw_rc rc = http_require_org(r, r->id[0], ROLE_ORG_ADMIN);
+
+	if(rc)
+		return rc;
+	if(r->body && json_object_size(r->body))
+		return gw_err_set(&r->err, GW_EINVAL, "", "this call takes no fields");
+	if(!(rc = lc_test_email(r->st, &env, r->id[0], &r->actor, out, &r->err)))
+		r->status = 202;
+	return rc;
+}
+
+/* http_booking_slots - GET /v1/orgs/{org}/bookings/{id}/slots: where the owner trainer or an
+ * org admin can move the booking to (the schedule view's rule for its trainer and length, its
+ * own time counted free); 409 invalid_state for a booking that can no longer move. Costs one
+ * slot computation of 14 days. */
+gw_rc http_booking_slots(struct http_req *r, json_t **out)
+{
+	struct lc_booking_facts f;
+	struct lc_slot *slots = NULL;
+	json_t *b = NULL, *settings = NULL, *list = NULL;
+	size_t n = 0, i;
+	gw_rc rc = booking_for(r, &b);
+
+	if(rc || (rc = lc_org_settings(r->st, r->id[0], &settings)))
+		goto out;
+	lc_booking_facts_of(b, settings, clock_now(), &f);
+	if((rc = lc_booking_guard(LC_B_RESCHEDULE, &f, &r->actor, &r->err)) ||
+	   (rc = lc_booking_slots(r->st, b, &slots, &n, &r->err)))
+		goto out;
+	if(!(list = json_array())) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	for(i = 0; i < n && i < LC_VIEW_SLOTS_MAX; i++) {
+		char a[TIMEFMT_LEN], e[TIMEFMT_LEN];
+
+		timefmt_rfc3339(slots[i].start, a);
+		timefmt_rfc3339(slots[i].end, e);
+		if(json_array_append_new(list, json_pack("{s:s, s:s}", "start", a, "end", e))) {
+			rc = GW_ENOMEM;
+			goto out;
+		}
+	}
+	*out = json_pack("{s:O, s:O, s:O, s:o, s:b}", "booking_id", json_object_get(b, "id"),
+	                 "start", json_object_get(b, "start"), "length_minutes",
+	                 json_object_get(b, "length_minutes"), "slots", list,
+	                 "truncated", n > LC_VIEW_SLOTS_MAX);
+	list = NULL;
+	if(!*out)
+		rc = GW_ENOMEM;
+out:
+	free(slots);
+	json_decref(b);
+	json_decref(settings);
+	json_decref(list);
+	return rc;
 }
 
 /* http_booking_act - POST /v1/orgs/{org}/bookings/{id}/{action} */
@@ -385,7 +483,9 @@ gw_rc http_customer_bookings(struct http_req *r, json_t **out)
 	f.customer_email = email;
 	f.newest_first = true;
 	f.now = clock_now();
-	return store_booking_list(r->st, r->id[0], &f, out);
+	if((rc = store_booking_list(r->st, r->id[0], &f, out)))
+		return rc;
+	return booking_actions(r, *out, f.now);
 }
 
 /* kiosk_view - what a front-desk kiosk is shown of each booking: the customer's first name,

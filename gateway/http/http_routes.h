@@ -51,6 +51,8 @@ gw_rc http_schedule_pay(struct http_req *r, json_t **out);
 gw_rc http_booking_list(struct http_req *r, json_t **out);
 gw_rc http_booking_get(struct http_req *r, json_t **out);
 gw_rc http_booking_act(struct http_req *r, json_t **out);
+gw_rc http_booking_slots(struct http_req *r, json_t **out);
+gw_rc http_test_email(struct http_req *r, json_t **out);
 gw_rc http_booking_notes(struct http_req *r, json_t **out);
 gw_rc http_booking_effects(struct http_req *r, json_t **out);
 gw_rc http_customer_bookings(struct http_req *r, json_t **out);
@@ -81,6 +83,22 @@ gw_rc http_calendar_list(struct http_req *r, json_t **out);
 /* Handlers of the OAuth connect flow (http_oauth.c): 302 answers (r->location). */
 gw_rc http_calendar_connect(struct http_req *r, json_t **out);
 gw_rc http_oauth_callback(struct http_req *r, json_t **out);
+
+/* Handlers of sign-in and sessions (http_auth.c). */
+gw_rc http_auth_sign_in(struct http_req *r, json_t **out);
+gw_rc http_auth_login(struct http_req *r, json_t **out);
+gw_rc http_auth_session(struct http_req *r, json_t **out);
+gw_rc http_auth_sign_out(struct http_req *r, json_t **out);
+
+/* http_auth_cookie - authenticate r by its session cookie, if it sends one: a live session
+ * makes r authed (via_cookie, session_hash and csrf set); none, or a stale one, leaves r
+ * unauthenticated. GW_OK unless the store fails. */
+gw_rc http_auth_cookie(struct http_req *r);
+
+/* http_auth_csrf - a state-changing request authed by its cookie must come from the public
+ * URL's origin (when it sends Origin) and carry X-CSRF-Token equal to its session's token:
+ * GW_OK, or GW_EFORBIDDEN with the message set. */
+gw_rc http_auth_csrf(struct http_req *r);
 
 /* http_routes_metrics - append Prometheus text of the HTTP counters to buf (see tpl_buf). */
 struct tpl_buf;

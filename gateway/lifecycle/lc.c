@@ -4,7 +4,7 @@
  * and the cancel.
  *
  * Entry points: lc_request_guard(), lc_intake(), lc_claim(), lc_request_patch(),
- * lc_request_cancel(), lc_tpl_env(), lc_enqueue(), lc_enqueue_email().
+ * lc_request_cancel(), lc_request_actions(), lc_tpl_env(), lc_enqueue(), lc_enqueue_email().
  * Threading: caller's connection.
  */
 #include "lc.h"
@@ -50,6 +50,33 @@ gw_rc lc_request_guard(enum lc_action action, const char *status, const struct l
 		break;
 	}
 	return GW_ESTATE;
+}
+
+/* lc_request_actions - the request guard table (and lc_link_send's rule) applied to req */
+json_t *lc_request_actions(const json_t *req, const struct lc_actor *actor)
+{
+	const char *status = json_string_value(json_object_get(req, "status"));
+	int64_t claimer = json_integer_value(json_object_get(req, "trainer_id"));
+	json_t *list = json_array();
+	int bad = 0;
+
+	if(!list || !status)
+		return list;
+	if(lc_request_guard(LC_CLAIM, status, actor, claimer) == GW_OK)
+		bad |= json_array_append_new(list, json_string("claim"));
+	if(lc_request_guard(LC_CHANGE_SESSION_TYPE, status, actor, claimer) == GW_OK)
+		bad |= json_array_append_new(list, json_string("session-type"));
+	/* lc_link_send: the claiming trainer, while claimed or scheduling */
+	if((actor->roles & ROLE_TRAINER) && claimer && claimer == actor->user_id &&
+	   (strcmp(status, "claimed") == 0 || strcmp(status, "scheduling") == 0))
+		bad |= json_array_append_new(list, json_string("scheduling-link"));
+	if(lc_request_guard(LC_CANCEL_REQUEST, status, actor, claimer) == GW_OK)
+		bad |= json_array_append_new(list, json_string("cancel"));
+	if(bad) {
+		json_decref(list);
+		return NULL;
+	}
+	return list;
 }
 
 /* lc_tpl_env - the template environment of org: its name and zone, the public URL, the

@@ -43,6 +43,12 @@ enum lc_action {
 gw_rc lc_request_guard(enum lc_action action, const char *status, const struct lc_actor *actor,
                        int64_t claimer);
 
+/* lc_request_actions - what actor may do to request req (as store_request_get shows it,
+ * borrowed) now, by the guards the transitions use: a new array of names among "claim",
+ * "session-type" (PATCH), "scheduling-link" and "cancel", for pages to offer only what the
+ * lifecycle allows. NULL when out of memory. */
+json_t *lc_request_actions(const json_t *req, const struct lc_actor *actor);
+
 /* lc_intake - validate a public request body (borrowed) and, in one transaction, write the
  * request and one new_request email per matching trainer. *out: {id, status, matched_trainers}
  * (new reference). */
@@ -84,6 +90,12 @@ gw_rc lc_enqueue(struct store *st, int64_t org, const char *kind, const char *pc
 gw_rc lc_enqueue_email(struct store *st, int64_t org, const char *kind, const char *dedupe_key,
                        int64_t request, int64_t booking, json_t *payload, time_t not_before,
                        time_t deadline, bool *inserted, struct gw_err *err);
+
+/* lc_test_email - the acting org admin's test email to themself (kind test_email, dedupe key
+ * test_email:{user}:{random}) through the outbox, in one transaction. *out: {kind, to,
+ * dedupe_key} (new reference). GW_EFORBIDDEN for anyone but an org admin of org. */
+gw_rc lc_test_email(struct store *st, const struct lc_env *env, int64_t org,
+                    const struct lc_actor *actor, json_t **out, struct gw_err *err);
 
 /* ---- bookings (lc_booking.c) ---- */
 
@@ -127,6 +139,13 @@ time_t lc_change_cutoff_at(time_t start, int hours);
  * Pure: the state x action x role table of docs/design.md. */
 gw_rc lc_booking_guard(enum lc_booking_action action, const struct lc_booking_facts *f,
                        const struct lc_actor *actor, struct gw_err *err);
+
+/* lc_booking_actions - what actor may do to booking b (as store_booking_get shows it, borrowed)
+ * at now under the effective settings: a new array of the names of POST .../bookings/{id}/
+ * {action} that lc_booking_guard allows ("no-show": the customer's no-show). NULL when out of
+ * memory. */
+json_t *lc_booking_actions(const json_t *b, const json_t *settings, time_t now,
+                           const struct lc_actor *actor);
 
 /* lc_link_send - the claiming trainer sends (or resends) the scheduling link: a new token, the
  * old one revoked, request -> scheduling, a scheduling_link email. */

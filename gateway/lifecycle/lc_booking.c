@@ -5,7 +5,7 @@
  * their dedupe keys (docs/design.md rules 1 and 2).
  *
  * Entry points: lc_booking_guard(), lc_change_cutoff_at(), lc_booking_facts_of(),
- * lc_booking_act(), lc_booking_system(),
+ * lc_booking_act(), lc_booking_actions(), lc_booking_system(),
  * lc_booking_notify(), lc_checkin(), lc_org_settings().
  *
  * The customer acts too, through the manage link of the confirmation and reminders
@@ -684,6 +684,35 @@ void lc_booking_facts_of(const json_t *b, const json_t *settings, time_t now,
 	f->cutoff_hours =
 	        (int)json_integer_value(json_object_get(settings, "customer_change_cutoff_hours"));
 	f->trainer_name = json_string_value(json_object_get(json_object_get(b, "trainer"), "name"));
+}
+
+/* lc_booking_actions - the guard table applied to every action of act_names */
+json_t *lc_booking_actions(const json_t *b, const json_t *settings, time_t now,
+                           const struct lc_actor *actor)
+{
+	static const enum lc_booking_action guards[] = {
+	        [ACT_CONFIRM] = LC_B_CONFIRM,         [ACT_COMPLETE] = LC_B_COMPLETE,
+	        [ACT_UNDO] = LC_B_UNDO_COMPLETE,      [ACT_NO_SHOW] = LC_B_NO_SHOW_CUSTOMER,
+	        [ACT_CANCEL] = LC_B_CANCEL,           [ACT_RESCHEDULE] = LC_B_RESCHEDULE,
+	};
+	struct lc_booking_facts f;
+	json_t *list = json_array();
+	size_t i;
+
+	if(!list)
+		return NULL;
+	lc_booking_facts_of(b, settings, now, &f);
+	if(!f.status)
+		return list;
+	for(i = 0; i < GW_ARRAY_LEN(act_names); i++) {
+		if(lc_booking_guard(guards[act_names[i].act], &f, actor, NULL) != GW_OK)
+			continue;
+		if(json_array_append_new(list, json_string(act_names[i].name))) {
+			json_decref(list);
+			return NULL;
+		}
+	}
+	return list;
 }
 
 /* customer_slot_check - a customer moves a booking only to a slot the manage view offers:

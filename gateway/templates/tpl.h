@@ -57,7 +57,11 @@ gw_rc tpl_calendar_reconnect(const struct tpl_env *env, const char *dedupe_key,
                              json_t **out);
 
 /* tpl_email - the generic builder the specific templates use: payload with kind, message id,
- * date, from, to, subject, text, html. *out new reference. */
+ * date, from, to, subject, text, html. An html that tpl_layout did not make (a body written by
+ * hand, a fragment) is laid out by it here: its body becomes the layout's body, the subject its
+ * heading, the text part's first paragraph after the greeting its preheader, and its first
+ * http(s) link the button (taking the place of that link's paragraph when the link stands alone
+ * in one). So every kind looks the same. *out new reference. */
 gw_rc tpl_email(const struct tpl_env *env, const char *kind, const char *dedupe_key,
                 const char *to_address, const char *to_name, const char *subject,
                 const char *text, const char *html, json_t **out);
@@ -73,8 +77,47 @@ void tpl_buf_add(struct tpl_buf *b, const char *s);
 void tpl_buf_addf(struct tpl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tpl_buf_html(struct tpl_buf *b, const char *s);
 void tpl_buf_free(struct tpl_buf *b);
-/* tpl_html_open - the shared <html><head><title> opening of every HTML body. */
+/* tpl_html_open - the <html><head><title> opening of an HTML body written by hand; tpl_email
+ * lays such a body out like every other email (tpl_layout). */
 void tpl_html_open(struct tpl_buf *h, const char *title);
+
+/* The one layout of every HTML part: the organisation's name at the top, a heading, the body,
+ * the one action as a bulletproof button (a table cell with its own background colour around a
+ * padded link, which Outlook's Word engine draws too), what comes after it, and the
+ * organisation's name at the foot. Table layout, inline CSS, at most 600px wide; the only
+ * <style> is the dark-mode block (prefers-color-scheme, and Outlook.com's data-ogsc/ogsb
+ * attributes), with the color-scheme meta tags. Every element that sets a text colour sets its
+ * background colour too, so a client that recolours one for dark mode never leaves dark text on a
+ * dark background. Nothing is loaded from outside: no images, fonts or stylesheets. All fields
+ * borrowed; body and after are HTML already escaped, the others plain text. */
+struct tpl_layout {
+	const char *title;        /* heading and <title> */
+	const char *preheader;    /* the inbox preview line, hidden in the body; NULL: none */
+	const char *body;         /* HTML above the button */
+	const char *action_url;   /* the button's link; NULL or not http(s): no button */
+	const char *action_label; /* the button's words */
+	const char *after;        /* HTML below the button; NULL: none */
+};
+/* tpl_layout - append the whole HTML document of l to out (out->oom on failure) */
+void tpl_layout(const struct tpl_env *env, const struct tpl_layout *l, struct tpl_buf *out);
+
+/* Pieces of a body, styled for tpl_layout (text escaped here). tpl_html_p - one paragraph;
+ * tpl_html_muted - one paragraph in the secondary colour; tpl_html_link - a link in the body's
+ * link colour (escaped text instead when url is not http(s)); tpl_html_link_p - a paragraph of
+ * intro, then that link on a line of its own; tpl_facts_open/close - the short
+ * table of facts; tpl_fact - one row of it; tpl_fact_link - one row whose value is a link. */
+void tpl_html_p(struct tpl_buf *h, const char *text);
+void tpl_html_muted(struct tpl_buf *h, const char *text);
+void tpl_html_link(struct tpl_buf *h, const char *url, const char *label);
+void tpl_html_link_p(struct tpl_buf *h, const char *intro, const char *url, const char *label);
+void tpl_facts_open(struct tpl_buf *h);
+void tpl_fact(struct tpl_buf *h, const char *label, const char *value);
+void tpl_fact_link(struct tpl_buf *h, const char *label, const char *url, const char *text);
+void tpl_facts_close(struct tpl_buf *h);
+
+/* tpl_is_web_url - an http(s) URL without white space, quotes or angle brackets: only these
+ * become links (no javascript: or data: links in a mail client) */
+int tpl_is_web_url(const char *s);
 
 
 /* tpl_scheduling_link - the scheduling link email to the customer. request: as

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/rest.h"
 #include "common/timefmt.h"
 #include "common/tz.h"
 
@@ -37,10 +38,14 @@
 
 enum rcpt { TO_CUSTOMER, TO_TRAINER };
 
-/* out - one email being written: subject, text part, HTML body (the head is added at the end) */
+/* out - one email being written: subject, text part, preheader, and the HTML body in two
+ * halves around the button (tpl_layout adds the rest at the end) */
 struct out {
-	struct tpl_buf s, t, h;
-	int oom; /* a formatting allocation failed */
+	struct tpl_buf s, t, h, a, pre;
+	struct tpl_buf *cur;      /* where HTML goes now: &h, then &a once the button is placed */
+	const char *action_url;   /* the button; borrowed from ctx; NULL: none */
+	const char *action_label; /* a string literal */
+	int oom;                  /* a formatting allocation failed */
 };
 
 /* bk - the ctx of a booking email, read once. Strings borrowed from ctx; never NULL except
@@ -76,20 +81,6 @@ static const char *str_at(const json_t *obj, const char *key)
 	const char *s = json_string_value(json_object_get(obj, key));
 
 	return s && *s ? s : NULL;
-}
-
-/* is_web_url - true for an http(s) URL without white space, quotes or angle brackets: only these
- * become <a href> (no javascript: or data: links in a mail client) */
-static int is_web_url(const char *s)
-{
-	const char *p;
-
-	if(strncasecmp(s, "https://", 8) != 0 && strncasecmp(s, "http://", 7) != 0)
-		return 0;
-	for(p = s; *p; p++)
-		if((unsigned char)*p <= 0x20 || *p == 0x7f || strchr("\"'<>\\`", *p))
-			return 0;
-	return 1;
 }
 
 /* one_line - CR, LF and TAB become spaces (text bound for a header field) */
@@ -173,6 +164,30 @@ static void subject(struct out *o, const char *fmt, ...)
 	free(s);
 }
 
+/* html - where the HTML goes now */
+static struct tpl_buf *html(struct out *o)
+{
+	return o->cur ? o->cur : &o->h;
+}
+
+/* preheader - the inbox preview line */
+static void preheader(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void preheader(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	s = vfmt(fmt, ap);
+	va_end(ap);
+	if(!s) {
+		o->oom = 1;
+		return;
+	}
+	tpl_buf_add(&o->pre, s);
+	free(s);
+}
+
 /* para - one paragraph: as is in the text, escaped in a <p> in the HTML */
 static void para(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void para(struct out *o, const char *fmt, ...)
@@ -189,79 +204,98 @@ static void para(struct out *o, const char *fmt, ...)
 	}
 	tpl_buf_add(&o->t, s);
 	tpl_buf_add(&o->t, "\n\n");
-	tpl_buf_add(&o->h, "<p>");
-	tpl_buf_html(&o->h, s);
-	tpl_buf_add(&o->h, "</p>\n");
+	tpl_html_p(html(o), s);
 	free(s);
 }
 
-/* anchor - url as <a href> with an escaped label, or as escaped text when not http(s) */
-static void anchor(struct out *o, const char *url, const char *label)
+/* note - a paragraph in the secondary colour (HTML); a paragraph of the text part */
+static void note(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct out *o, const char *fmt, ...)
 {
-	if(!is_web_url(url)) {
-		tpl_buf_html(&o->h, url);
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	s = vfmt(fmt, ap);
+	va_end(ap);
+	if(!s) {
+		o->oom = 1;
 		return;
 	}
-	tpl_buf_add(&o->h, "<a href=\"");
-	tpl_buf_html(&o->h, url);
-	tpl_buf_add(&o->h, "\">");
-	tpl_buf_html(&o->h, label ? label : url);
-	tpl_buf_add(&o->h, "</a>");
+	tpl_buf_add(&o->t, s);
+	tpl_buf_add(&o->t, "\n\n");
+	tpl_html_muted(html(o), s);
+	free(s);
 }
 
-/* link_para - "intro" then the link on its own line (text), or a <p> with the anchor (HTML) */
+/* link_para - "intro" then the link on its own line (text), or a <p> with the link (HTML) */
 static void link_para(struct out *o, const char *intro, const char *url, const char *label)
 {
+	struct tpl_buf *h = html(o);
+
 	tpl_buf_addf(&o->t, "%s\n%s\n\n", intro, url);
-	tpl_buf_add(&o->h, "<p>");
-	tpl_buf_html(&o->h, intro);
-	tpl_buf_add(&o->h, "<br>\n");
-	anchor(o, url, label);
-	tpl_buf_add(&o->h, "</p>\n");
+	tpl_html_link_p(h, intro, url, label);
 }
 
-/* list_open - start a list of details */
+/* action - the email's one action: "intro" and the link in the text part; the button in the
+ * HTML, after which the HTML goes below it. A link that is not http(s) is no button: its intro
+ * and the link as escaped text stand instead. */
+static void action(struct out *o, const char *intro, const char *url, const char *label)
+{
+	if(o->action_url || !tpl_is_web_url(url)) {
+		link_para(o, intro, url, label);
+		return;
+	}
+	tpl_buf_addf(&o->t, "%s\n%s\n\n", intro, url);
+	tpl_html_p(html(o), intro);
+	o->action_url = url;
+	o->action_label = label;
+	o->cur = &o->a;
+}
+
+/* button_only - url as the button, when the text part already shows it elsewhere; false when
+ * there is a button already or url is not http(s) */
+static int button_only(struct out *o, const char *url, const char *label)
+{
+	if(o->action_url || !url || !tpl_is_web_url(url))
+		return 0;
+	o->action_url = url;
+	o->action_label = label;
+	o->cur = &o->a;
+	return 1;
+}
+
+/* list_open - start the table of facts */
 static void list_open(struct out *o)
 {
-	tpl_buf_add(&o->h, "<ul>\n");
+	tpl_facts_open(html(o));
 }
 
-/* list_close - end a list of details */
+/* list_close - end the table of facts */
 static void list_close(struct out *o)
 {
 	tpl_buf_add(&o->t, "\n");
-	tpl_buf_add(&o->h, "</ul>\n");
+	tpl_facts_close(html(o));
 }
 
 /* item - "Label: value" */
 static void item(struct out *o, const char *label, const char *value)
 {
 	tpl_buf_addf(&o->t, "%s: %s\n", label, value);
-	tpl_buf_add(&o->h, "<li>");
-	tpl_buf_html(&o->h, label);
-	tpl_buf_add(&o->h, ": ");
-	tpl_buf_html(&o->h, value);
-	tpl_buf_add(&o->h, "</li>\n");
+	tpl_fact(html(o), label, value);
 }
 
-/* item_link - "Label: url", the url an anchor in the HTML */
+/* item_link - "Label: url", the url a link in the HTML */
 static void item_link(struct out *o, const char *label, const char *url)
 {
 	tpl_buf_addf(&o->t, "%s: %s\n", label, url);
-	tpl_buf_add(&o->h, "<li>");
-	tpl_buf_html(&o->h, label);
-	tpl_buf_add(&o->h, ": ");
-	anchor(o, url, url);
-	tpl_buf_add(&o->h, "</li>\n");
+	tpl_fact_link(html(o), label, url, url);
 }
 
-/* sign_off - the organisation's name closing the email */
+/* sign_off - the organisation's name closing the text part (the layout's foot in the HTML) */
 static void sign_off(const struct tpl_env *env, struct out *o)
 {
 	tpl_buf_addf(&o->t, "%s\n", env->org_name);
-	tpl_buf_add(&o->h, "<p>");
-	tpl_buf_html(&o->h, env->org_name);
-	tpl_buf_add(&o->h, "</p>\n");
 }
 
 /* out_free - release an email being written */
@@ -270,24 +304,33 @@ static void out_free(struct out *o)
 	tpl_buf_free(&o->s);
 	tpl_buf_free(&o->t);
 	tpl_buf_free(&o->h);
+	tpl_buf_free(&o->a);
+	tpl_buf_free(&o->pre);
 }
 
-/* out_email - the payload from what was written: the HTML head and foot added, the subject and
- * the display name made single-line. *payload new reference. */
+/* out_email - the payload from what was written: the HTML laid out (tpl_layout), the subject
+ * and the display name made single-line. *payload new reference. */
 static gw_rc out_email(const struct tpl_env *env, const char *kind, const char *dedupe_key,
                        const char *to_address, const char *to_name, struct out *o,
                        json_t **payload)
 {
 	struct tpl_buf h = {0}, name = {0};
+	struct tpl_layout l = {0};
 	gw_rc rc = GW_OK;
 
 	tpl_buf_add(&name, to_name ? to_name : "");
 	one_line(o->s.p);
 	one_line(name.p);
-	tpl_html_open(&h, o->s.p ? o->s.p : "");
-	tpl_buf_add(&h, o->h.p ? o->h.p : "");
-	tpl_buf_add(&h, "</body></html>\n");
-	if(o->oom || o->s.oom || o->t.oom || o->h.oom || h.oom || name.oom || !o->s.p || !o->t.p) {
+	one_line(o->pre.p);
+	l.title = o->s.p ? o->s.p : "";
+	l.preheader = o->pre.p;
+	l.body = o->h.p ? o->h.p : "";
+	l.action_url = o->action_url;
+	l.action_label = o->action_label;
+	l.after = o->a.p;
+	tpl_layout(env, &l, &h);
+	if(o->oom || o->s.oom || o->t.oom || o->h.oom || o->a.oom || o->pre.oom || h.oom ||
+	   name.oom || !o->s.p || !o->t.p) {
 		rc = GW_ENOMEM;
 		goto out;
 	}
@@ -357,6 +400,7 @@ gw_rc tpl_scheduling_link(const struct tpl_env *env, const char *dedupe_key,
 	fmt_lengths(json_object_get(stype, "lengths"), &lens);
 
 	subject(&o, "Choose a time for your session with %s", tname);
+	preheader(&o, "Pick the time that suits you best; the link works until %s.", expires);
 	para(&o, "Hello%s%s,", cname ? " " : "", cname ? cname : "");
 	para(&o, "%s will be your trainer. Pick the time that suits you best, then confirm the "
 	         "booking and pay.", tname);
@@ -369,8 +413,8 @@ gw_rc tpl_scheduling_link(const struct tpl_env *env, const char *dedupe_key,
 	if(price[0])
 		item(&o, "Price", price);
 	list_close(&o);
-	link_para(&o, "Choose your time here:", link_url, "Choose a time");
-	para(&o, "This link works until %s. If it has expired, ask %s for a new one.", expires,
+	action(&o, "Choose your time here:", link_url, "Choose a time");
+	note(&o, "This link works until %s. If it has expired, ask %s for a new one.", expires,
 	     tname);
 	sign_off(env, &o);
 	if(lens.oom) {
@@ -390,16 +434,14 @@ out:
 static void details(struct out *o, const struct bk *b, int show_trainer, int show_customer,
                     int show_price, int show_link)
 {
-	char session[WHEN_LEN];
+	char session[640]; /* a session type name (intake bounds it) and its length */
 
 	list_open(o);
 	if(b->stname) {
 		if(b->length > 0) {
-			snprintf(session, sizeof(session), "%lld minutes", b->length);
-			tpl_buf_addf(&o->t, "Session: %s (%s)\n", b->stname, session);
-			tpl_buf_add(&o->h, "<li>Session: ");
-			tpl_buf_html(&o->h, b->stname);
-			tpl_buf_addf(&o->h, " (%s)</li>\n", session);
+			snprintf(session, sizeof(session), "%s (%lld minutes)", b->stname,
+			         b->length);
+			item(o, "Session", session);
 		} else {
 			item(o, "Session", b->stname);
 		}
@@ -422,8 +464,9 @@ static void details(struct out *o, const struct bk *b, int show_trainer, int sho
 }
 
 /* manage_para - the customer's own link (manage_url), with the last moment to change the
- * booking there (change_until) when there is one */
-static void manage_para(const struct tpl_env *env, const json_t *ctx, struct out *o)
+ * booking there (change_until) when there is one: the button when primary and there is none
+ * yet, else a link */
+static void manage_para(const struct tpl_env *env, const json_t *ctx, struct out *o, int primary)
 {
 	const char *url = str_at(ctx, "manage_url"), *until = str_at(ctx, "change_until");
 	char when[WHEN_LEN], intro[WHEN_LEN + 96];
@@ -437,44 +480,156 @@ static void manage_para(const struct tpl_env *env, const json_t *ctx, struct out
 		         when);
 	else
 		snprintf(intro, sizeof(intro), "Your booking, and whom to contact about it:");
-	link_para(o, intro, url, "Manage your booking");
+	if(primary)
+		action(o, intro, url, "Manage your booking");
+	else
+		link_para(o, intro, url, "Manage your booking");
 }
 
-/* r_confirmation - "Your session is confirmed: {date}" to the customer */
+/* utc_compact - "20261201T090000Z" (Google Calendar's dates) from "2026-12-01T09:00:00Z" */
+static void utc_compact(const char *rfc3339, char *buf, size_t n)
+{
+	size_t o = 0;
+
+	for(; *rfc3339 && o + 1 < n; rfc3339++)
+		if(*rfc3339 != '-' && *rfc3339 != ':')
+			buf[o++] = *rfc3339;
+	buf[o] = '\0';
+}
+
+/* add_param - "&name=" and value percent-encoded (RFC 3986 2.1: every byte but the unreserved
+ * ones, so '&', '+', '=' and '#' in a name cannot end or change the parameter) */
+static void add_param(struct tpl_buf *u, const char *name, const char *value, int *bad)
+{
+	size_t n = strlen(value) * 3 + 1;
+	char *enc = malloc(n);
+
+	if(!enc || rest_escape(value, enc, n)) {
+		*bad = 1;
+		free(enc);
+		return;
+	}
+	tpl_buf_addf(u, "&%s=%s", name, enc);
+	free(enc);
+}
+
+/* calendar_links - "Add to Google Calendar" and "Add to Outlook" beside the attached .ics: the
+ * event's title, its start and end in UTC, a line about it (trainer, customer, organisation),
+ * and the join link as its location.
+ * Google: calendar/render?action=TEMPLATE with dates=START/END in UTC basic format; Outlook on
+ * the web: calendar/0/deeplink/compose with path=/calendar/action/compose, rru=addevent and
+ * startdt/enddt in UTC ISO 8601. Neither carries the manage link (its token is a secret). */
+static void calendar_links(const struct tpl_env *env, const struct bk *b, struct out *o)
+{
+	struct tpl_buf g = {0}, ol = {0}, title = {0}, about = {0};
+	char start[TIMEFMT_LEN], end[TIMEFMT_LEN], gs[TIMEFMT_LEN], ge[TIMEFMT_LEN];
+	char dates[2 * TIMEFMT_LEN + 2];
+	const char *where = b->session_link && tpl_is_web_url(b->session_link) ? b->session_link
+	                                                                       : NULL;
+	struct tpl_buf *h = html(o);
+	int bad = 0;
+
+	timefmt_rfc3339(b->start, start);
+	timefmt_rfc3339(b->end, end);
+	utc_compact(start, gs, sizeof(gs));
+	utc_compact(end, ge, sizeof(ge));
+	snprintf(dates, sizeof(dates), "%s/%s", gs, ge);
+	tpl_buf_addf(&title, "%s with %s", b->stname ? b->stname : "Session", b->tname);
+	tpl_buf_addf(&about, "Session with %s for %s, booked with %s.", b->tname, b->cname,
+	             env->org_name);
+	if(where)
+		tpl_buf_addf(&about, " Join: %s", where);
+	if(title.oom || about.oom) {
+		o->oom = 1;
+		goto out;
+	}
+	tpl_buf_add(&g, "https://calendar.google.com/calendar/render?action=TEMPLATE");
+	add_param(&g, "text", title.p, &bad);
+	add_param(&g, "dates", dates, &bad);
+	add_param(&g, "details", about.p, &bad);
+	if(where)
+		add_param(&g, "location", where, &bad);
+	tpl_buf_add(&ol, "https://outlook.live.com/calendar/0/deeplink/compose?"
+	                 "path=%2Fcalendar%2Faction%2Fcompose&rru=addevent");
+	add_param(&ol, "subject", title.p, &bad);
+	add_param(&ol, "startdt", start, &bad);
+	add_param(&ol, "enddt", end, &bad);
+	add_param(&ol, "body", about.p, &bad);
+	if(where)
+		add_param(&ol, "location", where, &bad);
+	if(bad || g.oom || ol.oom) {
+		o->oom = 1;
+		goto out;
+	}
+	tpl_buf_addf(&o->t, "Add to Google Calendar: %s\nAdd to Outlook: %s\n\n", g.p, ol.p);
+	tpl_buf_add(h, "<p class=\"tpl-muted\" style=\"margin:0 0 12px;font-size:14px;"
+	               "line-height:20px;color:#4b5563;background-color:#ffffff\">");
+	tpl_html_link(h, g.p, "Add to Google Calendar");
+	tpl_buf_add(h, " &nbsp;&middot;&nbsp; ");
+	tpl_html_link(h, ol.p, "Add to Outlook");
+	tpl_buf_add(h, "</p>\n");
+out:
+	tpl_buf_free(&g);
+	tpl_buf_free(&ol);
+	tpl_buf_free(&title);
+	tpl_buf_free(&about);
+}
+
+/* r_confirmation - "Your session is confirmed: {date}" to the customer; the button is the
+ * manage link (else the join link) */
 static gw_rc r_confirmation(const struct tpl_env *env, const json_t *ctx, const struct bk *b,
                             struct out *o)
 {
 	subject(o, "Your session is confirmed: %s", b->when);
+	preheader(o, "%s with %s, %s.", b->stname ? b->stname : "Your session", b->tname, b->range);
 	para(o, "Hello %s,", b->cname);
 	para(o, "Thank you: your session with %s is confirmed.", b->tname);
 	details(o, b, 1, 0, 1, 1);
 	if(b->session_link)
 		para(o, "Use the join link above at the start time.");
+	manage_para(env, ctx, o, 1);
+	button_only(o, b->session_link, "Join the session");
+	calendar_links(env, b, o);
 	if(b->ics)
-		para(o, "The calendar invitation is attached: open it to add the session to your "
+		note(o, "The calendar invitation is attached: open it to add the session to your "
 		        "calendar.");
-	manage_para(env, ctx, o);
 	sign_off(env, o);
 	return GW_OK;
 }
 
-/* r_trainer_confirmation - "New booking: {customer}, {date}" to the trainer */
+/* dashboard - {public_url}/dashboard into buf (n bytes); "" without a public URL */
+static const char *dashboard(const struct tpl_env *env, char *buf, size_t n)
+{
+	buf[0] = '\0';
+	if(env->public_url && *env->public_url)
+		snprintf(buf, n, "%s/dashboard", env->public_url);
+	return buf;
+}
+
+/* r_trainer_confirmation - "New booking: {customer}, {date}" to the trainer; the button opens
+ * the dashboard (My Upcoming Sessions) */
 static gw_rc r_trainer_confirmation(const struct tpl_env *env, const json_t *ctx,
                                     const struct bk *b, struct out *o)
 {
+	char url[1100];
+
 	(void)ctx;
 	subject(o, "New booking: %s, %s", b->cname, b->when);
+	preheader(o, "%s has booked %s; the payment is confirmed.", b->cname, b->range);
 	para(o, "Hello %s,", b->tname);
 	para(o, "%s (%s) has booked a session with you, and the payment is confirmed.", b->cname,
 	     b->cemail);
 	details(o, b, 0, 1, 0, 1);
+	if(dashboard(env, url, sizeof(url))[0])
+		action(o, "Your upcoming sessions:", url, "Open your dashboard");
 	if(b->ics)
-		para(o, "The calendar invitation is attached.");
+		note(o, "The calendar invitation is attached.");
 	sign_off(env, o);
 	return GW_OK;
 }
 
-/* r_reminder - "Reminder: your session starts in {N} hours" to the customer */
+/* r_reminder - "Reminder: your session starts in {N} hours" to the customer; the button is the
+ * join link (else the manage link) */
 static gw_rc r_reminder(const struct tpl_env *env, const json_t *ctx, const struct bk *b,
                         struct out *o)
 {
@@ -490,10 +645,13 @@ static gw_rc r_reminder(const struct tpl_env *env, const json_t *ctx, const stru
 	else
 		snprintf(in, sizeof(in), "starts in %lld hour%s", hours, hours == 1 ? "" : "s");
 	subject(o, "Reminder: your session %s", in);
+	preheader(o, "With %s, %s.", b->tname, b->range);
 	para(o, "Hello %s,", b->cname);
 	para(o, "This is a reminder: your session with %s %s.", b->tname, in);
 	details(o, b, 1, 0, 0, 1);
-	manage_para(env, ctx, o);
+	button_only(o, b->session_link, "Join the session");
+	manage_para(env, ctx, o, 1);
+	calendar_links(env, b, o);
 	sign_off(env, o);
 	return GW_OK;
 }
@@ -507,11 +665,12 @@ static gw_rc r_close_reminder(const struct tpl_env *env, const json_t *ctx, cons
 	if(!url)
 		return GW_EINVAL;
 	subject(o, "Please close your session with %s", b->cname);
+	preheader(o, "Mark it complete, or record a no-show.");
 	para(o, "Hello %s,", b->tname);
 	para(o, "Your session with %s has ended. Please mark it complete, or record a no-show if "
 	        "the customer did not attend.", b->cname);
 	details(o, b, 0, 1, 0, 0);
-	link_para(o, "Close the session here:", url, "Mark complete or no-show");
+	action(o, "Close the session here:", url, "Mark complete or no-show");
 	sign_off(env, o);
 	return GW_OK;
 }
@@ -525,14 +684,17 @@ static gw_rc r_survey(const struct tpl_env *env, const json_t *ctx, const struct
 	if(!url)
 		return GW_EINVAL;
 	subject(o, "How was your session with %s?", b->tname);
+	preheader(o, "Tell us in a minute: rate your session from 1 to 5.");
 	para(o, "Hello %s,", b->cname);
 	para(o, "Thank you for your session with %s on %s.", b->tname, b->when);
-	link_para(o, "How was your session? Tell us in a minute:", url, "Rate your session");
+	details(o, b, 1, 0, 0, 0);
+	action(o, "How was your session? Tell us in a minute:", url, "Rate your session");
 	sign_off(env, o);
 	return GW_OK;
 }
 
-/* r_no_show - "You missed your session on {date}" to the customer, with the policy's words */
+/* r_no_show - "You missed your session on {date}" to the customer, with the policy's words;
+ * nothing to click: the customer answers by replying */
 static gw_rc r_no_show(const struct tpl_env *env, const json_t *ctx, const struct bk *b,
                        struct out *o)
 {
@@ -548,6 +710,7 @@ static gw_rc r_no_show(const struct tpl_env *env, const json_t *ctx, const struc
 	else
 		return GW_EINVAL;
 	subject(o, "You missed your session on %s", b->when);
+	preheader(o, "%s", words);
 	para(o, "Hello %s,", b->cname);
 	para(o, "We are sorry we did not see you: you missed your session with %s.", b->tname);
 	details(o, b, 1, 0, 1, 0);
@@ -556,7 +719,7 @@ static gw_rc r_no_show(const struct tpl_env *env, const json_t *ctx, const struc
 	return GW_OK;
 }
 
-/* r_cancellation - "Your session on {date} is cancelled" to the customer */
+/* r_cancellation - "Your session on {date} is cancelled" to the customer; nothing to click */
 static gw_rc r_cancellation(const struct tpl_env *env, const json_t *ctx, const struct bk *b,
                             struct out *o)
 {
@@ -566,12 +729,14 @@ static gw_rc r_cancellation(const struct tpl_env *env, const json_t *ctx, const 
 	if(rv && !json_is_null(rv) && !json_is_string(rv))
 		return GW_EINVAL;
 	subject(o, "Your session on %s is cancelled", b->when);
+	preheader(o, "Your session with %s on %s has been cancelled.", b->tname, b->range);
 	para(o, "Hello %s,", b->cname);
 	para(o, "Your session with %s on %s has been cancelled.", b->tname, b->range);
 	if(reason)
 		para(o, "Reason: %s", reason);
+	details(o, b, 1, 0, 0, 0);
 	if(b->ics)
-		para(o, "The attached calendar update removes the session from your calendar.");
+		note(o, "The attached calendar update removes the session from your calendar.");
 	sign_off(env, o);
 	return GW_OK;
 }
@@ -585,12 +750,13 @@ static gw_rc r_session_link(const struct tpl_env *env, const json_t *ctx, const 
 	if(!url)
 		return GW_EINVAL;
 	subject(o, "Your session link: %s", b->when);
+	preheader(o, "At the start time, join your session with %s here.", b->tname);
 	para(o, "Hello %s,", b->cname);
 	para(o, "Your session with %s takes place in Zoho Assist, a remote support service.",
 	     b->tname);
 	details(o, b, 1, 0, 0, 0);
-	link_para(o, "At the start time, join the session here:", url, "Join the session");
-	para(o, "Your reminders will carry the same link.");
+	action(o, "At the start time, join the session here:", url, "Join the session");
+	note(o, "Your reminders will carry the same link.");
 	sign_off(env, o);
 	return GW_OK;
 }

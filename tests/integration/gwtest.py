@@ -226,6 +226,15 @@ class Gateway:
         with self.db() as c:
             return c.execute(sql, args).fetchall()
 
+    def settle(self, timeout=10):
+        """Wait until no outbox row is pending or leased (the maildir delivers each at once):
+        emails enqueued by earlier steps go out in the background, and a snapshot taken before
+        they did would see their status change under a refused request."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.rows(
+                "SELECT 1 FROM outbox WHERE status IN ('pending', 'leased') LIMIT 1"):
+            time.sleep(0.05)
+
     def snapshot(self):
         """Every row of every table: to prove a refused request changed nothing. The one
         column a scheduler tick changes in the background whenever it runs, what an outbox

@@ -147,6 +147,7 @@ try:
     # ---- bad input: the documented error, and nothing changes ----
     other = gw.org("Other Org", "UTC")
     other_admin = gw.user(other["id"], "boss@other.test", ["org_admin"])
+    gw.settle()
     before = gw.snapshot()
     base = "/v1/orgs/%d" % oid
     cases = [

@@ -121,6 +121,55 @@ static void test_guard_table(void **state)
 	}
 }
 
+/* the "actions" a request answer carries for the pages: the same table, plus the link rule */
+struct actions_case {
+	const char *status;
+	int actor;       /* A_* */
+	int64_t claimer; /* user id, 0: none */
+	const char *want; /* comma-separated */
+};
+
+static const struct actions_case actions_cases[] = {
+    {"new", A_TRAINER, 0, "claim"},
+    {"new", A_ADMIN, 0, "cancel"},
+    {"new", A_ADMIN_TRAINER, 0, "claim,cancel"},
+    {"new", A_KIOSK, 0, ""},
+    {"claimed", A_TRAINER, 10, "session-type,scheduling-link,cancel"},
+    {"claimed", A_TRAINER2, 10, ""},
+    {"claimed", A_ADMIN, 10, "cancel"},
+    {"scheduling", A_TRAINER, 10, "scheduling-link,cancel"},
+    {"booked", A_TRAINER, 10, ""},
+    {"booked", A_ADMIN, 10, ""},
+    {"cancelled", A_TRAINER, 10, ""},
+};
+
+static void test_request_actions(void **state)
+{
+	size_t i, j;
+
+	(void)state;
+	for(i = 0; i < GW_ARRAY_LEN(actions_cases); i++) {
+		const struct actions_case *c = &actions_cases[i];
+		json_t *req = json_pack("{s:s, s:o}", "status", c->status, "trainer_id",
+		                        c->claimer ? json_integer(c->claimer) : json_null());
+		json_t *got = lc_request_actions(req, &guard_actors[c->actor]);
+		char joined[200] = "";
+
+		CHECK(got != NULL, "case %zu: no list", i);
+		for(j = 0; j < json_array_size(got); j++) {
+			if(j)
+				strncat(joined, ",", sizeof(joined) - strlen(joined) - 1);
+			strncat(joined, json_string_value(json_array_get(got, j)),
+			        sizeof(joined) - strlen(joined) - 1);
+		}
+		CHECK(strcmp(joined, c->want) == 0,
+		      "case %zu ('%s', actor %d): got \"%s\", want \"%s\"", i, c->status, c->actor,
+		      joined, c->want);
+		json_decref(got);
+		json_decref(req);
+	}
+}
+
 /* ---- against a store ---- */
 
 static char tmp_dir[64];
@@ -679,6 +728,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_guard_table),
+	    cmocka_unit_test(test_request_actions),
 	    cmocka_unit_test_setup_teardown(test_intake_table, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_invalid, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_claim, setup, teardown),

@@ -2,7 +2,8 @@
  * test_lc_booking.c - the booking guard table: state x action x role (x time) -> result,
  * as docs/design.md's state machine and the contract's "who" column give it; then the
  * customer's row (the manage link): cancel and reschedule until customer_change_cutoff_hours
- * before the start, to the second, and never with a cutoff of 0.
+ * before the start, to the second, and never with a cutoff of 0; and the "actions" list a
+ * booking answer carries for the pages, which is the same table asked for every action.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -248,12 +249,82 @@ static void test_cutoff_at(void **state)
 	assert_int_equal(lc_booking_guard(LC_B_CANCEL, &f, &owner, NULL), GW_OK);
 }
 
+/* ---- the actions a booking answer carries for the pages (lc_booking_actions) ---- */
+
+struct actions_case {
+	const char *name;
+	const char *status;
+	enum who who;
+	enum when when;
+	bool paid, allow_undo;
+	const char *want; /* the action names, comma-separated, in act_names order */
+};
+
+static const struct actions_case action_cases[] = {
+    {"unpaid hold, owner", "pending_payment", OWNER, BEFORE_START, false, false,
+     "cancel,reschedule"},
+    {"paid hold, owner", "pending_payment", OWNER, BEFORE_START, true, false,
+     "confirm-payment,cancel,reschedule"},
+    {"confirmed before the start, owner", "confirmed", OWNER, BEFORE_START, true, false,
+     "cancel,reschedule"},
+    {"confirmed during, owner: no-show", "confirmed", OWNER, DURING, true, false,
+     "no-show,cancel,reschedule"},
+    {"confirmed after the end, owner", "confirmed", OWNER, AFTER_END, true, false,
+     "complete,no-show,cancel,reschedule"},
+    {"confirmed before the start, admin", "confirmed", ADMIN, BEFORE_START, true, false,
+     "complete,no-show,cancel,reschedule"},
+    {"completed, admin, undo off", "completed", ADMIN, AFTER_END, true, false, ""},
+    {"completed, admin, undo on", "completed", ADMIN, AFTER_END, true, true, "undo-complete"},
+    {"completed, owner, undo on", "completed", OWNER, AFTER_END, true, true, ""},
+    {"cancelled, admin", "cancelled", ADMIN, BEFORE_START, true, true, ""},
+    {"no-show, admin", "no_show", ADMIN, AFTER_END, true, true, ""},
+    {"another trainer's", "confirmed", OTHER_TRAINER, AFTER_END, true, false, ""},
+    {"a kiosk", "confirmed", KIOSK, AFTER_END, true, false, ""},
+};
+
+/* test_actions - each case's list equals what the guard table allows */
+static void test_actions(void **state)
+{
+	static const time_t when_now[] = {[BEFORE_START] = T_START - 60, [DURING] = T_START + 60,
+	                                  [AFTER_END] = T_END + 60};
+	size_t i, j;
+
+	(void)state;
+	for(i = 0; i < sizeof(action_cases) / sizeof(action_cases[0]); i++) {
+		const struct actions_case *c = &action_cases[i];
+		struct lc_actor a = actor_of(c->who);
+		/* T_START and T_END as the store shows them */
+		json_t *b = json_pack("{s:s, s:i, s:s, s:s, s:o}", "status", c->status,
+		                      "trainer_id", OWNER_ID, "start", "1970-01-01T02:46:40Z", "end",
+		                      "1970-01-01T03:46:40Z", "paid_at",
+		                      c->paid ? json_string("1970-01-01T00:00:00Z") : json_null());
+		json_t *settings = json_pack("{s:b, s:i}", "allow_undo_completion", c->allow_undo,
+		                             "customer_change_cutoff_hours", 24);
+		json_t *got = lc_booking_actions(b, settings, when_now[c->when], &a);
+		char joined[200] = "";
+
+		assert_non_null(got);
+		for(j = 0; j < json_array_size(got); j++) {
+			if(j)
+				strncat(joined, ",", sizeof(joined) - strlen(joined) - 1);
+			strncat(joined, json_string_value(json_array_get(got, j)),
+			        sizeof(joined) - strlen(joined) - 1);
+		}
+		if(strcmp(joined, c->want) != 0)
+			fail_msg("%s: got \"%s\", want \"%s\"", c->name, joined, c->want);
+		json_decref(got);
+		json_decref(b);
+		json_decref(settings);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_guards),
 	    cmocka_unit_test(test_customer_guards),
 	    cmocka_unit_test(test_cutoff_at),
+	    cmocka_unit_test(test_actions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include <libical/ical.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,7 @@ static const char base_ctx[] =
 #define NY_START "Tuesday 1 December 2026, 04:00 (America/New_York)"
 #define NY_RANGE "Tuesday 1 December 2026, 04:00 to 05:00 (America/New_York)"
 #define JOIN_TEXT "https://assist.example/join?s=1&t=2"
-#define JOIN_HREF "<a href=\"https://assist.example/join?s=1&amp;t=2\">"
+#define JOIN_HREF "<a href=\"https://assist.example/join?s=1&amp;t=2\" "
 
 /* A kind rendered from base_ctx with extra's keys replacing the base's. */
 struct ok_case {
@@ -89,8 +90,8 @@ static const struct ok_case ok_cases[] = {
      "Your session is confirmed: " BERLIN_START,
      NULL,
      {"Length: 90 minutes", "Tuesday 1 December 2026, 10:00 to 11:30 (Europe/Berlin)"},
-     {"Length: 90 minutes"},
-     {"invitation", "Join", "EUR", "<a href"}},
+     {">Length</th>", ">90 minutes</td>"},
+     {"invitation", "Join", "EUR", "assist.example", "tpl-button"}},
     {"confirmation across midnight",
      "confirmation",
      "{\"booking\": {\"id\": 7, \"start\": \"2026-12-01T22:30:00Z\","
@@ -150,7 +151,8 @@ static const struct ok_case ok_cases[] = {
      NULL,
      {"You can cancel or move your session until Monday 30 November 2026, 10:00 "
       "(Europe/Berlin) here:\nhttps://book.example/b/tok_M1"},
-     {"<a href=\"https://book.example/b/tok_M1\">Manage your booking</a>",
+     {"<a href=\"https://book.example/b/tok_M1\" class=\"tpl-button\" ",
+      ">Manage your booking</a>",
       "Monday 30 November 2026, 10:00 (Europe/Berlin)"},
      {NULL}},
     {"reminder with the manage link, past the cutoff",
@@ -160,7 +162,7 @@ static const struct ok_case ok_cases[] = {
      "Reminder: your session starts in 2 hours",
      NULL,
      {"Your booking, and whom to contact about it:\nhttps://book.example/b/tok_R2"},
-     {"<a href=\"https://book.example/b/tok_R2\">"},
+     {"<a href=\"https://book.example/b/tok_R2\" "},
      {"cancel or move", "until"}},
     {"reminder 1 hour",
      "reminder",
@@ -188,7 +190,8 @@ static const struct ok_case ok_cases[] = {
      NULL,
      {"Hello Tom Trainer,", "has ended", "mark it complete", "no-show", NY_RANGE,
       "https://book.example/bookings/7?a=1&b=2"},
-     {"<a href=\"https://book.example/bookings/7?a=1&amp;b=2\">", NY_RANGE},
+     {"<a href=\"https://book.example/bookings/7?a=1&amp;b=2\" class=\"tpl-button\" ",
+      NY_RANGE},
      {"Europe/Berlin", JOIN_TEXT}},
     {"survey",
      "survey",
@@ -197,8 +200,9 @@ static const struct ok_case ok_cases[] = {
      "How was your session with Tom Trainer?",
      NULL,
      {"Thank you for your session with Tom Trainer on " BERLIN_START,
-      "How was your session?", "https://book.example/survey/tok123"},
-     {"<a href=\"https://book.example/survey/tok123\">"},
+      "How was your session?", "https://book.example/survey/tok123", "When: " BERLIN_RANGE,
+      "Session: Coaching (60 minutes)"},
+     {"<a href=\"https://book.example/survey/tok123\" class=\"tpl-button\" "},
      {"America/New_York"}},
     {"no_show, no refund",
      "no_show",
@@ -226,7 +230,8 @@ static const struct ok_case ok_cases[] = {
      "Your session on " BERLIN_START " is cancelled",
      "CANCEL",
      {"Your session with Tom Trainer on " BERLIN_RANGE " has been cancelled.",
-      "Reason: Trainer is ill & <away>", "removes the session from your calendar"},
+      "Reason: Trainer is ill & <away>", "removes the session from your calendar",
+      "Session: Coaching (60 minutes)", "Trainer: Tom Trainer"},
      {"Reason: Trainer is ill &amp; &lt;away&gt;"},
      {"America/New_York"}},
     {"cancellation, no reason, no invite",
@@ -606,6 +611,25 @@ static void test_header_text(void **state)
 	json_decref(ctx);
 }
 
+/* only_calendar_hrefs - every href of html is an "Add to Google Calendar" or "Add to Outlook"
+ * link, and there is no other anchor */
+static void only_calendar_hrefs(const char *html)
+{
+	const char *p = html;
+	size_t hrefs = 0, anchors = 0;
+
+	while((p = strstr(p, "href=\""))) {
+		p += 6;
+		if(strncmp(p, "https://calendar.google.com/calendar/render?", 44) != 0 &&
+		   strncmp(p, "https://outlook.live.com/calendar/0/deeplink/compose?", 53) != 0)
+			fail_msg("a link that is not a calendar link: %.80s", p);
+		hrefs++;
+	}
+	for(p = html; (p = strstr(p, "<a ")); p += 3)
+		anchors++;
+	assert_int_equal(hrefs, anchors);
+}
+
 /* test_links - only http(s) links become anchors */
 static void test_links(void **state)
 {
@@ -634,11 +658,11 @@ static void test_links(void **state)
 		snprintf(want, sizeof(want), "Join: %s\n", cases[i].link);
 		assert_non_null(strstr(text, want));
 		if(cases[i].anchor) {
-			snprintf(want, sizeof(want), "<a href=\"%s\">", cases[i].link);
+			snprintf(want, sizeof(want), "<a href=\"%s\" ", cases[i].link);
 			assert_non_null(strstr(html, want));
 		} else {
-			assert_null(strstr(html, "<a "));
-			assert_null(strstr(html, "href"));
+			/* no link but the calendar ones: the session link is shown as text */
+			only_calendar_hrefs(html);
 		}
 		free(msg);
 		free(text);
@@ -725,7 +749,7 @@ static void test_scheduling_link(void **state)
 	assert_non_null(strstr(text, link));
 	assert_non_null(strstr(text, "Monday 23 November 2026, 09:00 (Europe/Berlin)"));
 	assert_non_null(strstr(html, "Hello Ada &lt;Lovelace&gt;,"));
-	assert_non_null(strstr(html, "<a href=\"https://book.example/s/tok_ABC?x=1&amp;y=2\">"));
+	assert_non_null(strstr(html, "<a href=\"https://book.example/s/tok_ABC?x=1&amp;y=2\" "));
 	assert_non_null(strstr(html, "Monday 23 November 2026, 09:00 (Europe/Berlin)"));
 	assert_non_null(strstr(html, "50.00 EUR"));
 	assert_null(strstr(html, "<Lovelace>"));
@@ -799,7 +823,7 @@ static void test_intake_notices(void **state)
 	assert_non_null(strstr(text, "Customer: Ada <Lovelace> <ada@example.com>"));
 	assert_non_null(strstr(text, "Skills asked: chess, go"));
 	assert_non_null(strstr(text, "https://book.example/requests/5"));
-	assert_non_null(strstr(html, "<a href=\"https://book.example/requests/5\">"));
+	assert_non_null(strstr(html, "<a href=\"https://book.example/requests/5\" "));
 	assert_non_null(strstr(html, "Hello Olga &lt;Admin&gt;,"));
 	assert_null(strstr(html, "<Admin>"));
 	free(msg);
@@ -953,6 +977,532 @@ static void test_invalid(void **state)
 	json_decref(ctx);
 }
 
+/* ---- the layout every kind shares --------------------------------------------------------- */
+
+/* html_unescape_n - the five entities the templates write, turned back; caller frees */
+static char *html_unescape_n(const char *s, size_t n)
+{
+	static const char *const ent[][2] = {
+	        {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#39;", "'"}};
+	char *out = malloc(n + 1);
+	size_t i = 0, o = 0, k;
+
+	assert_non_null(out);
+	while(i < n) {
+		for(k = 0; k < GW_ARRAY_LEN(ent); k++)
+			if(n - i >= strlen(ent[k][0]) &&
+			   memcmp(s + i, ent[k][0], strlen(ent[k][0])) == 0)
+				break;
+		if(k < GW_ARRAY_LEN(ent)) {
+			out[o++] = ent[k][1][0];
+			i += strlen(ent[k][0]);
+		} else {
+			out[o++] = s[i++];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* pct_decode - RFC 3986 percent-decoding of n bytes; caller frees */
+static char *pct_decode(const char *s, size_t n)
+{
+	char *out = malloc(n + 1);
+	size_t i, o = 0;
+
+	assert_non_null(out);
+	for(i = 0; i < n; i++) {
+		if(s[i] == '%' && i + 2 < n && hex_val(s[i + 1]) >= 0 && hex_val(s[i + 2]) >= 0) {
+			out[o++] = (char)(hex_val(s[i + 1]) * 16 + hex_val(s[i + 2]));
+			i += 2;
+		} else {
+			out[o++] = s[i];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* query_param - the decoded value of name in url's query; caller frees; NULL when absent */
+static char *query_param(const char *url, const char *name)
+{
+	const char *q = strchr(url, '?'), *end;
+	size_t nl = strlen(name);
+
+	if(!q)
+		return NULL;
+	for(q++; *q; q = *end ? end + 1 : end) {
+		end = strchr(q, '&');
+		if(!end)
+			end = q + strlen(q);
+		if((size_t)(end - q) > nl && strncmp(q, name, nl) == 0 && q[nl] == '=')
+			return pct_decode(q + nl + 1, (size_t)(end - q - nl - 1));
+	}
+	return NULL;
+}
+
+/* href_starting - the unescaped value of the first href that starts with prefix; caller frees;
+ * NULL when there is none */
+static char *href_starting(const char *html, const char *prefix)
+{
+	const char *p = html, *end;
+
+	while((p = strstr(p, "href=\""))) {
+		p += 6;
+		end = strchr(p, '"');
+		assert_non_null(end);
+		if(strncmp(p, prefix, strlen(prefix)) == 0)
+			return html_unescape_n(p, (size_t)(end - p));
+	}
+	return NULL;
+}
+
+/* luminance_at - the #rrggbb after key in style (n bytes) as its WCAG 2.1 relative luminance;
+ * -1 when absent. Only the colour itself: "background-color:" does not
+ * count as "color:". */
+static double luminance_at(const char *style, size_t n, const char *key)
+{
+	const char *p = style;
+	size_t kl = strlen(key);
+	double c[3];
+	int i;
+
+	for(; (p = strstr(p, key)) && (size_t)(p - style) < n; p += kl) {
+		if(strcmp(key, "color:") == 0 && p > style && p[-1] == '-')
+			continue;
+		p += kl;
+		if(*p != '#')
+			return -1;
+		for(i = 0; i < 3; i++) {
+			int v = hex_val(p[1 + 2 * i]) * 16 + hex_val(p[2 + 2 * i]);
+			double x = v / 255.0;
+
+			c[i] = x <= 0.03928 ? x / 12.92 : pow((x + 0.055) / 1.055, 2.4);
+		}
+		return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+	}
+	return -1;
+}
+
+/* contrast - WCAG 2.1 contrast ratio of two luminances */
+static double contrast(double a, double b)
+{
+	return a > b ? (a + 0.05) / (b + 0.05) : (b + 0.05) / (a + 0.05);
+}
+
+/* check_colours - every declaration block in [s, s+n) (style attributes, or the rules of the
+ * dark-mode block) that sets a text colour sets a background colour too, and the two are at
+ * least 4.5:1 apart; hidden blocks (the preheader) are skipped. open/close: the block's
+ * delimiters. Returns how many blocks were checked. */
+static int check_colours(const char *name, const char *s, const char *open, const char *close)
+{
+	const char *p = s, *end;
+	int checked = 0;
+
+	while((p = strstr(p, open))) {
+		size_t n;
+		double fg, bg;
+
+		p += strlen(open);
+		end = strstr(p, close);
+		assert_non_null(end);
+		n = (size_t)(end - p);
+		fg = luminance_at(p, n, "color:");
+		bg = luminance_at(p, n, "background-color:");
+		if(memmem(p, n, "display:none", 12)) {
+			p = end;
+			continue;
+		}
+		if(fg >= 0 && bg < 0)
+			fail_msg("%s: a text colour without a background colour: %.*s", name,
+			         (int)n, p);
+		if(fg >= 0 && contrast(fg, bg) < 4.5)
+			fail_msg("%s: contrast %.2f below 4.5: %.*s", name, contrast(fg, bg),
+			         (int)n, p);
+		checked += fg >= 0;
+		p = end;
+	}
+	return checked;
+}
+
+/* A kind with the link of its one button (NULL: nothing to act on, no button). */
+struct layout_case {
+	const char *kind;
+	const char *action; /* the button's href, unescaped */
+	const char *label;  /* the button's words */
+};
+
+#define SAMPLE_JOIN   "https://assist.example/join?s=1&t=2"
+#define SAMPLE_MANAGE "https://book.example/b/tok_manage"
+#define SAMPLE_SCHED  "https://book.example/s/tok_sched?x=1&y=2"
+
+static const struct layout_case layout_cases[] = {
+        {"new_request", "https://book.example/requests/5", "Claim This Request"},
+        {"request_received", NULL, NULL},
+        {"unmatched_request", "https://book.example/requests/5", "Open the request"},
+        {"scheduling_link", SAMPLE_SCHED, "Choose a time"},
+        {"confirmation", SAMPLE_MANAGE, "Manage your booking"},
+        {"trainer_confirmation", "https://book.example/dashboard", "Open your dashboard"},
+        {"reminder", SAMPLE_JOIN, "Join the session"},
+        {"close_reminder", "https://book.example/bookings/7", "Mark complete or no-show"},
+        {"survey", "https://book.example/survey/tok_survey", "Rate your session"},
+        {"no_show", NULL, NULL},
+        {"cancellation", NULL, NULL},
+        {"session_link", SAMPLE_JOIN, "Join the session"},
+        {"calendar_reconnect", "https://book.example/dashboard", "Reconnect your calendar"},
+        {"hand_written", "https://book.example/login/tok_login?a=1&b=2", "Sign in"},
+};
+
+/* Names with markup and quotes everywhere a person's name or a session type goes. */
+#define EVIL_CUSTOMER      "Eve <script>\"x'"
+#define EVIL_CUSTOMER_HTML "Eve &lt;script&gt;&quot;x&#39;"
+#define EVIL_TRAINER       "O'Brien & <b>Co</b>"
+#define EVIL_TRAINER_HTML  "O&#39;Brien &amp; &lt;b&gt;Co&lt;/b&gt;"
+
+/* render_kind - one kind rendered with the evil names: *text and *html decoded from the built
+ * message (caller frees both); the payload new reference */
+static json_t *render_kind(const struct tpl_env *env, const char *kind, char **text, char **html)
+{
+	json_t *ctx = make_ctx("{\"manage_url\": \"" SAMPLE_MANAGE "\","
+	                       " \"change_until\": \"2026-11-30T09:00:00Z\","
+	                       " \"survey_url\": \"https://book.example/survey/tok_survey\","
+	                       " \"complete_url\": \"https://book.example/bookings/7\","
+	                       " \"join_url\": \"" SAMPLE_JOIN "\", \"hours_before\": 24,"
+	                       " \"no_show_policy\": \"no_refund\", \"reason\": \"ill\"}");
+	json_t *req = json_loads(sched_request, 0, NULL), *person, *payload = NULL;
+	gw_rc rc;
+	char *msg;
+
+	assert_non_null(req);
+	json_object_set_new(json_object_get(ctx, "customer"), "name", json_string(EVIL_CUSTOMER));
+	json_object_set_new(json_object_get(ctx, "trainer"), "name", json_string(EVIL_TRAINER));
+	json_object_set_new(json_object_get(req, "customer"), "name", json_string(EVIL_CUSTOMER));
+	json_object_set_new(json_object_get(req, "trainer"), "name", json_string(EVIL_TRAINER));
+	json_object_set_new(req, "skills", json_pack("[s]", "<chess>"));
+	person = json_pack("{s:i, s:s, s:s, s:s}", "id", 3, "email", "tom@example.com", "name",
+	                   EVIL_TRAINER, "timezone", "America/New_York");
+	if(strcmp(kind, "new_request") == 0)
+		rc = tpl_new_request(env, "new_request:5:3", req, person, &payload);
+	else if(strcmp(kind, "request_received") == 0)
+		rc = tpl_request_received(env, "request_received:5", req, &payload);
+	else if(strcmp(kind, "unmatched_request") == 0)
+		rc = tpl_unmatched_request(env, "unmatched_request:5:3", req, person, &payload);
+	else if(strcmp(kind, "scheduling_link") == 0)
+		rc = tpl_scheduling_link(env, "scheduling_link:5:1", req, SAMPLE_SCHED, env->now,
+		                         &payload);
+	else if(strcmp(kind, "calendar_reconnect") == 0)
+		rc = tpl_calendar_reconnect(env, "calendar_reconnect:3:1", person, "google",
+		                            "invalid_grant <revoked>", &payload);
+	else if(strcmp(kind, "hand_written") == 0)
+		/* an HTML body written by hand, as a template outside this directory may write it:
+		 * laid out by tpl_email like every other */
+		rc = tpl_email(
+		        env, "sign_in", "sign_in:1", "tom@example.com", EVIL_TRAINER,
+		        "Your sign-in link",
+		        "Hello O'Brien,\n\nUse this link within 15 minutes to sign in.\n\n"
+		        "https://book.example/login/tok_login?a=1&b=2\n",
+		        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Your sign-in "
+		        "link</title></head>\n<body>\n<p>Hello " EVIL_TRAINER_HTML ",</p>\n"
+		        "<p>Use this link within 15 minutes to sign in.</p>\n"
+		        "<p><a href=\"https://book.example/login/tok_login?a=1&amp;b=2\">Sign "
+		        "in</a></p>\n<p>Acme Training</p>\n</body></html>\n",
+		        &payload);
+	else
+		rc = tpl_booking(env, kind, "layout:7", ctx, &payload);
+	if(rc)
+		fail_msg("%s: %s", kind, gw_rc_name(rc));
+	msg = build(payload);
+	*text = decoded_part(msg, "text/plain; charset=UTF-8");
+	*html = decoded_part(msg, "text/html; charset=UTF-8");
+	free(msg);
+	json_decref(person);
+	json_decref(req);
+	json_decref(ctx);
+	return payload;
+}
+
+/* check_hrefs - every link is our own page, the button's, the join link or a calendar link;
+ * nothing is loaded from outside */
+static void check_hrefs(const char *kind, const char *html, const char *action)
+{
+	static const char *const bad[] = {"src=",    "SRC=",   "<link",   "<img",
+	                                  "@import", "url(",   "<script", "<iframe",
+	                                  "<object", "<video", "<audio"};
+	const char *p = html, *end;
+	size_t i;
+
+	for(i = 0; i < GW_ARRAY_LEN(bad); i++)
+		if(strstr(html, bad[i]))
+			fail_msg("%s: \"%s\" in the HTML part", kind, bad[i]);
+	while((p = strstr(p, "href=\""))) {
+		char *url;
+
+		p += 6;
+		end = strchr(p, '"');
+		assert_non_null(end);
+		url = html_unescape_n(p, (size_t)(end - p));
+		if(!(action && strcmp(url, action) == 0) && strcmp(url, SAMPLE_JOIN) != 0 &&
+		   strncmp(url, "https://book.example/", 21) != 0 &&
+		   strncmp(url, "https://calendar.google.com/calendar/render?", 44) != 0 &&
+		   strncmp(url, "https://outlook.live.com/calendar/0/deeplink/compose?", 53) != 0)
+			fail_msg("%s: a link to elsewhere: %s", kind, url);
+		free(url);
+		p = end;
+	}
+}
+
+/* test_layout - every kind: the organisation's name at the top, exactly one button whose href
+ * is the action link (which the text part has too) or none where there is nothing to do,
+ * nothing loaded from outside, user text escaped, the dark-mode block and its meta tags, a
+ * background colour beside every text colour with enough contrast, light and dark, at most
+ * 600px wide, a hidden preheader */
+static void test_layout(void **state)
+{
+	struct tpl_env env = test_env();
+	size_t i;
+
+	(void)state;
+	for(i = 0; i < GW_ARRAY_LEN(layout_cases); i++) {
+		const struct layout_case *c = &layout_cases[i];
+		char *text, *html, *href, *css;
+		json_t *payload = render_kind(&env, c->kind, &text, &html);
+		const char *p, *head_end = strstr(html, "</head>"), *btn;
+		size_t buttons = 0;
+		int n;
+
+		print_message("kind: %s\n", c->kind);
+		/* the organisation's name heads the email */
+		p = strstr(html, "class=\"tpl-head\"");
+		assert_non_null(p);
+		p = strchr(p, '>');
+		assert_non_null(p);
+		assert_int_equal(strncmp(p + 1, "Acme Training</td>", 18), 0);
+		/* one button, or none */
+		for(p = html; (p = strstr(p, "class=\"tpl-button\"")); p++)
+			buttons++;
+		assert_int_equal(buttons, c->action ? 1 : 0);
+		if(c->action) {
+			btn = strstr(html, "class=\"tpl-button\"");
+			p = btn;
+			while(p > html && strncmp(p, "<a href=\"", 9) != 0)
+				p--;
+			href = html_unescape_n(p + 9, (size_t)(strchr(p + 9, '"') - p - 9));
+			assert_string_equal(href, c->action);
+			assert_non_null(strstr(text, c->action));
+			p = strchr(btn, '>');
+			assert_int_equal(strncmp(p + 1, c->label, strlen(c->label)), 0);
+			assert_int_equal(strncmp(p + 1 + strlen(c->label), "</a>", 4), 0);
+			/* Outlook's button: the cell carries the colour */
+			assert_non_null(strstr(html, "<td class=\"tpl-btn\" align=\"center\" "
+			                             "bgcolor=\"#1d4ed8\""));
+			free(href);
+		}
+		check_hrefs(c->kind, html, c->action);
+		/* user text escaped */
+		if(strstr(html, "<script") || strstr(html, "<b>") || strstr(html, "<chess>"))
+			fail_msg("%s: unescaped user text:\n%s", c->kind, html);
+		if(!strstr(html, EVIL_CUSTOMER_HTML) && !strstr(html, EVIL_TRAINER_HTML))
+			fail_msg("%s: the escaped names are missing:\n%s", c->kind, html);
+		/* dark mode: the block in the head, the meta tags, the colours */
+		assert_non_null(head_end);
+		p = strstr(html, "<style>");
+		assert_true(p && p < head_end);
+		assert_null(strstr(p + 1, "<style"));
+		assert_non_null(strstr(html, "@media (prefers-color-scheme: dark)"));
+		assert_non_null(
+		        strstr(html, "<meta name=\"color-scheme\" content=\"light dark\">"));
+		assert_non_null(strstr(
+		        html, "<meta name=\"supported-color-schemes\" content=\"light dark\">"));
+		n = check_colours(c->kind, head_end, "style=\"", "\"");
+		assert_true(n >= 5);
+		p = strstr(html, "<style>");
+		css = strndup(p, (size_t)(strstr(p, "</style>") - p));
+		assert_non_null(css);
+		n = check_colours(c->kind, css, "{", "}");
+		assert_true(n >= 5);
+		free(css);
+		/* width and preview line */
+		assert_non_null(strstr(html, "max-width:600px"));
+		p = strstr(html, "<div style=\"display:none;");
+		assert_non_null(p);
+		p = strchr(p, '>');
+		assert_true(p[1] != '<');
+		free(text);
+		free(html);
+		json_decref(payload);
+	}
+}
+
+/* test_calendar_links - the confirmation's Add to Google Calendar and Add to Outlook links
+ * decode to the booking's start and end in UTC and its title, with & and + in the names
+ * encoded, not taken for separators; the reminder has them too, the cancellation not */
+static void test_calendar_links(void **state)
+{
+	struct tpl_env env = test_env();
+	json_t *ctx = make_ctx(
+	        "{\"customer\": {\"name\": \"Ann & Bob+Co\", \"email\": \"ann@example.com\"},"
+	        " \"trainer\": {\"id\": 3, \"name\": \"Tom & Jerry+Co\", \"email\": "
+	        "\"tom@example.com\","
+	        "  \"timezone\": \"America/New_York\"},"
+	        " \"session_type\": {\"name\": \"Chess & Go = 100%\", \"price_cents\": 5000,"
+	        "  \"currency\": \"EUR\"}, \"hours_before\": 24}");
+	static const char *const kinds[] = {"confirmation", "reminder"};
+	json_t *payload;
+	char *msg, *text, *html, *g, *o, *v;
+	size_t i;
+
+	(void)state;
+	for(i = 0; i < GW_ARRAY_LEN(kinds); i++) {
+		print_message("kind: %s\n", kinds[i]);
+		payload = render_parts(&env, kinds[i], ctx, &msg, &text, &html);
+		g = href_starting(html, "https://calendar.google.com/calendar/render?");
+		o = href_starting(html, "https://outlook.live.com/calendar/0/deeplink/compose?");
+		assert_non_null(g);
+		assert_non_null(o);
+		/* the same links in the text part */
+		assert_non_null(strstr(text, g));
+		assert_non_null(strstr(text, o));
+		/* & and + encoded: decoding sees one parameter each, not two */
+		assert_non_null(strstr(g, "Ann%20%26%20Bob%2BCo"));
+		assert_non_null(strstr(o, "Tom%20%26%20Jerry%2BCo"));
+		assert_null(strstr(g, "& ") ? strstr(g, "& ") : strstr(o, "& "));
+
+		v = query_param(g, "action");
+		assert_string_equal(v, "TEMPLATE");
+		free(v);
+		v = query_param(g, "text");
+		assert_string_equal(v, "Chess & Go = 100% with Tom & Jerry+Co");
+		free(v);
+		v = query_param(g, "dates");
+		assert_string_equal(v, "20261201T090000Z/20261201T100000Z");
+		free(v);
+		v = query_param(g, "details");
+		assert_non_null(strstr(v, "Ann & Bob+Co"));
+		assert_non_null(strstr(v, "Acme Training"));
+		free(v);
+		v = query_param(g, "location");
+		assert_string_equal(v, JOIN_TEXT);
+		free(v);
+
+		v = query_param(o, "path");
+		assert_string_equal(v, "/calendar/action/compose");
+		free(v);
+		v = query_param(o, "rru");
+		assert_string_equal(v, "addevent");
+		free(v);
+		v = query_param(o, "subject");
+		assert_string_equal(v, "Chess & Go = 100% with Tom & Jerry+Co");
+		free(v);
+		v = query_param(o, "startdt");
+		assert_string_equal(v, "2026-12-01T09:00:00Z");
+		free(v);
+		v = query_param(o, "enddt");
+		assert_string_equal(v, "2026-12-01T10:00:00Z");
+		free(v);
+		v = query_param(o, "body");
+		assert_non_null(strstr(v, "Ann & Bob+Co"));
+		free(v);
+		/* the manage link's token is a secret: never handed to a calendar */
+		assert_null(strstr(g, "/b/"));
+		assert_null(strstr(o, "%2Fb%2F"));
+		free(g);
+		free(o);
+		free(msg);
+		free(text);
+		free(html);
+		json_decref(payload);
+	}
+	payload = render_parts(&env, "cancellation", ctx, &msg, &text, &html);
+	assert_null(strstr(html, "calendar.google.com"));
+	assert_null(strstr(html, "outlook.live.com"));
+	free(msg);
+	free(text);
+	free(html);
+	json_decref(payload);
+	json_decref(ctx);
+}
+
+/* test_hand_written - HTML that tpl_layout did not make is laid out by tpl_email: the link alone
+ * in its paragraph becomes the button in its place; a fragment without a link gets none */
+static void test_hand_written(void **state)
+{
+	struct tpl_env env = test_env();
+	json_t *p = NULL;
+	const char *html;
+
+	(void)state;
+	assert_int_equal(
+	        tpl_email(&env, "sign_in", "sign_in:1", "a@example.com", "A", "Sign in",
+	                  "Hello A,\n\nUse this link to sign in.\n",
+	                  "<p>Hello A,</p>\n<p>Use <a href=\"https://book.example/login/x\">"
+	                  "this link</a> to sign in.</p>",
+	                  &p),
+	        GW_OK);
+	html = json_string_value(json_object_get(p, "html"));
+	/* the link inside a sentence stays; the button follows the body */
+	assert_non_null(
+	        strstr(html, "\">Use <a href=\"https://book.example/login/x\">this link</a>"));
+	/* its paragraphs styled like the layout's own */
+	assert_null(strstr(html, "<p>"));
+	assert_non_null(strstr(html, "<p class=\"tpl-text\" style=\"font-family:"));
+	assert_non_null(strstr(html, "class=\"tpl-button\""));
+	assert_non_null(strstr(html, ">this link</a></td>"));
+	/* the preheader: the text's first paragraph after the greeting */
+	assert_non_null(strstr(html, ">Use this link to sign in.&zwnj;"));
+	json_decref(p);
+	p = NULL;
+	/* the words of a link alone in its paragraph, escaped once on the button */
+	assert_int_equal(tpl_email(&env, "sign_in", "sign_in:4", "a@example.com", "A", "Sign in",
+	                           "Sign in.\n",
+	                           "<body><p><a href=\"https://book.example/login/y\">Sign in to "
+	                           "<b>O&#39;Brien &amp; Co</b></a></p></body>",
+	                           &p),
+	                 GW_OK);
+	html = json_string_value(json_object_get(p, "html"));
+	assert_non_null(strstr(html, ">Sign in to O&#39;Brien &amp; Co</a></td>"));
+	assert_null(strstr(html, "&amp;amp;"));
+	assert_null(strstr(html, "&amp;#39;"));
+	json_decref(p);
+	p = NULL;
+	/* the preview line without the link that stands on a line of its own */
+	assert_int_equal(
+	        tpl_email(&env, "sign_in", "sign_in:3", "a@example.com", "A", "Sign in",
+	                  "Hello A,\n\nSign in to Acme here:\nhttps://book.example/login/t\n",
+	                  "<p>x</p>", &p),
+	        GW_OK);
+	html = json_string_value(json_object_get(p, "html"));
+	assert_non_null(strstr(html, ">Sign in to Acme here:&zwnj;"));
+	json_decref(p);
+	p = NULL;
+	assert_int_equal(tpl_email(&env, "sign_in", "sign_in:2", "a@example.com", "A", "Hi", "text",
+	                           "<p>html</p>", &p),
+	                 GW_OK);
+	html = json_string_value(json_object_get(p, "html"));
+	assert_non_null(strstr(html, "\">html</p>"));
+	assert_non_null(strstr(html, "Acme Training</td>"));
+	assert_null(strstr(html, "tpl-button"));
+	json_decref(p);
+	/* the hand-written link's paragraph gave its place to the button: one link, not two */
+	p = NULL;
+	{
+		char *text, *h;
+		const char *q;
+		size_t links = 0;
+
+		p = render_kind(&env, "hand_written", &text, &h);
+		for(q = h; (q = strstr(q, "tok_login")); q++)
+			links++;
+		assert_int_equal(links, 1);
+		/* its closing "Acme Training" gave way to the layout's foot */
+		for(links = 0, q = h; (q = strstr(q, "Acme Training")); q++)
+			links++;
+		assert_int_equal(links, 2);
+		free(text);
+		free(h);
+	}
+	json_decref(p);
+}
+
 /* teardown_all - drop libical's process-wide caches so LeakSanitizer sees only our memory */
 static int teardown_all(void **state)
 {
@@ -974,6 +1524,9 @@ int main(void)
 	    cmocka_unit_test(test_scheduling_link_invalid),
 	    cmocka_unit_test(test_intake_notices),
 	    cmocka_unit_test(test_invalid),
+	    cmocka_unit_test(test_layout),
+	    cmocka_unit_test(test_calendar_links),
+	    cmocka_unit_test(test_hand_written),
 	};
 
 	tz_init();

@@ -325,7 +325,7 @@ static int serve_run(int argc, char **argv, struct serve_origin *from)
 			if(access(optarg, R_OK | X_OK) != 0) {
 				fprintf(stderr, "ordinatus: --web %s: %s\n", optarg, strerror(errno));
 				json_decref(allow);
-				return 2;
+				return bad_option(where);
 			}
 			hc.web_dir = optarg;
 			break;

@@ -138,6 +138,8 @@ R("GET", "/v1/orgs/{id}/bookings/{id}/effects", "/v1/orgs/{org}/bookings/{bookin
   "PAT")
 R("POST", "/v1/orgs/{id}/bookings/{id}/{s}", "/v1/orgs/{org}/bookings/{booking}/confirm-payment",
   "PAT")
+# where a booking can move to: its trainer and the admins
+R("GET", "/v1/orgs/{id}/bookings/{id}/slots", "/v1/orgs/{org}/bookings/{booking}/slots", "PAT")
 R("GET", "/v1/orgs/{id}/customers/{s}/bookings", "/v1/orgs/{org}/customers/{email}/bookings",
   "PA")
 R("POST", "/v1/orgs/{id}/checkin", "/v1/orgs/{org}/checkin", "PAK",
@@ -150,14 +152,16 @@ R("POST", "/v1/survey/{s}", "/v1/survey/{survey}", ROLES, org=False,
 R("PUT", "/v1/orgs/{id}/providers/{s}", "/v1/orgs/{org}/providers/google", "PA",
   body={"client_id": "cid", "client_secret": "secret"})
 R("GET", "/v1/orgs/{id}/providers", "/v1/orgs/{org}/providers", "PA")
+# the admin's test email goes to the admin: an organisation's admin only
+R("POST", "/v1/orgs/{id}/providers/smtp/test", "/v1/orgs/{org}/providers/smtp/test", "A")
 R("DELETE", "/v1/orgs/{id}/providers/{s}", "/v1/orgs/{org}/providers/zoho", "PA", may404=True)
 # sign-in (a session cookie beside bearer tokens): the bearer token plays no part here
-R("POST", "/v1/auth/sign-in", "/v1/auth/sign-in", ROLES, org=False, soon=True,
+R("POST", "/v1/auth/sign-in", "/v1/auth/sign-in", ROLES, org=False,
   body=lambda cell: {"email": "nobody%d@example.org" % next(uniq), "org": 1})
-R("POST", "/v1/auth/login", "/v1/auth/login", "", org=False, soon=True, same="refused",
+R("POST", "/v1/auth/login", "/v1/auth/login", "", org=False, same="refused",
   body={"token": "not-a-sign-in-token"})
-R("GET", "/v1/auth/session", "/v1/auth/session", "", org=False, soon=True, same=401)
-R("POST", "/v1/auth/sign-out", "/v1/auth/sign-out", ROLES, org=False, soon=True)
+R("GET", "/v1/auth/session", "/v1/auth/session", "", org=False, same=401)
+R("POST", "/v1/auth/sign-out", "/v1/auth/sign-out", ROLES, org=False)
 # the pages: public HTML; what they show comes from the API, with its own checks
 for pattern, path in [("/", "/"), ("/login", "/login"), ("/login/{s}", "/login/x"),
                       ("/requests/{id}", "/requests/{request}"), ("/s/{s}", "/s/{sched}"),
@@ -165,7 +169,7 @@ for pattern, path in [("/", "/"), ("/login", "/login"), ("/login/{s}", "/login/x
                       ("/dashboard", "/dashboard"), ("/calendar", "/calendar"),
                       ("/admin", "/admin"), ("/kiosk", "/kiosk"),
                       ("/static/{s}", "/static/style.css")]:
-    R("GET", pattern, path, ROLES, org=False, soon=True)
+    R("GET", pattern, path, ROLES, org=False)
 
 
 def pattern_re(pattern):

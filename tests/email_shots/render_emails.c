@@ -1,7 +1,7 @@
 /*
  * render_emails.c - writes the HTML part of every email kind, rendered by the real templates
  * from fixed sample data, as DIR/KIND.html (and the text part as DIR/KIND.txt), for the
- * screenshots that test_email_shots.sh takes of them in Chromium.
+ * screenshots that test_email_shots.py takes of them in Chromium.
  *
  * Entry point: main(): render_emails DIR. Exit 0 when every kind rendered, 1 otherwise.
  * Threading: single-threaded.
@@ -15,6 +15,8 @@
 #include "common/timefmt.h"
 #include "common/tz.h"
 #include "gateway/templates/tpl.h"
+#include "gateway/templates/tpl_auth.h"
+#include "gateway/templates/tpl_test.h"
 
 /* The booking every booking email is about: 09:00Z on 1 December 2026, an hour, paid. */
 static const char booking_ctx[] =
@@ -152,6 +154,16 @@ int main(int argc, char **argv)
 	rc = tpl_calendar_reconnect(&env, "calendar_reconnect:3:1", trainer, "google",
 	                            "invalid_grant: Token has been expired or revoked.", &p);
 	bad |= done(dir, "calendar_reconnect", rc, p);
+	json_decref(p);
+	p = NULL;
+	rc = tpl_sign_in(&env, "sign_in:3:1", trainer,
+	                 "https://book.example/login/sample-sign-in-token-0123456789", env.now + 900,
+	                 &p);
+	bad |= done(dir, "sign_in", rc, p);
+	json_decref(p);
+	p = NULL;
+	rc = tpl_test_email(&env, "test_email:1", admin, &p);
+	bad |= done(dir, "test_email", rc, p);
 	json_decref(p);
 
 	json_decref(ctx);

@@ -27,7 +27,7 @@ import zlib
 KINDS = [
     "new_request", "request_received", "unmatched_request", "scheduling_link", "confirmation",
     "trainer_confirmation", "reminder", "close_reminder", "survey", "no_show", "cancellation",
-    "session_link", "calendar_reconnect",
+    "session_link", "calendar_reconnect", "sign_in", "test_email",
 ]
 LIGHT_BG = (0xF3, 0xF4, 0xF6)
 DARK_BG = (0x0B, 0x0F, 0x14)

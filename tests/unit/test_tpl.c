@@ -25,6 +25,8 @@
 #include <string.h>
 
 #include "gateway/templates/tpl.h"
+#include "gateway/templates/tpl_auth.h"
+#include "gateway/templates/tpl_test.h"
 #include "smtp/smtp.h"
 #include "common/timefmt.h"
 #include "common/tz.h"
@@ -1151,6 +1153,8 @@ static const struct layout_case layout_cases[] = {
         {"session_link", SAMPLE_JOIN, "Join the session"},
         {"calendar_reconnect", "https://book.example/dashboard", "Reconnect your calendar"},
         {"hand_written", "https://book.example/login/tok_login?a=1&b=2", "Sign in"},
+    {"sign_in", "https://book.example/login/tok_sign_in", "Sign in to Acme Training"},
+    {"test_email", NULL, NULL},
 };
 
 /* Names with markup and quotes everywhere a person's name or a session type goes. */
@@ -1193,6 +1197,11 @@ static json_t *render_kind(const struct tpl_env *env, const char *kind, char **t
 	else if(strcmp(kind, "calendar_reconnect") == 0)
 		rc = tpl_calendar_reconnect(env, "calendar_reconnect:3:1", person, "google",
 		                            "invalid_grant <revoked>", &payload);
+	else if(strcmp(kind, "sign_in") == 0)
+		rc = tpl_sign_in(env, "sign_in:3:1", person, "https://book.example/login/tok_sign_in",
+		                 env->now + 900, &payload);
+	else if(strcmp(kind, "test_email") == 0)
+		rc = tpl_test_email(env, "test_email:1", person, &payload);
 	else if(strcmp(kind, "hand_written") == 0)
 		/* an HTML body written by hand, as a template outside this directory may write it:
 		 * laid out by tpl_email like every other */

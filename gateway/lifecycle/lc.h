@@ -179,6 +179,13 @@ struct lc_slot;
 gw_rc lc_booking_slots(struct store *st, const json_t *b, struct lc_slot **slots, size_t *n,
                        struct gw_err *err);
 
+/* lc_customer_slots - the slots of lc_booking_slots a customer may move b to: those starting
+ * at least cutoff_hours (customer_change_cutoff_hours) from now, so that a move never lands
+ * inside the window in which the booking can no longer be changed. *slots: malloc'd, caller
+ * frees. */
+gw_rc lc_customer_slots(struct store *st, const json_t *b, int cutoff_hours,
+                        struct lc_slot **slots, size_t *n, struct gw_err *err);
+
 /* lc_manage_view - GET /v1/manage/{token}: the customer's booking, what can still be changed
  * until when, and (while it can move) the free slots to move to. GW_ENOTFOUND for an unknown
  * token. */

@@ -717,12 +717,12 @@ json_t *lc_booking_actions(const json_t *b, const json_t *settings, time_t now,
 
 /* customer_slot_check - a customer moves a booking only to a slot the manage view offers:
  * *offered says whether start is one (length and trainer are the booking's own) */
-static gw_rc customer_slot_check(struct store *st, const json_t *b, time_t start, bool *offered,
-                                 struct gw_err *err)
+static gw_rc customer_slot_check(struct store *st, const json_t *b, int cutoff_hours,
+                                 time_t start, bool *offered, struct gw_err *err)
 {
 	struct lc_slot *slots = NULL;
 	size_t n = 0, i;
-	gw_rc rc = lc_booking_slots(st, b, &slots, &n, err);
+	gw_rc rc = lc_customer_slots(st, b, cutoff_hours, &slots, &n, err);
 
 	*offered = false;
 	for(i = 0; !rc && i < n; i++)
@@ -779,8 +779,8 @@ gw_rc lc_booking_act(struct store *st, const struct lc_env *env, int64_t org, in
 	}
 	if((rc = lc_booking_guard(guard, &f, actor, err)))
 		goto fail;
-	if(actor->customer && act == ACT_RESCHEDULE && (rc = customer_slot_check(st, b, p.start,
-	                                                                         &offered, err)))
+	if(actor->customer && act == ACT_RESCHEDULE &&
+	   (rc = customer_slot_check(st, b, f.cutoff_hours, p.start, &offered, err)))
 		goto fail;
 	if((rc = tenv_for(st, env, org, &orgj, &tenv)))
 		goto fail;

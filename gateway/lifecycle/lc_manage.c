@@ -79,7 +79,7 @@ static gw_rc view_of(struct store *st, int64_t org, int64_t id, json_t **out, st
 	lc_booking_facts_of(b, settings, clock_now(), &f);
 	can_cancel = lc_booking_guard(LC_B_CANCEL, &f, &customer, NULL) == GW_OK;
 	can_move = lc_booking_guard(LC_B_RESCHEDULE, &f, &customer, NULL) == GW_OK;
-	if(can_move && (rc = lc_booking_slots(st, b, &slots, &n, err)))
+	if(can_move && (rc = lc_customer_slots(st, b, f.cutoff_hours, &slots, &n, err)))
 		goto out;
 	list = slots_json(slots, n);
 	truncated = n > LC_VIEW_SLOTS_MAX;

@@ -3,7 +3,8 @@
  * it, the booking of a slot and the payment call. Each write is one store transaction with its
  * outbox rows and their dedupe keys (docs/design.md rules 1 and 2).
  *
- * Entry points: lc_link_send(), lc_schedule_view(), lc_book(), lc_pay(), lc_booking_slots().
+ * Entry points: lc_link_send(), lc_schedule_view(), lc_book(), lc_pay(), lc_booking_slots(),
+ * lc_customer_slots().
  * Threading: the caller's store connection.
  */
 #include <stdio.h>
@@ -571,4 +572,21 @@ out:
 	json_decref(trainer);
 	json_decref(one);
 	return rc;
+}
+
+/* lc_customer_slots - lc_booking_slots less the slots inside the change cutoff from now */
+gw_rc lc_customer_slots(struct store *st, const json_t *b, int cutoff_hours,
+                        struct lc_slot **slots, size_t *n, struct gw_err *err)
+{
+	time_t first = clock_now() + (time_t)(cutoff_hours > 0 ? cutoff_hours : 0) * 3600;
+	size_t i, k = 0;
+	gw_rc rc = lc_booking_slots(st, b, slots, n, err);
+
+	if(rc)
+		return rc;
+	for(i = 0; i < *n; i++)
+		if((*slots)[i].start >= first)
+			(*slots)[k++] = (*slots)[i];
+	*n = k;
+	return GW_OK;
 }

@@ -32,6 +32,25 @@ try {
     await p.waitForURL((u) => u.pathname === "/login", { timeout: 10000 });
     c.check(new URL(p.url()).searchParams.get("next") === "/requests/1",
       "to /login?next=/requests/1");
+    // signing in from there: the emailed link, opened in the same browser, comes back here
+    const before = gw.maildir().filter((m) => m.kind === "sign_in" &&
+      m.to.includes("tia@by.test")).length;
+    await p.getByLabel("Email").fill("tia@by.test");
+    await p.getByLabel("Organisation number").fill(String(env.org.id));
+    await p.getByRole("button", { name: "Email me a sign-in link" }).click();
+    let link = null;
+    const end = Date.now() + 10000;
+    while (!link && Date.now() < end) {
+      const got = gw.maildir().filter((m) => m.kind === "sign_in" && m.to.includes("tia@by.test"));
+      if (got.length > before) link = got[got.length - 1].links.find((u) => u.includes("/login/"));
+      else await new Promise((res) => setTimeout(res, 100));
+    }
+    c.check(!!link, "the sign-in form emails a link");
+    if (link) {
+      await p.goto(link);
+      await p.waitForURL((u) => !u.pathname.startsWith("/login"), { timeout: 10000 });
+      c.eq(new URL(p.url()).pathname, "/requests/1", "the link comes back to /requests/1");
+    }
     await ctx.close();
   });
 

@@ -271,8 +271,12 @@ try:
     c.check("2026-12-02T09:30:00Z" in starts, "its own time does not block a move")
     c.check("2026-12-02T12:00:00Z" not in starts and "2026-12-02T11:30:00Z" not in starts,
             "another customer's hold blocks its time")
-    c.check("2026-12-05T09:00:00Z" not in starts and "2026-11-30T15:00:00Z" in starts,
+    c.check("2026-12-05T09:00:00Z" not in starts and "2026-12-01T15:00:00Z" in starts,
             "the trainer's hours, as the schedule view has them")
+    c.check(starts and min(starts) >= "2026-12-01T08:00:00Z" and
+            "2026-11-30T15:00:00Z" not in starts,
+            "no slot inside the 24 h change cutoff from now (a move there could not be "
+            "changed again): earliest %s" % (min(starts) if starts else None))
     c.check(all(s < "2026-12-14T08:00:01Z" for s in starts), "the next 14 days")
     r = gw.call("GET", "/v1/manage/" + "A" * 43)
     c.eq((r.status, r.json and r.json["error"]), (404, "not_found"), "an unknown token: 404")
@@ -293,6 +297,8 @@ try:
             {"start": "2026-12-05T10:00:00Z"}, 400, "invalid_field", "start", OID)
     refused("in the past", "POST", MP + "/reschedule", {"start": "2026-11-30T07:00:00Z"}, 400,
             "invalid_field", "start", OID)
+    refused("inside the change cutoff from now", "POST", MP + "/reschedule",
+            {"start": "2026-11-30T15:00:00Z"}, 400, "invalid_field", "start", OID)
     refused("a taken slot", "POST", MP + "/reschedule", {"start": "2026-12-02T12:00:00Z"}, 409,
             "slot_taken", "start", OID)
     refused("a cancel reason over 1000 bytes", "POST", MP + "/cancel", {"reason": "x" * 1001},

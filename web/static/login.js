@@ -1,7 +1,9 @@
 // login.js - signing in (/login, /login/{token}). /login asks for the email and the
 // organisation (?org=N fills it in) and sends the link: POST /v1/auth/sign-in. The emailed
 // link /login/{token} signs in with POST /v1/auth/login (a GET of the link never uses it up),
-// then goes to /dashboard, or /admin for an org admin who is not a trainer.
+// then goes back to the page that sent the person here (/login?next=/requests/5, remembered in
+// this browser while the email is on its way), else to /dashboard, or /admin for an org admin
+// who is not a trainer.
 import {
   api, busy, clearErrors, fieldError, focusHeading, h, pathToken, renderHeader, session,
   setSession, setTitle, show, showApiError,
@@ -9,6 +11,34 @@ import {
 
 const app = document.getElementById("app");
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const NEXT_KEY = "ordinatus.next";
+const NEXT_MS = 30 * 60 * 1000; // a little longer than the link's 15 minutes
+
+/* localPath - p when it is a path of this site ("/x", never "//host" or "/\\host"), else "" */
+function localPath(p) {
+  return typeof p === "string" && /^\/(?![/\\])[^\s]*$/.test(p) && !p.startsWith("/login")
+    ? p : "";
+}
+
+/* rememberNext - keep ?next= for the emailed link, which opens without it */
+function rememberNext() {
+  const next = localPath(new URLSearchParams(location.search).get("next"));
+  try {
+    if (next) localStorage.setItem(NEXT_KEY, JSON.stringify({ next, at: Date.now() }));
+  } catch (e) { /* storage refused: the user lands on their home page */ }
+  return next;
+}
+
+/* takeNext - the remembered page, once */
+function takeNext() {
+  try {
+    const v = JSON.parse(localStorage.getItem(NEXT_KEY) || "null");
+    localStorage.removeItem(NEXT_KEY);
+    return v && Date.now() - v.at < NEXT_MS ? localPath(v.next) : "";
+  } catch (e) {
+    return "";
+  }
+}
 
 function form(message) {
   setTitle("Sign in");
@@ -64,7 +94,7 @@ async function follow(token) {
     return form(h("div", { class: "notice error", role: "alert" }, h("p", {}, text)));
   }
   setSession(s);
-  location.replace(home(s.user));
+  location.replace(takeNext() || home(s.user));
 }
 
 /* home - where a signed-in user's work is */
@@ -75,7 +105,12 @@ function home(user) {
 
 /* start - the form; signed in already, a way on beside it */
 async function start() {
+  const next = rememberNext();
   const s = await session();
+  if (s && s.user && next) {
+    takeNext();
+    return location.replace(next);
+  }
   if (!s || !s.user) return form();
   renderHeader({ user: s.user });
   form(h("div", { class: "notice", role: "status" }, h("p", {},

@@ -49,6 +49,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/rand.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -1368,6 +1369,7 @@ out:
  * no reader and no writer), so that neither a request nor a worker recording its batch pays for
  * it while others wait on the write lock. */
 #define CHECKPOINT_MS 500
+#define TRIM_EVERY    20 /* rounds: 10 s */
 static pthread_t ckpt_thread;
 static int ckpt_running; /* under wake_lock */
 
@@ -1377,6 +1379,7 @@ static void *checkpoint_main(void *arg)
 	struct store *st = NULL;
 	struct gw_err err = {0};
 	struct timespec ts;
+	unsigned rounds = 0;
 
 	(void)arg;
 	if(store_open(config.db_path, false, &st, &err))
@@ -1387,6 +1390,12 @@ static void *checkpoint_main(void *arg)
 		if(store_checkpoint(st))
 			log_event("warn", "dispatch_checkpoint_failed",
 			          json_pack("{s:s}", "cause", store_errmsg(st)));
+		/* glibc keeps what the HTTP threads and workers freed in their own arenas; under
+		 * steady traffic each arena's high-water mark creeps up with the answers (bench/soak.sh
+		 * saw +30 % in 10 minutes with no leak). Every TRIM_EVERY rounds the free pages go
+		 * back to the system; it costs well under a millisecond of this thread. */
+		if(++rounds % TRIM_EVERY == 0)
+			(void)malloc_trim(0);
 		/* CLOCK_REALTIME deadlines, as every wait here (wait_for_work says why) */
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += (long)CHECKPOINT_MS * 1000000L;

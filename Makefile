@@ -67,13 +67,17 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
 REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 
-.PHONY: all deps run check check-build unit integration browser check-asan check-dates bench fuzz \
+.PHONY: all deps deps-run run check check-build unit integration browser check-asan check-dates bench fuzz \
 	fuzz-replay email-shots clean install uninstall
 
 all: $(BUILD)/ordinatus
 
 deps:
 	@sh scripts/deps.sh
+
+# what make run needs: the build and the server, not the test tools
+deps-run:
+	@sh scripts/deps.sh run
 
 $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -123,7 +127,7 @@ email-shots: $(BUILD)/email_shots/render_emails
 	@/usr/bin/python3 tests/email_shots/test_email_shots.py $(BUILD)/email_shots/render_emails \
 		$(BUILD)/artifacts/emails
 
-run: deps
+run: deps-run
 	@$(MAKE) --no-print-directory all
 	@if [ ! -f $(DATA)/ordinatus.db ]; then \
 		(umask 077; $(BUILD)/ordinatus init --data $(DATA) > $(DATA).token.json) && \

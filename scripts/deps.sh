@@ -4,12 +4,22 @@
 # The browser tests also need Node.js (20 or later: the machine's own; Debian's nodejs and npm
 # only when none is there) and tests/browser/node_modules, installed by `npm ci` from the
 # committed package-lock.json.
+#
+# usage: deps.sh [run]   with "run" (make run), only what building and serving need: no test
+#                        servers, no browser, no Node.js, so a first `make run` stays quick.
 set -eu
 
-PKGS="build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
-libsqlite3-dev sqlite3 libical-dev libssl-dev libcmocka-dev libopendkim-dev
-python3 python3-aiosmtpd python3-icalendar python3-dkim python3-requests python3-yaml curl openssl
-tzdata faketime radicale chromium groff-base man-db"
+RUN_PKGS="build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
+libsqlite3-dev sqlite3 libical-dev libssl-dev libopendkim-dev curl openssl tzdata"
+TEST_PKGS="libcmocka-dev python3 python3-aiosmtpd python3-icalendar python3-dkim python3-requests
+python3-yaml faketime radicale chromium groff-base man-db"
+
+mode=${1:-check}
+if [ "$mode" = "run" ]; then
+	PKGS=$RUN_PKGS
+else
+	PKGS="$RUN_PKGS $TEST_PKGS"
+fi
 
 missing=""
 for p in $PKGS; do
@@ -18,12 +28,13 @@ for p in $PKGS; do
 	fi
 done
 
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+if [ "$mode" != "run" ] && { ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; }; then
 	missing="$missing nodejs npm"
 fi
 
 # npm ci into tests/browser when what is installed is not what package-lock.json names
 browser_modules() {
+	[ "$mode" = "run" ] && return 0
 	dir=$(dirname "$0")/../tests/browser
 	if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.ci" 2>/dev/null; then
 		echo "deps.sh: npm ci in tests/browser" >&2

@@ -288,7 +288,8 @@ gw_rc lc_schedule_view(struct store *st, const char *token, time_t after, json_t
 	json_t *req = NULL, *stype = NULL, *list = NULL, *bookings = NULL;
 	struct lc_slot *slots = NULL;
 	size_t n = 0, i, shown = 0;
-	time_t next_from = 0;
+	time_t next_from = 0, last_start = 0;
+	size_t tail = 0; /* the listed slots of last_start, at the end of the list */
 	time_t from = first_slot_from(clock_now());
 	int64_t org;
 	gw_rc rc;
@@ -318,8 +319,16 @@ gw_rc lc_schedule_view(struct store *st, const char *token, time_t after, json_t
 				continue;
 			if(shown == LC_VIEW_SLOTS_MAX) {
 				next_from = slots[i].start;
+				/* the page ends where a start time ends: the lengths of the start it cut
+				 * into move to the next page, which begins with them (?from=next_from),
+				 * instead of showing twice */
+				if(last_start == next_from && tail < shown)
+					for(; tail > 0; tail--)
+						json_array_remove(list, json_array_size(list) - 1);
 				break;
 			}
+			tail = slots[i].start == last_start ? tail + 1 : 1;
+			last_start = slots[i].start;
 			shown++;
 			timefmt_rfc3339(slots[i].start, a);
 			timefmt_rfc3339(slots[i].end, b);

@@ -235,6 +235,10 @@ try:
                     headers={"X-Forwarded-For": "203.0.113.94"})
     c.check(page2.status == 200 and page2.json["slots"][0]["start"] == nf
             and len(page2.json["slots"]) <= VIEW_MAX, "from= pages on from next_from")
+    first = {(s["start"], s["length_minutes"]) for s in slots}
+    c.check(page2.status == 200 and not first & {(s["start"], s["length_minutes"])
+                                                 for s in page2.json["slots"]},
+            "the pages do not overlap (a page ends where a start time's lengths end)")
     c.eq(gw.call("GET", "/v1/schedule/%s?from=soon" % tok).status, 400, "a bad from is 400")
 finally:
     gw.stop()

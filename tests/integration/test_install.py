@@ -95,7 +95,9 @@ try:
         real = os.path.join(tmp, "prefix")
         r = make_install(PREFIX=real)
         c.eq(r.returncode, 0, "make install PREFIX=... succeeds")
-        env = dict(os.environ, MANPATH=real + "/share/man")
+        # man-db's seccomp sandbox refuses the semaphore calls of libfaketime (make
+        # check-dates): the page is checked the same without it
+        env = dict(os.environ, MANPATH=real + "/share/man", MAN_DISABLE_SECCOMP="1")
         r = subprocess.run(["systemd-analyze", "verify",
                             real + "/lib/systemd/system/ordinatus.service"],
                            capture_output=True, text=True, env=env, timeout=60)
@@ -109,7 +111,8 @@ try:
                        text=True)
     c.eq((g.returncode, g.stderr), (0, ""), "groff -man -ww has no warning")
     m = subprocess.run(["man", "-l", page], capture_output=True, text=True,
-                       env=dict(os.environ, MANWIDTH="200", MAN_KEEP_FORMATTING="0"))
+                       env=dict(os.environ, MANWIDTH="200", MAN_KEEP_FORMATTING="0",
+                                MAN_DISABLE_SECCOMP="1"))
     c.eq(m.returncode, 0, "man -l renders it")
     text = re.sub(r".\x08", "", m.stdout)
     c.check("ordinatus.conf" in text and "/usr/local/etc/ordinatus" in text,

@@ -21,7 +21,8 @@ static const char *const kind_names[] = {
         "new_request",  "scheduling_link", "confirmation", "trainer_confirmation",
         "reminder",     "close_reminder",  "survey",       "no_show",
         "cancellation", "request_received", "unmatched_request", "calendar_reconnect", "calendar",
-        "zoho_session", "session_link", "sign_in", "other",
+        "zoho_session", "session_link", "sign_in", "test_email",
+        "other",
 };
 #define NKINDS GW_ARRAY_LEN(kind_names)
 static const char *const provider_names[] = {"maildir", "smtp", "google", "outlook",

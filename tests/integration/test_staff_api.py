@@ -143,6 +143,9 @@ try:
             str(got[-1]["Subject"]) == "Test email from Berlin Yoga", "to the admin, subject")
     rows = gw.rows("SELECT kind, status FROM outbox WHERE kind = 'test_email'")
     c.eq(sorted(rows), [("test_email", "sent")] * 2, "through the outbox, sent")
+    raw = gw.call("GET", "/metrics").raw
+    c.check('ordinatus_effects_sent_total{kind="test_email",provider="maildir"} 2' in raw,
+            "/metrics counts them as test_email, not other")
 finally:
     gw.stop()
 c.done()

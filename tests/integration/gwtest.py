@@ -254,6 +254,34 @@ class Gateway:
         return snap
 
 
+class SmtpSink:
+    """tests/helpers/smtp_server.py on a free 127.0.0.1 port, saving every message it accepts
+    as a file in self.dir; stop() ends it by its pid and removes its folder."""
+
+    SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "helpers",
+                          "smtp_server.py")
+
+    def __init__(self, *args):
+        self.tmp = tempfile.mkdtemp(prefix="ordinatus-sink-")
+        self.dir = os.path.join(self.tmp, "sink")
+        os.makedirs(self.dir)
+        self._log = open(os.path.join(self.tmp, "sink.log"), "ab")
+        self.proc = subprocess.Popen(["/usr/bin/python3", self.SERVER, "--dir", self.dir,
+                                      *args], stdout=subprocess.PIPE, stderr=self._log)
+        self.port = int(self.proc.stdout.readline())
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+        self._log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
 class Checks:
     """Counts checks; a test script ends with checks.done() which exits non-zero on failure."""
 

@@ -6,30 +6,18 @@ non-integer values are refused with 400 invalid_field and change nothing."""
 import glob
 import json
 import os
-import shutil
-import signal
-import subprocess
-import tempfile
 import time
 
-from gwtest import Checks, Gateway
+from gwtest import Checks, Gateway, SmtpSink
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SERVER = os.path.join(HERE, "..", "helpers", "smtp_server.py")
 TRAINERS = 60
 REQUESTS = 4
 
 c = Checks("connections")
-tmp = tempfile.mkdtemp(prefix="ordinatus-conns-")
-sinks, ports = [], []
-log = open(os.path.join(tmp, "sink.log"), "ab")
-for name in ("a", "b"):
-    d = os.path.join(tmp, name)
-    os.makedirs(d)
-    p = subprocess.Popen(["/usr/bin/python3", SERVER, "--dir", d], stdout=subprocess.PIPE,
-                         stderr=log)
-    sinks.append((p, d))
-    ports.append(int(p.stdout.readline()))
+servers = [SmtpSink(), SmtpSink()]
+sinks = [(s, s.dir) for s in servers]
+ports = [s.port for s in servers]
 gw = Gateway()
 
 
@@ -99,14 +87,6 @@ finally:
     except Exception:
         pass
     gw.cleanup()
-    for p, _ in sinks:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        p.stdout.close()
-    log.close()
-    shutil.rmtree(tmp, ignore_errors=True)
+    for s in servers:
+        s.stop()
 c.done()

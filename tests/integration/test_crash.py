@@ -11,29 +11,20 @@ import glob
 import os
 import random
 import re
-import shutil
 import signal
-import subprocess
-import tempfile
 import time
 
-from gwtest import Checks, Gateway
+from gwtest import Checks, Gateway, SmtpSink
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SERVER = os.path.join(HERE, "..", "helpers", "smtp_server.py")
 TRAINERS = 50
 REQUESTS = 40
 TOTAL = TRAINERS * REQUESTS + REQUESTS  # the new_request emails and the request_received ones
 KILLS = 4
 
 c = Checks("crash")
-tmp = tempfile.mkdtemp(prefix="ordinatus-crash-")
-sink_dir = os.path.join(tmp, "sink")
-os.makedirs(sink_dir)
-log = open(os.path.join(tmp, "sink.log"), "ab")
-sink = subprocess.Popen(["/usr/bin/python3", SERVER, "--dir", sink_dir], stdout=subprocess.PIPE,
-                        stderr=log)
-port = int(sink.stdout.readline())
+sink = SmtpSink()
+sink_dir, port = sink.dir, sink.port
 gw = Gateway()
 rnd = random.Random(4)
 t_start = time.monotonic()
@@ -125,13 +116,5 @@ finally:
     except Exception:
         pass
     gw.cleanup()
-    sink.send_signal(signal.SIGTERM)
-    try:
-        sink.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        sink.kill()
-        sink.wait()
-    sink.stdout.close()
-    log.close()
-    shutil.rmtree(tmp, ignore_errors=True)
+    sink.stop()
 c.done()

@@ -16,13 +16,10 @@ import glob
 import os
 import random
 import re
-import shutil
 import signal
-import subprocess
-import tempfile
 import time
 
-from gwtest import Checks, Gateway
+from gwtest import Checks, Gateway, SmtpSink
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--trainers", type=int, default=59)
@@ -33,15 +30,9 @@ a = ap.parse_args()
 TOTAL = a.trainers * a.requests + a.requests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SERVER = os.path.join(HERE, "..", "helpers", "smtp_server.py")
 c = Checks("crash_dup")
-tmp = tempfile.mkdtemp(prefix="ordinatus-crashdup-")
-sink_dir = os.path.join(tmp, "sink")
-os.makedirs(sink_dir)
-log = open(os.path.join(tmp, "sink.log"), "ab")
-sink = subprocess.Popen(["/usr/bin/python3", SERVER, "--dir", sink_dir], stdout=subprocess.PIPE,
-                        stderr=log)
-port = int(sink.stdout.readline())
+sink = SmtpSink()
+sink_dir, port = sink.dir, sink.port
 gw = Gateway()
 rnd = random.Random(12)
 t_start = time.monotonic()
@@ -131,13 +122,5 @@ finally:
     except Exception:
         pass
     gw.cleanup()
-    sink.send_signal(signal.SIGTERM)
-    try:
-        sink.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        sink.kill()
-        sink.wait()
-    sink.stdout.close()
-    log.close()
-    shutil.rmtree(tmp, ignore_errors=True)
+    sink.stop()
 c.done()

@@ -14,26 +14,16 @@ import json
 import os
 import re
 import secrets
-import shutil
-import signal
-import subprocess
-import tempfile
 import time
 
-from gwtest import Checks, Gateway
+from gwtest import Checks, Gateway, SmtpSink
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SERVER = os.path.join(HERE, "..", "helpers", "smtp_server.py")
 FANOUT = 10000
 
 c = Checks("priority")
-tmp = tempfile.mkdtemp(prefix="ordinatus-priority-")
-sink_dir = os.path.join(tmp, "sink")
-os.makedirs(sink_dir)
-log = open(os.path.join(tmp, "sink.log"), "ab")
-sink = subprocess.Popen(["/usr/bin/python3", SERVER, "--dir", sink_dir], stdout=subprocess.PIPE,
-                        stderr=log)
-port = int(sink.stdout.readline())
+sink = SmtpSink()
+sink_dir, port = sink.dir, sink.port
 gw = Gateway()
 seen = {}  # file name -> (kind, to, text)
 WATCHED = {"runner@small.test", "cora@example.test"}
@@ -152,13 +142,5 @@ finally:
     except Exception:
         pass
     gw.cleanup()
-    sink.send_signal(signal.SIGTERM)
-    try:
-        sink.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        sink.kill()
-        sink.wait()
-    sink.stdout.close()
-    log.close()
-    shutil.rmtree(tmp, ignore_errors=True)
+    sink.stop()
 c.done()

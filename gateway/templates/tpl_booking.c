@@ -146,22 +146,30 @@ out:
 
 /* ---- writing text and HTML side by side -------------------------------------------------- */
 
+/* add_v - append the formatted text to b (o->oom on failure) */
+static void add_v(struct out *o, struct tpl_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void add_v(struct out *o, struct tpl_buf *b, const char *fmt, va_list ap)
+{
+	char *s = vfmt(fmt, ap);
+
+	if(!s) {
+		o->oom = 1;
+		return;
+	}
+	tpl_buf_add(b, s);
+	free(s);
+}
+
 /* subject - append to the subject */
 static void subject(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void subject(struct out *o, const char *fmt, ...)
 {
 	va_list ap;
-	char *s;
 
 	va_start(ap, fmt);
-	s = vfmt(fmt, ap);
+	add_v(o, &o->s, fmt, ap);
 	va_end(ap);
-	if(!s) {
-		o->oom = 1;
-		return;
-	}
-	tpl_buf_add(&o->s, s);
-	free(s);
 }
 
 /* html - where the HTML goes now */
@@ -175,17 +183,10 @@ static void preheader(struct out *o, const char *fmt, ...) __attribute__((format
 static void preheader(struct out *o, const char *fmt, ...)
 {
 	va_list ap;
-	char *s;
 
 	va_start(ap, fmt);
-	s = vfmt(fmt, ap);
+	add_v(o, &o->pre, fmt, ap);
 	va_end(ap);
-	if(!s) {
-		o->oom = 1;
-		return;
-	}
-	tpl_buf_add(&o->pre, s);
-	free(s);
 }
 
 /* para - one paragraph: as is in the text, escaped in a <p> in the HTML */

@@ -22,7 +22,7 @@ MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= $(PREFIX)/etc
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 INSTALL_BIN ?= $(BUILD)/ordinatus
-PKGS    := libmicrohttpd libcurl jansson sqlite3 libical openssl opendkim
+PKGS    := libmicrohttpd libcurl jansson sqlite3 libical openssl opendkim libpq
 
 WARN := -std=c11 -Wall -Wextra -Wpedantic -Wformat=2 -Wshadow -Wpointer-arith -Wcast-qual \
 	-Wwrite-strings -Wstrict-prototypes -Wmissing-prototypes -Wold-style-definition -Wvla \

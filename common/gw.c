@@ -34,6 +34,7 @@ static const char *const rc_names[GW_RC_COUNT] = {
     [GW_EMEDIA] = "unsupported_media_type",
     [GW_EURITOOLONG] = "uri_too_long",
     [GW_EHEADERS] = "headers_too_large",
+    [GW_EUNAVAIL] = "unavailable",
 };
 
 /* gw_rc_name - stable name of a result code */

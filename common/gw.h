@@ -35,6 +35,7 @@ typedef enum gw_rc {
 	GW_EMEDIA,     /* a body of another media type than application/json */
 	GW_EURITOOLONG, /* request target over the limit */
 	GW_EHEADERS,   /* request header fields over the limit */
+	GW_EUNAVAIL,   /* the database cannot be reached (PostgreSQL down): try again */
 	GW_RC_COUNT
 } gw_rc;
 

@@ -39,9 +39,13 @@
 
 struct paths {
 	char data[PATH_MAX];
-	char db[PATH_MAX + 32];
+	char db[PATH_MAX + 32]; /* DATA/ordinatus.db, or the --db URL */
 	char key[PATH_MAX + 32];
+	bool url;               /* db is a database server's URL (PostgreSQL) */
 };
+
+/* the --db of the command line (every command takes it), else $ORDINATUS_DB */
+static const char *db_option;
 
 /* parse_int - a whole decimal in lo..hi into *out; -1 for anything else */
 static int parse_int(const char *s, int lo, int hi, int *out)
@@ -141,26 +145,50 @@ static void usage(FILE *f)
 	           "'ordinatus COMMAND --help' tells more; 'ordinatus --version' the version.\n");
 }
 
-/* set_paths - DATA, DATA/ordinatus.db, DATA/master.key */
+/* set_paths - DATA, the database (DATA/ordinatus.db, or --db / $ORDINATUS_DB), DATA/master.key */
 static int set_paths(struct paths *p, const char *data)
 {
+	const char *db = db_option ? db_option : getenv("ORDINATUS_DB");
+
 	if(!data || !*data || strlen(data) >= sizeof(p->data)) {
 		fprintf(stderr, "ordinatus: --data DIR is required\n");
 		return -1;
 	}
 	snprintf(p->data, sizeof(p->data), "%s", data);
-	snprintf(p->db, sizeof(p->db), "%s/ordinatus.db", data);
 	snprintf(p->key, sizeof(p->key), "%s/master.key", data);
+	p->url = false;
+	if(db && *db) {
+		if(strlen(db) >= sizeof(p->db) || !(!strncmp(db, "postgresql://", 13) ||
+		                                     !strncmp(db, "postgres://", 11))) {
+			/* the message never repeats the URL: it may hold a password */
+			fprintf(stderr, "ordinatus: --db must be a postgresql:// URL (or be left out for "
+			                "DATA/ordinatus.db)\n");
+			return -1;
+		}
+		snprintf(p->db, sizeof(p->db), "%s", db);
+		p->url = true;
+		return 0;
+	}
+	snprintf(p->db, sizeof(p->db), "%s/ordinatus.db", data);
 	return 0;
+}
+
+/* initialised - DATA holds an initialised installation: its database file, or with a
+ * database server its key file (which init writes after the schema) */
+static bool initialised(const struct paths *p)
+{
+	return access(p->url ? p->key : p->db, F_OK) == 0;
 }
 
 /* cmd_init - ordinatus init --data DIR */
 static int cmd_init(int argc, char **argv)
 {
 	static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
+	                                     {"db", required_argument, NULL, 'D'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
 	struct store_user_new u = {0};
+	json_t *installed = NULL;
 	struct store *st = NULL;
 	struct gw_err err = {0};
 	struct paths p;
@@ -172,13 +200,19 @@ static int cmd_init(int argc, char **argv)
 	while((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if(c == 'd') {
 			data = optarg;
+		} else if(c == 'D') {
+			db_option = optarg;
 		} else {
 			fprintf(c == 'h' ? stdout : stderr,
-			        "usage: ordinatus init --data DIR\n\n"
+			        "usage: ordinatus init --data DIR [--db postgresql://...]\n\n"
 			        "Creates DIR (mode 0700), the database DIR/ordinatus.db and the key file\n"
 			        "DIR/master.key (mode 0600), and prints one JSON line with the platform\n"
 			        "admin token. The token is shown only this once. An initialised DIR is\n"
-			        "left alone (exit 1).\n");
+			        "left alone (exit 1).\n\n"
+			        "With --db (or $ORDINATUS_DB) the database is PostgreSQL's, which must\n"
+			        "exist and be empty: init makes the schema there. Further gateways on the\n"
+			        "same database need a DIR of their own holding a copy of master.key; they\n"
+			        "are not initialised again.\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
@@ -188,12 +222,30 @@ static int cmd_init(int argc, char **argv)
 		fprintf(stderr, "ordinatus: cannot create %s: %s\n", p.data, strerror(errno));
 		return 1;
 	}
-	if(access(p.db, F_OK) == 0 || access(p.key, F_OK) == 0) {
+	if((!p.url && access(p.db, F_OK) == 0) || access(p.key, F_OK) == 0) {
 		fprintf(stderr, "ordinatus: %s is already initialised; nothing was changed\n", p.data);
 		return 1;
 	}
-	if(crypto_key_create(p.key, &err) || smtp_maildir_prepare(p.data, &err) ||
-	   store_open(p.db, true, &st, &err)) {
+	if(p.url) {
+		/* the schema first: a database another installation uses is refused before any key
+		 * file is written */
+		if(store_open(p.db, true, &st, &err)) {
+			fprintf(stderr, "ordinatus: %s\n", err.message);
+			goto out;
+		}
+		if(store_meta_get(st, "install_id", &installed) == GW_OK && json_is_string(installed)) {
+			fprintf(stderr, "ordinatus: the database is initialised already; a further "
+			                "gateway on it needs a copy of the first one's master.key in %s, "
+			                "not init\n",
+			        p.data);
+			goto out;
+		}
+		if(crypto_key_create(p.key, &err) || smtp_maildir_prepare(p.data, &err)) {
+			fprintf(stderr, "ordinatus: %s\n", err.message);
+			goto out;
+		}
+	} else if(crypto_key_create(p.key, &err) || smtp_maildir_prepare(p.data, &err) ||
+	          store_open(p.db, true, &st, &err)) {
 		fprintf(stderr, "ordinatus: %s\n", err.message);
 		goto out;
 	}
@@ -218,6 +270,7 @@ static int cmd_init(int argc, char **argv)
 	OPENSSL_cleanse(token, sizeof(token));
 	status = 0;
 out:
+	json_decref(installed);
 	store_close(st);
 	return status;
 }
@@ -227,9 +280,9 @@ static int load_key(const struct paths *p, unsigned char key[CRYPTO_KEY_LEN])
 {
 	struct gw_err err = {0};
 
-	if(access(p->db, F_OK) != 0) {
-		fprintf(stderr, "ordinatus: %s is not initialised: run 'ordinatus init --data %s'\n",
-		        p->data, p->data);
+	if(!initialised(p)) {
+		fprintf(stderr, "ordinatus: %s is not initialised: run 'ordinatus init --data %s'%s\n",
+		        p->data, p->data, p->url ? " (or copy master.key there from the first gateway)" : "");
 		return -1;
 	}
 	if(crypto_key_load(p->key, key, &err)) {
@@ -242,6 +295,7 @@ static int load_key(const struct paths *p, unsigned char key[CRYPTO_KEY_LEN])
 /* serve's options; a configuration file key is one of their names with '_' for '-' */
 static const struct option serve_opts[] = {
     {"data", required_argument, NULL, 'd'},
+    {"db", required_argument, NULL, 'D'},
     {"listen", required_argument, NULL, 'l'},
     {"public-url", required_argument, NULL, 'u'},
     {"test-clock", no_argument, NULL, 't'},
@@ -313,6 +367,7 @@ static int serve_run(int argc, char **argv, struct serve_origin *from)
 		switch(c) {
 		case 'c': break; /* read by cmd_serve */
 		case 'd': data = optarg; break;
+		case 'D': db_option = optarg; break;
 		case 'l': listen = optarg; break;
 		case 'u': public_url = optarg; break;
 		case 't': test_clock = true; break;
@@ -650,6 +705,7 @@ out:
 static int cmd_tick(int argc, char **argv)
 {
 	static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
+	                                     {"db", required_argument, NULL, 'D'},
 	                                     {"at", required_argument, NULL, 'a'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
@@ -665,7 +721,9 @@ static int cmd_tick(int argc, char **argv)
 	gw_rc rc;
 
 	while((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if(c == 'd') {
+		if(c == 'D') {
+			db_option = optarg;
+		} else if(c == 'd') {
 			data = optarg;
 		} else if(c == 'a') {
 			at = optarg;
@@ -690,7 +748,7 @@ static int cmd_tick(int argc, char **argv)
 	 * wall clock */
 	if(at)
 		clock_set_test(now);
-	if(access(p.db, F_OK) != 0) {
+	if(!initialised(&p)) {
 		fprintf(stderr, "ordinatus: %s is not initialised\n", p.data);
 		return 2;
 	}
@@ -723,6 +781,7 @@ out:
 static int cmd_outbox(int argc, char **argv)
 {
 	static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
+	                                     {"db", required_argument, NULL, 'D'},
 	                                     {"status", required_argument, NULL, 's'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
@@ -736,7 +795,9 @@ static int cmd_outbox(int argc, char **argv)
 	gw_rc rc;
 
 	while((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if(c == 'd') {
+		if(c == 'D') {
+			db_option = optarg;
+		} else if(c == 'd') {
 			data = optarg;
 		} else if(c == 's') {
 			status_filter = optarg;
@@ -757,7 +818,7 @@ static int cmd_outbox(int argc, char **argv)
 	}
 	if(set_paths(&p, data))
 		return 2;
-	if(access(p.db, F_OK) != 0) {
+	if(!initialised(&p)) {
 		fprintf(stderr, "ordinatus: %s is not initialised\n", p.data);
 		return 2;
 	}
@@ -806,6 +867,7 @@ out:
 static int cmd_backup(int argc, char **argv)
 {
 	static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
+	                                     {"db", required_argument, NULL, 'D'},
 	                                     {"to", required_argument, NULL, 't'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
@@ -816,7 +878,9 @@ static int cmd_backup(int argc, char **argv)
 	int c, pages = 0;
 
 	while((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if(c == 'd') {
+		if(c == 'D') {
+			db_option = optarg;
+		} else if(c == 'd') {
 			data = optarg;
 		} else if(c == 't') {
 			to = optarg;
@@ -837,7 +901,7 @@ static int cmd_backup(int argc, char **argv)
 	}
 	if(set_paths(&p, data))
 		return 2;
-	if(access(p.db, F_OK) != 0) {
+	if(!initialised(&p)) {
 		fprintf(stderr, "ordinatus: %s is not initialised\n", p.data);
 		return 1;
 	}

@@ -10,7 +10,7 @@
 set -eu
 
 RUN_PKGS="build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
-libsqlite3-dev sqlite3 libical-dev libssl-dev libopendkim-dev curl openssl tzdata"
+libsqlite3-dev sqlite3 libpq-dev libical-dev libssl-dev libopendkim-dev curl openssl tzdata"
 TEST_PKGS="libcmocka-dev python3 python3-aiosmtpd python3-icalendar python3-dkim python3-requests
 python3-yaml faketime radicale chromium groff-base man-db"
 

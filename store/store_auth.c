@@ -19,19 +19,19 @@
 #define LINK_KEEP_SECS 86400
 
 /* step_done - run a write statement to completion */
-static gw_rc step_done(struct store *st, sqlite3_stmt *s)
+static gw_rc step_done(struct store *st, struct db_stmt *s)
 {
-	int r = sqlite3_step(s);
+	int r = db_step(s);
 
-	sqlite3_reset(s);
-	return r == SQLITE_DONE ? GW_OK : store_write_rc(st, r);
+	db_reset(s);
+	return r == DB_DONE ? GW_OK : store_write_rc(st, r);
 }
 
 /* row_signer - the row of store_auth_signer */
-static json_t *row_signer(sqlite3_stmt *s)
+static json_t *row_signer(struct db_stmt *s)
 {
-	return json_pack("{s:I, s:I, s:o, s:o}", "id", (json_int_t)sqlite3_column_int64(s, 0),
-	                 "org_id", (json_int_t)sqlite3_column_int64(s, 1), "email",
+	return json_pack("{s:I, s:I, s:o, s:o}", "id", (json_int_t)db_col_int64(s, 0),
+	                 "org_id", (json_int_t)db_col_int64(s, 1), "email",
 	                 store_col_text(s, 2), "name", store_col_text(s, 3));
 }
 
@@ -39,7 +39,7 @@ static json_t *row_signer(sqlite3_stmt *s)
  * narrows the rows to a few through users_org_email before lower() is applied. */
 gw_rc store_auth_signer(struct store *st, int64_t org, const char *email, int roles, json_t **out)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT id, org_id, email, name FROM users"
+	struct db_stmt *s = store_stmt(st, "SELECT id, org_id, email, name FROM users"
 	                                 " WHERE org_id = ?1 AND lower(email) = lower(?2)"
 	                                 " AND active = 1 AND (roles & ?3) != 0"
 	                                 " ORDER BY id LIMIT 1");
@@ -47,9 +47,9 @@ gw_rc store_auth_signer(struct store *st, int64_t org, const char *email, int ro
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, org);
-	sqlite3_bind_text(s, 2, email, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(s, 3, roles);
+	db_bind_int64(s, 1, org);
+	db_bind_text(s, 2, email, -1);
+	db_bind_int64(s, 3, roles);
 	return store_one(s, row_signer, out);
 }
 
@@ -57,81 +57,81 @@ gw_rc store_auth_signer(struct store *st, int64_t org, const char *email, int ro
 gw_rc store_auth_link_add(struct store *st, int64_t org, int64_t user, const char *token_hash,
                           time_t now, time_t expires_at, int64_t *id)
 {
-	sqlite3_stmt *p = store_stmt(st, "DELETE FROM sign_in_links WHERE expires_at < ?1");
-	sqlite3_stmt *s = store_stmt(st, "INSERT INTO sign_in_links(token_hash, org_id, user_id,"
+	struct db_stmt *p = store_stmt(st, "DELETE FROM sign_in_links WHERE expires_at < ?1");
+	struct db_stmt *s = store_stmt(st, "INSERT INTO sign_in_links(token_hash, org_id, user_id,"
 	                                 " created_at, expires_at) VALUES(?1, ?2, ?3, ?4, ?5)");
 	gw_rc rc;
 
 	if(!p || !s)
 		return GW_EDB;
-	sqlite3_bind_int64(p, 1, (sqlite3_int64)now - LINK_KEEP_SECS);
+	db_bind_int64(p, 1, (int64_t)now - LINK_KEEP_SECS);
 	if((rc = step_done(st, p)))
 		return rc;
-	sqlite3_bind_text(s, 1, token_hash, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(s, 2, org);
-	sqlite3_bind_int64(s, 3, user);
-	sqlite3_bind_int64(s, 4, now);
-	sqlite3_bind_int64(s, 5, expires_at);
+	db_bind_text(s, 1, token_hash, -1);
+	db_bind_int64(s, 2, org);
+	db_bind_int64(s, 3, user);
+	db_bind_int64(s, 4, now);
+	db_bind_int64(s, 5, expires_at);
 	if((rc = step_done(st, s)))
 		return rc;
-	*id = sqlite3_last_insert_rowid(st->db);
+	*id = db_last_id(st);
 	return GW_OK;
 }
 
 /* store_auth_link_take - use a link once */
 gw_rc store_auth_link_take(struct store *st, const char *token_hash, time_t now, int64_t *user)
 {
-	sqlite3_stmt *s =
+	struct db_stmt *s =
 	        store_stmt(st, "UPDATE sign_in_links SET used_at = ?2"
 	                       " WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2"
 	                       " AND user_id IN (SELECT id FROM users WHERE active = 1)"
 	                       " RETURNING user_id");
-	sqlite3_stmt *e = store_stmt(st, "SELECT 1 FROM sign_in_links WHERE token_hash = ?1");
+	struct db_stmt *e = store_stmt(st, "SELECT 1 FROM sign_in_links WHERE token_hash = ?1");
 	int r;
 
 	*user = 0;
 	if(!s || !e)
 		return GW_EDB;
-	sqlite3_bind_text(s, 1, token_hash, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(s, 2, now);
-	r = sqlite3_step(s);
-	if(r == SQLITE_ROW)
-		*user = sqlite3_column_int64(s, 0);
+	db_bind_text(s, 1, token_hash, -1);
+	db_bind_int64(s, 2, now);
+	r = db_step(s);
+	if(r == DB_ROW)
+		*user = db_col_int64(s, 0);
 	/* RETURNING: the UPDATE completes on the reset that follows its one row */
-	if(r == SQLITE_ROW)
-		r = sqlite3_step(s);
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE)
+	if(r == DB_ROW)
+		r = db_step(s);
+	db_reset(s);
+	if(r != DB_DONE)
 		return store_write_rc(st, r);
 	if(*user)
 		return GW_OK;
-	sqlite3_bind_text(e, 1, token_hash, -1, SQLITE_TRANSIENT);
-	r = sqlite3_step(e);
-	sqlite3_reset(e);
-	if(r == SQLITE_ROW)
+	db_bind_text(e, 1, token_hash, -1);
+	r = db_step(e);
+	db_reset(e);
+	if(r == DB_ROW)
 		return GW_EEXPIRED;
-	return r == SQLITE_DONE ? GW_ENOTFOUND : GW_EDB;
+	return r == DB_DONE ? GW_ENOTFOUND : GW_EDB;
 }
 
 /* store_session_create - insert one session */
 gw_rc store_session_create(struct store *st, int64_t user, const char *session_hash,
                            const char *csrf, time_t now, time_t expires_at)
 {
-	sqlite3_stmt *p = store_stmt(st, "DELETE FROM sessions WHERE expires_at <= ?1");
-	sqlite3_stmt *s = store_stmt(st, "INSERT INTO sessions(session_hash, user_id, csrf_token,"
+	struct db_stmt *p = store_stmt(st, "DELETE FROM sessions WHERE expires_at <= ?1");
+	struct db_stmt *s = store_stmt(st, "INSERT INTO sessions(session_hash, user_id, csrf_token,"
 	                                 " created_at, expires_at) VALUES(?1, ?2, ?3, ?4, ?5)");
 	gw_rc rc;
 
 	if(!p || !s)
 		return GW_EDB;
-	sqlite3_bind_int64(p, 1, now);
+	db_bind_int64(p, 1, now);
 	if((rc = step_done(st, p)))
 		return rc;
-	sqlite3_bind_text(s, 1, session_hash, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(s, 2, user);
-	sqlite3_bind_text(s, 3, csrf, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(s, 4, now);
-	sqlite3_bind_int64(s, 5, expires_at);
+	db_bind_text(s, 1, session_hash, -1);
+	db_bind_int64(s, 2, user);
+	db_bind_text(s, 3, csrf, -1);
+	db_bind_int64(s, 4, now);
+	db_bind_int64(s, 5, expires_at);
 	return step_done(st, s);
 }
 
@@ -139,40 +139,40 @@ gw_rc store_session_create(struct store *st, int64_t user, const char *session_h
 gw_rc store_session_user(struct store *st, const char *session_hash, time_t now,
                          struct store_user *out, char *csrf, size_t n)
 {
-	sqlite3_stmt *s = store_stmt(
-	        st, "SELECT u.id, ifnull(u.org_id, 0), u.roles, u.email, u.name, u.timezone,"
+	struct db_stmt *s = store_stmt(
+	        st, "SELECT u.id, coalesce(u.org_id, 0), u.roles, u.email, u.name, u.timezone,"
 	            " s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id"
 	            " WHERE s.session_hash = ?1 AND s.expires_at > ?2 AND u.active = 1");
 	int r;
 
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_text(s, 1, session_hash, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(s, 2, now);
-	r = sqlite3_step(s);
-	if(r == SQLITE_ROW) {
+	db_bind_text(s, 1, session_hash, -1);
+	db_bind_int64(s, 2, now);
+	r = db_step(s);
+	if(r == DB_ROW) {
 		memset(out, 0, sizeof(*out));
-		out->id = sqlite3_column_int64(s, 0);
-		out->org_id = sqlite3_column_int64(s, 1);
-		out->roles = sqlite3_column_int(s, 2);
-		snprintf(out->email, sizeof(out->email), "%s", sqlite3_column_text(s, 3));
-		snprintf(out->name, sizeof(out->name), "%s", sqlite3_column_text(s, 4));
-		snprintf(out->timezone, sizeof(out->timezone), "%s", sqlite3_column_text(s, 5));
-		snprintf(csrf, n, "%s", sqlite3_column_text(s, 6));
+		out->id = db_col_int64(s, 0);
+		out->org_id = db_col_int64(s, 1);
+		out->roles = db_col_int(s, 2);
+		snprintf(out->email, sizeof(out->email), "%s", db_col_text(s, 3));
+		snprintf(out->name, sizeof(out->name), "%s", db_col_text(s, 4));
+		snprintf(out->timezone, sizeof(out->timezone), "%s", db_col_text(s, 5));
+		snprintf(csrf, n, "%s", db_col_text(s, 6));
 	}
-	sqlite3_reset(s);
-	if(r == SQLITE_DONE)
+	db_reset(s);
+	if(r == DB_DONE)
 		return GW_EUNAUTH;
-	return r == SQLITE_ROW ? GW_OK : GW_EDB;
+	return r == DB_ROW ? GW_OK : GW_EDB;
 }
 
 /* store_session_end - sign out */
 gw_rc store_session_end(struct store *st, const char *session_hash)
 {
-	sqlite3_stmt *s = store_stmt(st, "DELETE FROM sessions WHERE session_hash = ?1");
+	struct db_stmt *s = store_stmt(st, "DELETE FROM sessions WHERE session_hash = ?1");
 
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_text(s, 1, session_hash, -1, SQLITE_TRANSIENT);
+	db_bind_text(s, 1, session_hash, -1);
 	return step_done(st, s);
 }

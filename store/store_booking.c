@@ -20,10 +20,10 @@
 #include "store_int.h"
 
 /* opt_int - JSON integer or null from a nullable column */
-static json_t *opt_int(sqlite3_stmt *s, int i)
+static json_t *opt_int(struct db_stmt *s, int i)
 {
-	return sqlite3_column_type(s, i) == SQLITE_NULL ? json_null()
-	                                                : json_integer(sqlite3_column_int64(s, i));
+	return db_col_type(s, i) == DB_NULL ? json_null()
+	                                                : json_integer(db_col_int64(s, i));
 }
 
 /* store_request_link_set - a new scheduling link */
@@ -31,7 +31,7 @@ gw_rc store_request_link_set(struct store *st, int64_t org, int64_t id, int64_t 
                              const char *token_hash, time_t now, time_t expires_at,
                              int *version)
 {
-	sqlite3_stmt *s = store_stmt(
+	struct db_stmt *s = store_stmt(
 	    st, "UPDATE requests SET status = 'scheduling', link_version = link_version + 1,"
 	        " link_token_hash = ?4, link_sent_at = ?5, link_expires_at = ?6, updated_at = ?5"
 	        " WHERE id = ?1 AND org_id = ?2 AND trainer_id = ?3"
@@ -40,41 +40,41 @@ gw_rc store_request_link_set(struct store *st, int64_t org, int64_t id, int64_t 
 
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, org);
-	sqlite3_bind_int64(s, 3, trainer);
-	sqlite3_bind_text(s, 4, token_hash, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(s, 5, now);
-	sqlite3_bind_int64(s, 6, expires_at);
-	r = sqlite3_step(s);
-	if(r == SQLITE_ROW)
-		*version = sqlite3_column_int(s, 0);
-	sqlite3_reset(s);
-	if(r == SQLITE_ROW)
+	db_bind_int64(s, 1, id);
+	db_bind_int64(s, 2, org);
+	db_bind_int64(s, 3, trainer);
+	db_bind_text(s, 4, token_hash, -1);
+	db_bind_int64(s, 5, now);
+	db_bind_int64(s, 6, expires_at);
+	r = db_step(s);
+	if(r == DB_ROW)
+		*version = db_col_int(s, 0);
+	db_reset(s);
+	if(r == DB_ROW)
 		return GW_OK;
-	return r == SQLITE_DONE ? GW_ESTATE : store_write_rc(st, r);
+	return r == DB_DONE ? GW_ESTATE : store_write_rc(st, r);
 }
 
 /* row_request_by_link - the row of store_request_by_link */
-static json_t *row_request_by_link(sqlite3_stmt *s)
+static json_t *row_request_by_link(struct db_stmt *s)
 {
 	return json_pack("{s:I, s:I, s:o, s:I, s:o, s:{s:I, s:o, s:o, s:o, s:o},"
 	                 " s:{s:o, s:o}, s:i}",
-	                 "id", (json_int_t)sqlite3_column_int64(s, 0), "org_id",
-	                 (json_int_t)sqlite3_column_int64(s, 1), "status", store_col_text(s, 2),
-	                 "link_expires_at", (json_int_t)sqlite3_column_int64(s, 3),
+	                 "id", (json_int_t)db_col_int64(s, 0), "org_id",
+	                 (json_int_t)db_col_int64(s, 1), "status", store_col_text(s, 2),
+	                 "link_expires_at", (json_int_t)db_col_int64(s, 3),
 	                 "session_type_id", opt_int(s, 4), "trainer", "id",
-	                 (json_int_t)sqlite3_column_int64(s, 5), "name", store_col_text(s, 6),
+	                 (json_int_t)db_col_int64(s, 5), "name", store_col_text(s, 6),
 	                 "email", store_col_text(s, 7), "timezone", store_col_text(s, 8),
 	                 "availability", store_col_json(s, 9), "customer", "name",
 	                 store_col_text(s, 10), "email", store_col_text(s, 11), "link_version",
-	                 sqlite3_column_int(s, 12));
+	                 db_col_int(s, 12));
 }
 
 /* store_request_by_link - the request behind a link token */
 gw_rc store_request_by_link(struct store *st, const char *token_hash, json_t **out)
 {
-	sqlite3_stmt *s = store_stmt(
+	struct db_stmt *s = store_stmt(
 	    st, "SELECT r.id, r.org_id, r.status, r.link_expires_at, r.session_type_id,"
 	        " u.id, u.name, u.email, u.timezone, u.availability, r.customer_name,"
 	        " r.customer_email, r.link_version"
@@ -83,7 +83,7 @@ gw_rc store_request_by_link(struct store *st, const char *token_hash, json_t **o
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_text(s, 1, token_hash, -1, SQLITE_TRANSIENT);
+	db_bind_text(s, 1, token_hash, -1);
 	return store_one(s, row_request_by_link, out);
 }
 
@@ -91,25 +91,25 @@ gw_rc store_request_by_link(struct store *st, const char *token_hash, json_t **o
 gw_rc store_request_set_status(struct store *st, int64_t id, const char *from, const char *to,
                                time_t now)
 {
-	sqlite3_stmt *s = store_stmt(st, "UPDATE requests SET status = ?3, updated_at = ?4"
+	struct db_stmt *s = store_stmt(st, "UPDATE requests SET status = ?3, updated_at = ?4"
 	                                 " WHERE id = ?1 AND status = ?2");
 	int r;
 
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_text(s, 2, from, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 3, to, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(s, 4, now);
-	r = sqlite3_step(s);
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE)
+	db_bind_int64(s, 1, id);
+	db_bind_text(s, 2, from, -1);
+	db_bind_text(s, 3, to, -1);
+	db_bind_int64(s, 4, now);
+	r = db_step(s);
+	db_reset(s);
+	if(r != DB_DONE)
 		return store_write_rc(st, r);
-	return sqlite3_changes(st->db) == 1 ? GW_OK : GW_ESTATE;
+	return db_changes(st) == 1 ? GW_OK : GW_ESTATE;
 }
 
 /* row_user_availability - the row of store_user_availability */
-static json_t *row_user_availability(sqlite3_stmt *s)
+static json_t *row_user_availability(struct db_stmt *s)
 {
 	return store_col_json(s, 0);
 }
@@ -117,14 +117,14 @@ static json_t *row_user_availability(sqlite3_stmt *s)
 /* store_user_availability - the stored availability object */
 gw_rc store_user_availability(struct store *st, int64_t org, int64_t user, json_t **out)
 {
-	sqlite3_stmt *s =
+	struct db_stmt *s =
 	    store_stmt(st, "SELECT availability FROM users WHERE id = ?1 AND org_id = ?2");
 
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, user);
-	sqlite3_bind_int64(s, 2, org);
+	db_bind_int64(s, 1, user);
+	db_bind_int64(s, 2, org);
 	return store_one(s, row_user_availability, out);
 }
 
@@ -132,46 +132,46 @@ gw_rc store_user_availability(struct store *st, int64_t org, int64_t user, json_
 gw_rc store_user_availability_put(struct store *st, int64_t org, int64_t user,
                                   const json_t *availability)
 {
-	sqlite3_stmt *s =
+	struct db_stmt *s =
 	    store_stmt(st, "UPDATE users SET availability = ?3 WHERE id = ?1 AND org_id = ?2");
 	int r;
 
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, user);
-	sqlite3_bind_int64(s, 2, org);
+	db_bind_int64(s, 1, user);
+	db_bind_int64(s, 2, org);
 	store_bind_json(s, 3, availability);
-	r = sqlite3_step(s);
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE)
+	r = db_step(s);
+	db_reset(s);
+	if(r != DB_DONE)
 		return store_write_rc(st, r);
-	return sqlite3_changes(st->db) == 1 ? GW_OK : GW_ENOTFOUND;
+	return db_changes(st) == 1 ? GW_OK : GW_ENOTFOUND;
 }
 
 /* store_user_feed_set - replace the feed token */
 gw_rc store_user_feed_set(struct store *st, int64_t org, int64_t user, const char *token_hash)
 {
-	sqlite3_stmt *s =
+	struct db_stmt *s =
 	    store_stmt(st, "UPDATE users SET feed_token_hash = ?3 WHERE id = ?1 AND org_id = ?2");
 	int r;
 
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, user);
-	sqlite3_bind_int64(s, 2, org);
-	sqlite3_bind_text(s, 3, token_hash, -1, SQLITE_TRANSIENT);
-	r = sqlite3_step(s);
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE)
+	db_bind_int64(s, 1, user);
+	db_bind_int64(s, 2, org);
+	db_bind_text(s, 3, token_hash, -1);
+	r = db_step(s);
+	db_reset(s);
+	if(r != DB_DONE)
 		return store_write_rc(st, r);
-	return sqlite3_changes(st->db) == 1 ? GW_OK : GW_ENOTFOUND;
+	return db_changes(st) == 1 ? GW_OK : GW_ENOTFOUND;
 }
 
 /* row_user_by_feed - the row of store_user_by_feed */
-static json_t *row_user_by_feed(sqlite3_stmt *s)
+static json_t *row_user_by_feed(struct db_stmt *s)
 {
-	return json_pack("{s:I, s:I, s:o, s:o, s:o}", "id", (json_int_t)sqlite3_column_int64(s, 0),
-	                 "org_id", (json_int_t)sqlite3_column_int64(s, 1), "name",
+	return json_pack("{s:I, s:I, s:o, s:o, s:o}", "id", (json_int_t)db_col_int64(s, 0),
+	                 "org_id", (json_int_t)db_col_int64(s, 1), "name",
 	                 store_col_text(s, 2), "email", store_col_text(s, 3), "timezone",
 	                 store_col_text(s, 4));
 }
@@ -179,13 +179,13 @@ static json_t *row_user_by_feed(sqlite3_stmt *s)
 /* store_user_by_feed - the trainer of a feed token */
 gw_rc store_user_by_feed(struct store *st, const char *token_hash, json_t **out)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT id, org_id, name, email, timezone FROM users"
+	struct db_stmt *s = store_stmt(st, "SELECT id, org_id, name, email, timezone FROM users"
 	                                 " WHERE feed_token_hash = ?1 AND active = 1");
 
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_text(s, 1, token_hash, -1, SQLITE_TRANSIENT);
+	db_bind_text(s, 1, token_hash, -1);
 	return store_one(s, row_user_by_feed, out);
 }
 
@@ -193,7 +193,7 @@ gw_rc store_user_by_feed(struct store *st, const char *token_hash, json_t **out)
 gw_rc store_booking_create(struct store *st, const struct store_booking_new *b, time_t now,
                            int64_t *id)
 {
-	sqlite3_stmt *s = store_stmt(
+	struct db_stmt *s = store_stmt(
 	    st, "INSERT INTO bookings(org_id, request_id, trainer_id, status, start_at, end_at,"
 	        " length_minutes, sequence, uid, price_cents, currency, hold_expires_at, created_at,"
 	        " updated_at) VALUES(?1, ?2, ?3, 'pending_payment', ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10,"
@@ -202,23 +202,23 @@ gw_rc store_booking_create(struct store *st, const struct store_booking_new *b, 
 
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, b->org_id);
-	sqlite3_bind_int64(s, 2, b->request_id);
-	sqlite3_bind_int64(s, 3, b->trainer_id);
-	sqlite3_bind_int64(s, 4, b->start);
-	sqlite3_bind_int64(s, 5, b->end);
-	sqlite3_bind_int(s, 6, b->length_minutes);
-	sqlite3_bind_text(s, 7, b->uid, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(s, 8, b->price_cents);
-	sqlite3_bind_text(s, 9, b->currency, -1, SQLITE_TRANSIENT);
+	db_bind_int64(s, 1, b->org_id);
+	db_bind_int64(s, 2, b->request_id);
+	db_bind_int64(s, 3, b->trainer_id);
+	db_bind_int64(s, 4, b->start);
+	db_bind_int64(s, 5, b->end);
+	db_bind_int64(s, 6, b->length_minutes);
+	db_bind_text(s, 7, b->uid, -1);
+	db_bind_int64(s, 8, b->price_cents);
+	db_bind_text(s, 9, b->currency, -1);
 	if(b->hold_expires_at)
-		sqlite3_bind_int64(s, 10, b->hold_expires_at);
-	sqlite3_bind_int64(s, 11, now);
-	r = sqlite3_step(s);
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE)
+		db_bind_int64(s, 10, b->hold_expires_at);
+	db_bind_int64(s, 11, now);
+	r = db_step(s);
+	db_reset(s);
+	if(r != DB_DONE)
 		return store_write_rc(st, r);
-	*id = sqlite3_last_insert_rowid(st->db);
+	*id = db_last_id(st);
 	return GW_OK;
 }
 
@@ -235,9 +235,9 @@ gw_rc store_booking_create(struct store *st, const struct store_booking_new *b, 
 	" LEFT JOIN session_types t ON t.id = r.session_type_id"
 
 /* by_json - completed_by / no_show_marked_by: a user id as a number, or "system" */
-static json_t *by_json(sqlite3_stmt *s, int i)
+static json_t *by_json(struct db_stmt *s, int i)
 {
-	const char *v = (const char *)sqlite3_column_text(s, i);
+	const char *v = db_col_text(s, i);
 	char *end;
 	long long id;
 
@@ -248,42 +248,42 @@ static json_t *by_json(sqlite3_stmt *s, int i)
 }
 
 /* booking_json - a booking row as the API shows it */
-static json_t *booking_json(sqlite3_stmt *s)
+static json_t *booking_json(struct db_stmt *s)
 {
 	json_t *b = json_pack(
 	    "{s:I, s:I, s:I, s:o, s:o, s:o, s:i, s:i, s:o, s:b, s:b, s:o, s:o, s:o, s:o}", "id",
-	    (json_int_t)sqlite3_column_int64(s, 0), "request_id",
-	    (json_int_t)sqlite3_column_int64(s, 1), "trainer_id",
-	    (json_int_t)sqlite3_column_int64(s, 2), "status", store_col_text(s, 3), "start",
+	    (json_int_t)db_col_int64(s, 0), "request_id",
+	    (json_int_t)db_col_int64(s, 1), "trainer_id",
+	    (json_int_t)db_col_int64(s, 2), "status", store_col_text(s, 3), "start",
 	    store_col_time(s, 4), "end", store_col_time(s, 5), "length_minutes",
-	    sqlite3_column_int(s, 6), "sequence", sqlite3_column_int(s, 7), "session_link",
-	    store_col_text(s, 8), "customer_no_show", sqlite3_column_int(s, 9), "trainer_no_show",
-	    sqlite3_column_int(s, 10), "no_show_marked_by", by_json(s, 11), "no_show_marked_at",
+	    db_col_int(s, 6), "sequence", db_col_int(s, 7), "session_link",
+	    store_col_text(s, 8), "customer_no_show", db_col_int(s, 9), "trainer_no_show",
+	    db_col_int(s, 10), "no_show_marked_by", by_json(s, 11), "no_show_marked_at",
 	    store_col_time(s, 12), "completed_at", store_col_time(s, 13), "completed_by",
 	    by_json(s, 14));
 
 	if(!b)
 		return NULL;
 	json_object_set_new(b, "uid", store_col_text(s, 15));
-	json_object_set_new(b, "price_cents", json_integer(sqlite3_column_int64(s, 16)));
+	json_object_set_new(b, "price_cents", json_integer(db_col_int64(s, 16)));
 	json_object_set_new(b, "currency", store_col_text(s, 17));
 	json_object_set_new(b, "paid_at", store_col_time(s, 18));
 	json_object_set_new(b, "payment_reference", store_col_text(s, 19));
-	json_object_set_new(b, "org_id", json_integer(sqlite3_column_int64(s, 20)));
+	json_object_set_new(b, "org_id", json_integer(db_col_int64(s, 20)));
 	json_object_set_new(b, "customer",
 	                    json_pack("{s:o, s:o}", "name", store_col_text(s, 21), "email",
 	                              store_col_text(s, 22)));
 	json_object_set_new(b, "trainer",
 	                    json_pack("{s:I, s:o, s:o, s:o, s:b}", "id",
-	                              (json_int_t)sqlite3_column_int64(s, 2), "name",
+	                              (json_int_t)db_col_int64(s, 2), "name",
 	                              store_col_text(s, 23), "email", store_col_text(s, 24),
 	                              "timezone", store_col_text(s, 25), "notify_on_confirm",
-	                              sqlite3_column_int(s, 26)));
+	                              db_col_int(s, 26)));
 	json_object_set_new(b, "session_type",
-	                    sqlite3_column_type(s, 27) == SQLITE_NULL
+	                    db_col_type(s, 27) == DB_NULL
 	                        ? json_null()
 	                        : json_pack("{s:o, s:I, s:o}", "name", store_col_text(s, 27),
-	                                    "price_cents", (json_int_t)sqlite3_column_int64(s, 16),
+	                                    "price_cents", (json_int_t)db_col_int64(s, 16),
 	                                    "currency", store_col_text(s, 17)));
 	json_object_set_new(b, "cancel_reason", store_col_text(s, 28));
 	json_object_set_new(b, "confirmed_at", store_col_time(s, 29));
@@ -300,67 +300,69 @@ static json_t *booking_json(sqlite3_stmt *s)
 /* store_booking_get - one booking */
 gw_rc store_booking_get(struct store *st, int64_t org, int64_t id, json_t **out)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT " BOOKING_COLS BOOKING_FROM
+	struct db_stmt *s = store_stmt(st, "SELECT " BOOKING_COLS BOOKING_FROM
 	                                 " WHERE b.id = ?1 AND (?2 = 0 OR b.org_id = ?2)");
 
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, org);
+	db_bind_int64(s, 1, id);
+	db_bind_int64(s, 2, org);
 	return store_one(s, booking_json, out);
 }
 
 /* bind_time - epoch or NULL (0) */
-static void bind_time(sqlite3_stmt *s, int i, time_t t)
+static void bind_time(struct db_stmt *s, int i, time_t t)
 {
 	if(t)
-		sqlite3_bind_int64(s, i, t);
+		db_bind_int64(s, i, t);
+	else
+		db_bind_null(s, i, DB_INTEGER);
 }
 
 /* store_booking_transition - the conditional UPDATE of a booking */
 gw_rc store_booking_transition(struct store *st, int64_t org, int64_t id, const char *from,
                                const struct store_booking_set *set, time_t now)
 {
-	sqlite3_stmt *s = store_stmt(
-	    st, "UPDATE bookings SET status = ifnull(?4, status),"
-	        " start_at = ifnull(?5, start_at), end_at = ifnull(?6, end_at),"
+	struct db_stmt *s = store_stmt(
+	    st, "UPDATE bookings SET status = coalesce(?4, status),"
+	        " start_at = coalesce(?5, start_at), end_at = coalesce(?6, end_at),"
 	        " sequence = sequence + ?7,"
-	        " paid_at = ifnull(?8, paid_at), payment_reference = ifnull(?9, payment_reference),"
-	        " confirmed_at = ifnull(?10, confirmed_at),"
-	        " completed_at = CASE WHEN ?13 THEN NULL ELSE ifnull(?11, completed_at) END,"
-	        " completed_by = CASE WHEN ?13 THEN NULL ELSE ifnull(?12, completed_by) END,"
-	        " completion_note = CASE WHEN ?13 THEN NULL ELSE ifnull(?14, completion_note) END,"
-	        " customer_no_show = max(customer_no_show, ?15),"
-	        " trainer_no_show = max(trainer_no_show, ?16),"
-	        " no_show_marked_by = ifnull(?17, no_show_marked_by),"
-	        " no_show_marked_at = ifnull(?18, no_show_marked_at),"
-	        " no_show_note = ifnull(?19, no_show_note),"
-	        " cancelled_at = ifnull(?20, cancelled_at),"
-	        " cancel_reason = ifnull(?21, cancel_reason),"
-	        " checked_in_at = ifnull(?22, checked_in_at),"
-	        " session_link = ifnull(?23, session_link), updated_at = ?24"
+	        " paid_at = coalesce(?8, paid_at), payment_reference = coalesce(?9, payment_reference),"
+	        " confirmed_at = coalesce(?10, confirmed_at),"
+	        " completed_at = CASE WHEN ?13 != 0 THEN NULL ELSE coalesce(?11, completed_at) END,"
+	        " completed_by = CASE WHEN ?13 != 0 THEN NULL ELSE coalesce(?12, completed_by) END,"
+	        " completion_note = CASE WHEN ?13 != 0 THEN NULL ELSE coalesce(?14, completion_note) END,"
+	        " customer_no_show = CASE WHEN ?15 > customer_no_show THEN ?15 ELSE customer_no_show END,"
+	        " trainer_no_show = CASE WHEN ?16 > trainer_no_show THEN ?16 ELSE trainer_no_show END,"
+	        " no_show_marked_by = coalesce(?17, no_show_marked_by),"
+	        " no_show_marked_at = coalesce(?18, no_show_marked_at),"
+	        " no_show_note = coalesce(?19, no_show_note),"
+	        " cancelled_at = coalesce(?20, cancelled_at),"
+	        " cancel_reason = coalesce(?21, cancel_reason),"
+	        " checked_in_at = coalesce(?22, checked_in_at),"
+	        " session_link = coalesce(?23, session_link), updated_at = ?24"
 	        " WHERE id = ?1 AND org_id = ?2 AND (?3 IS NULL OR status = ?3)");
-	sqlite3_stmt *e = store_stmt(st, "SELECT 1 FROM bookings WHERE id = ?1 AND org_id = ?2");
+	struct db_stmt *e = store_stmt(st, "SELECT 1 FROM bookings WHERE id = ?1 AND org_id = ?2");
 
 	if(!s || !e)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, org);
+	db_bind_int64(s, 1, id);
+	db_bind_int64(s, 2, org);
 	store_bind_text(s, 3, from);
 	store_bind_text(s, 4, set->status);
 	bind_time(s, 5, set->start);
 	bind_time(s, 6, set->end);
-	sqlite3_bind_int(s, 7, set->bump_sequence ? 1 : 0);
+	db_bind_int64(s, 7, set->bump_sequence ? 1 : 0);
 	bind_time(s, 8, set->paid_at);
 	store_bind_text(s, 9, set->payment_reference);
 	bind_time(s, 10, set->confirmed_at);
 	bind_time(s, 11, set->completed_at);
 	store_bind_text(s, 12, set->completed_by);
-	sqlite3_bind_int(s, 13, set->clear_completion ? 1 : 0);
+	db_bind_int64(s, 13, set->clear_completion ? 1 : 0);
 	store_bind_text(s, 14, set->completion_note);
-	sqlite3_bind_int(s, 15, set->customer_no_show ? 1 : 0);
-	sqlite3_bind_int(s, 16, set->trainer_no_show ? 1 : 0);
+	db_bind_int64(s, 15, set->customer_no_show ? 1 : 0);
+	db_bind_int64(s, 16, set->trainer_no_show ? 1 : 0);
 	store_bind_text(s, 17, set->no_show_marked_by);
 	bind_time(s, 18, set->no_show_marked_at);
 	store_bind_text(s, 19, set->no_show_note);
@@ -368,9 +370,9 @@ gw_rc store_booking_transition(struct store *st, int64_t org, int64_t id, const 
 	store_bind_text(s, 21, set->cancel_reason);
 	bind_time(s, 22, set->checked_in_at);
 	store_bind_text(s, 23, set->session_link);
-	sqlite3_bind_int64(s, 24, now);
-	sqlite3_bind_int64(e, 1, id);
-	sqlite3_bind_int64(e, 2, org);
+	db_bind_int64(s, 24, now);
+	db_bind_int64(e, 1, id);
+	db_bind_int64(e, 2, org);
 	return store_cond_update(st, s, e, GW_ESTATE);
 }
 
@@ -386,7 +388,7 @@ gw_rc store_booking_list(struct store *st, int64_t org, const struct store_booki
                          json_t **out)
 {
 	/* two statements so each keeps its order; both constant text */
-	sqlite3_stmt *s = store_stmt(st, f->newest_first
+	struct db_stmt *s = store_stmt(st, f->newest_first
 	                       ? "SELECT " BOOKING_COLS BOOKING_FROM BOOKING_WHERE
 	                         " ORDER BY b.start_at DESC, b.id DESC LIMIT 1000"
 	                       : "SELECT " BOOKING_COLS BOOKING_FROM BOOKING_WHERE
@@ -395,11 +397,11 @@ gw_rc store_booking_list(struct store *st, int64_t org, const struct store_booki
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, org);
+	db_bind_int64(s, 1, org);
 	store_bind_text(s, 2, f->status);
 	store_bind_id(s, 3, f->trainer_id);
-	sqlite3_bind_int(s, 4, f->awaiting_completion ? 1 : 0);
-	sqlite3_bind_int64(s, 5, f->now);
+	db_bind_int64(s, 4, f->awaiting_completion ? 1 : 0);
+	db_bind_int64(s, 5, f->now);
 	store_bind_text(s, 6, f->customer_email);
 	bind_time(s, 7, f->start_from);
 	bind_time(s, 8, f->start_to);
@@ -407,17 +409,17 @@ gw_rc store_booking_list(struct store *st, int64_t org, const struct store_booki
 }
 
 /* row_booking_busy - one row of store_booking_busy */
-static json_t *row_booking_busy(sqlite3_stmt *s)
+static json_t *row_booking_busy(struct db_stmt *s)
 {
-	return json_pack("[I, I]", (json_int_t)sqlite3_column_int64(s, 0),
-	                 (json_int_t)sqlite3_column_int64(s, 1));
+	return json_pack("[I, I]", (json_int_t)db_col_int64(s, 0),
+	                 (json_int_t)db_col_int64(s, 1));
 }
 
 /* store_booking_busy - held ranges of a trainer */
 gw_rc store_booking_busy(struct store *st, int64_t trainer, time_t from, time_t to,
                          int64_t except, json_t **out)
 {
-	sqlite3_stmt *s = store_stmt(
+	struct db_stmt *s = store_stmt(
 	    st, "SELECT start_at, end_at FROM bookings WHERE trainer_id = ?1"
 	        " AND status IN ('pending_payment', 'confirmed') AND start_at < ?3"
 	        " AND start_at > ?2 - 86400 AND end_at > ?2 AND id != ?4"
@@ -426,22 +428,22 @@ gw_rc store_booking_busy(struct store *st, int64_t trainer, time_t from, time_t 
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, trainer);
-	sqlite3_bind_int64(s, 2, from);
-	sqlite3_bind_int64(s, 3, to);
-	sqlite3_bind_int64(s, 4, except);
+	db_bind_int64(s, 1, trainer);
+	db_bind_int64(s, 2, from);
+	db_bind_int64(s, 3, to);
+	db_bind_int64(s, 4, except);
 	return store_collect(s, row_booking_busy, out);
 }
 
 /* row_booking_effects - one row of store_booking_effects */
-static json_t *row_booking_effects(sqlite3_stmt *s)
+static json_t *row_booking_effects(struct db_stmt *s)
 {
 	/* provider: the one that handled the row ("none" when none could; null until tried), as
 	 * in the outbox list and the metrics; provider_class: email, calendar or zoho */
 	return json_pack("{s:I, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o}", "id",
-	                 (json_int_t)sqlite3_column_int64(s, 0), "kind", store_col_text(s, 1),
+	                 (json_int_t)db_col_int64(s, 0), "kind", store_col_text(s, 1),
 	                 "provider", store_col_text(s, 2), "status", store_col_text(s, 3),
-	                 "attempts", sqlite3_column_int(s, 4), "last_error", store_col_text(s, 5),
+	                 "attempts", db_col_int(s, 4), "last_error", store_col_text(s, 5),
 	                 "created_at", store_col_time(s, 6), "sent_at", store_col_time(s, 7),
 	                 "dedupe_key", store_col_text(s, 8), "provider_class",
 	                 store_col_text(s, 9));
@@ -450,7 +452,7 @@ static json_t *row_booking_effects(sqlite3_stmt *s)
 /* store_booking_effects - outbox rows of a booking */
 gw_rc store_booking_effects(struct store *st, int64_t org, int64_t booking, json_t **out)
 {
-	sqlite3_stmt *s = store_stmt(
+	struct db_stmt *s = store_stmt(
 	    st, "SELECT id, kind, provider, status, attempts, last_error, created_at, sent_at,"
 	        " dedupe_key, provider_class FROM outbox WHERE booking_id = ?1 AND org_id = ?2"
 	        " ORDER BY id");
@@ -458,8 +460,8 @@ gw_rc store_booking_effects(struct store *st, int64_t org, int64_t booking, json
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, booking);
-	sqlite3_bind_int64(s, 2, org);
+	db_bind_int64(s, 1, booking);
+	db_bind_int64(s, 2, org);
 	return store_collect(s, row_booking_effects, out);
 }
 
@@ -467,20 +469,20 @@ gw_rc store_booking_effects(struct store *st, int64_t org, int64_t booking, json
 gw_rc store_outbox_skip_booking(struct store *st, int64_t booking, const char *const *kinds,
                                 const char *reason)
 {
-	sqlite3_stmt *s = store_stmt(st, "UPDATE outbox SET status = 'skipped', last_error = ?3"
+	struct db_stmt *s = store_stmt(st, "UPDATE outbox SET status = 'skipped', last_error = ?3"
 	                                 " WHERE booking_id = ?1 AND kind = ?2 AND status = 'pending'");
 	int r, i;
 
 	if(!s)
 		return GW_EDB;
 	for(i = 0; kinds[i]; i++) {
-		sqlite3_reset(s);
-		sqlite3_bind_int64(s, 1, booking);
-		sqlite3_bind_text(s, 2, kinds[i], -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(s, 3, reason, -1, SQLITE_TRANSIENT);
-		r = sqlite3_step(s);
-		sqlite3_reset(s);
-		if(r != SQLITE_DONE)
+		db_reset(s);
+		db_bind_int64(s, 1, booking);
+		db_bind_text(s, 2, kinds[i], -1);
+		db_bind_text(s, 3, reason, -1);
+		r = db_step(s);
+		db_reset(s);
+		if(r != DB_DONE)
 			return store_write_rc(st, r);
 	}
 	return GW_OK;
@@ -490,42 +492,42 @@ gw_rc store_outbox_skip_booking(struct store *st, int64_t booking, const char *c
 gw_rc store_note_add(struct store *st, int64_t booking, int64_t author, const char *body,
                      time_t now, int64_t *id)
 {
-	sqlite3_stmt *s = store_stmt(st, "INSERT INTO booking_notes(booking_id, author_id, body,"
+	struct db_stmt *s = store_stmt(st, "INSERT INTO booking_notes(booking_id, author_id, body,"
 	                                 " created_at) VALUES(?1, ?2, ?3, ?4)");
 	int r;
 
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, booking);
-	sqlite3_bind_int64(s, 2, author);
-	sqlite3_bind_text(s, 3, body, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(s, 4, now);
-	r = sqlite3_step(s);
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE)
+	db_bind_int64(s, 1, booking);
+	db_bind_int64(s, 2, author);
+	db_bind_text(s, 3, body, -1);
+	db_bind_int64(s, 4, now);
+	r = db_step(s);
+	db_reset(s);
+	if(r != DB_DONE)
 		return store_write_rc(st, r);
-	*id = sqlite3_last_insert_rowid(st->db);
+	*id = db_last_id(st);
 	return GW_OK;
 }
 
 /* row_note_list - one row of store_note_list */
-static json_t *row_note_list(sqlite3_stmt *s)
+static json_t *row_note_list(struct db_stmt *s)
 {
-	return json_pack("{s:I, s:o, s:o}", "id", (json_int_t)sqlite3_column_int64(s, 0), "body",
+	return json_pack("{s:I, s:o, s:o}", "id", (json_int_t)db_col_int64(s, 0), "body",
 	                 store_col_text(s, 1), "created_at", store_col_time(s, 2));
 }
 
 /* store_note_list - the author's notes on a booking */
 gw_rc store_note_list(struct store *st, int64_t booking, int64_t author, json_t **out)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT id, body, created_at FROM booking_notes"
+	struct db_stmt *s = store_stmt(st, "SELECT id, body, created_at FROM booking_notes"
 	                                 " WHERE booking_id = ?1 AND author_id = ?2 ORDER BY id");
 
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, booking);
-	sqlite3_bind_int64(s, 2, author);
+	db_bind_int64(s, 1, booking);
+	db_bind_int64(s, 2, author);
 	return store_collect(s, row_note_list, out);
 }
 
@@ -533,30 +535,31 @@ gw_rc store_note_list(struct store *st, int64_t booking, int64_t author, json_t 
 gw_rc store_survey_create(struct store *st, int64_t org, int64_t booking,
                           const char *token_hash, time_t now)
 {
-	sqlite3_stmt *s = store_stmt(st, "INSERT OR IGNORE INTO surveys(booking_id, org_id,"
-	                                 " token_hash, created_at) VALUES(?1, ?2, ?3, ?4)");
+	struct db_stmt *s = store_stmt(st, "INSERT INTO surveys(booking_id, org_id,"
+	                                 " token_hash, created_at) VALUES(?1, ?2, ?3, ?4)"
+	                                 " ON CONFLICT DO NOTHING");
 	int r;
 
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, booking);
-	sqlite3_bind_int64(s, 2, org);
-	sqlite3_bind_text(s, 3, token_hash, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(s, 4, now);
-	r = sqlite3_step(s);
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE)
+	db_bind_int64(s, 1, booking);
+	db_bind_int64(s, 2, org);
+	db_bind_text(s, 3, token_hash, -1);
+	db_bind_int64(s, 4, now);
+	r = db_step(s);
+	db_reset(s);
+	if(r != DB_DONE)
 		return store_write_rc(st, r);
-	return sqlite3_changes(st->db) == 1 ? GW_OK : GW_EEXISTS;
+	return db_changes(st) == 1 ? GW_OK : GW_EEXISTS;
 }
 
 /* row_survey_get - the row of store_survey_get */
-static json_t *row_survey_get(sqlite3_stmt *s)
+static json_t *row_survey_get(struct db_stmt *s)
 {
 	return json_pack("{s:I, s:I, s:b, s:o, s:o, s:{s:o}, s:o, s:o, s:o}", "booking_id",
-	                 (json_int_t)sqlite3_column_int64(s, 0), "org_id",
-	                 (json_int_t)sqlite3_column_int64(s, 1), "answered",
-	                 sqlite3_column_int(s, 2), "rating", opt_int(s, 3), "comment",
+	                 (json_int_t)db_col_int64(s, 0), "org_id",
+	                 (json_int_t)db_col_int64(s, 1), "answered",
+	                 db_col_int(s, 2), "rating", opt_int(s, 3), "comment",
 	                 store_col_text(s, 4), "trainer", "name", store_col_text(s, 5),
 	                 "session_type", store_col_text(s, 6), "start", store_col_time(s, 7),
 	                 "organisation", store_col_text(s, 8));
@@ -565,7 +568,7 @@ static json_t *row_survey_get(sqlite3_stmt *s)
 /* store_survey_get - a survey by token */
 gw_rc store_survey_get(struct store *st, const char *token_hash, json_t **out)
 {
-	sqlite3_stmt *s = store_stmt(
+	struct db_stmt *s = store_stmt(
 	    st, "SELECT v.booking_id, v.org_id, v.answered_at IS NOT NULL, v.rating, v.comment,"
 	        " u.name, t.name, b.start_at, o.name FROM surveys v"
 	        " JOIN bookings b ON b.id = v.booking_id JOIN users u ON u.id = b.trainer_id"
@@ -575,7 +578,7 @@ gw_rc store_survey_get(struct store *st, const char *token_hash, json_t **out)
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_text(s, 1, token_hash, -1, SQLITE_TRANSIENT);
+	db_bind_text(s, 1, token_hash, -1);
 	return store_one(s, row_survey_get, out);
 }
 
@@ -583,61 +586,62 @@ gw_rc store_survey_get(struct store *st, const char *token_hash, json_t **out)
 gw_rc store_survey_answer(struct store *st, const char *token_hash, int rating,
                           const char *comment, time_t now)
 {
-	sqlite3_stmt *s = store_stmt(st, "UPDATE surveys SET rating = ?2, comment = ?3,"
+	struct db_stmt *s = store_stmt(st, "UPDATE surveys SET rating = ?2, comment = ?3,"
 	                                 " answered_at = ?4 WHERE token_hash = ?1"
 	                                 " AND answered_at IS NULL");
-	sqlite3_stmt *e = store_stmt(st, "SELECT 1 FROM surveys WHERE token_hash = ?1");
+	struct db_stmt *e = store_stmt(st, "SELECT 1 FROM surveys WHERE token_hash = ?1");
 
 	if(!s || !e)
 		return GW_EDB;
-	sqlite3_bind_text(s, 1, token_hash, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(s, 2, rating);
+	db_bind_text(s, 1, token_hash, -1);
+	db_bind_int64(s, 2, rating);
 	store_bind_text(s, 3, comment);
-	sqlite3_bind_int64(s, 4, now);
-	sqlite3_bind_text(e, 1, token_hash, -1, SQLITE_TRANSIENT);
+	db_bind_int64(s, 4, now);
+	db_bind_text(e, 1, token_hash, -1);
 	return store_cond_update(st, s, e, GW_ESTATE);
 }
 
 /* row_report_payouts - one row of store_report_payouts */
-static json_t *row_report_payouts(sqlite3_stmt *s)
+static json_t *row_report_payouts(struct db_stmt *s)
 {
 	return json_pack("{s:I, s:o, s:I, s:I, s:I, s:I, s:o}", "trainer_id",
-	                 (json_int_t)sqlite3_column_int64(s, 0), "name", store_col_text(s, 1),
-	                 "completed", (json_int_t)sqlite3_column_int64(s, 2), "revenue_cents",
-	                 (json_int_t)sqlite3_column_int64(s, 3), "customer_no_shows",
-	                 (json_int_t)sqlite3_column_int64(s, 4), "trainer_no_shows",
-	                 (json_int_t)sqlite3_column_int64(s, 5), "currency", store_col_text(s, 6));
+	                 (json_int_t)db_col_int64(s, 0), "name", store_col_text(s, 1),
+	                 "completed", (json_int_t)db_col_int64(s, 2), "revenue_cents",
+	                 (json_int_t)db_col_int64(s, 3), "customer_no_shows",
+	                 (json_int_t)db_col_int64(s, 4), "trainer_no_shows",
+	                 (json_int_t)db_col_int64(s, 5), "currency", store_col_text(s, 6));
 }
 
 /* store_report_payouts - per-trainer figures */
 gw_rc store_report_payouts(struct store *st, int64_t org, time_t from, time_t to,
                            json_t **out)
 {
-	sqlite3_stmt *s = store_stmt(
+	struct db_stmt *s = store_stmt(
 	    st, "SELECT b.trainer_id, u.name,"
-	        " sum(b.status = 'completed'),"
+	        " sum(CASE WHEN b.status = 'completed' THEN 1 ELSE 0 END),"
 	        " sum(CASE WHEN b.status = 'completed' THEN b.price_cents ELSE 0 END),"
-	        " sum(b.status = 'no_show' AND b.customer_no_show),"
-	        " sum(b.status = 'no_show' AND b.trainer_no_show), min(b.currency)"
+	        " sum(CASE WHEN b.status = 'no_show' AND b.customer_no_show != 0 THEN 1 ELSE 0 END),"
+	        " sum(CASE WHEN b.status = 'no_show' AND b.trainer_no_show != 0 THEN 1 ELSE 0 END),"
+	        " min(b.currency)"
 	        " FROM bookings b JOIN users u ON u.id = b.trainer_id"
 	        " WHERE b.org_id = ?1 AND b.start_at >= ?2 AND b.start_at < ?3"
 	        " AND b.status IN ('completed', 'no_show')"
-	        " GROUP BY b.trainer_id ORDER BY b.trainer_id");
+	        " GROUP BY b.trainer_id, u.name ORDER BY b.trainer_id");
 
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, org);
-	sqlite3_bind_int64(s, 2, from);
-	sqlite3_bind_int64(s, 3, to);
+	db_bind_int64(s, 1, org);
+	db_bind_int64(s, 2, from);
+	db_bind_int64(s, 3, to);
 	return store_collect(s, row_report_payouts, out);
 }
 
 /* row_booking_list_for_request - one row of store_booking_list_for_request */
-static json_t *row_booking_list_for_request(sqlite3_stmt *s)
+static json_t *row_booking_list_for_request(struct db_stmt *s)
 {
 	return json_pack("{s:I, s:o, s:o, s:o, s:o}", "booking_id",
-	                 (json_int_t)sqlite3_column_int64(s, 0), "status", store_col_text(s, 1),
+	                 (json_int_t)db_col_int64(s, 0), "status", store_col_text(s, 1),
 	                 "start", store_col_time(s, 2), "end", store_col_time(s, 3), "paid_at",
 	                 store_col_time(s, 4));
 }
@@ -645,13 +649,13 @@ static json_t *row_booking_list_for_request(sqlite3_stmt *s)
 /* store_booking_list_for_request - bookings made through a request's links */
 gw_rc store_booking_list_for_request(struct store *st, int64_t request, json_t **out)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT id, status, start_at, end_at, paid_at FROM bookings"
+	struct db_stmt *s = store_stmt(st, "SELECT id, status, start_at, end_at, paid_at FROM bookings"
 	                                 " WHERE request_id = ?1 ORDER BY id DESC");
 
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, request);
+	db_bind_int64(s, 1, request);
 	return store_collect(s, row_booking_list_for_request, out);
 }
 
@@ -659,18 +663,18 @@ gw_rc store_booking_list_for_request(struct store *st, int64_t request, json_t *
 gw_rc store_manage_token_add(struct store *st, int64_t org, int64_t booking,
                              const char *token_hash, time_t now)
 {
-	sqlite3_stmt *s = store_stmt(st, "INSERT INTO manage_tokens(token_hash, org_id, booking_id,"
+	struct db_stmt *s = store_stmt(st, "INSERT INTO manage_tokens(token_hash, org_id, booking_id,"
 	                                 " created_at) VALUES(?1, ?2, ?3, ?4)");
 	int r;
 
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_text(s, 1, token_hash, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(s, 2, org);
-	sqlite3_bind_int64(s, 3, booking);
-	sqlite3_bind_int64(s, 4, now);
-	r = sqlite3_step(s);
-	sqlite3_reset(s);
+	db_bind_text(s, 1, token_hash, -1);
+	db_bind_int64(s, 2, org);
+	db_bind_int64(s, 3, booking);
+	db_bind_int64(s, 4, now);
+	r = db_step(s);
+	db_reset(s);
 	return store_write_rc(st, r);
 }
 
@@ -678,7 +682,7 @@ gw_rc store_manage_token_add(struct store *st, int64_t org, int64_t booking,
 gw_rc store_manage_lookup(struct store *st, const char *token_hash, int64_t *org,
                           int64_t *booking)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT org_id, booking_id FROM manage_tokens"
+	struct db_stmt *s = store_stmt(st, "SELECT org_id, booking_id FROM manage_tokens"
 	                                 " WHERE token_hash = ?1");
 	int r;
 
@@ -686,14 +690,14 @@ gw_rc store_manage_lookup(struct store *st, const char *token_hash, int64_t *org
 	*booking = 0;
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_text(s, 1, token_hash, -1, SQLITE_TRANSIENT);
-	r = sqlite3_step(s);
-	if(r == SQLITE_ROW) {
-		*org = sqlite3_column_int64(s, 0);
-		*booking = sqlite3_column_int64(s, 1);
+	db_bind_text(s, 1, token_hash, -1);
+	r = db_step(s);
+	if(r == DB_ROW) {
+		*org = db_col_int64(s, 0);
+		*booking = db_col_int64(s, 1);
 	}
-	sqlite3_reset(s);
-	if(r == SQLITE_ROW)
+	db_reset(s);
+	if(r == DB_ROW)
 		return GW_OK;
-	return r == SQLITE_DONE ? GW_ENOTFOUND : GW_EDB;
+	return r == DB_DONE ? GW_ENOTFOUND : GW_EDB;
 }

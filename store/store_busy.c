@@ -14,43 +14,43 @@
 #include "store_int.h"
 
 /* step_done - run a write statement to completion */
-static gw_rc step_done(struct store *st, sqlite3_stmt *s)
+static gw_rc step_done(struct store *st, struct db_stmt *s)
 {
-	int r = sqlite3_step(s);
+	int r = db_step(s);
 
-	sqlite3_reset(s);
-	return r == SQLITE_DONE ? GW_OK : store_write_rc(st, r);
+	db_reset(s);
+	return r == DB_DONE ? GW_OK : store_write_rc(st, r);
 }
 
 /* row_target - a row of store_busy_targets */
-static json_t *row_target(sqlite3_stmt *s)
+static json_t *row_target(struct db_stmt *s)
 {
-	return json_pack("{s:I, s:I, s:I}", "id", (json_int_t)sqlite3_column_int64(s, 0), "org_id",
-	                 (json_int_t)sqlite3_column_int64(s, 1), "user_id",
-	                 (json_int_t)sqlite3_column_int64(s, 2));
+	return json_pack("{s:I, s:I, s:I}", "id", (json_int_t)db_col_int64(s, 0), "org_id",
+	                 (json_int_t)db_col_int64(s, 1), "user_id",
+	                 (json_int_t)db_col_int64(s, 2));
 }
 
 /* store_busy_targets - the connections to fetch (user 0: all) */
 gw_rc store_busy_targets(struct store *st, int64_t user, json_t **out)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT id, org_id, user_id FROM calendar_connections"
+	struct db_stmt *s = store_stmt(st, "SELECT id, org_id, user_id FROM calendar_connections"
 	                                 " WHERE status = 'connected' AND (?1 = 0 OR user_id = ?1)"
 	                                 " ORDER BY id");
 
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, user);
+	db_bind_int64(s, 1, user);
 	return store_collect(s, row_target, out);
 }
 
 /* store_busy_replace - the new list, in the caller's transaction. O(blocks). */
 gw_rc store_busy_replace(struct store *st, int64_t conn, const json_t *blocks, time_t now)
 {
-	sqlite3_stmt *u = store_stmt(st, "UPDATE calendar_connections SET busy_fetched_at = ?2,"
+	struct db_stmt *u = store_stmt(st, "UPDATE calendar_connections SET busy_fetched_at = ?2,"
 	                                 " busy_error = NULL, busy_error_at = NULL WHERE id = ?1");
-	sqlite3_stmt *d = store_stmt(st, "DELETE FROM calendar_busy WHERE connection_id = ?1");
-	sqlite3_stmt *i = store_stmt(st, "INSERT INTO calendar_busy(connection_id, start_at, end_at)"
+	struct db_stmt *d = store_stmt(st, "DELETE FROM calendar_busy WHERE connection_id = ?1");
+	struct db_stmt *i = store_stmt(st, "INSERT INTO calendar_busy(connection_id, start_at, end_at)"
 	                                 " VALUES (?1, ?2, ?3)");
 	const json_t *b;
 	size_t k;
@@ -58,20 +58,20 @@ gw_rc store_busy_replace(struct store *st, int64_t conn, const json_t *blocks, t
 
 	if(!u || !d || !i)
 		return GW_EDB;
-	sqlite3_bind_int64(u, 1, conn);
-	sqlite3_bind_int64(u, 2, now);
+	db_bind_int64(u, 1, conn);
+	db_bind_int64(u, 2, now);
 	if((rc = step_done(st, u)))
 		return rc;
-	if(sqlite3_changes(st->db) != 1)
+	if(db_changes(st) != 1)
 		return GW_ENOTFOUND; /* disconnected or replaced while the fetch ran */
-	sqlite3_bind_int64(d, 1, conn);
+	db_bind_int64(d, 1, conn);
 	if((rc = step_done(st, d)))
 		return rc;
 	json_array_foreach(blocks, k, b)
 	{
-		sqlite3_bind_int64(i, 1, conn);
-		sqlite3_bind_int64(i, 2, json_integer_value(json_array_get(b, 0)));
-		sqlite3_bind_int64(i, 3, json_integer_value(json_array_get(b, 1)));
+		db_bind_int64(i, 1, conn);
+		db_bind_int64(i, 2, json_integer_value(json_array_get(b, 0)));
+		db_bind_int64(i, 3, json_integer_value(json_array_get(b, 1)));
 		if((rc = step_done(st, i)))
 			return rc;
 	}
@@ -81,29 +81,29 @@ gw_rc store_busy_replace(struct store *st, int64_t conn, const json_t *blocks, t
 /* store_busy_failed - record why the fetch failed; the blocks stay */
 gw_rc store_busy_failed(struct store *st, int64_t conn, const char *error, time_t now)
 {
-	sqlite3_stmt *u = store_stmt(st, "UPDATE calendar_connections SET busy_error = ?2,"
+	struct db_stmt *u = store_stmt(st, "UPDATE calendar_connections SET busy_error = ?2,"
 	                                 " busy_error_at = ?3 WHERE id = ?1");
 
 	if(!u)
 		return GW_EDB;
-	sqlite3_bind_int64(u, 1, conn);
+	db_bind_int64(u, 1, conn);
 	store_bind_text(u, 2, error);
-	sqlite3_bind_int64(u, 3, now);
+	db_bind_int64(u, 3, now);
 	return step_done(st, u);
 }
 
 /* row_range - a row of store_busy_ranges */
-static json_t *row_range(sqlite3_stmt *s)
+static json_t *row_range(struct db_stmt *s)
 {
-	return json_pack("[I, I]", (json_int_t)sqlite3_column_int64(s, 0),
-	                 (json_int_t)sqlite3_column_int64(s, 1));
+	return json_pack("[I, I]", (json_int_t)db_col_int64(s, 0),
+	                 (json_int_t)db_col_int64(s, 1));
 }
 
 /* store_busy_ranges - the trainer's calendar busy blocks in [from, to) */
 gw_rc store_busy_ranges(struct store *st, int64_t trainer, time_t from, time_t to,
                         json_t **out)
 {
-	sqlite3_stmt *s = store_stmt(
+	struct db_stmt *s = store_stmt(
 	    st, "SELECT b.start_at, b.end_at FROM calendar_busy b"
 	        " JOIN calendar_connections c ON c.id = b.connection_id"
 	        " WHERE c.user_id = ?1 AND b.start_at < ?3 AND b.end_at > ?2"
@@ -115,8 +115,8 @@ gw_rc store_busy_ranges(struct store *st, int64_t trainer, time_t from, time_t t
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, trainer);
-	sqlite3_bind_int64(s, 2, from);
-	sqlite3_bind_int64(s, 3, to);
+	db_bind_int64(s, 1, trainer);
+	db_bind_int64(s, 2, from);
+	db_bind_int64(s, 3, to);
 	return store_collect(s, row_range, out);
 }

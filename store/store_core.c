@@ -3,9 +3,12 @@
  *
  * Entry points: store_open(), store_close(), store_schema_version(), store_begin(),
  * store_commit(), store_rollback(), store_errmsg(), and the internal helpers of store_int.h.
+ * The engine is the backend's (store_db.h): nothing here knows which one it is, beyond which
+ * list of migrations it takes.
  * Threading: a struct store belongs to one thread at a time.
  */
 #include "store_int.h"
+#include "store_pg_schema.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -383,79 +386,95 @@ static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7, m8, 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count the migrations");
 
-/* store_rc - map a SQLite result code */
+/* PostgreSQL's: the schema at version 13 in one step (store_pg_schema.c), recorded as versions
+ * 1 to 13; each later migration has a step in both lists (one text where both engines take
+ * it). */
+static const char *const pg_none[] = {NULL};
+static const char *const *const pg_migrations[] = {
+    pg_none, pg_none, pg_none, pg_none, pg_none, pg_none, pg_none,
+    pg_none, pg_none, pg_none, pg_none, pg_none, store_pg_schema};
+_Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) == STORE_SCHEMA_VERSION,
+               "STORE_SCHEMA_VERSION must count PostgreSQL's migrations too");
+
+/* store_rc - map a backend result (enum db_rc) */
 gw_rc store_rc(int src)
 {
-	switch(src & 0xff) {
-	case SQLITE_OK:
-	case SQLITE_DONE:
-	case SQLITE_ROW:
+	switch(src) {
+	case DB_OK:
+	case DB_DONE:
+	case DB_ROW:
 		return GW_OK;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
+	case DB_BUSY:
 		return GW_EBUSY;
-	case SQLITE_NOMEM:
+	case DB_NOMEM:
 		return GW_ENOMEM;
-	case SQLITE_CONSTRAINT:
+	case DB_CONSTRAINT:
 		return GW_EEXISTS;
-	case SQLITE_IOERR:
-	case SQLITE_FULL:
-	case SQLITE_CANTOPEN:
+	case DB_SLOT:
+		return GW_ESLOT;
+	case DB_IOERR:
+	case DB_FULL:
 		return GW_EIO;
+	case DB_DOWN:
+		return GW_EUNAVAIL;
 	default:
 		return GW_EDB;
 	}
 }
 
 /* store_stmt - cached prepared statement */
-sqlite3_stmt *store_stmt(struct store *st, const char *sql)
+struct db_stmt *store_stmt(struct store *st, const char *sql)
 {
-	sqlite3_stmt *s = NULL;
+	struct db_stmt *s = NULL;
 	int i;
 
 	for(i = 0; i < st->ncache; i++) {
 		if(st->cache[i].sql == sql) {
 			s = st->cache[i].stmt;
-			sqlite3_reset(s);
-			sqlite3_clear_bindings(s);
+			db_reset(s);
+			db_clear(s);
 			return s;
 		}
 	}
-	if(sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK)
+	/* the cache is sized for every statement the store has; overflowing it is a bug */
+	if(st->ncache >= STORE_STMT_CACHE)
 		return NULL;
-	if(st->ncache < STORE_STMT_CACHE) {
-		st->cache[st->ncache].sql = sql;
-		st->cache[st->ncache].stmt = s;
-		st->ncache++;
-	} else {
-		/* the cache is sized for every statement the store has; overflowing it is a bug */
-		sqlite3_finalize(s);
+	s = st->ops->prepare(st->db, sql);
+	if(!s)
 		return NULL;
-	}
+	st->cache[st->ncache].sql = sql;
+	st->cache[st->ncache].stmt = s;
+	st->ncache++;
 	return s;
 }
 
+/* store_stmt_d - the text of this backend's dialect */
+struct db_stmt *store_stmt_d(struct store *st, const struct db_sql *q)
+{
+	return store_stmt(st, q->sql[st->ops->dialect]);
+}
+
 /* store_collect - every row of a statement into an array */
-gw_rc store_collect(sqlite3_stmt *s, store_row_fn row, json_t **out)
+gw_rc store_collect(struct db_stmt *s, store_row_fn row, json_t **out)
 {
 	json_t *list = json_array();
 	int r;
 
 	*out = NULL;
 	if(!list) {
-		sqlite3_reset(s);
+		db_reset(s);
 		return GW_ENOMEM;
 	}
-	while((r = sqlite3_step(s)) == SQLITE_ROW) {
+	while((r = db_step(s)) == DB_ROW) {
 		if(json_array_append_new(list, row(s))) {
-			r = SQLITE_NOMEM;
+			r = DB_NOMEM;
 			break;
 		}
 	}
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE) {
+	db_reset(s);
+	if(r != DB_DONE) {
 		json_decref(list);
-		return r == SQLITE_NOMEM ? GW_ENOMEM : GW_EDB;
+		return store_rc(r) ? store_rc(r) : GW_EDB;
 	}
 	*out = list;
 	return GW_OK;
@@ -464,111 +483,108 @@ gw_rc store_collect(sqlite3_stmt *s, store_row_fn row, json_t **out)
 /* store_write_rc - result of a write step */
 gw_rc store_write_rc(struct store *st, int r)
 {
-	if(r == SQLITE_DONE || r == SQLITE_ROW)
+	(void)st;
+	if(r == DB_DONE || r == DB_ROW)
 		return GW_OK;
-	if((r & 0xff) == SQLITE_CONSTRAINT && strstr(sqlite3_errmsg(st->db), "slot_taken"))
-		return GW_ESLOT;
 	return store_rc(r) ? store_rc(r) : GW_EDB;
 }
 
 /* store_cond_update - a conditional UPDATE and, when it missed, why */
-gw_rc store_cond_update(struct store *st, sqlite3_stmt *s, sqlite3_stmt *e, gw_rc miss_rc)
+gw_rc store_cond_update(struct store *st, struct db_stmt *s, struct db_stmt *e, gw_rc miss_rc)
 {
-	int r = sqlite3_step(s);
+	int r = db_step(s);
 
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE) {
-		sqlite3_reset(e);
+	db_reset(s);
+	if(r != DB_DONE) {
+		db_reset(e);
 		return store_write_rc(st, r);
 	}
-	if(sqlite3_changes(st->db) == 1) {
-		sqlite3_reset(e);
+	if(db_changes(st) == 1) {
+		db_reset(e);
 		return GW_OK;
 	}
-	r = sqlite3_step(e);
-	sqlite3_reset(e);
-	if(r == SQLITE_ROW)
+	r = db_step(e);
+	db_reset(e);
+	if(r == DB_ROW)
 		return miss_rc;
-	return r == SQLITE_DONE ? GW_ENOTFOUND : GW_EDB;
+	return r == DB_DONE ? GW_ENOTFOUND : store_write_rc(st, r);
 }
 
 /* store_one - the one row of a statement */
-gw_rc store_one(sqlite3_stmt *s, store_row_fn row, json_t **out)
+gw_rc store_one(struct db_stmt *s, store_row_fn row, json_t **out)
 {
-	int r = sqlite3_step(s);
+	int r = db_step(s);
 
-	*out = r == SQLITE_ROW ? row(s) : NULL;
-	sqlite3_reset(s);
-	if(r == SQLITE_DONE)
+	*out = r == DB_ROW ? row(s) : NULL;
+	db_reset(s);
+	if(r == DB_DONE)
 		return GW_ENOTFOUND;
-	if(r != SQLITE_ROW)
-		return GW_EDB;
+	if(r != DB_ROW)
+		return store_rc(r) ? store_rc(r) : GW_EDB;
 	return *out ? GW_OK : GW_ENOMEM;
 }
 
 /* store_col_json - JSON text column */
-json_t *store_col_json(sqlite3_stmt *s, int i)
+json_t *store_col_json(struct db_stmt *s, int i)
 {
-	const char *txt = (const char *)sqlite3_column_text(s, i);
+	const char *txt = db_col_text(s, i);
 	json_t *v = txt ? json_loads(txt, JSON_DECODE_ANY, NULL) : NULL;
 
 	return v ? v : json_null();
 }
 
 /* store_col_time - epoch column as RFC 3339 */
-json_t *store_col_time(sqlite3_stmt *s, int i)
+json_t *store_col_time(struct db_stmt *s, int i)
 {
 	char buf[TIMEFMT_LEN];
 
-	if(sqlite3_column_type(s, i) == SQLITE_NULL)
+	if(db_col_type(s, i) == DB_NULL)
 		return json_null();
-	timefmt_rfc3339((time_t)sqlite3_column_int64(s, i), buf);
+	timefmt_rfc3339((time_t)db_col_int64(s, i), buf);
 	return json_string(buf);
 }
 
 /* store_col_text - text column */
-json_t *store_col_text(sqlite3_stmt *s, int i)
+json_t *store_col_text(struct db_stmt *s, int i)
 {
-	const char *txt = (const char *)sqlite3_column_text(s, i);
+	const char *txt = db_col_text(s, i);
 
 	return txt ? json_string(txt) : json_null();
 }
 
 /* store_bind_json - bind JSON as text */
-int store_bind_json(sqlite3_stmt *s, int i, const json_t *v)
+int store_bind_json(struct db_stmt *s, int i, const json_t *v)
 {
 	char *txt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 	int r;
 
 	if(!txt)
-		return SQLITE_NOMEM;
-	r = sqlite3_bind_text(s, i, txt, -1, free);
+		return DB_NOMEM;
+	r = db_bind_text(s, i, txt, -1);
+	free(txt);
 	return r;
 }
 
 /* store_bind_text - text or NULL */
-int store_bind_text(sqlite3_stmt *s, int i, const char *v)
+int store_bind_text(struct db_stmt *s, int i, const char *v)
 {
-	return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s, i);
+	return v ? db_bind_text(s, i, v, -1) : db_bind_null(s, i, DB_TEXT);
 }
 
 /* store_bind_id - id or NULL */
-int store_bind_id(sqlite3_stmt *s, int i, int64_t v)
+int store_bind_id(struct db_stmt *s, int i, int64_t v)
 {
-	return v > 0 ? sqlite3_bind_int64(s, i, v) : sqlite3_bind_null(s, i);
+	return v > 0 ? db_bind_int64(s, i, v) : db_bind_null(s, i, DB_INTEGER);
 }
 
 /* exec - run SQL text without results */
 static gw_rc exec(struct store *st, const char *sql, struct gw_err *err)
 {
-	char *msg = NULL;
-	int r = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
+	int r = st->ops->exec(st->db, sql);
 
-	if(r != SQLITE_OK) {
-		gw_err_set(err, store_rc(r), "", "database error");
-		gw_err_cause(err, "sqlite %d: %s", sqlite3_extended_errcode(st->db),
-		             msg ? msg : "?");
-		sqlite3_free(msg);
+	if(r != DB_OK) {
+		gw_err_set(err, store_rc(r) ? store_rc(r) : GW_EDB, "", "database error");
+		gw_err_cause(err, "%s: %s", st->ops->name, db_errmsg(st));
 		return store_rc(r) ? store_rc(r) : GW_EDB;
 	}
 	return GW_OK;
@@ -577,43 +593,59 @@ static gw_rc exec(struct store *st, const char *sql, struct gw_err *err)
 /* store_schema_version - recorded schema version */
 gw_rc store_schema_version(struct store *st, int *version)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT ifnull(max(version), 0) FROM schema_migrations");
+	struct db_stmt *s = store_stmt(st, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+	int r;
 
 	if(!s)
 		return GW_EDB;
-	if(sqlite3_step(s) != SQLITE_ROW)
-		return GW_EDB;
-	*version = sqlite3_column_int(s, 0);
-	sqlite3_reset(s);
+	r = db_step(s);
+	if(r != DB_ROW) {
+		db_reset(s);
+		return store_rc(r) ? store_rc(r) : GW_EDB;
+	}
+	*version = db_col_int(s, 0);
+	db_reset(s);
 	return GW_OK;
 }
 
 /* migrate - bring the schema up to STORE_SCHEMA_VERSION */
 static gw_rc migrate(struct store *st, struct gw_err *err)
 {
+	const char *const *const *steps =
+	        st->ops->dialect == DB_POSTGRES ? pg_migrations : migrations;
 	gw_rc rc = GW_OK;
-	int have = 0, v, i;
-	sqlite3_stmt *s;
+	int have = 0, v, i, r;
+	struct db_stmt *s;
 
-	rc = exec(st, "CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY,"
-	              " applied_at INTEGER NOT NULL)",
+	rc = exec(st, "CREATE TABLE IF NOT EXISTS schema_migrations(version BIGINT PRIMARY KEY,"
+	              " applied_at BIGINT NOT NULL)",
 	          err);
 	if(rc)
 		return rc;
 	rc = store_schema_version(st, &have);
 	if(rc)
 		return gw_err_set(err, rc, "", "cannot read the schema version");
-	if(have > (int)GW_ARRAY_LEN(migrations))
+	if(have > STORE_SCHEMA_VERSION)
 		return gw_err_set(err, GW_EVERSION, "",
 		                  "the database has schema version %d, newer than this binary's %d: "
 		                  "run a newer ordinatus",
-		                  have, (int)GW_ARRAY_LEN(migrations));
-	for(v = have + 1; v <= (int)GW_ARRAY_LEN(migrations); v++) {
-		rc = exec(st, "BEGIN IMMEDIATE", err);
+		                  have, STORE_SCHEMA_VERSION);
+	for(v = have + 1; v <= STORE_SCHEMA_VERSION; v++) {
+		r = st->ops->begin(st->db);
+		if(r != DB_OK)
+			return gw_err_set(err, store_rc(r) ? store_rc(r) : GW_EDB, "",
+			                  "cannot start migration %d: %s", v, db_errmsg(st));
+		/* a second process migrating at the same time waits on the lock, then finds the
+		 * step done */
+		rc = store_schema_version(st, &have);
 		if(rc)
-			return rc;
-		for(i = 0; migrations[v - 1][i]; i++) {
-			rc = exec(st, migrations[v - 1][i], err);
+			goto fail;
+		if(have >= v) {
+			st->ops->rollback(st->db);
+			continue;
+		}
+		for(i = 0; steps[v - 1][i]; i++) {
+			rc = exec(st, steps[v - 1][i], err);
 			if(rc)
 				goto fail;
 		}
@@ -623,173 +655,51 @@ static gw_rc migrate(struct store *st, struct gw_err *err)
 			rc = GW_EDB;
 			goto fail;
 		}
-		sqlite3_bind_int(s, 1, v);
-		sqlite3_bind_int64(s, 2, clock_now());
-		if(sqlite3_step(s) != SQLITE_DONE) {
-			rc = GW_EDB;
+		db_bind_int64(s, 1, v);
+		db_bind_int64(s, 2, clock_now());
+		r = db_step(s);
+		db_reset(s);
+		if(r != DB_DONE) {
+			rc = store_rc(r) ? store_rc(r) : GW_EDB;
 			goto fail;
 		}
-		rc = exec(st, "COMMIT", err);
-		if(rc)
+		r = st->ops->commit(st->db);
+		if(r != DB_OK) {
+			rc = store_rc(r) ? store_rc(r) : GW_EDB;
 			goto fail;
+		}
 	}
 	return GW_OK;
 fail:
-	exec(st, "ROLLBACK", NULL);
+	st->ops->rollback(st->db);
 	return rc;
 }
 
-/* store_global_init - process-wide SQLite settings */
-void store_global_init(void)
-{
-	/* each connection belongs to one thread at a time (store.h): no serialising mutexes, and
-	 * no global allocation statistics, whose mutex every malloc of every thread would take */
-	sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
-	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-	sqlite3_initialize();
-}
-
 /* store_open - open a connection and migrate */
-/* private_files - the database and its -wal and -shm files readable by the owner only. SQLite
- * creates the -wal and -shm with the database file's mode (os_unix.c findCreateFileMode), and
- * the database with 0644 less the umask: files made by an older release, or under a wider
- * umask, are narrowed here on every open. A file that is not there is not an error. */
-static void private_files(const char *path)
-{
-	static const char *const ext[] = {"", "-wal", "-shm"};
-	char p[4096];
-	size_t i;
-
-	for(i = 0; i < GW_ARRAY_LEN(ext); i++) {
-		if((size_t)snprintf(p, sizeof(p), "%s%s", path, ext[i]) >= sizeof(p))
-			return;
-		(void)chmod(p, 0600);
-	}
-}
-
 gw_rc store_open(const char *path, bool create, struct store **out, struct gw_err *err)
 {
 	struct store *st = NULL;
 	gw_rc rc = GW_OK;
-	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
-	int r;
+	char msg[512] = "";
 
 	*out = NULL;
 	st = calloc(1, sizeof(*st));
 	if(!st)
 		return GW_ENOMEM;
-	r = sqlite3_open_v2(path, &st->db, flags, NULL);
-	private_files(path);
-	if(r != SQLITE_OK) {
-		rc = gw_err_set(err, GW_EIO, "", "cannot open the database %s: %s", path,
-		                st->db ? sqlite3_errmsg(st->db) : "out of memory");
+	st->ops = db_backend(path);
+	st->db = st->ops->open(path, create, msg, sizeof(msg));
+	if(!st->db) {
+		rc = gw_err_set(err, st->ops->dialect == DB_POSTGRES ? GW_EUNAVAIL : GW_EIO, "", "%s",
+		                msg);
 		goto out;
 	}
-	sqlite3_extended_result_codes(st->db, 1);
-	sqlite3_busy_timeout(st->db, 10000);
-	/* wal_autocheckpoint=0: a commit never copies the WAL back into the database (which took
-	 * an intake's fan-out of 10,000 rows from 5 to 20-50 ms, and stalled every dispatch worker
-	 * waiting to record its batch); the dispatcher's checkpoint thread does it instead
-	 * (store_checkpoint), off every request's and every send's path. cache_size: room for a
-	 * big transaction's pages (32 MB at most, taken as used) so that it does not spill them
-	 * into the WAL before its commit. */
-	rc = exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-	              " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
-	              " PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-32768;",
-	          err);
-	if(rc)
-		goto out;
 	rc = migrate(st, err);
 	if(rc)
 		goto out;
-	private_files(path); /* the -wal and -shm exist now */
 	*out = st;
 	st = NULL;
 out:
 	store_close(st);
-	return rc;
-}
-
-/* store_backup - sqlite3_backup_init/step/finish (sqlite.org/backup.html) */
-gw_rc store_backup(const char *path, const char *to, int *pages, struct gw_err *err)
-{
-	sqlite3 *src = NULL, *dst = NULL;
-	sqlite3_backup *b = NULL;
-	sqlite3_stmt *q = NULL;
-	gw_rc rc = GW_OK;
-	int fd, r, tries = 0;
-	bool made = false;
-
-	*pages = 0;
-	/* claim the name first: an existing file (or a link) is never written through */
-	fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if(fd < 0)
-		return gw_err_set(err, GW_EINVAL, "to", "cannot create %s: %s%s", to, strerror(errno),
-		                  errno == EEXIST ? " (a backup never overwrites a file)" : "");
-	made = true;
-	close(fd);
-	r = sqlite3_open_v2(path, &src, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-	if(r != SQLITE_OK) {
-		rc = gw_err_set(err, GW_EIO, "", "cannot open the database %s: %s", path,
-		                src ? sqlite3_errmsg(src) : "out of memory");
-		goto out;
-	}
-	sqlite3_busy_timeout(src, 10000);
-	r = sqlite3_open_v2(to, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-	if(r != SQLITE_OK) {
-		rc = gw_err_set(err, GW_EIO, "", "cannot open %s: %s", to,
-		                dst ? sqlite3_errmsg(dst) : "out of memory");
-		goto out;
-	}
-	b = sqlite3_backup_init(dst, "main", src, "main");
-	if(!b) {
-		rc = gw_err_set(err, GW_EIO, "", "cannot start the backup: %s", sqlite3_errmsg(dst));
-		goto out;
-	}
-	/* every page in one step: one read transaction, so one consistent snapshot. A writer
-	 * holding the lock makes it SQLITE_BUSY: wait and go on (at most about 30 s). */
-	for(;;) {
-		r = sqlite3_backup_step(b, -1);
-		if(r == SQLITE_DONE)
-			break;
-		if((r == SQLITE_BUSY || r == SQLITE_LOCKED) && ++tries < 600) {
-			sqlite3_sleep(50);
-			continue;
-		}
-		rc = gw_err_set(err, GW_EIO, "", "the backup failed: %s", sqlite3_errstr(r));
-		goto out;
-	}
-	*pages = sqlite3_backup_pagecount(b);
-	r = sqlite3_backup_finish(b);
-	b = NULL;
-	if(r != SQLITE_OK) {
-		rc = gw_err_set(err, GW_EIO, "", "the backup failed: %s", sqlite3_errstr(r));
-		goto out;
-	}
-	r = sqlite3_prepare_v2(dst, "PRAGMA quick_check", -1, &q, NULL);
-	if(r != SQLITE_OK || sqlite3_step(q) != SQLITE_ROW ||
-	   strcmp((const char *)sqlite3_column_text(q, 0), "ok") != 0) {
-		rc = gw_err_set(err, GW_EIO, "", "the copy does not pass quick_check");
-		goto out;
-	}
-out:
-	sqlite3_finalize(q);
-	if(b)
-		sqlite3_backup_finish(b);
-	sqlite3_close(dst);
-	sqlite3_close(src);
-	if(made) {
-		private_files(to);
-		if(rc) {
-			char p[4096];
-
-			unlink(to);
-			if((size_t)snprintf(p, sizeof(p), "%s-wal", to) < sizeof(p))
-				unlink(p);
-			if((size_t)snprintf(p, sizeof(p), "%s-shm", to) < sizeof(p))
-				unlink(p);
-		}
-	}
 	return rc;
 }
 
@@ -801,35 +711,26 @@ void store_close(struct store *st)
 	if(!st)
 		return;
 	for(i = 0; i < st->ncache; i++)
-		sqlite3_finalize(st->cache[i].stmt);
-	sqlite3_close(st->db);
+		st->ops->finalize(st->cache[i].stmt);
+	if(st->db)
+		st->ops->close(st->db);
 	free(st);
 }
 
-/* store_begin - BEGIN IMMEDIATE */
+/* store_begin - a write transaction (SQLite: BEGIN IMMEDIATE) */
 gw_rc store_begin(struct store *st)
 {
-	sqlite3_stmt *s = store_stmt(st, "BEGIN IMMEDIATE");
-	int r;
+	int r = st->ops->begin(st->db);
 
-	if(!s)
-		return GW_EDB;
-	r = sqlite3_step(s);
-	sqlite3_reset(s);
-	return r == SQLITE_DONE ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
+	return r == DB_OK ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
 }
 
-/* store_commit - COMMIT */
+/* store_commit - COMMIT; a failed commit rolls back */
 gw_rc store_commit(struct store *st)
 {
-	sqlite3_stmt *s = store_stmt(st, "COMMIT");
-	int r;
+	int r = st->ops->commit(st->db);
 
-	if(!s)
-		return GW_EDB;
-	r = sqlite3_step(s);
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE) {
+	if(r != DB_OK) {
 		store_rollback(st);
 		return store_rc(r) ? store_rc(r) : GW_EDB;
 	}
@@ -839,19 +740,11 @@ gw_rc store_commit(struct store *st)
 /* store_rollback - ROLLBACK if a transaction is open */
 void store_rollback(struct store *st)
 {
-	sqlite3_stmt *s;
-
-	if(sqlite3_get_autocommit(st->db))
-		return;
-	s = store_stmt(st, "ROLLBACK");
-	if(s) {
-		sqlite3_step(s);
-		sqlite3_reset(s);
-	}
+	st->ops->rollback(st->db);
 }
 
-/* store_errmsg - last SQLite error text */
+/* store_errmsg - last error text of the connection */
 const char *store_errmsg(struct store *st)
 {
-	return sqlite3_errmsg(st->db);
+	return db_errmsg(st);
 }

@@ -4,19 +4,19 @@
 #ifndef STORE_INT_H
 #define STORE_INT_H
 
-#include <sqlite3.h>
-
 #include "store.h"
+#include "store_db.h"
 
 /* Room for every statement the store has (about 85 today) with headroom: a connection that
  * prepares one more than this fails that query (GW_EDB), so keep it well above the count. */
 #define STORE_STMT_CACHE 256
 
 struct store {
-	sqlite3 *db; /* owned */
+	const struct db_ops *ops; /* the backend (store_db.h) */
+	struct db_conn *db;       /* owned */
 	struct {
-		const char *sql;    /* static string: cache key by address */
-		sqlite3_stmt *stmt; /* owned */
+		const char *sql;       /* static string: cache key by address */
+		struct db_stmt *stmt; /* owned */
 	} cache[STORE_STMT_CACHE];
 	int ncache;
 	struct {
@@ -27,18 +27,37 @@ struct store {
 
 /* store_stmt - a prepared, reset statement for the static SQL text sql (cached per
  * connection); NULL on a prepare error. Borrowed until the store closes. */
-sqlite3_stmt *store_stmt(struct store *st, const char *sql);
+struct db_stmt *store_stmt(struct store *st, const char *sql);
+
+/* store_stmt_d - store_stmt for a statement with a text per dialect */
+struct db_stmt *store_stmt_d(struct store *st, const struct db_sql *q);
+
+/* the connection's last write: rows it changed, the id it inserted, its error text */
+static inline int64_t db_changes(struct store *st)
+{
+	return st->ops->changes(st->db);
+}
+
+static inline int64_t db_last_id(struct store *st)
+{
+	return st->ops->last_id(st->db);
+}
+
+static inline const char *db_errmsg(struct store *st)
+{
+	return st->ops->errmsg(st->db);
+}
 
 /* store_row_fn - one row of a statement as JSON (new reference; NULL on out-of-memory) */
-typedef json_t *(*store_row_fn)(sqlite3_stmt *s);
+typedef json_t *(*store_row_fn)(struct db_stmt *s);
 
 /* store_collect - step the bound statement s to its end, each row through row into a new
  * array (*out, new reference); resets s. GW_EDB when a step fails. */
-gw_rc store_collect(sqlite3_stmt *s, store_row_fn row, json_t **out);
+gw_rc store_collect(struct db_stmt *s, store_row_fn row, json_t **out);
 
 /* store_one - step the bound statement s once: its row through row into *out (new reference);
  * resets s. GW_ENOTFOUND without a row, GW_EDB when the step fails. */
-gw_rc store_one(sqlite3_stmt *s, store_row_fn row, json_t **out);
+gw_rc store_one(struct db_stmt *s, store_row_fn row, json_t **out);
 
 /* store_write_rc - the result of a write step r: GW_OK, GW_ESLOT for the overlap trigger of
  * migration 2, or store_rc's mapping */
@@ -47,7 +66,7 @@ gw_rc store_write_rc(struct store *st, int r);
 /* store_cond_update - step the bound conditional UPDATE s (one row when its condition holds):
  * GW_OK when it changed the row; otherwise step the bound existence query e: miss_rc when the
  * row exists (its state forbade the change), GW_ENOTFOUND when it does not. Resets both. */
-gw_rc store_cond_update(struct store *st, sqlite3_stmt *s, sqlite3_stmt *e, gw_rc miss_rc);
+gw_rc store_cond_update(struct store *st, struct db_stmt *s, struct db_stmt *e, gw_rc miss_rc);
 
 /* store_calendar_hook - apply a calendar result (r's cal_* fields) inside the finishing
  * transaction (store_calendar.c) */
@@ -57,25 +76,25 @@ gw_rc store_calendar_hook(struct store *st, const struct store_result *r, time_t
  * its trainer has no connection that needs reconnecting (store_calendar.c) */
 gw_rc store_calendar_hold_check(struct store *st, int64_t outbox_id, time_t now);
 
-/* store_rc - map a SQLite result to gw_rc */
+/* store_rc - map a backend result (enum db_rc) to gw_rc */
 gw_rc store_rc(int src);
 
 /* store_col_json - column i parsed as JSON text (new reference; JSON null when unparsable) */
-json_t *store_col_json(sqlite3_stmt *s, int i);
+json_t *store_col_json(struct db_stmt *s, int i);
 
 /* store_col_time - integer epoch column i as an RFC 3339 JSON string, or JSON null */
-json_t *store_col_time(sqlite3_stmt *s, int i);
+json_t *store_col_time(struct db_stmt *s, int i);
 
 /* store_col_text - text column i as a JSON string, or JSON null */
-json_t *store_col_text(sqlite3_stmt *s, int i);
+json_t *store_col_text(struct db_stmt *s, int i);
 
-/* store_bind_json - bind a JSON value as compact text (SQLITE_TRANSIENT) */
-int store_bind_json(sqlite3_stmt *s, int i, const json_t *v);
+/* store_bind_json - bind a JSON value as compact text */
+int store_bind_json(struct db_stmt *s, int i, const json_t *v);
 
 /* store_bind_text - bind text or NULL */
-int store_bind_text(sqlite3_stmt *s, int i, const char *v);
+int store_bind_text(struct db_stmt *s, int i, const char *v);
 
 /* store_bind_id - bind an id, 0 as NULL */
-int store_bind_id(sqlite3_stmt *s, int i, int64_t v);
+int store_bind_id(struct db_stmt *s, int i, int64_t v);
 
 #endif

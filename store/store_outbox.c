@@ -22,15 +22,16 @@ gw_rc store_outbox_enqueue(struct store *st, const struct store_effect *e, time_
 	/* Two statements, not three: the row first, then its dedupe key naming it. A key that
 	 * exists already (rare: a repeated tick, a racing request) undoes the row, inside the
 	 * caller's transaction. */
-	sqlite3_stmt *s =
+	struct db_stmt *s =
 	        store_stmt(st, "INSERT INTO outbox(org_id, kind, provider_class, dedupe_key,"
 	                       " request_id, booking_id, payload, status, next_attempt_at,"
 	                       " deadline_at, created_at, body_id, priority)"
 	                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?11,"
 	                       " ?12)");
-	sqlite3_stmt *d = store_stmt(st, "INSERT OR IGNORE INTO dedupe_keys(org_id, key, outbox_id,"
-	                                 " created_at) VALUES(?1, ?2, ?3, ?4)");
-	sqlite3_stmt *x = store_stmt(st, "DELETE FROM outbox WHERE id = ?1");
+	struct db_stmt *d = store_stmt(st, "INSERT INTO dedupe_keys(org_id, key, outbox_id,"
+	                                 " created_at) VALUES(?1, ?2, ?3, ?4)"
+	                                 " ON CONFLICT DO NOTHING");
+	struct db_stmt *x = store_stmt(st, "DELETE FROM outbox WHERE id = ?1");
 	int64_t row;
 	int r;
 
@@ -39,40 +40,40 @@ gw_rc store_outbox_enqueue(struct store *st, const struct store_effect *e, time_
 		*id = 0;
 	if(!d || !s || !x)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, e->org_id);
-	sqlite3_bind_text(s, 2, e->kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, e->provider_class, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, e->dedupe_key, -1, SQLITE_STATIC);
+	db_bind_int64(s, 1, e->org_id);
+	db_bind_text(s, 2, e->kind, -1);
+	db_bind_text(s, 3, e->provider_class, -1);
+	db_bind_text(s, 4, e->dedupe_key, -1);
 	store_bind_id(s, 5, e->request_id);
 	store_bind_id(s, 6, e->booking_id);
-	sqlite3_bind_text(s, 7, e->payload, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 8, e->not_before > now ? e->not_before : now);
+	db_bind_text(s, 7, e->payload, -1);
+	db_bind_int64(s, 8, e->not_before > now ? e->not_before : now);
 	if(e->deadline > 0)
-		sqlite3_bind_int64(s, 9, e->deadline);
-	sqlite3_bind_int64(s, 10, now);
+		db_bind_int64(s, 9, e->deadline);
+	db_bind_int64(s, 10, now);
 	store_bind_id(s, 11, e->body_id);
-	sqlite3_bind_int(s, 12, store_outbox_priority(e->kind));
-	r = sqlite3_step(s);
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s); /* the borrowed texts must not outlive the call */
-	if(r != SQLITE_DONE)
+	db_bind_int64(s, 12, store_outbox_priority(e->kind));
+	r = db_step(s);
+	db_reset(s);
+	db_clear(s); /* the borrowed texts must not outlive the call */
+	if(r != DB_DONE)
 		return store_rc(r) ? store_rc(r) : GW_EDB;
-	row = sqlite3_last_insert_rowid(st->db);
-	sqlite3_bind_int64(d, 1, e->org_id);
-	sqlite3_bind_text(d, 2, e->dedupe_key, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(d, 3, row);
-	sqlite3_bind_int64(d, 4, now);
-	r = sqlite3_step(d);
-	sqlite3_reset(d);
-	sqlite3_clear_bindings(d);
-	if(r != SQLITE_DONE)
+	row = db_last_id(st);
+	db_bind_int64(d, 1, e->org_id);
+	db_bind_text(d, 2, e->dedupe_key, -1);
+	db_bind_int64(d, 3, row);
+	db_bind_int64(d, 4, now);
+	r = db_step(d);
+	db_reset(d);
+	db_clear(d);
+	if(r != DB_DONE)
 		return store_rc(r) ? store_rc(r) : GW_EDB;
-	if(sqlite3_changes(st->db) == 0) {
+	if(db_changes(st) == 0) {
 		/* the key exists: enqueueing it again is a no-op */
-		sqlite3_bind_int64(x, 1, row);
-		r = sqlite3_step(x);
-		sqlite3_reset(x);
-		return r == SQLITE_DONE ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
+		db_bind_int64(x, 1, row);
+		r = db_step(x);
+		db_reset(x);
+		return r == DB_DONE ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
 	}
 	if(id)
 		*id = row;
@@ -83,21 +84,21 @@ gw_rc store_outbox_enqueue(struct store *st, const struct store_effect *e, time_
 /* store_outbox_body - one shared body of a fan-out */
 gw_rc store_outbox_body(struct store *st, int64_t org, const char *payload, time_t now, int64_t *id)
 {
-	sqlite3_stmt *s = store_stmt(st, "INSERT INTO outbox_bodies(org_id, payload, created_at)"
+	struct db_stmt *s = store_stmt(st, "INSERT INTO outbox_bodies(org_id, payload, created_at)"
 	                                 " VALUES(?1, ?2, ?3)");
 	int r;
 
 	*id = 0;
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, org);
-	sqlite3_bind_text(s, 2, payload, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(s, 3, now);
-	r = sqlite3_step(s);
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE)
+	db_bind_int64(s, 1, org);
+	db_bind_text(s, 2, payload, -1);
+	db_bind_int64(s, 3, now);
+	r = db_step(s);
+	db_reset(s);
+	if(r != DB_DONE)
 		return store_rc(r) ? store_rc(r) : GW_EDB;
-	*id = sqlite3_last_insert_rowid(st->db);
+	*id = db_last_id(st);
 	return GW_OK;
 }
 
@@ -238,12 +239,16 @@ int store_outbox_priority(const char *kind)
  *      within the batch as well, so that a worker sending it in order serves them alike).
  * Cost: O(organisations with pending rows of the class + batch) index seeks, whatever the
  * backlog (bench/fanout.sh queues 10,000 rows). */
-#define LEASE_STALE_SQL                                                 \
-	"SELECT id FROM outbox INDEXED BY outbox_lease"                 \
+#define LEASE_STALE_WHERE                                               \
 	" WHERE status = 'leased' AND lease_expires_at <= ?1"           \
 	" AND (?2 IS NULL OR provider_class = ?2)"                      \
 	" AND (?3 IS NULL OR substr(lease_owner, 1, length(?3)) <> ?3)" \
 	" ORDER BY lease_expires_at, id LIMIT ?4"
+/* SQLite's planner is told the index; PostgreSQL's picks it itself */
+static const struct db_sql lease_stale_sql = {{
+    "SELECT id FROM outbox INDEXED BY outbox_lease" LEASE_STALE_WHERE,
+    "SELECT id FROM outbox" LEASE_STALE_WHERE,
+}};
 #define LEASE_CLASSES_SQL                                                          \
 	"WITH RECURSIVE c(cls) AS (SELECT (SELECT min(provider_class) FROM outbox" \
 	"  WHERE status = 'pending')"                                              \
@@ -264,12 +269,17 @@ int store_outbox_priority(const char *kind)
 	" AND provider_class = ?1 AND priority = ?2 AND org_id = ?3"      \
 	" AND next_attempt_at <= ?4 AND (next_attempt_at, id) > (?5, ?6)" \
 	" ORDER BY next_attempt_at, id LIMIT ?7"
-#define LEASE_SQL                                                                      \
-	"UPDATE outbox SET status = 'leased', lease_owner = ?1, lease_expires_at = ?2" \
-	" WHERE id IN (SELECT value FROM json_each(?3))"                               \
-	" RETURNING id, org_id, ifnull(booking_id, 0), ifnull(request_id, 0), kind,"   \
-	" provider_class, payload, attempts, ifnull(deadline_at, 0), created_at,"      \
+#define LEASE_SET "UPDATE outbox SET status = 'leased', lease_owner = ?1, lease_expires_at = ?2"
+#define LEASE_RETURNING                                                                  \
+	" RETURNING id, org_id, coalesce(booking_id, 0), coalesce(request_id, 0), kind,"   \
+	" provider_class, payload, attempts, coalesce(deadline_at, 0), created_at,"      \
 	" next_attempt_at, dedupe_key, body_id, priority"
+/* the chosen ids come as one JSON array: json_each, jsonb_array_elements_text */
+static const struct db_sql lease_sql = {{
+    LEASE_SET " WHERE id IN (SELECT value FROM json_each(?3))" LEASE_RETURNING,
+    LEASE_SET " WHERE id IN (SELECT value::bigint FROM jsonb_array_elements_text(?3::jsonb))"
+              LEASE_RETURNING,
+}};
 
 /* A row chosen for the lease, and where it goes in the batch: by priority (-1: a dead
  * worker's), then its rank in its organisation's queue, then the organisation's turn. */
@@ -302,21 +312,21 @@ struct lease_org {
 static gw_rc pick_org_rows(struct store *st, const char *cls, int prio, struct lease_org *o,
                            int turn, time_t now, int q, struct lease_pick *ids, int *nids)
 {
-	sqlite3_stmt *s = store_stmt(st, LEASE_ORG_ROWS_SQL);
+	struct db_stmt *s = store_stmt(st, LEASE_ORG_ROWS_SQL);
 	int r, got = 0;
 
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_text(s, 1, cls, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 2, prio);
-	sqlite3_bind_int64(s, 3, o->org);
-	sqlite3_bind_int64(s, 4, now);
-	sqlite3_bind_int64(s, 5, o->at);
-	sqlite3_bind_int64(s, 6, o->id);
-	sqlite3_bind_int(s, 7, q);
-	while((r = sqlite3_step(s)) == SQLITE_ROW) {
-		o->id = sqlite3_column_int64(s, 0);
-		o->at = sqlite3_column_int64(s, 1);
+	db_bind_text(s, 1, cls, -1);
+	db_bind_int64(s, 2, prio);
+	db_bind_int64(s, 3, o->org);
+	db_bind_int64(s, 4, now);
+	db_bind_int64(s, 5, o->at);
+	db_bind_int64(s, 6, o->id);
+	db_bind_int64(s, 7, q);
+	while((r = db_step(s)) == DB_ROW) {
+		o->id = db_col_int64(s, 0);
+		o->at = db_col_int64(s, 1);
 		ids[*nids].id = o->id;
 		ids[*nids].prio = prio;
 		ids[*nids].rank = o->taken + got;
@@ -324,54 +334,68 @@ static gw_rc pick_org_rows(struct store *st, const char *cls, int prio, struct l
 		(*nids)++;
 		got++;
 	}
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	if(r != SQLITE_DONE)
+	db_reset(s);
+	db_clear(s);
+	if(r != DB_DONE)
 		return store_rc(r) ? store_rc(r) : GW_EDB;
 	o->taken += got;
 	o->more = got == q;
 	return GW_OK;
 }
 
+/* a provider config's max_connections when it is a whole number (as json_extract gives an
+ * INTEGER only for one), else NULL */
+#define PG_MAX_CONNECTIONS                                                      \
+	"CASE WHEN (config::jsonb ->> 'max_connections') ~ '^-?[0-9]{1,9}$'"    \
+	" AND jsonb_typeof(config::jsonb -> 'max_connections') = 'number'"      \
+	" THEN (config::jsonb ->> 'max_connections')::bigint END"
+
 /* org_connections - the max_connections of org's settings slot->provider (slot->def) */
 static gw_rc org_connections(struct store *st, int64_t org, const struct store_slot *slot, int *cap)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT json_extract(config, '$.max_connections')"
-	                                 " FROM provider_configs WHERE org_id = ?1 AND name = ?2");
+	static const struct db_sql q = {{
+	    "SELECT json_extract(config, '$.max_connections')"
+	    " FROM provider_configs WHERE org_id = ?1 AND name = ?2",
+	    "SELECT " PG_MAX_CONNECTIONS " FROM provider_configs WHERE org_id = ?1 AND name = ?2",
+	}};
+	struct db_stmt *s = store_stmt_d(st, &q);
 	int r;
 
 	*cap = slot->def;
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, org);
-	sqlite3_bind_text(s, 2, slot->provider, -1, SQLITE_STATIC);
-	r = sqlite3_step(s);
-	if(r == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_INTEGER)
-		*cap = sqlite3_column_int(s, 0);
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return r == SQLITE_ROW || r == SQLITE_DONE ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
+	db_bind_int64(s, 1, org);
+	db_bind_text(s, 2, slot->provider, -1);
+	r = db_step(s);
+	if(r == DB_ROW && db_col_type(s, 0) == DB_INTEGER)
+		*cap = db_col_int(s, 0);
+	db_reset(s);
+	db_clear(s);
+	return r == DB_ROW || r == DB_DONE ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
 }
 
 /* store_outbox_max_connections - the largest max_connections of a provider's settings */
 gw_rc store_outbox_max_connections(struct store *st, const char *provider, int def, int *out)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT max(ifnull(json_extract(config,"
-	                                 " '$.max_connections'), ?2)) FROM provider_configs"
-	                                 " WHERE name = ?1");
+	static const struct db_sql q = {{
+	    "SELECT max(coalesce(json_extract(config, '$.max_connections'), ?2))"
+	    " FROM provider_configs WHERE name = ?1",
+	    "SELECT max(coalesce(" PG_MAX_CONNECTIONS ", ?2)) FROM provider_configs WHERE name = ?1",
+	}};
+	struct db_stmt *s = store_stmt_d(st, &q);
 	int r;
 
 	*out = def;
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_text(s, 1, provider, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 2, def);
-	r = sqlite3_step(s);
-	if(r == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_INTEGER)
-		*out = sqlite3_column_int(s, 0);
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return r == SQLITE_ROW ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
+	db_bind_text(s, 1, provider, -1);
+	db_bind_int64(s, 2, def);
+	r = db_step(s);
+	if(r == DB_ROW && db_col_type(s, 0) == DB_INTEGER)
+		*out = db_col_int(s, 0);
+	db_reset(s);
+	db_clear(s);
+	return r == DB_ROW ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
 }
 
 /* pick_class - the ids of up to max due pending rows of class cls into ids, urgent first and
@@ -380,7 +404,7 @@ static gw_rc pick_class(struct store *st, const char *cls, const struct store_sl
                         time_t now, int max, struct lease_pick *ids, int *nids)
 {
 	struct lease_org *orgs = NULL;
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	gw_rc rc = GW_OK;
 	int prio, norgs, i, r, round, full_at;
 	int64_t *turn = NULL;
@@ -417,21 +441,21 @@ static gw_rc pick_class(struct store *st, const char *cls, const struct store_sl
 				rc = GW_EDB;
 				goto out;
 			}
-			sqlite3_bind_text(s, 1, cls, -1, SQLITE_STATIC);
-			sqlite3_bind_int(s, 2, prio);
-			sqlite3_bind_int(s, 3, LEASE_ORGS_MAX - norgs);
-			sqlite3_bind_int64(s, 4, lo[pass]);
-			sqlite3_bind_int64(s, 5, hi[pass]);
-			while((r = sqlite3_step(s)) == SQLITE_ROW) {
+			db_bind_text(s, 1, cls, -1);
+			db_bind_int64(s, 2, prio);
+			db_bind_int64(s, 3, LEASE_ORGS_MAX - norgs);
+			db_bind_int64(s, 4, lo[pass]);
+			db_bind_int64(s, 5, hi[pass]);
+			while((r = db_step(s)) == DB_ROW) {
 				memset(&orgs[norgs], 0, sizeof(orgs[norgs]));
-				orgs[norgs].org = sqlite3_column_int64(s, 0);
+				orgs[norgs].org = db_col_int64(s, 0);
 				orgs[norgs].at = INT64_MIN;
 				orgs[norgs].more = true;
 				norgs++;
 			}
-			sqlite3_reset(s);
-			sqlite3_clear_bindings(s);
-			if(r != SQLITE_DONE) {
+			db_reset(s);
+			db_clear(s);
+			if(r != DB_DONE) {
 				rc = store_rc(r) ? store_rc(r) : GW_EDB;
 				goto out;
 			}
@@ -514,7 +538,7 @@ static int lease_cmp_pos(const void *a, const void *b)
  * *cache hold the last one, malloc'd, freed by the caller) */
 static gw_rc body_text(struct store *st, int64_t body, int64_t *cache_id, char **cache)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT payload FROM outbox_bodies WHERE id = ?1");
+	struct db_stmt *s = store_stmt(st, "SELECT payload FROM outbox_bodies WHERE id = ?1");
 	gw_rc rc = GW_OK;
 	int r;
 
@@ -524,17 +548,17 @@ static gw_rc body_text(struct store *st, int64_t body, int64_t *cache_id, char *
 		return GW_EDB;
 	free(*cache);
 	*cache = NULL;
-	sqlite3_bind_int64(s, 1, body);
-	r = sqlite3_step(s);
-	if(r == SQLITE_ROW) {
-		*cache = strdup((const char *)sqlite3_column_text(s, 0));
+	db_bind_int64(s, 1, body);
+	r = db_step(s);
+	if(r == DB_ROW) {
+		*cache = strdup(db_col_text(s, 0));
 		*cache_id = body;
 		if(!*cache)
 			rc = GW_ENOMEM;
 	} else {
-		rc = r == SQLITE_DONE ? GW_ENOTFOUND : (store_rc(r) ? store_rc(r) : GW_EDB);
+		rc = r == DB_DONE ? GW_ENOTFOUND : (store_rc(r) ? store_rc(r) : GW_EDB);
 	}
-	sqlite3_reset(s);
+	db_reset(s);
 	return rc;
 }
 
@@ -543,7 +567,7 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
                         const struct store_slot *slot, time_t now, int lease_secs, int max,
                         struct store_lease *l, int *got)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	struct id_list {
 		struct lease_pick *v;
 		int n;
@@ -561,24 +585,24 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 	if(!ids.v)
 		return GW_ENOMEM;
 	/* 1. leases of dead workers */
-	s = store_stmt(st, LEASE_STALE_SQL);
+	s = store_stmt_d(st, &lease_stale_sql);
 	if(!s) {
 		rc = GW_EDB;
 		goto out;
 	}
-	sqlite3_bind_int64(s, 1, now);
+	db_bind_int64(s, 1, now);
 	store_bind_text(s, 2, pclass);
 	store_bind_text(s, 3, self);
-	sqlite3_bind_int(s, 4, max);
-	while((r = sqlite3_step(s)) == SQLITE_ROW) {
-		ids.v[ids.n].id = sqlite3_column_int64(s, 0);
+	db_bind_int64(s, 4, max);
+	while((r = db_step(s)) == DB_ROW) {
+		ids.v[ids.n].id = db_col_int64(s, 0);
 		ids.v[ids.n].prio = -1;
 		ids.v[ids.n].rank = ids.n;
 		ids.n++;
 	}
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	if(r != SQLITE_DONE) {
+	db_reset(s);
+	db_clear(s);
+	if(r != DB_DONE) {
 		rc = store_rc(r) ? store_rc(r) : GW_EDB;
 		goto out;
 	}
@@ -592,11 +616,11 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 			rc = GW_EDB;
 			goto out;
 		}
-		while((r = sqlite3_step(s)) == SQLITE_ROW && nclasses < 16)
+		while((r = db_step(s)) == DB_ROW && nclasses < 16)
 			snprintf(classes[nclasses++], sizeof(classes[0]), "%s",
-			         sqlite3_column_text(s, 0));
-		sqlite3_reset(s);
-		if(r != SQLITE_DONE && r != SQLITE_ROW) {
+			         db_col_text(s, 0));
+		db_reset(s);
+		if(r != DB_DONE && r != DB_ROW) {
 			rc = store_rc(r) ? store_rc(r) : GW_EDB;
 			goto out;
 		}
@@ -623,40 +647,40 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 		                         (long long)ids.v[i].id);
 	list[used++] = ']';
 	list[used] = '\0';
-	s = store_stmt(st, LEASE_SQL);
+	s = store_stmt_d(st, &lease_sql);
 	if(!s) {
 		rc = GW_EDB;
 		goto out;
 	}
-	sqlite3_bind_text(s, 1, owner, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(s, 2, now + lease_secs);
-	sqlite3_bind_text(s, 3, list, -1, SQLITE_STATIC);
-	while((r = sqlite3_step(s)) == SQLITE_ROW && *got < max) {
+	db_bind_text(s, 1, owner, -1);
+	db_bind_int64(s, 2, now + lease_secs);
+	db_bind_text(s, 3, list, -1);
+	while((r = db_step(s)) == DB_ROW && *got < max) {
 		struct store_lease *x = &l[*got];
-		x->id = sqlite3_column_int64(s, 0);
-		x->org_id = sqlite3_column_int64(s, 1);
-		x->booking_id = sqlite3_column_int64(s, 2);
-		x->request_id = sqlite3_column_int64(s, 3);
-		snprintf(x->kind, sizeof(x->kind), "%s", sqlite3_column_text(s, 4));
+		x->id = db_col_int64(s, 0);
+		x->org_id = db_col_int64(s, 1);
+		x->booking_id = db_col_int64(s, 2);
+		x->request_id = db_col_int64(s, 3);
+		snprintf(x->kind, sizeof(x->kind), "%s", db_col_text(s, 4));
 		snprintf(x->provider_class, sizeof(x->provider_class), "%s",
-		         sqlite3_column_text(s, 5));
-		x->payload = strdup((const char *)sqlite3_column_text(s, 6));
-		x->attempts = sqlite3_column_int(s, 7);
-		x->deadline = (time_t)sqlite3_column_int64(s, 8);
-		x->created_at = (time_t)sqlite3_column_int64(s, 9);
-		x->next_attempt_at = (time_t)sqlite3_column_int64(s, 10);
-		snprintf(x->dedupe_key, sizeof(x->dedupe_key), "%s", sqlite3_column_text(s, 11));
-		x->body_id = sqlite3_column_int64(s, 12);
-		x->priority = sqlite3_column_int(s, 13);
+		         db_col_text(s, 5));
+		x->payload = strdup(db_col_text(s, 6));
+		x->attempts = db_col_int(s, 7);
+		x->deadline = (time_t)db_col_int64(s, 8);
+		x->created_at = (time_t)db_col_int64(s, 9);
+		x->next_attempt_at = (time_t)db_col_int64(s, 10);
+		snprintf(x->dedupe_key, sizeof(x->dedupe_key), "%s", db_col_text(s, 11));
+		x->body_id = db_col_int64(s, 12);
+		x->priority = db_col_int(s, 13);
 		(*got)++;
 		if(!x->payload) {
 			rc = GW_ENOMEM;
 			break;
 		}
 	}
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	if(!rc && r != SQLITE_DONE && r != SQLITE_ROW)
+	db_reset(s);
+	db_clear(s);
+	if(!rc && r != DB_DONE && r != DB_ROW)
 		rc = store_rc(r) ? store_rc(r) : GW_EDB;
 	if(rc)
 		goto out;
@@ -717,15 +741,15 @@ static const char *const outcome_name[] = {
 static gw_rc finish_rows(struct store *st, const char *owner, const struct store_result *r, int n,
                          time_t now)
 {
-	sqlite3_stmt *u = store_stmt(
+	struct db_stmt *u = store_stmt(
 	        st, "UPDATE outbox SET status = ?3, lease_owner = NULL, lease_expires_at = NULL,"
-	            " attempts = attempts + ?4, next_attempt_at = ifnull(?5, next_attempt_at),"
+	            " attempts = attempts + ?4, next_attempt_at = coalesce(?5, next_attempt_at),"
 	            " last_error = CASE WHEN ?3 = 'sent' THEN last_error"
-	            " ELSE ifnull(?6, last_error) END,"
-	            " provider = ifnull(?7, provider), sent_at = CASE WHEN ?3 = 'sent' THEN ?8 ELSE"
+	            " ELSE coalesce(?6, last_error) END,"
+	            " provider = coalesce(?7, provider), sent_at = CASE WHEN ?3 = 'sent' THEN ?8 ELSE"
 	            " sent_at END WHERE id = ?1 AND status = 'leased' AND lease_owner = ?2"
 	            " RETURNING attempts");
-	sqlite3_stmt *a = store_stmt(
+	struct db_stmt *a = store_stmt(
 	        st, "INSERT INTO delivery_attempts(outbox_id, attempt, provider, started_ms,"
 	            " finished_ms, outcome, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
 	gw_rc rc = GW_OK;
@@ -741,26 +765,26 @@ static gw_rc finish_rows(struct store *st, const char *owner, const struct store
 		            (r[i].outcome != STORE_HELD || r[i].cal_revoked);
 		int attempt;
 
-		sqlite3_reset(u);
-		sqlite3_clear_bindings(u);
-		sqlite3_bind_int64(u, 1, r[i].id);
-		sqlite3_bind_text(u, 2, owner, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(u, 3, outcome_status[r[i].outcome], -1, SQLITE_STATIC);
-		sqlite3_bind_int(u, 4, tried);
+		db_reset(u);
+		db_clear(u);
+		db_bind_int64(u, 1, r[i].id);
+		db_bind_text(u, 2, owner, -1);
+		db_bind_text(u, 3, outcome_status[r[i].outcome], -1);
+		db_bind_int64(u, 4, tried);
 		if(r[i].outcome == STORE_RETRY || r[i].outcome == STORE_DEFER)
-			sqlite3_bind_int64(u, 5, r[i].next_attempt_at);
+			db_bind_int64(u, 5, r[i].next_attempt_at);
 		store_bind_text(u, 6, r[i].detail);
 		store_bind_text(u, 7, r[i].provider);
-		sqlite3_bind_int64(u, 8, now);
-		x = sqlite3_step(u);
-		if(x == SQLITE_DONE)
+		db_bind_int64(u, 8, now);
+		x = db_step(u);
+		if(x == DB_DONE)
 			continue; /* the lease was lost to another worker: its result stands */
-		if(x != SQLITE_ROW) {
+		if(x != DB_ROW) {
 			rc = store_rc(x) ? store_rc(x) : GW_EDB;
 			break;
 		}
-		attempt = sqlite3_column_int(u, 0);
-		sqlite3_reset(u);
+		attempt = db_col_int(u, 0);
+		db_reset(u);
 		if(r[i].cal_event_id[0] || r[i].cal_revoked) {
 			rc = store_calendar_hook(st, &r[i], now);
 			if(rc)
@@ -772,23 +796,23 @@ static gw_rc finish_rows(struct store *st, const char *owner, const struct store
 			break;
 		if(!tried)
 			continue;
-		sqlite3_reset(a);
-		sqlite3_clear_bindings(a);
-		sqlite3_bind_int64(a, 1, r[i].id);
-		sqlite3_bind_int(a, 2, attempt);
+		db_reset(a);
+		db_clear(a);
+		db_bind_int64(a, 1, r[i].id);
+		db_bind_int64(a, 2, attempt);
 		store_bind_text(a, 3, r[i].provider);
-		sqlite3_bind_int64(a, 4, r[i].started_ms);
-		sqlite3_bind_int64(a, 5, r[i].finished_ms);
-		sqlite3_bind_text(a, 6, outcome_name[r[i].outcome], -1, SQLITE_STATIC);
+		db_bind_int64(a, 4, r[i].started_ms);
+		db_bind_int64(a, 5, r[i].finished_ms);
+		db_bind_text(a, 6, outcome_name[r[i].outcome], -1);
 		store_bind_text(a, 7, r[i].detail);
-		x = sqlite3_step(a);
-		sqlite3_reset(a);
-		if(x != SQLITE_DONE) {
+		x = db_step(a);
+		db_reset(a);
+		if(x != DB_DONE) {
 			rc = store_rc(x) ? store_rc(x) : GW_EDB;
 			break;
 		}
 	}
-	sqlite3_reset(u);
+	db_reset(u);
 	return rc;
 }
 
@@ -861,23 +885,23 @@ out:
 /* store_outbox_release - hand leased rows back for shutdown */
 gw_rc store_outbox_release(struct store *st, const char *owner)
 {
-	sqlite3_stmt *s = store_stmt(st, "UPDATE outbox SET status = 'pending', lease_owner = NULL,"
+	struct db_stmt *s = store_stmt(st, "UPDATE outbox SET status = 'pending', lease_owner = NULL,"
 	                                 " lease_expires_at = NULL"
 	                                 " WHERE status = 'leased' AND lease_owner = ?1");
 	int r;
 
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_text(s, 1, owner, -1, SQLITE_TRANSIENT);
-	r = sqlite3_step(s);
-	sqlite3_reset(s);
-	return r == SQLITE_DONE ? GW_OK : GW_EDB;
+	db_bind_text(s, 1, owner, -1);
+	r = db_step(s);
+	db_reset(s);
+	return r == DB_DONE ? GW_OK : GW_EDB;
 }
 
 /* store_outbox_list - deliveries, newest first */
 gw_rc store_outbox_list(struct store *st, int64_t org, const char *status, int limit, json_t **out)
 {
-	sqlite3_stmt *s = store_stmt(
+	struct db_stmt *s = store_stmt(
 	        st,
 	        "SELECT id, org_id, kind, provider_class, provider, dedupe_key, status, attempts,"
 	        " last_error, created_at, sent_at, next_attempt_at, request_id, booking_id"
@@ -891,30 +915,30 @@ gw_rc store_outbox_list(struct store *st, int64_t org, const char *status, int l
 		json_decref(list);
 		return s ? GW_ENOMEM : GW_EDB;
 	}
-	sqlite3_bind_int64(s, 1, org);
+	db_bind_int64(s, 1, org);
 	store_bind_text(s, 2, status);
-	sqlite3_bind_int(s, 3, limit);
-	while((r = sqlite3_step(s)) == SQLITE_ROW) {
+	db_bind_int64(s, 3, limit);
+	while((r = db_step(s)) == DB_ROW) {
 		json_t *row = json_pack(
 		        "{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o, s:o}",
-		        "id", (json_int_t)sqlite3_column_int64(s, 0), "org_id",
-		        (json_int_t)sqlite3_column_int64(s, 1), "kind", store_col_text(s, 2),
+		        "id", (json_int_t)db_col_int64(s, 0), "org_id",
+		        (json_int_t)db_col_int64(s, 1), "kind", store_col_text(s, 2),
 		        "provider_class", store_col_text(s, 3), "provider", store_col_text(s, 4),
 		        "dedupe_key", store_col_text(s, 5), "status", store_col_text(s, 6),
-		        "attempts", sqlite3_column_int(s, 7), "last_error", store_col_text(s, 8),
+		        "attempts", db_col_int(s, 7), "last_error", store_col_text(s, 8),
 		        "created_at", store_col_time(s, 9), "sent_at", store_col_time(s, 10),
 		        "next_attempt_at", store_col_time(s, 11), "request_id",
-		        sqlite3_column_type(s, 12) == SQLITE_NULL
+		        db_col_type(s, 12) == DB_NULL
 		                ? json_null()
-		                : json_integer(sqlite3_column_int64(s, 12)),
+		                : json_integer(db_col_int64(s, 12)),
 		        "booking_id",
-		        sqlite3_column_type(s, 13) == SQLITE_NULL
+		        db_col_type(s, 13) == DB_NULL
 		                ? json_null()
-		                : json_integer(sqlite3_column_int64(s, 13)));
+		                : json_integer(db_col_int64(s, 13)));
 		json_array_append_new(list, row);
 	}
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE) {
+	db_reset(s);
+	if(r != DB_DONE) {
 		json_decref(list);
 		return GW_EDB;
 	}
@@ -928,7 +952,7 @@ const char *const store_outbox_states[] = {"pending", "leased",  "sent", "dead",
 /* store_outbox_retry - a dead or expired row back to pending */
 gw_rc store_outbox_retry(struct store *st, int64_t org, int64_t id)
 {
-	sqlite3_stmt *s = store_stmt(
+	struct db_stmt *s = store_stmt(
 	        /* a retried row starts the backoff schedule afresh (delivery_attempts keeps every
 	         * earlier try): one more transient failure must not dead-letter it at once. It is
 	         * due as soon as possible, whatever clock the caller keeps: due since it was
@@ -937,39 +961,39 @@ gw_rc store_outbox_retry(struct store *st, int64_t org, int64_t id)
 	        st, "UPDATE outbox SET status = 'pending', next_attempt_at = created_at,"
 	            " deadline_at = NULL, attempts = 0"
 	            " WHERE id = ?1 AND (?2 = 0 OR org_id = ?2) AND status IN ('dead', 'expired')");
-	sqlite3_stmt *e = store_stmt(st, "SELECT 1 FROM outbox WHERE id = ?1 AND (?2 = 0 OR"
+	struct db_stmt *e = store_stmt(st, "SELECT 1 FROM outbox WHERE id = ?1 AND (?2 = 0 OR"
 	                                 " org_id = ?2)");
 
 	if(!s || !e)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, org);
-	sqlite3_bind_int64(e, 1, id);
-	sqlite3_bind_int64(e, 2, org);
+	db_bind_int64(s, 1, id);
+	db_bind_int64(s, 2, org);
+	db_bind_int64(e, 1, id);
+	db_bind_int64(e, 2, org);
 	return store_cond_update(st, s, e, GW_ESTATE);
 }
 
 /* store_outbox_next_due - earliest pending next_attempt_at */
 gw_rc store_outbox_next_due(struct store *st, time_t *at)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT min(next_attempt_at) FROM outbox"
+	struct db_stmt *s = store_stmt(st, "SELECT min(next_attempt_at) FROM outbox"
 	                                 " WHERE status = 'pending'");
 	int r;
 
 	*at = 0;
 	if(!s)
 		return GW_EDB;
-	r = sqlite3_step(s);
-	if(r == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
-		*at = (time_t)sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	return r == SQLITE_ROW ? GW_OK : GW_EDB;
+	r = db_step(s);
+	if(r == DB_ROW && db_col_type(s, 0) != DB_NULL)
+		*at = (time_t)db_col_int64(s, 0);
+	db_reset(s);
+	return r == DB_ROW ? GW_OK : GW_EDB;
 }
 
 /* store_outbox_expire_request - expire pending rows of one kind for a request */
 gw_rc store_outbox_expire_request(struct store *st, int64_t request, const char *kind)
 {
-	sqlite3_stmt *s =
+	struct db_stmt *s =
 	        store_stmt(st, "UPDATE outbox SET status = 'expired',"
 	                       " last_error = 'request no longer open'"
 	                       " WHERE request_id = ?1 AND kind = ?2 AND status = 'pending'");
@@ -977,17 +1001,17 @@ gw_rc store_outbox_expire_request(struct store *st, int64_t request, const char 
 
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, request);
-	sqlite3_bind_text(s, 2, kind, -1, SQLITE_TRANSIENT);
-	r = sqlite3_step(s);
-	sqlite3_reset(s);
-	return r == SQLITE_DONE ? GW_OK : GW_EDB;
+	db_bind_int64(s, 1, request);
+	db_bind_text(s, 2, kind, -1);
+	r = db_step(s);
+	db_reset(s);
+	return r == DB_DONE ? GW_OK : GW_EDB;
 }
 
 /* store_outbox_counts - row counts by status, kind and class */
 gw_rc store_outbox_counts(struct store *st, json_t **out)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT status, kind, provider_class, count(*) FROM outbox"
+	struct db_stmt *s = store_stmt(st, "SELECT status, kind, provider_class, count(*) FROM outbox"
 	                                 " GROUP BY status, kind, provider_class");
 	json_t *obj = json_object();
 	char key[128];
@@ -998,13 +1022,13 @@ gw_rc store_outbox_counts(struct store *st, json_t **out)
 		json_decref(obj);
 		return s ? GW_ENOMEM : GW_EDB;
 	}
-	while((r = sqlite3_step(s)) == SQLITE_ROW) {
-		snprintf(key, sizeof(key), "%s|%s|%s", sqlite3_column_text(s, 0),
-		         sqlite3_column_text(s, 1), sqlite3_column_text(s, 2));
-		json_object_set_new(obj, key, json_integer(sqlite3_column_int64(s, 3)));
+	while((r = db_step(s)) == DB_ROW) {
+		snprintf(key, sizeof(key), "%s|%s|%s", db_col_text(s, 0),
+		         db_col_text(s, 1), db_col_text(s, 2));
+		json_object_set_new(obj, key, json_integer(db_col_int64(s, 3)));
 	}
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE) {
+	db_reset(s);
+	if(r != DB_DONE) {
 		json_decref(obj);
 		return GW_EDB;
 	}
@@ -1015,7 +1039,7 @@ gw_rc store_outbox_counts(struct store *st, json_t **out)
 /* store_outbox_lease_owners - distinct owners of leased rows */
 gw_rc store_outbox_lease_owners(struct store *st, json_t **out)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT DISTINCT lease_owner FROM outbox"
+	struct db_stmt *s = store_stmt(st, "SELECT DISTINCT lease_owner FROM outbox"
 	                                 " WHERE status = 'leased' AND lease_owner IS NOT NULL");
 	json_t *list = json_array();
 	int r;
@@ -1025,10 +1049,10 @@ gw_rc store_outbox_lease_owners(struct store *st, json_t **out)
 		json_decref(list);
 		return s ? GW_ENOMEM : GW_EDB;
 	}
-	while((r = sqlite3_step(s)) == SQLITE_ROW)
+	while((r = db_step(s)) == DB_ROW)
 		json_array_append_new(list, store_col_text(s, 0));
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE) {
+	db_reset(s);
+	if(r != DB_DONE) {
 		json_decref(list);
 		return store_rc(r) ? store_rc(r) : GW_EDB;
 	}
@@ -1040,7 +1064,7 @@ gw_rc store_outbox_lease_owners(struct store *st, json_t **out)
 gw_rc store_outbox_booking_state(struct store *st, int64_t booking, char *status, size_t n,
                                  int *sequence)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT status, sequence FROM bookings WHERE id = ?1");
+	struct db_stmt *s = store_stmt(st, "SELECT status, sequence FROM bookings WHERE id = ?1");
 	gw_rc rc = GW_OK;
 	int r;
 
@@ -1049,17 +1073,17 @@ gw_rc store_outbox_booking_state(struct store *st, int64_t booking, char *status
 	*sequence = 0;
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, booking);
-	r = sqlite3_step(s);
-	if(r == SQLITE_ROW) {
-		snprintf(status, n, "%s", sqlite3_column_text(s, 0));
-		*sequence = sqlite3_column_int(s, 1);
-	} else if(r == SQLITE_DONE) {
+	db_bind_int64(s, 1, booking);
+	r = db_step(s);
+	if(r == DB_ROW) {
+		snprintf(status, n, "%s", db_col_text(s, 0));
+		*sequence = db_col_int(s, 1);
+	} else if(r == DB_DONE) {
 		rc = GW_ENOTFOUND;
 	} else {
 		rc = store_rc(r) ? store_rc(r) : GW_EDB;
 	}
-	sqlite3_reset(s);
+	db_reset(s);
 	return rc;
 }
 
@@ -1067,9 +1091,9 @@ gw_rc store_outbox_booking_state(struct store *st, int64_t booking, char *status
 gw_rc store_outbox_depth(struct store *st, time_t now, int64_t *pending, time_t *oldest_due)
 {
 	/* both are ranges of the outbox_due index (status, next_attempt_at) */
-	sqlite3_stmt *c = store_stmt(st, "SELECT count(*) FROM outbox"
+	struct db_stmt *c = store_stmt(st, "SELECT count(*) FROM outbox"
 	                                 " WHERE status IN ('pending', 'leased')");
-	sqlite3_stmt *m = store_stmt(st, "SELECT min(next_attempt_at) FROM outbox"
+	struct db_stmt *m = store_stmt(st, "SELECT min(next_attempt_at) FROM outbox"
 	                                 " WHERE status = 'pending' AND next_attempt_at <= ?1");
 	int r;
 
@@ -1077,30 +1101,26 @@ gw_rc store_outbox_depth(struct store *st, time_t now, int64_t *pending, time_t 
 	*oldest_due = 0;
 	if(!c || !m)
 		return GW_EDB;
-	r = sqlite3_step(c);
-	if(r == SQLITE_ROW)
-		*pending = sqlite3_column_int64(c, 0);
-	sqlite3_reset(c);
-	if(r != SQLITE_ROW)
+	r = db_step(c);
+	if(r == DB_ROW)
+		*pending = db_col_int64(c, 0);
+	db_reset(c);
+	if(r != DB_ROW)
 		return store_rc(r) ? store_rc(r) : GW_EDB;
-	sqlite3_bind_int64(m, 1, now);
-	r = sqlite3_step(m);
-	if(r == SQLITE_ROW && sqlite3_column_type(m, 0) != SQLITE_NULL)
-		*oldest_due = (time_t)sqlite3_column_int64(m, 0);
-	sqlite3_reset(m);
-	return r == SQLITE_ROW ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
+	db_bind_int64(m, 1, now);
+	r = db_step(m);
+	if(r == DB_ROW && db_col_type(m, 0) != DB_NULL)
+		*oldest_due = (time_t)db_col_int64(m, 0);
+	db_reset(m);
+	return r == DB_ROW ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
 }
 
-/* store_outbox_tune - pragmas for a dispatch worker's connection */
+/* store_outbox_tune - a dispatch worker's connection settings (the backend's own) */
 gw_rc store_outbox_tune(struct store *st)
 {
-	/* In WAL mode a connection drops its page cache whenever another connection committed,
-	 * and the workers commit all the time: every lease would read its pages again with
-	 * pread(). Mapped, those reads are memory loads from the OS page cache. */
-	int r = sqlite3_exec(st->db, "PRAGMA mmap_size = 268435456; PRAGMA cache_size = -8192;",
-	                     NULL, NULL, NULL);
+	int r = st->ops->tune_worker ? st->ops->tune_worker(st->db) : DB_OK;
 
-	return r == SQLITE_OK ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
+	return r == DB_OK ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
 }
 
 /* store_outbox_journal_sent - rows a dead worker sent but did not record */
@@ -1108,12 +1128,12 @@ gw_rc store_outbox_journal_sent(struct store *st, const char *owner,
                                 const struct store_journal_entry *j, int n, time_t now,
                                 int *recorded)
 {
-	sqlite3_stmt *u = store_stmt(
+	struct db_stmt *u = store_stmt(
 	        st,
 	        "UPDATE outbox SET status = 'sent', lease_owner = NULL, lease_expires_at = NULL,"
-	        " attempts = attempts + 1, provider = ifnull(?3, provider), sent_at = ?4"
+	        " attempts = attempts + 1, provider = coalesce(?3, provider), sent_at = ?4"
 	        " WHERE id = ?1 AND status = 'leased' AND lease_owner = ?2 RETURNING attempts");
-	sqlite3_stmt *a = store_stmt(
+	struct db_stmt *a = store_stmt(
 	        st, "INSERT INTO delivery_attempts(outbox_id, attempt, provider, started_ms,"
 	            " finished_ms, outcome, detail) VALUES(?1, ?2, ?3, ?4, ?5, 'sent',"
 	            " 'recorded at restart from the sent journal of a worker that died')");
@@ -1129,37 +1149,37 @@ gw_rc store_outbox_journal_sent(struct store *st, const char *owner,
 	for(i = 0; i < n; i++) {
 		int attempt;
 
-		sqlite3_reset(u);
-		sqlite3_bind_int64(u, 1, j[i].id);
-		sqlite3_bind_text(u, 2, owner, -1, SQLITE_STATIC);
+		db_reset(u);
+		db_bind_int64(u, 1, j[i].id);
+		db_bind_text(u, 2, owner, -1);
 		store_bind_text(u, 3, j[i].provider[0] ? j[i].provider : NULL);
-		sqlite3_bind_int64(u, 4, now);
-		x = sqlite3_step(u);
-		if(x == SQLITE_DONE)
+		db_bind_int64(u, 4, now);
+		x = db_step(u);
+		if(x == DB_DONE)
 			continue; /* recorded already, or no longer this owner's */
-		if(x != SQLITE_ROW) {
+		if(x != DB_ROW) {
 			rc = store_rc(x) ? store_rc(x) : GW_EDB;
 			break;
 		}
-		attempt = sqlite3_column_int(u, 0);
-		sqlite3_reset(u);
-		sqlite3_reset(a);
-		sqlite3_bind_int64(a, 1, j[i].id);
-		sqlite3_bind_int(a, 2, attempt);
+		attempt = db_col_int(u, 0);
+		db_reset(u);
+		db_reset(a);
+		db_bind_int64(a, 1, j[i].id);
+		db_bind_int64(a, 2, attempt);
 		store_bind_text(a, 3, j[i].provider[0] ? j[i].provider : NULL);
-		sqlite3_bind_int64(a, 4, j[i].started_ms);
-		sqlite3_bind_int64(a, 5, j[i].finished_ms);
-		x = sqlite3_step(a);
-		sqlite3_reset(a);
-		if(x != SQLITE_DONE) {
+		db_bind_int64(a, 4, j[i].started_ms);
+		db_bind_int64(a, 5, j[i].finished_ms);
+		x = db_step(a);
+		db_reset(a);
+		if(x != DB_DONE) {
 			rc = store_rc(x) ? store_rc(x) : GW_EDB;
 			break;
 		}
 		(*recorded)++;
 	}
-	sqlite3_reset(u);
-	sqlite3_clear_bindings(u);
-	sqlite3_clear_bindings(a);
+	db_reset(u);
+	db_clear(u);
+	db_clear(a);
 	if(rc) {
 		store_rollback(st);
 		return rc;
@@ -1176,31 +1196,28 @@ gw_rc store_outbox_journal_sent(struct store *st, const char *owner,
 #define STORE_WAL_RESTART_PAGES 8000 /* about 32 MB with 4 KiB pages */
 
 /* store_checkpoint - a passive checkpoint of the WAL; a RESTART one once the log has grown
- * past STORE_WAL_RESTART_PAGES */
+ * past STORE_WAL_RESTART_PAGES (engines without a WAL of this kind: nothing to do) */
 gw_rc store_checkpoint(struct store *st)
 {
-	int log = 0, r = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log,
-	                                           NULL);
+	int r = st->ops->checkpoint ? st->ops->checkpoint(st->db, STORE_WAL_RESTART_PAGES) : DB_OK;
 
-	if(r == SQLITE_OK && log >= STORE_WAL_RESTART_PAGES)
-		r = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
-	return r == SQLITE_OK || r == SQLITE_BUSY ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
+	return r == DB_OK ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
 }
 
 /* store_outbox_redact - drop the secrets of finished email payloads, then the payloads */
 gw_rc store_outbox_redact(struct store *st, time_t now, time_t keep_secs, int limit,
                           store_redact_fn redact, int *redacted, int *pruned)
 {
-	sqlite3_stmt *q = store_stmt(
+	struct db_stmt *q = store_stmt(
 	        st, "SELECT id, payload FROM outbox WHERE payload_state IS NULL"
 	            " AND provider_class = 'email' AND (status IN ('sent', 'expired', 'skipped')"
 	            " OR (status = 'dead' AND created_at <= ?1)) ORDER BY id LIMIT ?2");
-	sqlite3_stmt *u = store_stmt(
+	struct db_stmt *u = store_stmt(
 	        st, "UPDATE outbox SET payload = ?2, payload_state = 'redacted' WHERE id = ?1");
-	sqlite3_stmt *p = store_stmt(
+	struct db_stmt *p = store_stmt(
 	        st, "UPDATE outbox SET payload = '{\"pruned\": true}', payload_state = 'pruned'"
 	            " WHERE id IN (SELECT id FROM outbox WHERE payload_state = 'redacted'"
-	            " AND ifnull(sent_at, created_at) <= ?1 ORDER BY id LIMIT ?2)");
+	            " AND coalesce(sent_at, created_at) <= ?1 ORDER BY id LIMIT ?2)");
 	int64_t ids[64];
 	char *texts[64];
 	int n = 0, i, r;
@@ -1212,12 +1229,12 @@ gw_rc store_outbox_redact(struct store *st, time_t now, time_t keep_secs, int li
 		return GW_EDB;
 	if(limit > 64)
 		limit = 64;
-	sqlite3_bind_int64(q, 1, (sqlite3_int64)(now - keep_secs));
-	sqlite3_bind_int(q, 2, limit);
-	while((r = sqlite3_step(q)) == SQLITE_ROW) {
-		const char *text = (const char *)sqlite3_column_text(q, 1);
+	db_bind_int64(q, 1, (int64_t)(now - keep_secs));
+	db_bind_int64(q, 2, limit);
+	while((r = db_step(q)) == DB_ROW) {
+		const char *text = db_col_text(q, 1);
 
-		ids[n] = sqlite3_column_int64(q, 0);
+		ids[n] = db_col_int64(q, 0);
 		texts[n] = text ? redact(text) : NULL;
 		if(!texts[n]) {
 			rc = GW_ENOMEM;
@@ -1225,17 +1242,17 @@ gw_rc store_outbox_redact(struct store *st, time_t now, time_t keep_secs, int li
 		}
 		n++;
 	}
-	sqlite3_reset(q);
-	if(!rc && r != SQLITE_DONE)
+	db_reset(q);
+	if(!rc && r != DB_DONE)
 		rc = store_rc(r) ? store_rc(r) : GW_EDB;
 	for(i = 0; i < n; i++) {
 		if(!rc) {
-			sqlite3_reset(u);
-			sqlite3_bind_int64(u, 1, ids[i]);
-			sqlite3_bind_text(u, 2, texts[i], -1, SQLITE_STATIC);
-			r = sqlite3_step(u);
-			sqlite3_reset(u);
-			if(r != SQLITE_DONE)
+			db_reset(u);
+			db_bind_int64(u, 1, ids[i]);
+			db_bind_text(u, 2, texts[i], -1);
+			r = db_step(u);
+			db_reset(u);
+			if(r != DB_DONE)
 				rc = store_rc(r) ? store_rc(r) : GW_EDB;
 			else
 				(*redacted)++;
@@ -1244,12 +1261,12 @@ gw_rc store_outbox_redact(struct store *st, time_t now, time_t keep_secs, int li
 	}
 	if(rc)
 		return rc;
-	sqlite3_bind_int64(p, 1, (sqlite3_int64)(now - keep_secs));
-	sqlite3_bind_int(p, 2, limit);
-	r = sqlite3_step(p);
-	sqlite3_reset(p);
-	if(r != SQLITE_DONE)
+	db_bind_int64(p, 1, (int64_t)(now - keep_secs));
+	db_bind_int64(p, 2, limit);
+	r = db_step(p);
+	db_reset(p);
+	if(r != DB_DONE)
 		return store_rc(r) ? store_rc(r) : GW_EDB;
-	*pruned = sqlite3_changes(st->db);
+	*pruned = db_changes(st);
 	return GW_OK;
 }

@@ -10,7 +10,7 @@
 #include "store_int.h"
 
 #define Q_STARTING                                                                             \
-	"SELECT id, start_at, ifnull(confirmed_at, 0), sequence FROM bookings"                    \
+	"SELECT id, start_at, coalesce(confirmed_at, 0), sequence FROM bookings"                    \
 	" WHERE org_id = ?1 AND status = 'confirmed' AND start_at > ?2 AND start_at <= ?3"       \
 	" ORDER BY start_at"
 #define Q_ENDED                                                                                \
@@ -21,7 +21,7 @@
 	" AND hold_expires_at <= ?1 ORDER BY hold_expires_at LIMIT ?2"
 
 /* rows_of - run a prepared statement and collect rows of n integer columns */
-static gw_rc rows_of(sqlite3_stmt *s, int ncol, json_t **out)
+static gw_rc rows_of(struct db_stmt *s, int ncol, json_t **out)
 {
 	json_t *list = json_array();
 	int r, i;
@@ -29,14 +29,14 @@ static gw_rc rows_of(sqlite3_stmt *s, int ncol, json_t **out)
 	*out = NULL;
 	if(!list)
 		return GW_ENOMEM;
-	while((r = sqlite3_step(s)) == SQLITE_ROW) {
+	while((r = db_step(s)) == DB_ROW) {
 		json_t *row = json_array();
 		for(i = 0; row && i < ncol; i++)
-			json_array_append_new(row, json_integer(sqlite3_column_int64(s, i)));
+			json_array_append_new(row, json_integer(db_col_int64(s, i)));
 		json_array_append_new(list, row);
 	}
-	sqlite3_reset(s);
-	if(r != SQLITE_DONE) {
+	db_reset(s);
+	if(r != DB_DONE) {
 		json_decref(list);
 		return GW_EDB;
 	}
@@ -45,16 +45,16 @@ static gw_rc rows_of(sqlite3_stmt *s, int ncol, json_t **out)
 }
 
 /* row_sched_orgs - one row of store_sched_orgs */
-static json_t *row_sched_orgs(sqlite3_stmt *s)
+static json_t *row_sched_orgs(struct db_stmt *s)
 {
-	return json_pack("{s:I, s:o}", "id", (json_int_t)sqlite3_column_int64(s, 0), "settings",
+	return json_pack("{s:I, s:o}", "id", (json_int_t)db_col_int64(s, 0), "settings",
 	                 store_col_json(s, 1));
 }
 
 /* store_sched_orgs - every organisation with its stored settings */
 gw_rc store_sched_orgs(struct store *st, json_t **out)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT id, settings FROM orgs ORDER BY id");
+	struct db_stmt *s = store_stmt(st, "SELECT id, settings FROM orgs ORDER BY id");
 
 	*out = NULL;
 	if(!s)
@@ -65,38 +65,38 @@ gw_rc store_sched_orgs(struct store *st, json_t **out)
 /* store_sched_starting - confirmed bookings starting in (lo, hi] */
 gw_rc store_sched_starting(struct store *st, int64_t org, time_t lo, time_t hi, json_t **out)
 {
-	sqlite3_stmt *s = store_stmt(st, Q_STARTING);
+	struct db_stmt *s = store_stmt(st, Q_STARTING);
 
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, org);
-	sqlite3_bind_int64(s, 2, lo);
-	sqlite3_bind_int64(s, 3, hi);
+	db_bind_int64(s, 1, org);
+	db_bind_int64(s, 2, lo);
+	db_bind_int64(s, 3, hi);
 	return rows_of(s, 4, out);
 }
 
 /* store_sched_ended - confirmed bookings that ended by hi */
 gw_rc store_sched_ended(struct store *st, int64_t org, time_t hi, int limit, json_t **out)
 {
-	sqlite3_stmt *s = store_stmt(st, Q_ENDED);
+	struct db_stmt *s = store_stmt(st, Q_ENDED);
 
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, org);
-	sqlite3_bind_int64(s, 2, hi);
-	sqlite3_bind_int(s, 3, limit);
+	db_bind_int64(s, 1, org);
+	db_bind_int64(s, 2, hi);
+	db_bind_int64(s, 3, limit);
 	return rows_of(s, 2, out);
 }
 
 /* store_sched_expired_holds - held bookings whose link expired */
 gw_rc store_sched_expired_holds(struct store *st, time_t now, int limit, json_t **out)
 {
-	sqlite3_stmt *s = store_stmt(st, Q_HOLDS);
+	struct db_stmt *s = store_stmt(st, Q_HOLDS);
 
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_int64(s, 1, now);
-	sqlite3_bind_int(s, 2, limit);
+	db_bind_int64(s, 1, now);
+	db_bind_int64(s, 2, limit);
 	return rows_of(s, 2, out);
 }
 
@@ -116,21 +116,21 @@ gw_rc store_sched_explain(struct store *st, json_t **out)
 	if(!list)
 		return GW_ENOMEM;
 	for(i = 0; i < GW_ARRAY_LEN(queries); i++) {
-		sqlite3_stmt *s = store_stmt(st, queries[i]);
+		struct db_stmt *s = store_stmt(st, queries[i]);
 		if(!s) {
 			json_decref(list);
 			return GW_EDB;
 		}
-		while((r = sqlite3_step(s)) == SQLITE_ROW)
-			json_array_append_new(list, json_string((const char *)sqlite3_column_text(s, 3)));
-		sqlite3_reset(s);
+		while((r = db_step(s)) == DB_ROW)
+			json_array_append_new(list, json_string(db_col_text(s, 3)));
+		db_reset(s);
 	}
 	*out = list;
 	return GW_OK;
 }
 
 /* row_meta_get - the row of store_meta_get */
-static json_t *row_meta_get(sqlite3_stmt *s)
+static json_t *row_meta_get(struct db_stmt *s)
 {
 	return store_col_text(s, 0);
 }
@@ -138,26 +138,27 @@ static json_t *row_meta_get(sqlite3_stmt *s)
 /* store_meta_get - a value of the meta table (new reference string), GW_ENOTFOUND */
 gw_rc store_meta_get(struct store *st, const char *key, json_t **out)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT value FROM meta WHERE key = ?1");
+	struct db_stmt *s = store_stmt(st, "SELECT value FROM meta WHERE key = ?1");
 
 	*out = NULL;
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
+	db_bind_text(s, 1, key, -1);
 	return store_one(s, row_meta_get, out);
 }
 
 /* store_meta_put - set a value of the meta table */
 gw_rc store_meta_put(struct store *st, const char *key, const char *value)
 {
-	sqlite3_stmt *s = store_stmt(st, "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)");
+	struct db_stmt *s = store_stmt(st, "INSERT INTO meta(key, value) VALUES(?1, ?2)"
+	                                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value");
 	int r;
 
 	if(!s)
 		return GW_EDB;
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 2, value, -1, SQLITE_TRANSIENT);
-	r = sqlite3_step(s);
-	sqlite3_reset(s);
-	return r == SQLITE_DONE ? GW_OK : GW_EDB;
+	db_bind_text(s, 1, key, -1);
+	db_bind_text(s, 2, value, -1);
+	r = db_step(s);
+	db_reset(s);
+	return r == DB_DONE ? GW_OK : GW_EDB;
 }

@@ -94,6 +94,7 @@ static const int status_table[GW_RC_COUNT] = {
     [GW_ERATE] = 429,     [GW_EEXISTS] = 409,    [GW_EDB] = 500,       [GW_EIO] = 500,
     [GW_EBUSY] = 503,     [GW_EVERSION] = 500,   [GW_ECONFIG] = 500,   [GW_EMETHOD] = 405,
     [GW_EMEDIA] = 415,    [GW_EURITOOLONG] = 414, [GW_EHEADERS] = 431,
+    [GW_EUNAVAIL] = 503,
 };
 
 /* Default messages when a handler gives none. */
@@ -120,6 +121,7 @@ static const char *const default_message[GW_RC_COUNT] = {
     [GW_EMEDIA] = "the request body must be sent as Content-Type: application/json",
     [GW_EURITOOLONG] = "the request target is longer than 8 KiB",
     [GW_EHEADERS] = "the request header fields are larger than 16 KiB",
+    [GW_EUNAVAIL] = "the database is unavailable; try again shortly",
 };
 
 /* http_status - result code to status */

@@ -60,6 +60,18 @@ gw_rc store_begin(struct store *st);
 gw_rc store_commit(struct store *st);
 void store_rollback(struct store *st);
 
+/* Several gateways on one database (PostgreSQL):
+ * store_tick_lock - the scheduler's lock, one tick at a time across every gateway (an advisory
+ * lock, released by store_tick_unlock or when the connection ends); wait: block until free,
+ * else *held says whether it was taken. With SQLite (one process) it is always held.
+ * store_listen - this connection is told of outbox rows any gateway commits
+ * (store_wait_enqueued: up to ms, *got). GW_EINVAL where the engine has one process only
+ * (SQLite: its own enqueues wake its workers). */
+gw_rc store_tick_lock(struct store *st, bool wait, bool *held);
+void store_tick_unlock(struct store *st);
+gw_rc store_listen(struct store *st);
+gw_rc store_wait_enqueued(struct store *st, int ms, bool *got);
+
 /* store_errmsg - the last SQLite error text of this connection (borrowed until next call). */
 const char *store_errmsg(struct store *st);
 

@@ -395,6 +395,8 @@ static const char *const *const pg_migrations[] = {
     pg_none, pg_none, pg_none, pg_none, pg_none, store_pg_schema};
 _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count PostgreSQL's migrations too");
+_Static_assert(STORE_PG_SCHEMA_VERSION <= STORE_SCHEMA_VERSION,
+               "store_pg_schema.c builds a schema newer than the migrations");
 
 /* store_rc - map a backend result (enum db_rc) */
 gw_rc store_rc(int src)
@@ -725,10 +727,72 @@ gw_rc store_begin(struct store *st)
 	return r == DB_OK ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
 }
 
-/* store_commit - COMMIT; a failed commit rolls back */
+/* the channel of store_outbox_announce */
+#define STORE_OUTBOX_CHANNEL "ordinatus_outbox"
+
+/* store_outbox_announce - NOTIFY, delivered at the commit */
+void store_outbox_announce(struct store *st)
+{
+	st->enqueued = false;
+	if(st->ops->notify)
+		(void)st->ops->notify(st->db, STORE_OUTBOX_CHANNEL);
+}
+
+/* store_listen - LISTEN on this connection */
+gw_rc store_listen(struct store *st)
+{
+	int r;
+
+	if(!st->ops->listen)
+		return GW_EINVAL;
+	r = st->ops->listen(st->db, STORE_OUTBOX_CHANNEL);
+	return r == DB_OK ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
+}
+
+/* store_wait_enqueued - news of store_outbox_announce, up to ms */
+gw_rc store_wait_enqueued(struct store *st, int ms, bool *got)
+{
+	int r;
+
+	*got = false;
+	if(!st->ops->wait)
+		return GW_EINVAL;
+	r = st->ops->wait(st->db, ms, got);
+	return r == DB_OK ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
+}
+
+/* the scheduler's lock key */
+#define STORE_TICK_LOCK 0x4f72645469LL /* "OrdTi" */
+
+/* store_tick_lock - the scheduler's lock across processes */
+gw_rc store_tick_lock(struct store *st, bool wait, bool *held)
+{
+	int r;
+
+	*held = true;
+	if(!st->ops->lock)
+		return GW_OK; /* one process per database: the tick is its scheduler's alone */
+	r = st->ops->lock(st->db, STORE_TICK_LOCK, wait, held);
+	if(r != DB_OK)
+		*held = false;
+	return r == DB_OK ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
+}
+
+/* store_tick_unlock - let the next tick in */
+void store_tick_unlock(struct store *st)
+{
+	if(st->ops->unlock)
+		st->ops->unlock(st->db, STORE_TICK_LOCK);
+}
+
+/* store_commit - COMMIT (with the announcement of new outbox rows); a failed commit rolls back */
 gw_rc store_commit(struct store *st)
 {
-	int r = st->ops->commit(st->db);
+	int r;
+
+	if(st->enqueued)
+		store_outbox_announce(st);
+	r = st->ops->commit(st->db);
 
 	if(r != DB_OK) {
 		store_rollback(st);
@@ -740,6 +804,7 @@ gw_rc store_commit(struct store *st)
 /* store_rollback - ROLLBACK if a transaction is open */
 void store_rollback(struct store *st)
 {
+	st->enqueued = false;
 	st->ops->rollback(st->db);
 }
 

@@ -76,6 +76,15 @@ struct db_ops {
 	/* optional (NULL when the engine has no such thing) */
 	int (*checkpoint)(struct db_conn *c, int restart_frames); /* SQLite's WAL */
 	int (*tune_worker)(struct db_conn *c);                     /* a dispatch worker's settings */
+	/* a lock named key shared by every process on the database, held by this connection
+	 * until unlock or its end: wait for it, or only try (*held) */
+	int (*lock)(struct db_conn *c, int64_t key, bool wait, bool *held);
+	void (*unlock)(struct db_conn *c, int64_t key);
+	/* news between processes: notify (sent at the commit of the transaction it is in, or
+	 * now without one), listen on this connection, wait up to ms for news (*got) */
+	int (*notify)(struct db_conn *c, const char *channel);
+	int (*listen)(struct db_conn *c, const char *channel);
+	int (*wait)(struct db_conn *c, int ms, bool *got);
 };
 
 extern const struct db_ops db_sqlite_ops;

@@ -19,6 +19,7 @@ struct store {
 		struct db_stmt *stmt; /* owned */
 	} cache[STORE_STMT_CACHE];
 	int ncache;
+	bool enqueued; /* this transaction added outbox rows: tell the other gateways at commit */
 	struct {
 		char cls[16];     /* provider class, "" unused */
 		int64_t after[2]; /* per priority: the lease's organisations start after this one */
@@ -75,6 +76,10 @@ gw_rc store_calendar_hook(struct store *st, const struct store_result *r, time_t
 /* store_calendar_hold_check - a row just held (STORE_HELD) goes back to pending, due now, when
  * its trainer has no connection that needs reconnecting (store_calendar.c) */
 gw_rc store_calendar_hold_check(struct store *st, int64_t outbox_id, time_t now);
+
+/* store_outbox_announce - tell the workers of every gateway on the database that rows were
+ * enqueued (store_wait_enqueued), once per transaction; engines with one process: nothing */
+void store_outbox_announce(struct store *st);
 
 /* store_rc - map a backend result (enum db_rc) to gw_rc */
 gw_rc store_rc(int src);

@@ -78,6 +78,9 @@ gw_rc store_outbox_enqueue(struct store *st, const struct store_effect *e, time_
 	if(id)
 		*id = row;
 	*inserted = true;
+	st->enqueued = true;
+	if(!st->ops->in_txn(st->db))
+		store_outbox_announce(st);
 	return GW_OK;
 }
 
@@ -277,8 +280,10 @@ static const struct db_sql lease_stale_sql = {{
 /* the chosen ids come as one JSON array: json_each, jsonb_array_elements_text */
 static const struct db_sql lease_sql = {{
     LEASE_SET " WHERE id IN (SELECT value FROM json_each(?3))" LEASE_RETURNING,
-    LEASE_SET " WHERE id IN (SELECT value::bigint FROM jsonb_array_elements_text(?3::jsonb))"
-              LEASE_RETURNING,
+    /* FOR UPDATE SKIP LOCKED: a row another gateway's transaction holds is left to it */
+    LEASE_SET " WHERE id IN (SELECT id FROM outbox WHERE id IN"
+              " (SELECT value::bigint FROM jsonb_array_elements_text(?3::jsonb))"
+              " AND status IN ('pending', 'leased') FOR UPDATE SKIP LOCKED)" LEASE_RETURNING,
 }};
 
 /* A row chosen for the lease, and where it goes in the batch: by priority (-1: a dead

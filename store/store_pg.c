@@ -19,6 +19,7 @@
 #include "store_db.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,7 @@ struct db_conn {
 	int64_t next_try_ms; /* no reconnect before this (monotonic ms) */
 	int backoff_ms;
 	bool in_txn;   /* begin() ran and no commit or rollback since */
+	char listening[32]; /* the channel this connection LISTENs on ("" none): again after a reconnect */
 	char err[512]; /* the last error, without the URL */
 };
 
@@ -134,6 +136,19 @@ static int connect_now(struct db_conn *c)
 		return r == DB_DOWN ? DB_DOWN : r;
 	}
 	PQclear(res);
+	if(c->listening[0]) {
+		char sql[64];
+
+		snprintf(sql, sizeof(sql), "LISTEN %s", c->listening);
+		res = PQexec(c->pg, sql);
+		if(PQresultStatus(res) != PGRES_COMMAND_OK) {
+			int r = result_rc(c, res);
+
+			PQclear(res);
+			return r;
+		}
+		PQclear(res);
+	}
 	c->backoff_ms = 0;
 	return DB_OK;
 }
@@ -612,6 +627,88 @@ static bool pg_in_txn(struct db_conn *c)
 	return c->in_txn;
 }
 
+/* pg_lock - a session advisory lock (released at unlock, or when the connection ends) */
+static int pg_lock(struct db_conn *c, int64_t key, bool wait, bool *held)
+{
+	char sql[80];
+	PGresult *res;
+	int r;
+
+	*held = false;
+	if((r = alive(c)) != DB_OK)
+		return r;
+	snprintf(sql, sizeof(sql), wait ? "SELECT pg_advisory_lock(%lld), true"
+	                                : "SELECT 0, pg_try_advisory_lock(%lld)",
+	         (long long)key);
+	res = PQexec(c->pg, sql);
+	if(PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		r = result_rc(c, res);
+		PQclear(res);
+		return r;
+	}
+	*held = PQgetvalue(res, 0, 1)[0] == 't';
+	PQclear(res);
+	return DB_OK;
+}
+
+static void pg_unlock(struct db_conn *c, int64_t key)
+{
+	char sql[64];
+
+	if(!c->pg || PQstatus(c->pg) != CONNECTION_OK)
+		return; /* the lock went with the connection */
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_unlock(%lld)", (long long)key);
+	PQclear(PQexec(c->pg, sql));
+}
+
+/* pg_notify - NOTIFY channel (inside a transaction: at its commit; repeated ones fold) */
+static int pg_notify(struct db_conn *c, const char *channel)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "NOTIFY %s", channel);
+	return pg_exec(c, sql);
+}
+
+static int pg_listen(struct db_conn *c, const char *channel)
+{
+	char sql[64];
+
+	snprintf(c->listening, sizeof(c->listening), "%s", channel);
+	snprintf(sql, sizeof(sql), "LISTEN %s", channel);
+	return pg_exec(c, sql);
+}
+
+/* pg_wait - up to ms for a notification on this connection (poll on its socket) */
+static int pg_wait(struct db_conn *c, int ms, bool *got)
+{
+	struct pollfd p;
+	PGnotify *n;
+	int r;
+
+	*got = false;
+	if((r = alive(c)) != DB_OK)
+		return r;
+	if(!(n = PQnotifies(c->pg))) {
+		p.fd = PQsocket(c->pg);
+		p.events = POLLIN;
+		p.revents = 0;
+		if(p.fd < 0)
+			return DB_DOWN;
+		if(poll(&p, 1, ms) > 0 && !PQconsumeInput(c->pg)) {
+			set_err(c, PQerrorMessage(c->pg));
+			return DB_DOWN;
+		}
+		n = PQnotifies(c->pg);
+	}
+	while(n) {
+		*got = true;
+		PQfreemem(n);
+		n = PQnotifies(c->pg);
+	}
+	return PQstatus(c->pg) == CONNECTION_OK ? DB_OK : DB_DOWN;
+}
+
 const struct db_ops db_pg_ops = {
     .name = "postgresql",
     .dialect = DB_POSTGRES,
@@ -638,6 +735,11 @@ const struct db_ops db_pg_ops = {
     .in_txn = pg_in_txn,
     .checkpoint = NULL,
     .tune_worker = NULL,
+    .lock = pg_lock,
+    .unlock = pg_unlock,
+    .notify = pg_notify,
+    .listen = pg_listen,
+    .wait = pg_wait,
 };
 
 /* db_backend - by the location's scheme */

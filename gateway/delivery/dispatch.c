@@ -77,6 +77,7 @@
 #define GROW_EVERY_MS 2000 /* how often the email pool looks for a larger max_connections */
 #define CTX_CACHE    8
 #define IDLE_MAX_MS  2000 /* an idle worker looks again at least this often (other processes) */
+#define LISTEN_WAIT_MS 250 /* the listener's wait, so that it sees a stop this soon */
 #define SLOW_FAIL_MS 5000 /* a transient failure this slow means the far side is unreachable */
 #define DETAIL_LEN   512
 #define FAR_SIDE_MAX 300  /* bytes of a provider's words kept on the row (controls replaced) */
@@ -1411,6 +1412,41 @@ static void *checkpoint_main(void *arg)
 	return NULL;
 }
 
+static pthread_t listen_thread;
+static int listen_running; /* under wake_lock */
+
+/* listen_main - wake the workers when another gateway on the database enqueues (PostgreSQL's
+ * LISTEN/NOTIFY), instead of their idle poll; with SQLite there is no other gateway, and the
+ * thread ends at once */
+static void *listen_main(void *arg)
+{
+	struct store *st = NULL;
+	struct gw_err err = {0};
+	bool got;
+
+	(void)arg;
+	if(store_open(config.db_path, false, &st, &err))
+		return NULL;
+	if(store_listen(st) == GW_EINVAL) {
+		store_close(st);
+		return NULL;
+	}
+	while(!atomic_load(&stopping)) {
+		if(store_wait_enqueued(st, LISTEN_WAIT_MS, &got) != GW_OK) {
+			/* the database is away: the connection comes back (and listens again) on a
+			 * later call; meanwhile the idle poll covers */
+			struct timespec d = {0, LISTEN_WAIT_MS * 1000000L};
+
+			nanosleep(&d, NULL);
+			continue;
+		}
+		if(got)
+			dispatch_wake();
+	}
+	store_close(st);
+	return NULL;
+}
+
 /* owner_dead - is the owner of a lease a process of this host that no longer runs? */
 static bool owner_dead(const char *owner, const char *host)
 {
@@ -1552,6 +1588,11 @@ gw_rc dispatch_start(const struct dispatch_config *cfg, struct gw_err *err)
 		ckpt_running = 1;
 		pthread_mutex_unlock(&wake_lock);
 	}
+	if(pthread_create(&listen_thread, NULL, listen_main, NULL) == 0) {
+		pthread_mutex_lock(&wake_lock);
+		listen_running = 1;
+		pthread_mutex_unlock(&wake_lock);
+	}
 	log_event("info", "dispatch_started",
 	          json_pack("{s:i, s:i, s:i, s:i}", "email_workers", counts[PC_EMAIL],
 	                    "calendar_workers", counts[PC_CALENDAR], "zoho_workers",
@@ -1573,6 +1614,10 @@ void dispatch_stop(void)
 	if(ckpt_running) {
 		pthread_join(ckpt_thread, NULL);
 		ckpt_running = 0;
+	}
+	if(listen_running) {
+		pthread_join(listen_thread, NULL);
+		listen_running = 0;
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += config.drain_secs > 0 ? config.drain_secs : 20;

@@ -288,16 +288,27 @@ static void *sched_main(void *arg)
 	while(!atomic_load(&stop_flag)) {
 		json_t *res = NULL;
 		struct timespec ts;
+		bool held = false;
 		gw_rc rc;
 
 		memset(&err, 0, sizeof(err));
-		rc = sched_tick(st, &env, clock_now(), &res, &err);
+		/* several gateways on one database: the one holding the tick lock ticks, the others
+		 * skip this round (a tick is one transaction under the write lock as well, and its
+		 * dedupe keys make a doubled one harmless: the lock saves the work) */
+		rc = store_tick_lock(st, false, &held);
+		if(!rc && held) {
+			rc = sched_tick(st, &env, clock_now(), &res, &err);
+			store_tick_unlock(st);
+		}
 		if(rc)
 			log_event("error", "tick_failed",
 			          json_pack("{s:s, s:s, s:s}", "error", gw_rc_name(rc), "message",
 			                    err.message, "cause", err.cause));
-		else
+		else if(held)
 			log_event("info", "tick", res);
+		else
+			log_event("debug", "tick_skipped",
+			          json_pack("{s:s}", "reason", "another gateway holds the tick lock"));
 		res = NULL;
 		/* CLOCK_REALTIME with pthread_cond_timedwait, as every wait (see dispatch.c) */
 		clock_gettime(CLOCK_REALTIME, &ts);

@@ -72,6 +72,10 @@ void store_tick_unlock(struct store *st);
 gw_rc store_listen(struct store *st);
 gw_rc store_wait_enqueued(struct store *st, int ms, bool *got);
 
+/* store_unavailable - this connection's database cannot be reached now (a PostgreSQL server
+ * restarting or away); the next call tries again. Never true for SQLite. */
+bool store_unavailable(struct store *st);
+
 /* store_errmsg - the last SQLite error text of this connection (borrowed until next call). */
 const char *store_errmsg(struct store *st);
 

@@ -761,6 +761,12 @@ gw_rc store_wait_enqueued(struct store *st, int ms, bool *got)
 	return r == DB_OK ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
 }
 
+/* store_unavailable - the backend's down() */
+bool store_unavailable(struct store *st)
+{
+	return st->ops->down && st->ops->down(st->db);
+}
+
 /* the scheduler's lock key */
 #define STORE_TICK_LOCK 0x4f72645469LL /* "OrdTi" */
 

@@ -85,6 +85,7 @@ struct db_ops {
 	int (*notify)(struct db_conn *c, const char *channel);
 	int (*listen)(struct db_conn *c, const char *channel);
 	int (*wait)(struct db_conn *c, int ms, bool *got);
+	bool (*down)(struct db_conn *c); /* the server cannot be reached now */
 };
 
 extern const struct db_ops db_sqlite_ops;

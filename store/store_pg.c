@@ -441,8 +441,23 @@ static int begin_write(struct db_conn *c);
 static int pg_commit(struct db_conn *c);
 static void pg_rollback(struct db_conn *c);
 
-/* run - execute the bound statement; DB_ROW with rows, DB_DONE without */
+static int run_once(struct db_stmt *s);
+
+/* run - execute the bound statement; DB_ROW with rows, DB_DONE without. A read outside a
+ * transaction whose connection died while idle runs once more on a new one (a read is
+ * harmless to repeat; a write's first step is its BEGIN, which begin_write repeats). */
 static int run(struct db_stmt *s)
+{
+	int r = run_once(s);
+
+	if(r == DB_DOWN && !s->write && !s->c->in_txn) {
+		s->c->next_try_ms = 0;
+		r = run_once(s);
+	}
+	return r;
+}
+
+static int run_once(struct db_stmt *s)
 {
 	const char *vals[PG_MAX_PARAMS];
 	bool own_txn = false;
@@ -594,6 +609,13 @@ static int begin_write(struct db_conn *c)
 	snprintf(sql, sizeof(sql), "BEGIN; SELECT pg_advisory_xact_lock(%lld)",
 	         (long long)PG_WRITE_LOCK);
 	r = pg_exec(c, sql);
+	if(r == DB_DOWN) {
+		/* the connection died while idle (the server restarted): nothing ran, so once
+		 * more on a new one at once */
+		pg_rollback(c);
+		c->next_try_ms = 0;
+		r = pg_exec(c, sql);
+	}
 	if(r == DB_OK)
 		c->in_txn = true;
 	else
@@ -709,6 +731,11 @@ static int pg_wait(struct db_conn *c, int ms, bool *got)
 	return PQstatus(c->pg) == CONNECTION_OK ? DB_OK : DB_DOWN;
 }
 
+static bool pg_down(struct db_conn *c)
+{
+	return !c->pg || PQstatus(c->pg) != CONNECTION_OK;
+}
+
 const struct db_ops db_pg_ops = {
     .name = "postgresql",
     .dialect = DB_POSTGRES,
@@ -740,6 +767,7 @@ const struct db_ops db_pg_ops = {
     .notify = pg_notify,
     .listen = pg_listen,
     .wait = pg_wait,
+    .down = pg_down,
 };
 
 /* db_backend - by the location's scheme */

@@ -516,7 +516,8 @@ static enum MHD_Result handle(struct MHD_Connection *c, const char *url, const c
 	}
 	r.st = thread_store();
 	if(!r.st) {
-		rc = GW_EDB;
+		/* this thread could not open its connection: the database is away (PostgreSQL) */
+		rc = GW_EUNAVAIL;
 		goto out;
 	}
 	rc = authenticate(&r, route);
@@ -532,6 +533,13 @@ static enum MHD_Result handle(struct MHD_Connection *c, const char *url, const c
 	}
 	rc = route->handler(&r, &out);
 out:
+	/* a store failure because the database cannot be reached is 503 unavailable, not 500:
+	 * the request changed nothing (its transaction is gone with the connection) */
+	if((rc == GW_EDB || rc == GW_EIO || rc == GW_EBUSY) && r.st && store_unavailable(r.st)) {
+		rc = GW_EUNAVAIL;
+		r.err.message[0] = '\0';
+		r.err.field[0] = '\0';
+	}
 	if(rc) {
 		status = http_status(rc);
 		json_decref(out);

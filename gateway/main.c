@@ -129,9 +129,10 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: ordinatus COMMAND [options]\n\n"
 	           "commands:\n"
-	           "  init   --data DIR                      create DIR, its database and key file;\n"
+	           "  init   --data DIR [--db URL]           create DIR, its database and key file;\n"
 	           "                                         prints the platform admin token once\n"
-	           "  serve  [--config FILE] --data DIR [--listen HOST:PORT] [--public-url URL]\n"
+	           "  serve  [--config FILE] --data DIR [--db URL] [--listen HOST:PORT]\n"
+	           "         [--public-url URL]\n"
 	           "         [--test-clock] [--workers N] [--log-level L] [--allow-outbound CIDR]...\n"
 	           "         [--allow-plain-auth] [--retention-days N] [--trust-proxy CIDR]... [limits]\n"
 	           "         [--web DIR]\n"
@@ -142,6 +143,8 @@ static void usage(FILE *f)
 	           "  backup --data DIR --to FILE            a consistent copy of the database while\n"
 	           "                                         the gateway serves (FILE must not exist)\n"
 	           "  routes                                 the HTTP route table as JSON\n\n"
+	           "Every command takes --db postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME (or\n"
+	           "$ORDINATUS_DB) for a PostgreSQL database instead of DIR/ordinatus.db.\n\n"
 	           "'ordinatus COMMAND --help' tells more; 'ordinatus --version' the version.\n");
 }
 
@@ -438,14 +441,18 @@ static int serve_run(int argc, char **argv, struct serve_origin *from)
 			break;
 		default:
 			fprintf(c == 'h' ? stdout : stderr,
-			        "usage: ordinatus serve [--config FILE] --data DIR [--listen HOST:PORT]\n"
-			        "     [--public-url URL] [--test-clock] [--workers N] [--log-level L]\n"
+			        "usage: ordinatus serve [--config FILE] --data DIR [--db URL]\n"
+			        "     [--listen HOST:PORT] [--public-url URL] [--test-clock] [--workers N]\n"
+			        "     [--log-level L]\n"
 			        "     [--allow-outbound CIDR]... [--allow-plain-auth] [--retention-days N]\n"
 			        "     [--trust-proxy CIDR]... [--token-route-limit N]\n"
 			        "     [--max-connections-per-address N] [--header-timeout S] [--web DIR]\n\n"
 			        "--config FILE: 'key = value' lines ('#' comments) naming these options\n"
 			        "with '_' for '-' (data, listen, public_url, trust_proxy, ...); options\n"
-			        "given here win over the file. A bad line is exit 2, naming FILE:LINE.\n\n"
+			        "given here win over the file. A bad line is exit 2, naming FILE:LINE.\n\n"			        "--db postgresql://...: the database is PostgreSQL's (else DIR/ordinatus.db;\n"
+			        "$ORDINATUS_DB when --db is not given). Several gateways, each with its own\n"
+			        "DIR holding the same master.key, may serve one PostgreSQL database. While\n"
+			        "it cannot be reached the API answers 503 unavailable; nothing is lost.\n\n"
 			        "Serves the HTTP API (default 127.0.0.1:8080), runs the delivery workers and\n"
 			        "logs JSON lines to stderr. --public-url is the base of links in emails\n"
 			        "(default http://HOST:PORT). --test-clock enables PUT /v1/test/clock and\n"

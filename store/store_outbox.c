@@ -27,7 +27,7 @@ gw_rc store_outbox_enqueue(struct store *st, const struct store_effect *e, time_
 	                       " request_id, booking_id, payload, status, next_attempt_at,"
 	                       " deadline_at, created_at, body_id, priority)"
 	                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?11,"
-	                       " ?12)");
+	                       " ?12) RETURNING id");
 	struct db_stmt *d = store_stmt(st, "INSERT INTO dedupe_keys(org_id, key, outbox_id,"
 	                                 " created_at) VALUES(?1, ?2, ?3, ?4)"
 	                                 " ON CONFLICT DO NOTHING");
@@ -54,11 +54,11 @@ gw_rc store_outbox_enqueue(struct store *st, const struct store_effect *e, time_
 	store_bind_id(s, 11, e->body_id);
 	db_bind_int64(s, 12, store_outbox_priority(e->kind));
 	r = db_step(s);
+	row = r == DB_ROW ? db_col_int64(s, 0) : 0; /* RETURNING: one round trip, either engine */
 	db_reset(s);
 	db_clear(s); /* the borrowed texts must not outlive the call */
-	if(r != DB_DONE)
+	if(r != DB_ROW)
 		return store_rc(r) ? store_rc(r) : GW_EDB;
-	row = db_last_id(st);
 	db_bind_int64(d, 1, e->org_id);
 	db_bind_text(d, 2, e->dedupe_key, -1);
 	db_bind_int64(d, 3, row);
@@ -88,7 +88,7 @@ gw_rc store_outbox_enqueue(struct store *st, const struct store_effect *e, time_
 gw_rc store_outbox_body(struct store *st, int64_t org, const char *payload, time_t now, int64_t *id)
 {
 	struct db_stmt *s = store_stmt(st, "INSERT INTO outbox_bodies(org_id, payload, created_at)"
-	                                 " VALUES(?1, ?2, ?3)");
+	                                 " VALUES(?1, ?2, ?3) RETURNING id");
 	int r;
 
 	*id = 0;
@@ -98,11 +98,10 @@ gw_rc store_outbox_body(struct store *st, int64_t org, const char *payload, time
 	db_bind_text(s, 2, payload, -1);
 	db_bind_int64(s, 3, now);
 	r = db_step(s);
+	if(r == DB_ROW)
+		*id = db_col_int64(s, 0);
 	db_reset(s);
-	if(r != DB_DONE)
-		return store_rc(r) ? store_rc(r) : GW_EDB;
-	*id = db_last_id(st);
-	return GW_OK;
+	return r == DB_ROW ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
 }
 
 /* store_outbox_expand - a body with one row's fills in place of its placeholders */

@@ -6,13 +6,18 @@
 # committed package-lock.json.
 #
 # usage: deps.sh [run]   with "run" (make run), only what building and serving need: no test
-#                        servers, no browser, no Node.js, so a first `make run` stays quick.
+#                        servers, no browser, no Node.js, no PostgreSQL server, so a first
+#                        `make run` stays quick.
 set -eu
 
+# libpq-dev: the PostgreSQL store (the gateway links libpq whichever store it runs on)
 RUN_PKGS="build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
 libsqlite3-dev sqlite3 libpq-dev libical-dev libssl-dev libopendkim-dev curl openssl tzdata"
+# postgresql-15, postgresql-client-15, python3-psycopg2: the integration suite on PostgreSQL
+# (tests/helpers/pgcluster.py makes a cluster of its own; the package's main cluster is unused)
 TEST_PKGS="libcmocka-dev python3 python3-aiosmtpd python3-icalendar python3-dkim python3-requests
-python3-yaml faketime radicale chromium groff-base man-db"
+python3-yaml faketime radicale chromium groff-base man-db postgresql-15 postgresql-client-15
+python3-psycopg2"
 
 mode=${1:-check}
 if [ "$mode" = "run" ]; then

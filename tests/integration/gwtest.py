@@ -3,6 +3,14 @@
 Each test starts its own gateway on 127.0.0.1 on a free port with a fresh data folder, talks to
 it over HTTP, reads the emails it writes (Python's mailbox and email packages: a real mail
 parser), and stops it by its process id.
+
+The store is SQLite (DATA/ordinatus.db) unless ORDINATUS_TEST_DB=postgresql: then each Gateway
+gets a fresh database of its own in the cluster at ORDINATUS_TEST_PG (HOST:PORT, started by
+tests/run_integration.sh; when unset, the first Gateway starts a private cluster for this test
+script, stopped at its exit), named gw_<pid>_<n>, handed to `ordinatus init` and `serve` (and to
+every command run with gw.env) as ORDINATUS_DB=postgresql://ordinatus@HOST:PORT/NAME, and
+dropped by cleanup(). rows(), db(), snapshot() and settle() then read it with psycopg2 (the
+tests' `?` placeholders become `%s`), and gw.backend says which store a test runs on.
 """
 import email
 import email.policy
@@ -21,7 +29,16 @@ import time
 import urllib.error
 import urllib.request
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
+import pgcluster  # noqa: E402
+
 BIN = os.environ.get("ORDINATUS_BIN", os.path.join(os.path.dirname(__file__), "../../build/ordinatus"))
+
+# "sqlite" (the default) or "postgresql"
+BACKEND = os.environ.get("ORDINATUS_TEST_DB") or "sqlite"
+if BACKEND not in ("sqlite", "postgresql"):
+    sys.exit("ORDINATUS_TEST_DB must be sqlite or postgresql, not %r" % BACKEND)
 
 # the version this tree builds (common/version.h), which --version, /healthz and /metrics show
 with open(os.path.join(os.path.dirname(__file__), "../../common/version.h")) as _f:
@@ -35,6 +52,132 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+# ---- PostgreSQL ----
+_cluster = None
+_db_count = 0
+
+
+def pg_cluster():
+    """The cluster of this run: run_integration.sh's (ORDINATUS_TEST_PG=HOST:PORT, and
+    ORDINATUS_TEST_PG_DIR for restart()), or a private one started here on first use and
+    stopped when the test script exits."""
+    global _cluster
+    if _cluster is not None:
+        return _cluster
+    where = os.environ.get("ORDINATUS_TEST_PG")
+    if where:
+        host, port = where.rsplit(":", 1)
+        cl = pgcluster.Cluster(os.environ.get("ORDINATUS_TEST_PG_DIR"), host, int(port))
+    else:
+        import atexit
+        cl = pgcluster.Cluster(tempfile.mkdtemp(prefix="ordinatus-pg-"))
+        cl.start()
+        atexit.register(cl.remove)
+    _cluster = cl
+    return cl
+
+
+def pg_sql(sql):
+    """A query written for sqlite3 (`?` placeholders) as psycopg2 wants it: `?` outside quotes
+    becomes %s, and every % is doubled (psycopg2 formats the whole text, quotes included)."""
+    out = []
+    quote = None
+    for i, ch in enumerate(sql):
+        if ch == "%":
+            out.append("%%")
+        elif quote:
+            out.append(ch)
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+            out.append(ch)
+        elif ch == "?":
+            if sql[i + 1:i + 2].isdigit():
+                raise ValueError("numbered parameter ?N in %r: write plain ? in order" % sql)
+            out.append("%s")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _pg_value(v):
+    # bytea comes back as a memoryview; sqlite3 gives bytes for a BLOB
+    return bytes(v) if isinstance(v, memoryview) else v
+
+
+def _pg_rows(rows):
+    return [tuple(_pg_value(v) for v in r) for r in rows]
+
+
+class _PgCursor:
+    def __init__(self, cur):
+        self.cur = cur
+
+    def fetchall(self):
+        return _pg_rows(self.cur.fetchall())
+
+    def fetchone(self):
+        r = self.cur.fetchone()
+        return None if r is None else _pg_rows([r])[0]
+
+    @property
+    def rowcount(self):
+        return self.cur.rowcount
+
+    @property
+    def description(self):
+        return self.cur.description
+
+
+class PgConnection:
+    """What the tests use of a sqlite3 connection, on psycopg2: execute() and executemany()
+    with `?` placeholders, commit(), rollback(), close(); `with` commits (or rolls back on an
+    exception) and, unlike sqlite3, also closes: no test reuses one after its block."""
+
+    def __init__(self, dsn):
+        import psycopg2
+        self.conn = psycopg2.connect(dsn)
+
+    def execute(self, sql, args=()):
+        cur = self.conn.cursor()
+        cur.execute(pg_sql(sql), tuple(args))
+        return _PgCursor(cur)
+
+    def executemany(self, sql, seq):
+        import psycopg2.extras
+        cur = self.conn.cursor()
+        psycopg2.extras.execute_batch(cur, pg_sql(sql), [tuple(a) for a in seq], page_size=500)
+        return _PgCursor(cur)
+
+    def commit(self):
+        self.conn.commit()
+
+    def rollback(self):
+        self.conn.rollback()
+
+    def close(self):
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        try:
+            if exc_type is None:
+                self.conn.commit()
+            else:
+                self.conn.rollback()
+        finally:
+            self.conn.close()
+
+
+def _sort_key(row):
+    # rows of any table in a fixed order: None first, then by type and value (a SQLite column
+    # may mix types, and None does not compare with anything)
+    return tuple((0, "", 0) if v is None else (1, type(v).__name__, v) for v in row)
 
 
 class Response:
@@ -58,10 +201,23 @@ class Gateway:
     # outbound guard refuses unless the operator allows it: every gateway of the tests allows
     # loopback, except one made with allow_outbound=() to show the guard at work.
     def __init__(self, test_clock=False, extra_args=(), allow_outbound=("127.0.0.0/8",)):
+        global _db_count
+        self.backend = BACKEND
         self.dir = tempfile.mkdtemp(prefix="ordinatus-test-")
         self.data = os.path.join(self.dir, "data")
+        # the environment of every ordinatus command on this gateway's store: pass env=gw.env
+        # to a subprocess that runs BIN with --data gw.data
+        self.env = {k: v for k, v in os.environ.items() if k != "ORDINATUS_DB"}
+        self.dbname = None
+        self.dsn = None
+        self._pg = None
+        if self.backend == "postgresql":
+            _db_count += 1
+            self.dbname = "gw_%d_%d" % (os.getpid(), _db_count)
+            self.dsn = pg_cluster().create_database(self.dbname)
+            self.env["ORDINATUS_DB"] = self.dsn
         out = subprocess.run([BIN, "init", "--data", self.data], capture_output=True, text=True,
-                             check=True)
+                             check=True, env=self.env)
         self.admin_token = json.loads(out.stdout)["platform_admin_token"]
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
@@ -78,7 +234,7 @@ class Gateway:
             args.append("--test-clock")
         args += self.extra_args
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=self.env)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -114,6 +270,10 @@ class Gateway:
     def cleanup(self):
         self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self.dbname:
+            self._pg_close()
+            pg_cluster().drop_database(self.dbname)
+            self.dbname = None
 
     def __enter__(self):
         return self.start()
@@ -220,9 +380,42 @@ class Gateway:
         return self.maildir()
 
     def db(self):
+        """A connection to the gateway's store: sqlite3's, or a PgConnection with the same
+        execute/commit/close (the caller closes it)."""
+        if self.backend == "postgresql":
+            return PgConnection(self.dsn)
         return sqlite3.connect(os.path.join(self.data, "ordinatus.db"), timeout=10)
 
+    def _pg_conn(self):
+        # one autocommit connection per gateway for rows() and snapshot(): each statement
+        # sees what is committed, as a fresh sqlite3 connection does
+        if self._pg is None or self._pg.closed:
+            import psycopg2
+            self._pg = psycopg2.connect(self.dsn)
+            self._pg.autocommit = True
+        return self._pg
+
+    def _pg_close(self):
+        if self._pg is not None:
+            self._pg.close()
+            self._pg = None
+
+    def _pg_query(self, fn):
+        # a database restarted under a test breaks the cached connection: connect again once
+        import psycopg2
+        try:
+            return fn(self._pg_conn())
+        except (psycopg2.OperationalError, psycopg2.InterfaceError):
+            self._pg_close()
+            return fn(self._pg_conn())
+
     def rows(self, sql, *args):
+        if self.backend == "postgresql":
+            def run(conn):
+                with conn.cursor() as cur:
+                    cur.execute(pg_sql(sql), args)
+                    return _pg_rows(cur.fetchall()) if cur.description else []
+            return self._pg_query(run)
         with self.db() as c:
             return c.execute(sql, args).fetchall()
 
@@ -239,19 +432,94 @@ class Gateway:
         """Every row of every table: to prove a refused request changed nothing. The one
         column a scheduler tick changes in the background whenever it runs, what an outbox
         row's payload still holds (its link tokens redacted once sent), is left out: a tick
-        is not a request, and without the test clock it runs when the machine gets to it."""
+        is not a request, and without the test clock it runs when the machine gets to it.
+        Rows are sorted (first column first), so that the order a backend happens to return
+        them in (PostgreSQL's moves an updated row) is no difference; on PostgreSQL the
+        tables are read in one repeatable-read transaction."""
+        if self.backend == "postgresql":
+            def run(conn):
+                with conn.cursor() as cur:
+                    cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    try:
+                        cur.execute("SELECT table_name FROM information_schema.tables"
+                                    " WHERE table_schema = 'public'"
+                                    " AND table_type = 'BASE TABLE'")
+                        out = {}
+                        for (t,) in cur.fetchall():
+                            cur.execute('SELECT * FROM "%s"' % t.replace('"', '""'))
+                            out[t] = ([d[0] for d in cur.description],
+                                      _pg_rows(cur.fetchall()))
+                    finally:
+                        cur.execute("COMMIT")
+                    return out
+            tables = self._pg_query(run)
+        else:
+            tables = {}
+            with self.db() as c:
+                for (t,) in c.execute("SELECT name FROM sqlite_master WHERE type='table'"):
+                    cur = c.execute('SELECT * FROM "%s"' % t.replace('"', '""'))
+                    tables[t] = ([d[0] for d in cur.description], cur.fetchall())
         snap = {}
-        with self.db() as c:
-            for (t,) in c.execute("SELECT name FROM sqlite_master WHERE type='table'"):
-                cur = c.execute("SELECT * FROM %s" % t)
-                names = [d[0] for d in cur.description]
-                rows = cur.fetchall()
-                if t == "outbox":
-                    keep = [i for i, n in enumerate(names) if n not in ("payload",
-                                                                       "payload_state")]
-                    rows = [tuple(r[i] for i in keep) for r in rows]
-                snap[t] = rows
+        for t, (names, rows) in tables.items():
+            if t == "outbox":
+                keep = [i for i, n in enumerate(names) if n not in ("payload", "payload_state")]
+                rows = [tuple(r[i] for i in keep) for r in rows]
+            snap[t] = sorted(rows, key=_sort_key)
         return snap
+
+    def at_rest(self):
+        """The bytes the store keeps, to search for a secret that must not be there in the
+        clear: the SQLite database files (with -wal and -shm), or on PostgreSQL every value of
+        every table (text as UTF-8, bytea as its bytes: the cluster's own files may compress a
+        long value, and a dump would show bytea in hex)."""
+        if self.backend == "postgresql":
+            def run(conn):
+                out = []
+                with conn.cursor() as cur:
+                    cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    try:
+                        cur.execute("SELECT table_name FROM information_schema.tables"
+                                    " WHERE table_schema = 'public'"
+                                    " AND table_type = 'BASE TABLE'")
+                        for (t,) in cur.fetchall():
+                            cur.execute('SELECT * FROM "%s"' % t.replace('"', '""'))
+                            for r in _pg_rows(cur.fetchall()):
+                                out += [v if isinstance(v, bytes) else str(v).encode()
+                                        for v in r if v is not None]
+                    finally:
+                        cur.execute("COMMIT")
+                return b"\n".join(out)
+            return self._pg_query(run)
+        blob = b""
+        for suffix in ("", "-wal", "-shm"):
+            path = os.path.join(self.data, "ordinatus.db" + suffix)
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    blob += f.read()
+        return blob
+
+    def pg_dump(self, path):
+        """PostgreSQL only: a consistent copy of the gateway's database (pg_dump's custom
+        format: one snapshot), taken while it serves, as an operator backs one up;
+        pg_restore() loads it into another gateway's. Returns the CompletedProcess."""
+        cl = pg_cluster()
+        return subprocess.run([os.path.join(pgcluster.PGBIN, "pg_dump"), "-h", cl.host,
+                               "-p", str(cl.port), "-U", pgcluster.ROLE, "-Fc", "--no-owner",
+                               "-f", path, self.dbname], capture_output=True, text=True,
+                              env=pgcluster.clean_env(), timeout=300)
+
+    def pg_restore(self, path):
+        """PostgreSQL only, with the gateway stopped: its database replaced by the dump.
+        Returns pg_restore's CompletedProcess."""
+        cl = pg_cluster()
+        self._pg_close()
+        cl.drop_database(self.dbname)
+        cl.create_database(self.dbname)
+        return subprocess.run([os.path.join(pgcluster.PGBIN, "pg_restore"), "-h", cl.host,
+                               "-p", str(cl.port), "-U", pgcluster.ROLE, "--no-owner",
+                               "--exit-on-error", "-d", self.dbname, path],
+                              capture_output=True, text=True, env=pgcluster.clean_env(),
+                              timeout=300)
 
 
 class SmtpSink:

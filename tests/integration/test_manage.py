@@ -217,11 +217,12 @@ try:
                                           "skills": ["yoga"]})
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and gw.rows(
-            "SELECT status, attempts > 0 FROM outbox WHERE kind='new_request' AND"
-            " request_id=?", rd["id"]) != [("pending", 1)]:
+            "SELECT status, CASE WHEN attempts > 0 THEN 1 ELSE 0 END FROM outbox"
+            " WHERE kind='new_request' AND request_id=?", rd["id"]) != [("pending", 1)]:
         time.sleep(0.05)
-    c.eq(gw.rows("SELECT status, attempts > 0 FROM outbox WHERE kind='new_request' AND"
-                 " request_id=?", rd["id"]), [("pending", 1)], "the new_request row waits")
+    c.eq(gw.rows("SELECT status, CASE WHEN attempts > 0 THEN 1 ELSE 0 END FROM outbox"
+                 " WHERE kind='new_request' AND request_id=?", rd["id"]), [("pending", 1)],
+         "the new_request row waits")
     gw.ok("POST", OB + "/requests/%d/cancel" % rd["id"], token=ab["token"])
     c.eq(gw.rows("SELECT status FROM outbox WHERE kind='new_request' AND request_id=?",
                  rd["id"]), [("expired",)], "the unsent new_request row expired with the cancel")

@@ -11,7 +11,6 @@ booking's calendar row is held (not dead, not retried), the user needs_reconnect
 reason, exactly one calendar_reconnect email; a second held row sends no second email; the
 admin listing and /metrics show it. Reconnecting through the flow sends the held rows.
 """
-import glob
 import json
 import os
 import re
@@ -77,11 +76,8 @@ def set_clock(t):
 
 
 def db_bytes():
-    out = b""
-    for p in glob.glob(os.path.join(gw.data, "ordinatus.db*")):
-        with open(p, "rb") as f:
-            out += f.read()
-    return out
+    # the database files, or every value of the PostgreSQL tables
+    return gw.at_rest()
 
 
 def cal_rows(booking):
@@ -195,7 +191,7 @@ try:
             "neither the token nor the state is logged")
 
     # ---- a reused, a wrong, an expired state: 400, nothing stored ----
-    conns = gw.rows("SELECT * FROM calendar_connections")
+    conns = gw.rows("SELECT * FROM calendar_connections ORDER BY 1")
     st, loc, body = get(back)
     c.check(st == 400 and json.loads(body).get("field") == "state" and
             json.loads(body).get("error") == "invalid_field", "a reused state: 400 %r" % body)
@@ -209,7 +205,8 @@ try:
     st, loc, body = get(back2)
     c.check(st == 400 and json.loads(body).get("field") == "state" and
             "expired" in json.loads(body).get("message", ""), "an expired state: 400 %r" % body)
-    c.eq(gw.rows("SELECT * FROM calendar_connections"), conns, "none of them stored anything")
+    c.eq(gw.rows("SELECT * FROM calendar_connections ORDER BY 1"), conns,
+         "none of them stored anything")
     c.eq(len(fake_call("/_state")["issued"]), 1, "and no code was exchanged")
 
     # ---- the provider says no; the token endpoint refuses the code ----
@@ -225,7 +222,7 @@ try:
     c.check(st == 400 and json.loads(body).get("field") == "code" and
             "invalid_grant" in json.loads(body).get("message", ""),
             "a refused code: 400 naming the token endpoint's error: %r" % body)
-    c.eq(gw.rows("SELECT * FROM calendar_connections"), conns, "nothing stored")
+    c.eq(gw.rows("SELECT * FROM calendar_connections ORDER BY 1"), conns, "nothing stored")
 
     # ---- bookings go to the calendar ----
     stype = gw.ok("POST", O + "/session-types", {"name": "Mat pilates", "skills": ["pilates"],

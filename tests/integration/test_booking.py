@@ -199,7 +199,7 @@ try:
                 if x["kind"] == "calendar" and x["booking_id"] == bid]
     c.eq([x["provider"] for x in api_rows], ["none"], "outbox list (API): the same provider")
     cli = subprocess.run([BIN, "outbox", "--data", gw.data, "list", "--status", "skipped"],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, env=gw.env)
     cli_rows = [x for x in json.loads(cli.stdout) if x["kind"] == "calendar"
                 and x["booking_id"] == bid]
     c.eq([x["provider"] for x in cli_rows], ["none"], "outbox list (CLI): the same provider")

@@ -14,8 +14,10 @@ from gwtest import BIN, VERSION, Checks, Gateway, free_port
 c = Checks("cli")
 
 
-def run(*args, timeout=20):
-    return subprocess.run([BIN] + list(args), capture_output=True, text=True, timeout=timeout)
+def run(*args, timeout=20, on=None):
+    """ordinatus ARGS, with the environment of gateway `on` (its store) when given."""
+    return subprocess.run([BIN] + list(args), capture_output=True, text=True, timeout=timeout,
+                          env=on.env if on else None)
 
 
 def log_lines(text):
@@ -55,7 +57,7 @@ try:
              "--max-connections-per-address must be a whole number"),
             (["--header-timeout", "301"], "--header-timeout must be a whole number")]:
         port = free_port()
-        r = run("serve", "--data", gw.data, "--listen", "127.0.0.1:%d" % port, *args)
+        r = run("serve", "--data", gw.data, "--listen", "127.0.0.1:%d" % port, *args, on=gw)
         c.eq(r.returncode, 2, "serve %s exits 2" % " ".join(args))
         c.check(words in r.stderr, "serve %s says %r: %r" % (" ".join(args), words, r.stderr))
         c.check("dispatch_started" not in r.stderr and "serving" not in r.stderr,
@@ -68,7 +70,7 @@ try:
             "a refused serve took no lock")
 
     # ---- outbox list --status: the same check as the API ----
-    r = run("outbox", "--data", gw.data, "list", "--status", "bogus")
+    r = run("outbox", "--data", gw.data, "list", "--status", "bogus", on=gw)
     c.eq(r.returncode, 2, "outbox list --status bogus exits 2")
     c.check("--status must be one of pending, leased, sent, dead, skipped, expired" in r.stderr,
             "and names the statuses: %r" % r.stderr)
@@ -81,7 +83,7 @@ try:
     admin = gw.user(org["id"], "admin@cli.test", ["org_admin"])
     other = Gateway()
     try:
-        r = run("serve", "--data", other.data, "--listen", "127.0.0.1:%d" % gw.port)
+        r = run("serve", "--data", other.data, "--listen", "127.0.0.1:%d" % gw.port, on=other)
         c.eq(r.returncode, 1, "a second serve on a busy port exits 1")
         c.check("127.0.0.1:%d is in use" % gw.port in r.stderr, "and says so: %r" % r.stderr)
         c.check("serving" not in r.stderr and "dispatch_started" not in r.stderr,
@@ -92,7 +94,7 @@ try:
         c.eq(other.rows("SELECT value FROM meta WHERE key='public_url'"), [],
              "the refused gateway wrote nothing to its own database")
 
-        r = run("serve", "--data", gw.data, "--listen", "127.0.0.1:%d" % free_port())
+        r = run("serve", "--data", gw.data, "--listen", "127.0.0.1:%d" % free_port(), on=gw)
         c.eq(r.returncode, 1, "a second serve on a served data folder exits 1")
         c.check("is served by another gateway (pid %d)" % gw.proc.pid in r.stderr,
                 "and names the pid that holds it: %r" % r.stderr)
@@ -100,9 +102,9 @@ try:
              "public_url is still the live gateway's")
 
         # tick and outbox beside the live gateway stay allowed
-        t = run("tick", "--data", gw.data)
+        t = run("tick", "--data", gw.data, on=gw)
         c.eq(t.returncode, 0, "tick beside a serving gateway: %r" % t.stderr)
-        o = run("outbox", "--data", gw.data, "list")
+        o = run("outbox", "--data", gw.data, "list", on=gw)
         c.check(o.returncode == 0 and isinstance(json.loads(o.stdout), list),
                 "outbox list beside a serving gateway: %r" % o.stderr)
     finally:

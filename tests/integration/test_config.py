@@ -39,7 +39,7 @@ def serve(gw, *args):
     """Start serve with args; wait for /healthz on the port it should listen on (the last
     listen of the file or the command line, which the caller knows); returns the process."""
     log = open(gw.log_path, "ab")
-    return subprocess.Popen([BIN, "serve"] + list(args), stdout=log, stderr=log)
+    return subprocess.Popen([BIN, "serve"] + list(args), stdout=log, stderr=log, env=gw.env)
 
 
 def wait_up(proc, port):
@@ -127,13 +127,13 @@ try:
             ("data = %s/missing\nlisten = 127.0.0.1:%d\n", ":1: data", "not initialised")]:
         bad = write(gw, "bad.conf", text % (gw.data, p3))
         r = subprocess.run([BIN, "serve", "--config", bad], capture_output=True, text=True,
-                           timeout=20)
+                           timeout=20, env=gw.env)
         c.eq(r.returncode, 2, "exit 2 for %r" % words)
         c.check(bad + where in r.stderr and words in r.stderr,
                 "the message names %s%s and says %r: %r" % ("bad.conf", where, words, r.stderr))
         c.check(not listening(p3), "nothing listens after %r" % words)
     r = subprocess.run([BIN, "serve", "--config", os.path.join(gw.dir, "none.conf")],
-                       capture_output=True, text=True, timeout=20)
+                       capture_output=True, text=True, timeout=20, env=gw.env)
     c.eq(r.returncode, 2, "a missing file is exit 2")
     c.check("none.conf" in r.stderr and "cannot read" in r.stderr, "and says so: %r" % r.stderr)
     c.eq(gw.snapshot(), before, "no bad file changed the database")

@@ -2,7 +2,9 @@
 without the operator's --allow-outbound (the same answer for an open and a closed port, nothing
 connects), ca_pem checked with OpenSSL, AUTH over "none" refused, the far side's words bounded
 and kept from trainers, sent payloads without their link tokens, database files 0600, the
-kiosk's narrow check-in answer, and an online backup under load restored into a new gateway."""
+kiosk's narrow check-in answer, and an online backup under load restored into a new gateway.
+On PostgreSQL there are no database files (the data folder must hold none), and the backup is
+the operator's pg_dump, restored with pg_restore."""
 import base64
 import os
 import re
@@ -218,7 +220,7 @@ try:
                 ["--retention-days", "x"]):
         r = subprocess.run([BIN, "serve", "--data", probe.data, "--listen",
                             "127.0.0.1:%d" % probe.port] + bad, capture_output=True, text=True,
-                           timeout=20)
+                           timeout=20, env=probe.env)
         c.check(r.returncode == 2 and bad[0] in r.stderr, "serve %s: exit 2 naming it (%d %r)"
                 % (" ".join(bad), r.returncode, r.stderr))
 finally:
@@ -330,11 +332,15 @@ try:
          "the row itself stays")
     clock("2026-12-01T10:30:00Z")
 
-    # ---- the database files are the owner's only ----
-    for f in ("ordinatus.db", "ordinatus.db-wal", "ordinatus.db-shm"):
-        p = os.path.join(gw.data, f)
-        c.check(os.path.exists(p) and stat.S_IMODE(os.stat(p).st_mode) == 0o600,
-                "%s is 0600" % f)
+    # ---- the database files are the owner's only (on PostgreSQL: there are none) ----
+    if gw.backend == "sqlite":
+        for f in ("ordinatus.db", "ordinatus.db-wal", "ordinatus.db-shm"):
+            p = os.path.join(gw.data, f)
+            c.check(os.path.exists(p) and stat.S_IMODE(os.stat(p).st_mode) == 0o600,
+                    "%s is 0600" % f)
+    else:
+        c.eq([f for f in os.listdir(gw.data) if f.startswith("ordinatus.db")], [],
+             "on PostgreSQL the data folder holds no database file")
 
     # ---- backup while the gateway serves and writes, then restore into a new gateway ----
     stop = threading.Event()
@@ -352,22 +358,30 @@ try:
     for t in threads:
         t.start()
     wait_for(lambda: written[0] >= 20)
-    copy = os.path.join(tmp, "copy.db")
-    r = subprocess.run([BIN, "backup", "--data", gw.data, "--to", copy], capture_output=True,
-                       text=True, timeout=60)
+    if gw.backend == "sqlite":
+        # `ordinatus backup`: SQLite's online backup API into one file
+        copy = os.path.join(tmp, "copy.db")
+        r = subprocess.run([BIN, "backup", "--data", gw.data, "--to", copy],
+                           capture_output=True, text=True, timeout=60, env=gw.env)
+    else:
+        # the operator's pg_dump: one consistent snapshot while the gateway writes
+        copy = os.path.join(tmp, "copy.dump")
+        r = gw.pg_dump(copy)
     during = written[0]
     wait_for(lambda: written[0] >= during + 10)
     stop.set()
     for t in threads:
         t.join()
     c.eq(r.returncode, 0, "backup under load exits 0: %s" % r.stderr)
-    c.check(os.path.exists(copy) and stat.S_IMODE(os.stat(copy).st_mode) == 0o600,
-            "the copy is 0600")
-    size = os.path.getsize(copy)
-    r2 = subprocess.run([BIN, "backup", "--data", gw.data, "--to", copy], capture_output=True,
-                        text=True, timeout=60)
-    c.check(r2.returncode == 1 and "overwrite" in r2.stderr and os.path.getsize(copy) == size,
-            "a second backup to the same file is refused: %r" % r2.stderr)
+    if gw.backend == "sqlite":
+        c.check(os.path.exists(copy) and stat.S_IMODE(os.stat(copy).st_mode) == 0o600,
+                "the copy is 0600")
+        size = os.path.getsize(copy)
+        r2 = subprocess.run([BIN, "backup", "--data", gw.data, "--to", copy],
+                            capture_output=True, text=True, timeout=60, env=gw.env)
+        c.check(r2.returncode == 1 and "overwrite" in r2.stderr and
+                os.path.getsize(copy) == size,
+                "a second backup to the same file is refused: %r" % r2.stderr)
     total = gw.rows("SELECT count(*) FROM requests")[0][0]
     key = os.path.join(gw.data, "master.key")
     admin_token = gw.admin_token
@@ -376,8 +390,12 @@ try:
     # restore: a new folder with the copy as its database and the same master.key
     new = Gateway(test_clock=True, extra_args=["--allow-plain-auth"])
     try:
-        os.remove(os.path.join(new.data, "ordinatus.db"))
-        shutil.copyfile(copy, os.path.join(new.data, "ordinatus.db"))
+        if new.backend == "sqlite":
+            os.remove(os.path.join(new.data, "ordinatus.db"))
+            shutil.copyfile(copy, os.path.join(new.data, "ordinatus.db"))
+        else:
+            r = new.pg_restore(copy)
+            c.eq(r.returncode, 0, "pg_restore of the copy exits 0: %s" % r.stderr)
         shutil.copyfile(key, os.path.join(new.data, "master.key"))
         os.chmod(os.path.join(new.data, "master.key"), 0o600)
         # the rows pending in the copy go out as soon as it starts, on one authenticated
@@ -387,7 +405,9 @@ try:
         n = new.rows("SELECT count(*) FROM requests")[0][0]
         c.check(1 + 20 <= n <= total, "the copy holds a consistent state: %d of %d requests"
                 % (n, total))
-        c.eq(new.rows("PRAGMA integrity_check")[0][0], "ok", "the restored database is sound")
+        if new.backend == "sqlite":
+            c.eq(new.rows("PRAGMA integrity_check")[0][0], "ok",
+                 "the restored database is sound")
         c.eq(new.ok("GET", "/v1/orgs/%d/bookings/%d" % (org["id"], bid), token=A)["status"],
              "confirmed", "the restored gateway answers with the old tokens")
         c.check(new.call("GET", "/healthz", token=admin_token).status == 200, "healthz")

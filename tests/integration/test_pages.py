@@ -119,7 +119,7 @@ gone = Gateway()
 try:
     out = subprocess.run([BIN, "serve", "--data", gone.data, "--listen",
                           "127.0.0.1:%d" % gone.port, "--web", os.path.join(web, "missing")],
-                         capture_output=True, text=True, timeout=30)
+                         capture_output=True, text=True, timeout=30, env=gone.env)
     c.eq(out.returncode, 2, "--web of a folder that is not there: exit 2")
     c.check("--web" in out.stderr, "with a message naming --web: %r" % out.stderr)
 finally:

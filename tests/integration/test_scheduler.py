@@ -190,7 +190,7 @@ try:
 
     def run_tick():
         p = subprocess.run([BIN, "tick", "--data", gw.data, "--at", "2026-12-20T10:00:00Z"],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, env=gw.env)
         outs.append(p)
 
     th = [threading.Thread(target=run_tick) for _ in range(2)]

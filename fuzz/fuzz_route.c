@@ -48,6 +48,10 @@ static const struct {
         {"PUT", "/v1/orgs/1/providers/outlook"},
         {"PUT", "/v1/orgs/1/providers/zoho"},
         {"POST", "/v1/survey/{V}"},
+        {"POST", "/v1/auth/sign-in"},
+        {"POST", "/v1/auth/login"},
+        {"POST", "/v1/orgs/1/providers/smtp/test"},
+        {"POST", "/v1/test/busy-refresh"},
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

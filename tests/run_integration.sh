@@ -19,7 +19,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 dir=$here/integration
 pgcluster="/usr/bin/python3 $here/helpers/pgcluster.py"
 # postgresql joins the default once the gateway speaks it
-backends=${ORDINATUS_TEST_BACKENDS:-sqlite}
+backends=${ORDINATUS_TEST_BACKENDS:-sqlite postgresql}
 
 pgdir=""
 stop_cluster() {

@@ -10,7 +10,7 @@ psql, which must be on PATH; the DSN is never printed). Prints one line per diff
 
 Compared, table by table (schema_migrations only when both sides have it):
 - the tables;
-- the columns in order: name, type (INTEGER -> bigint, TEXT -> text, REAL -> double
+- the columns in order: name, type (INTEGER and BIGINT -> bigint, TEXT -> text, REAL -> double
   precision), NOT NULL, default, and identity (a rowid alias named id is an identity column);
 - the primary key, the UNIQUE constraints, the foreign keys (columns, table, ON DELETE) and
   the number of CHECK constraints;
@@ -25,7 +25,7 @@ import sqlite3
 import subprocess
 import sys
 
-TYPES = {"INTEGER": "bigint", "TEXT": "text", "REAL": "double precision"}
+TYPES = {"INTEGER": "bigint", "BIGINT": "bigint", "TEXT": "text", "REAL": "double precision"}
 
 # SQLite trigger -> what stands for it in PostgreSQL: ("constraint", table, name) for a
 # constraint (the exclusion constraint slot_taken), ("trigger", table, name) for a trigger

@@ -125,6 +125,7 @@ struct worker {
 	int ncache, evict;
 	unsigned long batch_no;
 	int jfd; /* the sent journal (email workers), or -1 */
+	bool keep_journal; /* stopping with results the database could not take: left for the next start */
 };
 
 /* The pools: workers[] grows while the engine runs (grow_email_pool) under pool_lock. */
@@ -1223,8 +1224,11 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 }
 
 /* record_and_lease - record a sent batch (n results; 0: none) and, unless stopping, lease the
- * next one in the same transaction. When the results cannot be recorded the worker's rows go
- * back to pending (sent again later: at-least-once), so no row stays leased by a live worker. */
+ * next one in the same transaction. When the database cannot be reached (PostgreSQL away) it
+ * is GW_EUNAVAIL with the journal kept: the caller records the same results again once the
+ * database is back (a worker that stops first leaves its journal for the next start to
+ * record). When the results cannot be recorded for another reason the worker's rows go back
+ * to pending (sent again later: at-least-once), so no row stays leased by a live worker. */
 static gw_rc record_and_lease(struct worker *w, const struct store_result *res, int n,
                               struct store_lease **next, int *m)
 {
@@ -1247,6 +1251,10 @@ static gw_rc record_and_lease(struct worker *w, const struct store_result *res, 
 		log_event("error", n ? "dispatch_finish_failed" : "dispatch_lease_failed",
 		          json_pack("{s:s, s:s}", "error", gw_rc_name(rc), "cause",
 		                    store_errmsg(wst)));
+		if(n && store_unavailable(wst)) {
+			pthread_mutex_unlock(&write_lock);
+			return GW_EUNAVAIL;
+		}
 		if(n)
 			store_outbox_release(wst, w->owner);
 	}
@@ -1330,7 +1338,16 @@ static void *worker_main(void *arg)
 		}
 		/* send the batch, then record it and take the next in one transaction */
 		run_batch(w, leases, n, res, details);
-		record_and_lease(w, res, n, &next, &m);
+		for(int wait_ms = 100; record_and_lease(w, res, n, &next, &m) == GW_EUNAVAIL;
+		    wait_ms = wait_ms < 2000 ? wait_ms * 2 : 2000) {
+			struct timespec d = {wait_ms / 1000, (long)(wait_ms % 1000) * 1000000L};
+
+			if(atomic_load(&stopping)) {
+				w->keep_journal = true; /* the next start records what it holds */
+				break;
+			}
+			nanosleep(&d, NULL);
+		}
 		for(i = 0; i < n; i++) {
 			free(res[i].cal_reconnect);
 			res[i].cal_reconnect = NULL;
@@ -1346,7 +1363,8 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&write_lock);
 	store_outbox_release(wst, w->owner);
 	pthread_mutex_unlock(&write_lock);
-	journal_close(w);
+	if(!w->keep_journal)
+		journal_close(w);
 out:
 	if(w->jfd >= 0)
 		close(w->jfd);

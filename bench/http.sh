@@ -4,17 +4,11 @@
 # token: token hash, SQLite lookup, JSON) against a static JSON answer of the bare library with
 # the same daemon options. docs/design.md target: at least 0.5 of the bare rate, p99 under 10 ms.
 #
-# Installs wrk (Debian's package) when it is missing and this runs as root. Servers listen on
-# 127.0.0.1 free ports and are stopped by their pids.
+# Installs wrk (Debian's package) when it is missing and this runs as root (bench/needs.sh).
+# Servers listen on 127.0.0.1 free ports and are stopped by their pids.
 set -eu
 cd "$(dirname "$0")/.."
-if ! command -v wrk >/dev/null 2>&1; then
-	if [ "$(id -u)" != "0" ]; then
-		echo "http.sh: needs wrk (apt-get install wrk)" >&2
-		exit 1
-	fi
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null ||
-		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null; }
-fi
+. bench/needs.sh
+need_wrk http.sh
 make --no-print-directory build/ordinatus build/bench/http_bare >/dev/null
 exec /usr/bin/python3 bench/http_bench.py "$@"

@@ -138,6 +138,13 @@ class PgGateway(Gateway):
         self.test_clock = False
         self.extra_args = ["--db", URL, "--allow-outbound", "127.0.0.1/32"]
         self.proc = None
+        # what gwtest.Gateway keeps besides: the store is this test's database, given with
+        # --db (the database is dropped by the test, not by a gateway)
+        self.backend = "postgresql"
+        self.env = {k: v for k, v in os.environ.items() if k != "ORDINATUS_DB"}
+        self.dbname = None
+        self.dsn = URL
+        self._pg = None
         self.log = None
         self.log_path = os.path.join(self.dir, "serve.log")
 

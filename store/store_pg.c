@@ -628,10 +628,26 @@ static int pg_begin(struct db_conn *c)
 	return begin_write(c);
 }
 
+/* pg_commit - COMMIT. A transaction in which a statement failed is rolled back by it, with
+ * the status "ROLLBACK" and no error: that is a failure here (SQLite would have kept the
+ * statements that did not fail; no caller commits after a failure, and none may). */
 static int pg_commit(struct db_conn *c)
 {
-	int r = pg_exec(c, "COMMIT");
+	PGresult *res;
+	int r;
 
+	if((r = alive(c)) != DB_OK) {
+		c->in_txn = false;
+		return r;
+	}
+	res = PQexec(c->pg, "COMMIT");
+	if(PQresultStatus(res) != PGRES_COMMAND_OK) {
+		r = result_rc(c, res);
+	} else if(strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+		set_err(c, "the transaction had failed and was rolled back");
+		r = DB_ERROR;
+	}
+	PQclear(res);
 	c->in_txn = false;
 	return r;
 }

@@ -95,6 +95,10 @@ extern const struct db_ops db_pg_ops;
  * PostgreSQL, anything else a SQLite path */
 const struct db_ops *db_backend(const char *where);
 
+/* db_pg_translate - the SQL text with its `?` and `?N` parameters as PostgreSQL's `$N`
+ * (outside quoted text and names), *n the highest N; NULL when out of memory (caller frees) */
+char *db_pg_translate(const char *sql, int *n);
+
 /* a statement with a text per dialect, for the few the two engines cannot share */
 struct db_sql {
 	const char *sql[2]; /* [DB_SQLITE], [DB_POSTGRES] */

@@ -258,8 +258,8 @@ static int pg_exec(struct db_conn *c, const char *sql)
 	return r;
 }
 
-/* translate - ? and ?N parameters as $N, outside quoted text; the highest N in *n */
-static char *translate(const char *sql, int *n)
+/* db_pg_translate - ? and ?N parameters as $N, outside quoted text; the highest N in *n */
+char *db_pg_translate(const char *sql, int *n)
 {
 	size_t len = strlen(sql);
 	char *out = malloc(len * 3 + 1), *o = out;
@@ -317,7 +317,7 @@ static struct db_stmt *pg_prepare(struct db_conn *c, const char *sql)
 		return NULL;
 	s->ops = &db_pg_ops;
 	s->c = c;
-	s->sql = translate(sql, &s->nparams);
+	s->sql = db_pg_translate(sql, &s->nparams);
 	if(!s->sql || s->nparams > PG_MAX_PARAMS) {
 		set_err(c, "a statement has more parameters than the backend takes");
 		free(s->sql);

@@ -495,7 +495,12 @@ try:
     c.eq(sql("SELECT count(*) FROM outbox WHERE request_id = ANY(%s)", ids)[0][0], 3 * len(ids),
          "with its three emails")
     done = settle("request_id = ANY(%s) OR id = ANY(%s)", ids, waiting, timeout=90)
-    if not c.eq(done, {"sent": 3 * len(ids) + len(waiting)},
+    # the rows waiting at the stop may be some of the accepted intakes' own: count each once
+    total = sql("SELECT count(*) FROM outbox WHERE request_id = ANY(%s) OR id = ANY(%s)",
+                ids, waiting)[0][0]
+    c.check(total >= 3 * len(ids) and total >= len(waiting),
+            "the rows to deliver: every intake's three and every row waiting at the stop")
+    if not c.eq(done, {"sent": total},
                 "after the restart every row is sent, those waiting at the stop (%d) and the "
                 "intakes' (nothing lost)" % len(waiting)):
         print("    not sent: %r" % sql("SELECT status, lease_owner, count(*) FROM outbox WHERE"

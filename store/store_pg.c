@@ -301,10 +301,13 @@ char *db_pg_translate(const char *sql, int *n)
 	return out;
 }
 
-/* is_write - an INSERT, UPDATE or DELETE (leading blanks aside) */
+/* is_write - an INSERT, UPDATE or DELETE (leading blanks aside), or a WITH holding one (the
+ * store's texts are upper case: a data-modifying WITH says INSERT INTO, UPDATE or DELETE FROM) */
 static bool is_write(const char *sql)
 {
 	sql += strspn(sql, " \t\n");
+	if(!strncmp(sql, "WITH ", 5))
+		return strstr(sql, "INSERT INTO") || strstr(sql, "UPDATE ") || strstr(sql, "DELETE FROM");
 	return !strncasecmp(sql, "INSERT", 6) || !strncasecmp(sql, "UPDATE", 6) ||
 	       !strncasecmp(sql, "DELETE", 6);
 }

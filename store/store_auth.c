@@ -110,7 +110,7 @@ gw_rc store_auth_link_take(struct store *st, const char *token_hash, time_t now,
 	db_reset(e);
 	if(r == DB_ROW)
 		return GW_EEXPIRED;
-	return r == DB_DONE ? GW_ENOTFOUND : GW_EDB;
+	return r == DB_DONE ? GW_ENOTFOUND : store_fail(r);
 }
 
 /* store_session_create - insert one session */
@@ -163,7 +163,7 @@ gw_rc store_session_user(struct store *st, const char *session_hash, time_t now,
 	db_reset(s);
 	if(r == DB_DONE)
 		return GW_EUNAUTH;
-	return r == DB_ROW ? GW_OK : GW_EDB;
+	return r == DB_ROW ? GW_OK : store_fail(r);
 }
 
 /* store_session_end - sign out */

@@ -699,5 +699,5 @@ gw_rc store_manage_lookup(struct store *st, const char *token_hash, int64_t *org
 	db_reset(s);
 	if(r == DB_ROW)
 		return GW_OK;
-	return r == DB_DONE ? GW_ENOTFOUND : GW_EDB;
+	return r == DB_DONE ? GW_ENOTFOUND : store_fail(r);
 }

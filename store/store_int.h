@@ -84,6 +84,15 @@ void store_outbox_announce(struct store *st);
 /* store_rc - map a backend result (enum db_rc) to gw_rc */
 gw_rc store_rc(int src);
 
+/* store_fail - a step that failed (not DB_ROW or DB_DONE) as gw_rc: what store_rc says, never
+ * GW_OK (GW_EDB then) */
+static inline gw_rc store_fail(int r)
+{
+	gw_rc rc = store_rc(r);
+
+	return rc ? rc : GW_EDB;
+}
+
 /* store_col_json - column i parsed as JSON text (new reference; JSON null when unparsable) */
 json_t *store_col_json(struct db_stmt *s, int i);
 

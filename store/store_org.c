@@ -78,7 +78,7 @@ gw_rc store_org_settings(struct store *st, int64_t org, json_t **out)
 	db_reset(s);
 	if(r == DB_DONE)
 		return GW_ENOTFOUND;
-	return r == DB_ROW ? GW_OK : GW_EDB;
+	return r == DB_ROW ? GW_OK : store_fail(r);
 }
 
 /* store_org_settings_put - replace the stored settings */
@@ -149,7 +149,7 @@ gw_rc store_user_by_token(struct store *st, const char *token_hash, struct store
 	db_reset(s);
 	if(r == DB_DONE)
 		return GW_EUNAUTH;
-	return r == DB_ROW ? GW_OK : GW_EDB;
+	return r == DB_ROW ? GW_OK : store_fail(r);
 }
 
 static const char *const role_names[] = {"platform_admin", "org_admin", "trainer", "kiosk"};

@@ -208,7 +208,7 @@ gw_rc store_trainer_matches(struct store *st, int64_t org, int64_t request, int6
 	db_reset(s);
 	if(r == DB_DONE)
 		return GW_ENOTFOUND;
-	return r == DB_ROW ? GW_OK : GW_EDB;
+	return r == DB_ROW ? GW_OK : store_fail(r);
 }
 
 /* store_request_cancel - the conditional UPDATE of a cancel: new, claimed or scheduling */

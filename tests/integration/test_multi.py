@@ -21,7 +21,9 @@ database and one SMTP sink (tests/helpers/smtp_server.py on 127.0.0.1). Shown, e
     on each data folder, together, three times per reminder point): every reminder row and
     email exactly once (dedupe keys; the ticks take turns under an advisory lock);
  5. a gateway killed for good: the live ones leave its leases alone while they run, and take
-    its rows once they expired (the test clock moved past them), every email reaching the sink.
+    its rows once they expired (the test clock moved past them), every email reaching the sink;
+ 6. wake-ups: each live gateway has a connection LISTENing on ordinatus_outbox, an intake's
+    commit sends the NOTIFY (seen by a listener of the test's own), a read sends none.
 (4 and 5 run on the test clock, after 3: a frozen clock would keep a lease lost in the restart
 of 3 from ever expiring.)
 
@@ -37,6 +39,7 @@ import json
 import os
 import random
 import re
+import select
 import shutil
 import signal
 import socket
@@ -659,6 +662,37 @@ try:
     print("  5. a gateway killed for good with %d leases: kept 3 s, taken over after the expiry"
           ", %d duplicates (rows it had sent without recording), %.1f s" %
           (len(held), len(dups), time.monotonic() - t5))
+
+    # ---- 6. an enqueue tells every gateway: NOTIFY at its commit, each gateway LISTENs ----
+    listening = sql("SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
+                    " AND query = 'LISTEN ordinatus_outbox'", DBNAME)[0][0]
+    c.eq(listening, len(live), "each live gateway has a connection listening on "
+                               "ordinatus_outbox")
+    lconn = psycopg2.connect(DSN)
+    lconn.autocommit = True
+    try:
+        with lconn.cursor() as cur:
+            cur.execute("LISTEN ordinatus_outbox")
+        t6 = time.monotonic()
+        live[0].ok("POST", O + "/requests", {"customer": {"name": "N", "email":
+                                                          "n@example.test"}, "skills": ["run"]})
+        got = None
+        while got is None and time.monotonic() < t6 + 5:
+            if select.select([lconn], [], [], 0.2)[0]:
+                lconn.poll()
+                if lconn.notifies:
+                    got = time.monotonic() - t6
+        c.check(got is not None, "the intake's commit sent NOTIFY ordinatus_outbox")
+        # and a read-only call sends none
+        lconn.notifies.clear()
+        live[1].ok("GET", O + "/requests?status=new", token=A)
+        time.sleep(0.5)
+        lconn.poll()
+        c.eq(len(lconn.notifies), 0, "a read sends no NOTIFY")
+    finally:
+        lconn.close()
+    print("  6. %d gateways listening; an intake's NOTIFY after %.3f s" %
+          (listening, got if got is not None else -1))
     for g in gws:
         g.stop()
 except Exception:

@@ -16,9 +16,12 @@ Prints each rate with the CPU time per message of the sending process (the gatew
 each the median of --runs runs. Then the latency case: bench/delay_proxy.py in front of the
 sink holds every reply --delay-ms (5) late, and the outbox sends --delay-messages with 8 and 32
 connections: throughput against the bound connections / (4 round trips x delay), target 0.9.
+Then DKIM: the outbox runs again with the organisation's SMTP settings signing every message
+(a 2048-bit RSA key made for the run), beside the bare cost of one RSA-2048 signature
+(`openssl speed rsa2048`, one core): the ratio with/without DKIM and DKIM's CPU per message.
 usage:
   smtp_throughput.py [--messages N] [--conns C] [--runs R] [--delay-ms D]
-                     [--delay-conns 8,32] [--delay-messages N]
+                     [--delay-conns 8,32] [--delay-messages N] [--no-dkim]
 Only 127.0.0.1 is used; every process it starts is stopped by its pid; its temp folder is
 removed. Run through bench/smtp_throughput.sh (it installs postfix and builds what is needed).
 """
@@ -109,8 +112,30 @@ def run_curl(port, conns, n, mode="curl"):
     return int(out[1]) / float(out[2]), (children_cpu() - c0) / n
 
 
-def run_outbox(tmp, sink_port, conns, n):
-    """One run: a fresh data folder, n rows in the outbox, then the gateway sends them."""
+def dkim_key(tmp):
+    """A 2048-bit RSA key for the DKIM runs (openssl genpkey), as PEM text."""
+    path = os.path.join(tmp, "dkim.pem")
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                    "rsa_keygen_bits:2048", "-out", path], check=True, capture_output=True)
+    with open(path) as f:
+        return f.read()
+
+
+def rsa_signs_per_sec():
+    """The bare baseline of DKIM's cost: RSA-2048 signatures per second of one core
+    (openssl speed), the one expensive step of signing a message."""
+    out = subprocess.run(["openssl", "speed", "-seconds", "3", "rsa2048"], check=True,
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        # "rsa 2048 bits 0.000712s 0.000021s   1404.5  47619.0"
+        if line.startswith("rsa 2048 bits"):
+            return float(line.split()[5])
+    raise RuntimeError("openssl speed gave no rsa2048 line")
+
+
+def run_outbox(tmp, sink_port, conns, n, dkim_pem=None):
+    """One run: a fresh data folder, n rows in the outbox, then the gateway sends them (DKIM
+    signed when dkim_pem is given)."""
     data = os.path.join(tmp, "data-%d" % time.monotonic_ns())
     token = json.loads(subprocess.run([BIN, "init", "--data", data], check=True,
                                       capture_output=True, text=True).stdout)[
@@ -126,10 +151,13 @@ def run_outbox(tmp, sink_port, conns, n):
         wait_port(port)
         org = call(url, "POST", "/v1/orgs", {"name": "Bench Training", "timezone": "UTC"},
                    token)
-        call(url, "PUT", "/v1/orgs/%d/providers/smtp" % org["id"],
-             {"host": "127.0.0.1", "port": sink_port, "security": "none",
-              "from_address": "bookings@bench.test", "from_name": "Bench Training",
-              "max_connections": conns}, token)
+        cfg = {"host": "127.0.0.1", "port": sink_port, "security": "none",
+               "from_address": "bookings@bench.test", "from_name": "Bench Training",
+               "max_connections": conns}
+        if dkim_pem:
+            cfg["dkim"] = {"domain": "bench.test", "selector": "s1",
+                           "private_key_pem": dkim_pem}
+        call(url, "PUT", "/v1/orgs/%d/providers/smtp" % org["id"], cfg, token)
     finally:
         stop(gw)
     subprocess.run([BENCH, "fill", os.path.join(data, "ordinatus.db"), str(org["id"]), str(n)],
@@ -183,6 +211,8 @@ def main():
                     help="the latency case: every reply this late (0: skip it)")
     ap.add_argument("--delay-conns", default="8,32")
     ap.add_argument("--delay-messages", type=int, default=4000)
+    ap.add_argument("--no-dkim", dest="dkim", action="store_false",
+                    help="skip the DKIM-signed runs")
     a = ap.parse_args()
     size = int(subprocess.run([BENCH, "size"], check=True, capture_output=True,
                               text=True).stdout)
@@ -224,6 +254,19 @@ def main():
         print("  ratio outbox/provider     %8.2f   (what the engine costs: lease, finish, "
               "threads)" % (o / p))
         print("  CPU per message outbox/libcurl %5.2f" % (oc / cc))
+        if a.dkim:
+            pem = dkim_key(tmp)
+            dk = [run_outbox(tmp, sink_port, a.conns, a.messages, pem) for _ in range(a.runs)]
+            d, dc = med(x[0] for x in dk), med(x[1] for x in dk)
+            rsa = rsa_signs_per_sec()
+            print("dkim: the same outbox run with every message DKIM-signed (rsa-sha256, 2048 "
+                  "bits, relaxed/relaxed), beside openssl speed's bare RSA-2048 signing")
+            print("  outbox + DKIM -> smtp-sink %7.0f msg/s   %5.1f us CPU/msg   runs: %s" %
+                  (d, dc * 1e6, " ".join("%.0f" % x[0] for x in dk)))
+            print("  bare RSA-2048 signing      %7.0f signs/s %5.1f us each (one core)" %
+                  (rsa, 1e6 / rsa))
+            print("  ratio with/without DKIM    %8.2f   DKIM's CPU per message %5.1f us, "
+                  "%.2f x a bare signature" % (d / o, (dc - oc) * 1e6, (dc - oc) * rsa))
         if a.delay_ms > 0:
             proxy, pport = start_proxy(sink_port, a.delay_ms)
             print("latency: every reply %.0f ms late (bench/delay_proxy.py in front of "

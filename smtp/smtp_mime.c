@@ -647,6 +647,10 @@ static void qp_encode(struct mbuf *b, const char *text, size_t n)
 	const unsigned char *s = (const unsigned char *)text;
 	size_t i = 0;
 
+	/* each output line is put together here and appended whole: one mb_add per line, not
+	 * one per character (which was a sixth of the provider's CPU per message) */
+	char line[QP_LINE + 8];
+
 	while(i < n) {
 		size_t end = i, next, k, col = 0;
 
@@ -658,25 +662,23 @@ static void qp_encode(struct mbuf *b, const char *text, size_t n)
 			next = end < n ? end + 1 : end;
 		for(k = i; k < end; k++) {
 			int lit = qp_literal(s, k, end, col);
-			char enc[3];
 
 			if(col + (lit ? 1 : 3) > QP_LINE - 1) {
-				mb_add(b, "=\r\n", 3);
+				memcpy(line + col, "=\r\n", 3);
+				mb_add(b, line, col + 3);
 				col = 0;
 				lit = qp_literal(s, k, end, col);
 			}
 			if(lit) {
-				mb_add(b, s + k, 1);
-				col++;
+				line[col++] = (char)s[k];
 			} else {
-				enc[0] = '=';
-				enc[1] = hex[s[k] >> 4];
-				enc[2] = hex[s[k] & 15];
-				mb_add(b, enc, 3);
-				col += 3;
+				line[col++] = '=';
+				line[col++] = hex[s[k] >> 4];
+				line[col++] = hex[s[k] & 15];
 			}
 		}
-		mb_add(b, "\r\n", 2);
+		memcpy(line + col, "\r\n", 2);
+		mb_add(b, line, col + 2);
 		i = next;
 	}
 }

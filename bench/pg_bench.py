@@ -30,8 +30,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -39,6 +37,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from benchlib import free_port, stop  # noqa: E402
+import benchlib  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BIN = os.environ.get("ORDINATUS_BIN", os.path.join(ROOT, "build", "ordinatus"))
@@ -49,12 +49,10 @@ import psycopg2  # noqa: E402
 CONNS = 8  # each gateway's SMTP connections (the settings' default max_connections)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+
+
+def call(url, method, path, body=None, token=None):
+    return benchlib.call(url, method, path, body, token, timeout=60)
 
 
 def wait_http(url, proc):
@@ -69,24 +67,6 @@ def wait_http(url, proc):
     raise RuntimeError("no answer from " + url)
 
 
-def call(url, method, path, body=None, token=None):
-    req = urllib.request.Request(url + path, method=method,
-                                 data=json.dumps(body).encode() if body is not None else None)
-    req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    with urllib.request.urlopen(req, timeout=60) as r:
-        return json.loads(r.read())
-
-
-def stop(p):
-    if p is not None and p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 def cpu_secs(pid):

@@ -255,12 +255,17 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))] if xs else 0.0
 
 
-def rss_kb(pid):
+def rss_parts(pid):
+    """VmRSS and its parts from /proc/PID/status, in kB: RssAnon (the heap and the stacks),
+    RssFile (file pages mapped: the program, its libraries and the database's mapped pages)
+    and RssShmem (shared memory: SQLite's -shm index)"""
+    got = {}
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+            key = line.split(":")[0]
+            if key in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
+                got[key] = int(line.split()[1])
+    return got
 
 
 def main():
@@ -304,17 +309,21 @@ def main():
         print("soak: %.1f cycles/s (half the peak) for %.0f s" % (rate, SOAK_SECONDS),
               flush=True)
         procs, results, end = run_phase(port, plan, dbpath, SOAK_SECONDS, rate / WORKERS)
-        series, wals = [], []
+        series, wals, anon, files = [], [], [], []
         t0 = time.time()
         while time.time() < end:
             time.sleep(SAMPLE_SECONDS)
-            series.append((round(time.time() - t0), rss_kb(gw.pid)))
+            parts = rss_parts(gw.pid)
+            series.append((round(time.time() - t0), parts.get("VmRSS", 0)))
+            anon.append(parts.get("RssAnon", 0))
+            files.append(parts.get("RssFile", 0) + parts.get("RssShmem", 0))
             try:
                 wal = os.path.getsize(dbpath + "-wal") // 1024
             except OSError:
                 wal = 0
             wals.append(wal)
-            print("  t=%4ds rss=%6d kB  wal=%7d kB" % (series[-1] + (wal,)), flush=True)
+            print("  t=%4ds rss=%6d kB (anon %6d, file+shmem %6d)  wal=%7d kB"
+                  % (series[-1] + (anon[-1], files[-1], wal)), flush=True)
         soak = collect(procs, results)
 
         # ---- deliveries: wait for the backlog to drain, then count ----

@@ -30,20 +30,13 @@ import tempfile
 import threading
 import time
 import urllib.request
+from benchlib import free_port  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BIN = os.environ.get("ORDINATUS_BIN", os.path.join(ROOT, "build", "ordinatus"))
 TRICKLERS = int(os.environ.get("ABUSE_TRICKLERS", "1000"))
 SOURCES = 40
 PROBES = 300
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class Gw:

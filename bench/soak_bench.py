@@ -25,12 +25,12 @@ import random
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+from benchlib import free_port  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BIN = os.environ.get("ORDINATUS_BIN", os.path.join(ROOT, "build", "ordinatus"))
@@ -40,14 +40,6 @@ WORKERS = int(os.environ.get("SOAK_WORKERS", "8"))
 TRAINERS_PER_WORKER = 2
 SAMPLE_SECONDS = 10
 WARMUP_SECONDS = 60
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class Client:

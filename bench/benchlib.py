@@ -29,12 +29,12 @@ def wait_port(port, timeout=10):
     raise RuntimeError("nothing listens on %d" % port)
 
 
-def stop(proc):
-    """SIGTERM to a process this bench started, SIGKILL if it has not ended in 30 s."""
+def stop(proc, timeout=30):
+    """SIGTERM to a process this bench started, SIGKILL if it has not ended in timeout s."""
     if proc is not None and proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

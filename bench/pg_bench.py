@@ -49,8 +49,6 @@ import psycopg2  # noqa: E402
 CONNS = 8  # each gateway's SMTP connections (the settings' default max_connections)
 
 
-
-
 def call(url, method, path, body=None, token=None):
     return benchlib.call(url, method, path, body, token, timeout=60)
 
@@ -65,8 +63,6 @@ def wait_http(url, proc):
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("no answer from " + url)
-
-
 
 
 def cpu_secs(pid):

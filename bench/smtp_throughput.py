@@ -43,14 +43,6 @@ BIN = os.environ.get("ORDINATUS_BIN", os.path.join(ROOT, "build", "ordinatus"))
 BENCH = os.path.join(ROOT, "build", "bench", "smtp_bench")
 
 
-
-
-
-
-
-
-
-
 def cpu_secs(pid):
     """user + system CPU seconds of a process so far (/proc/PID/stat fields 14 and 15)"""
     with open("/proc/%d/stat" % pid) as f:

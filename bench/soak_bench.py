@@ -24,13 +24,12 @@ import os
 import random
 import re
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from benchlib import free_port  # noqa: E402
+from benchlib import free_port, stop  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BIN = os.environ.get("ORDINATUS_BIN", os.path.join(ROOT, "build", "ordinatus"))
@@ -356,13 +355,7 @@ def main():
         print("load average after %.2f %.2f %.2f" % os.getloadavg())
         return 0 if ok else 1
     finally:
-        if gw.poll() is None:
-            gw.send_signal(signal.SIGTERM)
-            try:
-                gw.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                gw.kill()
-                gw.wait()
+        stop(gw, timeout=40)
         log.close()
         shutil.rmtree(tmp, ignore_errors=True)
 

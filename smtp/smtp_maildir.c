@@ -147,45 +147,16 @@ static void maildir_close(void *ctx)
 	free(mc);
 }
 
-/* maildir_send - build the message and deliver it into DATA/maildir/new */
-static void maildir_send(void *ctx, const char *kind, const json_t *payload,
-                         struct provider_result *res)
+/* maildir_deliver - msg into DATA/maildir/new: written in tmp, synced, renamed */
+static void maildir_deliver(struct maildir_ctx *mc, const char *msg, size_t len,
+                            struct provider_result *res)
 {
-	struct maildir_ctx *mc = ctx;
-	struct gw_err err = {{0}, {0}, {0}};
 	struct timespec ts;
-	json_t *copy = NULL;
-	char *msg = NULL;
-	size_t len = 0;
 	char root[PATH_MAX], dir[PATH_MAX], name[128], tmp_path[PATH_MAX], new_path[PATH_MAX];
 	static const char *const subdirs[] = {"tmp", "new", "cur"};
 	unsigned long seq;
 	size_t i;
 	int fd = -1, e, n;
-	gw_rc rc;
-
-	res->outcome = PROVIDER_SENT;
-	res->retry_after = -1;
-	res->detail[0] = '\0';
-	res->out = NULL;
-
-	/* the payload names its kind; fill it from the dispatcher's when it does not */
-	if(json_is_object(payload) && !json_object_get(payload, "kind") && kind) {
-		copy = json_deep_copy(payload);
-		if(!copy || json_object_set_new(copy, "kind", json_string(kind)) != 0) {
-			res->outcome = PROVIDER_TRANSIENT;
-			snprintf(res->detail, sizeof(res->detail), "maildir: out of memory");
-			goto out;
-		}
-		payload = copy;
-	}
-	rc = smtp_mime_build(payload, NULL, NULL, &msg, &len, &err);
-	if(rc) {
-		res->outcome = rc == GW_ENOMEM ? PROVIDER_TRANSIENT : PROVIDER_PERMANENT;
-		snprintf(res->detail, sizeof(res->detail), "unusable email payload: %s%s%s",
-		         err.field, err.field[0] ? ": " : "", err.message);
-		goto out;
-	}
 
 	n = snprintf(root, sizeof(root), "%s/maildir", mc->data_dir);
 	if(n < 0 || (size_t)n >= sizeof(root)) {
@@ -246,13 +217,66 @@ static void maildir_send(void *ctx, const char *kind, const json_t *payload,
 out:
 	if(fd >= 0)
 		close(fd);
+}
+
+/* maildir_send - build the message of a JSON payload (rows queued before messages were
+ * rendered at enqueue) and deliver it */
+static void maildir_send(void *ctx, const char *kind, const json_t *payload,
+                         struct provider_result *res)
+{
+	struct maildir_ctx *mc = ctx;
+	struct gw_err err = {{0}, {0}, {0}};
+	json_t *copy = NULL;
+	char *msg = NULL;
+	size_t len = 0;
+	gw_rc rc;
+
+	res->outcome = PROVIDER_SENT;
+	res->retry_after = -1;
+	res->detail[0] = '\0';
+	res->out = NULL;
+
+	/* the payload names its kind; fill it from the dispatcher's when it does not */
+	if(json_is_object(payload) && !json_object_get(payload, "kind") && kind) {
+		copy = json_deep_copy(payload);
+		if(!copy || json_object_set_new(copy, "kind", json_string(kind)) != 0) {
+			res->outcome = PROVIDER_TRANSIENT;
+			snprintf(res->detail, sizeof(res->detail), "maildir: out of memory");
+			goto out;
+		}
+		payload = copy;
+	}
+	rc = smtp_mime_build(payload, NULL, NULL, &msg, &len, &err);
+	if(rc) {
+		res->outcome = rc == GW_ENOMEM ? PROVIDER_TRANSIENT : PROVIDER_PERMANENT;
+		snprintf(res->detail, sizeof(res->detail), "unusable email payload: %s%s%s",
+		         err.field, err.field[0] ? ": " : "", err.message);
+		goto out;
+	}
+
+	maildir_deliver(mc, msg, len, res);
+out:
 	free(msg);
 	json_decref(copy);
+}
+
+/* maildir_send_message - a message rendered at enqueue, delivered as it is (rcpt: the maildir
+ * is everyone's) */
+static void maildir_send_message(void *ctx, const char *rcpt, const char *msg, size_t len,
+                                 struct provider_result *res)
+{
+	(void)rcpt;
+	res->outcome = PROVIDER_SENT;
+	res->retry_after = -1;
+	res->detail[0] = '\0';
+	res->out = NULL;
+	maildir_deliver(ctx, msg, len, res);
 }
 
 const struct provider_ops smtp_maildir_ops = {
     .name = "maildir",
     .open = maildir_open,
     .send = maildir_send,
+    .send_message = maildir_send_message,
     .close = maildir_close,
 };

@@ -18,6 +18,7 @@
  */
 #include "smtp.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -639,9 +640,28 @@ static int qp_literal(const unsigned char *s, size_t k, size_t end, size_t col)
 	return (c == ' ' || c == '\t') && k + 1 < end;
 }
 
+/* A template (smtp_mime_template) holds MARK_BYTE and a fill's index where each row's own text
+ * goes: never in a message otherwise (the bodies are quoted-printable or base64, and a template
+ * refuses header text that holds one). */
+#define MARK_BYTE '\x1e'
+enum { FILL_TO, FILL_MSGID, FILL_TEXT, FILL_HTML, FILL_COUNT };
+
+/* qp_mark - where a template's mark goes in quoted-printable text: mark (mlen bytes, NULL:
+ * none) is replaced by MARK_BYTE and idx on a line of its own, with a soft break before it
+ * and the text after it starting a new line, so a fill of any length (qp_fragment) can take
+ * its place */
+struct qp_mark {
+	const char *mark;
+	size_t mlen;
+	char idx;
+};
+
 /* qp_encode - quoted-printable body (RFC 2045 6.7): line breaks (CRLF, LF or CR) become CRLF,
- * lines at most 76 characters with soft breaks, every line ends with CRLF */
-static void qp_encode(struct mbuf *b, const char *text, size_t n)
+ * lines at most 76 characters with soft breaks, every line ends with CRLF (with soft_end, the
+ * last ends with a soft break instead: a fragment that text at column 0 follows). m: the
+ * template's mark, or NULL */
+static void qp_encode_m(struct mbuf *b, const char *text, size_t n, const struct qp_mark *m,
+                        int soft_end)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	const unsigned char *s = (const unsigned char *)text;
@@ -661,8 +681,22 @@ static void qp_encode(struct mbuf *b, const char *text, size_t n)
 		else
 			next = end < n ? end + 1 : end;
 		for(k = i; k < end; k++) {
-			int lit = qp_literal(s, k, end, col);
+			int lit;
 
+			if(m && s[k] == (unsigned char)m->mark[0] && end - k >= m->mlen &&
+			   !memcmp(s + k, m->mark, m->mlen)) {
+				if(col) {
+					memcpy(line + col, "=\r\n", 3);
+					mb_add(b, line, col + 3);
+					col = 0;
+				}
+				line[0] = MARK_BYTE;
+				line[1] = m->idx;
+				mb_add(b, line, 2);
+				k += m->mlen - 1;
+				continue;
+			}
+			lit = qp_literal(s, k, end, col);
 			if(col + (lit ? 1 : 3) > QP_LINE - 1) {
 				memcpy(line + col, "=\r\n", 3);
 				mb_add(b, line, col + 3);
@@ -677,11 +711,17 @@ static void qp_encode(struct mbuf *b, const char *text, size_t n)
 				line[col++] = hex[s[k] & 15];
 			}
 		}
-		memcpy(line + col, "\r\n", 2);
-		mb_add(b, line, col + 2);
+		if(soft_end && next >= n) {
+			memcpy(line + col, "=\r\n", 3);
+			mb_add(b, line, col + 3);
+		} else {
+			memcpy(line + col, "\r\n", 2);
+			mb_add(b, line, col + 2);
+		}
 		i = next;
 	}
 }
+
 
 /* b64_lines - base64 (RFC 2045 6.8) in lines of 76 characters, each ending with CRLF */
 static void b64_lines(struct mbuf *b, const char *data, size_t n)
@@ -803,9 +843,10 @@ static gw_rc put_date(struct mbuf *m, time_t t, struct gw_err *err)
 	return GW_OK;
 }
 
-/* smtp_mime_build - the full RFC 5322 message for an email payload */
-gw_rc smtp_mime_build(const json_t *payload, const char *from_address, const char *from_name,
-                      char **out, size_t *len, struct gw_err *err)
+/* build - the message of a payload; with marks (smtp_mime_template: [0] the text's, [1] the
+ * HTML's), a template: To and Message-ID become marks, and so does each mark in the bodies */
+static gw_rc build(const json_t *payload, const char *from_address, const char *from_name,
+                   const struct qp_mark *marks, char **out, size_t *len, struct gw_err *err)
 {
 	gw_rc rc = GW_OK;
 	struct email em;
@@ -820,12 +861,17 @@ gw_rc smtp_mime_build(const json_t *payload, const char *from_address, const cha
 	rc = email_parse(payload, from_address, from_name, &em, err);
 	if(rc)
 		goto out;
+	if(marks && (memchr(em.subject, MARK_BYTE, em.subject_len) ||
+	             (em.from_name && memchr(em.from_name, MARK_BYTE, em.from_name_len)))) {
+		rc = gw_err_set(err, GW_EINVAL, "subject", "the header text holds a template's mark");
+		goto out;
+	}
 
 	/* bodies first: the boundaries are checked against them */
 	if(em.text)
-		qp_encode(&text, em.text, em.text_len);
+		qp_encode_m(&text, em.text, em.text_len, marks ? &marks[0] : NULL, 0);
 	if(em.html)
-		qp_encode(&html, em.html, em.html_len);
+		qp_encode_m(&html, em.html, em.html_len, marks ? &marks[1] : NULL, 0);
 	if(em.ics) {
 		crlf_normalize(&ics_crlf, em.ics, em.ics_len);
 		if(!ics_crlf.oom)
@@ -846,7 +892,9 @@ gw_rc smtp_mime_build(const json_t *payload, const char *from_address, const cha
 		goto out;
 
 	/* RFC 5322 3.6: origination date, originator, destination, identification, subject */
-	if(em.msgid[0] == '<')
+	if(marks)
+		mb_fmt(&msg, "%c%c", MARK_BYTE, '0' + FILL_MSGID);
+	else if(em.msgid[0] == '<')
 		mb_fmt(&msg, "Message-ID: %s\r\n", em.msgid);
 	else
 		mb_fmt(&msg, "Message-ID: <%s>\r\n", em.msgid);
@@ -854,7 +902,10 @@ gw_rc smtp_mime_build(const json_t *payload, const char *from_address, const cha
 	if(rc)
 		goto out;
 	hdr_address(&msg, "From", em.from_name, em.from_name_len, em.from_addr);
-	hdr_address(&msg, "To", em.to_name, em.to_name_len, em.to_addr);
+	if(marks)
+		mb_fmt(&msg, "%c%c", MARK_BYTE, '0' + FILL_TO);
+	else
+		hdr_address(&msg, "To", em.to_name, em.to_name_len, em.to_addr);
 	hdr_begin(&msg, "Subject");
 	hdr_unstructured(&msg, em.subject, em.subject_len);
 	hdr_end(&msg);
@@ -898,4 +949,146 @@ out:
 	free(ics.p);
 	free(ics_crlf.p);
 	return rc;
+}
+
+/* smtp_mime_build - the full RFC 5322 message for an email payload */
+gw_rc smtp_mime_build(const json_t *payload, const char *from_address, const char *from_name,
+                      char **out, size_t *len, struct gw_err *err)
+{
+	return build(payload, from_address, from_name, NULL, out, len, err);
+}
+
+/* smtp_mime_template - the message shared by a fan-out's rows, with marks for their fills */
+gw_rc smtp_mime_template(const json_t *payload, const char *from_address, const char *from_name,
+                         const char *text_mark, const char *html_mark, char **out, size_t *len,
+                         struct gw_err *err)
+{
+	struct qp_mark marks[2] = {{text_mark, strlen(text_mark), '0' + FILL_TEXT},
+	                           {html_mark, strlen(html_mark), '0' + FILL_HTML}};
+	size_t i, n, seen = 0;
+	gw_rc rc;
+
+	if(!marks[0].mlen || !marks[1].mlen)
+		return gw_err_set(err, GW_EINVAL, "", "a template needs its marks");
+	rc = build(payload, from_address, from_name, marks, out, &n, err);
+	if(rc)
+		return rc;
+	/* every MARK_BYTE is one this build put there, followed by a fill's index (a payload
+	 * whose header text held one would make it ambiguous: refused) */
+	for(i = 0; i < n; i++) {
+		if((*out)[i] != MARK_BYTE)
+			continue;
+		if(i + 1 >= n || (*out)[i + 1] < '0' || (*out)[i + 1] >= '0' + FILL_COUNT) {
+			free(*out);
+			*out = NULL;
+			return gw_err_set(err, GW_EINVAL, "", "the payload holds a template's mark");
+		}
+		seen |= 1u << ((*out)[i + 1] - '0');
+		i++;
+	}
+	if(!(seen & (1u << FILL_TO)) || !(seen & (1u << FILL_MSGID))) {
+		free(*out);
+		*out = NULL;
+		return gw_err_set(err, GW_EINVAL, "", "the template lacks its To or Message-ID");
+	}
+	if(len)
+		*len = n;
+	return GW_OK;
+}
+
+/* fill_add - one fill: its length in decimal, ':', its bytes */
+static void fill_add(struct mbuf *f, const struct mbuf *v)
+{
+	mb_fmt(f, "%zu:", v->len);
+	if(v->len)
+		mb_add(f, v->p, v->len);
+}
+
+/* smtp_mime_fills - one row's fills of a template */
+gw_rc smtp_mime_fills(const char *to_address, const char *to_name, const char *message_id,
+                      const char *text_name, const char *html_name, char **out,
+                      struct gw_err *err)
+{
+	struct mbuf v[FILL_COUNT] = {{0}}, f = {0};
+	size_t nlen = to_name ? strlen(to_name) : 0;
+	gw_rc rc = GW_OK;
+	int k;
+
+	*out = NULL;
+	if(!to_address || !addr_valid(to_address))
+		return gw_err_set(err, GW_EINVAL, "to.address", "to.address is not a valid e-mail "
+		                  "address");
+	if(to_name && !smtp_header_safe(to_name))
+		return gw_err_set(err, GW_EINVAL, "to.name", "to.name must not contain CR, LF or "
+		                  "NUL");
+	if(!message_id || !msgid_valid(message_id, strlen(message_id)))
+		return gw_err_set(err, GW_EINVAL, "message_id", "message_id must look like "
+		                  "<id@host>");
+	hdr_address(&v[FILL_TO], "To", to_name, nlen, to_address);
+	mb_fmt(&v[FILL_MSGID], message_id[0] == '<' ? "Message-ID: %s\r\n" : "Message-ID: <%s>\r\n",
+	       message_id);
+	if(text_name && *text_name)
+		qp_encode_m(&v[FILL_TEXT], text_name, strlen(text_name), NULL, 1);
+	if(html_name && *html_name)
+		qp_encode_m(&v[FILL_HTML], html_name, strlen(html_name), NULL, 1);
+	for(k = 0; k < FILL_COUNT; k++)
+		fill_add(&f, &v[k]);
+	for(k = 0; k < FILL_COUNT; k++) {
+		if(v[k].oom)
+			f.oom = 1;
+		free(v[k].p);
+	}
+	if(f.oom) {
+		free(f.p);
+		return gw_err_set(err, GW_ENOMEM, "", "out of memory building the fills");
+	}
+	*out = f.p;
+	return rc;
+}
+
+/* smtp_mime_expand - a template with one row's fills in place of its marks */
+gw_rc smtp_mime_expand(const char *tpl, const char *fills, char **out, size_t *len)
+{
+	const char *fp[FILL_COUNT], *p = fills, *m, *at;
+	size_t fl[FILL_COUNT], total, tlen = strlen(tpl);
+	char *o, *end;
+	int k;
+
+	*out = NULL;
+	*len = 0;
+	for(k = 0; k < FILL_COUNT; k++) {
+		unsigned long long n;
+
+		errno = 0;
+		n = strtoull(p, &end, 10);
+		if(errno || end == p || *end != ':' || n > strlen(end + 1))
+			return GW_EINVAL;
+		fp[k] = end + 1;
+		fl[k] = (size_t)n;
+		p = end + 1 + n;
+	}
+	if(*p)
+		return GW_EINVAL;
+	/* the length first: every mark is two bytes of the template */
+	total = tlen;
+	for(at = tpl; (m = memchr(at, MARK_BYTE, tlen - (size_t)(at - tpl))) != NULL; at = m + 2) {
+		if(m + 1 >= tpl + tlen || m[1] < '0' || m[1] >= '0' + FILL_COUNT)
+			return GW_EINVAL;
+		total = total - 2 + fl[m[1] - '0'];
+	}
+	o = malloc(total + 1);
+	if(!o)
+		return GW_ENOMEM;
+	*out = o;
+	for(at = tpl; (m = memchr(at, MARK_BYTE, tlen - (size_t)(at - tpl))) != NULL; at = m + 2) {
+		memcpy(o, at, (size_t)(m - at));
+		o += m - at;
+		memcpy(o, fp[m[1] - '0'], fl[m[1] - '0']);
+		o += fl[m[1] - '0'];
+	}
+	memcpy(o, at, tlen - (size_t)(at - tpl));
+	o += tlen - (size_t)(at - tpl);
+	*o = '\0';
+	*len = total;
+	return GW_OK;
 }

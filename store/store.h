@@ -21,7 +21,7 @@
 
 struct store; /* opaque */
 
-#define STORE_SCHEMA_VERSION 13
+#define STORE_SCHEMA_VERSION 14
 
 /* roles, stored as a bit set */
 enum {
@@ -190,6 +190,13 @@ struct store_effect {
 	time_t not_before;          /* first attempt at */
 	time_t deadline;            /* 0: none; past it the row expires unsent */
 	int64_t body_id;            /* 0: payload is the whole payload; else store_outbox_body */
+	/* email rows: the message as it will be sent (RFC 5322 bytes, smtp_mime_build), or with
+	 * body_id this row's fills of the body's message (smtp_mime_fills); NULL: none (the
+	 * sender builds it from payload: rows queued before schema 14). Kept in outbox_messages,
+	 * deleted once the row is sent, expired or skipped (or, dead, redacted), as the payload's
+	 * secrets are. */
+	const char *message;
+	const char *rcpt; /* email rows with a message: the envelope recipient (the To address) */
 };
 
 /* store_outbox_body - store a payload shared by many rows (a fan-out: rendered once), JSON
@@ -197,8 +204,8 @@ struct store_effect {
  * leased row of the body gets the body with every placeholder of its own payload replaced by
  * its text (JSON-escaped). Placeholders must not occur in the body otherwise (make them
  * random). Call inside the transaction that enqueues the rows. */
-gw_rc store_outbox_body(struct store *st, int64_t org, const char *payload, time_t now,
-                        int64_t *id);
+gw_rc store_outbox_body(struct store *st, int64_t org, const char *payload,
+                        const char *message, time_t now, int64_t *id);
 
 /* store_outbox_expand - body with every key of fills (JSON object text of string values)
  * replaced by its value JSON-escaped: what the lease hands over for a row of a body. *out
@@ -222,6 +229,10 @@ struct store_lease {
 	char dedupe_key[160];   /* truncated past 159 bytes (keys are short) */
 	int64_t body_id;        /* a fan-out row: payload is its body expanded (0: none) */
 	int priority;           /* store_outbox_priority of its kind */
+	/* store_effect.message and .rcpt as enqueued (malloc'd or NULL); with body_id and a
+	 * message, body_message is the body's message (malloc'd) and payload is left as the
+	 * row's fills: the sender needs the message only */
+	char *message, *rcpt, *body_message;
 };
 
 /* store_outbox_priority - the delivery priority of a kind: 0 urgent (sign-in links, scheduling

@@ -381,8 +381,27 @@ static const char *const m13[] = {
     NULL,
 };
 
+/* 14: email rows carry the message as it will be sent, rendered at enqueue (RFC 5322 bytes,
+ * smtp_mime_build), in a table of its own: written once, read by the lease, deleted once the
+ * row is sent (the outbox row, rewritten at every change of state, stays small); rcpt is the
+ * envelope recipient. A fan-out's body carries the message of a recipient made of marks, and
+ * each of its rows the fills (smtp/smtp.h). The send path reads no JSON. */
+#define M14_COMMON                                                                           \
+	"ALTER TABLE outbox ADD COLUMN rcpt TEXT;",                                          \
+	    "ALTER TABLE outbox_bodies ADD COLUMN message TEXT;"
+static const char *const m14[] = {
+    "CREATE TABLE outbox_messages(outbox_id INTEGER PRIMARY KEY, message TEXT NOT NULL);",
+    M14_COMMON,
+    NULL,
+};
+static const char *const pg_m14[] = {
+    "CREATE TABLE outbox_messages(outbox_id BIGINT PRIMARY KEY, message TEXT NOT NULL);",
+    M14_COMMON,
+    NULL,
+};
+
 static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7, m8, m9,
-                                                 m10, m11, m12, m13};
+                                                 m10, m11, m12, m13, m14};
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count the migrations");
 
@@ -392,7 +411,7 @@ _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSIO
 static const char *const pg_none[] = {NULL};
 static const char *const *const pg_migrations[] = {
     pg_none, pg_none, pg_none, pg_none, pg_none, pg_none, pg_none,
-    pg_none, pg_none, pg_none, pg_none, pg_none, store_pg_schema};
+    pg_none, pg_none, pg_none, pg_none, pg_none, store_pg_schema, pg_m14};
 _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count PostgreSQL's migrations too");
 _Static_assert(STORE_PG_SCHEMA_VERSION <= STORE_SCHEMA_VERSION,

@@ -17,8 +17,26 @@
 
 #define ENQUEUE_SQL                                                                   \
 	"INSERT INTO outbox(org_id, kind, provider_class, dedupe_key, request_id, booking_id," \
-	" payload, status, next_attempt_at, deadline_at, created_at, body_id, priority)"      \
-	" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?11, ?12)"
+	" payload, status, next_attempt_at, deadline_at, created_at, body_id, priority,"      \
+	" rcpt)"                                                                              \
+	" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?11, ?12, ?13)"
+
+/* put_message - the row's message (outbox_messages); DB_DONE when written */
+static int put_message(struct store *st, int64_t row, const char *message)
+{
+	struct db_stmt *m = store_stmt(st, "INSERT INTO outbox_messages(outbox_id, message)"
+	                                 " VALUES(?1, ?2)");
+	int r;
+
+	if(!m)
+		return DB_ERROR;
+	db_bind_int64(m, 1, row);
+	db_bind_text(m, 2, message, -1);
+	r = db_step(m);
+	db_reset(m);
+	db_clear(m);
+	return r;
+}
 
 /* store_outbox_enqueue - insert unless the dedupe key exists */
 gw_rc store_outbox_enqueue(struct store *st, const struct store_effect *e, time_t now,
@@ -38,8 +56,8 @@ gw_rc store_outbox_enqueue(struct store *st, const struct store_effect *e, time_
 	    "  ON CONFLICT DO NOTHING RETURNING outbox_id),"
 	    " o AS (INSERT INTO outbox(id, org_id, kind, provider_class, dedupe_key, request_id,"
 	    "  booking_id, payload, status, next_attempt_at, deadline_at, created_at, body_id,"
-	    "  priority) SELECT outbox_id, ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?11,"
-	    "  ?12 FROM k RETURNING id)"
+	    "  priority, rcpt) SELECT outbox_id, ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8,"
+	    "  ?9, ?10, ?11, ?12, ?13 FROM k RETURNING id)"
 	    " SELECT coalesce((SELECT id FROM o), 0), 1",
 	}};
 	struct db_stmt *s = store_stmt_d(st, &q);
@@ -69,6 +87,7 @@ gw_rc store_outbox_enqueue(struct store *st, const struct store_effect *e, time_
 	db_bind_int64(s, 10, now);
 	store_bind_id(s, 11, e->body_id);
 	db_bind_int64(s, 12, store_outbox_priority(e->kind));
+	store_bind_text(s, 13, e->message ? e->rcpt : NULL);
 	r = db_step(s);
 	row = r == DB_ROW ? db_col_int64(s, 0) : 0;
 	keyed = r == DB_ROW && db_col_int(s, 1) != 0;
@@ -99,6 +118,8 @@ gw_rc store_outbox_enqueue(struct store *st, const struct store_effect *e, time_
 		return r == DB_DONE ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
 	}
 inserted:
+	if(e->message && (r = put_message(st, row, e->message)) != DB_DONE)
+		return store_rc(r) ? store_rc(r) : GW_EDB;
 	if(id)
 		*id = row;
 	*inserted = true;
@@ -109,10 +130,11 @@ inserted:
 }
 
 /* store_outbox_body - one shared body of a fan-out */
-gw_rc store_outbox_body(struct store *st, int64_t org, const char *payload, time_t now, int64_t *id)
+gw_rc store_outbox_body(struct store *st, int64_t org, const char *payload, const char *message,
+                        time_t now, int64_t *id)
 {
-	struct db_stmt *s = store_stmt(st, "INSERT INTO outbox_bodies(org_id, payload, created_at)"
-	                                 " VALUES(?1, ?2, ?3) RETURNING id");
+	struct db_stmt *s = store_stmt(st, "INSERT INTO outbox_bodies(org_id, payload, created_at,"
+	                                 " message) VALUES(?1, ?2, ?3, ?4) RETURNING id");
 	int r;
 
 	*id = 0;
@@ -121,6 +143,7 @@ gw_rc store_outbox_body(struct store *st, int64_t org, const char *payload, time
 	db_bind_int64(s, 1, org);
 	db_bind_text(s, 2, payload, -1);
 	db_bind_int64(s, 3, now);
+	store_bind_text(s, 4, message);
 	r = db_step(s);
 	if(r == DB_ROW)
 		*id = db_col_int64(s, 0);
@@ -226,8 +249,12 @@ void store_leases_free(struct store_lease *l, int n)
 
 	if(!l)
 		return;
-	for(i = 0; i < n; i++)
+	for(i = 0; i < n; i++) {
 		free(l[i].payload);
+		free(l[i].message);
+		free(l[i].rcpt);
+		free(l[i].body_message);
+	}
 	free(l);
 }
 
@@ -299,7 +326,7 @@ static const struct db_sql lease_stale_sql = {{
 #define LEASE_RETURNING                                                                  \
 	" RETURNING id, org_id, coalesce(booking_id, 0), coalesce(request_id, 0), kind,"   \
 	" provider_class, payload, attempts, coalesce(deadline_at, 0), created_at,"      \
-	" next_attempt_at, dedupe_key, body_id, priority"
+	" next_attempt_at, dedupe_key, body_id, priority, rcpt"
 /* the chosen ids come as one JSON array: json_each, jsonb_array_elements_text */
 static const struct db_sql lease_sql = {{
     LEASE_SET " WHERE id IN (SELECT value FROM json_each(?3))" LEASE_RETURNING,
@@ -562,11 +589,14 @@ static int lease_cmp_pos(const void *a, const void *b)
 	return (x->pos > y->pos) - (x->pos < y->pos);
 }
 
-/* body_text - the shared body of a fan-out row (one read per body and lease: *cache_id and
- * *cache hold the last one, malloc'd, freed by the caller) */
-static gw_rc body_text(struct store *st, int64_t body, int64_t *cache_id, char **cache)
+/* body_text - the shared body of a fan-out row, its payload and its message (one read per body
+ * and lease: *cache_id, *cache and *cache_msg hold the last one, malloc'd or NULL, freed by the
+ * caller) */
+static gw_rc body_text(struct store *st, int64_t body, int64_t *cache_id, char **cache,
+                       char **cache_msg)
 {
-	struct db_stmt *s = store_stmt(st, "SELECT payload FROM outbox_bodies WHERE id = ?1");
+	struct db_stmt *s =
+	        store_stmt(st, "SELECT payload, message FROM outbox_bodies WHERE id = ?1");
 	gw_rc rc = GW_OK;
 	int r;
 
@@ -575,16 +605,42 @@ static gw_rc body_text(struct store *st, int64_t body, int64_t *cache_id, char *
 	if(!s)
 		return GW_EDB;
 	free(*cache);
-	*cache = NULL;
+	free(*cache_msg);
+	*cache = *cache_msg = NULL;
 	db_bind_int64(s, 1, body);
 	r = db_step(s);
 	if(r == DB_ROW) {
 		*cache = strdup(db_col_text(s, 0));
+		*cache_msg = db_col_text(s, 1) ? strdup(db_col_text(s, 1)) : NULL;
 		*cache_id = body;
-		if(!*cache)
+		if(!*cache || (db_col_text(s, 1) && !*cache_msg))
 			rc = GW_ENOMEM;
 	} else {
 		rc = r == DB_DONE ? GW_ENOTFOUND : (store_rc(r) ? store_rc(r) : GW_EDB);
+	}
+	db_reset(s);
+	return rc;
+}
+
+/* get_message - a leased row's message (outbox_messages) into l->message, NULL when it has
+ * none (never rendered, or dropped) */
+static gw_rc get_message(struct store *st, struct store_lease *l)
+{
+	struct db_stmt *s =
+	        store_stmt(st, "SELECT message FROM outbox_messages WHERE outbox_id = ?1");
+	gw_rc rc = GW_OK;
+	int r;
+
+	if(!s)
+		return GW_EDB;
+	db_bind_int64(s, 1, l->id);
+	r = db_step(s);
+	if(r == DB_ROW && db_col_text(s, 0)) {
+		l->message = strdup(db_col_text(s, 0));
+		if(!l->message)
+			rc = GW_ENOMEM;
+	} else if(r != DB_ROW && r != DB_DONE) {
+		rc = store_rc(r) ? store_rc(r) : GW_EDB;
 	}
 	db_reset(s);
 	return rc;
@@ -604,7 +660,7 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 	char classes[16][16];
 	int nclasses = 0, c, r, i;
 	int64_t body_id = 0;
-	char *body = NULL, *list = NULL;
+	char *body = NULL, *body_msg = NULL, *list = NULL;
 	size_t cap, used;
 	gw_rc rc = GW_OK;
 
@@ -700,8 +756,11 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 		snprintf(x->dedupe_key, sizeof(x->dedupe_key), "%s", db_col_text(s, 11));
 		x->body_id = db_col_int64(s, 12);
 		x->priority = db_col_int(s, 13);
+		x->message = NULL;
+		x->rcpt = db_col_text(s, 14) ? strdup(db_col_text(s, 14)) : NULL;
+		x->body_message = NULL;
 		(*got)++;
-		if(!x->payload) {
+		if(!x->payload || (db_col_text(s, 14) && !x->rcpt)) {
 			rc = GW_ENOMEM;
 			break;
 		}
@@ -725,15 +784,28 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 	qsort(sorted, (size_t)*got, sizeof(*sorted), lease_cmp_pos);
 	for(i = 0; i < *got; i++)
 		l[i] = sorted[i].l;
-	/* a fan-out row: its body with its own fills (the RETURNING statement is done: reads
-	 * are free again) */
+	/* the messages rendered at enqueue, then a fan-out row's body with its own fills (the
+	 * RETURNING statement is done: reads are free again) */
+	for(i = 0; !rc && i < *got; i++)
+		if(l[i].rcpt)
+			rc = get_message(st, &l[i]);
 	for(i = 0; !rc && i < *got; i++) {
 		struct store_lease *x = &l[i];
 		char *whole = NULL;
 
 		if(!x->body_id)
 			continue;
-		rc = body_text(st, x->body_id, &body_id, &body);
+		rc = body_text(st, x->body_id, &body_id, &body, &body_msg);
+		if(!rc && x->message) {
+			/* rendered at enqueue: the sender puts the fills in the body's message, and
+			 * the JSON payload stays the fills (nothing reads it on the way out) */
+			if(!body_msg)
+				continue; /* damaged: the sender refuses it (dead) */
+			x->body_message = strdup(body_msg);
+			if(!x->body_message)
+				rc = GW_ENOMEM;
+			continue;
+		}
 		if(!rc)
 			rc = store_outbox_expand(body, x->payload, &whole);
 		if(rc == GW_EINVAL || rc == GW_ENOTFOUND) {
@@ -750,6 +822,7 @@ out:
 	free(sorted);
 	free(list);
 	free(body);
+	free(body_msg);
 	free(ids.v);
 	return rc;
 }
@@ -780,10 +853,11 @@ static gw_rc finish_rows(struct store *st, const char *owner, const struct store
 	struct db_stmt *a = store_stmt(
 	        st, "INSERT INTO delivery_attempts(outbox_id, attempt, provider, started_ms,"
 	            " finished_ms, outcome, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+	struct db_stmt *dm = store_stmt(st, "DELETE FROM outbox_messages WHERE outbox_id = ?1");
 	gw_rc rc = GW_OK;
 	int i, x;
 
-	if(!u || !a)
+	if(!u || !a || !dm)
 		return GW_EDB;
 	for(i = 0; i < n; i++) {
 		/* an expired, skipped or deferred row was never tried: it is not an attempt; a held
@@ -813,6 +887,18 @@ static gw_rc finish_rows(struct store *st, const char *owner, const struct store
 		}
 		attempt = db_col_int(u, 0);
 		db_reset(u);
+		/* a finished email's message goes (it holds the link tokens): what stays is the
+		 * payload, redacted by the next store_outbox_redact */
+		if(r[i].outcome == STORE_SENT || r[i].outcome == STORE_EXPIRED ||
+		   r[i].outcome == STORE_SKIPPED) {
+			db_bind_int64(dm, 1, r[i].id);
+			x = db_step(dm);
+			db_reset(dm);
+			if(x != DB_DONE) {
+				rc = store_rc(x) ? store_rc(x) : GW_EDB;
+				break;
+			}
+		}
 		if(r[i].cal_event_id[0] || r[i].cal_revoked) {
 			rc = store_calendar_hook(st, &r[i], now);
 			if(rc)
@@ -1242,6 +1328,7 @@ gw_rc store_outbox_redact(struct store *st, time_t now, time_t keep_secs, int li
 	            " OR (status = 'dead' AND created_at <= ?1)) ORDER BY id LIMIT ?2");
 	struct db_stmt *u = store_stmt(
 	        st, "UPDATE outbox SET payload = ?2, payload_state = 'redacted' WHERE id = ?1");
+	struct db_stmt *m = store_stmt(st, "DELETE FROM outbox_messages WHERE outbox_id = ?1");
 	struct db_stmt *p = store_stmt(
 	        st, "UPDATE outbox SET payload = '{\"pruned\": true}', payload_state = 'pruned'"
 	            " WHERE id IN (SELECT id FROM outbox WHERE payload_state = 'redacted'"
@@ -1253,7 +1340,7 @@ gw_rc store_outbox_redact(struct store *st, time_t now, time_t keep_secs, int li
 
 	*redacted = 0;
 	*pruned = 0;
-	if(!q || !u || !p)
+	if(!q || !u || !p || !m)
 		return GW_EDB;
 	if(limit > 64)
 		limit = 64;
@@ -1280,6 +1367,12 @@ gw_rc store_outbox_redact(struct store *st, time_t now, time_t keep_secs, int li
 			db_bind_text(u, 2, texts[i], -1);
 			r = db_step(u);
 			db_reset(u);
+			if(r == DB_DONE) {
+				/* a dead row's message goes with its secrets (a sent one's went) */
+				db_bind_int64(m, 1, ids[i]);
+				r = db_step(m);
+				db_reset(m);
+			}
 			if(r != DB_DONE)
 				rc = store_rc(r) ? store_rc(r) : GW_EDB;
 			else

@@ -798,6 +798,69 @@ static bool attach_stored(struct worker *w, const struct store_lease *l, json_t 
 	return rc == GW_OK || rc == GW_ENOTFOUND;
 }
 
+/* deliver_message - deliver() for an email row whose message was rendered at enqueue: the
+ * skip rule, the provider, the message (a fan-out row's fills put in its body's), sent */
+static void deliver_message(struct worker *w, const struct store_lease *l, struct store_result *r,
+                            char *detail, size_t dlen, bool *slow_fail)
+{
+	struct provider_result pres;
+	struct ctx_entry *e = NULL;
+	time_t now = clock_now();
+	char *whole = NULL;
+	const char *msg = l->message;
+	size_t len;
+	int64_t t0;
+	gw_rc rc;
+
+	memset(&pres, 0, sizeof(pres));
+	if(skip_check(w, l, NULL, detail, dlen, &rc)) {
+		r->outcome = STORE_SKIPPED;
+		return;
+	}
+	if(rc) {
+		r->outcome = STORE_DEFER;
+		r->next_attempt_at = now + 5;
+		r->provider = NULL;
+		return;
+	}
+	if(provider_for(w, l->org_id, &e, detail, dlen)) {
+		retry_later(l, now, r);
+		return;
+	}
+	r->provider = e->ops->name;
+	if(l->body_id) {
+		rc = l->body_message ? smtp_mime_expand(l->body_message, l->message, &whole, &len)
+		                     : GW_EINVAL;
+		if(rc == GW_ENOMEM) {
+			snprintf(detail, dlen, "out of memory");
+			retry_later(l, now, r);
+			return;
+		}
+		if(rc) {
+			r->outcome = STORE_DEAD;
+			snprintf(detail, dlen, "the stored message or its fan-out body is damaged");
+			return;
+		}
+		msg = whole;
+	} else {
+		len = strlen(msg);
+	}
+	pres.retry_after = -1;
+	t0 = clock_mono_ms();
+	if(e->ops->send_message)
+		e->ops->send_message(e->ctx, l->rcpt, msg, len, &pres);
+	else
+		provider_set(&pres, PROVIDER_PERMANENT, -1, e->ops->name,
+		             "this provider cannot send an email");
+	t0 = clock_mono_ms() - t0;
+	free(whole);
+	dispatch_count_latency(e->ops->name, t0 * 1000);
+	rest_clean(pres.detail, strlen(pres.detail), FAR_SIDE_MAX, detail, dlen);
+	outcome_of(l, &pres, now, r);
+	*slow_fail = r->outcome == STORE_RETRY && t0 >= SLOW_FAIL_MS;
+	json_decref(pres.out);
+}
+
 /* deliver - send one leased row and fill its result; *slow_fail when it failed transiently
  * after SLOW_FAIL_MS or more (the far side is unreachable) */
 static void deliver(struct worker *w, const struct store_lease *l, struct store_result *r,
@@ -832,6 +895,11 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 	if(l->deadline > 0 && now >= l->deadline) {
 		r->outcome = STORE_EXPIRED;
 		snprintf(detail, dlen, "deadline passed before it could be sent");
+		goto done;
+	}
+	/* rendered at enqueue: no JSON on the way out */
+	if(w->pc == PC_EMAIL && l->message) {
+		deliver_message(w, l, r, detail, dlen, slow_fail);
 		goto done;
 	}
 	payload = json_loads(l->payload, 0, NULL);

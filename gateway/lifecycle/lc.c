@@ -18,6 +18,7 @@
 #include "gateway/delivery/dispatch.h"
 #include "common/jsonv.h"
 #include "gateway/templates/tpl.h"
+#include "smtp/smtp.h"
 
 /* lc_request_guard - the request guard table */
 gw_rc lc_request_guard(enum lc_action action, const char *status, const struct lc_actor *actor,
@@ -85,7 +86,7 @@ json_t *lc_request_actions(const json_t *req, const struct lc_actor *actor)
 gw_rc lc_tpl_env(struct store *st, const struct lc_env *env, int64_t org, json_t **hold,
                  struct tpl_env *t)
 {
-	json_t *orgj = NULL, *install = NULL;
+	json_t *orgj = NULL, *install = NULL, *smtp = NULL;
 	char fresh[CRYPTO_TOKEN_LEN];
 	gw_rc rc;
 
@@ -104,6 +105,17 @@ gw_rc lc_tpl_env(struct store *st, const struct lc_env *env, int64_t org, json_t
 	if(rc || !install)
 		goto fail;
 	json_object_set_new(orgj, "_install_id", install);
+	/* the sender the organisation's SMTP settings name, chosen now: the message is rendered
+	 * at enqueue and sent as it was recorded */
+	rc = store_provider_get(st, org, "smtp", &smtp);
+	if(rc == GW_OK) {
+		json_object_set_new(orgj, "_smtp", smtp);
+		t->from_address = provider_cfg_str(smtp, "from_address");
+		t->from_name = provider_cfg_str(smtp, "from_name");
+	} else if(rc != GW_ENOTFOUND) {
+		goto fail;
+	}
+	rc = GW_OK;
 	t->org_id = org;
 	t->org_name = json_string_value(json_object_get(orgj, "name"));
 	t->org_timezone = json_string_value(json_object_get(orgj, "timezone"));
@@ -117,19 +129,57 @@ fail:
 	return rc ? rc : GW_ENOMEM;
 }
 
-/* lc_enqueue - one outbox row of any class */
+/* lc_email_message - the message of an email payload as it will be sent (smtp_mime_build: the
+ * From is the payload's, which lc_tpl_env chose) and its recipient, into e; a payload the
+ * builder refuses gets none (the sender then dead-letters the row with the reason).
+ * *msg: malloc'd or NULL, caller frees. */
+static gw_rc lc_email_message(json_t *payload, const char *kind, struct store_effect *e, char **msg)
+{
+	struct gw_err err = {{0}, {0}, {0}};
+	gw_rc rc;
+
+	*msg = NULL;
+	e->message = e->rcpt = NULL;
+	if(!json_is_object(payload))
+		return GW_OK;
+	if(!json_object_get(payload, "kind") && kind &&
+	   json_object_set_new(payload, "kind", json_string(kind)))
+		return GW_ENOMEM;
+	rc = smtp_mime_build(payload, NULL, NULL, msg, NULL, &err);
+	if(rc == GW_ENOMEM)
+		return rc;
+	if(rc)
+		return GW_OK;
+	e->message = *msg;
+	e->rcpt = json_string_value(json_object_get(json_object_get(payload, "to"), "address"));
+	return GW_OK;
+}
+
+/* lc_enqueue - one outbox row of any class (an email's message rendered now) */
 gw_rc lc_enqueue(struct store *st, int64_t org, const char *kind, const char *pclass,
                  const char *dedupe_key, int64_t request, int64_t booking, json_t *payload,
                  time_t not_before, time_t deadline, bool *inserted, struct gw_err *err)
 {
 	struct store_effect e = {0};
-	char *text = payload ? json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	char *text = NULL, *msg = NULL;
 	bool ins = false;
 	gw_rc rc;
 
-	json_decref(payload);
-	if(!text)
+	if(payload && strcmp(pclass, "email") == 0 && lc_email_message(payload, kind, &e, &msg)) {
+		json_decref(payload);
 		return GW_ENOMEM;
+	}
+	/* the record of a rendered email: every field but the HTML alternative (the message has
+	 * it until it is sent; the text says the same), so the row the outbox rewrites at every
+	 * change of state stays small */
+	if(msg)
+		json_object_del(payload, "html");
+	text = payload ? json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	if(!text) {
+		free(msg);
+		json_decref(payload);
+		return GW_ENOMEM;
+	}
 	e.org_id = org;
 	e.kind = kind;
 	e.provider_class = pclass;
@@ -145,6 +195,8 @@ gw_rc lc_enqueue(struct store *st, int64_t org, const char *kind, const char *pc
 	if(inserted)
 		*inserted = ins;
 	free(text);
+	free(msg);
+	json_decref(payload); /* after the message: e.rcpt is borrowed from it */
 	return rc;
 }
 
@@ -293,10 +345,50 @@ struct fanout {
 	struct gw_err *err;
 	char ph[PH_COUNT][PH_LEN];
 	struct store_effect e; /* the rows' common part; body_id 0 until the first trainer */
+	bool templated;        /* the body has a message (smtp_mime_template): rows get fills */
 	struct tpl_buf html, fills;
 	char key[96], mid[128];
 	time_t now;
 };
+
+/* fanout_template - the message of the body (placeholders in payload) with marks where each
+ * trainer's name and fields go (smtp_mime_template); *msg NULL when a placeholder would be
+ * left where no mark can take it: the rows are then built whole when sent */
+static gw_rc fanout_template(struct fanout *f, const json_t *payload, char **msg)
+{
+	struct gw_err err = {{0}, {0}, {0}};
+	char mid[PH_LEN + 32];
+	json_t *copy = json_deep_copy(payload);
+	size_t len = 0;
+	gw_rc rc;
+	int k;
+
+	*msg = NULL;
+	if(!copy)
+		return GW_ENOMEM;
+	/* a stand-in recipient the builder accepts; the template has marks in their place */
+	snprintf(mid, sizeof(mid), "<%s@template.invalid>", f->ph[PH_MID]);
+	if(json_object_set_new(copy, "message_id", json_string(mid)) ||
+	   json_object_set_new(copy, "to", json_pack("{s:s, s:s}", "address",
+	                                             "recipient@template.invalid", "name", "")) ||
+	   (!json_object_get(copy, "kind") &&
+	    json_object_set_new(copy, "kind", json_string("new_request")))) {
+		json_decref(copy);
+		return GW_ENOMEM;
+	}
+	rc = smtp_mime_template(copy, NULL, NULL, f->ph[PH_NAME], f->ph[PH_HTML], msg, &len, &err);
+	json_decref(copy);
+	if(rc == GW_ENOMEM)
+		return rc;
+	for(k = 0; !rc && k < PH_COUNT; k++)
+		if(memmem(*msg, len, f->ph[k], strlen(f->ph[k])))
+			rc = GW_EINVAL;
+	if(rc) {
+		free(*msg);
+		*msg = NULL;
+	}
+	return GW_OK;
+}
 
 /* fanout_body - render the email once, for a trainer made of placeholders, and store it */
 static gw_rc fanout_body(struct fanout *f)
@@ -304,7 +396,7 @@ static gw_rc fanout_body(struct fanout *f)
 	static const char letters[PH_COUNT] = {'n', 'h', 'a', 'm'};
 	char tok[CRYPTO_TOKEN_LEN];
 	json_t *fake = NULL, *payload = NULL;
-	char *body = NULL, *h = NULL;
+	char *body = NULL, *h = NULL, *msg = NULL;
 	gw_rc rc;
 	int k;
 
@@ -334,9 +426,13 @@ static gw_rc fanout_body(struct fanout *f)
 		rc = GW_ENOMEM;
 		goto out;
 	}
-	if((rc = store_outbox_body(f->st, f->org, body, f->now, &f->e.body_id)))
+	if((rc = fanout_template(f, payload, &msg)))
+		goto out;
+	f->templated = msg != NULL;
+	if((rc = store_outbox_body(f->st, f->org, body, msg, f->now, &f->e.body_id)))
 		gw_err_cause(f->err, "fan-out body: %s", store_errmsg(f->st));
 out:
+	free(msg);
 	free(h);
 	free(body);
 	json_decref(payload);
@@ -352,7 +448,7 @@ static gw_rc fanout_whole(struct fanout *f, int64_t trainer, const char *email)
 	                      email ? email : "", "name", "", "timezone", "UTC");
 	json_t *payload = NULL;
 	int64_t body_id = f->e.body_id;
-	char *text = NULL;
+	char *text = NULL, *msg = NULL;
 	bool ins;
 	gw_rc rc;
 
@@ -366,14 +462,18 @@ static gw_rc fanout_whole(struct fanout *f, int64_t trainer, const char *email)
 		rc = GW_ENOMEM;
 		goto out;
 	}
+	if((rc = lc_email_message(payload, "new_request", &f->e, &msg)))
+		goto out;
 	f->e.dedupe_key = f->key;
 	f->e.payload = text;
 	f->e.body_id = 0;
 	rc = store_outbox_enqueue(f->st, &f->e, f->now, &ins, NULL);
 	f->e.body_id = body_id;
+	f->e.message = f->e.rcpt = NULL;
 	if(rc)
 		gw_err_cause(f->err, "enqueue %s: %s", f->key, store_errmsg(f->st));
 out:
+	free(msg);
 	free(text);
 	json_decref(payload);
 	json_decref(t);
@@ -385,6 +485,7 @@ static gw_rc fanout_trainer(void *arg, int64_t trainer, const char *email, const
 {
 	struct fanout *f = arg;
 	const char *vals[PH_COUNT];
+	char *mfills = NULL;
 	bool ins;
 	gw_rc rc;
 	int k;
@@ -414,9 +515,24 @@ static gw_rc fanout_trainer(void *arg, int64_t trainer, const char *email, const
 	tpl_buf_add(&f->fills, "}");
 	if(f->fills.oom || f->html.oom)
 		return GW_ENOMEM;
+	/* the message's fills: the To and Message-ID fields and the name in either body; an
+	 * address the builder refuses gets none (dead-lettered with the reason when sent) */
+	f->e.message = f->e.rcpt = NULL;
+	if(f->templated) {
+		struct gw_err merr = {{0}, {0}, {0}};
+
+		rc = smtp_mime_fills(vals[PH_ADDR], name, f->mid, vals[PH_NAME], vals[PH_HTML],
+		                     &mfills, &merr);
+		if(rc == GW_ENOMEM)
+			return rc;
+		f->e.message = mfills;
+		f->e.rcpt = vals[PH_ADDR];
+	}
 	f->e.dedupe_key = f->key;
 	f->e.payload = f->fills.p;
 	rc = store_outbox_enqueue(f->st, &f->e, f->now, &ins, NULL);
+	f->e.message = f->e.rcpt = NULL;
+	free(mfills);
 	if(rc)
 		gw_err_cause(f->err, "enqueue %s: %s", f->key, store_errmsg(f->st));
 	return rc;

@@ -569,7 +569,7 @@ gw_rc tpl_email(const struct tpl_env *env, const char *kind, const char *dedupe_
 	*out = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s}, s:s, s:s, s:s}", "kind", kind,
 	                 "message_id", mid, "date", date, "from", "address",
 	                 env->from_address ? env->from_address : TPL_DEFAULT_FROM, "name",
-	                 env->org_name, "to", "address", to_address, "name", to_name ? to_name : "",
+	                 env->from_name ? env->from_name : env->org_name, "to", "address", to_address, "name", to_name ? to_name : "",
 	                 "subject", subject, "text", text, "html", html);
 	if(!*out)
 		rc = GW_ENOMEM;

@@ -21,6 +21,7 @@ struct tpl_env {
 	const char *org_name;
 	const char *org_timezone;
 	const char *from_address; /* NULL: TPL_DEFAULT_FROM */
+	const char *from_name;    /* NULL: org_name */
 	const char *install_id;   /* this installation's random id (Message-ID uniqueness) */
 	const char *public_url;   /* no trailing slash */
 	time_t now;

@@ -263,6 +263,11 @@ try:
                              " status = 'sent'"))
     c.check(tok in gw.rows("SELECT payload FROM outbox WHERE kind = 'scheduling_link'")[0][0],
             "before the tick the sent payload holds the token")
+    c.eq(list(gw.rows("SELECT count(m.outbox_id), max(o.rcpt) FROM outbox o LEFT JOIN"
+                      " outbox_messages m ON m.outbox_id = o.id"
+                      " WHERE o.kind = 'scheduling_link'")[0]),
+         [0, "cleo@example.test"],
+         "the message rendered at enqueue (it holds the token) is dropped once it is sent")
     gw.ok("POST", "/v1/test/tick")
     payload, state = gw.rows("SELECT payload, payload_state FROM outbox"
                              " WHERE kind = 'scheduling_link'")[0]

@@ -624,7 +624,7 @@ static int64_t enqueue(struct fixture *f, int64_t org, const char *key, int64_t 
                        time_t not_before, time_t now, const char *payload, bool *inserted)
 {
 	struct store_effect e = {org, "new_request", "email", key, request, 0, payload,
-	                         not_before, 0, 0};
+	                         not_before, 0, 0, NULL, NULL};
 	bool ins = false;
 	int64_t id = -1;
 
@@ -1175,12 +1175,79 @@ static void test_outbox_retry(void **state)
 	store_leases_free(l, n);
 }
 
+/* a message rendered at enqueue: leased with its row, kept through a retry, gone once sent;
+ * a duplicate key writes no message; a dead row's goes with the redaction */
+static void test_outbox_message(void **state)
+{
+	struct fixture *f = *state;
+	struct store_effect e = {f->org1, "scheduling_link", "email", "msg:1", 0, 0, "{}", 0, 0, 0,
+	                         "Message-ID: <a@b>\r\n\r\nhello /s/tok\r\n", "cleo@x.test"};
+	struct store_effect plain = {f->org1, "scheduling_link", "email", "msg:2", 0, 0, "{}", 0, 0,
+	                             0, NULL, NULL};
+	struct store_result res = {0};
+	struct store_lease *l = NULL;
+	int64_t id, id2, again;
+	int n = 0, i, redacted, pruned;
+	bool ins;
+
+	assert_int_equal(store_outbox_enqueue(f->st, &e, T0, &ins, &id), GW_OK);
+	assert_true(ins);
+	e.message = "another";
+	assert_int_equal(store_outbox_enqueue(f->st, &e, T0, &ins, &again), GW_OK);
+	assert_false(ins);
+	assert_int_equal(store_outbox_enqueue(f->st, &plain, T0, &ins, &id2), GW_OK);
+	assert_int_equal(q_int(f->peek, "SELECT count(*) FROM outbox_messages", 0), 1);
+	assert_int_equal(store_outbox_lease(f->st, "w1", T0, 60, 10, &l, &n), GW_OK);
+	assert_int_equal(n, 2);
+	for(i = 0; i < n; i++) {
+		if(l[i].id == id) {
+			assert_string_equal(l[i].message, "Message-ID: <a@b>\r\n\r\nhello /s/tok\r\n");
+			assert_string_equal(l[i].rcpt, "cleo@x.test");
+		} else {
+			assert_null(l[i].message);
+			assert_null(l[i].rcpt);
+		}
+	}
+	store_leases_free(l, n);
+	res.id = id;
+	res.outcome = STORE_RETRY;
+	res.next_attempt_at = T0 + 5;
+	assert_int_equal(store_outbox_finish(f->st, "w1", &res, 1, T0 + 1), GW_OK);
+	assert_int_equal(q_int(f->peek, "SELECT count(*) FROM outbox_messages WHERE outbox_id = ?1",
+	                       id),
+	                 1);
+	assert_int_equal(store_outbox_lease(f->st, "w1", T0 + 5, 60, 10, &l, &n), GW_OK);
+	assert_int_equal(n, 1);
+	assert_non_null(l[0].message);
+	store_leases_free(l, n);
+	res.outcome = STORE_SENT;
+	assert_int_equal(store_outbox_finish(f->st, "w1", &res, 1, T0 + 6), GW_OK);
+	assert_int_equal(q_int(f->peek, "SELECT count(*) FROM outbox_messages", 0), 0);
+
+	/* dead: the message stays for a retry, until the retention pass redacts the row */
+	e.dedupe_key = "msg:3";
+	e.message = "dead one";
+	assert_int_equal(store_outbox_enqueue(f->st, &e, T0 + 10, &ins, &id), GW_OK);
+	assert_int_equal(store_outbox_lease(f->st, "w1", T0 + 10, 60, 10, &l, &n), GW_OK);
+	store_leases_free(l, n);
+	res.id = id;
+	res.outcome = STORE_DEAD;
+	assert_int_equal(store_outbox_finish(f->st, "w1", &res, 1, T0 + 11), GW_OK);
+	assert_int_equal(q_int(f->peek, "SELECT count(*) FROM outbox_messages", 0), 1);
+	assert_int_equal(store_begin(f->st), GW_OK);
+	assert_int_equal(store_outbox_redact(f->st, T0 + 100000, 3600, 64, strdup, &redacted,
+	                                     &pruned),
+	                 GW_OK);
+	assert_int_equal(store_commit(f->st), GW_OK);
+	assert_int_equal(q_int(f->peek, "SELECT count(*) FROM outbox_messages", 0), 0);
+}
+
 static void test_outbox_expire_request(void **state)
 {
 	struct fixture *f = *state;
 	/* not due yet: an urgent kind would otherwise be leased ahead of c */
 	struct store_effect other_kind = {f->org1, "scheduling_link", "email", "sl:10:1", 10, 0,
-	                                  "{}", T0 + 10, 0, 0};
+	                                  "{}", T0 + 10, 0, 0, NULL, NULL};
 	struct store_lease *l = NULL;
 	int64_t a, b, c, d, e = 0;
 	bool ins;
@@ -1280,6 +1347,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_outbox_retry_cycle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_retry, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_expire_request, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_message, setup, teardown),
 	    cmocka_unit_test(test_created_at_clock),
 	};
 

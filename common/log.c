@@ -1,12 +1,13 @@
 /*
  * log.c - JSON-lines log writer.
  *
- * Entry points: log_event(), log_enabled(), log_set_level(), log_quiet().
+ * Entry points: log_event(), log_members(), log_enabled(), log_set_level(), log_quiet().
  * Threading: safe; each line is one write(2); the level is an atomic.
  */
 #include "log.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -85,4 +86,22 @@ void log_event(const char *level, const char *event, json_t *fields)
 		/* nothing useful to do when stderr is gone */
 	}
 	free(text);
+}
+
+/* log_members - write one line of preformatted members (no json_t: a hot path's line) */
+void log_members(const char *level, const char *event, const char *members)
+{
+	char ts[TIMEFMT_LEN], line[1024];
+	int n;
+
+	if(!log_enabled(level))
+		return;
+	timefmt_rfc3339(clock_now(), ts);
+	n = snprintf(line, sizeof(line), "{\"event\":\"%s\",\"level\":\"%s\",%s,\"ts\":\"%s\"}\n",
+	             event, level, members, ts);
+	if(n <= 0 || (size_t)n >= sizeof(line))
+		return; /* callers keep their lines short; a longer one is not cut into bad JSON */
+	if(write(STDERR_FILENO, line, (size_t)n) < 0) {
+		/* nothing useful to do when stderr is gone */
+	}
 }

@@ -226,6 +226,11 @@ static gw_rc smtp_setup(struct smtp_ctx *sc, const char *url, const char *userna
 	SET(CURLOPT_URL, url);
 	SET(CURLOPT_PROTOCOLS_STR, "smtp,smtps");
 	SET(CURLOPT_UPLOAD, 1L);
+	/* the smallest upload buffer (16 KiB, CURLOPT_UPLOAD_BUFFERSIZE(3)): the SMTP transfer
+	 * allocates twice its size for dot-stuffing on every message, and with the default 64 KiB
+	 * that is above the process's fixed 128 KiB mmap threshold (serve), so each message cost
+	 * an mmap, its page faults and a munmap */
+	SET(CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
 	SET(CURLOPT_READFUNCTION, smtp_read);
 	SET(CURLOPT_READDATA, sc);
 	SET(CURLOPT_MAIL_FROM, mail_from);

@@ -1030,6 +1030,21 @@ static void wait_for_work(unsigned long seen)
 	pthread_mutex_unlock(&wake_lock);
 }
 
+/* plain_word - s needs no JSON escaping: letters, digits, '_', '-' and '.', at most 64 */
+static bool plain_word(const char *s)
+{
+	size_t i;
+
+	for(i = 0; s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if(i >= 64 || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		                (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+			return false;
+	}
+	return i > 0;
+}
+
 /* log_result - one line per delivery outcome (info when it went out or was not wanted any
  * more, warn when it failed); nothing for a row given back untried */
 static void log_result(const struct store_lease *l, const struct store_result *r, int64_t ms)
@@ -1048,6 +1063,19 @@ static void log_result(const struct store_lease *l, const struct store_result *r
 
 	if(r->outcome == STORE_DEFER || !log_enabled(level))
 		return;
+	if(r->outcome == STORE_SENT && plain_word(l->kind) &&
+	   plain_word(r->provider ? r->provider : "none")) {
+		/* the common line, a few thousand a second at full speed: formatted directly */
+		char m[300];
+
+		snprintf(m, sizeof(m),
+		         "\"attempt\":%d,\"kind\":\"%s\",\"ms\":%lld,\"outbox_id\":%lld,"
+		         "\"outcome\":\"sent\",\"provider\":\"%s\"",
+		         l->attempts + 1, l->kind, (long long)ms, (long long)l->id,
+		         r->provider ? r->provider : "none");
+		log_members(level, "delivery", m);
+		return;
+	}
 	f = json_pack("{s:I, s:s, s:s, s:s, s:i, s:I}", "outbox_id", (json_int_t)l->id, "kind",
 	              l->kind, "provider", r->provider ? r->provider : "none", "outcome",
 	              names[r->outcome], "attempt", l->attempts + 1, "ms", (json_int_t)ms);

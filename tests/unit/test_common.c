@@ -18,9 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/crypto.h"
 #include "common/jsonv.h"
+#include "common/log.h"
 #include "common/timefmt.h"
 #include "common/tz.h"
 
@@ -921,6 +923,72 @@ static void test_tz_convert(void **state)
 	}
 }
 
+/* captured - what fn wrote to stderr, one buffer (stderr goes to a temp file meanwhile) */
+static void captured(void (*fn)(void), char *buf, size_t n)
+{
+	FILE *tmp = tmpfile();
+	int saved = dup(STDERR_FILENO);
+	size_t got;
+
+	assert_non_null(tmp);
+	assert_true(saved >= 0);
+	fflush(stderr);
+	assert_true(dup2(fileno(tmp), STDERR_FILENO) >= 0);
+	fn();
+	assert_true(dup2(saved, STDERR_FILENO) >= 0);
+	close(saved);
+	rewind(tmp);
+	got = fread(buf, 1, n - 1, tmp);
+	buf[got] = '\0';
+	fclose(tmp);
+}
+
+static void write_members(void)
+{
+	log_members("info", "delivery", "\"attempt\":2,\"kind\":\"reminder\",\"outbox_id\":41");
+	log_members("debug", "delivery", "\"outbox_id\":42"); /* below the level: dropped */
+}
+
+static void write_long(void)
+{
+	char m[2000];
+
+	memset(m, 'a', sizeof(m) - 1);
+	m[sizeof(m) - 1] = '\0';
+	m[0] = '"';
+	m[10] = '"';
+	m[11] = ':';
+	m[12] = '"';
+	m[sizeof(m) - 2] = '"';
+	log_members("warn", "long", m);
+}
+
+/* log_members: one JSON line with ts, level, event and the members; dropped below the level;
+ * never a line cut into bad JSON */
+static void test_log_members(void **state)
+{
+	char buf[4096];
+	json_t *line;
+	json_error_t e;
+
+	(void)state;
+	assert_int_equal(log_set_level("info"), 0);
+	captured(write_members, buf, sizeof(buf));
+	assert_non_null(strchr(buf, '\n'));
+	assert_null(strchr(strchr(buf, '\n') + 1, '\n'));
+	line = json_loads(buf, JSON_DISABLE_EOF_CHECK, &e);
+	assert_non_null(line);
+	assert_string_equal(json_string_value(json_object_get(line, "event")), "delivery");
+	assert_string_equal(json_string_value(json_object_get(line, "level")), "info");
+	assert_string_equal(json_string_value(json_object_get(line, "kind")), "reminder");
+	assert_int_equal(json_integer_value(json_object_get(line, "attempt")), 2);
+	assert_int_equal(json_integer_value(json_object_get(line, "outbox_id")), 41);
+	assert_int_equal(strlen(json_string_value(json_object_get(line, "ts"))), 20);
+	json_decref(line);
+	captured(write_long, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -939,6 +1007,7 @@ int main(void)
 	    cmocka_unit_test(test_crypto_key_file),
 	    cmocka_unit_test(test_tz_valid),
 	    cmocka_unit_test(test_tz_convert),
+	    cmocka_unit_test(test_log_members),
 	};
 
 	tz_init();

@@ -848,11 +848,13 @@ static gw_rc finish_rows(struct store *st, const char *owner, const struct store
 	            " last_error = CASE WHEN ?3 = 'sent' THEN last_error"
 	            " ELSE coalesce(?6, last_error) END,"
 	            " provider = coalesce(?7, provider), sent_at = CASE WHEN ?3 = 'sent' THEN ?8 ELSE"
-	            " sent_at END WHERE id = ?1 AND status = 'leased' AND lease_owner = ?2"
-	            " RETURNING attempts");
+	            " sent_at END WHERE id = ?1 AND status = 'leased' AND lease_owner = ?2");
+	/* the attempt number read back by the INSERT, not by RETURNING on the UPDATE: SQLite
+	 * builds an ephemeral table for RETURNING, a few microseconds a row at full speed */
 	struct db_stmt *a = store_stmt(
 	        st, "INSERT INTO delivery_attempts(outbox_id, attempt, provider, started_ms,"
-	            " finished_ms, outcome, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+	            " finished_ms, outcome, detail) SELECT ?1, attempts, ?2, ?3, ?4, ?5, ?6"
+	            " FROM outbox WHERE id = ?1");
 	struct db_stmt *dm = store_stmt(st, "DELETE FROM outbox_messages WHERE outbox_id = ?1");
 	gw_rc rc = GW_OK;
 	int i, x;
@@ -865,7 +867,6 @@ static gw_rc finish_rows(struct store *st, const char *owner, const struct store
 		int tried = r[i].outcome != STORE_EXPIRED && r[i].outcome != STORE_SKIPPED &&
 		            r[i].outcome != STORE_DEFER &&
 		            (r[i].outcome != STORE_HELD || r[i].cal_revoked);
-		int attempt;
 
 		db_reset(u);
 		db_clear(u);
@@ -879,14 +880,13 @@ static gw_rc finish_rows(struct store *st, const char *owner, const struct store
 		store_bind_text(u, 7, r[i].provider);
 		db_bind_int64(u, 8, now);
 		x = db_step(u);
-		if(x == DB_DONE)
-			continue; /* the lease was lost to another worker: its result stands */
-		if(x != DB_ROW) {
+		db_reset(u);
+		if(x != DB_DONE) {
 			rc = store_rc(x) ? store_rc(x) : GW_EDB;
 			break;
 		}
-		attempt = db_col_int(u, 0);
-		db_reset(u);
+		if(db_changes(st) == 0)
+			continue; /* the lease was lost to another worker: its result stands */
 		/* a finished email's message goes (it holds the link tokens): what stays is the
 		 * payload, redacted by the next store_outbox_redact */
 		if(r[i].outcome == STORE_SENT || r[i].outcome == STORE_EXPIRED ||
@@ -913,12 +913,11 @@ static gw_rc finish_rows(struct store *st, const char *owner, const struct store
 		db_reset(a);
 		db_clear(a);
 		db_bind_int64(a, 1, r[i].id);
-		db_bind_int64(a, 2, attempt);
-		store_bind_text(a, 3, r[i].provider);
-		db_bind_int64(a, 4, r[i].started_ms);
-		db_bind_int64(a, 5, r[i].finished_ms);
-		db_bind_text(a, 6, outcome_name[r[i].outcome], -1);
-		store_bind_text(a, 7, r[i].detail);
+		store_bind_text(a, 2, r[i].provider);
+		db_bind_int64(a, 3, r[i].started_ms);
+		db_bind_int64(a, 4, r[i].finished_ms);
+		db_bind_text(a, 5, outcome_name[r[i].outcome], -1);
+		store_bind_text(a, 6, r[i].detail);
 		x = db_step(a);
 		db_reset(a);
 		if(x != DB_DONE) {

@@ -108,7 +108,7 @@ static struct db_conn *sq_open(const char *where, bool create, char *msg, size_t
 	                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 	                " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
 	                " PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-8192;"
-	                " PRAGMA cache_spill=OFF;",
+	                " PRAGMA cache_spill=OFF; PRAGMA secure_delete=FAST;",
 	                NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(msg, msglen, "cannot set up the database %s: %s", where,
 		         sqlite3_errmsg(c->db));

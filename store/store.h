@@ -21,7 +21,7 @@
 
 struct store; /* opaque */
 
-#define STORE_SCHEMA_VERSION 14
+#define STORE_SCHEMA_VERSION 15
 
 /* roles, stored as a bit set */
 enum {

@@ -121,7 +121,7 @@ static void add_due(const char *path)
 /* time_tick - best of reps ticks at T0 in microseconds; *found: reminders of the first */
 static double time_tick(const char *path, int reps, long long *found)
 {
-	struct lc_env env = {"http://127.0.0.1:8080"};
+	struct lc_env env = {.public_url = "http://127.0.0.1:8080"};
 	struct store *st = NULL;
 	struct gw_err err = {0};
 	double best = 1e18;

@@ -588,6 +588,9 @@ static int serve_run(int argc, char **argv, struct serve_origin *from)
 		goto out;
 	if(!test_clock && sched_start(p.db, public_url, &err))
 		goto stop;
+	/* the rest of large fan-outs, also one a crash interrupted */
+	if(lc_fanout_start(p.db, public_url, &err))
+		goto stop;
 	/* busy times of connected calendars; under --test-clock POST /v1/test/busy-refresh */
 	if(!test_clock && dispatch_busy_start(p.db, &err))
 		goto stop;
@@ -602,6 +605,7 @@ static int serve_run(int argc, char **argv, struct serve_origin *from)
 	http_stop();
 	status = 0;
 stop:
+	lc_fanout_stop();
 	sched_stop();
 	dispatch_busy_stop();
 	dispatch_stop();

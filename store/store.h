@@ -21,7 +21,7 @@
 
 struct store; /* opaque */
 
-#define STORE_SCHEMA_VERSION 15
+#define STORE_SCHEMA_VERSION 16
 
 /* roles, stored as a bit set */
 enum {
@@ -124,13 +124,19 @@ gw_rc store_org_admins(struct store *st, int64_t org, json_t **out);
  * *out: array of {id, email, name, timezone}. */
 gw_rc store_trainers_matching(struct store *st, int64_t org, const json_t *skills,
                               json_t **out);
-/* store_trainers_each - the trainers of store_trainers_matching, in id order, handed to fn one
+/* store_trainers_each - the trainers of store_trainers_matching with ids in (after, upto]
+ * (upto 0: no upper bound), in id order, at most limit of them (0: no limit), handed to fn one
  * at a time as they are read (strings borrowed for the call; no JSON per trainer: an intake
  * matching 10,000 trainers). fn may write on st (not to users). A non-zero rc of fn stops and
- * is returned. *count: trainers handed over. */
+ * is returned. *count: trainers handed over; *last: the id of the last one (after if none). */
 typedef gw_rc (*store_trainer_fn)(void *arg, int64_t id, const char *email, const char *name);
-gw_rc store_trainers_each(struct store *st, int64_t org, const json_t *skills,
-                          store_trainer_fn fn, void *arg, size_t *count);
+gw_rc store_trainers_each(struct store *st, int64_t org, const json_t *skills, int64_t after,
+                          int64_t upto, size_t limit, store_trainer_fn fn, void *arg,
+                          size_t *count, int64_t *last);
+/* store_trainers_count - how many trainers of store_trainers_matching have ids above after
+ * (*count), and the largest of those ids (*max_id, 0 for none) */
+gw_rc store_trainers_count(struct store *st, int64_t org, const json_t *skills, int64_t after,
+                           size_t *count, int64_t *max_id);
 
 /* ---- session types ---- */
 struct store_session_type_new {
@@ -207,6 +213,23 @@ struct store_effect {
 gw_rc store_outbox_body(struct store *st, int64_t org, const char *payload,
                         const char *message, time_t now, int64_t *id);
 
+/* The rest of a large fan-out (m16, gateway/lifecycle/lc_fanout.c): the intake enqueued the
+ * rows of the trainers up to after_id; those above it up to last_id are still to come. */
+struct store_fanout {
+	int64_t request_id, org_id;
+	int64_t body_id;  /* 0: no shared body yet */
+	char token[64];   /* the intake's placeholder token */
+	bool templated;   /* the body has a message template */
+	int64_t after_id, last_id;
+};
+/* store_fanout_put - record (or move on) the rest of a fan-out, keyed by its request */
+gw_rc store_fanout_put(struct store *st, const struct store_fanout *f, time_t now);
+/* store_fanout_next - the oldest rest of a fan-out (*found false: none) */
+gw_rc store_fanout_next(struct store *st, struct store_fanout *f, bool *found);
+/* store_fanout_done - the request's fan-out is complete (or no longer wanted) */
+gw_rc store_fanout_done(struct store *st, int64_t request_id);
+/* store_fanout_pending - how many fan-outs are not yet wholly enqueued */
+gw_rc store_fanout_pending(struct store *st, int64_t *count);
 /* store_outbox_expand - body with every key of fills (JSON object text of string values)
  * replaced by its value JSON-escaped: what the lease hands over for a row of a body. *out
  * malloc'd: caller frees. GW_EINVAL when fills is not such an object. */

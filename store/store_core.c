@@ -413,8 +413,35 @@ static const char *const m15[] = {
     NULL,
 };
 
+#define M16_FANOUTS(ID)                                                                     \
+	"CREATE TABLE outbox_fanouts("                                                      \
+	" request_id " ID " PRIMARY KEY,"                                                   \
+	" org_id " ID " NOT NULL REFERENCES orgs(id),"                                      \
+	" body_id " ID ","                                                                  \
+	" token TEXT NOT NULL,"                                                             \
+	" templated " ID " NOT NULL,"                                                       \
+	" after_id " ID " NOT NULL,"                                                        \
+	" last_id " ID " NOT NULL,"                                                         \
+	" created_at " ID " NOT NULL);"
+
+static const char *const m16[] = {
+    /* 16: the rest of a large fan-out (lc_fanout.c): the intake enqueues the new_request
+     * rows of the first trainers itself and leaves here where it stopped (after_id) and the
+     * last trainer it matched (last_id); the background step enqueues the others in chunks,
+     * each its own transaction, and drops the row when done or when the request is no longer
+     * new. token: the intake's placeholder token, body_id its shared body (NULL until a
+     * trainer with a name was read), templated whether the body has a message template. */
+    M16_FANOUTS("INTEGER"),
+    NULL,
+};
+
+static const char *const pg_m16[] = {
+    M16_FANOUTS("BIGINT"),
+    NULL,
+};
+
 static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7, m8, m9,
-                                                 m10, m11, m12, m13, m14, m15};
+                                                 m10, m11, m12, m13, m14, m15, m16};
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count the migrations");
 
@@ -424,7 +451,7 @@ _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSIO
 static const char *const pg_none[] = {NULL};
 static const char *const *const pg_migrations[] = {
     pg_none, pg_none, pg_none, pg_none, pg_none, pg_none, pg_none,
-    pg_none, pg_none, pg_none, pg_none, pg_none, store_pg_schema, pg_m14, m15};
+    pg_none, pg_none, pg_none, pg_none, pg_none, store_pg_schema, pg_m14, m15, pg_m16};
 _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count PostgreSQL's migrations too");
 _Static_assert(STORE_PG_SCHEMA_VERSION <= STORE_SCHEMA_VERSION,

@@ -276,17 +276,17 @@ static json_t *row_trainers_matching(struct db_stmt *s)
 }
 
 /* the active trainers of org ?1 holding every skill of the JSON array ?2 */
-#define TRAINERS_WITH_SKILLS                                                     \
+#define TRAINERS_MATCH                                                           \
 	" WHERE u.org_id = ?1 AND u.active = 1 AND (u.roles & 4) != 0"           \
 	" AND NOT EXISTS (SELECT 1 FROM json_each(?2) r WHERE NOT EXISTS"        \
-	"  (SELECT 1 FROM json_each(u.skills) s WHERE s.value = r.value))"       \
-	" ORDER BY u.id"
-#define TRAINERS_WITH_SKILLS_PG                                                  \
+	"  (SELECT 1 FROM json_each(u.skills) s WHERE s.value = r.value))"
+#define TRAINERS_MATCH_PG                                                        \
 	" WHERE u.org_id = ?1 AND u.active = 1 AND (u.roles & 4) != 0"           \
 	" AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(?2::jsonb) r(value)" \
 	"  WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(u.skills::jsonb) s(value)" \
-	"  WHERE s.value = r.value))"                                            \
-	" ORDER BY u.id"
+	"  WHERE s.value = r.value))"
+#define TRAINERS_WITH_SKILLS TRAINERS_MATCH " ORDER BY u.id"
+#define TRAINERS_WITH_SKILLS_PG TRAINERS_MATCH_PG " ORDER BY u.id"
 
 /* store_trainers_matching - trainers holding every skill of skills (JSON array text ?2) */
 gw_rc store_trainers_matching(struct store *st, int64_t org, const json_t *skills,
@@ -308,29 +308,38 @@ gw_rc store_trainers_matching(struct store *st, int64_t org, const json_t *skill
 	return store_collect(s, row_trainers_matching, out);
 }
 
-/* store_trainers_each - matching trainers, one callback each */
-gw_rc store_trainers_each(struct store *st, int64_t org, const json_t *skills,
-                          store_trainer_fn fn, void *arg, size_t *count)
+/* store_trainers_each - matching trainers with ids in (after, upto], one callback each */
+gw_rc store_trainers_each(struct store *st, int64_t org, const json_t *skills, int64_t after,
+                          int64_t upto, size_t limit, store_trainer_fn fn, void *arg,
+                          size_t *count, int64_t *last)
 {
 	/* the query of store_trainers_matching (its own statement: fn may use that one) */
 	static const struct db_sql q = {{
-	    "SELECT u.id, u.email, u.name FROM users u" TRAINERS_WITH_SKILLS,
-	    "SELECT u.id, u.email, u.name FROM users u" TRAINERS_WITH_SKILLS_PG,
+	    "SELECT u.id, u.email, u.name FROM users u" TRAINERS_MATCH
+	    " AND u.id > ?3 AND u.id <= ?4 ORDER BY u.id LIMIT ?5",
+	    "SELECT u.id, u.email, u.name FROM users u" TRAINERS_MATCH_PG
+	    " AND u.id > ?3 AND u.id <= ?4 ORDER BY u.id LIMIT ?5",
 	}};
 	struct db_stmt *s = store_stmt_d(st, &q);
 	gw_rc rc = GW_OK;
 	int r;
 
 	*count = 0;
+	*last = after;
 	if(!s)
 		return GW_EDB;
 	db_bind_int64(s, 1, org);
 	store_bind_json(s, 2, skills);
+	db_bind_int64(s, 3, after);
+	db_bind_int64(s, 4, upto > 0 ? upto : INT64_MAX);
+	db_bind_int64(s, 5, limit > 0 && limit < INT64_MAX ? (int64_t)limit : INT64_MAX);
 	while((r = db_step(s)) == DB_ROW) {
-		rc = fn(arg, db_col_int64(s, 0), db_col_text(s, 1),
-		        db_col_text(s, 2));
+		int64_t id = db_col_int64(s, 0);
+
+		rc = fn(arg, id, db_col_text(s, 1), db_col_text(s, 2));
 		if(rc)
 			break;
+		*last = id;
 		(*count)++;
 	}
 	db_reset(s);
@@ -338,6 +347,36 @@ gw_rc store_trainers_each(struct store *st, int64_t org, const json_t *skills,
 	if(!rc && r != DB_DONE)
 		rc = store_rc(r) ? store_rc(r) : GW_EDB;
 	return rc;
+}
+
+/* store_trainers_count - how many match with ids above after, and the largest id of them */
+gw_rc store_trainers_count(struct store *st, int64_t org, const json_t *skills, int64_t after,
+                           size_t *count, int64_t *max_id)
+{
+	static const struct db_sql q = {{
+	    "SELECT count(*), coalesce(max(u.id), 0) FROM users u" TRAINERS_MATCH
+	    " AND u.id > ?3",
+	    "SELECT count(*), coalesce(max(u.id), 0) FROM users u" TRAINERS_MATCH_PG
+	    " AND u.id > ?3",
+	}};
+	struct db_stmt *s = store_stmt_d(st, &q);
+	int r;
+
+	*count = 0;
+	*max_id = 0;
+	if(!s)
+		return GW_EDB;
+	db_bind_int64(s, 1, org);
+	store_bind_json(s, 2, skills);
+	db_bind_int64(s, 3, after);
+	r = db_step(s);
+	if(r == DB_ROW) {
+		*count = (size_t)db_col_int64(s, 0);
+		*max_id = db_col_int64(s, 1);
+	}
+	db_reset(s);
+	db_clear(s);
+	return r == DB_ROW ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
 }
 
 /* store_org_admins - active org admins (roles bit 2) of org */

@@ -151,6 +151,90 @@ gw_rc store_outbox_body(struct store *st, int64_t org, const char *payload, cons
 	return r == DB_ROW ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
 }
 
+/* store_fanout_put - insert or move on the rest of a fan-out */
+gw_rc store_fanout_put(struct store *st, const struct store_fanout *f, time_t now)
+{
+	struct db_stmt *s = store_stmt(
+	    st, "INSERT INTO outbox_fanouts(request_id, org_id, body_id, token, templated, after_id,"
+	        " last_id, created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+	        " ON CONFLICT(request_id) DO UPDATE SET body_id = excluded.body_id,"
+	        " token = excluded.token, templated = excluded.templated,"
+	        " after_id = excluded.after_id, last_id = excluded.last_id");
+	int r;
+
+	if(!s)
+		return GW_EDB;
+	db_bind_int64(s, 1, f->request_id);
+	db_bind_int64(s, 2, f->org_id);
+	store_bind_id(s, 3, f->body_id);
+	db_bind_text(s, 4, f->token, -1);
+	db_bind_int64(s, 5, f->templated ? 1 : 0);
+	db_bind_int64(s, 6, f->after_id);
+	db_bind_int64(s, 7, f->last_id);
+	db_bind_int64(s, 8, now);
+	r = db_step(s);
+	db_reset(s);
+	db_clear(s);
+	return r == DB_DONE ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
+}
+
+/* store_fanout_next - the oldest rest of a fan-out */
+gw_rc store_fanout_next(struct store *st, struct store_fanout *f, bool *found)
+{
+	struct db_stmt *s = store_stmt(st, "SELECT request_id, org_id, coalesce(body_id, 0), token,"
+	                                 " templated, after_id, last_id FROM outbox_fanouts"
+	                                 " ORDER BY created_at, request_id LIMIT 1");
+	int r;
+
+	memset(f, 0, sizeof(*f));
+	*found = false;
+	if(!s)
+		return GW_EDB;
+	r = db_step(s);
+	if(r == DB_ROW) {
+		f->request_id = db_col_int64(s, 0);
+		f->org_id = db_col_int64(s, 1);
+		f->body_id = db_col_int64(s, 2);
+		snprintf(f->token, sizeof(f->token), "%s", db_col_text(s, 3) ? db_col_text(s, 3) : "");
+		f->templated = db_col_int64(s, 4) != 0;
+		f->after_id = db_col_int64(s, 5);
+		f->last_id = db_col_int64(s, 6);
+		*found = true;
+	}
+	db_reset(s);
+	return r == DB_ROW || r == DB_DONE ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
+}
+
+/* store_fanout_done - drop the rest of a fan-out */
+gw_rc store_fanout_done(struct store *st, int64_t request_id)
+{
+	struct db_stmt *s = store_stmt(st, "DELETE FROM outbox_fanouts WHERE request_id = ?1");
+	int r;
+
+	if(!s)
+		return GW_EDB;
+	db_bind_int64(s, 1, request_id);
+	r = db_step(s);
+	db_reset(s);
+	return r == DB_DONE ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
+}
+
+/* store_fanout_pending - fan-outs not yet wholly enqueued */
+gw_rc store_fanout_pending(struct store *st, int64_t *count)
+{
+	struct db_stmt *s = store_stmt(st, "SELECT count(*) FROM outbox_fanouts");
+	int r;
+
+	*count = 0;
+	if(!s)
+		return GW_EDB;
+	r = db_step(s);
+	if(r == DB_ROW)
+		*count = db_col_int64(s, 0);
+	db_reset(s);
+	return r == DB_ROW ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
+}
+
 /* store_outbox_expand - a body with one row's fills in place of its placeholders */
 gw_rc store_outbox_expand(const char *body, const char *fills, char **out)
 {

@@ -441,7 +441,7 @@ static gw_rc intake_limits(struct http_req *r, int64_t org)
 /* request_create - POST /v1/orgs/{org}/requests (public intake) */
 static gw_rc request_create(struct http_req *r, json_t **out)
 {
-	struct lc_env env = {r->cfg->public_url};
+	struct lc_env env = {.public_url = r->cfg->public_url};
 	gw_rc rc = org_exists(r, r->id[0]);
 
 	if(rc || (rc = intake_limits(r, r->id[0])))
@@ -599,7 +599,7 @@ static gw_rc test_clock(struct http_req *r, json_t **out)
 /* test_tick - POST /v1/test/tick (serve --test-clock only): one tick at the clock's time */
 static gw_rc test_tick(struct http_req *r, json_t **out)
 {
-	struct lc_env env = {r->cfg->public_url};
+	struct lc_env env = {.public_url = r->cfg->public_url};
 
 	if(!r->cfg->test_clock)
 		return gw_err_set(&r->err, GW_ENOTFOUND, "", "the test clock is off");

@@ -71,7 +71,7 @@ static json_t *session_body(const struct store_user *u, const char *csrf)
 gw_rc http_auth_sign_in(struct http_req *r, json_t **out)
 {
 	static const char *const keys[] = {"email", "org", NULL};
-	struct lc_env env = {r->cfg->public_url};
+	struct lc_env env = {.public_url = r->cfg->public_url};
 	const char *email;
 	char key[256];
 	long long org;

@@ -27,7 +27,7 @@ static const char *const day_keys[] = {"mon", "tue", "wed", "thu", "fri", "sat",
 /* env_of - the lifecycle environment of a request */
 static struct lc_env env_of(const struct http_req *r)
 {
-	struct lc_env env = {r->cfg->public_url};
+	struct lc_env env = {.public_url = r->cfg->public_url};
 
 	return env;
 }

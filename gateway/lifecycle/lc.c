@@ -343,6 +343,7 @@ struct fanout {
 	int64_t org, id;
 	const json_t *request;
 	struct gw_err *err;
+	char tok[CRYPTO_TOKEN_LEN]; /* the placeholders' token: one per intake */
 	char ph[PH_COUNT][PH_LEN];
 	struct store_effect e; /* the rows' common part; body_id 0 until the first trainer */
 	bool templated;        /* the body has a message (smtp_mime_template): rows get fills */
@@ -390,20 +391,23 @@ static gw_rc fanout_template(struct fanout *f, const json_t *payload, char **msg
 	return GW_OK;
 }
 
+/* fanout_placeholders - f->ph from f->tok */
+static void fanout_placeholders(struct fanout *f)
+{
+	static const char letters[PH_COUNT] = {'n', 'h', 'a', 'm'};
+	int k;
+
+	for(k = 0; k < PH_COUNT; k++)
+		snprintf(f->ph[k], sizeof(f->ph[k]), "zz%.43s%c", f->tok, letters[k]);
+}
+
 /* fanout_body - render the email once, for a trainer made of placeholders, and store it */
 static gw_rc fanout_body(struct fanout *f)
 {
-	static const char letters[PH_COUNT] = {'n', 'h', 'a', 'm'};
-	char tok[CRYPTO_TOKEN_LEN];
 	json_t *fake = NULL, *payload = NULL;
 	char *body = NULL, *h = NULL, *msg = NULL;
 	gw_rc rc;
-	int k;
 
-	if((rc = crypto_token("", tok, sizeof(tok))))
-		return rc;
-	for(k = 0; k < PH_COUNT; k++)
-		snprintf(f->ph[k], sizeof(f->ph[k]), "zz%.43s%c", tok, letters[k]);
 	fake = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)0, "email", f->ph[PH_ADDR],
 	                 "name", f->ph[PH_NAME], "timezone", "UTC");
 	if(!fake) {
@@ -538,6 +542,37 @@ static gw_rc fanout_trainer(void *arg, int64_t trainer, const char *email, const
 	return rc;
 }
 
+/* The intake enqueues the rows of the first FANOUT_CHUNK matching trainers itself; the rest
+ * of a larger fan-out is recorded (store_fanout_put: where it stopped, the last trainer it
+ * matched, its token and body) and enqueued by lc_fanout_step in chunks of the same size, each
+ * its own transaction (lc_fanout.c runs it in the background). An intake matching 10,000
+ * trainers is answered once its first 1,000 rows and the record of the rest are committed;
+ * the write lock is then held for one chunk at a time instead of the whole fan-out. */
+#define FANOUT_CHUNK 1000
+
+static size_t fanout_chunk(const struct lc_env *env)
+{
+	return env && env->fanout_chunk ? env->fanout_chunk : FANOUT_CHUNK;
+}
+
+/* fanout_init - the rows' common part */
+static void fanout_init(struct fanout *f, struct store *st, const struct tpl_env *tenv,
+                        int64_t org, int64_t id, const json_t *request, struct gw_err *err)
+{
+	memset(f, 0, sizeof(*f));
+	f->st = st;
+	f->tenv = tenv;
+	f->org = org;
+	f->id = id;
+	f->request = request;
+	f->err = err;
+	f->now = clock_now();
+	f->e.org_id = org;
+	f->e.kind = "new_request";
+	f->e.provider_class = "email";
+	f->e.request_id = id;
+}
+
 /* fanout - inside the intake's transaction: the new_request email of every trainer matching
  * skills (*matched: how many). The email is rendered once (tpl_new_request for a trainer made
  * of placeholders) and stored once (store_outbox_body) when the first trainer is read; each
@@ -545,29 +580,108 @@ static gw_rc fanout_trainer(void *arg, int64_t trainer, const char *email, const
  * writes it), the address and the Message-ID of its own dedupe key. A leased row is the body
  * with its fills in place, the same payload tpl_new_request makes for that trainer
  * (tests/unit/test_lc.c compares them). Per trainer: no JSON, two row inserts (row, dedupe key)
- * of about 300 bytes, where a render and a 1 KB row each took 3x as long (bench/fanout.sh). */
-static gw_rc fanout(struct store *st, const struct tpl_env *tenv, int64_t org, int64_t id,
-                    const json_t *request, const json_t *skills, size_t *matched,
-                    struct gw_err *err)
+ * of about 300 bytes, where a render and a 1 KB row each took 3x as long (bench/fanout.sh).
+ * Beyond the first chunk the rest is recorded (*deferred true). */
+static gw_rc fanout(struct store *st, const struct lc_env *env, const struct tpl_env *tenv,
+                    int64_t org, int64_t id, const json_t *request, const json_t *skills,
+                    size_t *matched, bool *deferred, struct gw_err *err)
 {
+	struct store_fanout rest = {0};
 	struct fanout f;
+	size_t n = 0, more = 0;
+	int64_t last = 0, max_id = 0;
 	gw_rc rc;
 
-	memset(&f, 0, sizeof(f));
-	f.st = st;
-	f.tenv = tenv;
-	f.org = org;
-	f.id = id;
-	f.request = request;
-	f.err = err;
-	f.now = clock_now();
-	f.e.org_id = org;
-	f.e.kind = "new_request";
-	f.e.provider_class = "email";
-	f.e.request_id = id;
-	rc = store_trainers_each(st, org, skills, fanout_trainer, &f, matched);
+	*matched = 0;
+	*deferred = false;
+	fanout_init(&f, st, tenv, org, id, request, err);
+	if((rc = crypto_token("", f.tok, sizeof(f.tok))))
+		return rc;
+	fanout_placeholders(&f);
+	rc = store_trainers_each(st, org, skills, 0, 0, fanout_chunk(env), fanout_trainer, &f, &n,
+	                         &last);
+	*matched = n;
+	if(!rc && n == fanout_chunk(env))
+		rc = store_trainers_count(st, org, skills, last, &more, &max_id);
+	if(!rc && more) {
+		rest.request_id = id;
+		rest.org_id = org;
+		rest.body_id = f.e.body_id;
+		snprintf(rest.token, sizeof(rest.token), "%s", f.tok);
+		rest.templated = f.templated;
+		rest.after_id = last;
+		rest.last_id = max_id;
+		rc = store_fanout_put(st, &rest, f.now);
+		*matched += more;
+		*deferred = !rc;
+	}
 	tpl_buf_free(&f.html);
 	tpl_buf_free(&f.fills);
+	return rc;
+}
+
+/* lc_fanout_step - the next chunk of the oldest recorded fan-out, in one transaction */
+gw_rc lc_fanout_step(struct store *st, const struct lc_env *env, bool *more,
+                     struct gw_err *err)
+{
+	struct store_fanout rest;
+	struct tpl_env tenv = {0};
+	json_t *request = NULL, *orgj = NULL;
+	const char *status;
+	struct fanout f;
+	bool found = false;
+	size_t n = 0;
+	int64_t last = 0;
+	gw_rc rc;
+
+	*more = false;
+	if((rc = store_begin(st)))
+		return rc;
+	if((rc = store_fanout_next(st, &rest, &found)) || !found)
+		goto out;
+	*more = true;
+	rc = store_request_get(st, rest.org_id, rest.request_id, &request);
+	if(rc == GW_ENOTFOUND)
+		goto done;
+	if(rc)
+		goto out;
+	/* claimed or cancelled meanwhile: its other trainers' emails are worthless now (the claim
+	 * expired the rows already enqueued) */
+	status = json_string_value(json_object_get(request, "status"));
+	if(!status || strcmp(status, "new") != 0)
+		goto done;
+	if((rc = lc_tpl_env(st, env, rest.org_id, &orgj, &tenv)))
+		goto out;
+	fanout_init(&f, st, &tenv, rest.org_id, rest.request_id, request, err);
+	snprintf(f.tok, sizeof(f.tok), "%.43s", rest.token);
+	fanout_placeholders(&f);
+	f.e.body_id = rest.body_id;
+	f.templated = rest.templated;
+	rc = store_trainers_each(st, rest.org_id, json_object_get(request, "skills"),
+	                         rest.after_id, rest.last_id, fanout_chunk(env), fanout_trainer,
+	                         &f, &n, &last);
+	tpl_buf_free(&f.html);
+	tpl_buf_free(&f.fills);
+	if(rc)
+		goto out;
+	if(n == fanout_chunk(env) && last < rest.last_id) {
+		rest.after_id = last;
+		rest.body_id = f.e.body_id;
+		rest.templated = f.templated;
+		rc = store_fanout_put(st, &rest, f.now);
+		goto out;
+	}
+done:
+	rc = store_fanout_done(st, rest.request_id);
+out:
+	if(!rc)
+		rc = store_commit(st);
+	else
+		store_rollback(st);
+	if(!rc && n)
+		dispatch_wake();
+	json_decref(request);
+	json_decref(orgj);
 	return rc;
 }
 
@@ -582,6 +696,7 @@ gw_rc lc_intake(struct store *st, const struct lc_env *env, int64_t org, json_t 
 	bool here, began = false;
 	struct tpl_env tenv = {0};
 	size_t matched = 0;
+	bool deferred = false;
 	gw_rc rc = GW_OK;
 	int64_t id = 0;
 
@@ -658,7 +773,7 @@ gw_rc lc_intake(struct store *st, const struct lc_env *env, int64_t org, json_t 
 	orgj = NULL;
 	if((rc = lc_tpl_env(st, env, org, &orgj, &tenv)))
 		goto out;
-	if((rc = fanout(st, &tenv, org, id, request, skills, &matched, err)))
+	if((rc = fanout(st, env, &tenv, org, id, request, skills, &matched, &deferred, err)))
 		goto out;
 	if((rc = intake_notices(st, &tenv, org, id, request, matched, err)))
 		goto out;
@@ -667,6 +782,8 @@ gw_rc lc_intake(struct store *st, const struct lc_env *env, int64_t org, json_t 
 	if(rc)
 		goto out;
 	dispatch_wake();
+	if(deferred)
+		lc_fanout_wake();
 	*out = json_pack("{s:I, s:s, s:I}", "id", (json_int_t)id, "status", "new",
 	                 "matched_trainers", (json_int_t)matched);
 	if(!*out)

@@ -28,6 +28,7 @@ struct lc_actor {
 /* What the lifecycle needs to render effects. */
 struct lc_env {
 	const char *public_url; /* no trailing slash */
+	size_t fanout_chunk;    /* new_request rows per fan-out transaction; 0: 1,000 */
 };
 
 enum lc_action {
@@ -73,6 +74,19 @@ gw_rc lc_claim(struct store *st, int64_t org, int64_t request, const struct lc_a
 gw_rc lc_request_patch(struct store *st, int64_t org, int64_t request,
                        const struct lc_actor *actor, json_t *body, json_t **out,
                        struct gw_err *err);
+
+/* lc_fanout_step - enqueue the next chunk of the oldest fan-out an intake left for later (its
+ * own transaction on st); a fan-out whose request is no longer new is dropped. *more: there
+ * was one (call again). */
+gw_rc lc_fanout_step(struct store *st, const struct lc_env *env, bool *more,
+                     struct gw_err *err);
+/* lc_fanout_start - the background thread that runs lc_fanout_step until no fan-out is left,
+ * at start (the rest of a fan-out a stop or a crash interrupted), when woken and every few
+ * seconds (one left by another gateway on the same database); lc_fanout_wake - an intake left
+ * one; lc_fanout_stop - stop and join the thread. */
+gw_rc lc_fanout_start(const char *db_path, const char *public_url, struct gw_err *err);
+void lc_fanout_wake(void);
+void lc_fanout_stop(void);
 
 /* lc_tpl_env - the email template environment of org (see lc.c); *hold: caller decrefs. */
 gw_rc lc_tpl_env(struct store *st, const struct lc_env *env, int64_t org, json_t **hold,

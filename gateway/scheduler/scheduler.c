@@ -276,7 +276,7 @@ static int interval_minutes(struct store *st)
 /* sched_main - tick, sleep, repeat */
 static void *sched_main(void *arg)
 {
-	struct lc_env env = {public_url_copy};
+	struct lc_env env = {.public_url = public_url_copy};
 	struct store *st = NULL;
 	struct gw_err err = {0};
 

@@ -726,9 +726,9 @@ gw_rc tpl_unmatched_request(const struct tpl_env *env, const char *dedupe_key,
 		return GW_EINVAL;
 	snprintf(url, sizeof(url), "%s/requests/%lld", env->public_url, id);
 	skill_text(request, skills, sizeof(skills));
-	tpl_buf_addf(&t, "Hello %s,\n\nA new request at %s matches no trainer: nobody was told "
+	tpl_buf_addf(&t, "Hello%s%s,\n\nA new request at %s matches no trainer: nobody was told "
 	                 "about it.\n\n",
-	             aname ? aname : "", env->org_name);
+	             aname && *aname ? " " : "", aname ? aname : "", env->org_name);
 	tpl_buf_addf(&t, "Customer: %s <%s>\n", cname ? cname : "", cemail ? cemail : "");
 	tpl_buf_addf(&t, "Skills asked: %s\n", skills[0] ? skills : "(none)");
 	tpl_buf_addf(&t, "\nFind a trainer for it, or cancel it, here:\n%s\n", url);
@@ -779,8 +779,8 @@ gw_rc tpl_new_request(const struct tpl_env *env, const char *dedupe_key, const j
 	snprintf(url, sizeof(url), "%s/requests/%lld", env->public_url, id);
 	skill_text(request, skill_list, sizeof(skill_list));
 
-	tpl_buf_addf(&t, "Hello %s,\n\nA new request is available at %s.\n\n", tname ? tname : "",
-	             env->org_name);
+	tpl_buf_addf(&t, "Hello%s%s,\n\nA new request is available at %s.\n\n",
+	             tname && *tname ? " " : "", tname ? tname : "", env->org_name);
 	tpl_buf_addf(&t, "Customer: %s\n", cname ? cname : "");
 	if(stname)
 		tpl_buf_addf(&t, "Session type: %s\n", stname);
@@ -832,12 +832,12 @@ gw_rc tpl_calendar_reconnect(const struct tpl_env *env, const char *dedupe_key,
 		return GW_EINVAL;
 	snprintf(url, sizeof(url), "%s/dashboard", env->public_url);
 	tpl_buf_addf(&t,
-	             "Hello %s,\n\n%s can no longer write your bookings into your %s calendar: "
+	             "Hello%s%s,\n\n%s can no longer write your bookings into your %s calendar: "
 	             "the calendar's permission was withdrawn or has expired.\n\n"
 	             "Reconnect your calendar here:\n%s\n\n"
 	             "Until you do, your new and changed bookings wait; they are written into the "
 	             "calendar as soon as it is connected again. Nothing is lost.\n\n",
-	             name ? name : "", env->org_name, which, url);
+	             name && *name ? " " : "", name ? name : "", env->org_name, which, url);
 	if(reason && reason[0])
 		tpl_buf_addf(&t, "What the calendar said: %.300s\n\n", reason);
 	tpl_buf_addf(&t, "%s\n", env->org_name);

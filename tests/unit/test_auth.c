@@ -386,7 +386,7 @@ static void test_user_update_ends_sessions(void **state)
 static void test_lc_sign_in(void **state)
 {
 	struct fixture *f = *state;
-	struct lc_env env = {"https://book.example.com"};
+	struct lc_env env = {.public_url = "https://book.example.com"};
 	const char *nobody[] = {"nobody@example.com", "desk@example.com", "gone@example.com"};
 	struct gw_err err = {0};
 	struct lc_session s, s2;

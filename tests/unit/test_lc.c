@@ -776,31 +776,59 @@ static char *canon(const char *msg)
 	return out;
 }
 
-static void test_fanout_payloads(void **state)
+/* new_request_rows - the outbox rows of request req */
+static int64_t new_request_rows(struct fixture *f, int64_t req)
+{
+	json_t *list = NULL;
+	int64_t n = 0;
+	size_t i;
+
+	assert_int_equal(store_outbox_list(f->st, f->org1, NULL, 1000, &list), GW_OK);
+	for(i = 0; i < json_array_size(list); i++) {
+		json_t *r = json_array_get(list, i);
+
+		if(json_integer_value(json_object_get(r, "request_id")) == req &&
+		   strcmp(json_string_value(json_object_get(r, "kind")), "new_request") == 0)
+			n++;
+	}
+	json_decref(list);
+	return n;
+}
+
+/* fanout_case - an intake matching the trainers of fanout_names (made in reverse order if
+ * reversed: the trainer without a name first), fanned out chunk rows at a time (0: all by the
+ * intake); the rest enqueued by lc_fanout_step. Every leased row is what tpl_new_request
+ * renders for its trainer. claim: the request is claimed before the rest is enqueued, which
+ * then never comes. */
+static void fanout_case(void **state, size_t chunk, bool reversed, bool claim)
 {
 	struct fixture *f = *state;
 	json_t *skills = load("[\"fanout\"]"), *out = NULL, *request = NULL, *hold = NULL;
-	int64_t ids[GW_ARRAY_LEN(fanout_names)], req;
+	const size_t count = GW_ARRAY_LEN(fanout_names);
+	int64_t ids[GW_ARRAY_LEN(fanout_names)], req, pending = -1;
 	struct store_lease *l = NULL;
 	struct tpl_env tenv;
 	struct gw_err err = {0};
-	size_t i, found = 0;
+	size_t i, found = 0, steps = 0, want_rows;
+	bool more = true;
 	int n = 0, j;
 
-	for(i = 0; i < GW_ARRAY_LEN(fanout_names); i++) {
+	for(i = 0; i < count; i++) {
+		size_t k = reversed ? count - 1 - i : i;
 		struct store_user_new u = {0};
 		char email[64], hash[80];
 
-		snprintf(email, sizeof(email), "fan%zu@x.test", i);
-		snprintf(hash, sizeof(hash), "fanout-hash-%zu", i);
+		snprintf(email, sizeof(email), "fan%zu@x.test", k);
+		snprintf(hash, sizeof(hash), "fanout-hash-%zu", k);
 		u.email = email;
-		u.name = fanout_names[i];
+		u.name = fanout_names[k];
 		u.timezone = "UTC";
 		u.roles = ROLE_TRAINER;
 		u.skills = skills;
 		u.token_hash = hash;
-		assert_int_equal(store_user_create(f->st, f->org1, &u, &ids[i]), GW_OK);
+		assert_int_equal(store_user_create(f->st, f->org1, &u, &ids[k]), GW_OK);
 	}
+	f->env.fanout_chunk = chunk;
 	{
 		json_t *body = load("{" CUST ", \"skills\": [\"fanout\"]}");
 		CHECK_RC(lc_intake(f->st, &f->env, f->org1, body, &out, &err), GW_OK, "intake");
@@ -808,7 +836,33 @@ static void test_fanout_payloads(void **state)
 	}
 	req = json_integer_value(json_object_get(out, "id"));
 	assert_int_equal(json_integer_value(json_object_get(out, "matched_trainers")),
-	                 (json_int_t)GW_ARRAY_LEN(fanout_names));
+	                 (json_int_t)count);
+	/* the intake enqueued its first chunk and recorded the rest */
+	want_rows = chunk && chunk < count ? chunk : count;
+	CHECK(new_request_rows(f, req) == (int64_t)want_rows, "intake: %lld rows, want %zu",
+	      (long long)new_request_rows(f, req), want_rows);
+	assert_int_equal(store_fanout_pending(f->st, &pending), GW_OK);
+	CHECK(pending == (chunk && chunk < count ? 1 : 0), "intake: %lld fan-outs left",
+	      (long long)pending);
+	if(claim) {
+		assert_int_equal(store_begin(f->st), GW_OK);
+		assert_int_equal(store_request_claim(f->st, f->org1, req, ids[0], T0), GW_OK);
+		assert_int_equal(store_commit(f->st), GW_OK);
+	}
+	while(more) {
+		CHECK_RC(lc_fanout_step(f->st, &f->env, &more, &err), GW_OK, "fan-out step");
+		CHECK(++steps <= count + 1, "the fan-out steps do not end");
+	}
+	assert_int_equal(store_fanout_pending(f->st, &pending), GW_OK);
+	CHECK(pending == 0, "%lld fan-outs left after the steps", (long long)pending);
+	if(claim) {
+		CHECK(new_request_rows(f, req) == (int64_t)want_rows,
+		      "claimed: %lld rows, want the intake's %zu only",
+		      (long long)new_request_rows(f, req), want_rows);
+		goto out;
+	}
+	CHECK(new_request_rows(f, req) == (int64_t)count, "%lld rows, want %zu",
+	      (long long)new_request_rows(f, req), count);
 	assert_int_equal(store_request_get(f->st, f->org1, req, &request), GW_OK);
 	assert_int_equal(lc_tpl_env(f->st, &f->env, f->org1, &hold, &tenv), GW_OK);
 	assert_int_equal(store_outbox_lease(f->st, "test", T0, 60, 100, &l, &n), GW_OK);
@@ -874,10 +928,35 @@ static void test_fanout_payloads(void **state)
 	CHECK(found == GW_ARRAY_LEN(fanout_names), "%zu fan-out rows leased, want %zu", found,
 	      GW_ARRAY_LEN(fanout_names));
 	store_leases_free(l, n);
+out:
+	f->env.fanout_chunk = 0;
 	json_decref(hold);
 	json_decref(request);
 	json_decref(out);
 	json_decref(skills);
+}
+
+static void test_fanout_payloads(void **state)
+{
+	fanout_case(state, 0, false, false);
+}
+
+/* two rows at a time: the rest in two steps, the trainer without a name in the last */
+static void test_fanout_chunks(void **state)
+{
+	fanout_case(state, 2, false, false);
+}
+
+/* one at a time, the trainer without a name first: the shared body is made by a later step */
+static void test_fanout_body_later(void **state)
+{
+	fanout_case(state, 1, true, false);
+}
+
+/* claimed before the rest was enqueued: the rest never is */
+static void test_fanout_claimed(void **state)
+{
+	fanout_case(state, 2, false, true);
 }
 
 int main(void)
@@ -888,6 +967,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_intake_table, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_invalid, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fanout_payloads, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fanout_chunks, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fanout_body_later, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fanout_claimed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_claim, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_request_patch, setup, teardown),
 	};

@@ -5,8 +5,8 @@ For each size N: a fresh gateway (maildir email) whose organisation has N active
 the skill "yoga" (inserted straight into the users table while the gateway is stopped: making
 10,000 users through the API is not what is measured). Then R public intakes asking for "yoga",
 one after another, each timed from the request sent to the answer read (the intake's one
-transaction: the request, the new_request rows of the first 1,000 trainers with their dedupe
-keys, the record of the rest (outbox_fanouts), the customer's request_received), and from the
+transaction: the request, the new_request rows of the first trainers (up to 1,000, within
+40 ms) with their dedupe keys, the record of the rest (outbox_fanouts), the customer's request_received), and from the
 request sent until the background fan-out (gateway/lifecycle/lc_fanout.c) has enqueued the
 rest: the record gone (polled every 2 ms). Every intake must report N matched trainers and
 leave N new_request rows.

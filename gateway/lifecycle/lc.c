@@ -542,13 +542,17 @@ static gw_rc fanout_trainer(void *arg, int64_t trainer, const char *email, const
 	return rc;
 }
 
-/* The intake enqueues the rows of the first FANOUT_CHUNK matching trainers itself; the rest
- * of a larger fan-out is recorded (store_fanout_put: where it stopped, the last trainer it
- * matched, its token and body) and enqueued by lc_fanout_step in chunks of the same size, each
- * its own transaction (lc_fanout.c runs it in the background). An intake matching 10,000
- * trainers is answered once its first 1,000 rows and the record of the rest are committed;
- * the write lock is then held for one chunk at a time instead of the whole fan-out. */
+/* The intake enqueues the rows of the first FANOUT_CHUNK matching trainers itself, FANOUT_SLICE
+ * at a time, and stops early once FANOUT_BUDGET_MS have gone (a database a round trip away:
+ * PostgreSQL), never before its first slice; the rest of a larger fan-out is recorded
+ * (store_fanout_put: where it stopped, the last trainer it matched, its token and body) and
+ * enqueued by lc_fanout_step in chunks of FANOUT_CHUNK, each its own transaction (lc_fanout.c
+ * runs it in the background). An intake matching 10,000 trainers is answered once its first
+ * rows and the record of the rest are committed; the write lock is then held for one chunk at
+ * a time instead of the whole fan-out. */
 #define FANOUT_CHUNK 1000
+#define FANOUT_SLICE 100
+#define FANOUT_BUDGET_MS 40
 
 static size_t fanout_chunk(const struct lc_env *env)
 {
@@ -588,8 +592,8 @@ static gw_rc fanout(struct store *st, const struct lc_env *env, const struct tpl
 {
 	struct store_fanout rest = {0};
 	struct fanout f;
-	size_t n = 0, more = 0;
-	int64_t last = 0, max_id = 0;
+	size_t n = 0, more = 0, slice;
+	int64_t last = 0, max_id = 0, t0;
 	gw_rc rc;
 
 	*matched = 0;
@@ -598,11 +602,19 @@ static gw_rc fanout(struct store *st, const struct lc_env *env, const struct tpl
 	if((rc = crypto_token("", f.tok, sizeof(f.tok))))
 		return rc;
 	fanout_placeholders(&f);
-	rc = store_trainers_each(st, org, skills, 0, 0, fanout_chunk(env), fanout_trainer, &f, &n,
-	                         &last);
-	*matched = n;
-	if(!rc && n == fanout_chunk(env))
-		rc = store_trainers_count(st, org, skills, last, &more, &max_id);
+	slice = fanout_chunk(env) < FANOUT_SLICE ? fanout_chunk(env) : FANOUT_SLICE;
+	t0 = clock_mono_ms();
+	for(;;) {
+		rc = store_trainers_each(st, org, skills, last, 0, slice, fanout_trainer, &f, &n,
+		                         &last);
+		*matched += n;
+		if(rc || n < slice)
+			break; /* every matching trainer has its row */
+		if(*matched >= fanout_chunk(env) || clock_mono_ms() - t0 >= FANOUT_BUDGET_MS) {
+			rc = store_trainers_count(st, org, skills, last, &more, &max_id);
+			break;
+		}
+	}
 	if(!rc && more) {
 		rest.request_id = id;
 		rest.org_id = org;

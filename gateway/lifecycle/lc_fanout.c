@@ -1,6 +1,6 @@
 /*
  * lc_fanout.c - the background thread that enqueues the rest of large fan-outs: an intake
- * enqueues the new_request rows of its first 1,000 trainers and records the rest
+ * enqueues the new_request rows of its first trainers (up to 1,000) and records the rest
  * (store_fanout_put); this thread runs lc_fanout_step (lc.c), one chunk per transaction, until
  * none is left. Each chunk's rows carry their dedupe keys, so a chunk repeated after a crash
  * or by a second gateway on the same database enqueues nothing twice.

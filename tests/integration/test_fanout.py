@@ -1,7 +1,7 @@
 """A fan-out larger than one chunk (tests/helpers/smtp_server.py on 127.0.0.1): an intake
-matching 2,500 trainers is answered once its first 1,000 new_request rows and the record of the
-rest are committed; the gateway enqueues the rest in the background (gateway/lifecycle/
-lc_fanout.c).
+matching 2,500 trainers is answered once the new_request rows of its first trainers (at most
+1,000, as many as 40 ms allow and at least 100) and the record of the rest are committed; the
+gateway enqueues the rest in the background (gateway/lifecycle/lc_fanout.c).
   - every matching trainer gets exactly one email, with their own name (a trainer without one
     among the later trainers gets "Hello,"), and the outbox holds one row per trainer;
   - kill -9 right after the answer: after a restart the rest is enqueued, still one row per
@@ -144,7 +144,7 @@ try:
     # rows leased when the claim came were on their way: they finish; nothing else goes
     c.check(wait(lambda: status("leased") == 0, 20), "the rows in flight finish")
     c.eq(status("pending"), 0, "after the claim no new_request row of the request is left to go out")
-    c.check(1000 <= n3 <= N, "the intake's own rows are there (%d)" % n3)
+    c.check(100 <= n3 <= N, "the intake's own rows are there (%d)" % n3)
     print("  intake of %d trainers answered in %.0f ms; claimed with %d rows enqueued"
           % (N, secs * 1000, n3))
 except Exception:

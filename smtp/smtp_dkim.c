@@ -11,9 +11,23 @@
  *
  * Threading: one signer per provider context, so per worker thread. Each signer has its own
  * DKIM_LIB (dkim_init), made in smtp_dkim_create() and closed in smtp_dkim_destroy().
+ *
+ * The parsed key: libopendkim takes the key as PEM text for every message and parses it in
+ * dkim_eom (dkim_privkey_load: PEM_read_bio_PrivateKey on a memory BIO of that text). With
+ * OpenSSL 3.0 that parse and the first signature with a fresh key (its Montgomery and
+ * blinding set-up) cost about 1.4 ms, three times the signature itself. So each signer's key
+ * is parsed once, in smtp_dkim_create, and registered (key_cache); PEM_read_bio_PrivateKey
+ * below stands in front of OpenSSL's: asked to read exactly the text of a registered key
+ * from a memory BIO, without a password callback, it hands out the parsed key (one more
+ * reference; libopendkim frees it after each message); every other call goes on to
+ * OpenSSL's own function (dlsym RTLD_NEXT), unchanged. The registry holds a copy of the PEM
+ * (cleansed when the last signer of that key goes) and the EVP_PKEY, under one mutex.
  */
 #include "smtp.h"
 
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +48,126 @@ struct smtp_dkim {
 	unsigned char *selector; /* from strdup() */
 	unsigned char *domain;  /* from strdup() */
 	unsigned long jobs;     /* messages signed: names each job in libopendkim's logs */
+	bool registered;        /* key_register'd */
 };
+
+/* ---- the parsed keys of the signers (see the top of the file) ---- */
+
+#define KEY_CACHE_MAX 16 /* distinct keys at once; more are parsed per message as before */
+
+typedef EVP_PKEY *(*pem_read_fn)(BIO *, EVP_PKEY **, pem_password_cb *, void *);
+
+static struct key_entry {
+	char *pem; /* NULL: free slot */
+	size_t len;
+	EVP_PKEY *pkey;
+	int users;
+} key_cache[KEY_CACHE_MAX];
+static pthread_mutex_t key_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t real_once = PTHREAD_ONCE_INIT;
+static pem_read_fn real_pem_read;
+
+static void find_real(void)
+{
+	void *sym = dlsym(RTLD_NEXT, "PEM_read_bio_PrivateKey");
+
+	/* POSIX's object-to-function pointer conversion, without the cast ISO C refuses */
+	if(sym)
+		memcpy(&real_pem_read, &sym, sizeof(real_pem_read));
+}
+
+/* PEM_read_bio_PrivateKey - a registered key from its own text, else OpenSSL's function */
+EVP_PKEY *PEM_read_bio_PrivateKey(BIO *bp, EVP_PKEY **x, pem_password_cb *cb, void *u)
+{
+	char *data = NULL;
+	long n;
+	int i;
+
+	if(bp && !x && !cb && BIO_method_type(bp) == BIO_TYPE_MEM &&
+	   (n = BIO_get_mem_data(bp, &data)) > 0) {
+		pthread_mutex_lock(&key_lock);
+		for(i = 0; i < KEY_CACHE_MAX; i++) {
+			struct key_entry *k = &key_cache[i];
+
+			if(k->pem && k->len == (size_t)n && memcmp(k->pem, data, k->len) == 0 &&
+			   EVP_PKEY_up_ref(k->pkey)) {
+				EVP_PKEY *p = k->pkey;
+
+				pthread_mutex_unlock(&key_lock);
+				return p;
+			}
+		}
+		pthread_mutex_unlock(&key_lock);
+	}
+	pthread_once(&real_once, find_real);
+	return real_pem_read ? real_pem_read(bp, x, cb, u) : NULL;
+}
+
+/* key_register - parse pem once for every signer using it; no error (a full registry, an
+ * unreadable key: libopendkim parses it per message, as without the registry) */
+static void key_register(const char *pem)
+{
+	size_t len = strlen(pem);
+	struct key_entry *free_slot = NULL;
+	BIO *bio;
+	EVP_PKEY *pkey;
+	int i;
+
+	pthread_mutex_lock(&key_lock);
+	for(i = 0; i < KEY_CACHE_MAX; i++) {
+		struct key_entry *k = &key_cache[i];
+
+		if(k->pem && k->len == len && memcmp(k->pem, pem, len) == 0) {
+			k->users++;
+			pthread_mutex_unlock(&key_lock);
+			return;
+		}
+		if(!k->pem && !free_slot)
+			free_slot = k;
+	}
+	if(!free_slot) {
+		pthread_mutex_unlock(&key_lock);
+		return;
+	}
+	pthread_once(&real_once, find_real);
+	bio = real_pem_read ? BIO_new_mem_buf(pem, (int)len) : NULL;
+	pkey = bio ? real_pem_read(bio, NULL, NULL, NULL) : NULL;
+	BIO_free(bio);
+	free_slot->pem = pkey ? malloc(len) : NULL;
+	if(!free_slot->pem) {
+		EVP_PKEY_free(pkey);
+		pthread_mutex_unlock(&key_lock);
+		return;
+	}
+	memcpy(free_slot->pem, pem, len);
+	free_slot->len = len;
+	free_slot->pkey = pkey;
+	free_slot->users = 1;
+	pthread_mutex_unlock(&key_lock);
+}
+
+/* key_unregister - one signer of pem less; the last one frees the parsed key */
+static void key_unregister(const char *pem)
+{
+	size_t len = strlen(pem);
+	int i;
+
+	pthread_mutex_lock(&key_lock);
+	for(i = 0; i < KEY_CACHE_MAX; i++) {
+		struct key_entry *k = &key_cache[i];
+
+		if(!k->pem || k->len != len || memcmp(k->pem, pem, len) != 0)
+			continue;
+		if(--k->users == 0) {
+			OPENSSL_cleanse(k->pem, k->len);
+			free(k->pem);
+			EVP_PKEY_free(k->pkey);
+			memset(k, 0, sizeof(*k));
+		}
+		break;
+	}
+	pthread_mutex_unlock(&key_lock);
+}
 
 /* the header fields signed (RFC 6376 5.4); libopendkim adds From if it were missing */
 static const char *signed_headers[] = {
@@ -102,6 +235,8 @@ void smtp_dkim_destroy(struct smtp_dkim *d)
 	if(d->lib)
 		dkim_close(d->lib);
 	if(d->key) {
+		if(d->registered)
+			key_unregister((const char *)d->key);
 		OPENSSL_cleanse(d->key, strlen((const char *)d->key));
 		free(d->key);
 	}
@@ -164,6 +299,8 @@ gw_rc smtp_dkim_create(const char *domain, const char *selector, const char *key
 		gw_err_cause(err, "dkim_options: %s", dkim_getresultstr(st));
 		goto out;
 	}
+	key_register((const char *)d->key);
+	d->registered = true;
 	*out = d;
 	d = NULL;
 out:

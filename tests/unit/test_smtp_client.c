@@ -36,6 +36,9 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "common/netguard.h"
 #include "smtp/smtp.h"
@@ -715,6 +718,74 @@ static void test_open_config(void **state)
 }
 
 /* test_dkim_keys - a valid key is accepted; a short one or a bad domain is refused */
+/* read_key - PEM_read_bio_PrivateKey as libopendkim calls it: a memory BIO of the text */
+static EVP_PKEY *read_key(const char *pem)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	EVP_PKEY *k;
+
+	assert_non_null(b);
+	k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	BIO_free(b);
+	return k;
+}
+
+/* A signer's key is parsed once: while it lives, reading its text hands out that one parsed
+ * key (libopendkim reads it for every message); other texts, and the same text once the
+ * signer is gone, are parsed by OpenSSL as always. */
+static void test_dkim_key_cache(void **state)
+{
+	struct smtp_dkim *d = NULL, *d2 = NULL;
+	struct gw_err err;
+	EVP_PKEY *a, *b, *c;
+	char *other;
+
+	(void)state;
+	memset(&err, 0, sizeof(err));
+	a = read_key(fx.dkim_key_pem);
+	b = read_key(fx.dkim_key_pem);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_ptr_not_equal(a, b); /* no signer: two parses */
+	EVP_PKEY_free(a);
+	EVP_PKEY_free(b);
+
+	assert_int_equal(smtp_dkim_create(DKIM_DOMAIN, DKIM_SELECTOR, fx.dkim_key_pem, &d, &err),
+	                 GW_OK);
+	assert_int_equal(smtp_dkim_create(DKIM_DOMAIN, "other", fx.dkim_key_pem, &d2, &err),
+	                 GW_OK);
+	a = read_key(fx.dkim_key_pem);
+	b = read_key(fx.dkim_key_pem);
+	assert_non_null(a);
+	assert_ptr_equal(a, b); /* the signers' parsed key */
+	assert_true(EVP_PKEY_eq(a, b) == 1);
+	/* a text that differs by one byte is not that key */
+	other = strdup(fx.dkim_key_pem);
+	assert_non_null(other);
+	other[strlen(other) - 1] = '\0';
+	c = read_key(other);
+	assert_ptr_not_equal(c, a);
+	EVP_PKEY_free(c);
+	free(other);
+	EVP_PKEY_free(a);
+	EVP_PKEY_free(b);
+
+	/* one signer gone: the other still shares it; both gone: parsed again */
+	smtp_dkim_destroy(d);
+	a = read_key(fx.dkim_key_pem);
+	b = read_key(fx.dkim_key_pem);
+	assert_ptr_equal(a, b);
+	EVP_PKEY_free(a);
+	EVP_PKEY_free(b);
+	smtp_dkim_destroy(d2);
+	a = read_key(fx.dkim_key_pem);
+	b = read_key(fx.dkim_key_pem);
+	assert_non_null(a);
+	assert_ptr_not_equal(a, b);
+	EVP_PKEY_free(a);
+	EVP_PKEY_free(b);
+}
+
 static void test_dkim_keys(void **state)
 {
 	struct smtp_dkim *d = NULL;
@@ -839,6 +910,7 @@ int main(void)
 	    cmocka_unit_test(test_guard_config),
 	    cmocka_unit_test(test_open_config),
 	    cmocka_unit_test(test_dkim_keys),
+	    cmocka_unit_test(test_dkim_key_cache),
 	};
 
 	/* a server that closes a connection must not kill the test with SIGPIPE */

@@ -13,7 +13,7 @@ one run and against the same sink, with the same number of connections and the s
 
 Prints each rate with the CPU time per message of the sending process (the gateway's from
 /proc; smtp_bench's from its rusage), the ratio outbox / libcurl (target 0.9) and the others;
-each the median of --runs runs. Then the latency case: bench/delay_proxy.py in front of the
+each the median of --runs runs. Then the latency case: bench/delay_proxy.c in front of the
 sink holds every reply --delay-ms (5) late, and the outbox sends --delay-messages with 8 and 32
 connections: throughput against the bound connections / (4 round trips x delay), target 0.9.
 Then DKIM: the outbox runs again with the organisation's SMTP settings signing every message
@@ -159,7 +159,7 @@ def run_outbox(tmp, sink_port, conns, n, dkim_pem=None):
 
 
 def start_proxy(upstream, delay_ms):
-    p = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "bench", "delay_proxy.py"),
+    p = subprocess.Popen([os.path.join(ROOT, "build", "bench", "delay_proxy"),
                           str(upstream), str(delay_ms)], stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL)
     return p, int(p.stdout.readline())
@@ -240,7 +240,7 @@ def main():
                   (busy, d / (rsa * busy), ncpu, d / (rsa * ncpu)))
         if a.delay_ms > 0:
             proxy, pport = start_proxy(sink_port, a.delay_ms)
-            print("latency: every reply %.0f ms late (bench/delay_proxy.py in front of "
+            print("latency: every reply %.0f ms late (bench/delay_proxy.c in front of "
                   "smtp-sink), %d messages" % (a.delay_ms, a.delay_messages))
             for conns in (int(x) for x in a.delay_conns.split(",")):
                 bound = conns / (4 * a.delay_ms / 1000.0)

@@ -16,5 +16,5 @@ cd "$(dirname "$0")/.."
 . bench/needs.sh
 need_postfix smtp_throughput
 
-make --no-print-directory build/ordinatus build/bench/smtp_bench >/dev/null
+make --no-print-directory build/ordinatus build/bench/smtp_bench build/bench/delay_proxy >/dev/null
 ORDINATUS_BIN="${ORDINATUS_BIN:-$PWD/build/ordinatus}" exec /usr/bin/python3 bench/smtp_throughput.py "$@"

@@ -1,0 +1,150 @@
+/*
+ * delay_proxy.c - a TCP proxy on 127.0.0.1 that holds every reply of the server behind it for
+ * DELAY ms before passing it on: in front of smtp-sink it makes a far side whose every SMTP
+ * command (greeting, EHLO, MAIL, RCPT, DATA, end of data, ...) answers DELAY ms late, as a link
+ * with a round trip of DELAY ms would. The client's bytes go through at once.
+ *
+ * Two threads per connection: client to server (copied at once) and server to client (each
+ * read held until DELAY ms after it arrived, clock_nanosleep on an absolute deadline, then
+ * written). In C so that the proxy is not the bottleneck it measures: bench/delay_proxy.py,
+ * the same thing in Python's asyncio, held bare libcurl to 0.48 of the bound at 32
+ * connections on a 2-core machine.
+ *
+ * usage: delay_proxy UPSTREAM_PORT DELAY_MS   (prints the port it listens on, then serves
+ * until killed; run by bench/smtp_throughput.py --delay-ms)
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static int upstream_port;
+static long delay_ns;
+
+struct pipe_end {
+	int from, to;
+	int delayed;
+};
+
+/* write_all - the whole buffer, or -1 */
+static int write_all(int fd, const char *p, size_t n)
+{
+	while(n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if(w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* pump - copy from -> to until either side closes; the reply side waits DELAY per read */
+static void *pump(void *arg)
+{
+	struct pipe_end *e = arg;
+	char buf[65536];
+	ssize_t n;
+
+	while((n = read(e->from, buf, sizeof(buf))) > 0) {
+		if(e->delayed) {
+			struct timespec at;
+
+			clock_gettime(CLOCK_MONOTONIC, &at);
+			at.tv_nsec += delay_ns;
+			at.tv_sec += at.tv_nsec / 1000000000L;
+			at.tv_nsec %= 1000000000L;
+			while(clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) != 0)
+				;
+		}
+		if(write_all(e->to, buf, (size_t)n) < 0)
+			break;
+	}
+	shutdown(e->to, SHUT_WR);
+	shutdown(e->from, SHUT_RD);
+	return NULL;
+}
+
+/* serve - one client connection: its upstream, the two pumps, then both closed */
+static void *serve(void *arg)
+{
+	int c = (int)(long)arg, u, one = 1;
+	struct sockaddr_in a;
+	struct pipe_end up, down;
+	pthread_t t;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((unsigned short)upstream_port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	u = socket(AF_INET, SOCK_STREAM, 0);
+	if(u < 0 || connect(u, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		if(u >= 0)
+			close(u);
+		close(c);
+		return NULL;
+	}
+	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(u, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	up = (struct pipe_end){c, u, 0};
+	down = (struct pipe_end){u, c, 1};
+	if(pthread_create(&t, NULL, pump, &up) != 0) {
+		close(u);
+		close(c);
+		return NULL;
+	}
+	pump(&down);
+	pthread_join(t, NULL);
+	close(u);
+	close(c);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int s, one = 1;
+
+	if(argc != 3) {
+		fprintf(stderr, "usage: delay_proxy UPSTREAM_PORT DELAY_MS\n");
+		return 2;
+	}
+	upstream_port = atoi(argv[1]);
+	delay_ns = (long)(atof(argv[2]) * 1000000.0);
+	signal(SIGPIPE, SIG_IGN);
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if(s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(s, 256) != 0 ||
+	   getsockname(s, (struct sockaddr *)&a, &len) != 0) {
+		perror("delay_proxy");
+		return 1;
+	}
+	printf("%d\n", ntohs(a.sin_port));
+	fflush(stdout);
+	for(;;) {
+		int c = accept(s, NULL, NULL);
+		pthread_t t;
+		pthread_attr_t at;
+
+		if(c < 0)
+			continue;
+		pthread_attr_init(&at);
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&at, 256 * 1024);
+		if(pthread_create(&t, &at, serve, (void *)(long)c) != 0)
+			close(c);
+		pthread_attr_destroy(&at);
+	}
+}

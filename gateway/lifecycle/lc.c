@@ -546,8 +546,8 @@ static gw_rc fanout_trainer(void *arg, int64_t trainer, const char *email, const
  * at a time, and stops early once FANOUT_BUDGET_MS have gone (a database a round trip away:
  * PostgreSQL), never before its first slice; the rest of a larger fan-out is recorded
  * (store_fanout_put: where it stopped, the last trainer it matched, its token and body) and
- * enqueued by lc_fanout_step in chunks of FANOUT_CHUNK, each its own transaction (lc_fanout.c
- * runs it in the background). An intake matching 10,000 trainers is answered once its first
+ * enqueued by lc_fanout_step in chunks of FANOUT_CHUNK (also ended after FANOUT_BUDGET_MS),
+ * each its own transaction (lc_fanout.c runs it in the background). An intake matching 10,000 trainers is answered once its first
  * rows and the record of the rest are committed; the write lock is then held for one chunk at
  * a time instead of the whole fan-out. */
 #define FANOUT_CHUNK 1000
@@ -577,6 +577,34 @@ static void fanout_init(struct fanout *f, struct store *st, const struct tpl_env
 	f->e.request_id = id;
 }
 
+/* fanout_slices - the rows of the matching trainers with ids in (after, upto] (upto 0: no
+ * bound), FANOUT_SLICE at a time, until a chunk is done or FANOUT_BUDGET_MS have gone (after
+ * the first slice): one transaction's share, so that a database a round trip away
+ * (PostgreSQL) holds the write lock that long and no longer. *n: rows handed over; *last:
+ * the last trainer's id; *full: stopped with trainers possibly left. */
+static gw_rc fanout_slices(struct fanout *f, const struct lc_env *env, const json_t *skills,
+                           int64_t after, int64_t upto, size_t *n, int64_t *last, bool *full)
+{
+	size_t chunk = fanout_chunk(env), slice = chunk < FANOUT_SLICE ? chunk : FANOUT_SLICE, k;
+	int64_t t0 = clock_mono_ms();
+	gw_rc rc;
+
+	*n = 0;
+	*last = after;
+	*full = false;
+	for(;;) {
+		rc = store_trainers_each(f->st, f->org, skills, *last, upto, slice, fanout_trainer, f,
+		                         &k, last);
+		*n += k;
+		if(rc || k < slice || (upto > 0 && *last >= upto))
+			return rc; /* every matching trainer of the range has its row */
+		if(*n >= chunk || clock_mono_ms() - t0 >= FANOUT_BUDGET_MS) {
+			*full = true;
+			return GW_OK;
+		}
+	}
+}
+
 /* fanout - inside the intake's transaction: the new_request email of every trainer matching
  * skills (*matched: how many). The email is rendered once (tpl_new_request for a trainer made
  * of placeholders) and stored once (store_outbox_body) when the first trainer is read; each
@@ -592,8 +620,9 @@ static gw_rc fanout(struct store *st, const struct lc_env *env, const struct tpl
 {
 	struct store_fanout rest = {0};
 	struct fanout f;
-	size_t n = 0, more = 0, slice;
-	int64_t last = 0, max_id = 0, t0;
+	size_t more = 0;
+	int64_t last = 0, max_id = 0;
+	bool full = false;
 	gw_rc rc;
 
 	*matched = 0;
@@ -602,19 +631,9 @@ static gw_rc fanout(struct store *st, const struct lc_env *env, const struct tpl
 	if((rc = crypto_token("", f.tok, sizeof(f.tok))))
 		return rc;
 	fanout_placeholders(&f);
-	slice = fanout_chunk(env) < FANOUT_SLICE ? fanout_chunk(env) : FANOUT_SLICE;
-	t0 = clock_mono_ms();
-	for(;;) {
-		rc = store_trainers_each(st, org, skills, last, 0, slice, fanout_trainer, &f, &n,
-		                         &last);
-		*matched += n;
-		if(rc || n < slice)
-			break; /* every matching trainer has its row */
-		if(*matched >= fanout_chunk(env) || clock_mono_ms() - t0 >= FANOUT_BUDGET_MS) {
-			rc = store_trainers_count(st, org, skills, last, &more, &max_id);
-			break;
-		}
-	}
+	rc = fanout_slices(&f, env, skills, 0, 0, matched, &last, &full);
+	if(!rc && full)
+		rc = store_trainers_count(st, org, skills, last, &more, &max_id);
 	if(!rc && more) {
 		rest.request_id = id;
 		rest.org_id = org;
@@ -641,7 +660,7 @@ gw_rc lc_fanout_step(struct store *st, const struct lc_env *env, bool *more,
 	json_t *request = NULL, *orgj = NULL;
 	const char *status;
 	struct fanout f;
-	bool found = false;
+	bool found = false, full = false;
 	size_t n = 0;
 	int64_t last = 0;
 	gw_rc rc;
@@ -669,14 +688,13 @@ gw_rc lc_fanout_step(struct store *st, const struct lc_env *env, bool *more,
 	fanout_placeholders(&f);
 	f.e.body_id = rest.body_id;
 	f.templated = rest.templated;
-	rc = store_trainers_each(st, rest.org_id, json_object_get(request, "skills"),
-	                         rest.after_id, rest.last_id, fanout_chunk(env), fanout_trainer,
-	                         &f, &n, &last);
+	rc = fanout_slices(&f, env, json_object_get(request, "skills"), rest.after_id,
+	                   rest.last_id, &n, &last, &full);
 	tpl_buf_free(&f.html);
 	tpl_buf_free(&f.fills);
 	if(rc)
 		goto out;
-	if(n == fanout_chunk(env) && last < rest.last_id) {
+	if(full && last < rest.last_id) {
 		rest.after_id = last;
 		rest.body_id = f.e.body_id;
 		rest.templated = f.templated;

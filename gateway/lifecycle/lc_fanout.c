@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 
 /* a fan-out recorded by another gateway on the same database is picked up within this */
@@ -48,10 +49,20 @@ static void *fanout_main(void *arg)
 
 		atomic_store(&wake_flag, 0);
 		while(more && !atomic_load(&stop_flag)) {
+			int64_t t0 = clock_mono_ms(), took;
 			gw_rc rc;
 
 			memset(&err, 0, sizeof(err));
 			rc = lc_fanout_step(st, &env, &more, &err);
+			/* the write lock half the time at most: between two chunks as long a pause as
+			 * the chunk took (at most 100 ms), for the leases and intakes waiting on it
+			 * (PostgreSQL: one writer at a time across gateways) */
+			took = clock_mono_ms() - t0;
+			if(!rc && more && took > 0) {
+				struct timespec d = {0, (long)(took > 100 ? 100 : took) * 1000000L};
+
+				nanosleep(&d, NULL);
+			}
 			if(rc) {
 				log_event("error", "fanout_failed",
 				          json_pack("{s:s, s:s, s:s}", "error", gw_rc_name(rc), "message",

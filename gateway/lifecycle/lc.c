@@ -547,9 +547,9 @@ static gw_rc fanout_trainer(void *arg, int64_t trainer, const char *email, const
  * PostgreSQL), never before its first slice; the rest of a larger fan-out is recorded
  * (store_fanout_put: where it stopped, the last trainer it matched, its token and body) and
  * enqueued by lc_fanout_step in chunks of FANOUT_CHUNK (also ended after FANOUT_BUDGET_MS),
- * each its own transaction (lc_fanout.c runs it in the background). An intake matching 10,000 trainers is answered once its first
- * rows and the record of the rest are committed; the write lock is then held for one chunk at
- * a time instead of the whole fan-out. */
+ * each its own transaction (lc_fanout.c runs it in the background). An intake matching 10,000
+ * trainers is answered once its first rows and the record of the rest are committed; the
+ * write lock is then held for one chunk at a time instead of the whole fan-out. */
 #define FANOUT_CHUNK 1000
 #define FANOUT_SLICE 100
 #define FANOUT_BUDGET_MS 40
@@ -613,7 +613,7 @@ static gw_rc fanout_slices(struct fanout *f, const struct lc_env *env, const jso
  * with its fills in place, the same payload tpl_new_request makes for that trainer
  * (tests/unit/test_lc.c compares them). Per trainer: no JSON, two row inserts (row, dedupe key)
  * of about 300 bytes, where a render and a 1 KB row each took 3x as long (bench/fanout.sh).
- * Beyond the first chunk the rest is recorded (*deferred true). */
+ * Beyond the first chunk (fanout_slices) the rest is recorded (*deferred true). */
 static gw_rc fanout(struct store *st, const struct lc_env *env, const struct tpl_env *tenv,
                     int64_t org, int64_t id, const json_t *request, const json_t *skills,
                     size_t *matched, bool *deferred, struct gw_err *err)

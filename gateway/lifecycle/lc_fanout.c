@@ -54,9 +54,9 @@ static void *fanout_main(void *arg)
 
 			memset(&err, 0, sizeof(err));
 			rc = lc_fanout_step(st, &env, &more, &err);
-			/* the write lock half the time at most: between two chunks as long a pause as
-			 * the chunk took (at most 100 ms), for the leases and intakes waiting on it
-			 * (PostgreSQL: one writer at a time across gateways) */
+			/* the write lock half the time at most: between two chunks as long a pause
+			 * as the chunk took (at most 100 ms), for the leases and intakes waiting on
+			 * it (PostgreSQL: one writer at a time across gateways) */
 			took = clock_mono_ms() - t0;
 			if(!rc && more && took > 0) {
 				struct timespec d = {0, (long)(took > 100 ? 100 : took) * 1000000L};
@@ -65,8 +65,8 @@ static void *fanout_main(void *arg)
 			}
 			if(rc) {
 				log_event("error", "fanout_failed",
-				          json_pack("{s:s, s:s, s:s}", "error", gw_rc_name(rc), "message",
-				                    err.message, "cause", err.cause));
+				          json_pack("{s:s, s:s, s:s}", "error", gw_rc_name(rc),
+				                    "message", err.message, "cause", err.cause));
 				failed = true;
 				break;
 			}

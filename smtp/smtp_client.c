@@ -28,7 +28,7 @@
  * 5xx permanent, with 535 (credentials refused, RFC 4954 6) and 530/534/538 (AUTH, a stronger
  * mechanism or TLS needed) named as such in the detail: SMTP has no token to refresh, so they
  * are not PROVIDER_AUTH. Connection, timeout and TLS failures are transient. The detail is the
- * server's last error reply (CURLINFO_HEADER_IN lines through the debug callback) or libcurl's
+ * server's last error reply (its reply lines through the header callback) or libcurl's
  * error text: never the password.
  *
  * Threading: a context belongs to one worker thread. curl_global_init() must have run.
@@ -171,22 +171,24 @@ static void reply_line(struct smtp_ctx *sc, const char *line, size_t n)
 		memcpy(sc->err_reply, sc->reply, used + 1);
 }
 
-/* smtp_debug - CURLOPT_DEBUGFUNCTION: collect what the server said (CURLINFO_HEADER_IN) */
-static int smtp_debug(CURL *h, curl_infotype type, char *data, size_t size, void *userp)
+/* smtp_header - CURLOPT_HEADERFUNCTION: collect what the server said. libcurl hands every reply
+ * line of SMTP (as of FTP, IMAP and POP3) to the header callback (pingpong.c, "response lines
+ * can be seen as a kind of headers"), without verbose mode: a debug callback would need
+ * CURLOPT_VERBOSE, which also has libcurl format and hand over every command, every upload
+ * chunk and its informational texts, a few microseconds of every message. */
+static size_t smtp_header(char *data, size_t size, size_t nitems, void *userp)
 {
 	struct smtp_ctx *sc = userp;
 	size_t start = 0, i;
 
-	(void)h;
-	if(type != CURLINFO_HEADER_IN)
-		return 0;
+	size *= nitems;
 	for(i = 0; i <= size; i++) {
 		if(i < size && data[i] != '\r' && data[i] != '\n')
 			continue;
 		reply_line(sc, data + start, i - start);
 		start = i + 1;
 	}
-	return 0;
+	return size;
 }
 
 /* smtp_close - free a context: closes the connection (QUIT) */
@@ -251,10 +253,8 @@ static gw_rc smtp_setup(struct smtp_ctx *sc, const char *url, const char *userna
 	SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
 	SET(CURLOPT_LOW_SPEED_TIME, (long)SMTP_LOW_SPEED_TIME);
 	SET(CURLOPT_ERRORBUFFER, sc->errbuf);
-	/* the debug callback only runs in verbose mode; it replaces libcurl's stderr output */
-	SET(CURLOPT_DEBUGFUNCTION, smtp_debug);
-	SET(CURLOPT_DEBUGDATA, sc);
-	SET(CURLOPT_VERBOSE, 1L);
+	SET(CURLOPT_HEADERFUNCTION, smtp_header);
+	SET(CURLOPT_HEADERDATA, sc);
 #undef SET
 	if(!cc)
 		cc = netguard_curl(&sc->guard, h);

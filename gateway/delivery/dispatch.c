@@ -56,6 +56,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -124,7 +125,9 @@ struct worker {
 	struct ctx_entry cache[CTX_CACHE];
 	int ncache, evict;
 	unsigned long batch_no;
-	int jfd; /* the sent journal (email workers), or -1 */
+	int jfd; /* the sent journal (email workers), or -1; its file is mapped at jmap */
+	char *jmap; /* MAP_SHARED, jsize bytes, or NULL; jpos bytes of it are lines */
+	size_t jsize, jpos;
 	bool keep_journal; /* stopping with results the database could not take: left for the next start */
 };
 
@@ -1087,13 +1090,17 @@ static void log_result(const struct store_lease *l, const struct store_result *r
 /* ---- the sent journal ----
  * Between the server's 250 and the commit that records a batch, a kill -9 would lose what was
  * sent, and the rows would go out again: up to a batch per worker. So each email worker
- * appends "id provider started_ms finished_ms" to its own file DATA/outbox-journal/{owner}.log
- * (one write(2), no fsync) as soon as a send returns sent, before its next message, and empties
- * the file once the batch is committed. The next dispatch_start of this host reads the
- * journals of dead processes and records their rows sent before it gives their leases back:
- * after a kill only the message whose reply was in flight can go out twice, one per
- * connection. A power loss can lose the journal's last writes (and, with synchronous=NORMAL,
- * the last commits): then up to a batch per worker goes out twice, as without it. */
+ * notes "id provider started_ms finished_ms" in its own file DATA/outbox-journal/{owner}.log
+ * as soon as a send returns sent, before its next message, and empties the file once the batch
+ * is committed. The file is mapped shared (mmap, one line of JOURNAL_LINE bytes at most per row
+ * of a batch): a line is a copy into the page cache, no system call, and it outlives the
+ * process as a write(2) would. A line's newline is stored last, so a line cut short by the kill
+ * has none and is not taken. The next dispatch_start of this host reads the journals of dead
+ * processes and records their rows sent before it gives their leases back: after a kill only
+ * the message whose reply was in flight can go out twice, one per connection. A power loss can
+ * lose the journal's last writes (nothing is synced; and, with synchronous=NORMAL, the last
+ * commits): then up to a batch per worker goes out twice, as without it. */
+#define JOURNAL_LINE 128
 
 /* journal_path - the journal file of owner into buf */
 static void journal_path(const char *owner, char *buf, size_t n)
@@ -1101,45 +1108,78 @@ static void journal_path(const char *owner, char *buf, size_t n)
 	snprintf(buf, n, "%s/%s.log", journal_dir, owner);
 }
 
-/* journal_open - the worker's journal, empty (email workers with a data folder) */
+/* journal_open - the worker's journal, empty and mapped (email workers with a data folder);
+ * without one (a failure is logged) the worker sends as before, with no journal */
 static void journal_open(struct worker *w)
 {
 	char path[PATH_MAX + 512];
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	void *m;
 
 	w->jfd = -1;
+	w->jmap = NULL;
+	w->jpos = 0;
 	if(!journal_dir[0] || w->pc != PC_EMAIL)
 		return;
 	journal_path(w->owner, path, sizeof(path));
-	w->jfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
-	if(w->jfd < 0)
+	w->jsize = ((size_t)config.batch * JOURNAL_LINE + page - 1) / page * page;
+	w->jfd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if(w->jfd < 0 || ftruncate(w->jfd, (off_t)w->jsize) != 0 ||
+	   (m = mmap(NULL, w->jsize, PROT_READ | PROT_WRITE, MAP_SHARED, w->jfd, 0)) ==
+	           MAP_FAILED) {
 		log_event("warn", "dispatch_journal_unavailable",
 		          json_pack("{s:s, s:s}", "path", path, "error", strerror(errno)));
+		if(w->jfd >= 0) {
+			close(w->jfd);
+			unlink(path);
+		}
+		w->jfd = -1;
+		return;
+	}
+	w->jmap = m;
 }
 
-/* journal_note - a sent row, written before the worker's next message */
+/* journal_note - a sent row, noted before the worker's next message */
 static void journal_note(struct worker *w, const struct store_lease *l,
                          const struct store_result *r)
 {
-	char line[128];
+	char line[JOURNAL_LINE];
 	int n;
 
-	if(w->jfd < 0 || r->outcome != STORE_SENT)
+	if(!w->jmap || r->outcome != STORE_SENT)
 		return;
 	n = snprintf(line, sizeof(line), "%lld %.15s %lld %lld\n", (long long)l->id,
 	             r->provider ? r->provider : "", (long long)r->started_ms,
 	             (long long)r->finished_ms);
-	if(n > 0 && write(w->jfd, line, (size_t)n) != n)
-		log_event("warn", "dispatch_journal_write_failed",
-		          json_pack("{s:I, s:s}", "outbox_id", (json_int_t)l->id, "error",
-		                    strerror(errno)));
+	if(n <= 1 || n >= (int)sizeof(line) || w->jpos + (size_t)n > w->jsize)
+		return; /* cannot happen: a batch's lines fit (journal_open) */
+	memcpy(w->jmap + w->jpos, line, (size_t)n - 1);
+	/* the newline after the rest of the line: a kill between them leaves a line cut short
+	 * (the kill stops the thread between two of its stores, which reach the page in order) */
+	atomic_signal_fence(memory_order_release);
+	w->jmap[w->jpos + (size_t)n - 1] = '\n';
+	w->jpos += (size_t)n;
 }
 
-/* journal_reset - the batch is recorded: the journal starts afresh */
+/* journal_reset - the batch is recorded: the journal starts afresh (from its first byte, so a
+ * kill while it is cleared leaves nothing readable) */
 static void journal_reset(struct worker *w)
 {
-	if(w->jfd >= 0 && ftruncate(w->jfd, 0) != 0)
-		log_event("warn", "dispatch_journal_truncate_failed",
-		          json_pack("{s:s}", "error", strerror(errno)));
+	if(!w->jmap)
+		return;
+	memset(w->jmap, 0, w->jpos);
+	w->jpos = 0;
+}
+
+/* journal_unmap - the mapping and the file descriptor go; the file stays */
+static void journal_unmap(struct worker *w)
+{
+	if(w->jmap)
+		munmap(w->jmap, w->jsize);
+	w->jmap = NULL;
+	if(w->jfd >= 0)
+		close(w->jfd);
+	w->jfd = -1;
 }
 
 /* journal_close - a worker that stops cleanly: every row it had is recorded or given back */
@@ -1149,8 +1189,7 @@ static void journal_close(struct worker *w)
 
 	if(w->jfd < 0)
 		return;
-	close(w->jfd);
-	w->jfd = -1;
+	journal_unmap(w);
 	journal_path(w->owner, path, sizeof(path));
 	unlink(path);
 }
@@ -1166,7 +1205,8 @@ static int journal_replay_file(struct store *st, const char *path, const char *o
 
 	if(!f)
 		return -1;
-	while(fgets(line, sizeof(line), f)) {
+	/* the lines, then the zeros of the rest of the mapped file (or of a cleared journal) */
+	while(fgets(line, sizeof(line), f) && line[0] != '\0') {
 		struct store_journal_entry e = {0};
 		long long id, t0, t1;
 		char prov[16] = "";
@@ -1464,8 +1504,7 @@ static void *worker_main(void *arg)
 	if(!w->keep_journal)
 		journal_close(w);
 out:
-	if(w->jfd >= 0)
-		close(w->jfd);
+	journal_unmap(w);
 	for(i = 0; i < w->ncache; i++)
 		ctx_clear(&w->cache[i]);
 	free(res);

@@ -1,7 +1,8 @@
 /*
  * log.c - JSON-lines log writer.
  *
- * Entry points: log_event(), log_members(), log_enabled(), log_set_level(), log_quiet().
+ * Entry points: log_event(), log_members(), log_buf_members(), log_buf_flush(), log_enabled(),
+ * log_set_level(), log_quiet().
  * Threading: safe; each line is one write(2); the level is an atomic.
  */
 #include "log.h"
@@ -104,4 +105,43 @@ void log_members(const char *level, const char *event, const char *members)
 	if(write(STDERR_FILENO, line, (size_t)n) < 0) {
 		/* nothing useful to do when stderr is gone */
 	}
+}
+
+/* log_buf_flush - write what lb holds and empty it */
+void log_buf_flush(struct log_buf *lb)
+{
+	if(lb->n > 0 && write(STDERR_FILENO, lb->b, lb->n) < 0) {
+		/* nothing useful to do when stderr is gone */
+	}
+	lb->n = 0;
+}
+
+/* log_buf_members - one line into lb (the timestamp formatted once a second) */
+void log_buf_members(struct log_buf *lb, const char *level, const char *event,
+                     const char *members)
+{
+	char line[1024];
+	time_t now;
+	int n;
+
+	if(!log_enabled(level))
+		return;
+	now = clock_now();
+	if(lb->ts_at != (long long)now || !lb->ts[0]) {
+		char ts[TIMEFMT_LEN];
+
+		timefmt_rfc3339(now, ts);
+		snprintf(lb->ts, sizeof(lb->ts), "%s", ts);
+		lb->ts_at = (long long)now;
+	}
+	n = snprintf(line, sizeof(line), "{\"event\":\"%s\",\"level\":\"%s\",%s,\"ts\":\"%s\"}\n",
+	             event, level, members, lb->ts);
+	if(n <= 0 || (size_t)n >= sizeof(line))
+		return; /* as log_members */
+	if(lb->n + (size_t)n > sizeof(lb->b))
+		log_buf_flush(lb);
+	if(lb->n == 0)
+		lb->first_ms = clock_mono_ms();
+	memcpy(lb->b + lb->n, line, (size_t)n);
+	lb->n += (size_t)n;
 }

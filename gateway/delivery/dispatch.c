@@ -128,6 +128,7 @@ struct worker {
 	int jfd; /* the sent journal (email workers), or -1; its file is mapped at jmap */
 	char *jmap; /* MAP_SHARED, jsize bytes, or NULL; jpos bytes of it are lines */
 	size_t jsize, jpos;
+	struct log_buf lb; /* its delivery lines not yet written (log_result) */
 	bool keep_journal; /* stopping with results the database could not take: left for the next start */
 };
 
@@ -1049,8 +1050,15 @@ static bool plain_word(const char *s)
 }
 
 /* log_result - one line per delivery outcome (info when it went out or was not wanted any
- * more, warn when it failed); nothing for a row given back untried */
-static void log_result(const struct store_lease *l, const struct store_result *r, int64_t ms)
+ * more, warn when it failed); nothing for a row given back untried. The common line (sent)
+ * waits in the worker's log_buf while sends are quick: written with the next lines, when the
+ * buffer is full, once it is LOG_HOLD_MS old, after a send of LOG_SLOW_MS or more (the next
+ * one may be as slow), and at the end of the batch. Any other line goes at once, after what
+ * waits. */
+#define LOG_HOLD_MS 100
+#define LOG_SLOW_MS 2
+static void log_result(struct worker *w, const struct store_lease *l,
+                       const struct store_result *r, int64_t ms)
 {
 	static const char *const names[] = {
 	        [STORE_SENT] = "sent",       [STORE_RETRY] = "retry",
@@ -1076,9 +1084,12 @@ static void log_result(const struct store_lease *l, const struct store_result *r
 		         "\"outcome\":\"sent\",\"provider\":\"%s\"",
 		         l->attempts + 1, l->kind, (long long)ms, (long long)l->id,
 		         r->provider ? r->provider : "none");
-		log_members(level, "delivery", m);
+		log_buf_members(&w->lb, level, "delivery", m);
+		if(ms >= LOG_SLOW_MS || clock_mono_ms() - w->lb.first_ms >= LOG_HOLD_MS)
+			log_buf_flush(&w->lb);
 		return;
 	}
+	log_buf_flush(&w->lb);
 	f = json_pack("{s:I, s:s, s:s, s:s, s:i, s:I}", "outbox_id", (json_int_t)l->id, "kind",
 	              l->kind, "provider", r->provider ? r->provider : "none", "outcome",
 	              names[r->outcome], "attempt", l->attempts + 1, "ms", (json_int_t)ms);
@@ -1355,8 +1366,9 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 		}
 		journal_note(w, l, r);
 		dispatch_count_outcome(l->kind, r->provider ? r->provider : "none", r->outcome);
-		log_result(l, r, clock_mono_ms() - t0);
+		log_result(w, l, r, clock_mono_ms() - t0);
 	}
+	log_buf_flush(&w->lb);
 }
 
 /* record_and_lease - record a sent batch (n results; 0: none) and, unless stopping, lease the

@@ -989,6 +989,56 @@ static void test_log_members(void **state)
 	assert_string_equal(buf, "");
 }
 
+/* log_buf: nothing written before the flush or a full buffer; then whole lines, each valid
+ * JSON, in order, also past one buffer's worth */
+static struct log_buf test_lb;
+static int lb_seen_early; /* bytes on stderr before the flush */
+
+static void write_buffered(void)
+{
+	char m[64];
+	int i;
+
+	memset(&test_lb, 0, sizeof(test_lb));
+	for(i = 0; i < 3; i++) {
+		snprintf(m, sizeof(m), "\"outbox_id\":%d", i);
+		log_buf_members(&test_lb, "info", "delivery", m);
+	}
+	log_buf_members(&test_lb, "debug", "delivery", "\"outbox_id\":99"); /* dropped */
+	lb_seen_early = (int)lseek(STDERR_FILENO, 0, SEEK_CUR);
+	log_buf_flush(&test_lb);
+	/* past one buffer: the first lines go when the next would not fit */
+	for(i = 3; i < 100; i++) {
+		snprintf(m, sizeof(m), "\"outbox_id\":%d", i);
+		log_buf_members(&test_lb, "info", "delivery", m);
+	}
+	log_buf_flush(&test_lb);
+}
+
+static void test_log_buf(void **state)
+{
+	static char buf[65536];
+	char *p, *nl;
+	int i = 0;
+
+	(void)state;
+	assert_int_equal(log_set_level("info"), 0);
+	captured(write_buffered, buf, sizeof(buf));
+	assert_int_equal(lb_seen_early, 0);
+	for(p = buf; (nl = strchr(p, '\n')) != NULL; p = nl + 1, i++) {
+		json_error_t e;
+		json_t *line = json_loadb(p, (size_t)(nl - p), 0, &e);
+
+		assert_non_null(line);
+		assert_int_equal(json_integer_value(json_object_get(line, "outbox_id")), i);
+		assert_string_equal(json_string_value(json_object_get(line, "event")), "delivery");
+		assert_int_equal(strlen(json_string_value(json_object_get(line, "ts"))), 20);
+		json_decref(line);
+	}
+	assert_int_equal(i, 100);
+	assert_string_equal(p, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1008,6 +1058,7 @@ int main(void)
 	    cmocka_unit_test(test_tz_valid),
 	    cmocka_unit_test(test_tz_convert),
 	    cmocka_unit_test(test_log_members),
+	    cmocka_unit_test(test_log_buf),
 	};
 
 	tz_init();

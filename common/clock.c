@@ -1,7 +1,8 @@
 /*
  * clock.c - real time, or a frozen test instant.
  *
- * Entry points: clock_now(), clock_now_ms(), clock_mono_ms(), clock_set_test(), clock_is_test().
+ * Entry points: clock_now(), clock_now_ms(), clock_mono_ms(), clock_mono_us(),
+ * clock_set_test(), clock_is_test().
  * Threading: the test instant is one atomic; readers never lock.
  */
 #include "clock.h"
@@ -32,6 +33,15 @@ int64_t clock_now_ms(void)
 		return t * 1000;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* clock_mono_us - monotonic microseconds */
+int64_t clock_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* clock_mono_ms - monotonic milliseconds */

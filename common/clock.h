@@ -17,6 +17,9 @@ time_t clock_now(void);
 /* clock_now_ms - milliseconds since the epoch (test clock in whole seconds). */
 int64_t clock_now_ms(void);
 
+/* clock_mono_us - monotonic microseconds (a duration's finer measure); never the test clock. */
+int64_t clock_mono_us(void);
+
 /* clock_mono_ms - monotonic milliseconds for timeouts and latency; never the test clock. */
 int64_t clock_mono_ms(void);
 

@@ -1312,6 +1312,29 @@ gw_rc store_outbox_depth(struct store *st, time_t now, int64_t *pending, time_t 
 	return r == DB_ROW ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
 }
 
+/* store_outbox_due_upto - due rows of a class, counted up to limit (a range of the outbox_queue
+ * index, at most limit entries read) */
+gw_rc store_outbox_due_upto(struct store *st, const char *pclass, time_t now, int limit, int *n)
+{
+	struct db_stmt *s = store_stmt(st, "SELECT count(*) FROM (SELECT 1 FROM outbox"
+	                                   " WHERE status = 'pending' AND provider_class = ?1"
+	                                   " AND next_attempt_at <= ?2 LIMIT ?3) AS due");
+	int r;
+
+	*n = 0;
+	if(!s)
+		return GW_EDB;
+	db_bind_text(s, 1, pclass, -1);
+	db_bind_int64(s, 2, now);
+	db_bind_int64(s, 3, limit);
+	r = db_step(s);
+	if(r == DB_ROW)
+		*n = db_col_int(s, 0);
+	db_reset(s);
+	db_clear(s);
+	return r == DB_ROW ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
+}
+
 /* store_outbox_tune - a dispatch worker's connection settings (the backend's own) */
 gw_rc store_outbox_tune(struct store *st)
 {

@@ -92,6 +92,14 @@ def rsa_signs_per_sec():
     raise RuntimeError("openssl speed gave no rsa2048 line")
 
 
+def outbox_run():
+    """what the last run_outbox saw besides its rate (busy: the share of the burst that its
+    connections spent in a send, from delivery_attempts' started_ms and finished_ms)"""
+
+
+outbox_run.busy = 0.0
+
+
 def run_outbox(tmp, sink_port, conns, n, dkim_pem=None):
     """One run: a fresh data folder, n rows in the outbox, then the gateway sends them (DKIM
     signed when dkim_pem is given)."""
@@ -150,6 +158,12 @@ def run_outbox(tmp, sink_port, conns, n, dkim_pem=None):
         bad = db.execute("SELECT count(*) FROM outbox WHERE status <> 'sent'").fetchone()[0]
         if bad:
             raise RuntimeError("%d rows not sent" % bad)
+        # how much of the burst each connection spent sending (the attempts' own times): what
+        # the engine leaves idle between messages, at the start and in the tail
+        lo, hi, busy = db.execute("SELECT min(started_ms), max(finished_ms),"
+                                  " sum(finished_ms - started_ms) FROM delivery_attempts"
+                                  ).fetchone()
+        outbox_run.busy = busy / (conns * (hi - lo)) if hi and hi > lo else 0.0
         return n / (now - first), cpu / n
     finally:
         db.close()
@@ -244,14 +258,17 @@ def main():
                   "smtp-sink), %d messages" % (a.delay_ms, a.delay_messages))
             for conns in (int(x) for x in a.delay_conns.split(",")):
                 bound = conns / (4 * a.delay_ms / 1000.0)
-                runs = [run_outbox(tmp, pport, conns, a.delay_messages)[0]
-                        for _ in range(a.runs)]
+                runs, busy = [], []
+                for _ in range(a.runs):
+                    runs.append(run_outbox(tmp, pport, conns, a.delay_messages)[0])
+                    busy.append(outbox_run.busy)
                 cr = run_curl(pport, conns, a.delay_messages)[0]
                 print("  %2d connections: outbox %7.0f msg/s (runs %s), bare libcurl %7.0f "
                       "msg/s, bound conns/(4 x delay) %6.0f: ratio outbox/bound %.2f "
-                      "(target 0.9), libcurl/bound %.2f" %
+                      "(target 0.9), libcurl/bound %.2f, outbox/libcurl %.2f; connections "
+                      "busy %.3f of the burst" %
                       (conns, med(runs), " ".join("%.0f" % x for x in runs), cr, bound,
-                       med(runs) / bound, cr / bound))
+                       med(runs) / bound, cr / bound, med(runs) / cr, med(busy)))
     finally:
         stop(proxy)
         stop(sink)

@@ -373,7 +373,7 @@ gw_rc store_outbox_lease_owners(struct store *st, json_t **out);
 gw_rc store_outbox_booking_state(struct store *st, int64_t booking, char *status, size_t n,
                                  int *sequence);
 /* store_outbox_due_upto - how many rows of provider class pclass are due at now, counted up
- * to limit (its cost: at most limit index entries). */
+ * to limit (its cost: at most limit index entries, each with its table row). */
 gw_rc store_outbox_due_upto(struct store *st, const char *pclass, time_t now, int limit, int *n);
 
 /* store_outbox_depth - pending (and leased) rows, and the next_attempt_at of the oldest row that

@@ -1312,8 +1312,8 @@ gw_rc store_outbox_depth(struct store *st, time_t now, int64_t *pending, time_t 
 	return r == DB_ROW ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
 }
 
-/* store_outbox_due_upto - due rows of a class, counted up to limit (a range of the outbox_queue
- * index, at most limit entries read) */
+/* store_outbox_due_upto - due rows of a class, counted up to limit (at most limit entries of
+ * an index read, each with its table row: the caller asks only before a long lease) */
 gw_rc store_outbox_due_upto(struct store *st, const char *pclass, time_t now, int limit, int *n)
 {
 	struct db_stmt *s = store_stmt(st, "SELECT count(*) FROM (SELECT 1 FROM outbox"

@@ -1337,6 +1337,7 @@ static int pool_size(enum pclass pc)
 }
 
 #define LEASE_FIRST 4 /* a worker's first lease, before it knows its time per send */
+#define LEASE_COUNT_US 50000 /* a lease of this much sending or more asks what is due */
 
 /* lease_size - how many rows the worker leases next: LEASE_SPAN_MS of its sending, and when
  * fewer rows are due than the class's workers would take so, its share of them (read on the
@@ -1350,7 +1351,9 @@ static int lease_size(struct worker *w)
 		n = config.batch;
 	if(n < 1)
 		n = 1;
-	if(pool > 1 && n > 1 &&
+	/* the count only where the tail would be long: a batch of a near server is gone in
+	 * milliseconds */
+	if(pool > 1 && n > 1 && n * w->send_us >= LEASE_COUNT_US &&
 	   store_outbox_due_upto(w->st, pclass_names[w->pc], clock_now(), (int)n * pool, &due) ==
 	           GW_OK &&
 	   due < n * pool)

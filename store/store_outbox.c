@@ -407,17 +407,27 @@ static const struct db_sql lease_stale_sql = {{
 	" AND next_attempt_at <= ?4 AND (next_attempt_at, id) > (?5, ?6)" \
 	" ORDER BY next_attempt_at, id LIMIT ?7"
 #define LEASE_SET "UPDATE outbox SET status = 'leased', lease_owner = ?1, lease_expires_at = ?2"
-#define LEASE_RETURNING                                                                  \
-	" RETURNING id, org_id, coalesce(booking_id, 0), coalesce(request_id, 0), kind,"   \
-	" provider_class, payload, attempts, coalesce(deadline_at, 0), created_at,"      \
-	" next_attempt_at, dedupe_key, body_id, priority, rcpt"
-/* the chosen ids come as one JSON array: json_each, jsonb_array_elements_text */
+/* the lease writes, then reads back what it took with the messages, in one statement each:
+ * RETURNING would have SQLite build an ephemeral table of every row, and a SELECT per row would
+ * fetch the messages. What this worker took is what now carries its owner and expiry (on
+ * PostgreSQL a row locked by another gateway is skipped, and not read back). */
 static const struct db_sql lease_sql = {{
-    LEASE_SET " WHERE id IN (SELECT value FROM json_each(?3))" LEASE_RETURNING,
+    LEASE_SET " WHERE id IN (SELECT value FROM json_each(?3))",
     /* FOR UPDATE SKIP LOCKED: a row another gateway's transaction holds is left to it */
     LEASE_SET " WHERE id IN (SELECT id FROM outbox WHERE id IN"
               " (SELECT value::bigint FROM jsonb_array_elements_text(?3::jsonb))"
-              " AND status IN ('pending', 'leased') FOR UPDATE SKIP LOCKED)" LEASE_RETURNING,
+              " AND status IN ('pending', 'leased') FOR UPDATE SKIP LOCKED)",
+}};
+#define LEASED_SELECT                                                                      \
+	"SELECT o.id, o.org_id, coalesce(o.booking_id, 0), coalesce(o.request_id, 0), o.kind," \
+	" o.provider_class, o.payload, o.attempts, coalesce(o.deadline_at, 0), o.created_at," \
+	" o.next_attempt_at, o.dedupe_key, o.body_id, o.priority, o.rcpt, m.message"         \
+	" FROM outbox o LEFT JOIN outbox_messages m ON m.outbox_id = o.id WHERE o.id IN"
+#define LEASED_WHERE " AND o.status = 'leased' AND o.lease_owner = ?1 AND o.lease_expires_at = ?2"
+static const struct db_sql leased_sql = {{
+    LEASED_SELECT " (SELECT value FROM json_each(?3))" LEASED_WHERE,
+    LEASED_SELECT " (SELECT value::bigint FROM jsonb_array_elements_text(?3::jsonb))"
+                  LEASED_WHERE,
 }};
 
 /* A row chosen for the lease, and where it goes in the batch: by priority (-1: a dead
@@ -706,30 +716,6 @@ static gw_rc body_text(struct store *st, int64_t body, int64_t *cache_id, char *
 	return rc;
 }
 
-/* get_message - a leased row's message (outbox_messages) into l->message, NULL when it has
- * none (never rendered, or dropped) */
-static gw_rc get_message(struct store *st, struct store_lease *l)
-{
-	struct db_stmt *s =
-	        store_stmt(st, "SELECT message FROM outbox_messages WHERE outbox_id = ?1");
-	gw_rc rc = GW_OK;
-	int r;
-
-	if(!s)
-		return GW_EDB;
-	db_bind_int64(s, 1, l->id);
-	r = db_step(s);
-	if(r == DB_ROW && db_col_text(s, 0)) {
-		l->message = strdup(db_col_text(s, 0));
-		if(!l->message)
-			rc = GW_ENOMEM;
-	} else if(r != DB_ROW && r != DB_DONE) {
-		rc = store_rc(r) ? store_rc(r) : GW_EDB;
-	}
-	db_reset(s);
-	return rc;
-}
-
 /* lease_rows - the lease inside the caller's transaction; l has room for max */
 static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass, const char *self,
                         const struct store_slot *slot, time_t now, int lease_secs, int max,
@@ -823,6 +809,21 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 	db_bind_text(s, 1, owner, -1);
 	db_bind_int64(s, 2, now + lease_secs);
 	db_bind_text(s, 3, list, -1);
+	r = db_step(s);
+	db_reset(s);
+	db_clear(s);
+	if(r != DB_DONE) {
+		rc = store_rc(r) ? store_rc(r) : GW_EDB;
+		goto out;
+	}
+	s = store_stmt_d(st, &leased_sql);
+	if(!s) {
+		rc = GW_EDB;
+		goto out;
+	}
+	db_bind_text(s, 1, owner, -1);
+	db_bind_int64(s, 2, now + lease_secs);
+	db_bind_text(s, 3, list, -1);
 	while((r = db_step(s)) == DB_ROW && *got < max) {
 		struct store_lease *x = &l[*got];
 		x->id = db_col_int64(s, 0);
@@ -840,11 +841,13 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 		snprintf(x->dedupe_key, sizeof(x->dedupe_key), "%s", db_col_text(s, 11));
 		x->body_id = db_col_int64(s, 12);
 		x->priority = db_col_int(s, 13);
-		x->message = NULL;
 		x->rcpt = db_col_text(s, 14) ? strdup(db_col_text(s, 14)) : NULL;
+		/* the message rendered at enqueue (an email row with a recipient), or NULL */
+		x->message = x->rcpt && db_col_text(s, 15) ? strdup(db_col_text(s, 15)) : NULL;
 		x->body_message = NULL;
 		(*got)++;
-		if(!x->payload || (db_col_text(s, 14) && !x->rcpt)) {
+		if(!x->payload || (db_col_text(s, 14) && !x->rcpt) ||
+		   (x->rcpt && db_col_text(s, 15) && !x->message)) {
 			rc = GW_ENOMEM;
 			break;
 		}
@@ -855,7 +858,7 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 		rc = store_rc(r) ? store_rc(r) : GW_EDB;
 	if(rc)
 		goto out;
-	/* RETURNING comes in no set order: back into the order chosen above */
+	/* the rows come in no set order: back into the order chosen above */
 	sorted = calloc((size_t)*got, sizeof(*sorted));
 	if(!sorted) {
 		rc = GW_ENOMEM;
@@ -868,11 +871,7 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 	qsort(sorted, (size_t)*got, sizeof(*sorted), lease_cmp_pos);
 	for(i = 0; i < *got; i++)
 		l[i] = sorted[i].l;
-	/* the messages rendered at enqueue, then a fan-out row's body with its own fills (the
-	 * RETURNING statement is done: reads are free again) */
-	for(i = 0; !rc && i < *got; i++)
-		if(l[i].rcpt)
-			rc = get_message(st, &l[i]);
+	/* a fan-out row's body with its own fills */
 	for(i = 0; !rc && i < *got; i++) {
 		struct store_lease *x = &l[i];
 		char *whole = NULL;

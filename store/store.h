@@ -372,9 +372,9 @@ gw_rc store_outbox_lease_owners(struct store *st, json_t **out);
  * for the dispatcher's skip rule. GW_ENOTFOUND when the booking is gone. */
 gw_rc store_outbox_booking_state(struct store *st, int64_t booking, char *status, size_t n,
                                  int *sequence);
-/* store_outbox_due_upto - how many rows of provider class pclass are due at now, counted up
- * to limit (its cost: at most limit index entries, each with its table row). */
-gw_rc store_outbox_due_upto(struct store *st, const char *pclass, time_t now, int limit, int *n);
+/* store_outbox_due_upto - how many rows are due at now (every class), counted up to limit
+ * (its cost: at most limit index entries). */
+gw_rc store_outbox_due_upto(struct store *st, time_t now, int limit, int *n);
 
 /* store_outbox_depth - pending (and leased) rows, and the next_attempt_at of the oldest row that
  * is due at now (0 when none is due): the queue's depth and lag, for metrics. */

@@ -1311,21 +1311,21 @@ gw_rc store_outbox_depth(struct store *st, time_t now, int64_t *pending, time_t 
 	return r == DB_ROW ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
 }
 
-/* store_outbox_due_upto - due rows of a class, counted up to limit (at most limit entries of
- * an index read, each with its table row: the caller asks only before a long lease) */
-gw_rc store_outbox_due_upto(struct store *st, const char *pclass, time_t now, int limit, int *n)
+/* store_outbox_due_upto - due rows, of every class, counted up to limit: at most limit entries
+ * of the outbox_due index, which holds both columns asked (a count of one class would read the
+ * table row of every entry) */
+gw_rc store_outbox_due_upto(struct store *st, time_t now, int limit, int *n)
 {
 	struct db_stmt *s = store_stmt(st, "SELECT count(*) FROM (SELECT 1 FROM outbox"
-	                                   " WHERE status = 'pending' AND provider_class = ?1"
-	                                   " AND next_attempt_at <= ?2 LIMIT ?3) AS due");
+	                                   " WHERE status = 'pending' AND next_attempt_at <= ?1"
+	                                   " LIMIT ?2) AS due");
 	int r;
 
 	*n = 0;
 	if(!s)
 		return GW_EDB;
-	db_bind_text(s, 1, pclass, -1);
-	db_bind_int64(s, 2, now);
-	db_bind_int64(s, 3, limit);
+	db_bind_int64(s, 1, now);
+	db_bind_int64(s, 2, limit);
 	r = db_step(s);
 	if(r == DB_ROW)
 		*n = db_col_int(s, 0);

@@ -1337,11 +1337,12 @@ static int pool_size(enum pclass pc)
 }
 
 #define LEASE_FIRST 4 /* a worker's first lease, before it knows its time per send */
-#define LEASE_COUNT_US 50000 /* a lease of this much sending or more asks what is due */
+#define LEASE_COUNT_US 100000 /* a lease of this much sending or more asks what is due */
 
 /* lease_size - how many rows the worker leases next: LEASE_SPAN_MS of its sending, and when
  * fewer rows are due than the class's workers would take so, its share of them (read on the
- * worker's own connection, outside the write lock) */
+ * worker's own connection, outside the write lock; rows of other classes counted too, which
+ * only makes a share larger) */
 static int lease_size(struct worker *w)
 {
 	int64_t n = w->send_us > 0 ? (int64_t)LEASE_SPAN_MS * 1000 / w->send_us : LEASE_FIRST;
@@ -1354,7 +1355,7 @@ static int lease_size(struct worker *w)
 	/* the count only where the tail would be long: a batch of a near server is gone in
 	 * milliseconds */
 	if(pool > 1 && n > 1 && n * w->send_us >= LEASE_COUNT_US &&
-	   store_outbox_due_upto(w->st, pclass_names[w->pc], clock_now(), (int)n * pool, &due) ==
+	   store_outbox_due_upto(w->st, clock_now(), (int)n * pool, &due) ==
 	           GW_OK &&
 	   due < n * pool)
 		n = due / pool + 1;

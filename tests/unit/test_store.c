@@ -730,6 +730,33 @@ static void test_outbox_lease(void **state)
 	}
 }
 
+/* store_outbox_due_upto: pending rows due at the instant, of every organisation, counted up to
+ * the limit; a row not yet due, or leased, does not count */
+static void test_outbox_due_upto(void **state)
+{
+	struct fixture *f = *state;
+	struct store_lease *l = NULL;
+	int n = -1, got = -1;
+
+	assert_int_equal(store_outbox_due_upto(f->st, T0, 10, &n), GW_OK);
+	assert_int_equal(n, 0);
+	enqueue(f, f->org1, "d:1", 7, 0, T0, "{}", NULL);
+	enqueue(f, f->org1, "d:2", 7, T0 - 5, T0, "{}", NULL);
+	enqueue(f, f->org2, "d:3", 8, 0, T0, "{}", NULL);
+	enqueue(f, f->org1, "d:4", 7, T0 + 100, T0, "{}", NULL); /* not yet due */
+	assert_int_equal(store_outbox_due_upto(f->st, T0, 10, &n), GW_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(store_outbox_due_upto(f->st, T0, 2, &n), GW_OK);
+	assert_int_equal(n, 2); /* the limit */
+	assert_int_equal(store_outbox_due_upto(f->st, T0 + 100, 10, &n), GW_OK);
+	assert_int_equal(n, 4);
+	assert_int_equal(store_outbox_lease(f->st, "w", T0, 60, 1, &l, &got), GW_OK);
+	assert_int_equal(got, 1);
+	store_leases_free(l, got);
+	assert_int_equal(store_outbox_due_upto(f->st, T0, 10, &n), GW_OK);
+	assert_int_equal(n, 2); /* the leased row is taken */
+}
+
 /* ---- delivery order: urgent first, organisations take turns ---- */
 
 struct order_row {
@@ -1339,6 +1366,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_request_claim, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_dedupe, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_lease, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_due_upto, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_journal, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_slots, setup, teardown),

@@ -224,8 +224,9 @@ struct store_fanout {
 };
 /* store_fanout_put - record (or move on) the rest of a fan-out, keyed by its request */
 gw_rc store_fanout_put(struct store *st, const struct store_fanout *f, time_t now);
-/* store_fanout_next - the oldest rest of a fan-out (*found false: none) */
-gw_rc store_fanout_next(struct store *st, struct store_fanout *f, bool *found);
+/* store_fanout_next - the oldest rest of a fan-out of a request id above after (0: any;
+ * *found false: none) */
+gw_rc store_fanout_next(struct store *st, int64_t after, struct store_fanout *f, bool *found);
 /* store_fanout_done - the request's fan-out is complete (or no longer wanted) */
 gw_rc store_fanout_done(struct store *st, int64_t request_id);
 /* store_fanout_pending - how many fan-outs are not yet wholly enqueued */

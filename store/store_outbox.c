@@ -178,18 +178,20 @@ gw_rc store_fanout_put(struct store *st, const struct store_fanout *f, time_t no
 	return r == DB_DONE ? GW_OK : store_rc(r) ? store_rc(r) : GW_EDB;
 }
 
-/* store_fanout_next - the oldest rest of a fan-out */
-gw_rc store_fanout_next(struct store *st, struct store_fanout *f, bool *found)
+/* store_fanout_next - the oldest rest of a fan-out whose request id is above after (request
+ * ids grow with time: the oldest request first) */
+gw_rc store_fanout_next(struct store *st, int64_t after, struct store_fanout *f, bool *found)
 {
 	struct db_stmt *s = store_stmt(st, "SELECT request_id, org_id, coalesce(body_id, 0), token,"
 	                                 " templated, after_id, last_id FROM outbox_fanouts"
-	                                 " ORDER BY created_at, request_id LIMIT 1");
+	                                 " WHERE request_id > ?1 ORDER BY request_id LIMIT 1");
 	int r;
 
 	memset(f, 0, sizeof(*f));
 	*found = false;
 	if(!s)
 		return GW_EDB;
+	db_bind_int64(s, 1, after);
 	r = db_step(s);
 	if(r == DB_ROW) {
 		f->request_id = db_col_int64(s, 0);

@@ -651,9 +651,10 @@ static gw_rc fanout(struct store *st, const struct lc_env *env, const struct tpl
 	return rc;
 }
 
-/* lc_fanout_step - the next chunk of the oldest recorded fan-out, in one transaction */
-gw_rc lc_fanout_step(struct store *st, const struct lc_env *env, bool *more,
-                     struct gw_err *err)
+/* lc_fanout_step - the next chunk of the oldest recorded fan-out after a request id, in one
+ * transaction */
+gw_rc lc_fanout_step(struct store *st, const struct lc_env *env, int64_t after, int64_t *request_id,
+                     bool *more, struct gw_err *err)
 {
 	struct store_fanout rest;
 	struct tpl_env tenv = {0};
@@ -666,11 +667,13 @@ gw_rc lc_fanout_step(struct store *st, const struct lc_env *env, bool *more,
 	gw_rc rc;
 
 	*more = false;
+	*request_id = 0;
 	if((rc = store_begin(st)))
 		return rc;
-	if((rc = store_fanout_next(st, &rest, &found)) || !found)
+	if((rc = store_fanout_next(st, after, &rest, &found)) || !found)
 		goto out;
 	*more = true;
+	*request_id = rest.request_id;
 	rc = store_request_get(st, rest.org_id, rest.request_id, &request);
 	if(rc == GW_ENOTFOUND)
 		goto done;

@@ -75,11 +75,12 @@ gw_rc lc_request_patch(struct store *st, int64_t org, int64_t request,
                        const struct lc_actor *actor, json_t *body, json_t **out,
                        struct gw_err *err);
 
-/* lc_fanout_step - enqueue the next chunk of the oldest fan-out an intake left for later (its
- * own transaction on st); a fan-out whose request is no longer new is dropped. *more: there
- * was one (call again). */
-gw_rc lc_fanout_step(struct store *st, const struct lc_env *env, bool *more,
-                     struct gw_err *err);
+/* lc_fanout_step - enqueue the next chunk of the oldest fan-out an intake left for later, of a
+ * request id above after (0: any), in its own transaction on st; a fan-out whose request is no
+ * longer new is dropped. *more: there was one (call again); *request: its request id (the
+ * caller passes it as after to go past one that fails). */
+gw_rc lc_fanout_step(struct store *st, const struct lc_env *env, int64_t after, int64_t *request,
+                     bool *more, struct gw_err *err);
 /* lc_fanout_start - the background thread that runs lc_fanout_step until no fan-out is left,
  * at start (the rest of a fan-out a stop or a crash interrupted), when woken and every few
  * seconds (one left by another gateway on the same database); lc_fanout_wake - an intake left

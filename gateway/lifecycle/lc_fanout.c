@@ -46,14 +46,15 @@ static void *fanout_main(void *arg)
 		struct timespec ts;
 		bool more = true, failed = false;
 		int secs = FANOUT_POLL_SECS;
+		int64_t after = 0; /* past the fan-outs that failed in this round */
 
 		atomic_store(&wake_flag, 0);
 		while(more && !atomic_load(&stop_flag)) {
-			int64_t t0 = clock_mono_ms(), took;
+			int64_t t0 = clock_mono_ms(), took, request = 0;
 			gw_rc rc;
 
 			memset(&err, 0, sizeof(err));
-			rc = lc_fanout_step(st, &env, &more, &err);
+			rc = lc_fanout_step(st, &env, after, &request, &more, &err);
 			/* the write lock half the time at most: between two chunks as long a pause
 			 * as the chunk took (at most 100 ms), for the leases and intakes waiting on
 			 * it (PostgreSQL: one writer at a time across gateways) */
@@ -65,10 +66,17 @@ static void *fanout_main(void *arg)
 			}
 			if(rc) {
 				log_event("error", "fanout_failed",
-				          json_pack("{s:s, s:s, s:s}", "error", gw_rc_name(rc),
+				          json_pack("{s:I, s:s, s:s, s:s}", "request_id",
+				                    (json_int_t)request, "error", gw_rc_name(rc),
 				                    "message", err.message, "cause", err.cause));
 				failed = true;
-				break;
+				/* one that fails (its organisation's settings broken, say) does not hold
+				 * up the newer ones: they go on, it is tried again in the next round;
+				 * without a fan-out to blame (the database), the round ends */
+				if(!request)
+					break;
+				after = request;
+				more = true;
 			}
 		}
 		if(failed)

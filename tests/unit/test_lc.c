@@ -850,7 +850,12 @@ static void fanout_case(void **state, size_t chunk, bool reversed, bool claim)
 		assert_int_equal(store_commit(f->st), GW_OK);
 	}
 	while(more) {
-		CHECK_RC(lc_fanout_step(f->st, &f->env, &more, &err), GW_OK, "fan-out step");
+		int64_t stepped = 0;
+
+		CHECK_RC(lc_fanout_step(f->st, &f->env, 0, &stepped, &more, &err), GW_OK,
+		         "fan-out step");
+		CHECK(!more || stepped == req, "the step worked on request %lld, want %lld",
+		      (long long)stepped, (long long)req);
 		CHECK(++steps <= count + 1, "the fan-out steps do not end");
 	}
 	assert_int_equal(store_fanout_pending(f->st, &pending), GW_OK);
@@ -959,6 +964,59 @@ static void test_fanout_claimed(void **state)
 	fanout_case(state, 2, false, true);
 }
 
+/* a step past a request id: the fan-out of a later request goes on while an earlier one is
+ * passed over (the background thread passes one that fails) */
+static void test_fanout_after(void **state)
+{
+	struct fixture *f = *state;
+	json_t *skills = load("[\"after\"]");
+	int64_t req[2], stepped = -1;
+	struct gw_err err = {0};
+	bool more = false;
+	int i;
+
+	for(i = 0; i < 3; i++) {
+		struct store_user_new u = {0};
+		char email[64], hash[80];
+		int64_t id;
+
+		snprintf(email, sizeof(email), "after%d@x.test", i);
+		snprintf(hash, sizeof(hash), "after-hash-%d", i);
+		u.email = email;
+		u.name = "Tam";
+		u.timezone = "UTC";
+		u.roles = ROLE_TRAINER;
+		u.skills = skills;
+		u.token_hash = hash;
+		assert_int_equal(store_user_create(f->st, f->org1, &u, &id), GW_OK);
+	}
+	f->env.fanout_chunk = 1;
+	for(i = 0; i < 2; i++) {
+		json_t *body = load("{" CUST ", \"skills\": [\"after\"]}"), *out = NULL;
+
+		CHECK_RC(lc_intake(f->st, &f->env, f->org1, body, &out, &err), GW_OK, "intake");
+		req[i] = json_integer_value(json_object_get(out, "id"));
+		json_decref(body);
+		json_decref(out);
+		assert_int_equal(new_request_rows(f, req[i]), 1);
+	}
+	/* past the first: the second's next chunk */
+	CHECK_RC(lc_fanout_step(f->st, &f->env, req[0], &stepped, &more, &err), GW_OK, "step");
+	assert_true(more);
+	assert_int_equal(stepped, req[1]);
+	assert_int_equal(new_request_rows(f, req[0]), 1);
+	assert_int_equal(new_request_rows(f, req[1]), 2);
+	/* past both: nothing */
+	CHECK_RC(lc_fanout_step(f->st, &f->env, req[1], &stepped, &more, &err), GW_OK, "step");
+	assert_false(more);
+	/* from the start: the oldest */
+	CHECK_RC(lc_fanout_step(f->st, &f->env, 0, &stepped, &more, &err), GW_OK, "step");
+	assert_true(more);
+	assert_int_equal(stepped, req[0]);
+	assert_int_equal(new_request_rows(f, req[0]), 2);
+	json_decref(skills);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -970,6 +1028,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_fanout_chunks, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fanout_body_later, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fanout_claimed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fanout_after, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_claim, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_request_patch, setup, teardown),
 	};

@@ -183,7 +183,7 @@ static gw_rc metric_connections(struct tpl_buf *b, struct store *st)
 gw_rc dispatch_metrics(struct tpl_buf *b, struct store *st)
 {
 	time_t now = clock_now(), oldest = 0;
-	int64_t pending = 0;
+	int64_t pending = 0, fanouts = 0;
 	size_t k, p, m, i;
 	gw_rc rc;
 
@@ -196,6 +196,15 @@ gw_rc dispatch_metrics(struct tpl_buf *b, struct store *st)
 	rc = store_outbox_depth(st, now, &pending, &oldest);
 	if(rc)
 		return rc;
+	rc = store_fanout_pending(st, &fanouts);
+	if(rc)
+		return rc;
+	tpl_buf_addf(b,
+	             "# HELP ordinatus_fanouts_pending Fan-outs whose other trainers' new_request "
+	             "rows are still to be enqueued (the background fan-out).\n"
+	             "# TYPE ordinatus_fanouts_pending gauge\n"
+	             "ordinatus_fanouts_pending %lld\n",
+	             (long long)fanouts);
 	tpl_buf_addf(b,
 	             "# HELP ordinatus_outbox_pending Rows waiting to be sent (pending or "
 	             "leased).\n# TYPE ordinatus_outbox_pending gauge\n"

@@ -13,6 +13,7 @@ import email
 import email.policy
 import json
 import os
+import re
 import secrets
 import time
 
@@ -92,9 +93,14 @@ try:
     # 1. the whole fan-out goes out, one email per trainer
     r, secs = intake(a, "Yara")
     c.eq(r["matched_trainers"], N, "the intake counts every matching trainer")
+    m = re.search(r"^ordinatus_fanouts_pending (\d+)$", gw.call("GET", "/metrics").raw, re.M)
+    c.check(m and int(m.group(1)) <= 1, "/metrics counts the fan-out still to be enqueued"
+            " (or none, once done): %r" % (m and m.group(0)))
     c.check(wait(lambda: left() == 0 and rows(a, r["id"])[0] == N, 20),
             "the rest is enqueued in the background: %r rows" % (rows(a, r["id"]),))
     c.eq(rows(a, r["id"]), (N, N), "one new_request row per trainer")
+    c.check("\nordinatus_fanouts_pending 0\n" in gw.call("GET", "/metrics").raw,
+            "/metrics: no fan-out left to enqueue")
     c.check(wait(lambda: sum(t.endswith("@big.test") for t in received()) >= N, 60),
             "every trainer's email arrives")
     got = {t: n for t, n in received().items() if t.endswith("@big.test")}

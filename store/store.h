@@ -21,7 +21,7 @@
 
 struct store; /* opaque */
 
-#define STORE_SCHEMA_VERSION 16
+#define STORE_SCHEMA_VERSION 17
 
 /* roles, stored as a bit set */
 enum {
@@ -630,7 +630,9 @@ typedef char *(*store_redact_fn)(const char *payload);
  * skipped, and dead ones created keep_secs or more before now, get their payload through
  * redact (the link tokens dropped: state 'redacted'); redacted rows sent (or created) keep_secs
  * or more before now lose the rendered payload altogether (state 'pruned': {"pruned": true}).
- * At most limit rows of each per call; *redacted and *pruned count them. Dedupe keys stay. */
+ * At most limit rows of each per call; *redacted and *pruned count them. Then up to limit
+ * fan-out bodies created keep_secs or more before now go once every row of theirs is pruned
+ * and no rest of their fan-out is left to enqueue. Dedupe keys stay. */
 gw_rc store_outbox_redact(struct store *st, time_t now, time_t keep_secs, int limit,
                           store_redact_fn redact, int *redacted, int *pruned);
 

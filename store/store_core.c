@@ -440,8 +440,15 @@ static const char *const pg_m16[] = {
     NULL,
 };
 
+static const char *const m17[] = {
+    /* 17: the fan-out rows of each shared body, so that the retention pass drops a body once
+     * every row of it is pruned (store_outbox_redact); partial: other rows cost it nothing */
+    "CREATE INDEX outbox_body ON outbox(body_id) WHERE body_id IS NOT NULL;",
+    NULL,
+};
+
 static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7, m8, m9,
-                                                 m10, m11, m12, m13, m14, m15, m16};
+                                                 m10, m11, m12, m13, m14, m15, m16, m17};
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count the migrations");
 
@@ -451,7 +458,7 @@ _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSIO
 static const char *const pg_none[] = {NULL};
 static const char *const *const pg_migrations[] = {
     pg_none, pg_none, pg_none, pg_none, pg_none, pg_none, pg_none,
-    pg_none, pg_none, pg_none, pg_none, pg_none, store_pg_schema, pg_m14, m15, pg_m16};
+    pg_none, pg_none, pg_none, pg_none, pg_none, store_pg_schema, pg_m14, m15, pg_m16, m17};
 _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count PostgreSQL's migrations too");
 _Static_assert(STORE_PG_SCHEMA_VERSION <= STORE_SCHEMA_VERSION,

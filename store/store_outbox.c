@@ -1449,6 +1449,12 @@ gw_rc store_outbox_redact(struct store *st, time_t now, time_t keep_secs, int li
 	        st, "UPDATE outbox SET payload = '{\"pruned\": true}', payload_state = 'pruned'"
 	            " WHERE id IN (SELECT id FROM outbox WHERE payload_state = 'redacted'"
 	            " AND coalesce(sent_at, created_at) <= ?1 ORDER BY id LIMIT ?2)");
+	struct db_stmt *b = store_stmt(
+	        st, "DELETE FROM outbox_bodies WHERE id IN (SELECT d.id FROM outbox_bodies d"
+	            " WHERE d.created_at <= ?1 AND NOT EXISTS (SELECT 1 FROM outbox o"
+	            " WHERE o.body_id = d.id AND (o.payload_state IS NULL"
+	            " OR o.payload_state <> 'pruned')) AND NOT EXISTS (SELECT 1 FROM outbox_fanouts f"
+	            " WHERE f.body_id = d.id) ORDER BY d.id LIMIT ?2)");
 	int64_t ids[64];
 	char *texts[64];
 	int n = 0, i, r;
@@ -1456,7 +1462,7 @@ gw_rc store_outbox_redact(struct store *st, time_t now, time_t keep_secs, int li
 
 	*redacted = 0;
 	*pruned = 0;
-	if(!q || !u || !p || !m)
+	if(!q || !u || !p || !m || !b)
 		return GW_EDB;
 	if(limit > 64)
 		limit = 64;
@@ -1505,5 +1511,14 @@ gw_rc store_outbox_redact(struct store *st, time_t now, time_t keep_secs, int li
 	if(r != DB_DONE)
 		return store_rc(r) ? store_rc(r) : GW_EDB;
 	*pruned = db_changes(st);
+	/* a fan-out's shared body (the request as every trainer read it) goes with the last of
+	 * its rows' payloads: past the retention, no row of it left unpruned, no rest of its
+	 * fan-out still to enqueue */
+	db_bind_int64(b, 1, (int64_t)(now - keep_secs));
+	db_bind_int64(b, 2, limit);
+	r = db_step(b);
+	db_reset(b);
+	if(r != DB_DONE)
+		return store_rc(r) ? store_rc(r) : GW_EDB;
 	return GW_OK;
 }

@@ -1269,6 +1269,66 @@ static void test_outbox_message(void **state)
 	assert_int_equal(q_int(f->peek, "SELECT count(*) FROM outbox_messages", 0), 0);
 }
 
+/* a fan-out's shared body stays while a row of it is not yet pruned, and goes with the last
+ * one's payload (the retention pass) */
+static void test_outbox_body_pruned(void **state)
+{
+	struct fixture *f = *state;
+	struct store_effect e = {f->org1, "new_request", "email", "b:1", 5, 0, "{\"n\":\"a\"}", 0,
+	                         0, 0, NULL, NULL};
+	struct store_result res[2];
+	struct store_lease *l = NULL;
+	int64_t body = 0, ids[2];
+	int n = 0, i, redacted, pruned;
+	bool ins;
+
+	assert_int_equal(store_outbox_body(f->st, f->org1, "{\"body\":1}", NULL, T0, &body),
+	                 GW_OK);
+	e.body_id = body;
+	assert_int_equal(store_outbox_enqueue(f->st, &e, T0, &ins, &ids[0]), GW_OK);
+	e.dedupe_key = "b:2";
+	assert_int_equal(store_outbox_enqueue(f->st, &e, T0, &ins, &ids[1]), GW_OK);
+	/* one row sent, one still pending: past the retention the body stays */
+	assert_int_equal(store_outbox_lease(f->st, "w1", T0, 60, 1, &l, &n), GW_OK);
+	assert_int_equal(n, 1);
+	memset(res, 0, sizeof(res));
+	res[0].id = l[0].id;
+	res[0].outcome = STORE_SENT;
+	store_leases_free(l, n);
+	assert_int_equal(store_outbox_finish(f->st, "w1", res, 1, T0 + 1), GW_OK);
+	for(i = 0; i < 2; i++) {
+		assert_int_equal(store_begin(f->st), GW_OK);
+		assert_int_equal(store_outbox_redact(f->st, T0 + 100000, 3600, 64, strdup,
+		                                     &redacted, &pruned),
+		                 GW_OK);
+		assert_int_equal(store_commit(f->st), GW_OK);
+	}
+	assert_int_equal(q_int(f->peek, "SELECT count(*) FROM outbox_bodies WHERE id = ?1", body),
+	                 1);
+	/* the other one sent too: once both are pruned, the body goes */
+	assert_int_equal(store_outbox_lease(f->st, "w1", T0 + 2, 60, 1, &l, &n), GW_OK);
+	assert_int_equal(n, 1);
+	res[0].id = l[0].id;
+	store_leases_free(l, n);
+	assert_int_equal(store_outbox_finish(f->st, "w1", res, 1, T0 + 3), GW_OK);
+	assert_int_equal(store_begin(f->st), GW_OK);
+	assert_int_equal(store_outbox_redact(f->st, T0 + 3, 3600, 64, strdup, &redacted, &pruned),
+	                 GW_OK);
+	assert_int_equal(store_commit(f->st), GW_OK);
+	/* redacted, not yet past the retention: still there */
+	assert_int_equal(q_int(f->peek, "SELECT count(*) FROM outbox_bodies WHERE id = ?1", body),
+	                 1);
+	assert_int_equal(store_begin(f->st), GW_OK);
+	assert_int_equal(store_outbox_redact(f->st, T0 + 100000, 3600, 64, strdup, &redacted,
+	                                     &pruned),
+	                 GW_OK);
+	assert_int_equal(store_commit(f->st), GW_OK);
+	assert_int_equal(pruned, 1);
+	assert_int_equal(q_int(f->peek, "SELECT count(*) FROM outbox_bodies WHERE id = ?1", body),
+	                 0);
+	assert_int_equal(q_int(f->peek, "SELECT count(*) FROM outbox WHERE body_id = ?1", body), 2);
+}
+
 static void test_outbox_expire_request(void **state)
 {
 	struct fixture *f = *state;
@@ -1374,6 +1434,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_outbox_finish, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_retry_cycle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_retry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_body_pruned, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_expire_request, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_message, setup, teardown),
 	    cmocka_unit_test(test_created_at_clock),

@@ -31,6 +31,7 @@ import os
 import resource
 import statistics
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -172,6 +173,36 @@ def run_outbox(tmp, sink_port, conns, n, dkim_pem=None):
         shutil.rmtree(data, ignore_errors=True)
 
 
+def round_trip_ms(port, n=100):
+    """the far side's round trip as one idle client sees it: n NOOPs, one at a time (the
+    client's own wake-up included)"""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    f = s.makefile("rb")
+
+    def reply():
+        while True:
+            line = f.readline()
+            if not line or line[3:4] != b"-":
+                return line
+
+    try:
+        reply()
+        s.sendall(b"EHLO bench.test\r\n")
+        reply()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            s.sendall(b"NOOP\r\n")
+            reply()
+        ms = (time.perf_counter() - t0) * 1000.0 / n
+        s.sendall(b"QUIT\r\n")
+        reply()
+        return ms
+    finally:
+        f.close()
+        s.close()
+
+
 def start_proxy(upstream, delay_ms):
     p = subprocess.Popen([os.path.join(ROOT, "build", "bench", "delay_proxy"),
                           str(upstream), str(delay_ms)], stdout=subprocess.PIPE,
@@ -254,8 +285,10 @@ def main():
                   (busy, d / (rsa * busy), ncpu, d / (rsa * ncpu)))
         if a.delay_ms > 0:
             proxy, pport = start_proxy(sink_port, a.delay_ms)
-            print("latency: every reply %.0f ms late (bench/delay_proxy.c in front of "
-                  "smtp-sink), %d messages" % (a.delay_ms, a.delay_messages))
+            print("latency: every command answered %.0f ms after it came in "
+                  "(bench/delay_proxy.c in front of smtp-sink), %d messages; one idle client's "
+                  "round trip measured %.2f ms" % (a.delay_ms, a.delay_messages,
+                                                   round_trip_ms(pport)))
             for conns in (int(x) for x in a.delay_conns.split(",")):
                 bound = conns / (4 * a.delay_ms / 1000.0)
                 runs, busy = [], []

@@ -89,22 +89,16 @@ void log_event(const char *level, const char *event, json_t *fields)
 	free(text);
 }
 
-/* log_members - write one line of preformatted members (no json_t: a hot path's line) */
+/* log_members - write one line of preformatted members (no json_t: a hot path's line): a
+ * log_buf of one line, written at once */
 void log_members(const char *level, const char *event, const char *members)
 {
-	char ts[TIMEFMT_LEN], line[1024];
-	int n;
+	struct log_buf lb;
 
-	if(!log_enabled(level))
-		return;
-	timefmt_rfc3339(clock_now(), ts);
-	n = snprintf(line, sizeof(line), "{\"event\":\"%s\",\"level\":\"%s\",%s,\"ts\":\"%s\"}\n",
-	             event, level, members, ts);
-	if(n <= 0 || (size_t)n >= sizeof(line))
-		return; /* callers keep their lines short; a longer one is not cut into bad JSON */
-	if(write(STDERR_FILENO, line, (size_t)n) < 0) {
-		/* nothing useful to do when stderr is gone */
-	}
+	lb.n = 0;
+	lb.ts[0] = '\0';
+	log_buf_members(&lb, level, event, members);
+	log_buf_flush(&lb);
 }
 
 /* log_buf_flush - write what lb holds and empty it */
@@ -137,7 +131,7 @@ void log_buf_members(struct log_buf *lb, const char *level, const char *event,
 	n = snprintf(line, sizeof(line), "{\"event\":\"%s\",\"level\":\"%s\",%s,\"ts\":\"%s\"}\n",
 	             event, level, members, lb->ts);
 	if(n <= 0 || (size_t)n >= sizeof(line))
-		return; /* as log_members */
+		return; /* callers keep their lines short; a longer one is not cut into bad JSON */
 	if(lb->n + (size_t)n > sizeof(lb->b))
 		log_buf_flush(lb);
 	if(lb->n == 0)

@@ -718,6 +718,21 @@ static gw_rc body_text(struct store *st, int64_t body, int64_t *cache_id, char *
 	return rc;
 }
 
+/* lease_stmt - the lease's UPDATE or its read-back, bound: owner, expiry and the ids (a JSON
+ * array) are ?1, ?2 and ?3 of both */
+static struct db_stmt *lease_stmt(struct store *st, const struct db_sql *sql, const char *owner,
+                                  time_t expires, const char *ids)
+{
+	struct db_stmt *s = store_stmt_d(st, sql);
+
+	if(s) {
+		db_bind_text(s, 1, owner, -1);
+		db_bind_int64(s, 2, expires);
+		db_bind_text(s, 3, ids, -1);
+	}
+	return s;
+}
+
 /* lease_rows - the lease inside the caller's transaction; l has room for max */
 static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass, const char *self,
                         const struct store_slot *slot, time_t now, int lease_secs, int max,
@@ -803,14 +818,11 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 		                         (long long)ids.v[i].id);
 	list[used++] = ']';
 	list[used] = '\0';
-	s = store_stmt_d(st, &lease_sql);
+	s = lease_stmt(st, &lease_sql, owner, now + lease_secs, list);
 	if(!s) {
 		rc = GW_EDB;
 		goto out;
 	}
-	db_bind_text(s, 1, owner, -1);
-	db_bind_int64(s, 2, now + lease_secs);
-	db_bind_text(s, 3, list, -1);
 	r = db_step(s);
 	db_reset(s);
 	db_clear(s);
@@ -818,14 +830,11 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 		rc = store_rc(r) ? store_rc(r) : GW_EDB;
 		goto out;
 	}
-	s = store_stmt_d(st, &leased_sql);
+	s = lease_stmt(st, &leased_sql, owner, now + lease_secs, list);
 	if(!s) {
 		rc = GW_EDB;
 		goto out;
 	}
-	db_bind_text(s, 1, owner, -1);
-	db_bind_int64(s, 2, now + lease_secs);
-	db_bind_text(s, 3, list, -1);
 	while((r = db_step(s)) == DB_ROW && *got < max) {
 		struct store_lease *x = &l[*got];
 		x->id = db_col_int64(s, 0);

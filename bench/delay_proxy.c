@@ -63,7 +63,7 @@ static void hold(int64_t deadline, int64_t *early)
 		while(clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0)
 			;
 	else
-		return; /* already due (the server took longer than the delay): at once */
+		return; /* due, or nearly (the server took about the delay or longer): at once */
 	late = now_ns() - deadline;
 	/* moving average of how late a wait ends (1/8 weight): the next one starts that early */
 	*early += late / 8;

@@ -1276,6 +1276,8 @@ static void test_outbox_body_pruned(void **state)
 	struct fixture *f = *state;
 	struct store_effect e = {f->org1, "new_request", "email", "b:1", 5, 0, "{\"n\":\"a\"}", 0,
 	                         0, 0, NULL, NULL};
+	struct store_fanout fo = {.request_id = 999, .org_id = f->org1, .token = "tok",
+	                          .after_id = 1, .last_id = 2};
 	struct store_result res[2];
 	struct store_lease *l = NULL;
 	int64_t body = 0, ids[2];
@@ -1318,12 +1320,24 @@ static void test_outbox_body_pruned(void **state)
 	/* redacted, not yet past the retention: still there */
 	assert_int_equal(q_int(f->peek, "SELECT count(*) FROM outbox_bodies WHERE id = ?1", body),
 	                 1);
+	/* every row pruned, but the rest of its fan-out still to enqueue: the body stays */
+	fo.body_id = body;
+	assert_int_equal(store_fanout_put(f->st, &fo, T0 + 3), GW_OK);
 	assert_int_equal(store_begin(f->st), GW_OK);
 	assert_int_equal(store_outbox_redact(f->st, T0 + 100000, 3600, 64, strdup, &redacted,
 	                                     &pruned),
 	                 GW_OK);
 	assert_int_equal(store_commit(f->st), GW_OK);
 	assert_int_equal(pruned, 1);
+	assert_int_equal(q_int(f->peek, "SELECT count(*) FROM outbox_bodies WHERE id = ?1", body),
+	                 1);
+	/* the fan-out done: the next pass takes the body */
+	assert_int_equal(store_fanout_done(f->st, fo.request_id), GW_OK);
+	assert_int_equal(store_begin(f->st), GW_OK);
+	assert_int_equal(store_outbox_redact(f->st, T0 + 100000, 3600, 64, strdup, &redacted,
+	                                     &pruned),
+	                 GW_OK);
+	assert_int_equal(store_commit(f->st), GW_OK);
 	assert_int_equal(q_int(f->peek, "SELECT count(*) FROM outbox_bodies WHERE id = ?1", body),
 	                 0);
 	assert_int_equal(q_int(f->peek, "SELECT count(*) FROM outbox WHERE body_id = ?1", body), 2);

@@ -391,10 +391,13 @@ static json_t *booking_ctx(const json_t *b)
 	                 "session_type", json_object_get(b, "session_type"));
 }
 
-/* confirm_effects - confirmation (+ .ics), trainer confirmation, calendar, Zoho */
+/* confirm_effects - confirmation (+ .ics), trainer confirmation, calendar, Zoho: at the
+ * confirmation (moved_from NULL) or after a reschedule (moved_from the old start, "" when
+ * unknown: the emails then read as at the confirmation, the calendar and Zoho still update) */
 static gw_rc confirm_effects(struct store *st, const struct tpl_env *tenv, const json_t *b,
-                             const json_t *settings, bool first, struct gw_err *err)
+                             const json_t *settings, const char *moved_from, struct gw_err *err)
 {
+	bool first = !moved_from;
 	json_t *ctx = booking_ctx(b);
 	char *ics = NULL, key[96], hash[CRYPTO_HASH_HEX];
 	bool inserted = false;
@@ -409,6 +412,9 @@ static gw_rc confirm_effects(struct store *st, const struct tpl_env *tenv, const
 		goto out;
 	json_object_set_new(ctx, "ics", json_string(ics));
 	json_object_set_new(ctx, "ics_method", json_string("REQUEST"));
+	/* a move: both confirmations say so, with the old start (tpl_booking) */
+	if(moved_from)
+		json_object_set_new(ctx, "moved_from", json_string(moved_from));
 	if((rc = manage_link(tenv, b, settings, ctx, hash)))
 		goto out;
 	snprintf(key, sizeof(key), "confirmation:%lld:%lld", id, seq);
@@ -563,7 +569,7 @@ static gw_rc act_in_tx(struct store *st, const struct tpl_env *tenv, const json_
 	}
 	switch(act) {
 	case ACT_CONFIRM:
-		rc = confirm_effects(st, tenv, nb, settings, true, err);
+		rc = confirm_effects(st, tenv, nb, settings, NULL, err);
 		break;
 	case ACT_COMPLETE:
 		store_request_set_status(st, req, "booked", "closed", now); /* GW_ESTATE: already */
@@ -609,12 +615,15 @@ static gw_rc act_in_tx(struct store *st, const struct tpl_env *tenv, const json_
 		rc = email_effect(st, tenv, "cancellation", key, ctx, req, id, 0, 0, NULL, err);
 		break;
 	}
-	case ACT_RESCHEDULE:
+	case ACT_RESCHEDULE: {
+		const char *s_text = json_string_value(json_object_get(b, "start"));
+
 		if((rc = store_outbox_skip_booking(st, id, time_bound_kinds, "booking rescheduled")))
 			break;
 		if(strcmp(status, "confirmed") == 0)
-			rc = confirm_effects(st, tenv, nb, settings, false, err);
+			rc = confirm_effects(st, tenv, nb, settings, s_text ? s_text : "", err);
 		break;
+	}
 	}
 out:
 	free(ics);

@@ -60,6 +60,7 @@ struct bk {
 	time_t start, end;
 	int ics;                    /* a calendar part is attached */
 	char when[WHEN_LEN];        /* start, in zone */
+	char was[WHEN_LEN];         /* a moved booking's old start (ctx moved_from), in zone; "" */
 	char range[RANGE_LEN];      /* start to end, in zone */
 	char price[PRICE_LEN];      /* "" when there is no session type or no price */
 };
@@ -576,15 +577,26 @@ out:
 	tpl_buf_free(&about);
 }
 
-/* r_confirmation - "Your session is confirmed: {date}" to the customer; the button is the
- * manage link (else the join link) */
+/* r_confirmation - "Your session is confirmed: {date}" to the customer, or after a
+ * reschedule "Your session has moved: {date}"; the button is the manage link (else the join
+ * link) */
 static gw_rc r_confirmation(const struct tpl_env *env, const json_t *ctx, const struct bk *b,
                             struct out *o)
 {
-	subject(o, "Your session is confirmed: %s", b->when);
-	preheader(o, "%s with %s, %s.", b->stname ? b->stname : "Your session", b->tname, b->range);
-	para(o, "Hello %s,", b->cname);
-	para(o, "Thank you: your session with %s is confirmed.", b->tname);
+	if(b->was[0]) {
+		subject(o, "Your session has moved: %s", b->when);
+		preheader(o, "%s with %s, now %s.", b->stname ? b->stname : "Your session",
+		          b->tname, b->range);
+		para(o, "Hello %s,", b->cname);
+		para(o, "Your session with %s has moved from %s to the time below.", b->tname,
+		     b->was);
+	} else {
+		subject(o, "Your session is confirmed: %s", b->when);
+		preheader(o, "%s with %s, %s.", b->stname ? b->stname : "Your session", b->tname,
+		          b->range);
+		para(o, "Hello %s,", b->cname);
+		para(o, "Thank you: your session with %s is confirmed.", b->tname);
+	}
 	details(o, b, 1, 0, 1, 1);
 	if(b->session_link)
 		para(o, "Use the join link above at the start time.");
@@ -607,19 +619,28 @@ static const char *dashboard(const struct tpl_env *env, char *buf, size_t n)
 	return buf;
 }
 
-/* r_trainer_confirmation - "New booking: {customer}, {date}" to the trainer; the button opens
- * the dashboard (My Upcoming Sessions) */
+/* r_trainer_confirmation - "New booking: {customer}, {date}" to the trainer, or after a
+ * reschedule "Booking moved: {customer}, {date}"; the button opens the dashboard (My Upcoming
+ * Sessions) */
 static gw_rc r_trainer_confirmation(const struct tpl_env *env, const json_t *ctx,
                                     const struct bk *b, struct out *o)
 {
 	char url[1100];
 
 	(void)ctx;
-	subject(o, "New booking: %s, %s", b->cname, b->when);
-	preheader(o, "%s has booked %s; the payment is confirmed.", b->cname, b->range);
-	para(o, "Hello %s,", b->tname);
-	para(o, "%s (%s) has booked a session with you, and the payment is confirmed.", b->cname,
-	     b->cemail);
+	if(b->was[0]) {
+		subject(o, "Booking moved: %s, %s", b->cname, b->when);
+		preheader(o, "Your session with %s is now %s.", b->cname, b->range);
+		para(o, "Hello %s,", b->tname);
+		para(o, "Your session with %s (%s) has moved from %s to the time below.", b->cname,
+		     b->cemail, b->was);
+	} else {
+		subject(o, "New booking: %s, %s", b->cname, b->when);
+		preheader(o, "%s has booked %s; the payment is confirmed.", b->cname, b->range);
+		para(o, "Hello %s,", b->tname);
+		para(o, "%s (%s) has booked a session with you, and the payment is confirmed.",
+		     b->cname, b->cemail);
+	}
 	details(o, b, 0, 1, 0, 1);
 	if(dashboard(env, url, sizeof(url))[0])
 		action(o, "Your upcoming sessions:", url, "Open your dashboard");
@@ -820,6 +841,14 @@ static gw_rc bk_read(const struct tpl_env *env, const json_t *ctx, enum rcpt to,
 		b->zone = ttz;
 	if((rc = tz_format(b->zone, b->start, b->when, sizeof(b->when))))
 		goto out;
+	/* a rescheduled booking: its confirmations say it moved, and from when */
+	if(str_at(ctx, "moved_from")) {
+		time_t was;
+
+		if((rc = timefmt_parse(str_at(ctx, "moved_from"), &was)) ||
+		   (rc = tz_format(b->zone, was, b->was, sizeof(b->was))))
+			goto out;
+	}
 	rc = fmt_range(b->zone, b->start, b->end, b->range, sizeof(b->range));
 out:
 	return rc;

@@ -270,6 +270,30 @@ try:
     c.eq(len(confs), 2, "an updated invite after the reschedule")
     seqs = sorted(int(ics_of(m)[1].walk("VEVENT")[0]["SEQUENCE"]) for m in confs)
     c.eq(seqs, [0, 1], "the updated invite has SEQUENCE 1")
+    # the customer and the trainer are told it moved, and from when (Berlin: 11:00 -> 14:00)
+    moved = [m for m in confs if int(ics_of(m)[1].walk("VEVENT")[0]["SEQUENCE"]) == 1]
+    first = [m for m in confs if int(ics_of(m)[1].walk("VEVENT")[0]["SEQUENCE"]) == 0]
+    c.check(bool(first) and str(first[0]["Subject"]).startswith("Your session is confirmed"),
+            "the first confirmation says confirmed")
+    if moved:
+        text = moved[0].get_body(("plain",)).get_content()
+        c.check(str(moved[0]["Subject"]).startswith("Your session has moved:"),
+                "the updated confirmation says the session moved: %r" % str(moved[0]["Subject"]))
+        c.check("moved from" in text and "11:00" in text and "14:00" in text,
+                "it names the old and the new time in Berlin")
+        c.check("is confirmed" not in text, "and does not read as a new confirmation")
+    tm, deadline = [], time.monotonic() + 10
+    while len(tm) < 2 and time.monotonic() < deadline:
+        tm = [m for m in mails("trainer_confirmation", "tia@by.test")
+              if "Rita Resched" in str(m["Subject"])]
+        time.sleep(0.05)
+    c.eq(sorted(str(m["Subject"]).split(":")[0] for m in tm), ["Booking moved", "New booking"],
+         "the trainer got New booking, then Booking moved (not a second New booking)")
+    for m in tm:
+        if str(m["Subject"]).startswith("Booking moved"):
+            text = m.get_body(("plain",)).get_content()
+            c.check("moved from" in text and "has booked" not in text,
+                    "the trainer's email says the session moved")
     r = gw.call("POST", O + "/bookings/%d/reschedule" % b3, {"start": "2026-12-01T08:00:00Z"}, T1)
     c.eq(r.status, 400, "rescheduling into the past refused")
     cx = gw.ok("POST", O + "/bookings/%d/cancel" % b3, {"reason": "trainer ill"}, T1)

@@ -5,7 +5,10 @@ they go out,
     the first organisation's backlog is gone (organisations take turns in every lease);
   - a scheduling link of the first organisation (urgent) sent behind its own 10,000 rows
     arrives within one second of the API's answer (urgent rows are leased first, and a batch
-    of bulk rows gives way when new rows come in).
+    of bulk rows gives way when new rows come in);
+  - so does a reminder: the customer books and pays through that link, the trainer confirms,
+    and when the test clock reaches the reminder's time the scheduler's tick enqueues it
+    behind what is left of the fan-out; it arrives within one second of the tick.
 The 10,000 trainers are inserted into the users table while the gateway is stopped (making
 them through the API is not what is tested). The timings are printed."""
 import email
@@ -24,7 +27,9 @@ FANOUT = 10000
 c = Checks("priority")
 sink = SmtpSink()
 sink_dir, port = sink.dir, sink.port
-gw = Gateway()
+gw = Gateway(test_clock=True)  # the reminder's time is reached by moving the clock
+NOW, START = "2026-12-07T08:00:00Z", "2026-12-08T10:00:00Z"  # the reminder: 24 h before START
+REMIND_AT = "2026-12-07T10:00:00Z"
 seen = {}  # file name -> (kind, to, text)
 WATCHED = {"runner@small.test", "cora@example.test"}
 
@@ -77,6 +82,11 @@ try:
     gw.ok("PUT", "/v1/orgs/%d/providers/smtp" % b, dict(smtp, from_address="desk@small.test"),
           B)
     chess = gw.user(a, "chess@big.test", ["trainer"], ["chess"], token=A)
+    gw.ok("PUT", "/v1/orgs/%d/users/%d/availability" % (a, chess["id"]),
+          {"weekly": [{"day": d, "start": "00:00", "end": "24:00"}
+                      for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")]},
+          chess["token"])
+    gw.ok("PATCH", "/v1/orgs/%d/settings" % a, {"reminder_hours": "24"}, A)
     gw.user(b, "runner@small.test", ["trainer"], ["run"], token=B)
     st = gw.ok("POST", "/v1/orgs/%d/session-types" % a,
                {"name": "Chess lesson", "skills": ["chess"], "lengths": [60],
@@ -90,6 +100,7 @@ try:
             ((a, "yogi%05d@big.test" % i, "Yogi %05d" % i, secrets.token_hex(32), now)
              for i in range(FANOUT)))
     gw.start()
+    gw.ok("PUT", "/v1/test/clock", {"now": NOW})
 
     # the fan-out: 10,000 bulk rows of organisation a
     t0 = time.monotonic()
@@ -130,11 +141,31 @@ try:
             "... with the fan-out still queued ahead of it (%d rows)" % left_link)
     link = [body for k, t, body in arrivals() if k == "scheduling_link"][0]
     c.check(re.search(r"/s/[A-Za-z0-9_-]+", link) is not None, "the link email carries its link")
+
+    # a reminder of the same organisation, enqueued behind what is left of its fan-out
+    tok = re.search(r"/s/([A-Za-z0-9_-]+)", link).group(1)
+    bk = gw.ok("POST", "/v1/schedule/%s/booking" % tok, {"start": START, "length_minutes": 60})
+    gw.ok("POST", "/v1/schedule/%s/payment" % tok, {"reference": "pay-cora"})
+    gw.ok("POST", "/v1/orgs/%d/bookings/%d/confirm-payment" % (a, bk["booking_id"]), token=T)
+    gw.ok("PUT", "/v1/test/clock", {"now": REMIND_AT})
+    t0 = time.monotonic()
+    tick = gw.ok("POST", "/v1/test/tick")
+    t_tick = time.monotonic() - t0
+    c.check(tick.get("reminders") == 1, "the tick enqueues the reminder: %r" % tick)
+    t_remind = wait_for(lambda got: ("reminder", "cora@example.test") in
+                        [(k, t) for k, t, _ in got], 10)
+    left_remind = pending(a, fan)
+    c.check(t_remind is not None and t_remind < 1.0,
+            "the reminder arrives within a second of the tick's answer: %r s" % t_remind)
+    c.check(left_remind > 0,
+            "... with the fan-out still queued ahead of it (%d rows)" % left_remind)
     print("  fan-out intake of %d trainers answered in %.0f ms" % (FANOUT, t_intake * 1000))
     print("  other organisation's new_request: %.3f s (%d of the fan-out still queued)" %
           (t_other or -1, left_other))
     print("  scheduling link behind the fan-out: %.3f s (%d still queued)" %
           (t_link or -1, left_link))
+    print("  reminder behind the fan-out: %.3f s after the tick's answer (the tick took %.3f s;"
+          " %d still queued)" % (t_remind or -1, t_tick, left_remind))
 except Exception:
     import traceback
     traceback.print_exc()

@@ -13,7 +13,9 @@ one run and against the same sink, with the same number of connections and the s
 
 Prints each rate with the CPU time per message of the sending process (the gateway's from
 /proc; smtp_bench's from its rusage), the ratio outbox / libcurl (target 0.9) and the others;
-each the median of --runs runs. Then the latency case: bench/delay_proxy.c in front of the
+each the median of --runs runs. Beside them, the store's part alone (smtp_bench cycle on a copy
+of the filled database: the same leases and records, nothing sent), against the outbox's CPU
+per message beyond bare libcurl's. Then the latency case: bench/delay_proxy.c in front of the
 sink holds every reply --delay-ms (5) late, and the outbox sends --delay-messages with 8 and 32
 connections: throughput against the bound connections / (4 round trips x delay), target 0.9.
 Then DKIM: the outbox runs again with the organisation's SMTP settings signing every message
@@ -101,9 +103,10 @@ def outbox_run():
 outbox_run.busy = 0.0
 
 
-def run_outbox(tmp, sink_port, conns, n, dkim_pem=None):
+def run_outbox(tmp, sink_port, conns, n, dkim_pem=None, keep_db=None):
     """One run: a fresh data folder, n rows in the outbox, then the gateway sends them (DKIM
-    signed when dkim_pem is given)."""
+    signed when dkim_pem is given). keep_db: a path to copy the filled database to first (for
+    run_cycle)."""
     data = os.path.join(tmp, "data-%d" % time.monotonic_ns())
     token = json.loads(subprocess.run([BIN, "init", "--data", data], check=True,
                                       capture_output=True, text=True).stdout)[
@@ -130,6 +133,8 @@ def run_outbox(tmp, sink_port, conns, n, dkim_pem=None):
         stop(gw)
     subprocess.run([BENCH, "fill", os.path.join(data, "ordinatus.db"), str(org["id"]), str(n)],
                    check=True)
+    if keep_db:
+        shutil.copyfile(os.path.join(data, "ordinatus.db"), keep_db)
     db = sqlite3.connect(os.path.join(data, "ordinatus.db"), timeout=30)
     gw = subprocess.Popen(args, stdout=log, stderr=log)
     try:
@@ -171,6 +176,22 @@ def run_outbox(tmp, sink_port, conns, n, dkim_pem=None):
         stop(gw)
         log.close()
         shutil.rmtree(data, ignore_errors=True)
+
+
+def run_cycle(db_path, batch=32):
+    """The store's part alone on a copy of a filled database: lease batch rows, record them
+    sent, lease the next, until none is left (smtp_bench cycle: nothing is sent). CPU seconds
+    per row."""
+    work = db_path + ".run"
+    shutil.copyfile(db_path, work)
+    c0 = children_cpu()
+    out = subprocess.run([BENCH, "cycle", work, str(batch)], check=True, capture_output=True,
+                         text=True).stdout.split()
+    cpu = (children_cpu() - c0) / int(out[1])
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(work + suffix):
+            os.remove(work + suffix)
+    return cpu
 
 
 def round_trip_ms(port, n=100):
@@ -239,7 +260,8 @@ def main():
             src.append(run_source(sink_port, a.conns, a.messages, size))
             crl.append(run_curl(sink_port, a.conns, a.messages))
             prv.append(run_curl(sink_port, a.conns, a.messages, "provider"))
-            obx.append(run_outbox(tmp, sink_port, a.conns, a.messages))
+            obx.append(run_outbox(tmp, sink_port, a.conns, a.messages,
+                                  keep_db=os.path.join(tmp, "filled.db")))
         med = statistics.median
         s = med(src)
         c, cc = med(x[0] for x in crl), med(x[1] for x in crl)
@@ -262,6 +284,12 @@ def main():
         print("  ratio outbox/provider     %8.2f   (what the engine costs: lease, finish, "
               "threads)" % (o / p))
         print("  CPU per message outbox/libcurl %5.2f" % (oc / cc))
+        # where the outbox's CPU beyond bare libcurl's goes: the store's part measured alone
+        # (the same rows, one connection, no send), the median of as many runs
+        cyc = med(run_cycle(os.path.join(tmp, "filled.db")) for _ in range(a.runs))
+        print("  store alone (lease 32, record sent, next lease; no send) %5.1f us CPU/row: "
+              "%.0f%% of the outbox's %.1f us CPU/msg beyond libcurl's" %
+              (cyc * 1e6, 100 * cyc / (oc - cc) if oc > cc else 0, (oc - cc) * 1e6))
         if a.dkim:
             pem = dkim_key(tmp)
             dk = [run_outbox(tmp, sink_port, a.conns, a.messages, pem) for _ in range(a.runs)]

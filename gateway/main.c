@@ -861,14 +861,19 @@ static int cmd_outbox(int argc, char **argv)
 	} else if(strcmp(action, "retry") == 0 && optind + 1 < argc) {
 		char *end;
 		long long id = strtoll(argv[optind + 1], &end, 10);
+		bool gone = false;
+
 		if(*end || id <= 0) {
 			fprintf(stderr, "ordinatus: retry takes a delivery id\n");
 			status = 2;
 			goto out;
 		}
-		rc = store_outbox_retry(st, 0, id);
+		rc = store_outbox_retry(st, 0, id, &gone);
 		if(rc == GW_ENOTFOUND)
 			fprintf(stderr, "ordinatus: no delivery %lld\n", id);
+		else if(rc == GW_ESTATE && gone)
+			fprintf(stderr, "ordinatus: delivery %lld's content was removed after the"
+			                " retention period; it cannot be sent again\n", id);
 		else if(rc == GW_ESTATE)
 			fprintf(stderr, "ordinatus: delivery %lld is not dead\n", id);
 		else if(rc)

@@ -335,9 +335,10 @@ extern const char *const store_outbox_states[];
 gw_rc store_outbox_list(struct store *st, int64_t org, const char *status, int limit,
                         json_t **out);
 /* store_outbox_retry - a dead (or expired) row back to pending, due as soon as possible on any
- * clock (since it was enqueued), with a fresh backoff schedule. GW_ESTATE if it is not dead;
+ * clock (since it was enqueued), with a fresh backoff schedule. GW_ESTATE if it is not dead, or
+ * if its content is gone (redacted or pruned past the retention: *gone true; gone may be NULL);
  * GW_ENOTFOUND. org 0: any organisation (CLI). */
-gw_rc store_outbox_retry(struct store *st, int64_t org, int64_t id);
+gw_rc store_outbox_retry(struct store *st, int64_t org, int64_t id, bool *gone);
 /* store_outbox_next_due - the earliest next_attempt_at of a pending row, or 0 when none. */
 gw_rc store_outbox_next_due(struct store *st, time_t *at);
 

@@ -1157,7 +1157,7 @@ const char *const store_outbox_states[] = {"pending", "leased",  "sent", "dead",
                                            "skipped", "expired", "held", NULL};
 
 /* store_outbox_retry - a dead or expired row back to pending */
-gw_rc store_outbox_retry(struct store *st, int64_t org, int64_t id)
+gw_rc store_outbox_retry(struct store *st, int64_t org, int64_t id, bool *gone)
 {
 	struct db_stmt *s = store_stmt(
 	        /* a retried row starts the backoff schedule afresh (delivery_attempts keeps every
@@ -1165,19 +1165,39 @@ gw_rc store_outbox_retry(struct store *st, int64_t org, int64_t id)
 	         * due as soon as possible, whatever clock the caller keeps: due since it was
 	         * enqueued, which no running gateway's clock (a test clock included) is before, and
 	         * so ahead of rows whose turn came later. */
+	        /* a row whose content the retention took (store_outbox_redact: its links and
+	         * message are gone) is not sent again: what would go out is not what was meant */
 	        st, "UPDATE outbox SET status = 'pending', next_attempt_at = created_at,"
 	            " deadline_at = NULL, attempts = 0"
-	            " WHERE id = ?1 AND (?2 = 0 OR org_id = ?2) AND status IN ('dead', 'expired')");
+	            " WHERE id = ?1 AND (?2 = 0 OR org_id = ?2) AND status IN ('dead', 'expired')"
+	            " AND payload_state IS NULL");
 	struct db_stmt *e = store_stmt(st, "SELECT 1 FROM outbox WHERE id = ?1 AND (?2 = 0 OR"
 	                                 " org_id = ?2)");
+	struct db_stmt *g = store_stmt(st, "SELECT 1 FROM outbox WHERE id = ?1 AND (?2 = 0 OR"
+	                                 " org_id = ?2) AND status IN ('dead', 'expired')"
+	                                 " AND payload_state IS NOT NULL");
+	gw_rc rc;
+	int r;
 
-	if(!s || !e)
+	if(gone)
+		*gone = false;
+	if(!s || !e || !g)
 		return GW_EDB;
 	db_bind_int64(s, 1, id);
 	db_bind_int64(s, 2, org);
 	db_bind_int64(e, 1, id);
 	db_bind_int64(e, 2, org);
-	return store_cond_update(st, s, e, GW_ESTATE);
+	rc = store_cond_update(st, s, e, GW_ESTATE);
+	if(rc != GW_ESTATE || !gone)
+		return rc;
+	db_bind_int64(g, 1, id);
+	db_bind_int64(g, 2, org);
+	r = db_step(g);
+	db_reset(g);
+	if(r != DB_ROW && r != DB_DONE)
+		return store_rc(r) ? store_rc(r) : GW_EDB;
+	*gone = r == DB_ROW;
+	return rc;
 }
 
 /* store_outbox_next_due - earliest pending next_attempt_at */

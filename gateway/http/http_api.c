@@ -553,10 +553,15 @@ static gw_rc outbox_list(struct http_req *r, json_t **out)
 static gw_rc outbox_retry(struct http_req *r, json_t **out)
 {
 	gw_rc rc = http_require_org(r, r->id[0], ANY_ADMIN);
+	bool gone = false;
 
 	if(rc)
 		return rc;
-	rc = store_outbox_retry(r->st, r->id[0], r->id[1]);
+	rc = store_outbox_retry(r->st, r->id[0], r->id[1], &gone);
+	if(rc == GW_ESTATE && gone)
+		return gw_err_set(&r->err, rc, "",
+		                  "this delivery's content was removed after the retention period;"
+		                  " it cannot be sent again");
 	if(rc == GW_ESTATE)
 		return gw_err_set(&r->err, rc, "", "only a dead or expired delivery can be retried");
 	if(rc)

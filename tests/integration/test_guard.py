@@ -335,6 +335,16 @@ try:
                  " OR key LIKE 'confirmation:%'")[0][0], 2, "their dedupe keys stay")
     c.eq(gw.rows("SELECT status FROM outbox WHERE kind = 'confirmation'")[0][0], "dead",
          "the row itself stays")
+    # a dead row whose content the retention took is not sent again (it would go out with
+    # its links removed): the retry is refused and says why
+    dead_id = gw.rows("SELECT id FROM outbox WHERE kind = 'confirmation'")[0][0]
+    r = gw.call("POST", O + "/outbox/%d/retry" % dead_id, token=A)
+    c.eq((r.status, r.json and r.json["error"]), (409, "invalid_state"),
+         "retry of a pruned dead row: 409 invalid_state")
+    c.check("retention" in ((r.json or {}).get("message") or ""),
+            "... saying the retention removed its content: %r" % (r.json,))
+    c.eq(gw.rows("SELECT status FROM outbox WHERE id = ?", dead_id)[0][0], "dead",
+         "... and the row stays dead")
     clock("2026-12-01T10:30:00Z")
 
     # ---- the database files are the owner's only (on PostgreSQL: there are none) ----

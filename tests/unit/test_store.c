@@ -1180,7 +1180,7 @@ static void test_outbox_retry(void **state)
 		struct row r;
 
 		print_message("case: %s\n", k->name);
-		CHECK_RC(store_outbox_retry(f->st, org_of(f, k->org), rid), k->rc, k->name);
+		CHECK_RC(store_outbox_retry(f->st, org_of(f, k->org), rid, NULL), k->rc, k->name);
 		if(!k->status)
 			continue;
 		row_get(f->peek, rid, &r);

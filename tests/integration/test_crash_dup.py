@@ -42,6 +42,18 @@ def arrived():
     return len(glob.glob(os.path.join(sink_dir, "[0-9]*.eml")))
 
 
+def settled_arrivals():
+    """arrived() once it has stood still for 0.2 s: the server may still be saving a message
+    whose end of data came in before the kill (it saves, then answers 250)"""
+    n, since = arrived(), time.monotonic()
+    while time.monotonic() - since < 0.2:
+        time.sleep(0.02)
+        m = arrived()
+        if m != n:
+            n, since = m, time.monotonic()
+    return n
+
+
 def sent_rows():
     return gw.rows("SELECT count(*) FROM outbox WHERE status = 'sent'")[0][0]
 
@@ -75,7 +87,7 @@ try:
         gw.proc.wait()
         gw.proc = None
         leased = gw.rows("SELECT count(*) FROM outbox WHERE status = 'leased'")[0][0]
-        kills.append((arrived(), sent_rows(), leased))
+        kills.append((settled_arrivals(), sent_rows(), leased))
         gw.start()  # replays the dead process's journals, then gives its leases back
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (sent_rows() < TOTAL or arrived() < TOTAL):
@@ -91,23 +103,37 @@ try:
             replayed)
 
     by_email, total = {}, 0
-    for path in sorted(glob.glob(os.path.join(sink_dir, "[0-9]*.eml"))):
+    # in arrival order: the server numbers the messages it saves
+    paths = glob.glob(os.path.join(sink_dir, "[0-9]*.eml"))
+    for path in sorted(paths, key=lambda p: int(os.path.basename(p)[:-4])):
         with open(path, "rb") as f:
             m = email.message_from_binary_file(f, policy=email.policy.default)
         total += 1
         req = re.search(r"/requests/(\d+)", m.get_body(("plain",)).get_content())
         key = (m["To"].addresses[0].addr_spec, req.group(1) if req else "?")
-        by_email.setdefault(key, []).append(str(m["Message-ID"]))
+        by_email.setdefault(key, []).append((total, str(m["Message-ID"])))
     ndup = sum(len(v) - 1 for v in by_email.values())
+    # each duplicate belongs to the first kill by which its previous copy had arrived: that
+    # copy's result was not recorded, so the next process sent it again
+    per_kill = [0] * len(kills)
+    for copies in by_email.values():
+        for (prev, _), _ in zip(copies, copies[1:]):
+            k = next((i for i, (n, _, _) in enumerate(kills) if prev <= n), None)
+            if k is not None:
+                per_kill[k] += 1
     c.eq(len(by_email), TOTAL, "every email arrived")
-    c.check(all(len(set(v)) == 1 for v in by_email.values()),
+    c.check(all(len({mid for _, mid in v}) == 1 for v in by_email.values()),
             "every duplicate carries its original's Message-ID")
     c.eq(total, TOTAL + ndup, "arrivals = emails + duplicates")
     c.check(ndup <= a.workers * len(kills),
             "duplicates %d <= connections x kills = %d" % (ndup, a.workers * len(kills)))
+    c.eq(sum(per_kill), ndup, "every duplicate follows a kill")
+    c.check(max(per_kill, default=0) <= a.workers,
+            "at most one duplicate per connection per kill: %r (connections %d)" %
+            (per_kill, a.workers))
     for i, (n, s, lz) in enumerate(kills):
-        print("  kill %d: %d arrived, %d rows recorded sent, %d rows left leased" % (i + 1, n, s,
-                                                                                     lz))
+        print("  kill %d: %d arrived, %d rows recorded sent, %d rows left leased, %d sent again"
+              % (i + 1, n, s, lz, per_kill[i]))
     print("  crash_dup: %d emails, %d connections, %d kills, %d arrivals, %d duplicates "
           "(bound %d), %d rows recorded from journals, %.1f s" %
           (TOTAL, a.workers, len(kills), total, ndup, a.workers * len(kills), replayed,

@@ -1164,9 +1164,9 @@ gw_rc store_outbox_retry(struct store *st, int64_t org, int64_t id, bool *gone)
 	         * earlier try): one more transient failure must not dead-letter it at once. It is
 	         * due as soon as possible, whatever clock the caller keeps: due since it was
 	         * enqueued, which no running gateway's clock (a test clock included) is before, and
-	         * so ahead of rows whose turn came later. */
-	        /* a row whose content the retention took (store_outbox_redact: its links and
-	         * message are gone) is not sent again: what would go out is not what was meant */
+	         * so ahead of rows whose turn came later. A row whose content the retention took
+	         * (store_outbox_redact: its links and message are gone) is not sent again: what
+	         * would go out is not what was meant. */
 	        st, "UPDATE outbox SET status = 'pending', next_attempt_at = created_at,"
 	            " deadline_at = NULL, attempts = 0"
 	            " WHERE id = ?1 AND (?2 = 0 OR org_id = ?2) AND status IN ('dead', 'expired')"

@@ -8,7 +8,7 @@ they go out,
     of bulk rows gives way when new rows come in);
   - so does a reminder: the customer books and pays through that link, the trainer confirms,
     and when the test clock reaches the reminder's time the scheduler's tick enqueues it
-    behind what is left of the fan-out; it arrives within one second of the tick.
+    behind what is left of the fan-out; it arrives within one second of the tick's request.
 The 10,000 trainers are inserted into the users table while the gateway is stopped (making
 them through the API is not what is tested). The timings are printed."""
 import email
@@ -155,8 +155,9 @@ try:
     t_remind = wait_for(lambda got: ("reminder", "cora@example.test") in
                         [(k, t) for k, t, _ in got], 10)
     left_remind = pending(a, fan)
-    c.check(t_remind is not None and t_remind < 1.0,
-            "the reminder arrives within a second of the tick's answer: %r s" % t_remind)
+    c.check(t_remind is not None and t_tick + t_remind < 1.0,
+            "the reminder arrives within a second of the tick that enqueued it: %r s" %
+            (t_remind and t_tick + t_remind))
     c.check(left_remind > 0,
             "... with the fan-out still queued ahead of it (%d rows)" % left_remind)
     print("  fan-out intake of %d trainers answered in %.0f ms" % (FANOUT, t_intake * 1000))
@@ -164,8 +165,8 @@ try:
           (t_other or -1, left_other))
     print("  scheduling link behind the fan-out: %.3f s (%d still queued)" %
           (t_link or -1, left_link))
-    print("  reminder behind the fan-out: %.3f s after the tick's answer (the tick took %.3f s;"
-          " %d still queued)" % (t_remind or -1, t_tick, left_remind))
+    print("  reminder behind the fan-out: %.3f s from the tick that enqueued it (the tick's own"
+          " answer %.3f s; %d still queued)" % (t_tick + (t_remind or -1), t_tick, left_remind))
 except Exception:
     import traceback
     traceback.print_exc()

@@ -7,7 +7,8 @@
  * survive the re-folding and white-space changes relays make) over the whole body, and cover
  * From, To, Subject, Date, Message-ID, MIME-Version, Content-Type and X-Ordinatus-Kind
  * (RFC 6376 5.4.1 lists From as required and the rest as recommended). The DKIM-Signature field
- * is prepended to the message, as a signer must (RFC 6376 5.6).
+ * is prepended to the message, as a signer must (RFC 6376 5.6). Its t= is the send time on the
+ * project's clock (clock_now: the test clock when one is set; DKIM_OPTS_FIXEDTIME).
  *
  * Threading: one signer per provider context, so per worker thread. Each signer has its own
  * DKIM_LIB (dkim_init), made in smtp_dkim_create() and closed in smtp_dkim_destroy().
@@ -38,6 +39,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+
+#include "common/clock.h"
 
 #define DKIM_MIN_BITS 1024 /* RFC 8301 3.2: verifiers refuse less */
 #define DKIM_NAME_MAX 253
@@ -319,11 +322,19 @@ gw_rc smtp_dkim_sign(struct smtp_dkim *d, const char *msg, size_t len, char **ou
 	size_t siglen = 0, i, o, n;
 	unsigned char job[32];
 	char *buf = NULL;
-	const char *step = "dkim_sign", *detail;
+	const char *step = "dkim_options", *detail;
+	/* t= is the send time on the project's clock (the test clock when one is set), not
+	 * time(2): libopendkim takes a fixed time per library, and each signer has its own */
+	time_t t = clock_now();
+	uint64_t now = t > 0 ? (uint64_t)t : 0;
 
 	*out = NULL;
 	if(out_len)
 		*out_len = 0;
+	st = dkim_options(d->lib, DKIM_OP_SETOPT, DKIM_OPTS_FIXEDTIME, &now, sizeof(now));
+	if(st != DKIM_STAT_OK)
+		goto fail;
+	step = "dkim_sign";
 	snprintf((char *)job, sizeof(job), "ordinatus-%lu", ++d->jobs);
 	dk = dkim_sign(d->lib, job, NULL, d->key, d->selector, d->domain, DKIM_CANON_RELAXED,
 	               DKIM_CANON_RELAXED, DKIM_SIGN_RSASHA256, -1, &st);

@@ -178,8 +178,12 @@ gw = Gateway(test_clock=True)
 gw.start()
 
 
+CLOCKS = set()  # every instant the test clock was set to (epoch seconds)
+
+
 def clock(t):
     gw.ok("PUT", "/v1/test/clock", {"now": t})
+    CLOCKS.add(calendar.timegm(time.strptime(t, "%Y-%m-%dT%H:%M:%SZ")))
 
 
 def clock_plus(secs):
@@ -354,6 +358,14 @@ try:
     c.eq(kinds, ALL_KINDS, "every email kind arrived")
     bad_dkim = [kind(m) for raw, m, _ in msgs if not dkim_ok(raw)]
     c.eq(bad_dkim, [], "every message DKIM-verifies")
+    # the signature's t= is the send time on the gateway's clock (the test clock stands still
+    # at the instants this test sets), not the machine's
+    stamps = [int(dict(tag.split("=", 1) for tag in
+                       re.sub(r"\s+", "", str(m["DKIM-Signature"])).split(";") if tag)["t"])
+              for _, m, _ in msgs]
+    c.check(stamps and all(t in CLOCKS for t in stamps),
+            "every DKIM t= is a test clock instant: %r not in %r" %
+            (sorted(set(stamps) - CLOCKS), sorted(CLOCKS)))
     c.check(all(meta.get("tls") and meta.get("auth_login") == SMTP_USER for _, _, meta in msgs),
             "every message went over STARTTLS with AUTH")
     c.check(all(m["From"].addresses[0].addr_spec == "bookings@acme.test" and

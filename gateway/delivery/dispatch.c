@@ -1110,8 +1110,9 @@ static void log_result(struct worker *w, const struct store_lease *l,
  * has none and is not taken. The next dispatch_start of this host reads the journals of dead
  * processes and records their rows sent before it gives their leases back: after a kill only
  * the message whose reply was in flight can go out twice, one per connection. A power loss can
- * lose the journal's last writes (nothing is synced; and, with synchronous=NORMAL, the last
- * commits): then up to a batch per worker goes out twice, as without it. */
+ * lose the journal's last writes (nothing is synced) and, with synchronous=NORMAL, every commit
+ * since the WAL was last synced (checkpoint_main, every CHECKPOINT_MS): then whatever was sent
+ * in that last half second or so goes out twice, with its Message-ID. */
 #define JOURNAL_LINE 128
 
 /* journal_path - the journal file of owner into buf */

@@ -256,12 +256,13 @@ def main():
     try:
         wait_port(sink_port)
         src, crl, prv, obx = [], [], [], []
-        for _ in range(a.runs):
+        filled = os.path.join(tmp, "filled.db")  # the first run's, for run_cycle
+        for i in range(a.runs):
             src.append(run_source(sink_port, a.conns, a.messages, size))
             crl.append(run_curl(sink_port, a.conns, a.messages))
             prv.append(run_curl(sink_port, a.conns, a.messages, "provider"))
             obx.append(run_outbox(tmp, sink_port, a.conns, a.messages,
-                                  keep_db=os.path.join(tmp, "filled.db")))
+                                  keep_db=filled if i == 0 else None))
         med = statistics.median
         s = med(src)
         c, cc = med(x[0] for x in crl), med(x[1] for x in crl)
@@ -286,7 +287,7 @@ def main():
         print("  CPU per message outbox/libcurl %5.2f" % (oc / cc))
         # where the outbox's CPU beyond bare libcurl's goes: the store's part measured alone
         # (the same rows, one connection, no send), the median of as many runs
-        cyc = med(run_cycle(os.path.join(tmp, "filled.db")) for _ in range(a.runs))
+        cyc = med(run_cycle(filled) for _ in range(a.runs))
         print("  store alone (lease 32, record sent, next lease; no send) %5.1f us CPU/row: "
               "%.0f%% of the outbox's %.1f us CPU/msg beyond libcurl's" %
               (cyc * 1e6, 100 * cyc / (oc - cc) if oc > cc else 0, (oc - cc) * 1e6))

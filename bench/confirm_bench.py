@@ -126,7 +126,8 @@ def run_mode(mode, n):
             bookings.append(b["booking_id"])
         first = min(bookings)
         # everything before the confirms has gone out
-        while gw.rows("SELECT count(*) FROM outbox WHERE status IN ('pending', 'leased')")[0][0]:
+        while gw.rows("SELECT (SELECT count(*) FROM outbox WHERE status = 'pending')"
+                      " + (SELECT count(*) FROM outbox WHERE status = 'leased')")[0][0]:
             time.sleep(0.01)
         t0 = time.monotonic()
         for bid in bookings:

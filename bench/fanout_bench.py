@@ -105,7 +105,8 @@ def intake(n, runs):
             # the next intake meets idle workers: wait until these rows went to the maildir
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and gw.rows(
-                    "SELECT count(*) FROM outbox WHERE status IN ('pending', 'leased')")[0][0]:
+                    "SELECT (SELECT count(*) FROM outbox WHERE status = 'pending')"
+                    " + (SELECT count(*) FROM outbox WHERE status = 'leased')")[0][0]:
                 time.sleep(0.1)
         size = gw.rows("SELECT avg(length(payload)) FROM outbox"
                        " WHERE kind = 'new_request' AND payload_state IS NULL")[0][0]

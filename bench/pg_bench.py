@@ -202,8 +202,9 @@ class Config:
                                        (res["matched_trainers"], trainers))
                 deadline = time.monotonic() + 300
                 while True:
-                    cur.execute("SELECT count(*) FROM outbox WHERE status IN"
-                                " ('pending', 'leased')")
+                    cur.execute("SELECT (SELECT count(*) FROM outbox WHERE status ="
+                                " 'pending') + (SELECT count(*) FROM outbox"
+                                " WHERE status = 'leased')")
                     left = cur.fetchone()[0]
                     if not self.db_url:
                         conn.commit()  # a fresh snapshot for the next read

@@ -1108,12 +1108,16 @@ gw_rc store_outbox_release(struct store *st, const char *owner)
 /* store_outbox_list - deliveries, newest first */
 gw_rc store_outbox_list(struct store *st, int64_t org, const char *status, int limit, json_t **out)
 {
-	struct db_stmt *s = store_stmt(
-	        st,
-	        "SELECT id, org_id, kind, provider_class, provider, dedupe_key, status, attempts,"
-	        " last_error, created_at, sent_at, next_attempt_at, request_id, booking_id"
-	        " FROM outbox WHERE (?1 = 0 OR org_id = ?1) AND (?2 IS NULL OR status = ?2)"
-	        " ORDER BY id DESC LIMIT ?3");
+	/* one organisation's: newest first along outbox_org (org_id, id), so that a small
+	 * organisation's list does not read past every other one's rows; every organisation's
+	 * (org 0, the platform) along the table itself */
+#define LIST_SQL(WHERE)                                                                       \
+	"SELECT id, org_id, kind, provider_class, provider, dedupe_key, status, attempts,"    \
+	" last_error, created_at, sent_at, next_attempt_at, request_id, booking_id"           \
+	" FROM outbox WHERE " WHERE "(?2 IS NULL OR status = ?2) ORDER BY id DESC LIMIT ?3"
+	struct db_stmt *s = org ? store_stmt(st, LIST_SQL("org_id = ?1 AND "))
+	                        : store_stmt(st, LIST_SQL("?1 = 0 AND "));
+#undef LIST_SQL
 	json_t *list = json_array();
 	int r;
 
@@ -1317,9 +1321,11 @@ gw_rc store_outbox_booking_state(struct store *st, int64_t booking, char *status
 /* store_outbox_depth - queue depth and the oldest due row */
 gw_rc store_outbox_depth(struct store *st, time_t now, int64_t *pending, time_t *oldest_due)
 {
-	/* both are ranges of the outbox_due index (status, next_attempt_at) */
-	struct db_stmt *c = store_stmt(st, "SELECT count(*) FROM outbox"
-	                                 " WHERE status IN ('pending', 'leased')");
+	/* the pending rows are outbox_due (partial: pending, by next_attempt_at), the leased ones
+	 * outbox_lease (partial: leased); the oldest due row a range of outbox_due */
+	struct db_stmt *c = store_stmt(st, "SELECT (SELECT count(*) FROM outbox"
+	                                 " WHERE status = 'pending') + (SELECT count(*)"
+	                                 " FROM outbox WHERE status = 'leased')");
 	struct db_stmt *m = store_stmt(st, "SELECT min(next_attempt_at) FROM outbox"
 	                                 " WHERE status = 'pending' AND next_attempt_at <= ?1");
 	int r;
@@ -1343,7 +1349,7 @@ gw_rc store_outbox_depth(struct store *st, time_t now, int64_t *pending, time_t 
 }
 
 /* store_outbox_due_upto - due rows, of every class, counted up to limit: at most limit entries
- * of the outbox_due index, which holds both columns asked (a count of one class would read the
+ * of the outbox_due index (pending rows by next_attempt_at; a count of one class would read the
  * table row of every entry) */
 gw_rc store_outbox_due_upto(struct store *st, time_t now, int limit, int *n)
 {
@@ -1459,7 +1465,7 @@ gw_rc store_outbox_redact(struct store *st, time_t now, time_t keep_secs, int li
                           store_redact_fn redact, int *redacted, int *pruned)
 {
 	/* the terms of outbox_unredacted's WHERE, and SQLite told to take it: without statistics
-	 * it would read every sent row of outbox_due (status) instead */
+	 * it would read the table instead */
 #define REDACT_SQL(from)                                                                     \
 	"SELECT id, payload FROM " from " WHERE payload_state IS NULL"                       \
 	" AND provider_class = 'email' AND (status = 'sent' OR status = 'expired'"            \

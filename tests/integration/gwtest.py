@@ -425,7 +425,8 @@ class Gateway:
         they did would see their status change under a refused request."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.rows(
-                "SELECT 1 FROM outbox WHERE status IN ('pending', 'leased') LIMIT 1"):
+                "SELECT EXISTS(SELECT 1 FROM outbox WHERE status = 'pending')"
+                " OR EXISTS(SELECT 1 FROM outbox WHERE status = 'leased')")[0][0]:
             time.sleep(0.05)
 
     def snapshot(self):

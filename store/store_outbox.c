@@ -932,6 +932,132 @@ static const char *const outcome_name[] = {
         [STORE_HELD] = "held",
 };
 
+/* tried - whether a result counts as an attempt: an expired, skipped or deferred row was never
+ * tried; a held one only when its send found the grant revoked */
+static int tried(const struct store_result *x)
+{
+	return x->outcome != STORE_EXPIRED && x->outcome != STORE_SKIPPED &&
+	       x->outcome != STORE_DEFER && (x->outcome != STORE_HELD || x->cal_revoked);
+}
+
+/* finish_hooks - what a recorded result leaves beside its row: the calendar and Zoho result
+ * hooks, and a just-held row's check */
+static gw_rc finish_hooks(struct store *st, const struct store_result *x, time_t now)
+{
+	gw_rc rc = GW_OK;
+
+	if(x->cal_event_id[0] || x->cal_revoked)
+		rc = store_calendar_hook(st, x, now);
+	if(!rc && x->zoho_hook)
+		rc = store_zoho_hook(st, x, now);
+	if(!rc && x->outcome == STORE_HELD)
+		rc = store_calendar_hold_check(st, x->id, now);
+	return rc;
+}
+
+/* The whole batch in one statement on PostgreSQL, where each statement is a round trip to the
+ * server: the rows still leased by owner take their results, their attempt rows are written
+ * and the messages of the finished ones deleted, as finish_rows does row by row; the ids it
+ * changed come back (a row whose lease was lost to another gateway is not among them, and its
+ * result is not recorded). Each worker's finish held the write lock for 3 statements a row
+ * before: 96 round trips a batch of 32. */
+static const char finish_set_sql[] =
+        "WITH v AS (SELECT * FROM jsonb_to_recordset(?3::jsonb) AS x(id bigint, st text,"
+        " tried int, nx bigint, err text, prov text, t0 bigint, t1 bigint, oc text)),"
+        " u AS (UPDATE outbox o SET status = v.st, lease_owner = NULL, lease_expires_at = NULL,"
+        " attempts = o.attempts + v.tried, next_attempt_at = coalesce(v.nx, o.next_attempt_at),"
+        " last_error = CASE WHEN v.st = 'sent' THEN o.last_error"
+        " ELSE coalesce(v.err, o.last_error) END, provider = coalesce(v.prov, o.provider),"
+        " sent_at = CASE WHEN v.st = 'sent' THEN ?2 ELSE o.sent_at END FROM v"
+        " WHERE o.id = v.id AND o.status = 'leased' AND o.lease_owner = ?1"
+        " RETURNING o.id, o.attempts),"
+        " a AS (INSERT INTO delivery_attempts(outbox_id, attempt, provider, started_ms,"
+        " finished_ms, outcome, detail) SELECT u.id, u.attempts, v.prov, v.t0, v.t1, v.oc, v.err"
+        " FROM u JOIN v ON v.id = u.id WHERE v.tried = 1),"
+        " d AS (DELETE FROM outbox_messages WHERE outbox_id IN (SELECT u.id FROM u JOIN v"
+        " ON v.id = u.id WHERE v.st IN ('sent', 'expired', 'skipped')))"
+        " SELECT id FROM u";
+
+/* opt_string - a JSON string of s, null for NULL; NULL when s is not UTF-8 (*bad set) */
+static json_t *opt_string(const char *s, bool *bad)
+{
+	json_t *j = s ? json_string(s) : json_null();
+
+	if(!j)
+		*bad = true;
+	return j;
+}
+
+/* finish_set - finish_rows in one statement (PostgreSQL); GW_EINVAL, with nothing written,
+ * when a result cannot go into JSON (a detail that is not UTF-8): the caller goes row by row */
+static gw_rc finish_set(struct store *st, const char *owner, const struct store_result *r, int n,
+                        time_t now)
+{
+	json_t *list = json_array();
+	struct db_stmt *s;
+	bool *done = NULL, bad = false;
+	char *text = NULL;
+	gw_rc rc = GW_OK;
+	int i, x;
+
+	for(i = 0; list && !bad && i < n; i++) {
+		const struct store_result *e = &r[i];
+		json_t *o = json_object();
+		bool nx = e->outcome == STORE_RETRY || e->outcome == STORE_DEFER;
+
+		if(!o || json_array_append_new(list, o) ||
+		   json_object_set_new(o, "id", json_integer(e->id)) ||
+		   json_object_set_new(o, "st", json_string(outcome_status[e->outcome])) ||
+		   json_object_set_new(o, "tried", json_integer(tried(e))) ||
+		   json_object_set_new(o, "nx", nx ? json_integer(e->next_attempt_at) : json_null()) ||
+		   json_object_set_new(o, "err", opt_string(e->detail, &bad)) ||
+		   json_object_set_new(o, "prov", opt_string(e->provider, &bad)) ||
+		   json_object_set_new(o, "t0", json_integer(e->started_ms)) ||
+		   json_object_set_new(o, "t1", json_integer(e->finished_ms)) ||
+		   json_object_set_new(o, "oc", json_string(outcome_name[e->outcome]))) {
+			rc = bad ? GW_EINVAL : GW_ENOMEM;
+			break;
+		}
+	}
+	if(!list)
+		rc = GW_ENOMEM;
+	if(!rc && !(text = json_dumps(list, JSON_COMPACT)))
+		rc = GW_ENOMEM;
+	json_decref(list);
+	if(!rc && !(done = calloc((size_t)n, sizeof(*done))))
+		rc = GW_ENOMEM;
+	if(rc)
+		goto out;
+	if(!(s = store_stmt(st, finish_set_sql))) {
+		rc = GW_EDB;
+		goto out;
+	}
+	db_bind_text(s, 1, owner, -1);
+	db_bind_int64(s, 2, now);
+	db_bind_text(s, 3, text, -1);
+	while((x = db_step(s)) == DB_ROW) {
+		int64_t id = db_col_int64(s, 0);
+
+		for(i = 0; i < n; i++)
+			if(r[i].id == id)
+				done[i] = true;
+	}
+	db_reset(s);
+	db_clear(s);
+	if(x != DB_DONE) {
+		rc = store_rc(x) ? store_rc(x) : GW_EDB;
+		goto out;
+	}
+	/* the hooks of the rows recorded; the others' leases were lost: their results stand */
+	for(i = 0; i < n && !rc; i++)
+		if(done[i])
+			rc = finish_hooks(st, &r[i], now);
+out:
+	free(text);
+	free(done);
+	return rc;
+}
+
 /* finish_rows - record results, with their attempt rows, inside the caller's transaction */
 static gw_rc finish_rows(struct store *st, const char *owner, const struct store_result *r, int n,
                          time_t now)
@@ -955,19 +1081,18 @@ static gw_rc finish_rows(struct store *st, const char *owner, const struct store
 
 	if(!u || !a || !dm)
 		return GW_EDB;
+	if(st->ops->dialect == DB_POSTGRES && (rc = finish_set(st, owner, r, n, now)) != GW_EINVAL)
+		return rc;
+	rc = GW_OK;
 	for(i = 0; i < n; i++) {
-		/* an expired, skipped or deferred row was never tried: it is not an attempt; a held
-		 * one only when its send found the grant revoked */
-		int tried = r[i].outcome != STORE_EXPIRED && r[i].outcome != STORE_SKIPPED &&
-		            r[i].outcome != STORE_DEFER &&
-		            (r[i].outcome != STORE_HELD || r[i].cal_revoked);
+		int was_tried = tried(&r[i]);
 
 		db_reset(u);
 		db_clear(u);
 		db_bind_int64(u, 1, r[i].id);
 		db_bind_text(u, 2, owner, -1);
 		db_bind_text(u, 3, outcome_status[r[i].outcome], -1);
-		db_bind_int64(u, 4, tried);
+		db_bind_int64(u, 4, was_tried);
 		if(r[i].outcome == STORE_RETRY || r[i].outcome == STORE_DEFER)
 			db_bind_int64(u, 5, r[i].next_attempt_at);
 		store_bind_text(u, 6, r[i].detail);
@@ -993,16 +1118,9 @@ static gw_rc finish_rows(struct store *st, const char *owner, const struct store
 				break;
 			}
 		}
-		if(r[i].cal_event_id[0] || r[i].cal_revoked) {
-			rc = store_calendar_hook(st, &r[i], now);
-			if(rc)
-				break;
-		}
-		if(r[i].zoho_hook && (rc = store_zoho_hook(st, &r[i], now)))
+		if((rc = finish_hooks(st, &r[i], now)))
 			break;
-		if(r[i].outcome == STORE_HELD && (rc = store_calendar_hold_check(st, r[i].id, now)))
-			break;
-		if(!tried)
+		if(!was_tried)
 			continue;
 		db_reset(a);
 		db_clear(a);

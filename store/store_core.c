@@ -492,8 +492,8 @@ _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSIO
  * it). */
 static const char *const pg_none[] = {NULL};
 static const char *const *const pg_migrations[] = {
-    pg_none, pg_none, pg_none, pg_none, pg_none, pg_none, pg_none,
-    pg_none, pg_none, pg_none, pg_none, pg_none, store_pg_schema, pg_m14, m15, pg_m16, m17, m18, pg_m19};
+    pg_none, pg_none, pg_none, pg_none, pg_none, pg_none, pg_none, pg_none, pg_none, pg_none,
+    pg_none, pg_none, store_pg_schema, pg_m14, m15, pg_m16, m17, m18, pg_m19};
 _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count PostgreSQL's migrations too");
 _Static_assert(STORE_PG_SCHEMA_VERSION <= STORE_SCHEMA_VERSION,

@@ -18,6 +18,8 @@
  *                                      record them sent and lease the next (store_outbox_cycle,
  *                                      as a worker does) until no row is left; prints "cycle
  *                                      ROWS SECONDS" (nothing is sent)
+ *   smtp_bench cycle DB BATCH frame-writes   the same with SQLite writing each WAL frame in
+ *                                      two calls, as it does itself (store_wal.c's baseline)
  *
  * The bench message is a real "New request available" email (tpl_new_request) built by the
  * gateway's MIME builder (smtp_mime_build), so the three contenders move the same bytes.
@@ -325,12 +327,15 @@ int main(int argc, char **argv)
 	}
 	if(argc == 5 && strcmp(argv[1], "fill") == 0)
 		return cmd_fill(argv[2], strtoll(argv[3], NULL, 10), strtol(argv[4], NULL, 10));
-	if(argc == 4 && strcmp(argv[1], "cycle") == 0)
+	if((argc == 4 || (argc == 5 && strcmp(argv[4], "frame-writes") == 0)) &&
+	   strcmp(argv[1], "cycle") == 0) {
+		store_sqlite_coalesce_wal(argc == 4);
 		return cmd_cycle(argv[2], (int)strtol(argv[3], NULL, 10));
+	}
 	if(argc == 5 && (strcmp(argv[1], "curl") == 0 || strcmp(argv[1], "provider") == 0))
 		return cmd_curl((int)strtol(argv[2], NULL, 10), (int)strtol(argv[3], NULL, 10),
 		                strtol(argv[4], NULL, 10), strcmp(argv[1], "provider") == 0);
-	fprintf(stderr, "usage: smtp_bench size | fill DB ORG N | cycle DB BATCH |"
+	fprintf(stderr, "usage: smtp_bench size | fill DB ORG N | cycle DB BATCH [frame-writes] |"
 	                " curl|provider PORT CONNS N\n");
 	return 2;
 }

@@ -36,6 +36,11 @@ enum {
  * its global memory statistics (one lock per allocation) are turned off. */
 void store_global_init(void);
 
+/* store_sqlite_coalesce_wal - whether SQLite databases opened from now on write a commit's WAL
+ * frames in one call (the default, store_wal.c) or each frame in two, as SQLite does itself
+ * (bench/smtp_bench's baseline). */
+void store_sqlite_coalesce_wal(bool on);
+
 /* store_backup - a consistent copy of the database at path into to (which must not exist: it
  * is created 0600 with O_EXCL, never overwritten), with SQLite's online backup API, while
  * gateways read and write it: the copy is one read transaction's snapshot (WAL: writers go on

@@ -26,6 +26,15 @@ struct store {
 	} lease_turn[4];          /* store_outbox.c: they take turns beyond LEASE_ORGS_MAX */
 };
 
+/* store_wal_vfs - the name of the SQLite VFS the store opens databases with (store_wal.c: the
+ * default one with a commit's WAL writes coalesced), NULL (SQLite's default) when it could not
+ * be registered. Static string. */
+const char *store_wal_vfs(void);
+
+/* store_wal_counts - write calls made to the WAL files of that VFS, and the frames that went
+ * through its buffer, since the process started (tests/unit/test_db.c) */
+void store_wal_counts(long *calls, long *frames);
+
 /* store_stmt - a prepared, reset statement for the static SQL text sql (cached per
  * connection); NULL on a prepare error. Borrowed until the store closes. */
 struct db_stmt *store_stmt(struct store *st, const char *sql);

@@ -84,7 +84,7 @@ static struct db_conn *sq_open(const char *where, bool create, char *msg, size_t
 		return NULL;
 	}
 	c->ops = &db_sqlite_ops;
-	r = sqlite3_open_v2(where, &c->db, flags, NULL);
+	r = sqlite3_open_v2(where, &c->db, flags, store_wal_vfs()); /* store_wal.c */
 	private_files(where);
 	if(r != SQLITE_OK) {
 		snprintf(msg, msglen, "cannot open the database %s: %s", where,

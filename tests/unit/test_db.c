@@ -18,9 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "store/store_db.h"
+#include "store/store_int.h"
 
 /* the backend by location: a URL of either scheme is PostgreSQL, everything else a path */
 static void test_backend_choice(void **state)
@@ -213,6 +216,101 @@ static void test_sqlite_transactions(void **state)
 	assert_non_null(db_pg_ops.listen);
 }
 
+/* count - rows of t on connection c */
+static int64_t count(struct db_conn *c)
+{
+	struct db_stmt *s = db_sqlite_ops.prepare(c, "SELECT count(*) FROM t");
+	int64_t n = -1;
+
+	if(s && db_step(s) == DB_ROW)
+		n = db_col_int64(s, 0);
+	db_sqlite_ops.finalize(s);
+	return n;
+}
+
+/* fill - n rows of about 2 KB in one transaction on c; commit or roll back */
+static void fill(struct db_conn *c, int first, int n, bool commit)
+{
+	struct db_stmt *ins = db_sqlite_ops.prepare(
+	        c, "INSERT INTO t(k, n, s, e) VALUES(printf('%2000d', ?1), 2000, ?1 * 10,"
+	           " ?1 * 10 + 1)");
+	int i;
+
+	assert_non_null(ins);
+	assert_int_equal(db_sqlite_ops.begin(c), DB_OK);
+	for(i = first; i < first + n; i++) {
+		db_bind_int64(ins, 1, i);
+		assert_int_equal(db_step(ins), DB_DONE);
+		db_reset(ins);
+	}
+	db_sqlite_ops.finalize(ins);
+	if(commit)
+		assert_int_equal(db_sqlite_ops.commit(c), DB_OK);
+	else
+		db_sqlite_ops.rollback(c);
+}
+
+/* store_wal.c: a commit's frames go to the WAL in a few writes, not two a frame, and what
+ * another connection then reads is all of it: a commit larger than the buffer, a rollback that
+ * leaves nothing, and commits of a process killed right after them (kill -9: nothing is
+ * closed or flushed at exit) all read back whole */
+static void test_sqlite_wal_coalesced(void **state)
+{
+	struct fixture *f = *state;
+	char msg[256] = "";
+	struct db_conn *b = db_sqlite_ops.open(f->path, false, msg, sizeof(msg));
+	struct db_stmt *q;
+	long calls0, frames0, calls, frames;
+	pid_t pid;
+	int status = 0, i;
+
+	assert_non_null(store_wal_vfs());
+	assert_non_null(b);
+	assert_int_equal(count(b), 0);
+	store_wal_counts(&calls0, &frames0);
+	fill(f->c, 1, 400, true); /* about 200 pages: more than one buffer */
+	store_wal_counts(&calls, &frames);
+	assert_true(frames - frames0 >= 150);
+	assert_true(calls - calls0 < (frames - frames0) / 4);
+	assert_int_equal(count(b), 400);
+	/* uncommitted: nothing visible; rolled back: nothing stays */
+	assert_int_equal(db_sqlite_ops.begin(f->c), DB_OK);
+	assert_int_equal(db_sqlite_ops.exec(f->c, "DELETE FROM t WHERE id <= 100"), DB_OK);
+	assert_int_equal(count(b), 400);
+	db_sqlite_ops.rollback(f->c);
+	fill(f->c, 1000, 400, false);
+	assert_int_equal(count(b), 400);
+	assert_int_equal(count(f->c), 400);
+	/* another process commits 30 small transactions and a large one, and is killed */
+	pid = fork();
+	assert_true(pid >= 0);
+	if(pid == 0) {
+		struct db_conn *c = db_sqlite_ops.open(f->path, false, msg, sizeof(msg));
+
+		if(!c)
+			_exit(2);
+		for(i = 0; i < 30; i++)
+			fill(c, 2000 + i, 1, true);
+		fill(c, 3000, 300, true);
+		raise(SIGKILL);
+		_exit(3);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	assert_int_equal(count(b), 730);
+	q = db_sqlite_ops.prepare(b, "SELECT sum(n) FROM t");
+	assert_non_null(q);
+	assert_int_equal(db_step(q), DB_ROW);
+	assert_int_equal(db_col_int64(q, 0), 730 * 2000);
+	db_sqlite_ops.finalize(q);
+	q = db_sqlite_ops.prepare(b, "PRAGMA integrity_check");
+	assert_non_null(q);
+	assert_int_equal(db_step(q), DB_ROW);
+	assert_string_equal(db_col_text(q, 0), "ok");
+	db_sqlite_ops.finalize(q);
+	db_sqlite_ops.close(b);
+}
+
 /* a PostgreSQL URL that cannot be reached: NULL, and the message names no password */
 static void test_pg_unreachable(void **state)
 {
@@ -238,6 +336,7 @@ int main(void)
 	    cmocka_unit_test(test_pg_translate),
 	    cmocka_unit_test_setup_teardown(test_sqlite_results, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sqlite_transactions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sqlite_wal_coalesced, setup, teardown),
 	    cmocka_unit_test(test_pg_unreachable),
 	};
 

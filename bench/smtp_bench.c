@@ -13,6 +13,9 @@
  *                                      threads, one smtp_provider_ops context each, send N bench
  *                                      payloads (JSON parse, MIME build, libcurl); prints
  *                                      "provider MSGS SECONDS"
+ *   smtp_bench message PORT CONNS N    the same provider sending the message as rendered at
+ *                                      enqueue (send_message: what the outbox does), no JSON,
+ *                                      no MIME; prints "message MSGS SECONDS"
  *
  *   smtp_bench cycle DB BATCH          the store's part of the engine alone: lease BATCH rows,
  *                                      record them sent and lease the next (store_outbox_cycle,
@@ -200,6 +203,7 @@ struct sender {
 	pthread_t thread;
 	int port;
 	const char *payload_text; /* provider mode: the stored payload */
+	int rendered;             /* message mode: the message as rendered at enqueue */
 	long count;
 	const char *msg;
 	size_t len, pos;
@@ -264,10 +268,14 @@ static void *provider_main(void *arg)
 	}
 	for(i = 0; i < s->count; i++) {
 		struct provider_result res;
-		json_t *p = json_loads(s->payload_text, 0, NULL);
+		json_t *p = s->rendered ? NULL : json_loads(s->payload_text, 0, NULL);
 
 		memset(&res, 0, sizeof(res));
-		smtp_provider_ops.send(ctx, "new_request", p, &res);
+		if(s->rendered)
+			smtp_provider_ops.send_message(ctx, "trainer@bench.test", s->msg, s->len,
+			                               &res);
+		else
+			smtp_provider_ops.send(ctx, "new_request", p, &res);
 		if(res.outcome == PROVIDER_SENT)
 			s->sent++;
 		json_decref(res.out);
@@ -278,7 +286,8 @@ static void *provider_main(void *arg)
 	return NULL;
 }
 
-/* cmd_curl - bare libcurl throughput, or the provider's (provider != 0) */
+/* cmd_curl - bare libcurl throughput, or the provider's (provider 1: from the JSON payload,
+ * 2: the message rendered at enqueue, as the outbox sends it) */
 static int cmd_curl(int port, int conns, long n, int provider)
 {
 	struct sender s[MAX_CONNS];
@@ -301,6 +310,7 @@ static int cmd_curl(int port, int conns, long n, int provider)
 		s[i].msg = msg;
 		s[i].len = len;
 		s[i].payload_text = text;
+		s[i].rendered = provider == 2;
 		pthread_create(&s[i].thread, NULL, provider ? provider_main : send_main, &s[i]);
 	}
 	for(i = 0; i < conns; i++) {
@@ -308,7 +318,8 @@ static int cmd_curl(int port, int conns, long n, int provider)
 		sent += s[i].sent;
 	}
 	t1 = clock_mono_ms();
-	printf("%s %ld %.3f\n", provider ? "provider" : "curl", sent, (double)(t1 - t0) / 1000.0);
+	printf("%s %ld %.3f\n", provider == 2 ? "message" : provider ? "provider" : "curl", sent,
+	       (double)(t1 - t0) / 1000.0);
 	json_decref(p);
 	free(text);
 	free(msg);
@@ -332,10 +343,14 @@ int main(int argc, char **argv)
 		store_sqlite_coalesce_wal(argc == 4);
 		return cmd_cycle(argv[2], (int)strtol(argv[3], NULL, 10));
 	}
-	if(argc == 5 && (strcmp(argv[1], "curl") == 0 || strcmp(argv[1], "provider") == 0))
+	if(argc == 5 && (strcmp(argv[1], "curl") == 0 || strcmp(argv[1], "provider") == 0 ||
+	                 strcmp(argv[1], "message") == 0))
 		return cmd_curl((int)strtol(argv[2], NULL, 10), (int)strtol(argv[3], NULL, 10),
-		                strtol(argv[4], NULL, 10), strcmp(argv[1], "provider") == 0);
+		                strtol(argv[4], NULL, 10),
+		                strcmp(argv[1], "message") == 0    ? 2
+		                : strcmp(argv[1], "provider") == 0 ? 1
+		                                                   : 0);
 	fprintf(stderr, "usage: smtp_bench size | fill DB ORG N | cycle DB BATCH [frame-writes] |"
-	                " curl|provider PORT CONNS N\n");
+	                " curl|provider|message PORT CONNS N\n");
 	return 2;
 }

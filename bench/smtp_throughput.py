@@ -7,6 +7,8 @@ one run and against the same sink, with the same number of connections and the s
   libcurl       bare libcurl, one reused connection per thread (bench/smtp_bench.c curl)
   provider      the gateway's SMTP provider alone, one context per thread: JSON payload in,
                 MIME built, libcurl out (bench/smtp_bench.c provider)
+  message       the same provider sending the message as rendered at enqueue, as the outbox
+                does: no JSON, no MIME (bench/smtp_bench.c message)
   outbox        the gateway: N rows already in the outbox, `ordinatus serve --workers CONNS`,
                 from the first lease to the last row recorded sent (lease, send, finish:
                 the whole engine, SQLite included)
@@ -260,18 +262,20 @@ def main():
     proxy = None
     try:
         wait_port(sink_port)
-        src, crl, prv, obx = [], [], [], []
+        src, crl, prv, msg, obx = [], [], [], [], []
         filled = os.path.join(tmp, "filled.db")  # the first run's, for run_cycle
         for i in range(a.runs):
             src.append(run_source(sink_port, a.conns, a.messages, size))
             crl.append(run_curl(sink_port, a.conns, a.messages))
             prv.append(run_curl(sink_port, a.conns, a.messages, "provider"))
+            msg.append(run_curl(sink_port, a.conns, a.messages, "message"))
             obx.append(run_outbox(tmp, sink_port, a.conns, a.messages,
                                   keep_db=filled if i == 0 else None))
         med = statistics.median
         s = med(src)
         c, cc = med(x[0] for x in crl), med(x[1] for x in crl)
         p, pc = med(x[0] for x in prv), med(x[1] for x in prv)
+        g, gc = med(x[0] for x in msg), med(x[1] for x in msg)
         o, oc = med(x[0] for x in obx), med(x[1] for x in obx)
         print("smtp_throughput: %d messages of %d bytes, %d connections, median of %d runs "
               "(a shared 2-core machine: runs vary)" % (a.messages, size, a.conns, a.runs))
@@ -281,15 +285,20 @@ def main():
               (c, cc * 1e6, " ".join("%.0f" % x[0] for x in crl)))
         print("  SMTP provider alone       %8.0f msg/s   %5.1f us CPU/msg   runs: %s" %
               (p, pc * 1e6, " ".join("%.0f" % x[0] for x in prv)))
+        print("  provider, message as enqueued %4.0f msg/s %5.1f us CPU/msg   runs: %s" %
+              (g, gc * 1e6, " ".join("%.0f" % x[0] for x in msg)))
         print("  outbox -> smtp-sink       %8.0f msg/s   %5.1f us CPU/msg   runs: %s" %
               (o, oc * 1e6, " ".join("%.0f" % x[0] for x in obx)))
         print("  ratio outbox/libcurl      %8.2f   (target 0.9)" % (o / c))
         print("  ratio outbox/smtp-source  %8.2f" % (o / s))
         print("  ratio libcurl/smtp-source %8.2f   (the ceiling without SMTP pipelining)" %
               (c / s))
-        print("  ratio outbox/provider     %8.2f   (what the engine costs: lease, finish, "
-              "threads)" % (o / p))
-        print("  CPU per message outbox/libcurl %5.2f" % (oc / cc))
+        print("  ratio outbox/provider     %8.2f   (the provider building each message from "
+              "JSON, as before schema 14)" % (o / p))
+        print("  ratio outbox/message      %8.2f   (the engine alone: lease, finish, journal, "
+              "threads)" % (o / g))
+        print("  CPU per message outbox/libcurl %5.2f, message/libcurl %5.2f" %
+              (oc / cc, gc / cc))
         # where the outbox's CPU beyond bare libcurl's goes: the store's part measured alone
         # (the same rows, one connection, no send), the median of as many runs
         cyc, fw = [], []

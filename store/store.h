@@ -245,6 +245,11 @@ gw_rc store_outbox_expand(const char *body, const char *fills, char **out);
  * *inserted false). Call inside a transaction with the state change that causes it. */
 gw_rc store_outbox_enqueue(struct store *st, const struct store_effect *e, time_t now,
                            bool *inserted, int64_t *id);
+/* store_outbox_enqueue_set - store_outbox_enqueue for each of n effects, in that order (a
+ * fan-out's slice): on PostgreSQL in one statement, one round trip for them all; on SQLite
+ * one at a time. *inserted (may be NULL): how many were new. Borrows e for the call. */
+gw_rc store_outbox_enqueue_set(struct store *st, const struct store_effect *e, int n, time_t now,
+                               int *inserted);
 
 struct store_lease {
 	int64_t id, org_id, booking_id, request_id;

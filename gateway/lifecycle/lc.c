@@ -337,6 +337,19 @@ static void json_text(struct tpl_buf *b, const char *s)
 	tpl_buf_add(b, "\"");
 }
 
+/* The intake enqueues the rows of the first FANOUT_CHUNK matching trainers itself, FANOUT_SLICE
+ * at a time (a slice is one store call, store_outbox_enqueue_set: one round trip on
+ * PostgreSQL), and stops early once FANOUT_BUDGET_MS have gone (a database a round trip away),
+ * never before its first slice; the rest of a larger fan-out is recorded (store_fanout_put:
+ * where it stopped, the last trainer it matched, its token and body) and enqueued by
+ * lc_fanout_step in chunks of FANOUT_CHUNK (also ended after FANOUT_BUDGET_MS), each its own
+ * transaction (lc_fanout.c runs it in the background). An intake matching 10,000 trainers is
+ * answered once its first rows and the record of the rest are committed; the write lock is
+ * then held for one chunk at a time instead of the whole fan-out. */
+#define FANOUT_CHUNK 1000
+#define FANOUT_SLICE 100
+#define FANOUT_BUDGET_MS 40
+
 struct fanout {
 	struct store *st;
 	const struct tpl_env *tenv;
@@ -350,6 +363,13 @@ struct fanout {
 	struct tpl_buf html, fills;
 	char key[96], mid[128];
 	time_t now;
+	/* rows made, not yet enqueued (fanout_flush: a slice in one store call) */
+	struct fanout_row {
+		struct store_effect e; /* f->e with the strings below */
+		char key[96];
+		char *payload, *message, *rcpt; /* from malloc() */
+	} rows[FANOUT_SLICE];
+	int nrows;
 };
 
 /* fanout_template - the message of the body (placeholders in payload) with marks where each
@@ -444,6 +464,68 @@ out:
 	return rc;
 }
 
+/* fanout_drop - forget the rows not yet enqueued */
+static void fanout_drop(struct fanout *f)
+{
+	int i;
+
+	for(i = 0; i < f->nrows; i++) {
+		free(f->rows[i].payload);
+		free(f->rows[i].message);
+		free(f->rows[i].rcpt);
+	}
+	f->nrows = 0;
+}
+
+/* fanout_flush - enqueue the rows made so far, in one store call */
+static gw_rc fanout_flush(struct fanout *f)
+{
+	struct store_effect e[FANOUT_SLICE];
+	gw_rc rc;
+	int i;
+
+	if(f->nrows == 0)
+		return GW_OK;
+	for(i = 0; i < f->nrows; i++)
+		e[i] = f->rows[i].e;
+	rc = store_outbox_enqueue_set(f->st, e, f->nrows, f->now, NULL);
+	if(rc)
+		gw_err_cause(f->err, "enqueue %s and %d more: %s", f->rows[0].key, f->nrows - 1,
+		             store_errmsg(f->st));
+	fanout_drop(f);
+	return rc;
+}
+
+/* fanout_push - one trainer's row to the rows not yet enqueued (payload and rcpt copied,
+ * message taken over); a full slice goes at once */
+static gw_rc fanout_push(struct fanout *f, const char *payload, char *message, const char *rcpt)
+{
+	struct fanout_row *r;
+
+	if(f->nrows == FANOUT_SLICE) {
+		gw_rc rc = fanout_flush(f);
+
+		if(rc) {
+			free(message);
+			return rc;
+		}
+	}
+	r = &f->rows[f->nrows];
+	snprintf(r->key, sizeof(r->key), "%s", f->key);
+	r->payload = strdup(payload);
+	r->message = message;
+	r->rcpt = message && rcpt ? strdup(rcpt) : NULL;
+	f->nrows++;
+	if(!r->payload || (message && rcpt && !r->rcpt))
+		return GW_ENOMEM;
+	r->e = f->e;
+	r->e.dedupe_key = r->key;
+	r->e.payload = r->payload;
+	r->e.message = r->message;
+	r->e.rcpt = r->rcpt;
+	return GW_OK;
+}
+
 /* fanout_whole - one trainer's row rendered whole, without the shared body: a trainer without
  * a name, whom the layout greets with "Hello," where a placeholder would leave "Hello ," */
 static gw_rc fanout_whole(struct fanout *f, int64_t trainer, const char *email)
@@ -466,6 +548,8 @@ static gw_rc fanout_whole(struct fanout *f, int64_t trainer, const char *email)
 		rc = GW_ENOMEM;
 		goto out;
 	}
+	if((rc = fanout_flush(f))) /* the rows before it go first */
+		goto out;
 	if((rc = lc_email_message(payload, "new_request", &f->e, &msg)))
 		goto out;
 	f->e.dedupe_key = f->key;
@@ -490,7 +574,6 @@ static gw_rc fanout_trainer(void *arg, int64_t trainer, const char *email, const
 	struct fanout *f = arg;
 	const char *vals[PH_COUNT];
 	char *mfills = NULL;
-	bool ins;
 	gw_rc rc;
 	int k;
 
@@ -521,7 +604,6 @@ static gw_rc fanout_trainer(void *arg, int64_t trainer, const char *email, const
 		return GW_ENOMEM;
 	/* the message's fills: the To and Message-ID fields and the name in either body; an
 	 * address the builder refuses gets none (dead-lettered with the reason when sent) */
-	f->e.message = f->e.rcpt = NULL;
 	if(f->templated) {
 		struct gw_err merr = {{0}, {0}, {0}};
 
@@ -529,30 +611,9 @@ static gw_rc fanout_trainer(void *arg, int64_t trainer, const char *email, const
 		                     &mfills, &merr);
 		if(rc == GW_ENOMEM)
 			return rc;
-		f->e.message = mfills;
-		f->e.rcpt = vals[PH_ADDR];
 	}
-	f->e.dedupe_key = f->key;
-	f->e.payload = f->fills.p;
-	rc = store_outbox_enqueue(f->st, &f->e, f->now, &ins, NULL);
-	f->e.message = f->e.rcpt = NULL;
-	free(mfills);
-	if(rc)
-		gw_err_cause(f->err, "enqueue %s: %s", f->key, store_errmsg(f->st));
-	return rc;
+	return fanout_push(f, f->fills.p, mfills, vals[PH_ADDR]);
 }
-
-/* The intake enqueues the rows of the first FANOUT_CHUNK matching trainers itself, FANOUT_SLICE
- * at a time, and stops early once FANOUT_BUDGET_MS have gone (a database a round trip away:
- * PostgreSQL), never before its first slice; the rest of a larger fan-out is recorded
- * (store_fanout_put: where it stopped, the last trainer it matched, its token and body) and
- * enqueued by lc_fanout_step in chunks of FANOUT_CHUNK (also ended after FANOUT_BUDGET_MS),
- * each its own transaction (lc_fanout.c runs it in the background). An intake matching 10,000
- * trainers is answered once its first rows and the record of the rest are committed; the
- * write lock is then held for one chunk at a time instead of the whole fan-out. */
-#define FANOUT_CHUNK 1000
-#define FANOUT_SLICE 100
-#define FANOUT_BUDGET_MS 40
 
 static size_t fanout_chunk(const struct lc_env *env)
 {
@@ -595,6 +656,9 @@ static gw_rc fanout_slices(struct fanout *f, const struct lc_env *env, const jso
 	for(;;) {
 		rc = store_trainers_each(f->st, f->org, skills, *last, upto, slice, fanout_trainer, f,
 		                         &k, last);
+		if(!rc)
+			rc = fanout_flush(f);
+		fanout_drop(f); /* what a failure left */
 		*n += k;
 		if(rc || k < slice || (upto > 0 && *last >= upto))
 			return rc; /* every matching trainer of the range has its row */

@@ -1,9 +1,9 @@
 /*
  * store_outbox.c - the durable outbox: enqueue with dedupe, lease, finish, retry, list.
  *
- * Entry points: store_outbox_enqueue(), store_outbox_enqueue_set(), store_outbox_lease(), store_outbox_lease_class(),
- * store_outbox_cycle(), store_leases_free(), store_outbox_finish(), store_outbox_release(),
- * store_outbox_list(), store_outbox_retry(), store_outbox_next_due(),
+ * Entry points: store_outbox_enqueue(), store_outbox_enqueue_set(), store_outbox_lease(),
+ * store_outbox_lease_class(), store_outbox_cycle(), store_leases_free(), store_outbox_finish(),
+ * store_outbox_release(), store_outbox_list(), store_outbox_retry(), store_outbox_next_due(),
  * store_outbox_lease_owners(), store_outbox_booking_state(), store_outbox_depth(),
  * store_outbox_counts(), store_outbox_tune().
  * Threading: one connection per thread. Lease and finish work on a whole batch in one
@@ -988,6 +988,18 @@ static json_t *opt_string(const char *s, bool *bad)
 	return j;
 }
 
+/* set_text - the rows of a set statement (a JSON array, taken over) as its parameter's text;
+ * rc is what building the array gave, kept when not GW_OK. *text malloc'd: caller frees. */
+static gw_rc set_text(json_t *list, gw_rc rc, char **text)
+{
+	if(!list)
+		rc = GW_ENOMEM;
+	if(!rc && !(*text = json_dumps(list, JSON_COMPACT)))
+		rc = GW_ENOMEM;
+	json_decref(list);
+	return rc;
+}
+
 /* finish_set - finish_rows in one statement (PostgreSQL); GW_EINVAL, with nothing written,
  * when a result cannot go into JSON (a detail that is not UTF-8): the caller goes row by row */
 static gw_rc finish_set(struct store *st, const char *owner, const struct store_result *r, int n,
@@ -1019,11 +1031,7 @@ static gw_rc finish_set(struct store *st, const char *owner, const struct store_
 			break;
 		}
 	}
-	if(!list)
-		rc = GW_ENOMEM;
-	if(!rc && !(text = json_dumps(list, JSON_COMPACT)))
-		rc = GW_ENOMEM;
-	json_decref(list);
+	rc = set_text(list, rc, &text);
 	if(!rc && !(done = calloc((size_t)n, sizeof(*done))))
 		rc = GW_ENOMEM;
 	if(rc)
@@ -1107,7 +1115,8 @@ static gw_rc enqueue_set(struct store *st, const struct store_effect *e, int n, 
 		const struct store_effect *f = &e[i];
 		json_t *o = json_object();
 
-		if(!o || json_array_append_new(list, o) || json_object_set_new(o, "n", json_integer(i)) ||
+		if(!o || json_array_append_new(list, o) ||
+		   json_object_set_new(o, "n", json_integer(i)) ||
 		   json_object_set_new(o, "org_id", json_integer(f->org_id)) ||
 		   json_object_set_new(o, "kind", opt_string(f->kind, &bad)) ||
 		   json_object_set_new(o, "provider_class", opt_string(f->provider_class, &bad)) ||
@@ -1127,11 +1136,7 @@ static gw_rc enqueue_set(struct store *st, const struct store_effect *e, int n, 
 			break;
 		}
 	}
-	if(!list)
-		rc = GW_ENOMEM;
-	if(!rc && !(text = json_dumps(list, JSON_COMPACT)))
-		rc = GW_ENOMEM;
-	json_decref(list);
+	rc = set_text(list, rc, &text);
 	if(rc)
 		goto out;
 	if(!(s = store_stmt(st, enqueue_set_sql))) {

@@ -11,6 +11,7 @@
 #define PROVIDER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <time.h>
 
 #include "gw.h"
@@ -29,6 +30,11 @@ struct provider_result {
 	char detail[512]; /* provider's own words: SMTP reply, HTTP status and error body. No
 	                     secrets */
 	json_t *out; /* new reference or NULL: values for the result hook (event_id, join_url) */
+	/* with PROVIDER_TRANSIENT: the server itself failed, not this message (no address, no
+	 * connection, no TLS handshake, its greeting or a 421): the next message to it would fail
+	 * the same way, so the dispatcher holds the organisation's other rows back for a while
+	 * instead of trying each (dispatch.c, "A server that is down") */
+	bool unreachable;
 };
 
 struct provider_ops {

@@ -386,6 +386,25 @@ static const json_t *fill_kind(const json_t *payload, const char *kind, json_t *
 	return *copy;
 }
 
+/* server_failed - whether a transfer that got no SMTP verdict failed for the server's sake: no
+ * address, no connection, no TLS handshake or a certificate refused, a greeting that is not
+ * SMTP, or no answer in time. Not a send or receive error on a connection already open (a
+ * reused one the server had just closed fails so once, and the next message opens another). */
+static bool server_failed(CURLcode cc)
+{
+	switch(cc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_WEIRD_SERVER_REPLY:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* classify - the outcome and detail of one transfer */
 static void classify(struct smtp_ctx *sc, CURLcode cc, struct provider_result *res)
 {
@@ -404,8 +423,11 @@ static void classify(struct smtp_ctx *sc, CURLcode cc, struct provider_result *r
 		res->outcome = PROVIDER_SENT;
 		snprintf(res->detail, sizeof(res->detail), "%s", sc->reply);
 	} else if(code >= 400 && code <= 499) {
-		/* 4xx, 454 "temporary authentication failure" (RFC 4954 6) included */
+		/* 4xx, 454 "temporary authentication failure" (RFC 4954 6) included; 421 is the
+		 * server closing the channel (RFC 5321 4.2.3, "Service not available"): for every
+		 * message, not this one */
 		res->outcome = PROVIDER_TRANSIENT;
+		res->unreachable = code == 421;
 		snprintf(res->detail, sizeof(res->detail), "%s", said[0] ? said : "SMTP 4xx");
 	} else if(cc == CURLE_LOGIN_DENIED || code == 535) {
 		/* RFC 4954 6: credentials refused. Nothing to refresh (no OAuth here): it fails
@@ -425,6 +447,7 @@ static void classify(struct smtp_ctx *sc, CURLcode cc, struct provider_result *r
 	} else {
 		/* no SMTP verdict: connection refused, timeout, TLS or certificate failure */
 		res->outcome = PROVIDER_TRANSIENT;
+		res->unreachable = server_failed(cc);
 		snprintf(res->detail, sizeof(res->detail), "curl error %d: %s", (int)cc,
 		         sc->errbuf[0] ? sc->errbuf : curl_easy_strerror(cc));
 	}
@@ -506,6 +529,7 @@ static void smtp_send(void *ctx, const char *kind, const json_t *payload,
 	res->retry_after = -1;
 	res->detail[0] = '\0';
 	res->out = NULL;
+	res->unreachable = false;
 	memset(&err, 0, sizeof(err));
 
 	p = fill_kind(payload, kind, &copy);
@@ -537,6 +561,7 @@ static void smtp_send_message(void *ctx, const char *rcpt, const char *msg, size
 	res->retry_after = -1;
 	res->detail[0] = '\0';
 	res->out = NULL;
+	res->unreachable = false;
 	smtp_transfer(ctx, rcpt, msg, len, res);
 }
 

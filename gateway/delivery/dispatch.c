@@ -863,12 +863,13 @@ static void deliver_message(struct worker *w, const struct store_lease *l, struc
 	dispatch_count_latency(e->ops->name, t0 * 1000);
 	rest_clean(pres.detail, strlen(pres.detail), FAR_SIDE_MAX, detail, dlen);
 	outcome_of(l, &pres, now, r);
-	*slow_fail = r->outcome == STORE_RETRY && t0 >= SLOW_FAIL_MS;
+	*slow_fail = r->outcome == STORE_RETRY && (t0 >= SLOW_FAIL_MS || pres.unreachable);
 	json_decref(pres.out);
 }
 
 /* deliver - send one leased row and fill its result; *slow_fail when it failed transiently
- * after SLOW_FAIL_MS or more (the far side is unreachable) */
+ * after SLOW_FAIL_MS or more, or for the server's own sake (provider_result.unreachable): the
+ * far side is down */
 static void deliver(struct worker *w, const struct store_lease *l, struct store_result *r,
                     char *detail, size_t dlen, bool *slow_fail)
 {
@@ -1004,7 +1005,7 @@ send:
 	}
 	if(w->pc == PC_ZOHO && pres.outcome == PROVIDER_SENT)
 		zoho_result(w, l, payload, pres.out, r);
-	*slow_fail = r->outcome == STORE_RETRY && t0 >= SLOW_FAIL_MS;
+	*slow_fail = r->outcome == STORE_RETRY && (t0 >= SLOW_FAIL_MS || pres.unreachable);
 done:
 	r->detail = detail[0] ? detail : NULL;
 	r->finished_ms = clock_now_ms();
@@ -1364,6 +1365,139 @@ static int lease_size(struct worker *w)
 	return (int)n;
 }
 
+/* ---- a server that is down ----
+ * When an organisation's SMTP server fails for its own sake (provider_result.unreachable: no
+ * address, no connection, no TLS handshake, a greeting that is not SMTP, a 421) or a send fails
+ * after SLOW_FAIL_MS, its other email rows are not tried one by one against it: each would fail
+ * the same way, a warn line and an attempt apiece, and move on in its retry schedule (a fan-out
+ * of 20,000 rows behind an SMTP restart of a few seconds would all wait 5 minutes for a second
+ * try, dispatch_backoff). They are deferred instead, not counted as attempts, with the server's
+ * words, to the end of a hold of DOWN_FIRST_S seconds that doubles each time the row tried
+ * after it (the probe) fails again, DOWN_MAX_S at most; a row sent ends it. An MTA keeps a dead
+ * destination's mail queued the same way. The probe's own failure says nothing about its
+ * message either: it is deferred to the hold's end too, its words kept, no attempt counted, so
+ * that an outage of any length uses up no row's retry schedule; but a row older than the whole
+ * schedule (down_give_up) is counted as before and so goes dead in the end, rather than wait
+ * for ever on a server that never comes back. The hold is this process's (another gateway on
+ * the same database learns it by its own probe) and the project's clock's (the test clock when
+ * one is set); DOWN_SLOTS organisations at once, the one whose hold ends first makes way. Rows
+ * deferred keep their time when the settings change meanwhile: at most DOWN_MAX_S. */
+#define DOWN_FIRST_S 5
+#define DOWN_MAX_S   300
+#define DOWN_SLOTS   64
+static struct down {
+	int64_t org; /* 0: a free slot */
+	time_t until;
+	int streak; /* holds in a row: the next is DOWN_FIRST_S << streak */
+	char detail[DETAIL_LEN];
+} downs[DOWN_SLOTS]; /* under down_lock */
+static pthread_mutex_t down_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int ndown; /* slots in use: none, no lock taken on the way of every message */
+
+/* down_find - org's slot, or NULL (under down_lock) */
+static struct down *down_find(int64_t org)
+{
+	int i;
+
+	for(i = 0; i < DOWN_SLOTS; i++)
+		if(downs[i].org == org)
+			return &downs[i];
+	return NULL;
+}
+
+/* down_until - the end of org's hold when it is held at now (its words into detail), else 0 */
+static time_t down_until(int64_t org, time_t now, char *detail, size_t n)
+{
+	struct down *d;
+	time_t until = 0;
+
+	if(atomic_load(&ndown) == 0)
+		return 0;
+	pthread_mutex_lock(&down_lock);
+	d = down_find(org);
+	if(d && now < d->until) {
+		until = d->until;
+		snprintf(detail, n, "%s", d->detail);
+	}
+	pthread_mutex_unlock(&down_lock);
+	return until;
+}
+
+/* down_give_up - seconds the retry schedule spans: a row older than this is counted when its
+ * server fails */
+static time_t down_give_up(void)
+{
+	time_t sum = 0;
+	size_t i;
+
+	for(i = 0; i < GW_ARRAY_LEN(schedule); i++)
+		sum += schedule[i];
+	return sum;
+}
+
+/* down_note - org's server failed at now: a hold begins, longer than the last when this was
+ * the probe after one (a failure of a send begun before the hold leaves it as it is); the
+ * hold's end */
+static time_t down_note(int64_t org, time_t now, const char *detail)
+{
+	struct down *d, *slot = NULL;
+	int i, hold;
+	time_t until;
+
+	pthread_mutex_lock(&down_lock);
+	d = down_find(org);
+	if(d && now < d->until) {
+		until = d->until;
+		pthread_mutex_unlock(&down_lock);
+		return until;
+	}
+	if(!d) {
+		/* the first free slot, else the one whose hold ends first */
+		for(i = 0; i < DOWN_SLOTS && (!slot || slot->org); i++)
+			if(!downs[i].org || !slot || downs[i].until < slot->until)
+				slot = &downs[i];
+		if(!slot->org)
+			atomic_fetch_add(&ndown, 1);
+		memset(slot, 0, sizeof(*slot));
+		slot->org = org;
+		d = slot;
+	}
+	hold = d->streak < 10 ? DOWN_FIRST_S << d->streak : DOWN_MAX_S;
+	if(hold > DOWN_MAX_S)
+		hold = DOWN_MAX_S;
+	d->streak++;
+	d->until = now + hold;
+	snprintf(d->detail, sizeof(d->detail), "%s", detail);
+	i = d->streak;
+	until = d->until;
+	pthread_mutex_unlock(&down_lock);
+	log_event("warn", "dispatch_server_down",
+	          json_pack("{s:I, s:i, s:i, s:s}", "org_id", (json_int_t)org, "hold_secs", hold,
+	                    "holds_in_a_row", i, "detail", detail));
+	return until;
+}
+
+/* down_clear - org's server took a message: no hold */
+static void down_clear(int64_t org)
+{
+	struct down *d;
+	bool was = false;
+
+	if(atomic_load(&ndown) == 0)
+		return;
+	pthread_mutex_lock(&down_lock);
+	d = down_find(org);
+	if(d) {
+		memset(d, 0, sizeof(*d));
+		atomic_fetch_sub(&ndown, 1);
+		was = true;
+	}
+	pthread_mutex_unlock(&down_lock);
+	if(was)
+		log_event("info", "dispatch_server_up",
+		          json_pack("{s:I}", "org_id", (json_int_t)org));
+}
+
 /* run_batch - send n leased rows, filling res (recorded by record_and_lease) */
 static void run_batch(struct worker *w, struct store_lease *leases, int n, struct store_result *res,
                       char (*details)[DETAIL_LEN])
@@ -1372,6 +1506,7 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 	int64_t down_org = -1; /* an organisation whose server failed slowly in this batch */
 	const char *down_detail = "", *down_provider = "none";
 	unsigned long gen0, gen;
+	time_t held;
 	bool give_way = false;
 	int i;
 
@@ -1403,7 +1538,21 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 			r->next_attempt_at = l->next_attempt_at;
 			continue;
 		}
-		if(l->org_id == down_org) {
+		if(w->pc == PC_EMAIL && (held = down_until(l->org_id, clock_now(), details[i],
+		                                          DETAIL_LEN)) > 0) {
+			/* the organisation's server is down: deferred, not tried, not counted */
+			char words[DETAIL_LEN];
+
+			snprintf(words, sizeof(words), "%s", details[i]);
+			memset(r, 0, sizeof(*r));
+			r->id = l->id;
+			r->outcome = STORE_DEFER;
+			r->next_attempt_at = held;
+			r->started_ms = r->finished_ms = clock_now_ms();
+			snprintf(details[i], DETAIL_LEN, "not tried: the server failed moments ago (%.400s)",
+			         words);
+			r->detail = details[i];
+		} else if(l->org_id == down_org) {
 			struct provider_result pres = {.outcome = PROVIDER_TRANSIENT,
 			                               .retry_after = -1};
 
@@ -1418,10 +1567,21 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 		} else {
 			deliver(w, l, r, details[i], DETAIL_LEN, &slow);
 			note_send_time(w, clock_mono_us() - t0us);
-			if(slow) {
+			if(slow && w->pc == PC_EMAIL) {
+				time_t t = clock_now(), until = down_note(l->org_id, t, details[i]);
+
+				/* the server's failure, not this message's: not counted, back at
+				 * the hold's end (a row older than the schedule: as before) */
+				if(r->outcome == STORE_RETRY && t - l->created_at < down_give_up()) {
+					r->outcome = STORE_DEFER;
+					r->next_attempt_at = until;
+				}
+			} else if(slow) {
 				down_org = l->org_id;
 				down_detail = details[i];
 				down_provider = r->provider;
+			} else if(w->pc == PC_EMAIL && r->outcome == STORE_SENT) {
+				down_clear(l->org_id);
 			}
 		}
 		journal_note(w, l, r);

@@ -533,10 +533,15 @@ try:
                                               "skills": ["pilates"]})
         ids.append(gw.rows("SELECT id FROM outbox WHERE dedupe_key = ?",
                            "new_request:%d:%d" % (req["id"], solo["id"]))[0][0])
-    rows = wait_for(lambda: all(outbox_row(i)[1] >= 1 for i in ids) and
+    # each row waits with the connection error: the first tries found the server down, the
+    # other rows were held back untried for a few seconds; neither costs a row an attempt
+    rows = wait_for(lambda: all(outbox_row(i)[2] for i in ids) and
                     [outbox_row(i) for i in ids])
     c.check(rows and all(r[0] == "pending" and "connect" in r[2].lower() for r in rows),
             "server down: rows wait, with the connection error: %r" % (rows,))
+    c.check(rows and all(r[1] == 0 for r in rows),
+            "server down: no attempt counted against a row: %r" % (rows,))
+    c.check("dispatch_server_down" in gw.read_log(), "server down: the log says so")
     s1 = Sink("main-again", port=port).start()  # a new folder: it numbers files from 1
     c.eq(s1.port, port, "the server is back on its port")
     n0 = 0

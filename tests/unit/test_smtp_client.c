@@ -450,12 +450,14 @@ static void test_starttls(void **state)
 	ctx = open_ctx(config(&tc->srv, "starttls"));
 	assert_int_equal(send_one(ctx, 2, &res), PROVIDER_TRANSIENT);
 	expect_detail(&res, "curl error 60");
+	assert_true(res.unreachable); /* no TLS with this server: every message alike */
 	smtp_provider_ops.close(ctx);
 
 	/* "none" against a server that insists on STARTTLS */
 	ctx = open_ctx(config(&tc->srv, "none"));
 	assert_int_equal(send_one(ctx, 3, &res), PROVIDER_PERMANENT);
 	expect_detail(&res, "530");
+	assert_false(res.unreachable);
 	smtp_provider_ops.close(ctx);
 	assert_null(received(&tc->srv, 2, "eml", NULL));
 }
@@ -546,6 +548,7 @@ static void test_451_transient(void **state)
 	tc->ctx = open_ctx(config(&tc->srv, "none"));
 	assert_int_equal(send_one(tc->ctx, 1, &res), PROVIDER_TRANSIENT);
 	expect_detail(&res, REPLY_451);
+	assert_false(res.unreachable); /* this message's 451: the server itself is up */
 	assert_null(received(&tc->srv, 1, "eml", NULL));
 	if(send_one(tc->ctx, 1, &res) != PROVIDER_SENT)
 		fail_msg("retry: %s", res.detail);
@@ -563,10 +566,11 @@ static void test_550_permanent(void **state)
 	tc->ctx = open_ctx(config(&tc->srv, "none"));
 	assert_int_equal(send_one(tc->ctx, 1, &res), PROVIDER_PERMANENT);
 	expect_detail(&res, REPLY_550);
+	assert_false(res.unreachable);
 	assert_null(received(&tc->srv, 1, "eml", NULL));
 }
 
-/* test_server_down - a closed port is transient */
+/* test_server_down - a closed port is transient, and the server's failure (unreachable) */
 static void test_server_down(void **state)
 {
 	struct tcase *tc = *state;
@@ -587,6 +591,7 @@ static void test_server_down(void **state)
 	tc->ctx = open_ctx(config(&tc->srv, "starttls"));
 	assert_int_equal(send_one(tc->ctx, 1, &res), PROVIDER_TRANSIENT);
 	expect_detail(&res, "curl error 7");
+	assert_true(res.unreachable);
 }
 
 /* test_dkim - the signed message verifies with python3-dkim; a changed Subject does not */

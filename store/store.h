@@ -344,6 +344,12 @@ extern const char *const store_outbox_states[];
 /* store_outbox_list - deliveries of org (org 0: all), newest first, status may be NULL. */
 gw_rc store_outbox_list(struct store *st, int64_t org, const char *status, int limit,
                         json_t **out);
+/* store_outbox_email_due - org's email rows waiting after a failure (pending, with a last
+ * error: each was due before) due at once, whatever clock the caller keeps, as after new SMTP
+ * settings; *n how many (NULL: not wanted). Rows never tried keep their time (a reminder waits
+ * for its point). */
+gw_rc store_outbox_email_due(struct store *st, int64_t org, int *n);
+
 /* store_outbox_retry - a dead (or expired) row back to pending, due as soon as possible on any
  * clock (since it was enqueued), with a fresh backoff schedule. GW_ESTATE if it is not dead, or
  * if its content is gone (redacted or pruned past the retention: *gone true; gone may be NULL);

@@ -1411,6 +1411,31 @@ gw_rc store_outbox_list(struct store *st, int64_t org, const char *status, int l
 const char *const store_outbox_states[] = {"pending", "leased",  "sent", "dead",
                                            "skipped", "expired", "held", NULL};
 
+/* store_outbox_email_due - org's failed-and-waiting email rows due at once */
+gw_rc store_outbox_email_due(struct store *st, int64_t org, int *n)
+{
+	/* due since enqueued, as store_outbox_retry makes a row; through outbox_queue (the
+	 * organisation's pending rows of each priority, not its whole history) */
+	struct db_stmt *s = store_stmt(
+	        st, "UPDATE outbox SET next_attempt_at = created_at WHERE status = 'pending'"
+	            " AND provider_class = 'email' AND priority IN (0, 1) AND org_id = ?1"
+	            " AND last_error IS NOT NULL AND next_attempt_at > created_at");
+	int r;
+
+	if(n)
+		*n = 0;
+	if(!s)
+		return GW_EDB;
+	db_bind_int64(s, 1, org);
+	r = db_step(s);
+	db_reset(s);
+	if(r != DB_DONE)
+		return store_rc(r) ? store_rc(r) : GW_EDB;
+	if(n)
+		*n = db_changes(st);
+	return GW_OK;
+}
+
 /* store_outbox_retry - a dead or expired row back to pending */
 gw_rc store_outbox_retry(struct store *st, int64_t org, int64_t id, bool *gone)
 {

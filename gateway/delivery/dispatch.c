@@ -1380,13 +1380,16 @@ static int lease_size(struct worker *w)
  * schedule (down_give_up) is counted as before and so goes dead in the end, rather than wait
  * for ever on a server that never comes back. The hold is this process's (another gateway on
  * the same database learns it by its own probe) and the project's clock's (the test clock when
- * one is set); DOWN_SLOTS organisations at once, the one whose hold ends first makes way. Rows
- * deferred keep their time when the settings change meanwhile: at most DOWN_MAX_S. */
+ * one is set); DOWN_SLOTS organisations at once, the one whose hold ends first makes way. A
+ * hold is of the settings it failed with: new SMTP settings end it (in every process, as each
+ * compares them), and the PUT makes the organisation's waiting emails due at once
+ * (store_outbox_email_due, http_providers.c). */
 #define DOWN_FIRST_S 5
 #define DOWN_MAX_S   300
 #define DOWN_SLOTS   64
 static struct down {
-	int64_t org; /* 0: a free slot */
+	int64_t org;  /* 0: a free slot */
+	uint64_t cfg; /* settings_hash of the settings the server failed with */
 	time_t until;
 	int streak; /* holds in a row: the next is DOWN_FIRST_S << streak */
 	char detail[DETAIL_LEN];
@@ -1405,17 +1408,35 @@ static struct down *down_find(int64_t org)
 	return NULL;
 }
 
-/* down_until - the end of org's hold when it is held at now (its words into detail), else 0 */
-static time_t down_until(int64_t org, time_t now, char *detail, size_t n)
+/* settings_hash - FNV-1a of org's stored SMTP settings as the worker's context holds them (0:
+ * none could be read) */
+static uint64_t settings_hash(struct worker *w, int64_t org)
+{
+	struct ctx_entry *e = NULL;
+	char scratch[DETAIL_LEN];
+	uint64_t h = 14695981039346656037ULL;
+	const unsigned char *p;
+
+	if(provider_for(w, org, &e, scratch, sizeof(scratch)) || !e || !e->config_text)
+		return 0;
+	for(p = (const unsigned char *)e->config_text; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	return h;
+}
+
+/* down_until - the end of org's hold when it is held at now with settings cfg (its words into
+ * detail), else 0; a hold of other settings ends here */
+static time_t down_until(int64_t org, uint64_t cfg, time_t now, char *detail, size_t n)
 {
 	struct down *d;
 	time_t until = 0;
 
-	if(atomic_load(&ndown) == 0)
-		return 0;
 	pthread_mutex_lock(&down_lock);
 	d = down_find(org);
-	if(d && now < d->until) {
+	if(d && d->cfg != cfg) {
+		memset(d, 0, sizeof(*d));
+		atomic_fetch_sub(&ndown, 1);
+	} else if(d && now < d->until) {
 		until = d->until;
 		snprintf(detail, n, "%s", d->detail);
 	}
@@ -1438,7 +1459,7 @@ static time_t down_give_up(void)
 /* down_note - org's server failed at now: a hold begins, longer than the last when this was
  * the probe after one (a failure of a send begun before the hold leaves it as it is); the
  * hold's end */
-static time_t down_note(int64_t org, time_t now, const char *detail)
+static time_t down_note(int64_t org, uint64_t cfg, time_t now, const char *detail)
 {
 	struct down *d, *slot = NULL;
 	int i, hold;
@@ -1446,7 +1467,9 @@ static time_t down_note(int64_t org, time_t now, const char *detail)
 
 	pthread_mutex_lock(&down_lock);
 	d = down_find(org);
-	if(d && now < d->until) {
+	if(d && d->cfg != cfg)
+		d->streak = 0; /* other settings failed: a first hold */
+	else if(d && now < d->until) {
 		until = d->until;
 		pthread_mutex_unlock(&down_lock);
 		return until;
@@ -1462,6 +1485,7 @@ static time_t down_note(int64_t org, time_t now, const char *detail)
 		slot->org = org;
 		d = slot;
 	}
+	d->cfg = cfg;
 	hold = d->streak < 10 ? DOWN_FIRST_S << d->streak : DOWN_MAX_S;
 	if(hold > DOWN_MAX_S)
 		hold = DOWN_MAX_S;
@@ -1496,6 +1520,13 @@ static void down_clear(int64_t org)
 	if(was)
 		log_event("info", "dispatch_server_up",
 		          json_pack("{s:I}", "org_id", (json_int_t)org));
+}
+
+/* dispatch_settings_changed - new settings: no hold on the organisation's server */
+void dispatch_settings_changed(int64_t org)
+{
+	down_clear(org);
+	dispatch_wake();
 }
 
 /* run_batch - send n leased rows, filling res (recorded by record_and_lease) */
@@ -1538,8 +1569,9 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 			r->next_attempt_at = l->next_attempt_at;
 			continue;
 		}
-		if(w->pc == PC_EMAIL && (held = down_until(l->org_id, clock_now(), details[i],
-		                                          DETAIL_LEN)) > 0) {
+		if(w->pc == PC_EMAIL && atomic_load(&ndown) > 0 &&
+		   (held = down_until(l->org_id, settings_hash(w, l->org_id), clock_now(),
+		                      details[i], DETAIL_LEN)) > 0) {
 			/* the organisation's server is down: deferred, not tried, not counted */
 			char words[DETAIL_LEN];
 
@@ -1568,7 +1600,8 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 			deliver(w, l, r, details[i], DETAIL_LEN, &slow);
 			note_send_time(w, clock_mono_us() - t0us);
 			if(slow && w->pc == PC_EMAIL) {
-				time_t t = clock_now(), until = down_note(l->org_id, t, details[i]);
+				time_t t = clock_now(), until = down_note(
+				        l->org_id, settings_hash(w, l->org_id), t, details[i]);
 
 				/* the server's failure, not this message's: not counted, back at
 				 * the hold's end (a row older than the schedule: as before) */

@@ -56,6 +56,10 @@ void dispatch_stop(void);
 /* dispatch_wake - new rows are due: wake the idle workers now (no polling delay). */
 void dispatch_wake(void);
 
+/* dispatch_settings_changed - org's SMTP settings were saved or removed: a hold on its server
+ * (a server found down) ends, and idle workers look again */
+void dispatch_settings_changed(int64_t org);
+
 /* dispatch_backoff - seconds to wait before attempt number attempts + 1 after attempts failed
  * tries, with jitter from rnd (0..1); -1 when the schedule is exhausted (dead-letter). */
 int dispatch_backoff(int attempts, double rnd);

@@ -41,6 +41,7 @@
 #include "http_routes.h"
 #include "common/jsonv.h"
 #include "common/log.h"
+#include "gateway/delivery/dispatch.h"
 
 #define ANY_ADMIN     (ROLE_ORG_ADMIN | ROLE_PLATFORM_ADMIN)
 #define SEALED        "sealed:"
@@ -759,6 +760,25 @@ static gw_rc name_of(struct http_req *r, const struct pdef **p)
 	return GW_OK;
 }
 
+/* email_settings_changed - after new (or no) SMTP settings, the emails that wait after a
+ * failure (the old server was down, refused them for a while) are tried at once with the new
+ * ones; a failure to reschedule them is logged, not the answer (the settings are saved, and
+ * the rows go out at their own time) */
+static void email_settings_changed(struct http_req *r, const struct pdef *p)
+{
+	int n = 0;
+	gw_rc rc;
+
+	if(strcmp(p->name, "smtp") != 0)
+		return;
+	rc = store_outbox_email_due(r->st, r->id[0], &n);
+	if(rc)
+		log_event("warn", "provider_settings_reschedule_failed",
+		          json_pack("{s:I, s:s}", "org", (json_int_t)r->id[0], "error",
+		                    gw_rc_name(rc)));
+	dispatch_settings_changed(r->id[0]);
+}
+
 /* http_provider_put - PUT /v1/orgs/{org}/providers/{name} */
 gw_rc http_provider_put(struct http_req *r, json_t **out)
 {
@@ -783,6 +803,7 @@ gw_rc http_provider_put(struct http_req *r, json_t **out)
 	log_event("info", "provider_settings_changed",
 	          json_pack("{s:I, s:s, s:I}", "org", (json_int_t)r->id[0], "provider", p->name,
 	                    "by", (json_int_t)r->user.id));
+	email_settings_changed(r, p);
 	*out = mask(p->fields, cfg);
 	rc = *out ? GW_OK : GW_ENOMEM;
 out:
@@ -813,5 +834,6 @@ gw_rc http_provider_delete(struct http_req *r, json_t **out)
 	log_event("info", "provider_settings_deleted",
 	          json_pack("{s:I, s:s, s:I}", "org", (json_int_t)r->id[0], "provider", p->name,
 	                    "by", (json_int_t)r->user.id));
+	email_settings_changed(r, p);
 	return listing(r, r->id[0], out);
 }

@@ -16,7 +16,9 @@ moves it.
     of A's 61 emails arrives once, with its own Message-ID, the log says the server is up, and
     each row counts the one attempt that sent it;
   - down again for longer than the whole retry schedule: a row that old is counted when the
-    server fails, as before, so that it goes dead in the end instead of waiting for ever.
+    server fails, as before, so that it goes dead in the end instead of waiting for ever;
+  - the admin saves new SMTP settings (another server): every email still waiting goes out to
+    it at once, the clock unmoved, hold and retry schedule notwithstanding.
 Servers are stopped by their pid (smtp_server.py) or closed by the test (the listener)."""
 import email
 import email.policy
@@ -220,6 +222,24 @@ try:
     c.check(counted and all(x[3].startswith("421 4.3.2") for x in counted),
             "a row older than the retry schedule is counted when its server fails, as before"
             " (so it goes dead in the end): %r" % (counted[:1],))
+
+    # ---- new settings: what waits goes at once to the new server, clock unmoved ----
+    fresh = SmtpSink()
+    waiting = len([x for x in rows_of(a) if x[1] != "sent"])
+    t0 = time.monotonic()
+    gw.ok("PUT", "/v1/orgs/%d/providers/smtp" % a,
+          {"host": "127.0.0.1", "port": fresh.port, "security": "none",
+           "from_address": "desk@a.test"}, A)
+    got = wait_for(lambda: (lambda ids, rc: len(rc) >= waiting and rc)(*sink_messages(fresh)),
+                   timeout=10)
+    print("  new settings: %d waiting emails arrived %.2f s after the PUT"
+          % (len(got or []), time.monotonic() - t0))
+    c.check(got and len(got) == waiting and "late@example.test" in got,
+            "after new SMTP settings every waiting email goes to the new server at once"
+            " (%d of %d), though the hold and the retry schedule had them wait"
+            % (len(got or []), waiting))
+    c.check(wait_for(lambda: all(x[1] == "sent" for x in rows_of(a))), "A's rows are sent")
+    fresh.stop()
 finally:
     gw.stop(expect_code=None)
     gw.cleanup()

@@ -30,10 +30,11 @@ struct provider_result {
 	char detail[512]; /* provider's own words: SMTP reply, HTTP status and error body. No
 	                     secrets */
 	json_t *out; /* new reference or NULL: values for the result hook (event_id, join_url) */
-	/* with PROVIDER_TRANSIENT: the server itself failed, not this message (no address, no
-	 * connection, no TLS handshake, its greeting or a 421): the next message to it would fail
-	 * the same way, so the dispatcher holds the organisation's other rows back for a while
-	 * instead of trying each (dispatch.c, "A server that is down") */
+	/* the server itself failed, or its settings did, not this message (transient: no address,
+	 * no connection, no TLS handshake, its greeting or a 421; permanent: credentials refused,
+	 * AUTH or TLS required): the next message to it would fail the same way, so the
+	 * dispatcher holds the organisation's other rows back for a while instead of trying (or
+	 * dead-lettering) each (dispatch.c, "A server that is down") */
 	bool unreachable;
 };
 

@@ -27,7 +27,10 @@
  * Outcome: 2xx after DATA is sent; 4xx transient (454, a temporary AUTH failure, included);
  * 5xx permanent, with 535 (credentials refused, RFC 4954 6) and 530/534/538 (AUTH, a stronger
  * mechanism or TLS needed) named as such in the detail: SMTP has no token to refresh, so they
- * are not PROVIDER_AUTH. Connection, timeout and TLS failures are transient. The detail is the
+ * are not PROVIDER_AUTH. Connection, timeout and TLS failures are transient. Failures of the
+ * server or of the settings rather than of the message (no connection, TLS, the greeting, 421,
+ * 535, 530/534/538) are marked unreachable: the dispatcher holds the organisation's other
+ * messages back instead of trying (or dead-lettering) each. The detail is the
  * server's last error reply (its reply lines through the header callback) or libcurl's
  * error text: never the password.
  *
@@ -431,14 +434,18 @@ static void classify(struct smtp_ctx *sc, CURLcode cc, struct provider_result *r
 		snprintf(res->detail, sizeof(res->detail), "%s", said[0] ? said : "SMTP 4xx");
 	} else if(cc == CURLE_LOGIN_DENIED || code == 535) {
 		/* RFC 4954 6: credentials refused. Nothing to refresh (no OAuth here): it fails
-		 * the same way until an admin changes the settings, so it is permanent. */
+		 * the same way until an admin changes the settings, so it is permanent, and the
+		 * settings' fault, not the message's (every message fails alike) */
 		res->outcome = PROVIDER_PERMANENT;
+		res->unreachable = true;
 		snprintf(res->detail, sizeof(res->detail),
 		         "SMTP authentication refused (check username and password): %s",
 		         said[0] ? said : curl_easy_strerror(cc));
 	} else if(code == 530 || code == 534 || code == 538) {
-		/* RFC 4954 6 / RFC 3207 4: the server wants AUTH, a stronger mechanism or TLS */
+		/* RFC 4954 6 / RFC 3207 4: the server wants AUTH, a stronger mechanism or TLS: the
+		 * settings' fault, for every message */
 		res->outcome = PROVIDER_PERMANENT;
+		res->unreachable = true;
 		snprintf(res->detail, sizeof(res->detail),
 		         "SMTP server requires authentication or encryption: %s", said);
 	} else if(code >= 500 && code <= 599) {

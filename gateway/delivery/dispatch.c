@@ -863,13 +863,14 @@ static void deliver_message(struct worker *w, const struct store_lease *l, struc
 	dispatch_count_latency(e->ops->name, t0 * 1000);
 	rest_clean(pres.detail, strlen(pres.detail), FAR_SIDE_MAX, detail, dlen);
 	outcome_of(l, &pres, now, r);
-	*slow_fail = r->outcome == STORE_RETRY && (t0 >= SLOW_FAIL_MS || pres.unreachable);
+	*slow_fail = (r->outcome == STORE_RETRY && (t0 >= SLOW_FAIL_MS || pres.unreachable)) ||
+	             (r->outcome == STORE_DEAD && pres.unreachable);
 	json_decref(pres.out);
 }
 
 /* deliver - send one leased row and fill its result; *slow_fail when it failed transiently
- * after SLOW_FAIL_MS or more, or for the server's own sake (provider_result.unreachable): the
- * far side is down */
+ * after SLOW_FAIL_MS or more, or for the server's or its settings' sake
+ * (provider_result.unreachable): the far side is down, or refuses everyone */
 static void deliver(struct worker *w, const struct store_lease *l, struct store_result *r,
                     char *detail, size_t dlen, bool *slow_fail)
 {
@@ -1005,7 +1006,8 @@ send:
 	}
 	if(w->pc == PC_ZOHO && pres.outcome == PROVIDER_SENT)
 		zoho_result(w, l, payload, pres.out, r);
-	*slow_fail = r->outcome == STORE_RETRY && (t0 >= SLOW_FAIL_MS || pres.unreachable);
+	*slow_fail = (r->outcome == STORE_RETRY && (t0 >= SLOW_FAIL_MS || pres.unreachable)) ||
+	             (r->outcome == STORE_DEAD && pres.unreachable);
 done:
 	r->detail = detail[0] ? detail : NULL;
 	r->finished_ms = clock_now_ms();
@@ -1367,11 +1369,12 @@ static int lease_size(struct worker *w)
 
 /* ---- a server that is down ----
  * When an organisation's SMTP server fails for its own sake (provider_result.unreachable: no
- * address, no connection, no TLS handshake, a greeting that is not SMTP, a 421) or a send fails
- * after SLOW_FAIL_MS, its other email rows are not tried one by one against it: each would fail
- * the same way, a warn line and an attempt apiece, and move on in its retry schedule (a fan-out
- * of 20,000 rows behind an SMTP restart of a few seconds would all wait 5 minutes for a second
- * try, dispatch_backoff). They are deferred instead, not counted as attempts, with the server's
+ * address, no connection, no TLS handshake, a greeting that is not SMTP, a 421), refuses its
+ * settings (credentials refused, AUTH or TLS required), or a send fails after SLOW_FAIL_MS, its
+ * other email rows are not tried one by one against it: each would fail the same way, a warn
+ * line and an attempt apiece, and move on in its retry schedule (a fan-out of 20,000 rows
+ * behind an SMTP restart of a few seconds would all wait 5 minutes for a second try,
+ * dispatch_backoff; behind a mistyped password every one would be dead). They are deferred instead, not counted as attempts, with the server's
  * words, to the end of a hold of DOWN_FIRST_S seconds that doubles each time the row tried
  * after it (the probe) fails again, DOWN_MAX_S at most; a row sent ends it. An MTA keeps a dead
  * destination's mail queued the same way. The probe's own failure says nothing about its
@@ -1603,9 +1606,11 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 				time_t t = clock_now(), until = down_note(
 				        l->org_id, settings_hash(w, l->org_id), t, details[i]);
 
-				/* the server's failure, not this message's: not counted, back at
-				 * the hold's end (a row older than the schedule: as before) */
-				if(r->outcome == STORE_RETRY && t - l->created_at < down_give_up()) {
+				/* the server's failure, not this message's: not counted (nor dead
+				 * when the settings are refused), back at the hold's end; a row
+				 * older than the schedule: as before */
+				if((r->outcome == STORE_RETRY || r->outcome == STORE_DEAD) &&
+				   t - l->created_at < down_give_up()) {
 					r->outcome = STORE_DEFER;
 					r->next_attempt_at = until;
 				}

@@ -18,7 +18,10 @@ moves it.
   - down again for longer than the whole retry schedule: a row that old is counted when the
     server fails, as before, so that it goes dead in the end instead of waiting for ever;
   - the admin saves new SMTP settings (another server): every email still waiting goes out to
-    it at once, the clock unmoved, hold and retry schedule notwithstanding.
+    it at once, the clock unmoved, hold and retry schedule notwithstanding;
+  - organisation C's settings hold a mistyped password (the server answers 535): its emails
+    wait, none dead-lettered, none counted, with "authentication refused"; the right password
+    saved, all of them arrive at once.
 Servers are stopped by their pid (smtp_server.py) or closed by the test (the listener)."""
 import email
 import email.policy
@@ -35,7 +38,7 @@ TRAINERS = 60
 WORKERS = 8  # serve's email workers (dispatch_started says so): at most one try each in flight
 
 c = Checks("outage")
-gw = Gateway(test_clock=True)
+gw = Gateway(test_clock=True, extra_args=("--allow-plain-auth",))  # AUTH over "none" (C)
 now = {"t": 1796112000}  # 2026-12-01T08:00:00Z
 
 
@@ -240,6 +243,34 @@ try:
             % (len(got or []), waiting))
     c.check(wait_for(lambda: all(x[1] == "sent" for x in rows_of(a))), "A's rows are sent")
     fresh.stop()
+
+    # ---- a mistyped password: C's emails wait (none dead) until the settings are right ----
+    relay = SmtpSink("--auth", "mailer:right-pass")
+    cc = gw.org("Typo Training", "UTC")["id"]
+    C = gw.user(cc, "admin@c.test", ["org_admin"])["token"]
+    smtp_c = {"host": "127.0.0.1", "port": relay.port, "security": "none",
+              "username": "mailer", "password": "wrong-pass", "from_address": "desk@c.test"}
+    gw.ok("PUT", "/v1/orgs/%d/providers/smtp" % cc, smtp_c, C)
+    for i in range(10):
+        gw.user(cc, "swim%02d@c.test" % i, ["trainer"], ["swimming"], token=C)
+    gw.ok("POST", "/v1/orgs/%d/requests" % cc,
+          {"customer": {"name": "Cy", "email": "cy@example.test"}, "skills": ["swimming"]})
+    rows = wait_for(lambda: (lambda x: len(x) == 11 and all(y[3] for y in x) and x)(
+        rows_of(cc)))
+    c.check(rows and all(x[1] == "pending" and x[2] == 0 and "authentication refused" in x[3]
+                         for x in rows),
+            "credentials refused: every email waits, none dead, none counted, with the reason:"
+            " %r" % ((rows or rows_of(cc))[:2],))
+    smtp_c["password"] = "right-pass"
+    gw.ok("PUT", "/v1/orgs/%d/providers/smtp" % cc, smtp_c, C)
+    got = wait_for(lambda: (lambda ids, rc: len(rc) >= 11 and rc)(*sink_messages(relay)),
+                   timeout=10)
+    c.check(got and len(got) == 11 and "cy@example.test" in got,
+            "the right password: all 11 emails arrive at once (%d)" % len(got or []))
+    c.check(wait_for(lambda: all(x[1] == "sent" for x in rows_of(cc))), "C's rows are sent")
+    with open(os.path.join(relay.dir, "0001.json")) as fh:
+        c.eq(json.load(fh)["auth_login"], "mailer", "... logged in as the settings say")
+    relay.stop()
 finally:
     gw.stop(expect_code=None)
     gw.cleanup()

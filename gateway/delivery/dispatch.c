@@ -1374,10 +1374,11 @@ static int lease_size(struct worker *w)
  * other email rows are not tried one by one against it: each would fail the same way, a warn
  * line and an attempt apiece, and move on in its retry schedule (a fan-out of 20,000 rows
  * behind an SMTP restart of a few seconds would all wait 5 minutes for a second try,
- * dispatch_backoff; behind a mistyped password every one would be dead). They are deferred instead, not counted as attempts, with the server's
- * words, to the end of a hold of DOWN_FIRST_S seconds that doubles each time the row tried
- * after it (the probe) fails again, DOWN_MAX_S at most; a row sent ends it. An MTA keeps a dead
- * destination's mail queued the same way. The probe's own failure says nothing about its
+ * dispatch_backoff; behind a mistyped password every one would be dead). They are deferred
+ * instead, not counted as attempts, with the server's words, to the end of a hold of
+ * DOWN_FIRST_S seconds that doubles each time the row tried after it (the probe) fails again,
+ * DOWN_MAX_S at most; a row sent ends it. An MTA keeps a dead destination's mail queued the
+ * same way. The probe's own failure says nothing about its
  * message either: it is deferred to the hold's end too, its words kept, no attempt counted, so
  * that an outage of any length uses up no row's retry schedule; but a row older than the whole
  * schedule (down_give_up) is counted as before and so goes dead in the end, rather than wait

@@ -178,6 +178,7 @@ static int cmd_cycle(const char *db, int batch)
 			res[i].provider = "smtp";
 			res[i].detail = "250 2.0.0 Ok: queued";
 			res[i].started_ms = res[i].finished_ms = clock_now_ms();
+			res[i].attempt = l[i].attempts + 1; /* as the dispatcher says */
 		}
 		if(store_outbox_cycle(st, "bench", res, n, now, "email", NULL, 600, batch, &next, &m,
 		                      NULL))

@@ -303,6 +303,7 @@ struct store_result {
 	const char *provider;   /* which provider tried */
 	const char *detail;     /* provider's words, or NULL */
 	int64_t started_ms, finished_ms;
+	int attempt; /* the try's number (its lease's attempts + 1); 0: read from the row */
 	/* the calendar result hook (docs/design.md rule 3), applied in the finishing transaction:
 	 * the event id the provider chose or was given (Graph's ids are about 150 characters),
 	 * stored on the booking ("" none) with cal_etag (a CalDAV ETag, "" none: stored as NULL);

@@ -1208,11 +1208,16 @@ static gw_rc finish_rows(struct store *st, const char *owner, const struct store
 	        st, "INSERT INTO delivery_attempts(outbox_id, attempt, provider, started_ms,"
 	            " finished_ms, outcome, detail) SELECT ?1, attempts, ?2, ?3, ?4, ?5, ?6"
 	            " FROM outbox WHERE id = ?1");
+	/* the same with the number the dispatcher knew (the lease's attempts + 1): no read */
+	struct db_stmt *av = store_stmt(
+	        st, "INSERT INTO delivery_attempts(outbox_id, attempt, provider, started_ms,"
+	            " finished_ms, outcome, detail) VALUES(?1, ?7, ?2, ?3, ?4, ?5, ?6)");
 	struct db_stmt *dm = store_stmt(st, "DELETE FROM outbox_messages WHERE outbox_id = ?1");
+	struct db_stmt *ins;
 	gw_rc rc = GW_OK;
 	int i, x;
 
-	if(!u || !a || !dm)
+	if(!u || !a || !av || !dm)
 		return GW_EDB;
 	if(st->ops->dialect == DB_POSTGRES && (rc = finish_set(st, owner, r, n, now)) != GW_EINVAL)
 		return rc;
@@ -1255,16 +1260,19 @@ static gw_rc finish_rows(struct store *st, const char *owner, const struct store
 			break;
 		if(!was_tried)
 			continue;
-		db_reset(a);
-		db_clear(a);
-		db_bind_int64(a, 1, r[i].id);
-		store_bind_text(a, 2, r[i].provider);
-		db_bind_int64(a, 3, r[i].started_ms);
-		db_bind_int64(a, 4, r[i].finished_ms);
-		db_bind_text(a, 5, outcome_name[r[i].outcome], -1);
-		store_bind_text(a, 6, r[i].detail);
-		x = db_step(a);
-		db_reset(a);
+		ins = r[i].attempt > 0 ? av : a;
+		db_reset(ins);
+		db_clear(ins);
+		db_bind_int64(ins, 1, r[i].id);
+		store_bind_text(ins, 2, r[i].provider);
+		db_bind_int64(ins, 3, r[i].started_ms);
+		db_bind_int64(ins, 4, r[i].finished_ms);
+		db_bind_text(ins, 5, outcome_name[r[i].outcome], -1);
+		store_bind_text(ins, 6, r[i].detail);
+		if(ins == av)
+			db_bind_int64(ins, 7, r[i].attempt);
+		x = db_step(ins);
+		db_reset(ins);
 		if(x != DB_DONE) {
 			rc = store_rc(x) ? store_rc(x) : GW_EDB;
 			break;

@@ -884,6 +884,7 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 	memset(&pres, 0, sizeof(pres));
 	*slow_fail = false;
 	r->id = l->id;
+	r->attempt = l->attempts + 1;
 	r->detail = NULL;
 	r->cal_event_id[0] = '\0';
 	r->cal_etag[0] = '\0';
@@ -1594,6 +1595,7 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 
 			memset(r, 0, sizeof(*r));
 			r->id = l->id;
+			r->attempt = l->attempts + 1;
 			r->provider = down_provider;
 			r->started_ms = r->finished_ms = clock_now_ms();
 			snprintf(details[i], DETAIL_LEN,

@@ -304,6 +304,10 @@ struct store_result {
 	const char *detail;     /* provider's words, or NULL */
 	int64_t started_ms, finished_ms;
 	int attempt; /* the try's number (its lease's attempts + 1); 0: read from the row */
+	/* STORE_DEFER of a try that found the server down (dispatch.c): not counted, the row's
+	 * attempts unchanged, but the try has its attempt row (outcome "deferred", numbered as
+	 * the tries counted so far) like every other try */
+	bool hold_try;
 	/* the calendar result hook (docs/design.md rule 3), applied in the finishing transaction:
 	 * the event id the provider chose or was given (Graph's ids are about 150 characters),
 	 * stored on the booking ("" none) with cal_etag (a CalDAV ETag, "" none: stored as NULL);

@@ -963,7 +963,8 @@ static gw_rc finish_hooks(struct store *st, const struct store_result *x, time_t
  * before: 96 round trips a batch of 32. */
 static const char finish_set_sql[] =
         "WITH v AS (SELECT * FROM jsonb_to_recordset(?3::jsonb) AS x(id bigint, st text,"
-        " tried int, nx bigint, err text, prov text, t0 bigint, t1 bigint, oc text)),"
+        " tried int, rec int, nx bigint, err text, prov text, t0 bigint, t1 bigint,"
+        " oc text)),"
         " u AS (UPDATE outbox o SET status = v.st, lease_owner = NULL, lease_expires_at = NULL,"
         " attempts = o.attempts + v.tried, next_attempt_at = coalesce(v.nx, o.next_attempt_at),"
         " last_error = CASE WHEN v.st = 'sent' THEN o.last_error"
@@ -973,7 +974,7 @@ static const char finish_set_sql[] =
         " RETURNING o.id, o.attempts),"
         " a AS (INSERT INTO delivery_attempts(outbox_id, attempt, provider, started_ms,"
         " finished_ms, outcome, detail) SELECT u.id, u.attempts, v.prov, v.t0, v.t1, v.oc, v.err"
-        " FROM u JOIN v ON v.id = u.id WHERE v.tried = 1),"
+        " FROM u JOIN v ON v.id = u.id WHERE v.tried = 1 OR v.rec = 1),"
         " d AS (DELETE FROM outbox_messages WHERE outbox_id IN (SELECT u.id FROM u JOIN v"
         " ON v.id = u.id WHERE v.st IN ('sent', 'expired', 'skipped')))"
         " SELECT id FROM u";
@@ -1021,6 +1022,7 @@ static gw_rc finish_set(struct store *st, const char *owner, const struct store_
 		   json_object_set_new(o, "id", json_integer(e->id)) ||
 		   json_object_set_new(o, "st", json_string(outcome_status[e->outcome])) ||
 		   json_object_set_new(o, "tried", json_integer(tried(e))) ||
+		   json_object_set_new(o, "rec", json_integer(e->hold_try)) ||
 		   json_object_set_new(o, "nx", nx ? json_integer(e->next_attempt_at) : json_null()) ||
 		   json_object_set_new(o, "err", opt_string(e->detail, &bad)) ||
 		   json_object_set_new(o, "prov", opt_string(e->provider, &bad)) ||
@@ -1258,7 +1260,7 @@ static gw_rc finish_rows(struct store *st, const char *owner, const struct store
 		}
 		if((rc = finish_hooks(st, &r[i], now)))
 			break;
-		if(!was_tried)
+		if(!was_tried && !r[i].hold_try)
 			continue;
 		ins = r[i].attempt > 0 ? av : a;
 		db_reset(ins);

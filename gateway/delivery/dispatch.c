@@ -885,6 +885,7 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 	*slow_fail = false;
 	r->id = l->id;
 	r->attempt = l->attempts + 1;
+	r->hold_try = false;
 	r->detail = NULL;
 	r->cal_event_id[0] = '\0';
 	r->cal_etag[0] = '\0';
@@ -1380,8 +1381,9 @@ static int lease_size(struct worker *w)
  * DOWN_FIRST_S seconds that doubles each time the row tried after it (the probe) fails again,
  * DOWN_MAX_S at most; a row sent ends it. An MTA keeps a dead destination's mail queued the
  * same way. The probe's own failure says nothing about its
- * message either: it is deferred to the hold's end too, its words kept, no attempt counted, so
- * that an outage of any length uses up no row's retry schedule; but a row older than the whole
+ * message either: it is deferred to the hold's end too, its words kept, no attempt counted
+ * (its attempt row is written, outcome "deferred"), so that an outage of any length uses up no
+ * row's retry schedule; but a row older than the whole
  * schedule (down_give_up) is counted as before and so goes dead in the end, rather than wait
  * for ever on a server that never comes back. The hold is this process's (another gateway on
  * the same database learns it by its own probe) and the project's clock's (the test clock when
@@ -1616,6 +1618,8 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 				   t - l->created_at < down_give_up()) {
 					r->outcome = STORE_DEFER;
 					r->next_attempt_at = until;
+					r->hold_try = true; /* its attempt row, uncounted */
+					r->attempt = l->attempts;
 				}
 			} else if(slow) {
 				down_org = l->org_id;

@@ -355,6 +355,13 @@ gw_rc store_outbox_list(struct store *st, int64_t org, const char *status, int l
  * for its point). */
 gw_rc store_outbox_email_due(struct store *st, int64_t org, int *n);
 
+/* store_outbox_email_hold - up to max of org's email rows due at now (pending) wait to until,
+ * not tried and not counted, detail their last error, in one transaction: the organisation's
+ * SMTP server is down (gateway/delivery/dispatch.c). A row due after now keeps its time. *n how
+ * many (max: call again for the next ones). */
+gw_rc store_outbox_email_hold(struct store *st, int64_t org, time_t now, time_t until,
+                              const char *detail, int max, int *n);
+
 /* store_outbox_retry - a dead (or expired) row back to pending, due as soon as possible on any
  * clock (since it was enqueued), with a fresh backoff schedule. GW_ESTATE if it is not dead, or
  * if its content is gone (redacted or pruned past the retention: *gone true; gone may be NULL);
@@ -376,6 +383,8 @@ struct store_slot {
 	int index;
 	const char *provider; /* provider_configs name, e.g. "smtp" */
 	int def;
+	const int64_t *skip; /* organisations whose rows this lease leaves (nskip of them) */
+	int nskip;
 };
 
 /* store_outbox_max_connections - the largest max_connections of every organisation's

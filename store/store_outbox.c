@@ -616,8 +616,15 @@ static gw_rc pick_class(struct store *st, const char *cls, const struct store_sl
 		 * served by the other connections */
 		active = norgs;
 		for(i = 0; slot && i < norgs; i++) {
-			int cap;
+			int cap, k;
 
+			for(k = 0; k < slot->nskip && slot->skip[k] != orgs[i].org; k++)
+				;
+			if(k < slot->nskip) {
+				orgs[i].more = false;
+				active--;
+				continue;
+			}
 			rc = org_connections(st, orgs[i].org, slot, &cap);
 			if(rc)
 				goto out;
@@ -1444,6 +1451,42 @@ gw_rc store_outbox_email_due(struct store *st, int64_t org, int *n)
 	if(n)
 		*n = db_changes(st);
 	return GW_OK;
+}
+
+/* store_outbox_email_hold - up to max of org's email rows due at now wait to until, untried */
+gw_rc store_outbox_email_hold(struct store *st, int64_t org, time_t now, time_t until,
+                              const char *detail, int max, int *n)
+{
+	/* through outbox_queue: the organisation's due rows of each priority, the range a row
+	 * leaves once moved to until, so that each chunk reads only rows it moves. A row leased
+	 * meanwhile (by another gateway) keeps its lease: status is read again by the UPDATE. */
+	struct db_stmt *s = store_stmt(
+	        st, "UPDATE outbox SET next_attempt_at = ?3, last_error = ?4 WHERE id IN"
+	            " (SELECT id FROM outbox WHERE status = 'pending' AND provider_class = 'email'"
+	            " AND priority IN (0, 1) AND org_id = ?1 AND next_attempt_at <= ?2 LIMIT ?5)"
+	            " AND status = 'pending' AND next_attempt_at <= ?2");
+	gw_rc rc;
+	int r;
+
+	*n = 0;
+	if(!s)
+		return GW_EDB;
+	if((rc = store_begin(st)))
+		return rc;
+	db_bind_int64(s, 1, org);
+	db_bind_int64(s, 2, now);
+	db_bind_int64(s, 3, until);
+	db_bind_text(s, 4, detail, -1);
+	db_bind_int64(s, 5, max);
+	r = db_step(s);
+	db_reset(s);
+	db_clear(s);
+	if(r != DB_DONE) {
+		store_rollback(st);
+		return store_rc(r) ? store_rc(r) : GW_EDB;
+	}
+	*n = db_changes(st);
+	return store_commit(st);
 }
 
 /* store_outbox_retry - a dead or expired row back to pending */

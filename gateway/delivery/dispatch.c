@@ -1451,6 +1451,38 @@ static time_t down_until(int64_t org, uint64_t cfg, time_t now, char *detail, si
 	return until;
 }
 
+/* down_held - the organisations held at now with the settings the worker reads for them, into
+ * orgs (room for DOWN_SLOTS): the lease leaves their rows, which wait untried at the hold's end
+ * (down_queue); how many. A hold of other settings ends here. */
+static int down_held(struct worker *w, time_t now, int64_t *orgs)
+{
+	struct {
+		int64_t org;
+		uint64_t cfg;
+	} held[DOWN_SLOTS];
+	int i, n = 0, kept = 0;
+
+	if(atomic_load(&ndown) == 0)
+		return 0;
+	pthread_mutex_lock(&down_lock);
+	for(i = 0; i < DOWN_SLOTS; i++)
+		if(downs[i].org && now < downs[i].until) {
+			held[n].org = downs[i].org;
+			held[n].cfg = downs[i].cfg;
+			n++;
+		}
+	pthread_mutex_unlock(&down_lock);
+	/* the settings compared outside the lock (they may be read from the store) */
+	for(i = 0; i < n; i++) {
+		char detail[DETAIL_LEN];
+
+		if(down_until(held[i].org, settings_hash(w, held[i].org), now, detail,
+		              sizeof(detail)) > 0)
+			orgs[kept++] = held[i].org;
+	}
+	return kept;
+}
+
 /* down_give_up - seconds the retry schedule spans: a row older than this is counted when its
  * server fails */
 static time_t down_give_up(void)
@@ -1465,13 +1497,14 @@ static time_t down_give_up(void)
 
 /* down_note - org's server failed at now: a hold begins, longer than the last when this was
  * the probe after one (a failure of a send begun before the hold leaves it as it is); the
- * hold's end */
-static time_t down_note(int64_t org, uint64_t cfg, time_t now, const char *detail)
+ * hold's end, *fresh whether this began it */
+static time_t down_note(int64_t org, uint64_t cfg, time_t now, const char *detail, bool *fresh)
 {
 	struct down *d, *slot = NULL;
 	int i, hold;
 	time_t until;
 
+	*fresh = false;
 	pthread_mutex_lock(&down_lock);
 	d = down_find(org);
 	if(d && d->cfg != cfg)
@@ -1481,6 +1514,7 @@ static time_t down_note(int64_t org, uint64_t cfg, time_t now, const char *detai
 		pthread_mutex_unlock(&down_lock);
 		return until;
 	}
+	*fresh = true;
 	if(!d) {
 		/* the first free slot, else the one whose hold ends first */
 		for(i = 0; i < DOWN_SLOTS && (!slot || slot->org); i++)
@@ -1506,6 +1540,34 @@ static time_t down_note(int64_t org, uint64_t cfg, time_t now, const char *detai
 	          json_pack("{s:I, s:i, s:i, s:s}", "org_id", (json_int_t)org, "hold_secs", hold,
 	                    "holds_in_a_row", i, "detail", detail));
 	return until;
+}
+
+/* down_queue - a hold began: org's email rows due now wait to its end, in chunks of
+ * DOWN_CHUNK rows (a transaction each, so that other workers record between them), until
+ * budget_end (the caller's lease): what is left is leased and deferred a batch at a time */
+#define DOWN_CHUNK 500
+static void down_queue(int64_t org, time_t until, const char *detail, int64_t budget_end)
+{
+	char words[DETAIL_LEN];
+	int n = 0, total = 0;
+	gw_rc rc;
+
+	snprintf(words, sizeof(words), "not tried: the server failed moments ago (%.400s)",
+	         detail);
+	do {
+		pthread_mutex_lock(&write_lock);
+		rc = store_outbox_email_hold(wst, org, clock_now(), until, words, DOWN_CHUNK, &n);
+		pthread_mutex_unlock(&write_lock);
+		total += rc ? 0 : n;
+	} while(!rc && n == DOWN_CHUNK && !atomic_load(&stopping) &&
+	        clock_mono_ms() < budget_end);
+	if(rc)
+		log_event("warn", "dispatch_hold_failed",
+		          json_pack("{s:I, s:s, s:s}", "org_id", (json_int_t)org, "error",
+		                    gw_rc_name(rc), "cause", store_errmsg(wst)));
+	else if(total > 0)
+		log_event("info", "dispatch_server_down_queue",
+		          json_pack("{s:I, s:i}", "org_id", (json_int_t)org, "rows", total));
 }
 
 /* down_clear - org's server took a message: no hold */
@@ -1608,8 +1670,9 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 			deliver(w, l, r, details[i], DETAIL_LEN, &slow);
 			note_send_time(w, clock_mono_us() - t0us);
 			if(slow && w->pc == PC_EMAIL) {
+				bool fresh;
 				time_t t = clock_now(), until = down_note(
-				        l->org_id, settings_hash(w, l->org_id), t, details[i]);
+				        l->org_id, settings_hash(w, l->org_id), t, details[i], &fresh);
 
 				/* the server's failure, not this message's: not counted (nor dead
 				 * when the settings are refused), back at the hold's end; a row
@@ -1621,6 +1684,8 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 					r->hold_try = true; /* its attempt row, uncounted */
 					r->attempt = l->attempts;
 				}
+				if(fresh)
+					down_queue(l->org_id, until, details[i], budget_end);
 			} else if(slow) {
 				down_org = l->org_id;
 				down_detail = details[i];
@@ -1648,12 +1713,18 @@ static gw_rc record_and_lease(struct worker *w, const struct store_result *res, 
 	bool more = !atomic_load(&stopping);
 	/* email worker number i is connection number i to each organisation's server: it
 	 * takes the rows of organisations whose max_connections is above i */
-	struct store_slot slot = {w->index, "smtp", CONNS_DEFAULT};
+	struct store_slot slot = {.index = w->index, .provider = "smtp", .def = CONNS_DEFAULT};
+	int64_t skip[DOWN_SLOTS];
 	gw_rc rc;
 	int tries = 0;
 
 	*next = NULL;
 	*m = 0;
+	if(w->pc == PC_EMAIL && more) {
+		/* the rows of an organisation whose server is down wait for the hold's end */
+		slot.skip = skip;
+		slot.nskip = down_held(w, clock_now(), skip);
+	}
 	pthread_mutex_lock(&write_lock);
 	do {
 		rc = store_outbox_cycle(wst, w->owner, res, n, clock_now(), pclass_names[w->pc],

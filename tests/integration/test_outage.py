@@ -4,7 +4,7 @@
 tests/helpers/smtp_server.py for organisation B. The test clock stands still unless the test
 moves it.
 
-  - A's fan-out (60 trainers: 60 new_request emails and the customer's request_received) does
+  - A's fan-out (200 trainers: 200 new_request emails and the customer's request_received) does
     not hammer the server: a few connections, at most one a worker; every other row waits
     untried with the server's words ("not tried: the server failed moments ago (421 ...)"),
     no row is counted an attempt (the failure is the server's, not a message's; the tries made
@@ -12,9 +12,11 @@ moves it.
     long (5 s);
   - B's mail goes out meanwhile;
   - before the hold ends nothing is tried; after it one probe round is, finds the server still
-    down, and the next hold is twice as long (10 s);
+    down, and the next hold is twice as long (10 s); the rows no worker had leased are held by
+    one update of A's queue (the log's dispatch_server_down_queue), not leased one batch after
+    another only to be deferred;
   - once the server is back (smtp_server.py on the same port) and the hold ended, every one
-    of A's 61 emails arrives once, with its own Message-ID, the log says the server is up, and
+    of A's 201 emails arrives once, with its own Message-ID, the log says the server is up, and
     each row counts the one attempt that sent it;
   - down again for longer than the whole retry schedule: a row that old is counted when the
     server fails, as before, so that it goes dead in the end instead of waiting for ever;
@@ -35,8 +37,9 @@ import time
 
 from gwtest import Checks, Gateway, SmtpSink
 
-TRAINERS = 60
+TRAINERS = 200  # more rows than the workers lease at once (WORKERS x LEASE_MAX)
 WORKERS = 8  # serve's email workers (dispatch_started says so): at most one try each in flight
+LEASE_MAX = 16  # the largest lease a worker takes (dispatch_started's "batch")
 
 c = Checks("outage")
 gw = Gateway(test_clock=True, extra_args=("--allow-plain-auth",))  # AUTH over "none" (C)
@@ -195,6 +198,15 @@ try:
     time.sleep(0.5)
     probes = down.count() - first_conns
     c.check(1 <= probes <= WORKERS, "one probe round, not one try a row (%d)" % probes)
+    # the rows no worker had leased were held by one update of the organisation's queue, not
+    # leased and deferred a batch at a time
+    queued = [int(m) for m in re.findall(
+        r'"event":"dispatch_server_down_queue"[^\n]*"org_id":%d[^\n]*"rows":(\d+)' % a,
+        gw.read_log())]
+    print("  held by the queue's update: %r rows" % queued)
+    c.check(len(queued) >= 1 and queued[-1] >= TRAINERS + 1 - WORKERS * LEASE_MAX,
+            "the probe's hold keeps the rest of A's queue waiting in one go (%r rows)"
+            % (queued,))
 
     # ---- the server is back on its port: everything arrives once ----
     port = down.port

@@ -891,8 +891,10 @@ static void test_outbox_slots(void **state)
 	struct fixture *f = *state;
 	static const struct {
 		int index;
+		int skip; /* the organisation the lease leaves (its server is down): 1, 2 or 0 */
 		int want; /* rows leased: bit 0 org1's, bit 1 org2's */
-	} cases[] = {{0, 3}, {1, 3}, {2, 2}, {7, 2}, {8, 0}};
+	} cases[] = {{0, 0, 3}, {1, 0, 3}, {2, 0, 2}, {7, 0, 2}, {8, 0, 0},
+	             {0, 1, 2}, {0, 2, 1}, {2, 2, 0}};
 	json_t *cfg = json_pack("{s:s, s:i}", "host", "mx.example.test", "max_connections", 2);
 	int max = 0;
 	size_t i;
@@ -902,7 +904,9 @@ static void test_outbox_slots(void **state)
 	assert_int_equal(store_outbox_max_connections(f->st, "smtp", 8, &max), GW_OK);
 	assert_int_equal(max, 2);
 	for(i = 0; i < GW_ARRAY_LEN(cases); i++) {
-		struct store_slot slot = {cases[i].index, "smtp", 8};
+		int64_t skip = cases[i].skip == 1 ? f->org1 : f->org2;
+		struct store_slot slot = {.index = cases[i].index, .provider = "smtp", .def = 8,
+		                          .skip = &skip, .nskip = cases[i].skip ? 1 : 0};
 		struct store_lease *l = NULL;
 		char k1[32], k2[32];
 		int n = 0, got = 0, j;
@@ -916,13 +920,73 @@ static void test_outbox_slots(void **state)
 		                 GW_OK);
 		for(j = 0; j < n; j++)
 			got |= l[j].org_id == f->org1 ? 1 : 2;
-		CHECK(got == cases[i].want, "connection %d: leased the rows of %d, want %d",
-		      cases[i].index, got, cases[i].want);
+		CHECK(got == cases[i].want, "connection %d, org %d left: leased the rows of %d, want %d",
+		      cases[i].index, cases[i].skip, got, cases[i].want);
 		store_leases_free(l, n);
 		assert_int_equal(sqlite3_exec(f->peek, "UPDATE outbox SET status = 'sent'", NULL,
 		                              NULL, NULL),
 		                 SQLITE_OK);
 	}
+}
+
+/* ---- a server that is down: the organisation's due email rows wait to the hold's end ---- */
+
+static void test_outbox_email_hold(void **state)
+{
+	struct fixture *f = *state;
+	int64_t due[5], later, other, leased;
+	struct store_lease *l = NULL;
+	struct row r;
+	char key[32];
+	int i, n = -1, m = 0, total = 0;
+
+	for(i = 0; i < 5; i++) {
+		snprintf(key, sizeof(key), "hold:%d", i);
+		due[i] = enqueue(f, f->org1, key, 0, 0, T0, "{}", NULL);
+	}
+	later = enqueue(f, f->org1, "hold:later", 0, T0 + 100, T0, "{}", NULL); /* a reminder */
+	other = enqueue(f, f->org2, "hold:other", 0, 0, T0, "{}", NULL);
+	leased = enqueue(f, f->org1, "hold:leased", 0, 0, T0, "{}", NULL);
+	assert_int_equal(sqlite3_exec(f->peek, "UPDATE outbox SET status = 'leased',"
+	                                       " lease_owner = 'w:1' WHERE dedupe_key = 'hold:leased'",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	/* in chunks of 2: 2, 2, 1, then none */
+	do {
+		assert_int_equal(store_outbox_email_hold(f->st, f->org1, T0 + 1, T0 + 6,
+		                                         "not tried: down", 2, &n),
+		                 GW_OK);
+		CHECK(n <= 2, "a chunk of %d rows, at most 2", n);
+		total += n;
+	} while(n == 2 && ++m < 10);
+	assert_int_equal(total, 5);
+	assert_int_equal(n, 1);
+	for(i = 0; i < 5; i++) {
+		row_get(f->peek, due[i], &r);
+		assert_string_equal(r.status, "pending");
+		assert_int_equal(r.next_at, T0 + 6);
+		assert_string_equal(r.last_error, "not tried: down");
+		assert_int_equal(r.attempts, 0);
+	}
+	row_get(f->peek, later, &r); /* due after the failure: keeps its time, no words */
+	assert_int_equal(r.next_at, T0 + 100);
+	assert_string_equal(r.last_error, "");
+	row_get(f->peek, other, &r); /* another organisation's */
+	assert_int_equal(r.next_at, T0);
+	assert_string_equal(r.last_error, "");
+	row_get(f->peek, leased, &r); /* in a worker's hands */
+	assert_string_equal(r.status, "leased");
+	assert_string_equal(r.last_error, "");
+	/* before the hold's end only the other organisation's row is due */
+	assert_int_equal(store_outbox_cycle(f->st, "w:2", NULL, 0, T0 + 5, "email", NULL, 60, 10,
+	                                    &l, &m, NULL),
+	                 GW_OK);
+	assert_int_equal(m, 1);
+	assert_int_equal(l[0].id, other);
+	store_leases_free(l, m);
+	/* the saved settings make them due at once */
+	assert_int_equal(store_outbox_email_due(f->st, f->org1, &n), GW_OK);
+	assert_int_equal(n, 5);
 }
 
 /* ---- more organisations than one lease lists: they still take turns ---- */
@@ -1451,6 +1515,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_outbox_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_journal, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_slots, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_email_hold, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_many_orgs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_finish, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_retry_cycle, setup, teardown),

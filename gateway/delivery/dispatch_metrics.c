@@ -143,6 +143,10 @@ static gw_rc outbox_counts(struct store *st, json_t **out, int64_t *age_s)
 			counts_kept = fresh;
 			counts_at_ms = clock_mono_ms();
 			counts_took_ms = counts_at_ms - t0;
+		} else if(counts_kept) {
+			/* a count that failed (the database busy): the kept ones, their age saying
+			 * how old; counted again at the next scrape */
+			rc = GW_OK;
 		}
 	}
 	if(rc == GW_OK) {

@@ -18,15 +18,6 @@
 /* how long a used or expired link is kept, so that trying it again says "expired" */
 #define LINK_KEEP_SECS 86400
 
-/* step_done - run a write statement to completion */
-static gw_rc step_done(struct store *st, struct db_stmt *s)
-{
-	int r = db_step(s);
-
-	db_reset(s);
-	return r == DB_DONE ? GW_OK : store_write_rc(st, r);
-}
-
 /* row_signer - the row of store_auth_signer */
 static json_t *row_signer(struct db_stmt *s)
 {
@@ -65,14 +56,14 @@ gw_rc store_auth_link_add(struct store *st, int64_t org, int64_t user, const cha
 	if(!p || !s)
 		return GW_EDB;
 	db_bind_int64(p, 1, (int64_t)now - LINK_KEEP_SECS);
-	if((rc = step_done(st, p)))
+	if((rc = store_step_done(st, p)))
 		return rc;
 	db_bind_text(s, 1, token_hash, -1);
 	db_bind_int64(s, 2, org);
 	db_bind_int64(s, 3, user);
 	db_bind_int64(s, 4, now);
 	db_bind_int64(s, 5, expires_at);
-	if((rc = step_done(st, s)))
+	if((rc = store_step_done(st, s)))
 		return rc;
 	*id = db_last_id(st);
 	return GW_OK;
@@ -125,14 +116,14 @@ gw_rc store_session_create(struct store *st, int64_t user, const char *session_h
 	if(!p || !s)
 		return GW_EDB;
 	db_bind_int64(p, 1, now);
-	if((rc = step_done(st, p)))
+	if((rc = store_step_done(st, p)))
 		return rc;
 	db_bind_text(s, 1, session_hash, -1);
 	db_bind_int64(s, 2, user);
 	db_bind_text(s, 3, csrf, -1);
 	db_bind_int64(s, 4, now);
 	db_bind_int64(s, 5, expires_at);
-	return step_done(st, s);
+	return store_step_done(st, s);
 }
 
 /* store_session_user - authenticate a session cookie: one indexed lookup, like a bearer token */
@@ -174,5 +165,5 @@ gw_rc store_session_end(struct store *st, const char *session_hash)
 	if(!s)
 		return GW_EDB;
 	db_bind_text(s, 1, session_hash, -1);
-	return step_done(st, s);
+	return store_step_done(st, s);
 }

@@ -13,15 +13,6 @@
 
 #include "store_int.h"
 
-/* step_done - run a write statement to completion */
-static gw_rc step_done(struct store *st, struct db_stmt *s)
-{
-	int r = db_step(s);
-
-	db_reset(s);
-	return r == DB_DONE ? GW_OK : store_write_rc(st, r);
-}
-
 /* row_target - a row of store_busy_targets */
 static json_t *row_target(struct db_stmt *s)
 {
@@ -60,19 +51,19 @@ gw_rc store_busy_replace(struct store *st, int64_t conn, const json_t *blocks, t
 		return GW_EDB;
 	db_bind_int64(u, 1, conn);
 	db_bind_int64(u, 2, now);
-	if((rc = step_done(st, u)))
+	if((rc = store_step_done(st, u)))
 		return rc;
 	if(db_changes(st) != 1)
 		return GW_ENOTFOUND; /* disconnected or replaced while the fetch ran */
 	db_bind_int64(d, 1, conn);
-	if((rc = step_done(st, d)))
+	if((rc = store_step_done(st, d)))
 		return rc;
 	json_array_foreach(blocks, k, b)
 	{
 		db_bind_int64(i, 1, conn);
 		db_bind_int64(i, 2, json_integer_value(json_array_get(b, 0)));
 		db_bind_int64(i, 3, json_integer_value(json_array_get(b, 1)));
-		if((rc = step_done(st, i)))
+		if((rc = store_step_done(st, i)))
 			return rc;
 	}
 	return GW_OK;
@@ -89,7 +80,7 @@ gw_rc store_busy_failed(struct store *st, int64_t conn, const char *error, time_
 	db_bind_int64(u, 1, conn);
 	store_bind_text(u, 2, error);
 	db_bind_int64(u, 3, now);
-	return step_done(st, u);
+	return store_step_done(st, u);
 }
 
 /* row_range - a row of store_busy_ranges */

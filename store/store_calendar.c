@@ -20,15 +20,6 @@
 
 #include "store_int.h"
 
-/* step_done - run a write statement to completion */
-static gw_rc step_done(struct store *st, struct db_stmt *s)
-{
-	int r = db_step(s);
-
-	db_reset(s);
-	return r == DB_DONE ? GW_OK : store_write_rc(st, r);
-}
-
 /* release_held - the trainer's held calendar rows due now, oldest first (their created_at is at
  * or before now on any clock, and keeps their order) */
 static gw_rc release_held(struct store *st, int64_t org, int64_t user, time_t now)
@@ -43,7 +34,7 @@ static gw_rc release_held(struct store *st, int64_t org, int64_t user, time_t no
 	db_bind_int64(h, 1, org);
 	db_bind_int64(h, 2, user);
 	db_bind_int64(h, 3, now);
-	return step_done(st, h);
+	return store_step_done(st, h);
 }
 
 /* store_calendar_put - replace the user's connection with a new one (a new id) */
@@ -61,7 +52,7 @@ gw_rc store_calendar_put(struct store *st, int64_t org, int64_t user, const char
 	if(!d || !s)
 		return GW_EDB;
 	db_bind_int64(d, 1, user);
-	if((rc = step_done(st, d)))
+	if((rc = store_step_done(st, d)))
 		return rc;
 	db_bind_int64(s, 1, org);
 	db_bind_int64(s, 2, user);
@@ -69,7 +60,7 @@ gw_rc store_calendar_put(struct store *st, int64_t org, int64_t user, const char
 	db_bind_text(s, 4, calendar_id, -1);
 	db_bind_text(s, 5, secret, -1);
 	db_bind_int64(s, 6, now);
-	if((rc = step_done(st, s)))
+	if((rc = store_step_done(st, s)))
 		return rc;
 	if(db_changes(st) != 1)
 		return GW_ENOTFOUND;
@@ -89,7 +80,7 @@ gw_rc store_calendar_delete(struct store *st, int64_t org, int64_t user, time_t 
 		return GW_EDB;
 	db_bind_int64(s, 1, user);
 	db_bind_int64(s, 2, org);
-	if((rc = step_done(st, s)))
+	if((rc = store_step_done(st, s)))
 		return rc;
 	if(db_changes(st) != 1)
 		return GW_ENOTFOUND;
@@ -189,7 +180,7 @@ gw_rc store_oauth_state_put(struct store *st, const char *state_hash, int64_t or
 	if(!p || !s)
 		return GW_EDB;
 	db_bind_int64(p, 1, now);
-	if((rc = step_done(st, p)))
+	if((rc = store_step_done(st, p)))
 		return rc;
 	db_bind_text(s, 1, state_hash, -1);
 	db_bind_int64(s, 2, org);
@@ -198,7 +189,7 @@ gw_rc store_oauth_state_put(struct store *st, const char *state_hash, int64_t or
 	db_bind_text(s, 5, sealed_verifier, -1);
 	db_bind_int64(s, 6, now);
 	db_bind_int64(s, 7, expires_at);
-	if((rc = step_done(st, s)))
+	if((rc = store_step_done(st, s)))
 		return rc;
 	return db_changes(st) == 1 ? GW_OK : GW_ENOTFOUND;
 }
@@ -295,7 +286,7 @@ gw_rc store_calendar_hook(struct store *st, const struct store_result *r, time_t
 		db_bind_int64(e, 1, r->id);
 		db_bind_text(e, 2, r->cal_event_id, -1);
 		store_bind_text(e, 3, r->cal_etag[0] ? r->cal_etag : NULL);
-		if((rc = step_done(st, e)))
+		if((rc = store_step_done(st, e)))
 			return rc;
 	}
 	if(r->cal_conn_id > 0 && r->cal_revoked) {
@@ -334,7 +325,7 @@ gw_rc store_calendar_hold_check(struct store *st, int64_t outbox_id, time_t now)
 		return GW_EDB;
 	db_bind_int64(s, 1, outbox_id);
 	db_bind_int64(s, 2, now);
-	return step_done(st, s);
+	return store_step_done(st, s);
 }
 
 /* row_zoho - the row of store_zoho_ref */

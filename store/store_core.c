@@ -592,6 +592,15 @@ gw_rc store_write_rc(struct store *st, int r)
 	return store_rc(r) ? store_rc(r) : GW_EDB;
 }
 
+/* store_step_done - a write statement run to its end */
+gw_rc store_step_done(struct store *st, struct db_stmt *s)
+{
+	int r = db_step(s);
+
+	db_reset(s);
+	return r == DB_DONE ? GW_OK : store_write_rc(st, r);
+}
+
 /* store_cond_update - a conditional UPDATE and, when it missed, why */
 gw_rc store_cond_update(struct store *st, struct db_stmt *s, struct db_stmt *e, gw_rc miss_rc)
 {

@@ -73,6 +73,10 @@ gw_rc store_one(struct db_stmt *s, store_row_fn row, json_t **out);
  * migration 2, or store_rc's mapping */
 gw_rc store_write_rc(struct store *st, int r);
 
+/* store_step_done - step the bound write statement s to its end and reset it: GW_OK, or
+ * store_write_rc's mapping of the failure */
+gw_rc store_step_done(struct store *st, struct db_stmt *s);
+
 /* store_cond_update - step the bound conditional UPDATE s (one row when its condition holds):
  * GW_OK when it changed the row; otherwise step the bound existence query e: miss_rc when the
  * row exists (its state forbade the change), GW_ENOTFOUND when it does not. Resets both. */

@@ -11,15 +11,6 @@
 
 #include "common/clock.h"
 
-/* step_done - run a write statement to completion */
-static gw_rc step_done(struct db_stmt *s)
-{
-	int r = db_step(s);
-
-	db_reset(s);
-	return r == DB_DONE ? GW_OK : (store_rc(r) ? store_rc(r) : GW_EDB);
-}
-
 /* store_org_create - insert an organisation */
 gw_rc store_org_create(struct store *st, const char *name, const char *tz, int64_t *id)
 {
@@ -32,7 +23,7 @@ gw_rc store_org_create(struct store *st, const char *name, const char *tz, int64
 	db_bind_text(s, 1, name, -1);
 	db_bind_text(s, 2, tz, -1);
 	db_bind_int64(s, 3, clock_now());
-	rc = step_done(s);
+	rc = store_step_done(st, s);
 	if(!rc)
 		*id = db_last_id(st);
 	return rc;
@@ -91,7 +82,7 @@ gw_rc store_org_settings_put(struct store *st, int64_t org, const json_t *settin
 		return GW_EDB;
 	db_bind_int64(s, 1, org);
 	store_bind_json(s, 2, settings);
-	rc = step_done(s);
+	rc = store_step_done(st, s);
 	if(!rc && db_changes(st) == 0)
 		return GW_ENOTFOUND;
 	return rc;
@@ -120,7 +111,7 @@ gw_rc store_user_create(struct store *st, int64_t org, const struct store_user_n
 	db_bind_int64(s, 7, u->notify_on_confirm);
 	db_bind_text(s, 8, u->token_hash, -1);
 	db_bind_int64(s, 9, clock_now());
-	rc = step_done(s);
+	rc = store_step_done(st, s);
 	if(!rc)
 		*id = db_last_id(st);
 	return rc;
@@ -261,7 +252,7 @@ gw_rc store_user_update(struct store *st, int64_t org, int64_t id, const json_t 
 		db_bind_int64(s, 7, json_is_true(v));
 	if((v = json_object_get(patch, "active")))
 		db_bind_int64(s, 8, json_is_true(v));
-	rc = step_done(s);
+	rc = store_step_done(st, s);
 	if(!rc && db_changes(st) == 0)
 		return GW_ENOTFOUND;
 	return rc;
@@ -414,7 +405,7 @@ gw_rc store_session_type_create(struct store *st, int64_t org,
 	db_bind_text(s, 6, t->currency, -1);
 	db_bind_int64(s, 7, t->step_minutes);
 	db_bind_int64(s, 8, clock_now());
-	rc = step_done(s);
+	rc = store_step_done(st, s);
 	if(!rc)
 		*id = db_last_id(st);
 	return rc;
@@ -494,7 +485,7 @@ gw_rc store_provider_put(struct store *st, int64_t org, const char *name, const 
 	db_bind_text(s, 2, name, -1);
 	store_bind_json(s, 3, cfg);
 	db_bind_int64(s, 4, clock_now());
-	return step_done(s);
+	return store_step_done(st, s);
 }
 
 /* store_provider_delete - remove a provider config */
@@ -507,7 +498,7 @@ gw_rc store_provider_delete(struct store *st, int64_t org, const char *name)
 		return GW_EDB;
 	db_bind_int64(s, 1, org);
 	db_bind_text(s, 2, name, -1);
-	return step_done(s);
+	return store_step_done(st, s);
 }
 
 /* store_provider_list - every provider config of org */

@@ -1399,6 +1399,7 @@ static struct down {
 	uint64_t cfg; /* settings_hash of the settings the server failed with */
 	time_t until;
 	int streak; /* holds in a row: the next is DOWN_FIRST_S << streak */
+	unsigned long gen; /* wake_gen when down_queue last moved the organisation's due rows */
 	char detail[DETAIL_LEN];
 } downs[DOWN_SLOTS]; /* under down_lock */
 static pthread_mutex_t down_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1454,31 +1455,45 @@ static time_t down_until(int64_t org, uint64_t cfg, time_t now, char *detail, si
 /* down_held - the organisations held at now with the settings the worker reads for them, into
  * orgs (room for DOWN_SLOTS): the lease leaves their rows, which wait untried at the hold's end
  * (down_queue); how many. A hold of other settings ends here. */
+static void down_queue(int64_t org, time_t until, const char *detail, int64_t budget_end);
+
 static int down_held(struct worker *w, time_t now, int64_t *orgs)
 {
 	struct {
 		int64_t org;
 		uint64_t cfg;
+		unsigned long gen;
 	} held[DOWN_SLOTS];
+	unsigned long gen;
 	int i, n = 0, kept = 0;
 
 	if(atomic_load(&ndown) == 0)
 		return 0;
+	pthread_mutex_lock(&wake_lock);
+	gen = wake_gen;
+	pthread_mutex_unlock(&wake_lock);
 	pthread_mutex_lock(&down_lock);
 	for(i = 0; i < DOWN_SLOTS; i++)
 		if(downs[i].org && now < downs[i].until) {
 			held[n].org = downs[i].org;
 			held[n].cfg = downs[i].cfg;
+			held[n].gen = downs[i].gen;
 			n++;
 		}
 	pthread_mutex_unlock(&down_lock);
 	/* the settings compared outside the lock (they may be read from the store) */
 	for(i = 0; i < n; i++) {
 		char detail[DETAIL_LEN];
+		time_t until = down_until(held[i].org, settings_hash(w, held[i].org), now, detail,
+		                          sizeof(detail));
 
-		if(down_until(held[i].org, settings_hash(w, held[i].org), now, detail,
-		              sizeof(detail)) > 0)
-			orgs[kept++] = held[i].org;
+		if(until == 0)
+			continue;
+		orgs[kept++] = held[i].org;
+		/* rows came in since the hold moved the queue (a fan-out's rest, a sign-in link):
+		 * they wait with the others, words and all, rather than due and never leased */
+		if(held[i].gen != gen)
+			down_queue(held[i].org, until, detail, clock_mono_ms() + 1000);
 	}
 	return kept;
 }
@@ -1549,11 +1564,21 @@ static time_t down_note(int64_t org, uint64_t cfg, time_t now, const char *detai
 static void down_queue(int64_t org, time_t until, const char *detail, int64_t budget_end)
 {
 	char words[DETAIL_LEN];
+	struct down *d;
+	unsigned long gen;
 	int n = 0, total = 0;
 	gw_rc rc;
 
 	snprintf(words, sizeof(words), "not tried: the server failed moments ago (%.400s)",
 	         detail);
+	/* what came in up to here is covered (down_held moves what comes in later) */
+	pthread_mutex_lock(&wake_lock);
+	gen = wake_gen;
+	pthread_mutex_unlock(&wake_lock);
+	pthread_mutex_lock(&down_lock);
+	if((d = down_find(org)) != NULL)
+		d->gen = gen;
+	pthread_mutex_unlock(&down_lock);
 	do {
 		pthread_mutex_lock(&write_lock);
 		rc = store_outbox_email_hold(wst, org, clock_now(), until, words, DOWN_CHUNK, &n);

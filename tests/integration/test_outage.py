@@ -4,7 +4,7 @@
 tests/helpers/smtp_server.py for organisation B. The test clock stands still unless the test
 moves it.
 
-  - A's fan-out (200 trainers: 200 new_request emails and the customer's request_received) does
+  - A's fan-out (400 trainers: 400 new_request emails and the customer's request_received) does
     not hammer the server: a few connections, at most one a worker; every other row waits
     untried with the server's words ("not tried: the server failed moments ago (421 ...)"),
     no row is counted an attempt (the failure is the server's, not a message's; the tries made
@@ -16,7 +16,7 @@ moves it.
     one update of A's queue (the log's dispatch_server_down_queue), not leased one batch after
     another only to be deferred;
   - once the server is back (smtp_server.py on the same port) and the hold ended, every one
-    of A's 201 emails arrives once, with its own Message-ID, the log says the server is up, and
+    of A's 401 emails arrives once, with its own Message-ID, the log says the server is up, and
     each row counts the one attempt that sent it;
   - down again for longer than the whole retry schedule: a row that old is counted when the
     server fails, as before, so that it goes dead in the end instead of waiting for ever;
@@ -37,9 +37,8 @@ import time
 
 from gwtest import Checks, Gateway, SmtpSink
 
-TRAINERS = 200  # more rows than the workers lease at once (WORKERS x LEASE_MAX)
+TRAINERS = 400  # more rows than the workers lease at once (workers x dispatch_started's batch)
 WORKERS = 8  # serve's email workers (dispatch_started says so): at most one try each in flight
-LEASE_MAX = 16  # the largest lease a worker takes (dispatch_started's "batch")
 
 c = Checks("outage")
 gw = Gateway(test_clock=True, extra_args=("--allow-plain-auth",))  # AUTH over "none" (C)
@@ -200,11 +199,17 @@ try:
     c.check(1 <= probes <= WORKERS, "one probe round, not one try a row (%d)" % probes)
     # the rows no worker had leased were held by one update of the organisation's queue, not
     # leased and deferred a batch at a time
-    queued = [int(m) for m in re.findall(
+    log = gw.read_log()
+    queued = [int(m) for m in re.findall(  # since the probe's hold began
         r'"event":"dispatch_server_down_queue"[^\n]*"org_id":%d[^\n]*"rows":(\d+)' % a,
-        gw.read_log())]
-    print("  held by the queue's update: %r rows" % queued)
-    c.check(len(queued) >= 1 and queued[-1] >= TRAINERS + 1 - WORKERS * LEASE_MAX,
+        log[log.index('"hold_secs":10'):])]
+    started = re.search(r'[^\n]*"event":"dispatch_started"[^\n]*', log)
+    workers = int(re.search(r'"email_workers":(\d+)', started.group(0)).group(1))
+    batch = int(re.search(r'"batch":(\d+)', started.group(0)).group(1))
+    print("  held by the queue's update: %r rows (%d workers lease %d rows at most)"
+          % (queued, workers, workers * batch))
+    c.check(workers * batch < TRAINERS + 1, "more rows than the workers lease at once")
+    c.check(len(queued) >= 1 and max(queued) >= TRAINERS + 1 - workers * batch,
             "the probe's hold keeps the rest of A's queue waiting in one go (%r rows)"
             % (queued,))
 

@@ -1452,11 +1452,12 @@ static time_t down_until(int64_t org, uint64_t cfg, time_t now, char *detail, si
 	return until;
 }
 
-/* down_held - the organisations held at now with the settings the worker reads for them, into
- * orgs (room for DOWN_SLOTS): the lease leaves their rows, which wait untried at the hold's end
- * (down_queue); how many. A hold of other settings ends here. */
 static void down_queue(int64_t org, time_t until, const char *detail, int64_t budget_end);
 
+/* down_held - the organisations held at now with the settings the worker reads for them, into
+ * orgs (room for DOWN_SLOTS): the lease leaves their rows, which wait untried at the hold's end
+ * (down_queue, run again here for rows that came in since); how many. A hold of other settings
+ * ends here. */
 static int down_held(struct worker *w, time_t now, int64_t *orgs)
 {
 	struct {
@@ -1557,9 +1558,10 @@ static time_t down_note(int64_t org, uint64_t cfg, time_t now, const char *detai
 	return until;
 }
 
-/* down_queue - a hold began: org's email rows due now wait to its end, in chunks of
- * DOWN_CHUNK rows (a transaction each, so that other workers record between them), until
- * budget_end (the caller's lease): what is left is leased and deferred a batch at a time */
+/* down_queue - org is held until until: its email rows due now wait to the hold's end, with
+ * the server's words, in chunks of DOWN_CHUNK rows (a transaction each, so that other workers
+ * record between them), until budget_end (the caller's lease); what is left is moved by the
+ * next down_held, or deferred as leased */
 #define DOWN_CHUNK 500
 static void down_queue(int64_t org, time_t until, const char *detail, int64_t budget_end)
 {
@@ -1586,6 +1588,14 @@ static void down_queue(int64_t org, time_t until, const char *detail, int64_t bu
 		total += rc ? 0 : n;
 	} while(!rc && n == DOWN_CHUNK && !atomic_load(&stopping) &&
 	        clock_mono_ms() < budget_end);
+	if(!rc && n == DOWN_CHUNK) {
+		/* rows left, out of time: the next down_held goes on (after a refusal they wait
+		 * due, left by the leases, for the hold's end) */
+		pthread_mutex_lock(&down_lock);
+		if((d = down_find(org)) != NULL)
+			d->gen = gen - 1;
+		pthread_mutex_unlock(&down_lock);
+	}
 	if(rc)
 		log_event("warn", "dispatch_hold_failed",
 		          json_pack("{s:I, s:s, s:s}", "org_id", (json_int_t)org, "error",

@@ -760,23 +760,31 @@ static gw_rc name_of(struct http_req *r, const struct pdef **p)
 	return GW_OK;
 }
 
-/* email_settings_changed - after new (or no) SMTP settings, the emails that wait after a
- * failure (the old server was down, refused them for a while) are tried at once with the new
- * ones; a failure to reschedule them is logged, not the answer (the settings are saved, and
- * the rows go out at their own time) */
-static void email_settings_changed(struct http_req *r, const struct pdef *p)
+/* save_settings - the change (put: cfg; delete: cfg NULL) and, for SMTP, the emails that wait
+ * after a failure (the old server was down, refused them for a while) made due at once, in one
+ * transaction: a gateway that stops between the two cannot leave the new settings with the
+ * queue still waiting on the old ones' failure */
+static gw_rc save_settings(struct http_req *r, const struct pdef *p, const json_t *cfg)
 {
+	bool smtp = strcmp(p->name, "smtp") == 0;
 	int n = 0;
 	gw_rc rc;
 
-	if(strcmp(p->name, "smtp") != 0)
-		return;
-	rc = store_outbox_email_due(r->st, r->id[0], &n);
+	if((rc = store_begin(r->st)))
+		return rc;
+	rc = cfg ? store_provider_put(r->st, r->id[0], p->name, cfg)
+	         : store_provider_delete(r->st, r->id[0], p->name);
+	if(!rc && smtp)
+		rc = store_outbox_email_due(r->st, r->id[0], &n);
+	if(!rc)
+		rc = store_commit(r->st);
+	else
+		store_rollback(r->st);
 	if(rc)
-		log_event("warn", "provider_settings_reschedule_failed",
-		          json_pack("{s:I, s:s}", "org", (json_int_t)r->id[0], "error",
-		                    gw_rc_name(rc)));
-	dispatch_settings_changed(r->id[0]);
+		return rc;
+	if(smtp)
+		dispatch_settings_changed(r->id[0]); /* holds end in this process; workers wake */
+	return GW_OK;
 }
 
 /* http_provider_put - PUT /v1/orgs/{org}/providers/{name} */
@@ -797,13 +805,11 @@ gw_rc http_provider_put(struct http_req *r, json_t **out)
 	if((rc = check_fields(r, p->fields, r->body, stored, "", cfg)) ||
 	   (rc = cross_checks(r, p, cfg)))
 		goto out;
-	rc = store_provider_put(r->st, r->id[0], p->name, cfg);
-	if(rc)
+	if((rc = save_settings(r, p, cfg)))
 		goto out;
 	log_event("info", "provider_settings_changed",
 	          json_pack("{s:I, s:s, s:I}", "org", (json_int_t)r->id[0], "provider", p->name,
 	                    "by", (json_int_t)r->user.id));
-	email_settings_changed(r, p);
 	*out = mask(p->fields, cfg);
 	rc = *out ? GW_OK : GW_ENOMEM;
 out:
@@ -828,12 +834,10 @@ gw_rc http_provider_delete(struct http_req *r, json_t **out)
 
 	if((rc = org_check(r, r->id[0])) || (rc = name_of(r, &p)))
 		return rc;
-	rc = store_provider_delete(r->st, r->id[0], p->name);
-	if(rc)
+	if((rc = save_settings(r, p, NULL)))
 		return rc;
 	log_event("info", "provider_settings_deleted",
 	          json_pack("{s:I, s:s, s:I}", "org", (json_int_t)r->id[0], "provider", p->name,
 	                    "by", (json_int_t)r->user.id));
-	email_settings_changed(r, p);
 	return listing(r, r->id[0], out);
 }

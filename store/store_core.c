@@ -481,9 +481,18 @@ static const char *const pg_m19[] = {
     NULL,
 };
 
+/* 20: the dead rows of each organisation, newest first: what an administrator lists to retry
+ * (GET .../outbox?status=dead, store_outbox_list). Along outbox_org that list read every row
+ * the organisation ever sent to find its few dead ones; partial, it costs a row nothing until
+ * it goes dead, and a retry takes it out. */
+static const char *const m20[] = {
+    "CREATE INDEX outbox_dead ON outbox(org_id, id) WHERE status = 'dead';",
+    NULL,
+};
+
 static const char *const *const migrations[] = {m1,  m2,  m3,  m4,  m5,  m6,  m7,
                                                  m8,  m9,  m10, m11, m12, m13, m14,
-                                                 m15, m16, m17, m18, m19};
+                                                 m15, m16, m17, m18, m19, m20};
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count the migrations");
 
@@ -493,7 +502,7 @@ _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSIO
 static const char *const pg_none[] = {NULL};
 static const char *const *const pg_migrations[] = {
     pg_none, pg_none, pg_none, pg_none, pg_none, pg_none, pg_none, pg_none, pg_none, pg_none,
-    pg_none, pg_none, store_pg_schema, pg_m14, m15, pg_m16, m17, m18, pg_m19};
+    pg_none, pg_none, store_pg_schema, pg_m14, m15, pg_m16, m17, m18, pg_m19, m20};
 _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count PostgreSQL's migrations too");
 _Static_assert(STORE_PG_SCHEMA_VERSION <= STORE_SCHEMA_VERSION,

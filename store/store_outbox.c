@@ -1378,14 +1378,28 @@ gw_rc store_outbox_list(struct store *st, int64_t org, const char *status, int l
 {
 	/* one organisation's: newest first along outbox_org (org_id, id), so that a small
 	 * organisation's list does not read past every other one's rows; every organisation's
-	 * (org 0, the platform) along the table itself */
-#define LIST_SQL(WHERE)                                                                       \
-	"SELECT id, org_id, kind, provider_class, provider, dedupe_key, status, attempts,"    \
-	" last_error, created_at, sent_at, next_attempt_at, request_id, booking_id"           \
-	" FROM outbox WHERE " WHERE "(?2 IS NULL OR status = ?2) ORDER BY id DESC LIMIT ?3"
-	struct db_stmt *s = org ? store_stmt(st, LIST_SQL("org_id = ?1 AND "))
-	                        : store_stmt(st, LIST_SQL("?1 = 0 AND "));
+	 * (org 0, the platform) along the table itself. The dead ones (what an administrator
+	 * looks for among everything sent) along outbox_dead: the status is written in the text,
+	 * as a partial index is only taken for the terms of its own WHERE (SQLite is told it). */
+#define LIST_COLS                                                                          \
+	"SELECT id, org_id, kind, provider_class, provider, dedupe_key, status, attempts," \
+	" last_error, created_at, sent_at, next_attempt_at, request_id, booking_id FROM outbox"
+#define LIST_SQL(WHERE)                                                      \
+	LIST_COLS " WHERE " WHERE "(?2 IS NULL OR status = ?2) ORDER BY id DESC" \
+	          " LIMIT ?3"
+#define DEAD_SQL(WHERE)                                                                  \
+	{{LIST_COLS " INDEXED BY outbox_dead WHERE " WHERE "status = 'dead' AND ?2 = 'dead'" \
+	            " ORDER BY id DESC LIMIT ?3",                                            \
+	  LIST_COLS " WHERE " WHERE "status = 'dead' AND ?2 = 'dead' ORDER BY id DESC LIMIT ?3"}}
+	static const struct db_sql dead_org = DEAD_SQL("org_id = ?1 AND "),
+	                           dead_all = DEAD_SQL("?1 = 0 AND ");
+	bool dead = status && strcmp(status, "dead") == 0;
+	struct db_stmt *s = dead  ? store_stmt_d(st, org ? &dead_org : &dead_all)
+	                    : org ? store_stmt(st, LIST_SQL("org_id = ?1 AND "))
+	                          : store_stmt(st, LIST_SQL("?1 = 0 AND "));
+#undef DEAD_SQL
 #undef LIST_SQL
+#undef LIST_COLS
 	json_t *list = json_array();
 	int r;
 

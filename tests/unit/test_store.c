@@ -989,6 +989,64 @@ static void test_outbox_email_hold(void **state)
 	assert_int_equal(n, 5);
 }
 
+/* ---- the dead rows an administrator lists to retry, among everything sent ---- */
+
+static void test_outbox_list_dead(void **state)
+{
+	struct fixture *f = *state;
+	int64_t id[40];
+	json_t *l = NULL;
+	char key[32];
+	bool gone = true;
+	int i;
+
+	/* 40 rows, alternately of org1 and org2: sent, but 5, 15, 25 (org2) and 10, 30 (org1) dead */
+	for(i = 0; i < 40; i++) {
+		snprintf(key, sizeof(key), "dead:%d", i);
+		id[i] = enqueue(f, i % 2 ? f->org2 : f->org1, key, 0, 0, T0, "{}", NULL);
+	}
+	assert_int_equal(sqlite3_exec(f->peek,
+	                              "UPDATE outbox SET status = 'sent' WHERE dedupe_key LIKE 'dead:%';"
+	                              " UPDATE outbox SET status = 'dead', last_error = 'SMTP 550'"
+	                              " WHERE dedupe_key IN ('dead:5', 'dead:15', 'dead:25',"
+	                              " 'dead:10', 'dead:30')",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	/* one organisation's, newest first; the limit holds */
+	assert_int_equal(store_outbox_list(f->st, f->org2, "dead", 100, &l), GW_OK);
+	assert_int_equal(json_array_size(l), 3);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 0), "id")), id[25]);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 2), "id")), id[5]);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(l, 1), "status")),
+	                    "dead");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(l, 1), "last_error")),
+	                    "SMTP 550");
+	json_decref(l);
+	assert_int_equal(store_outbox_list(f->st, f->org1, "dead", 1, &l), GW_OK);
+	assert_int_equal(json_array_size(l), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 0), "id")), id[30]);
+	json_decref(l);
+	/* every organisation's (the platform's list), newest first */
+	assert_int_equal(store_outbox_list(f->st, 0, "dead", 100, &l), GW_OK);
+	assert_int_equal(json_array_size(l), 5);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 0), "id")), id[30]);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 4), "id")), id[5]);
+	json_decref(l);
+	/* a retried row leaves the list; the other statuses list as before */
+	assert_int_equal(store_outbox_retry(f->st, f->org2, id[15], &gone), GW_OK);
+	assert_int_equal(store_outbox_list(f->st, f->org2, "dead", 100, &l), GW_OK);
+	assert_int_equal(json_array_size(l), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 1), "id")), id[5]);
+	json_decref(l);
+	assert_int_equal(store_outbox_list(f->st, f->org1, "sent", 100, &l), GW_OK);
+	assert_int_equal(json_array_size(l), 18);
+	json_decref(l);
+	assert_int_equal(store_outbox_list(f->st, f->org2, "pending", 100, &l), GW_OK);
+	assert_int_equal(json_array_size(l), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 0), "id")), id[15]);
+	json_decref(l);
+}
+
 /* ---- more organisations than one lease lists: they still take turns ---- */
 
 static void test_outbox_many_orgs(void **state)
@@ -1516,6 +1574,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_outbox_journal, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_slots, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_email_hold, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_list_dead, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_many_orgs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_finish, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_retry_cycle, setup, teardown),

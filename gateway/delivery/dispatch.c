@@ -804,10 +804,24 @@ static bool attach_stored(struct worker *w, const struct store_lease *l, json_t 
 	return rc == GW_OK || rc == GW_ENOTFOUND;
 }
 
+/* The far side's failure, not the message's (deliver's *slow_fail): the server is down or
+ * unreachable (a transient failure after SLOW_FAIL_MS or more, or for the server's sake), or it
+ * refused the settings (provider_result.unreachable on a permanent failure) */
+enum { SLOW_NONE, SLOW_DOWN, SLOW_REFUSED };
+
+/* slow_kind - which of those a result is; t0: how long the send took, in ms */
+static int slow_kind(const struct store_result *r, const struct provider_result *pres, int64_t t0)
+{
+	if((r->outcome == STORE_RETRY && (t0 >= SLOW_FAIL_MS || pres->unreachable)) ||
+	   (r->outcome == STORE_DEAD && pres->unreachable))
+		return pres->outcome == PROVIDER_PERMANENT ? SLOW_REFUSED : SLOW_DOWN;
+	return SLOW_NONE;
+}
+
 /* deliver_message - deliver() for an email row whose message was rendered at enqueue: the
  * skip rule, the provider, the message (a fan-out row's fills put in its body's), sent */
 static void deliver_message(struct worker *w, const struct store_lease *l, struct store_result *r,
-                            char *detail, size_t dlen, bool *slow_fail)
+                            char *detail, size_t dlen, int *slow_fail)
 {
 	struct provider_result pres;
 	struct ctx_entry *e = NULL;
@@ -863,16 +877,15 @@ static void deliver_message(struct worker *w, const struct store_lease *l, struc
 	dispatch_count_latency(e->ops->name, t0 * 1000);
 	rest_clean(pres.detail, strlen(pres.detail), FAR_SIDE_MAX, detail, dlen);
 	outcome_of(l, &pres, now, r);
-	*slow_fail = (r->outcome == STORE_RETRY && (t0 >= SLOW_FAIL_MS || pres.unreachable)) ||
-	             (r->outcome == STORE_DEAD && pres.unreachable);
+	*slow_fail = slow_kind(r, &pres, t0);
 	json_decref(pres.out);
 }
 
-/* deliver - send one leased row and fill its result; *slow_fail when it failed transiently
- * after SLOW_FAIL_MS or more, or for the server's or its settings' sake
+/* deliver - send one leased row and fill its result; *slow_fail (slow_kind) when it failed
+ * transiently after SLOW_FAIL_MS or more, or for the server's or its settings' sake
  * (provider_result.unreachable): the far side is down, or refuses everyone */
 static void deliver(struct worker *w, const struct store_lease *l, struct store_result *r,
-                    char *detail, size_t dlen, bool *slow_fail)
+                    char *detail, size_t dlen, int *slow_fail)
 {
 	struct provider_result pres;
 	struct ctx_entry *e = NULL;
@@ -882,7 +895,7 @@ static void deliver(struct worker *w, const struct store_lease *l, struct store_
 	gw_rc rc;
 
 	memset(&pres, 0, sizeof(pres));
-	*slow_fail = false;
+	*slow_fail = SLOW_NONE;
 	r->id = l->id;
 	r->attempt = l->attempts + 1;
 	r->hold_try = false;
@@ -1008,8 +1021,7 @@ send:
 	}
 	if(w->pc == PC_ZOHO && pres.outcome == PROVIDER_SENT)
 		zoho_result(w, l, payload, pres.out, r);
-	*slow_fail = (r->outcome == STORE_RETRY && (t0 >= SLOW_FAIL_MS || pres.unreachable)) ||
-	             (r->outcome == STORE_DEAD && pres.unreachable);
+	*slow_fail = slow_kind(r, &pres, t0);
 done:
 	r->detail = detail[0] ? detail : NULL;
 	r->finished_ms = clock_now_ms();
@@ -1390,9 +1402,16 @@ static int lease_size(struct worker *w)
  * one is set); DOWN_SLOTS organisations at once, the one whose hold ends first makes way. A
  * hold is of the settings it failed with: new SMTP settings end it (in every process, as each
  * compares them), and the PUT makes the organisation's waiting emails due at once
- * (store_outbox_email_due, http_providers.c). */
-#define DOWN_FIRST_S 5
-#define DOWN_MAX_S   300
+ * (store_outbox_email_due, http_providers.c). Settings the server refused (a password it
+ * rejects, AUTH or TLS it requires) are held longer: from DOWN_REFUSED_FIRST_S, doubling to
+ * DOWN_REFUSED_MAX_S (an MTA's longest backoff), as each probe is a failed login, and a mail
+ * service locks an account after a few of those (seven probes in the first hour, then one an
+ * hour, where a server that is down is probed every 5 minutes); the right settings saved
+ * send everything at once as before. */
+#define DOWN_FIRST_S         5
+#define DOWN_MAX_S           300
+#define DOWN_REFUSED_FIRST_S 60
+#define DOWN_REFUSED_MAX_S   3600
 #define DOWN_SLOTS   64
 static struct down {
 	int64_t org;  /* 0: a free slot */
@@ -1457,13 +1476,27 @@ static void down_queue(int64_t org, time_t until, const char *detail, int64_t bu
 /* down_held - the organisations held at now with the settings the worker reads for them, into
  * orgs (room for DOWN_SLOTS): the lease leaves their rows, which wait untried at the hold's end
  * (down_queue, run again here for rows that came in since); how many. A hold of other settings
- * ends here. */
+ * ends here. Once a hold has ended, the probe is email worker 0's (connection 0, which every
+ * organisation's max_connections admits): the other workers leave the organisation's rows to
+ * it until one is sent (down_clear) or new settings come, so that a probe round is one try,
+ * not one a worker (against settings the server refuses, each try is a failed login). */
+static bool down_still(int64_t org)
+{
+	bool still;
+
+	pthread_mutex_lock(&down_lock);
+	still = down_find(org) != NULL;
+	pthread_mutex_unlock(&down_lock);
+	return still;
+}
+
 static int down_held(struct worker *w, time_t now, int64_t *orgs)
 {
 	struct {
 		int64_t org;
 		uint64_t cfg;
 		unsigned long gen;
+		bool ended;
 	} held[DOWN_SLOTS];
 	unsigned long gen;
 	int i, n = 0, kept = 0;
@@ -1475,10 +1508,11 @@ static int down_held(struct worker *w, time_t now, int64_t *orgs)
 	pthread_mutex_unlock(&wake_lock);
 	pthread_mutex_lock(&down_lock);
 	for(i = 0; i < DOWN_SLOTS; i++)
-		if(downs[i].org && now < downs[i].until) {
+		if(downs[i].org && (now < downs[i].until || w->index > 0)) {
 			held[n].org = downs[i].org;
 			held[n].cfg = downs[i].cfg;
 			held[n].gen = downs[i].gen;
+			held[n].ended = now >= downs[i].until;
 			n++;
 		}
 	pthread_mutex_unlock(&down_lock);
@@ -1488,8 +1522,12 @@ static int down_held(struct worker *w, time_t now, int64_t *orgs)
 		time_t until = down_until(held[i].org, settings_hash(w, held[i].org), now, detail,
 		                          sizeof(detail));
 
-		if(until == 0)
+		if(until == 0) {
+			/* ended, left to worker 0's probe (unless the settings changed meanwhile) */
+			if(held[i].ended && down_still(held[i].org))
+				orgs[kept++] = held[i].org;
 			continue;
+		}
 		orgs[kept++] = held[i].org;
 		/* rows came in since the hold moved the queue (a fan-out's rest, a sign-in link):
 		 * they wait with the others, words and all, rather than due and never leased */
@@ -1511,13 +1549,15 @@ static time_t down_give_up(void)
 	return sum;
 }
 
-/* down_note - org's server failed at now: a hold begins, longer than the last when this was
- * the probe after one (a failure of a send begun before the hold leaves it as it is); the
- * hold's end, *fresh whether this began it */
-static time_t down_note(int64_t org, uint64_t cfg, time_t now, const char *detail, bool *fresh)
+/* down_note - org's server failed at now (refused: it refused the settings): a hold begins,
+ * longer than the last when this was the probe after one (a failure of a send begun before the
+ * hold leaves it as it is); the hold's end, *fresh whether this began it */
+static time_t down_note(int64_t org, uint64_t cfg, time_t now, const char *detail, bool refused,
+                        bool *fresh)
 {
 	struct down *d, *slot = NULL;
-	int i, hold;
+	int i, hold, first = refused ? DOWN_REFUSED_FIRST_S : DOWN_FIRST_S;
+	int most = refused ? DOWN_REFUSED_MAX_S : DOWN_MAX_S;
 	time_t until;
 
 	*fresh = false;
@@ -1543,9 +1583,9 @@ static time_t down_note(int64_t org, uint64_t cfg, time_t now, const char *detai
 		d = slot;
 	}
 	d->cfg = cfg;
-	hold = d->streak < 10 ? DOWN_FIRST_S << d->streak : DOWN_MAX_S;
-	if(hold > DOWN_MAX_S)
-		hold = DOWN_MAX_S;
+	hold = d->streak < 10 ? first << d->streak : most;
+	if(hold > most)
+		hold = most;
 	d->streak++;
 	d->until = now + hold;
 	snprintf(d->detail, sizeof(d->detail), "%s", detail);
@@ -1652,7 +1692,7 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 	for(i = 0; i < n; i++) {
 		struct store_lease *l = &leases[i];
 		struct store_result *r = &res[i];
-		bool slow = false;
+		int slow = SLOW_NONE;
 		int64_t t0 = clock_mono_ms(), t0us = clock_mono_us();
 
 		if(l->priority > 0 && !give_way) {
@@ -1707,7 +1747,8 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 			if(slow && w->pc == PC_EMAIL) {
 				bool fresh;
 				time_t t = clock_now(), until = down_note(
-				        l->org_id, settings_hash(w, l->org_id), t, details[i], &fresh);
+				        l->org_id, settings_hash(w, l->org_id), t, details[i],
+				        slow == SLOW_REFUSED, &fresh);
 
 				/* the server's failure, not this message's: not counted (nor dead
 				 * when the settings are refused), back at the hold's end; a row

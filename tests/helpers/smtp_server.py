@@ -11,7 +11,8 @@ removed) with DIR/NNNN.json beside it: {"mail_from", "rcpt_tos", "peer_port", "t
 
   --starttls CERT KEY  offer STARTTLS (RFC 3207) and require it before MAIL
   --tls CERT KEY       implicit TLS from the first byte (smtps, RFC 8314)
-  --auth USER:PASS     require AUTH (PLAIN or LOGIN, RFC 4954); other credentials get 535
+  --auth USER:PASS     require AUTH (PLAIN or LOGIN, RFC 4954); other credentials get 535,
+                       and DIR/auth-failures holds how many logins were refused so far
   --fail-first N       answer the first N messages with "451 4.3.0 ..." after DATA
   --reject             answer RCPT TO with "550 5.1.1 ..."
   --save-rejected      also save the DATA of messages answered 451 as DIR/rejected-NNNN.eml
@@ -88,10 +89,15 @@ def write_atomic(path, data):
     os.replace(tmp, path)
 
 
-def make_authenticator(user, password):
+def make_authenticator(user, password, directory):
+    refused = [0]
+
     def authenticator(server, session, envelope, mechanism, auth_data):
         ok = (isinstance(auth_data, LoginPassword) and auth_data.login == user
               and auth_data.password == password)
+        if not ok:
+            refused[0] += 1
+            write_atomic(os.path.join(directory, "auth-failures"), b"%d" % refused[0])
         return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
     return authenticator
 
@@ -121,7 +127,7 @@ def main():
     authenticator = None
     if args.auth:
         user, _, password = args.auth.partition(":")
-        authenticator = make_authenticator(user.encode(), password.encode())
+        authenticator = make_authenticator(user.encode(), password.encode(), args.dir)
 
     handler = Handler(args.dir, args.fail_first, args.reject, args.save_rejected)
     loop = asyncio.new_event_loop()

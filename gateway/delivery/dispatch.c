@@ -1419,6 +1419,7 @@ static struct down {
 	time_t until;
 	int streak; /* holds in a row: the next is DOWN_FIRST_S << streak */
 	unsigned long gen; /* wake_gen when down_queue last moved the organisation's due rows */
+	bool adopt; /* new settings saved here, not tried yet: cfg is the first worker's to look */
 	char detail[DETAIL_LEN];
 } downs[DOWN_SLOTS]; /* under down_lock */
 static pthread_mutex_t down_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1433,6 +1434,34 @@ static struct down *down_find(int64_t org)
 		if(downs[i].org == org)
 			return &downs[i];
 	return NULL;
+}
+
+/* down_slot - org's slot, else a free one, else the one whose hold ends first, made org's
+ * (under down_lock) */
+static struct down *down_slot(int64_t org)
+{
+	struct down *slot = down_find(org);
+	int i;
+
+	if(slot)
+		return slot;
+	for(i = 0; i < DOWN_SLOTS && (!slot || slot->org); i++)
+		if(!downs[i].org || !slot || downs[i].until < slot->until)
+			slot = &downs[i];
+	if(!slot->org)
+		atomic_fetch_add(&ndown, 1);
+	memset(slot, 0, sizeof(*slot));
+	slot->org = org;
+	return slot;
+}
+
+/* down_adopt - a slot of settings saved here takes cfg, the settings whose send failed */
+static void down_adopt(struct down *d, uint64_t cfg)
+{
+	if(d && d->adopt) {
+		d->cfg = cfg;
+		d->adopt = false;
+	}
 }
 
 /* settings_hash - FNV-1a of org's stored SMTP settings as the worker's context holds them (0:
@@ -1460,7 +1489,10 @@ static time_t down_until(int64_t org, uint64_t cfg, time_t now, char *detail, si
 
 	pthread_mutex_lock(&down_lock);
 	d = down_find(org);
-	if(d && d->cfg != cfg) {
+	if(d && d->adopt) {
+		/* settings saved here, not tried yet: as a hold that has ended (the first send
+		 * that fails makes it a hold of the settings it read, down_note) */
+	} else if(d && d->cfg != cfg) {
 		memset(d, 0, sizeof(*d));
 		atomic_fetch_sub(&ndown, 1);
 	} else if(d && now < d->until) {
@@ -1555,7 +1587,7 @@ static time_t down_give_up(void)
 static time_t down_note(int64_t org, uint64_t cfg, time_t now, const char *detail, bool refused,
                         bool *fresh)
 {
-	struct down *d, *slot = NULL;
+	struct down *d;
 	int i, hold, first = refused ? DOWN_REFUSED_FIRST_S : DOWN_FIRST_S;
 	int most = refused ? DOWN_REFUSED_MAX_S : DOWN_MAX_S;
 	time_t until;
@@ -1563,6 +1595,7 @@ static time_t down_note(int64_t org, uint64_t cfg, time_t now, const char *detai
 	*fresh = false;
 	pthread_mutex_lock(&down_lock);
 	d = down_find(org);
+	down_adopt(d, cfg);
 	if(d && d->cfg != cfg)
 		d->streak = 0; /* other settings failed: a first hold */
 	else if(d && now < d->until) {
@@ -1571,17 +1604,8 @@ static time_t down_note(int64_t org, uint64_t cfg, time_t now, const char *detai
 		return until;
 	}
 	*fresh = true;
-	if(!d) {
-		/* the first free slot, else the one whose hold ends first */
-		for(i = 0; i < DOWN_SLOTS && (!slot || slot->org); i++)
-			if(!downs[i].org || !slot || downs[i].until < slot->until)
-				slot = &downs[i];
-		if(!slot->org)
-			atomic_fetch_add(&ndown, 1);
-		memset(slot, 0, sizeof(*slot));
-		slot->org = org;
-		d = slot;
-	}
+	if(!d)
+		d = down_slot(org);
 	d->cfg = cfg;
 	hold = d->streak < 10 ? first << d->streak : most;
 	if(hold > most)
@@ -1645,31 +1669,44 @@ static void down_queue(int64_t org, time_t until, const char *detail, int64_t bu
 		          json_pack("{s:I, s:i}", "org_id", (json_int_t)org, "rows", total));
 }
 
-/* down_clear - org's server took a message: no hold */
+/* down_clear - org's server took a message: no hold, and the workers that left its rows to the
+ * probe woken (they may be idle) */
 static void down_clear(int64_t org)
 {
 	struct down *d;
-	bool was = false;
+	bool found = false, was = false;
 
 	if(atomic_load(&ndown) == 0)
 		return;
 	pthread_mutex_lock(&down_lock);
 	d = down_find(org);
 	if(d) {
+		found = true;
+		was = d->streak > 0; /* a hold, not settings saved here and tried at last */
 		memset(d, 0, sizeof(*d));
 		atomic_fetch_sub(&ndown, 1);
-		was = true;
 	}
 	pthread_mutex_unlock(&down_lock);
 	if(was)
 		log_event("info", "dispatch_server_up",
 		          json_pack("{s:I}", "org_id", (json_int_t)org));
+	if(found)
+		dispatch_wake();
 }
 
-/* dispatch_settings_changed - new settings: no hold on the organisation's server */
+/* dispatch_settings_changed - new settings: no hold on the organisation's server, and the
+ * settings tried first by one email worker (down_held: as after a hold), so that a mistyped
+ * password costs one failed login, not one a connection; the first message sent lets every
+ * worker take the organisation's rows */
 void dispatch_settings_changed(int64_t org)
 {
+	struct down *d;
+
 	down_clear(org);
+	pthread_mutex_lock(&down_lock);
+	d = down_slot(org);
+	d->adopt = true; /* until 0: an ended hold, of the settings the first worker reads */
+	pthread_mutex_unlock(&down_lock);
 	dispatch_wake();
 }
 

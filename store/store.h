@@ -333,6 +333,11 @@ struct store_result {
 	char zoho_join_url[1024];
 	char zoho_email_key[96];
 	char *zoho_email;
+	/* an email row sent or skipped: its payload without the link tokens
+	 * (tpl_redact_text), stored in the finishing transaction with payload_state 'redacted',
+	 * as store_outbox_redact would at the next tick. NULL: left to that pass. malloc'd by the
+	 * dispatcher, which frees it once the result is recorded */
+	char *redacted;
 };
 
 /* store_outbox_finish - record results of leased rows owned by owner, each with its attempt row,

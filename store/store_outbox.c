@@ -971,9 +971,11 @@ static gw_rc finish_hooks(struct store *st, const struct store_result *x, time_t
 static const char finish_set_sql[] =
         "WITH v AS (SELECT * FROM jsonb_to_recordset(?3::jsonb) AS x(id bigint, st text,"
         " tried int, rec int, nx bigint, err text, prov text, t0 bigint, t1 bigint,"
-        " oc text)),"
+        " oc text, red text)),"
         " u AS (UPDATE outbox o SET status = v.st, lease_owner = NULL, lease_expires_at = NULL,"
         " attempts = o.attempts + v.tried, next_attempt_at = coalesce(v.nx, o.next_attempt_at),"
+        " payload = coalesce(v.red, o.payload), payload_state = CASE WHEN v.red IS NULL"
+        " THEN o.payload_state ELSE 'redacted' END,"
         " last_error = CASE WHEN v.st = 'sent' THEN o.last_error"
         " ELSE coalesce(v.err, o.last_error) END, provider = coalesce(v.prov, o.provider),"
         " sent_at = CASE WHEN v.st = 'sent' THEN ?2 ELSE o.sent_at END FROM v"
@@ -1035,7 +1037,8 @@ static gw_rc finish_set(struct store *st, const char *owner, const struct store_
 		   json_object_set_new(o, "prov", opt_string(e->provider, &bad)) ||
 		   json_object_set_new(o, "t0", json_integer(e->started_ms)) ||
 		   json_object_set_new(o, "t1", json_integer(e->finished_ms)) ||
-		   json_object_set_new(o, "oc", json_string(outcome_name[e->outcome]))) {
+		   json_object_set_new(o, "oc", json_string(outcome_name[e->outcome])) ||
+		   json_object_set_new(o, "red", opt_string(e->redacted, &bad))) {
 			rc = bad ? GW_EINVAL : GW_ENOMEM;
 			break;
 		}
@@ -1210,7 +1213,9 @@ static gw_rc finish_rows(struct store *st, const char *owner, const struct store
 	            " last_error = CASE WHEN ?3 = 'sent' THEN last_error"
 	            " ELSE coalesce(?6, last_error) END,"
 	            " provider = coalesce(?7, provider), sent_at = CASE WHEN ?3 = 'sent' THEN ?8 ELSE"
-	            " sent_at END WHERE id = ?1 AND status = 'leased' AND lease_owner = ?2");
+	            " sent_at END, payload = coalesce(?9, payload), payload_state = CASE WHEN ?9"
+	            " IS NULL THEN payload_state ELSE 'redacted' END"
+	            " WHERE id = ?1 AND status = 'leased' AND lease_owner = ?2");
 	/* the attempt number read back by the INSERT, not by RETURNING on the UPDATE: SQLite
 	 * builds an ephemeral table for RETURNING, a few microseconds a row at full speed */
 	struct db_stmt *a = store_stmt(
@@ -1245,6 +1250,7 @@ static gw_rc finish_rows(struct store *st, const char *owner, const struct store
 		store_bind_text(u, 6, r[i].detail);
 		store_bind_text(u, 7, r[i].provider);
 		db_bind_int64(u, 8, now);
+		store_bind_text(u, 9, r[i].redacted);
 		x = db_step(u);
 		db_reset(u);
 		if(x != DB_DONE) {

@@ -884,19 +884,23 @@ static int token_char(char c)
 	       c == '-' || c == '_';
 }
 
-/* redact_string - s with every token after a token path replaced; new reference or NULL */
-static json_t *redact_string(const char *s, size_t len)
+/* redact_into - s (len bytes) into out (room for len) with every token after a token path
+ * replaced by the mark; the bytes written. Every token path starts with '/': what lies between
+ * two slashes is copied whole (a payload is mostly text without one). */
+static size_t redact_into(const char *s, size_t len, char *out)
 {
 	static const char mark[] = "redacted";
-	char *out = malloc(len + 1);
 	size_t i = 0, o = 0, k;
-	json_t *j;
 
-	if(!out)
-		return NULL;
 	while(i < len) {
-		size_t plen = 0, t = 0;
+		const char *slash = memchr(s + i, '/', len - i);
+		size_t run = slash ? (size_t)(slash - (s + i)) : len - i, plen = 0, t = 0;
 
+		memcpy(out + o, s + i, run);
+		o += run;
+		i += run;
+		if(i >= len)
+			break;
 		for(k = 0; k < GW_ARRAY_LEN(token_paths); k++) {
 			plen = strlen(token_paths[k]);
 			if(len - i >= plen && memcmp(s + i, token_paths[k], plen) == 0)
@@ -917,7 +921,18 @@ static json_t *redact_string(const char *s, size_t len)
 		}
 		out[o++] = s[i++];
 	}
-	j = json_stringn(out, o);
+	return o;
+}
+
+/* redact_string - s with every token after a token path replaced; new reference or NULL */
+static json_t *redact_string(const char *s, size_t len)
+{
+	char *out = malloc(len + 1);
+	json_t *j;
+
+	if(!out)
+		return NULL;
+	j = json_stringn(out, redact_into(s, len, out));
 	free(out);
 	return j;
 }
@@ -953,6 +968,19 @@ static int redact_value(json_t *v)
 		}
 	}
 	return 0;
+}
+
+/* tpl_redact_text - tpl_redact on the JSON text itself: a token is base64url, which JSON never
+ * escapes, and a token path is written as it is (jansson escapes no '/'), so the strings come
+ * out as tpl_redact has them; an object key that held a token would lose it too */
+char *tpl_redact_text(const char *payload)
+{
+	size_t len = strlen(payload);
+	char *out = malloc(len + 1);
+
+	if(out)
+		out[redact_into(payload, len, out)] = '\0';
+	return out;
 }
 
 /* tpl_redact - the payload without its link tokens */

@@ -160,4 +160,10 @@ gw_rc tpl_booking(const struct tpl_env *env, const char *kind, const char *dedup
  * NULL when out of memory; a payload that is not JSON comes back as {"redacted": true}. */
 char *tpl_redact(const char *payload);
 
+/* tpl_redact_text - the same without parsing the JSON (what a dispatch worker stores with a row
+ * it records sent): for JSON text as the gateway writes it (jansson), the same strings as
+ * tpl_redact; a payload that is not JSON has its tokens replaced as text. Malloc'd, NULL when
+ * out of memory. */
+char *tpl_redact_text(const char *payload);
+
 #endif

@@ -1398,6 +1398,57 @@ static void test_outbox_message(void **state)
 	assert_int_equal(q_int(f->peek, "SELECT count(*) FROM outbox_messages", 0), 0);
 }
 
+/* a finished email's payload redacted as it is recorded (store_result.redacted): the retention
+ * pass finds nothing left to do for it; a result without one is left to that pass */
+static void test_outbox_redacted_at_finish(void **state)
+{
+	struct fixture *f = *state;
+	struct store_effect e = {f->org1, "scheduling_link", "email", "red:1", 0, 0,
+	                         "{\"text\":\"https://b.example/s/AbCdEfGhIjKlMnOpQrSt\"}", 0, 0,
+	                         0, "Message-ID: <r@b>\r\n\r\n/s/AbCdEfGhIjKlMnOpQrSt\r\n",
+	                         "cleo@x.test"};
+	struct store_result res[2];
+	struct store_lease *l = NULL;
+	char red[] = "{\"text\":\"https://b.example/s/redacted\"}";
+	int64_t id1, id2;
+	int n = 0, i, redacted = -1, pruned;
+	bool ins;
+
+	assert_int_equal(store_outbox_enqueue(f->st, &e, T0, &ins, &id1), GW_OK);
+	e.dedupe_key = "red:2";
+	assert_int_equal(store_outbox_enqueue(f->st, &e, T0, &ins, &id2), GW_OK);
+	assert_int_equal(store_outbox_lease(f->st, "w1", T0, 60, 10, &l, &n), GW_OK);
+	assert_int_equal(n, 2);
+	store_leases_free(l, n);
+	memset(res, 0, sizeof(res));
+	for(i = 0; i < 2; i++) {
+		res[i].id = i ? id2 : id1;
+		res[i].outcome = STORE_SENT;
+		res[i].attempt = 1;
+	}
+	res[0].redacted = red;
+	assert_int_equal(store_outbox_finish(f->st, "w1", res, 2, T0 + 1), GW_OK);
+	assert_int_equal(q_int(f->peek, "SELECT count(*) FROM outbox WHERE id = ?1 AND payload ="
+	                                " '{\"text\":\"https://b.example/s/redacted\"}' AND"
+	                                " payload_state = 'redacted' AND status = 'sent'",
+	                       id1),
+	                 1);
+	assert_int_equal(q_int(f->peek, "SELECT count(*) FROM outbox WHERE id = ?1 AND payload LIKE"
+	                                " '%AbCdEf%' AND payload_state IS NULL AND status = 'sent'",
+	                       id2),
+	                 1);
+	assert_int_equal(q_int(f->peek, "SELECT count(*) FROM outbox_messages", 0), 0);
+	/* the pass redacts only the other one */
+	assert_int_equal(store_begin(f->st), GW_OK);
+	assert_int_equal(store_outbox_redact(f->st, T0 + 2, 3600, 64, strdup, &redacted, &pruned),
+	                 GW_OK);
+	assert_int_equal(store_commit(f->st), GW_OK);
+	assert_int_equal(redacted, 1);
+	assert_int_equal(q_int(f->peek, "SELECT count(*) FROM outbox WHERE payload_state ="
+	                                " 'redacted'", 0),
+	                 2);
+}
+
 /* a fan-out's shared body stays while a row of it is not yet pruned, and goes with the last
  * one's payload (the retention pass) */
 static void test_outbox_body_pruned(void **state)
@@ -1575,6 +1626,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_outbox_slots, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_email_hold, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_list_dead, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_redacted_at_finish, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_many_orgs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_finish, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_retry_cycle, setup, teardown),

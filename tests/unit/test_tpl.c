@@ -781,6 +781,53 @@ static void test_scheduling_link(void **state)
 	json_decref(req);
 }
 
+/* test_redact - the link tokens of a payload replaced, the rest kept; the text-only redaction
+ * (what a worker stores as it records a row sent) gives the same strings as the JSON one */
+static void test_redact(void **state)
+{
+	struct tpl_env env = test_env();
+	json_t *req = json_loads(sched_request, 0, NULL), *p = NULL, *a, *b;
+	const char *link = "https://book.example/s/Zk3_q-9xYwLmN0pQrStUvW12";
+	char *text, *r1, *r2;
+	time_t exp;
+
+	(void)state;
+	assert_non_null(req);
+	assert_int_equal(timefmt_parse("2026-11-23T08:00:00Z", &exp), GW_OK);
+	assert_int_equal(tpl_scheduling_link(&env, "scheduling_link:5:1", req, link, exp, &p),
+	                 GW_OK);
+	/* beside the link: a manage link, a booking page (too short to be a token) and a name
+	 * with characters JSON escapes */
+	json_object_set_new(p, "note", json_string("\"Q\" /b/AbCdEfGhIjKlMnOpQrSt and /b/123 \\"
+	                                           " \xc3\xa9 /survey/short"));
+	text = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "Zk3_q-9xYwLmN0pQrStUvW12"));
+	r1 = tpl_redact(text);
+	r2 = tpl_redact_text(text);
+	assert_non_null(r1);
+	assert_non_null(r2);
+	assert_null(strstr(r2, "Zk3_q-9xYwLmN0pQrStUvW12"));
+	assert_null(strstr(r2, "AbCdEfGhIjKlMnOpQrSt"));
+	assert_non_null(strstr(r2, "https://book.example/s/redacted"));
+	assert_non_null(strstr(r2, "/b/redacted and /b/123"));
+	assert_non_null(strstr(r2, "/survey/short"));
+	a = json_loads(r1, 0, NULL);
+	b = json_loads(r2, 0, NULL);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_true(json_equal(a, b));
+	assert_string_equal(str_of(b, "to", "address"), "ada@example.com");
+	assert_string_equal(str_of(b, "subject", NULL), str_of(p, "subject", NULL));
+	json_decref(a);
+	json_decref(b);
+	free(r1);
+	free(r2);
+	free(text);
+	json_decref(p);
+	json_decref(req);
+}
+
 /* test_intake_notices - request_received to the customer, unmatched_request to an admin */
 static void test_intake_notices(void **state)
 {
@@ -1531,6 +1578,7 @@ int main(void)
 	    cmocka_unit_test(test_message_id),
 	    cmocka_unit_test(test_scheduling_link),
 	    cmocka_unit_test(test_scheduling_link_invalid),
+	    cmocka_unit_test(test_redact),
 	    cmocka_unit_test(test_intake_notices),
 	    cmocka_unit_test(test_invalid),
 	    cmocka_unit_test(test_layout),

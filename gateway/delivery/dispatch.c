@@ -1406,7 +1406,7 @@ static int lease_size(struct worker *w)
  * (store_outbox_email_due, http_providers.c). Settings the server refused (a password it
  * rejects, AUTH or TLS it requires) are held longer: from DOWN_REFUSED_FIRST_S, doubling to
  * DOWN_REFUSED_MAX_S (an MTA's longest backoff), as each probe is a failed login, and a mail
- * service locks an account after a few of those (seven probes in the first hour, then one an
+ * service locks an account after a few of those (six tries in the first hour, then one an
  * hour, where a server that is down is probed every 5 minutes); the right settings saved
  * send everything at once as before. */
 #define DOWN_FIRST_S         5
@@ -1420,7 +1420,7 @@ static struct down {
 	time_t until;
 	int streak; /* holds in a row: the next is DOWN_FIRST_S << streak */
 	unsigned long gen; /* wake_gen when down_queue last moved the organisation's due rows */
-	bool adopt; /* new settings saved here, not tried yet: cfg is the first worker's to look */
+	bool adopt; /* new settings saved here, not tried yet: cfg taken from the first failure */
 	char detail[DETAIL_LEN];
 } downs[DOWN_SLOTS]; /* under down_lock */
 static pthread_mutex_t down_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1706,7 +1706,7 @@ void dispatch_settings_changed(int64_t org)
 	down_clear(org);
 	pthread_mutex_lock(&down_lock);
 	d = down_slot(org);
-	d->adopt = true; /* until 0: an ended hold, of the settings the first worker reads */
+	d->adopt = true; /* until 0: an ended hold, of the settings of the first send to fail */
 	pthread_mutex_unlock(&down_lock);
 	dispatch_wake();
 }

@@ -82,7 +82,7 @@ def intake(n, runs):
                 ((org, "trainer%05d@fanout.test" % i, "Trainer %05d" % i,
                   secrets.token_hex(32), now) for i in range(n)))
         gw.start()
-        times, cpus, whole = [], [], []
+        times, cpus, whole, sizes = [], [], [], []
         for r in range(runs):
             body = {"customer": {"name": "Cleo %d" % r, "email": "cleo%d@example.test" % r},
                     "skills": ["yoga"]}
@@ -102,15 +102,21 @@ def intake(n, runs):
                            " AND request_id = ?", res.json["id"])[0][0]
             if rows != n:
                 raise RuntimeError("%d new_request rows, not %d" % (rows, n))
+            # a row's size as enqueued, read before the workers send it: a sent email's
+            # payload is redacted in the transaction that records it
+            got = gw.rows("SELECT avg(length(payload)) FROM outbox WHERE kind = 'new_request'"
+                          " AND request_id = ? AND payload_state IS NULL", res.json["id"])[0][0]
+            if got is not None:
+                sizes.append(got)
             # the next intake meets idle workers: wait until these rows went to the maildir
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and gw.rows(
                     "SELECT (SELECT count(*) FROM outbox WHERE status = 'pending')"
                     " + (SELECT count(*) FROM outbox WHERE status = 'leased')")[0][0]:
                 time.sleep(0.1)
-        size = gw.rows("SELECT avg(length(payload)) FROM outbox"
-                       " WHERE kind = 'new_request' AND payload_state IS NULL")[0][0]
-        return times, cpus, whole, int(size)
+        if not sizes:
+            raise RuntimeError("every row was sent before its size was read")
+        return times, cpus, whole, int(statistics.mean(sizes))
     finally:
         gw.stop(expect_code=None)
         gw.cleanup()

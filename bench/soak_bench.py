@@ -7,8 +7,8 @@ cent of the first third, after a minute of warm-up).
 
 The traffic is people's work, one customer's story at a time (a "cycle"): the public intake,
 the trainer's claim, session type and scheduling link, the customer's schedule view, booking
-and payment (the link's token read from the rendered email in the outbox, as the customer's
-mail would carry it), the trainer's confirm, then reads (the trainer's booking list, the
+and payment (the link's token read from the email delivered to the maildir, as the customer's
+mail carries it), the trainer's confirm, then reads (the trainer's booking list, the
 booking, the request, its deliveries, the admin's outbox) and, for every other booking, the
 trainer's cancellation (it frees the slot). Each worker process has its own trainers and
 skills, so no two workers race for one slot: an error is an error. 14 to 15 requests and 3 to
@@ -17,6 +17,8 @@ skills, so no two workers race for one slot: an error is an error. 14 to 15 requ
 The load generator is Python on the same 2 cores as the gateway: the peak is the pair's, and
 it is what "half the measured peak" is half of.
 """
+import email
+import email.policy
 import http.client
 import json
 import multiprocessing
@@ -117,16 +119,39 @@ def setup(port, admin_token):
     return plan
 
 
-def link_token(db, request_id):
-    """The scheduling link's token from the newest scheduling_link email of the request, as
-    rendered into the outbox (what the customer's mail carries)."""
-    for _ in range(200):
-        row = db.execute("SELECT payload FROM outbox WHERE kind = 'scheduling_link' AND"
-                         " request_id = ? ORDER BY id DESC LIMIT 1", (request_id,)).fetchone()
-        if row:
-            m = re.search(r"/s/([A-Za-z0-9_-]{20,})", row[0])
-            if m:
-                return m.group(1)
+MAIL_SEEN = set()  # this worker process's: maildir files already read
+MAIL_LINKS = {}  # customer address -> token of the newest scheduling link read
+
+
+def link_token(maildir, email_to):
+    """The scheduling link's token from the scheduling_link email delivered to email_to, read
+    from the maildir as the customer's mail client would (the outbox row's payload is redacted
+    in the transaction that records it sent). Each file is read once per worker process."""
+    new = os.path.join(maildir, "new")
+    for _ in range(300):
+        try:
+            names = os.listdir(new)
+        except FileNotFoundError:
+            names = []
+        for name in names:
+            if name in MAIL_SEEN:
+                continue
+            MAIL_SEEN.add(name)
+            try:
+                with open(os.path.join(new, name), "rb") as f:
+                    raw = f.read()
+            except FileNotFoundError:
+                continue
+            if b"X-Ordinatus-Kind: scheduling_link" not in raw:
+                continue
+            m = email.message_from_bytes(raw, policy=email.policy.default)
+            to = m["To"].addresses[0].addr_spec if m["To"] and m["To"].addresses else ""
+            body = m.get_body(("plain",))
+            found = re.search(r"/s/([A-Za-z0-9_-]{20,})", body.get_content() if body else "")
+            if to and found:
+                MAIL_LINKS[to] = found.group(1)
+        if email_to in MAIL_LINKS:
+            return MAIL_LINKS.pop(email_to)
         time.sleep(0.01)
     return None
 
@@ -136,7 +161,6 @@ def worker(idx, port, plan, dbpath, phase_end, rate, results):
     Puts {cycles, requests, errors, first_errors, lat} into results."""
     random.seed(idx * 7919 + int(rate * 1000))
     cl = Client(port, "127.0.0.%d" % (2 + idx))
-    db = sqlite3.connect(dbpath, timeout=30)
     me = plan["workers"][idx]
     base = plan["base"]
     stats = {"cycles": 0, "requests": 0, "errors": 0, "first_errors": [], "lat": []}
@@ -184,7 +208,7 @@ def worker(idx, port, plan, dbpath, phase_end, rate, results):
         if not step("link", "POST", base + "/requests/%d/scheduling-link" % rid,
                     token=tr["token"]):
             continue
-        tok = link_token(db, rid)
+        tok = link_token(os.path.join(os.path.dirname(dbpath), "maildir"), email)
         if not tok:
             stats["errors"] += 1
             stats["first_errors"].append("no scheduling link token for request %d" % rid)

@@ -640,6 +640,55 @@ static int qp_literal(const unsigned char *s, size_t k, size_t end, size_t col)
 	return (c == ' ' || c == '\t') && k + 1 < end;
 }
 
+/* qp_plain - 1: a byte that stands as itself anywhere but at a line's start ('.' and 'F' are
+ * looked at there), 2: white space, itself unless it ends the line, 0: encoded */
+static const unsigned char qp_plain[256] = {
+    /* 0x00 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0,
+    /* 0x10 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* 0x20 */ 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x30 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1,
+    /* 0x40 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x50 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x60 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x70 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+};
+
+/* qp_run - how many bytes from k of line [.., end) stand as themselves at column col, one after
+ * another, with no soft break among them (0: byte k needs qp_literal's look); stop: a byte that
+ * ends the run (a template's mark begins with it), or -1. The bytes most text is made of, taken
+ * a run at a time by table instead of each through qp_literal and its checks, with the same
+ * output (test_smtp_mime.c's test_bodies holds random texts to the rules). */
+static size_t qp_run(const unsigned char *s, size_t k, size_t end, size_t col, int stop)
+{
+	size_t r = 0, lim = QP_LINE - 1 - col;
+
+	if(col == 0 && (s[k] == '.' || s[k] == 'F'))
+		return 0;
+	if(lim > end - k)
+		lim = end - k;
+	while(r < lim) {
+		unsigned char c = s[k + r], t = qp_plain[c];
+
+		if(t == 1 && c != stop)
+			r++;
+		else if(t == 2 && k + r + 1 < end)
+			r++;
+		else
+			break;
+	}
+	return r;
+}
+
+/* line_end - the first CR or LF in [i, n), or n */
+static size_t line_end(const unsigned char *s, size_t i, size_t n)
+{
+	const unsigned char *lf = memchr(s + i, '\n', n - i);
+	size_t end = lf ? (size_t)(lf - s) : n;
+	const unsigned char *cr = memchr(s + i, '\r', end - i);
+
+	return cr ? (size_t)(cr - s) : end;
+}
+
 /* A template (smtp_mime_template) holds MARK_BYTE and a fill's index where each row's own text
  * goes: never in a message otherwise (the bodies are quoted-printable or base64, and a template
  * refuses header text that holds one). */
@@ -672,17 +721,22 @@ static void qp_encode_m(struct mbuf *b, const char *text, size_t n, const struct
 	char line[QP_LINE + 8];
 
 	while(i < n) {
-		size_t end = i, next, k, col = 0;
+		size_t end = line_end(s, i, n), next, k, col = 0;
 
-		while(end < n && s[end] != '\r' && s[end] != '\n')
-			end++;
 		if(end + 1 < n && s[end] == '\r' && s[end + 1] == '\n')
 			next = end + 2;
 		else
 			next = end < n ? end + 1 : end;
 		for(k = i; k < end; k++) {
+			size_t run = qp_run(s, k, end, col, m ? (unsigned char)m->mark[0] : -1);
 			int lit;
 
+			if(run) {
+				memcpy(line + col, s + k, run);
+				col += run;
+				k += run - 1;
+				continue;
+			}
 			if(m && s[k] == (unsigned char)m->mark[0] && end - k >= m->mlen &&
 			   !memcmp(s + k, m->mark, m->mlen)) {
 				if(col) {

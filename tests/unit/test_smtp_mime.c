@@ -752,8 +752,66 @@ struct body_case {
 	const char *text;
 };
 
-/* test_bodies - quoted-printable round trip; lines at most 76; '.' and "From " at a line start
- * encoded; trailing white space encoded; a body holding the boundary text does not break it */
+/* body_check - a text body through the builder: quoted-printable round trip; lines at most 76;
+ * '.' and "From " at a line start encoded; trailing white space encoded; the boundary text not
+ * in the body (i: the case, for the failure message) */
+static void body_check(const char *text, size_t i)
+{
+	json_t *p = base_payload();
+	char *m, *parts[MAX_PARTS], *got, *want, *bnd, *ct;
+	const char *body;
+	size_t k, col = 0;
+	int n;
+
+	json_object_set_new(p, "text", json_string(text));
+	m = build_ok(p, NULL, NULL);
+	ct = header_get(m, "Content-Type", NULL);
+	bnd = param_get(ct, "boundary");
+	n = split_multipart(m, parts);
+	assert_int_equal(n, 2);
+	body = parts[0] + header_end(parts[0]);
+	assert_null(strstr(body, bnd));
+	for(k = 0; body[k]; k++) {
+		if(body[k] == '\r')
+			col = 0;
+		else if(body[k] != '\n' && ++col > 76)
+			fail_msg("case %zu: encoded line over 76", i);
+		if(k == 0 || body[k - 1] == '\n') {
+			assert_int_not_equal(body[k], '.');
+			assert_false(strncmp(body + k, "From ", 5) == 0);
+		}
+		if(body[k] == '\r' && k > 0)
+			assert_true(body[k - 1] != ' ' && body[k - 1] != '\t');
+	}
+	got = part_content(parts[0], NULL);
+	want = crlf(text);
+	/* lone CR is a line break too */
+	for(k = 0; want[k]; k++)
+		if(want[k] == '\r' && want[k + 1] != '\n') {
+			char *w2 = malloc(strlen(want) + 2);
+
+			memcpy(w2, want, k + 1);
+			w2[k + 1] = '\n';
+			memcpy(w2 + k + 2, want + k + 1, strlen(want + k + 1) + 1);
+			free(want);
+			want = w2;
+		}
+	if(strlen(want) >= 2 && !strcmp(want + strlen(want) - 2, "\r\n"))
+		want[strlen(want) - 2] = '\0';
+	if(strcmp(got, want))
+		fail_msg("case %zu: got [%s] want [%s]", i, got, want);
+	free(got);
+	free(want);
+	free(bnd);
+	free(ct);
+	free_parts(parts, n);
+	free(m);
+	json_decref(p);
+}
+
+/* test_bodies - body_check of texts made to hit each rule, then of random texts made of the
+ * pieces the rules look at (white space before a line break, a dot or "From " at a line start,
+ * '=', lone CR, non-ASCII, runs long enough to need soft breaks) */
 static void test_bodies(void **state)
 {
 	static const struct body_case cases[] = {
@@ -768,60 +826,28 @@ static void test_bodies(void **state)
 	    {"old mac line ends\rand windows\r\nand unix\n\n\nblank lines"},
 	    {"--=_ord_0123\n=_ord_ boundary look-alikes --\n"},
 	};
+	static const char *const pieces[] = {"a", "word", " ", "\t", ".", "F", "From ", "=", "\r",
+	                                     "\n", "\r\n", "\xc3\xa9", "~", "x=3D", "  ",
+	                                     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"};
+	unsigned seed = 12345;
+	char text[2048];
 	size_t i;
 
 	(void)state;
-	for(i = 0; i < GW_ARRAY_LEN(cases); i++) {
-		json_t *p = base_payload();
-		char *m, *parts[MAX_PARTS], *got, *want, *bnd, *ct;
-		const char *body;
-		size_t k, col = 0;
-		int n;
+	for(i = 0; i < GW_ARRAY_LEN(cases); i++)
+		body_check(cases[i].text, i);
+	for(i = 0; i < 400; i++) {
+		size_t len = 0, want = (size_t)(rand_r(&seed) % 1500);
 
-		json_object_set_new(p, "text", json_string(cases[i].text));
-		m = build_ok(p, NULL, NULL);
-		ct = header_get(m, "Content-Type", NULL);
-		bnd = param_get(ct, "boundary");
-		n = split_multipart(m, parts);
-		assert_int_equal(n, 2);
-		body = parts[0] + header_end(parts[0]);
-		assert_null(strstr(body, bnd));
-		for(k = 0; body[k]; k++) {
-			if(body[k] == '\r')
-				col = 0;
-			else if(body[k] != '\n' && ++col > 76)
-				fail_msg("case %zu: encoded line over 76", i);
-			if(k == 0 || body[k - 1] == '\n') {
-				assert_int_not_equal(body[k], '.');
-				assert_false(strncmp(body + k, "From ", 5) == 0);
-			}
-			if(body[k] == '\r' && k > 0)
-				assert_true(body[k - 1] != ' ' && body[k - 1] != '\t');
+		while(len < want) {
+			const char *piece = pieces[rand_r(&seed) % GW_ARRAY_LEN(pieces)];
+			size_t pl = strlen(piece);
+
+			memcpy(text + len, piece, pl);
+			len += pl;
 		}
-		got = part_content(parts[0], NULL);
-		want = crlf(cases[i].text);
-		/* lone CR is a line break too */
-		for(k = 0; want[k]; k++)
-			if(want[k] == '\r' && want[k + 1] != '\n') {
-				char *w2 = malloc(strlen(want) + 2);
-
-				memcpy(w2, want, k + 1);
-				w2[k + 1] = '\n';
-				memcpy(w2 + k + 2, want + k + 1, strlen(want + k + 1) + 1);
-				free(want);
-				want = w2;
-			}
-		if(strlen(want) >= 2 && !strcmp(want + strlen(want) - 2, "\r\n"))
-			want[strlen(want) - 2] = '\0';
-		if(strcmp(got, want))
-			fail_msg("case %zu: got [%s] want [%s]", i, got, want);
-		free(got);
-		free(want);
-		free(bnd);
-		free(ct);
-		free_parts(parts, n);
-		free(m);
-		json_decref(p);
+		text[len] = '\0';
+		body_check(text, GW_ARRAY_LEN(cases) + i);
 	}
 }
 

@@ -267,6 +267,7 @@ struct store_lease {
 	 * message, body_message is the body's message (malloc'd) and payload is left as the
 	 * row's fills: the sender needs the message only */
 	char *message, *rcpt, *body_message;
+	bool failed_before; /* its last_error is set: a try of it failed, or a hold deferred it */
 };
 
 /* store_outbox_priority - the delivery priority of a kind: 0 urgent (sign-in links, scheduling

@@ -423,7 +423,8 @@ static const struct db_sql lease_sql = {{
 #define LEASED_SELECT                                                                      \
 	"SELECT o.id, o.org_id, coalesce(o.booking_id, 0), coalesce(o.request_id, 0), o.kind," \
 	" o.provider_class, o.payload, o.attempts, coalesce(o.deadline_at, 0), o.created_at," \
-	" o.next_attempt_at, o.dedupe_key, o.body_id, o.priority, o.rcpt, m.message"         \
+	" o.next_attempt_at, o.dedupe_key, o.body_id, o.priority, o.rcpt, m.message,"        \
+	" CASE WHEN o.last_error IS NULL THEN 0 ELSE 1 END"                                   \
 	" FROM outbox o LEFT JOIN outbox_messages m ON m.outbox_id = o.id WHERE o.id IN"
 #define LEASED_WHERE " AND o.status = 'leased' AND o.lease_owner = ?1 AND o.lease_expires_at = ?2"
 static const struct db_sql leased_sql = {{
@@ -863,6 +864,7 @@ static gw_rc lease_rows(struct store *st, const char *owner, const char *pclass,
 		/* the message rendered at enqueue (an email row with a recipient), or NULL */
 		x->message = x->rcpt && db_col_text(s, 15) ? strdup(db_col_text(s, 15)) : NULL;
 		x->body_message = NULL;
+		x->failed_before = db_col_int(s, 16) != 0;
 		(*got)++;
 		if(!x->payload || (db_col_text(s, 14) && !x->rcpt) ||
 		   (x->rcpt && db_col_text(s, 15) && !x->message)) {

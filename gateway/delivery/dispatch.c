@@ -132,6 +132,7 @@ struct worker {
 	size_t jsize, jpos;
 	struct log_buf lb; /* its delivery lines not yet written (log_result) */
 	bool keep_journal; /* stopping with results the database could not take: left for the next start */
+	bool wake_after;   /* rows left to worker 0's probe in this batch: wake it once recorded */
 };
 
 /* The pools: workers[] grows while the engine runs (grow_email_pool) under pool_lock. */
@@ -1399,7 +1400,8 @@ static int lease_size(struct worker *w)
  * row's retry schedule; but a row older than the whole
  * schedule (down_give_up) is counted as before and so goes dead in the end, rather than wait
  * for ever on a server that never comes back. The hold is this process's (another gateway on
- * the same database learns it by its own probe) and the project's clock's (the test clock when
+ * the same database, or this one restarted, learns it by its own probe, made by one worker as
+ * the rows' recorded failure tells it: down_probe) and the project's clock's (the test clock when
  * one is set); DOWN_SLOTS organisations at once, the one whose hold ends first makes way. A
  * hold is of the settings it failed with: new SMTP settings end it (in every process, as each
  * compares them), and the PUT makes the organisation's waiting emails due at once
@@ -1424,6 +1426,11 @@ static struct down {
 	char detail[DETAIL_LEN];
 } downs[DOWN_SLOTS]; /* under down_lock */
 static pthread_mutex_t down_lock = PTHREAD_MUTEX_INITIALIZER;
+/* organisations whose slot a message sent here ended lately (the last UP_SLOTS, under
+ * down_lock): their rows that failed before are no probe any more (down_probe) */
+#define UP_SLOTS 64
+static int64_t ups[UP_SLOTS];
+static unsigned nups;
 static atomic_int ndown; /* slots in use: none, no lock taken on the way of every message */
 
 /* down_find - org's slot, or NULL (under down_lock) */
@@ -1670,6 +1677,17 @@ static void down_queue(int64_t org, time_t until, const char *detail, int64_t bu
 		          json_pack("{s:I, s:i}", "org_id", (json_int_t)org, "rows", total));
 }
 
+/* up_known - org's server took a message here since its rows failed (under down_lock) */
+static bool up_known(int64_t org)
+{
+	int i;
+
+	for(i = 0; i < UP_SLOTS; i++)
+		if(ups[i] == org)
+			return true;
+	return false;
+}
+
 /* down_clear - org's server took a message: no hold, and the workers that left its rows to the
  * probe woken (they may be idle) */
 static void down_clear(int64_t org)
@@ -1686,6 +1704,8 @@ static void down_clear(int64_t org)
 		was = d->streak > 0; /* a hold, not settings saved here and tried at last */
 		memset(d, 0, sizeof(*d));
 		atomic_fetch_sub(&ndown, 1);
+		if(!up_known(org))
+			ups[nups++ % UP_SLOTS] = org;
 	}
 	pthread_mutex_unlock(&down_lock);
 	if(was)
@@ -1709,6 +1729,34 @@ void dispatch_settings_changed(int64_t org)
 	d->adopt = true; /* until 0: an ended hold, of the settings of the first send to fail */
 	pthread_mutex_unlock(&down_lock);
 	dispatch_wake();
+}
+
+/* down_probe - whether email worker w leaves row l, untried, to worker 0, the organisation's
+ * probe: when settings saved here are not tried yet or a hold has ended (down_held keeps the
+ * other workers' leases off such an organisation, and this the rows they leased before), and
+ * when l failed before (a refused login, a server that was down) and this process knows
+ * nothing of the organisation's server yet: the gateway was restarted during a hold, or
+ * another gateway on the same database held the rows. Such a row makes the organisation's
+ * slot (as if settings were saved here), so that a round of tries after a restart is one
+ * login, not one a connection; the first message sent lets every worker take its rows
+ * again (down_clear), and the organisation's other rows that failed before are then sent as
+ * any (up_known). An active hold is down_until's. */
+static bool down_probe(struct worker *w, const struct store_lease *l, time_t now)
+{
+	struct down *d;
+	bool leave;
+
+	if(!l->failed_before && atomic_load(&ndown) == 0)
+		return false;
+	pthread_mutex_lock(&down_lock);
+	d = down_find(l->org_id);
+	if(!d && l->failed_before && !up_known(l->org_id)) {
+		d = down_slot(l->org_id);
+		d->adopt = true;
+	}
+	leave = d && w->index > 0 && (d->adopt || now >= d->until);
+	pthread_mutex_unlock(&down_lock);
+	return leave;
 }
 
 /* run_batch - send n leased rows, filling res (recorded by record_and_lease) */
@@ -1749,6 +1797,15 @@ static void run_batch(struct worker *w, struct store_lease *leases, int n, struc
 			r->id = l->id;
 			r->outcome = STORE_DEFER;
 			r->next_attempt_at = l->next_attempt_at;
+			continue;
+		}
+		if(w->pc == PC_EMAIL && down_probe(w, l, clock_now())) {
+			/* worker 0 tries the organisation's server first: back untried, in its place */
+			memset(r, 0, sizeof(*r));
+			r->id = l->id;
+			r->outcome = STORE_DEFER;
+			r->next_attempt_at = l->next_attempt_at;
+			w->wake_after = true;
 			continue;
 		}
 		if(w->pc == PC_EMAIL && atomic_load(&ndown) > 0 &&
@@ -1956,6 +2013,10 @@ static void *worker_main(void *arg)
 				break;
 			}
 			nanosleep(&d, NULL);
+		}
+		if(w->wake_after) {
+			w->wake_after = false;
+			dispatch_wake(); /* worker 0 may be idle: the rows left to it are due */
 		}
 		for(i = 0; i < n; i++) {
 			free(res[i].cal_reconnect);

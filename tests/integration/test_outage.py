@@ -311,6 +311,17 @@ try:
             "after the hold: a probe, refused again, and the next hold is 2 minutes")
     time.sleep(2.5)
     c.eq(refused_logins(), 2, "... one login tried in that round, not one a worker")
+    # ---- a restart during the hold: the new process knows nothing of it, and the rows'
+    # recorded failure has it try the settings with one worker first all the same ----
+    gw.stop()
+    mark = len(gw.read_log())
+    gw.start()
+    clock_plus(121)  # past the 2-minute hold (the rows wait for its end)
+    c.check(wait_for(lambda: refused_logins() > 2 and
+                     '"event":"dispatch_server_down"' in gw.read_log()[mark:]),
+            "after a restart: a probe, refused, and a hold")
+    time.sleep(2.5)
+    c.eq(refused_logins(), 3, "... one login tried after the restart, not one a worker")
     smtp_c["password"] = "right-pass"
     gw.ok("PUT", "/v1/orgs/%d/providers/smtp" % cc, smtp_c, C)
     got = wait_for(lambda: (lambda ids, rc: len(rc) >= 11 and rc)(*sink_messages(relay)),

@@ -13,6 +13,7 @@
 #include "tpl.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -549,6 +550,30 @@ out:
 	return rc;
 }
 
+/* body_string - a JSON string of an email's text or HTML: made without jansson's byte by byte
+ * UTF-8 check when every byte is ASCII (the templates' markup and words, and most names; an
+ * ASCII text is UTF-8), that check being most of the cost of a reminder's payload; anything
+ * else is checked as ever (NULL when not UTF-8, or for NULL: json_pack then fails, as with "s") */
+static json_t *body_string(const char *s)
+{
+	size_t n, i;
+
+	if(!s)
+		return NULL;
+	n = strlen(s);
+	for(i = 0; i + 8 <= n; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, s + i, sizeof(w));
+		if(w & 0x8080808080808080ULL)
+			return json_string(s);
+	}
+	for(; i < n; i++)
+		if((unsigned char)s[i] & 0x80)
+			return json_string(s);
+	return json_stringn_nocheck(s, n);
+}
+
 /* tpl_email - generic payload; the HTML laid out unless it already is */
 gw_rc tpl_email(const struct tpl_env *env, const char *kind, const char *dedupe_key,
                 const char *to_address, const char *to_name, const char *subject,
@@ -566,11 +591,13 @@ gw_rc tpl_email(const struct tpl_env *env, const char *kind, const char *dedupe_
 	}
 	tpl_message_id(env, dedupe_key, mid, sizeof(mid));
 	timefmt_rfc3339(env->now, date);
-	*out = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s}, s:s, s:s, s:s}", "kind", kind,
+	/* "o": the two strings are taken over, also when json_pack fails (jansson 2.13 on) */
+	*out = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s}, s:s, s:o, s:o}", "kind", kind,
 	                 "message_id", mid, "date", date, "from", "address",
 	                 env->from_address ? env->from_address : TPL_DEFAULT_FROM, "name",
 	                 env->from_name ? env->from_name : env->org_name, "to", "address", to_address, "name", to_name ? to_name : "",
-	                 "subject", subject, "text", text, "html", html);
+	                 "subject", subject, "text", body_string(text), "html",
+	                 body_string(html));
 	if(!*out)
 		rc = GW_ENOMEM;
 out:

@@ -172,10 +172,11 @@ check: deps
 	@$(MAKE) --no-print-directory WERROR=1 email-shots
 	@$(MAKE) --no-print-directory check-asan
 
-# ASAN_OPTIONS given by the caller are kept (check-dates needs verify_asan_link_order=0)
+# ASAN_OPTIONS given by the caller are kept (check-dates needs verify_asan_link_order=0); the
+# unit tests also look for a pointer to a stack frame used after its function returned
 check-asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 WERROR=1 check-build
-	@ASAN_OPTIONS=$${ASAN_OPTIONS:+$$ASAN_OPTIONS:}detect_leaks=1 \
+	@ASAN_OPTIONS=$${ASAN_OPTIONS:+$$ASAN_OPTIONS:}detect_leaks=1:detect_stack_use_after_return=1 \
 		$(MAKE) --no-print-directory BUILD=build-asan SAN=1 WERROR=1 unit
 	@ASAN_OPTIONS=$${ASAN_OPTIONS:+$$ASAN_OPTIONS:}detect_leaks=0 \
 		$(MAKE) --no-print-directory BUILD=build-asan SAN=1 WERROR=1 integration

@@ -43,7 +43,9 @@ enum rcpt { TO_CUSTOMER, TO_TRAINER };
 struct out {
 	struct tpl_buf s, t, h, a, pre;
 	struct tpl_buf *cur;      /* where HTML goes now: &h, then &a once the button is placed */
-	const char *action_url;   /* the button; borrowed from ctx; NULL: none */
+	const char *action_url;   /* the button; borrowed from ctx or url_buf; NULL: none */
+	char url_buf[1100];       /* a button's URL made here (the dashboard's): it outlives the
+	                           * render function, as action_url is read by out_email */
 	const char *action_label; /* a string literal */
 	int oom;                  /* a formatting allocation failed */
 };
@@ -625,8 +627,6 @@ static const char *dashboard(const struct tpl_env *env, char *buf, size_t n)
 static gw_rc r_trainer_confirmation(const struct tpl_env *env, const json_t *ctx,
                                     const struct bk *b, struct out *o)
 {
-	char url[1100];
-
 	(void)ctx;
 	if(b->was[0]) {
 		subject(o, "Booking moved: %s, %s", b->cname, b->when);
@@ -642,8 +642,8 @@ static gw_rc r_trainer_confirmation(const struct tpl_env *env, const json_t *ctx
 		     b->cname, b->cemail);
 	}
 	details(o, b, 0, 1, 0, 1);
-	if(dashboard(env, url, sizeof(url))[0])
-		action(o, "Your upcoming sessions:", url, "Open your dashboard");
+	if(dashboard(env, o->url_buf, sizeof(o->url_buf))[0])
+		action(o, "Your upcoming sessions:", o->url_buf, "Open your dashboard");
 	if(b->ics)
 		note(o, "The calendar invitation is attached.");
 	sign_off(env, o);

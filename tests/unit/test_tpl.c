@@ -1480,6 +1480,39 @@ static void test_calendar_links(void **state)
 
 /* test_hand_written - HTML that tpl_layout did not make is laid out by tpl_email: the link alone
  * in its paragraph becomes the button in its place; a fragment without a link gets none */
+/* test_body_strings - an email's text and HTML into the payload whole: ASCII, UTF-8 (the
+ * non-ASCII byte at every place of an 8-byte word) and, refused, bytes that are not UTF-8 */
+static void test_body_strings(void **state)
+{
+	struct tpl_env env = test_env();
+	char text[64];
+	json_t *p = NULL;
+	size_t at;
+
+	(void)state;
+	for(at = 0; at < 17; at++) {
+		snprintf(text, sizeof(text), "%.*sZo\xc3\xab and %s", (int)at, "abcdefghijklmnopq",
+		         "more words here");
+		assert_int_equal(tpl_email(&env, "sign_in", "sign_in:5", "a@example.com", "A", "Hi",
+		                           text, "<p>html</p>", &p),
+		                 GW_OK);
+		assert_string_equal(json_string_value(json_object_get(p, "text")), text);
+		json_decref(p);
+		p = NULL;
+		text[at + 3] = '\xff'; /* the second byte of the \xc3\xab pair */
+		assert_int_not_equal(tpl_email(&env, "sign_in", "sign_in:5", "a@example.com", "A",
+		                               "Hi", text, "<p>html</p>", &p),
+		                     GW_OK);
+		assert_null(p);
+	}
+	assert_int_equal(tpl_email(&env, "sign_in", "sign_in:6", "a@example.com", "A", "Hi",
+	                           "plain ASCII text, longer than a word or two", "<p>h</p>", &p),
+	                 GW_OK);
+	assert_string_equal(json_string_value(json_object_get(p, "text")),
+	                    "plain ASCII text, longer than a word or two");
+	json_decref(p);
+}
+
 static void test_hand_written(void **state)
 {
 	struct tpl_env env = test_env();
@@ -1584,6 +1617,7 @@ int main(void)
 	    cmocka_unit_test(test_layout),
 	    cmocka_unit_test(test_calendar_links),
 	    cmocka_unit_test(test_hand_written),
+	    cmocka_unit_test(test_body_strings),
 	};
 
 	tz_init();

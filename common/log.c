@@ -97,6 +97,7 @@ void log_members(const char *level, const char *event, const char *members)
 
 	lb.n = 0;
 	lb.ts[0] = '\0';
+	lb.ts_at = 0;
 	log_buf_members(&lb, level, event, members);
 	log_buf_flush(&lb);
 }

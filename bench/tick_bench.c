@@ -20,6 +20,7 @@
 
 #define TRAINERS 1000
 #define DUE 1000
+#define DUE_RUNS 5 /* due ticks timed, each on the same 1,000 reminders */
 #define T0 1796112000 /* 2026-12-01T08:00:00Z: "now" of the ticks */
 
 /* exec - run SQL or die */
@@ -118,6 +119,34 @@ static void add_due(const char *path)
 	sqlite3_close(db);
 }
 
+/* undo_due - forget the reminders a due tick enqueued (rows, messages, dedupe keys), so that
+ * the next tick at T0 finds the same 1,000 due again, and checkpoint */
+static void undo_due(const char *path)
+{
+	sqlite3 *db;
+
+	if(sqlite3_open(path, &db) != SQLITE_OK)
+		exit(1);
+	exec(db, "BEGIN;"
+	         " DELETE FROM outbox_messages WHERE outbox_id IN"
+	         "  (SELECT id FROM outbox WHERE kind = 'reminder');"
+	         " DELETE FROM dedupe_keys WHERE outbox_id IN"
+	         "  (SELECT id FROM outbox WHERE kind = 'reminder');"
+	         " DELETE FROM outbox WHERE kind = 'reminder';"
+	         " COMMIT;"
+	         /* and the WAL copied back, as the gateway's checkpoint thread does every 500 ms
+	          * (the store's own connections never checkpoint) */
+	         " PRAGMA wal_checkpoint(TRUNCATE)");
+	sqlite3_close(db);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 /* time_tick - best of reps ticks at T0 in microseconds; *found: reminders of the first */
 static double time_tick(const char *path, int reps, long long *found)
 {
@@ -168,11 +197,28 @@ static void run(const char *dir, long n, double *idle, double *due)
 	*idle = time_tick(path, 20, &found);
 	printf("bookings=%-8ld idle tick: %9.1f us (reminders found: %lld)\n", n, *idle, found);
 	add_due(path);
-	*due = time_tick(path, 1, &found);
-	printf("bookings=%-8ld due tick:  %9.1f us (reminders enqueued: %lld)\n", n, *due, found);
-	if(found != DUE) {
-		fprintf(stderr, "tick_bench: expected %d reminders, got %lld\n", DUE, found);
-		exit(1);
+	{
+		/* DUE_RUNS due ticks, each on a store just opened and with the same reminders due
+		 * (undo_due between): the median, beside the first and the spread */
+		double t[DUE_RUNS], first;
+		int r;
+
+		for(r = 0; r < DUE_RUNS; r++) {
+			if(r)
+				undo_due(path);
+			t[r] = time_tick(path, 1, &found);
+			if(found != DUE) {
+				fprintf(stderr, "tick_bench: expected %d reminders, got %lld\n", DUE,
+				        found);
+				exit(1);
+			}
+		}
+		first = t[0];
+		qsort(t, DUE_RUNS, sizeof(t[0]), cmp_double);
+		*due = t[DUE_RUNS / 2];
+		printf("bookings=%-8ld due tick:  %9.1f us, the median of %d (first %.1f, %.1f to"
+		       " %.1f; reminders enqueued: %lld)\n",
+		       n, *due, DUE_RUNS, first, t[0], t[DUE_RUNS - 1], found);
 	}
 }
 

@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,14 +58,39 @@ static const struct setting table[] = {
 };
 
 /* settings_defaults - every default */
-json_t *settings_defaults(void)
+/* defaults_build - the defaults parsed from the table; NULL when memory ran out */
+static json_t *defaults_build(void)
 {
 	json_t *obj = json_object();
 	size_t i;
 
 	for(i = 0; obj && i < GW_ARRAY_LEN(table); i++)
-		json_object_set_new(obj, table[i].name, json_loads(table[i].def, JSON_DECODE_ANY, NULL));
+		if(json_object_set_new(obj, table[i].name,
+		                       json_loads(table[i].def, JSON_DECODE_ANY, NULL))) {
+			json_decref(obj);
+			return NULL;
+		}
 	return obj;
+}
+
+/* The defaults parsed once (every settings read took about 50k instructions to parse the
+ * table's texts again: a twentieth of a reminder's cost in a due tick), then copied; never
+ * changed, so threads share it. Made by the first caller; a failed attempt is not kept. */
+static _Atomic(json_t *) defaults_cache;
+
+json_t *settings_defaults(void)
+{
+	json_t *d = atomic_load_explicit(&defaults_cache, memory_order_acquire), *none = NULL;
+
+	if(!d) {
+		if(!(d = defaults_build()))
+			return NULL;
+		if(!atomic_compare_exchange_strong(&defaults_cache, &none, d)) {
+			json_decref(d); /* another thread's came first */
+			d = none;
+		}
+	}
+	return json_deep_copy(d);
 }
 
 /* settings_effective - defaults with stored values over them */

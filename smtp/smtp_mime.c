@@ -679,14 +679,19 @@ static size_t qp_run(const unsigned char *s, size_t k, size_t end, size_t col, i
 	return r;
 }
 
-/* line_end - the first CR or LF in [i, n), or n */
-static size_t line_end(const unsigned char *s, size_t i, size_t n)
+/* line_end - the first CR or LF in [i, n), or n; *lf: where the next LF is (n: none), kept
+ * between calls (SIZE_MAX at first) so that a text of CR line ends is not searched to its end
+ * for an LF at every line */
+static size_t line_end(const unsigned char *s, size_t i, size_t n, size_t *lf)
 {
-	const unsigned char *lf = memchr(s + i, '\n', n - i);
-	size_t end = lf ? (size_t)(lf - s) : n;
-	const unsigned char *cr = memchr(s + i, '\r', end - i);
+	const unsigned char *p;
 
-	return cr ? (size_t)(cr - s) : end;
+	if(*lf == SIZE_MAX || *lf < i) {
+		p = memchr(s + i, '\n', n - i);
+		*lf = p ? (size_t)(p - s) : n;
+	}
+	p = memchr(s + i, '\r', *lf - i);
+	return p ? (size_t)(p - s) : *lf;
 }
 
 /* A template (smtp_mime_template) holds MARK_BYTE and a fill's index where each row's own text
@@ -714,14 +719,14 @@ static void qp_encode_m(struct mbuf *b, const char *text, size_t n, const struct
 {
 	static const char hex[] = "0123456789ABCDEF";
 	const unsigned char *s = (const unsigned char *)text;
-	size_t i = 0;
+	size_t i = 0, lf = SIZE_MAX;
 
 	/* each output line is put together here and appended whole: one mb_add per line, not
 	 * one per character (which was a sixth of the provider's CPU per message) */
 	char line[QP_LINE + 8];
 
 	while(i < n) {
-		size_t end = line_end(s, i, n), next, k, col = 0;
+		size_t end = line_end(s, i, n, &lf), next, k, col = 0;
 
 		if(end + 1 < n && s[end] == '\r' && s[end + 1] == '\n')
 			next = end + 2;

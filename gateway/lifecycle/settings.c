@@ -57,7 +57,6 @@ static const struct setting table[] = {
     {"intake_per_org_per_minute", K_INT, 1, 10000, NULL, "60"},
 };
 
-/* settings_defaults - every default */
 /* defaults_build - the defaults parsed from the table; NULL when memory ran out */
 static json_t *defaults_build(void)
 {
@@ -78,6 +77,7 @@ static json_t *defaults_build(void)
  * changed, so threads share it. Made by the first caller; a failed attempt is not kept. */
 static _Atomic(json_t *) defaults_cache;
 
+/* settings_defaults - every default (a copy: the caller's to change) */
 json_t *settings_defaults(void)
 {
 	json_t *d = atomic_load_explicit(&defaults_cache, memory_order_acquire), *none = NULL;

@@ -135,8 +135,11 @@ def main():
         med = [statistics.median(x) * 1000 for x in (t, tc, b, bc, bf, bfc)]
         print("  %6d trainers: intake %7.1f ms wall (runs %s; target < 100 ms), %6.1f ms CPU"
               " of the gateway" % (n, med[0], " ".join("%.0f" % (x * 1000) for x in t), med[1]))
-        print("          all %d rows in the outbox %7.1f ms after the request (runs %s)"
-              % (n, statistics.median(tw) * 1000, " ".join("%.0f" % (x * 1000) for x in tw)))
+        whole = statistics.median(tw) * 1000
+        print("          all %d rows in the outbox %7.1f ms after the request (runs %s; the"
+              " issue's target: every row with the answer, < 100 ms: %s)"
+              % (n, whole, " ".join("%.0f" % (x * 1000) for x in tw),
+                 "met" if whole < 100 else "not met"))
         print("          bare SQLite insert of %d rows of %4d bytes %6.1f ms wall %6.1f ms CPU"
               "   ratio wall %.2f  CPU %.2f" % (n, size, med[2], med[3], med[0] / med[2],
                                                med[1] / max(med[3], 0.01)))

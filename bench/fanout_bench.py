@@ -137,7 +137,7 @@ def main():
               " of the gateway" % (n, med[0], " ".join("%.0f" % (x * 1000) for x in t), med[1]))
         whole = statistics.median(tw) * 1000
         print("          all %d rows in the outbox %7.1f ms after the request (runs %s; the"
-              " issue's target: every row with the answer, < 100 ms: %s)"
+              " target: every row with the answer, < 100 ms: %s)"
               % (n, whole, " ".join("%.0f" % (x * 1000) for x in tw),
                  "met" if whole < 100 else "not met"))
         print("          bare SQLite insert of %d rows of %4d bytes %6.1f ms wall %6.1f ms CPU"

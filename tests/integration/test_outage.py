@@ -118,7 +118,8 @@ def sink_messages(sink):
     """{Message-ID: count} and the recipients of what the sink saved"""
     ids, rcpts = {}, []
     for f in sorted(os.listdir(sink.dir)):
-        if not f.endswith(".eml"):
+        # the sink writes NNNN.eml, then NNNN.json: a message is there once both are
+        if not f.endswith(".eml") or not os.path.exists(os.path.join(sink.dir, f[:-4] + ".json")):
             continue
         with open(os.path.join(sink.dir, f), "rb") as fh:
             m = email.message_from_binary_file(fh, policy=email.policy.default)
